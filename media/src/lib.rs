@@ -1,0 +1,16 @@
+//! Shared media vocabulary of the appliance. No async runtime, no I/O: every
+//! stage crate (ingest, accel, packager) speaks these types and nothing else.
+
+pub mod codec;
+pub mod latency_mode;
+pub mod timebase;
+pub mod track;
+pub mod unit;
+pub mod unit_channel;
+
+pub use codec::{AacConfig, AvcConfig, CodecConfig, CodecError};
+pub use latency_mode::LatencyMode;
+pub use timebase::Timebase;
+pub use track::{TrackInfo, TrackKind};
+pub use unit::{Arrival, EncodedUnit, StreamEvent};
+pub use unit_channel::{unit_channel, DropStats, SendError, UnitReceiver, UnitSender};
