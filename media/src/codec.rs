@@ -67,7 +67,7 @@ impl AvcConfig {
         }
         let nal_length_size = (r[4] & 0x03) + 1;
         let mut pos = 5;
-        let mut read_sets = |count: usize, pos: &mut usize| -> Result<Vec<Bytes>, CodecError> {
+        let read_sets = |count: usize, pos: &mut usize| -> Result<Vec<Bytes>, CodecError> {
             let mut sets = Vec::with_capacity(count);
             for _ in 0..count {
                 let len_bytes = r.get(*pos..*pos + 2).ok_or(CodecError::AvcTruncated)?;

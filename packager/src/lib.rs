@@ -1,1 +1,21 @@
-//! placeholder
+//! Our LL-HLS packager (RFC 8216bis): CMAF fMP4 writing, the segmenter, typed
+//! playlists, the in-RAM rendition store and the axum origin routes. It only
+//! sees `media` types; it never knows where the units came from.
+
+pub mod cmaf;
+pub mod latency;
+pub mod live_stream;
+pub mod origin;
+pub mod origin_store;
+pub mod packaging;
+pub mod playlist;
+pub mod rendition;
+pub mod segmenter;
+
+pub use latency::{LatencyStats, LatencySummary};
+pub use live_stream::LiveStream;
+pub use origin::router;
+pub use origin_store::OriginStore;
+pub use packaging::package;
+pub use rendition::{Progress, Rendition, WindowConfig};
+pub use segmenter::{Output, Segmenter, SegmenterConfig};

@@ -1,0 +1,270 @@
+//! The HTTP origin (axum): multivariant and media playlists with blocking
+//! reload and delta updates, init segments, segments and parts, with the
+//! caching headers a CDN needs, CORS for browser players, HEAD and gzip.
+//!
+//! URIs: `/hls/{channel}/index.m3u8` (multivariant, follows the newest session),
+//! `/hls/{channel}/{session}/{rendition}/{index.m3u8|init{v}.mp4|seg{msn}.m4s|part{msn}.{i}.m4s}`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use serde::Deserialize;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::live_stream::LiveStream;
+use crate::origin_store::OriginStore;
+use crate::rendition::{Progress, Rendition};
+
+const PLAYLIST: &str = "application/vnd.apple.mpegurl";
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// How long a request for the multivariant playlist waits for a new stream's first part.
+const FIRST_PART_WAIT: Duration = Duration::from_secs(10);
+
+/// The origin's routes over `store`.
+pub fn router(store: Arc<OriginStore>) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD, axum::http::Method::OPTIONS])
+        .allow_headers(Any)
+        .expose_headers([header::CONTENT_LENGTH, header::AGE, header::DATE]);
+    Router::new()
+        .route("/hls/{channel}/index.m3u8", get(multivariant))
+        .route("/hls/{channel}/{session}/{rendition}/{file}", get(media_file))
+        .layer(cors)
+        .with_state(store)
+}
+
+/// Query parameters of LL-HLS playlist requests.
+#[derive(Debug, Default, Deserialize)]
+pub struct PlaylistQuery {
+    #[serde(rename = "_HLS_msn")]
+    msn: Option<String>,
+    #[serde(rename = "_HLS_part")]
+    part: Option<String>,
+    #[serde(rename = "_HLS_skip")]
+    skip: Option<String>,
+}
+
+/// A request that could not be served.
+#[derive(Debug)]
+struct Failure(StatusCode, &'static str);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let mut response = (self.0, self.1).into_response();
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        response
+    }
+}
+
+async fn multivariant(State(store): State<Arc<OriginStore>>, Path(channel): Path<String>, headers: HeaderMap) -> Response {
+    let Some(stream) = store.current(&channel) else {
+        return Failure(StatusCode::NOT_FOUND, "no stream on this channel\n").into_response();
+    };
+    if !stream.is_described() && !wait_described(&stream).await {
+        return Failure(StatusCode::SERVICE_UNAVAILABLE, "stream has no media yet\n").into_response();
+    }
+    let text = Bytes::from(stream.multivariant());
+    playlist_response(text, None, "public, max-age=1", &headers)
+}
+
+/// Waits until every rendition of a fresh stream has a part (players start right after).
+async fn wait_described(stream: &Arc<LiveStream>) -> bool {
+    let deadline = tokio::time::Instant::now() + FIRST_PART_WAIT;
+    for rendition in &stream.renditions {
+        let mut rx = rendition.subscribe();
+        let ready = tokio::time::timeout_at(deadline, rx.wait_for(|p| p.last_part.is_some() || p.ended)).await;
+        if !matches!(ready, Ok(Ok(_))) {
+            return false;
+        }
+    }
+    stream.is_described()
+}
+
+async fn media_file(
+    State(store): State<Arc<OriginStore>>,
+    Path((channel, session, rendition, file)): Path<(String, String, String, String)>,
+    Query(query): Query<PlaylistQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(stream) = store.stream(&channel, &session) else {
+        return Failure(StatusCode::NOT_FOUND, "unknown stream\n").into_response();
+    };
+    let Some(rendition) = stream.rendition(&rendition).cloned() else {
+        return Failure(StatusCode::NOT_FOUND, "unknown rendition\n").into_response();
+    };
+    let result = match parse_file(&file) {
+        Some(MediaFile::Playlist) => media_playlist(&stream, &rendition, query, &headers).await,
+        Some(MediaFile::Init(version)) => rendition.init(version).map(|d| media_response(d, "video/mp4")).ok_or(NOT_FOUND),
+        Some(MediaFile::Segment(msn)) => rendition.segment(msn).map(|d| media_response(d, "video/iso.segment")).ok_or(NOT_FOUND),
+        Some(MediaFile::Part(msn, index)) => part(&rendition, msn, index).await,
+        None => Err(NOT_FOUND),
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+const NOT_FOUND: Failure = Failure(StatusCode::NOT_FOUND, "not found\n");
+
+#[derive(Debug, PartialEq, Eq)]
+enum MediaFile {
+    Playlist,
+    Init(u32),
+    Segment(u64),
+    Part(u64, u32),
+}
+
+fn parse_file(file: &str) -> Option<MediaFile> {
+    if file == "index.m3u8" {
+        return Some(MediaFile::Playlist);
+    }
+    if let Some(v) = file.strip_prefix("init").and_then(|f| f.strip_suffix(".mp4")) {
+        return digits(v).map(MediaFile::Init);
+    }
+    if let Some(n) = file.strip_prefix("seg").and_then(|f| f.strip_suffix(".m4s")) {
+        return digits(n).map(MediaFile::Segment);
+    }
+    let (msn, index) = file.strip_prefix("part")?.strip_suffix(".m4s")?.split_once('.')?;
+    Some(MediaFile::Part(digits(msn)?, digits(index)?))
+}
+
+/// Strict decimal: no sign, no leading `+`, no whitespace.
+fn digits<T: std::str::FromStr>(s: &str) -> Option<T> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+async fn media_playlist(
+    stream: &LiveStream,
+    rendition: &Arc<Rendition>,
+    query: PlaylistQuery,
+    headers: &HeaderMap,
+) -> Result<Response, Failure> {
+    let msn = match query.msn.as_deref() {
+        Some(v) => Some(digits::<u64>(v).ok_or(Failure(StatusCode::BAD_REQUEST, "_HLS_msn must be a decimal integer\n"))?),
+        None => None,
+    };
+    let part = match query.part.as_deref() {
+        Some(v) => Some(digits::<u32>(v).ok_or(Failure(StatusCode::BAD_REQUEST, "_HLS_part must be a decimal integer\n"))?),
+        None => None,
+    };
+    let skip = match query.skip.as_deref() {
+        None => false,
+        Some("YES" | "v2") => true,
+        Some(_) => return Err(Failure(StatusCode::BAD_REQUEST, "_HLS_skip must be YES or v2\n")),
+    };
+    if part.is_some() && msn.is_none() {
+        return Err(Failure(StatusCode::BAD_REQUEST, "_HLS_part requires _HLS_msn\n"));
+    }
+    let blocking = msn.is_some();
+    if let Some(msn) = msn {
+        let progress = rendition.progress();
+        if msn > progress.live_msn() + 2 {
+            return Err(Failure(StatusCode::BAD_REQUEST, "_HLS_msn is more than two segments ahead\n"));
+        }
+        let wait = Duration::from_secs(3 * rendition.target_duration());
+        let ready = move |p: &Progress| match part {
+            Some(part) => p.has_part(msn, part),
+            None => p.has_segment(msn),
+        };
+        let mut rx = rendition.subscribe();
+        match tokio::time::timeout(wait, rx.wait_for(ready)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => return Err(NOT_FOUND),
+            Err(_) => return Err(Failure(StatusCode::SERVICE_UNAVAILABLE, "the requested part did not appear in time\n")),
+        }
+    }
+    let rendered = rendition.playlist(skip, stream.reports_for(&rendition.name));
+    // A blocking response describes a moment that has passed and is cacheable by its query;
+    // a plain reload must be fresh within about half a part.
+    let cache = if blocking || rendition.progress().ended { "public, max-age=60" } else { "public, max-age=1" };
+    Ok(playlist_response(rendered.text.clone(), Some(rendered.gzip.clone()), cache, headers))
+}
+
+/// Serves a part; a request for the part the preload hint names waits until it exists.
+async fn part(rendition: &Arc<Rendition>, msn: u64, index: u32) -> Result<Response, Failure> {
+    if let Some(data) = rendition.part(msn, index) {
+        return Ok(media_response(data, "video/iso.segment"));
+    }
+    if rendition.next_part() != Some((msn, index)) {
+        return Err(NOT_FOUND);
+    }
+    let wait = Duration::from_secs(3 * rendition.target_duration());
+    let mut rx = rendition.subscribe();
+    let _ = tokio::time::timeout(wait, rx.wait_for(|p| p.has_part(msn, index))).await;
+    rendition.part(msn, index).map(|d| media_response(d, "video/iso.segment")).ok_or(NOT_FOUND)
+}
+
+fn media_response(data: Bytes, content_type: &'static str) -> Response {
+    let mut response = Response::new(Body::from(data));
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    response
+}
+
+fn playlist_response(text: Bytes, gzip: Option<Bytes>, cache: &'static str, request: &HeaderMap) -> Response {
+    let accepts_gzip = request
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut fields = coding.trim().split(';');
+            fields.next().is_some_and(|c| c.trim().eq_ignore_ascii_case("gzip"))
+                && !fields.any(|q| q.trim().replace(' ', "") == "q=0")
+        });
+    let gzip = gzip.or_else(|| accepts_gzip.then(|| gzip_bytes(&text)));
+    let (body, encoded) = match gzip {
+        Some(gz) if accepts_gzip => (gz, true),
+        _ => (text, false),
+    };
+    let mut response = Response::new(Body::from(body));
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PLAYLIST));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if encoded {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
+}
+
+fn gzip_bytes(data: &[u8]) -> Bytes {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let _ = encoder.write_all(data);
+    Bytes::from(encoder.finish().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_media_file_names() {
+        let cases = [
+            ("index.m3u8", Some(MediaFile::Playlist)),
+            ("init0.mp4", Some(MediaFile::Init(0))),
+            ("seg12.m4s", Some(MediaFile::Segment(12))),
+            ("part12.3.m4s", Some(MediaFile::Part(12, 3))),
+            ("part12.m4s", None),
+            ("seg-1.m4s", None),
+            ("seg+1.m4s", None),
+            ("seg1.mp4", None),
+            ("../etc/passwd", None),
+            ("init99999999999999999999.mp4", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(parse_file(name), want, "{name}");
+        }
+    }
+}

@@ -1,0 +1,422 @@
+//! One rendition's live state in RAM: init segments, a sliding window of
+//! segments and their parts, the rendered playlists, and a `watch` of progress
+//! that blocking playlist reloads and preload-hinted part requests wait on.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use media::{LatencyMode, TrackInfo};
+use tokio::sync::watch;
+
+use crate::playlist::{CompleteSegment, MediaPlaylist, PartEntry, RenditionReport, SegmentEntry};
+use crate::segmenter::Output;
+
+/// Retention and window settings of a rendition.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowConfig {
+    pub mode: LatencyMode,
+    /// Segments listed in the playlist.
+    pub window_segments: usize,
+    /// The nominal segment duration, the floor of `EXT-X-TARGETDURATION`.
+    pub segment_target: Duration,
+}
+
+/// Where a rendition stands; what blocking requests wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    /// The last published part as (msn, index).
+    pub last_part: Option<(u64, u32)>,
+    /// The last complete segment.
+    pub last_complete: Option<u64>,
+    pub ended: bool,
+}
+
+impl Progress {
+    /// Whether `_HLS_msn=msn&_HLS_part=part` can be answered.
+    pub fn has_part(&self, msn: u64, part: u32) -> bool {
+        self.ended || self.last_part.is_some_and(|last| last >= (msn, part))
+    }
+
+    /// Whether `_HLS_msn=msn` alone can be answered.
+    pub fn has_segment(&self, msn: u64) -> bool {
+        self.ended || self.last_complete.is_some_and(|last| last >= msn)
+    }
+
+    /// The msn of the segment being filled (or the next one).
+    pub fn live_msn(&self) -> u64 {
+        match (self.last_part, self.last_complete) {
+            (Some((msn, _)), Some(done)) if done >= msn => msn + 1,
+            (Some((msn, _)), _) => msn,
+            (None, Some(done)) => done + 1,
+            (None, None) => 0,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Part {
+    duration: f64,
+    independent: bool,
+    data: Bytes,
+}
+
+#[derive(Debug)]
+struct Segment {
+    msn: u64,
+    program_date_time: SystemTime,
+    discontinuity: bool,
+    init_version: u32,
+    parts: Vec<Part>,
+    /// Duration and the whole segment (its parts concatenated) once complete.
+    complete: Option<(f64, Bytes)>,
+    /// When it left the playlist window; dropped from memory a retention later.
+    retired_at: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    part_target: Option<f64>,
+    inits: VecDeque<(u32, Bytes, Arc<[TrackInfo]>)>,
+    segments: VecDeque<Segment>,
+    target_duration: u64,
+    /// Discontinuities that left memory, for `EXT-X-DISCONTINUITY-SEQUENCE`.
+    discontinuity_sequence: u64,
+    ended: bool,
+    /// Bytes and seconds of media published, for `BANDWIDTH`.
+    total_bytes: u64,
+    total_seconds: f64,
+    peak_bps: u64,
+    version: u64,
+}
+
+/// A rendered playlist and its gzip form.
+#[derive(Debug)]
+pub struct RenderedPlaylist {
+    pub text: Bytes,
+    pub gzip: Bytes,
+}
+
+#[derive(Debug, Default)]
+struct RenderCache {
+    key: Option<(u64, bool, Vec<RenditionReport>)>,
+    value: Option<Arc<RenderedPlaylist>>,
+}
+
+/// Live state of one rendition.
+#[derive(Debug)]
+pub struct Rendition {
+    pub name: String,
+    config: WindowConfig,
+    state: RwLock<State>,
+    progress: watch::Sender<Progress>,
+    cache: Mutex<RenderCache>,
+}
+
+/// Summary used by the multivariant playlist.
+#[derive(Debug, Clone)]
+pub struct RenditionSummary {
+    pub tracks: Arc<[TrackInfo]>,
+    pub average_bps: u64,
+    pub peak_bps: u64,
+}
+
+impl Rendition {
+    pub fn new(name: impl Into<String>, config: WindowConfig) -> Self {
+        let state = State {
+            target_duration: config.segment_target.as_secs_f64().round().max(1.0) as u64,
+            ..State::default()
+        };
+        Self {
+            name: name.into(),
+            config,
+            state: RwLock::new(state),
+            progress: watch::Sender::new(Progress::default()),
+            cache: Mutex::new(RenderCache::default()),
+        }
+    }
+
+    pub fn config(&self) -> WindowConfig {
+        self.config
+    }
+
+    /// Applies segmenter outputs under one lock, then wakes waiters once.
+    pub fn apply(&self, outputs: &[Output]) {
+        if outputs.is_empty() {
+            return;
+        }
+        let progress = {
+            let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+            for output in outputs {
+                self.apply_one(&mut state, output);
+            }
+            self.evict(&mut state, Instant::now());
+            state.version += 1;
+            progress_of(&state)
+        };
+        self.progress.send_replace(progress);
+    }
+
+    fn apply_one(&self, state: &mut State, output: &Output) {
+        match output {
+            Output::PartTarget(target) => {
+                if self.config.mode.has_parts() {
+                    state.part_target = Some(*target);
+                }
+            }
+            Output::Init { version, data, tracks } => {
+                state.inits.push_back((*version, data.clone(), tracks.clone()));
+            }
+            Output::SegmentStart { msn, program_date_time, discontinuity, init_version } => {
+                state.segments.push_back(Segment {
+                    msn: *msn,
+                    program_date_time: *program_date_time,
+                    discontinuity: *discontinuity,
+                    init_version: *init_version,
+                    parts: Vec::new(),
+                    complete: None,
+                    retired_at: None,
+                });
+            }
+            Output::Part(part) => {
+                if let Some(segment) = state.segments.back_mut().filter(|s| s.msn == part.msn) {
+                    segment.parts.push(Part { duration: part.duration, independent: part.independent, data: part.data.clone() });
+                }
+                state.total_bytes += part.data.len() as u64;
+                state.total_seconds += part.duration;
+            }
+            Output::SegmentEnd { msn, duration } => {
+                let Some(segment) = state.segments.back_mut().filter(|s| s.msn == *msn) else { return };
+                let mut whole = BytesMut::with_capacity(segment.parts.iter().map(|p| p.data.len()).sum());
+                for part in &segment.parts {
+                    whole.extend_from_slice(&part.data);
+                }
+                let bps = if *duration > 0.0 { (whole.len() as f64 * 8.0 / duration) as u64 } else { 0 };
+                segment.complete = Some((*duration, whole.freeze()));
+                state.peak_bps = state.peak_bps.max(bps);
+                state.target_duration = state.target_duration.max(duration.round() as u64);
+            }
+            Output::End => state.ended = true,
+        }
+    }
+
+    /// Slides the window: retires segments beyond it and frees retired ones
+    /// after three target durations (parts stay downloadable that long at least).
+    fn evict(&self, state: &mut State, now: Instant) {
+        let complete = state.segments.iter().filter(|s| s.complete.is_some() && s.retired_at.is_none()).count();
+        let mut to_retire = complete.saturating_sub(self.config.window_segments);
+        for segment in state.segments.iter_mut() {
+            if to_retire == 0 {
+                break;
+            }
+            if segment.retired_at.is_none() && segment.complete.is_some() {
+                segment.retired_at = Some(now);
+                to_retire -= 1;
+            }
+        }
+        let retention = Duration::from_secs(3 * state.target_duration);
+        while let Some(front) = state.segments.front() {
+            match front.retired_at {
+                Some(at) if now.duration_since(at) >= retention => {
+                    if front.discontinuity {
+                        state.discontinuity_sequence += 1;
+                    }
+                    state.segments.pop_front();
+                }
+                _ => break,
+            }
+        }
+        let oldest_init = state.segments.front().map(|s| s.init_version);
+        while state.inits.len() > 1 && oldest_init.is_some_and(|v| state.inits[0].0 < v) {
+            state.inits.pop_front();
+        }
+    }
+
+    pub fn progress(&self) -> Progress {
+        *self.progress.borrow()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
+    }
+
+    /// Marks the rendition ended (publisher gone) and releases every waiter.
+    pub fn end(&self) {
+        self.apply(&[Output::End]);
+    }
+
+    pub fn target_duration(&self) -> u64 {
+        self.read().target_duration
+    }
+
+    pub fn part_target(&self) -> Option<f64> {
+        self.read().part_target
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn init(&self, version: u32) -> Option<Bytes> {
+        self.read().inits.iter().find(|(v, _, _)| *v == version).map(|(_, data, _)| data.clone())
+    }
+
+    pub fn segment(&self, msn: u64) -> Option<Bytes> {
+        let state = self.read();
+        find_segment(&state, msn).and_then(|s| s.complete.as_ref().map(|(_, data)| data.clone()))
+    }
+
+    pub fn part(&self, msn: u64, index: u32) -> Option<Bytes> {
+        let state = self.read();
+        find_segment(&state, msn).and_then(|s| s.parts.get(index as usize)).map(|p| p.data.clone())
+    }
+
+    /// The part a preload hint points at now: (msn, index).
+    pub fn next_part(&self) -> Option<(u64, u32)> {
+        let state = self.read();
+        next_part_of(&state)
+    }
+
+    /// The latest track set and bitrates, once media has been published.
+    pub fn summary(&self) -> Option<RenditionSummary> {
+        let state = self.read();
+        let (_, _, tracks) = state.inits.back()?;
+        let average = if state.total_seconds > 0.0 { (state.total_bytes as f64 * 8.0 / state.total_seconds) as u64 } else { 0 };
+        Some(RenditionSummary { tracks: tracks.clone(), average_bps: average, peak_bps: state.peak_bps.max(average) })
+    }
+
+    /// The media playlist (delta update when `skip`), cached until the next change.
+    pub fn playlist(&self, skip: bool, reports: Vec<RenditionReport>) -> Arc<RenderedPlaylist> {
+        let state = self.read();
+        let key = (state.version, skip, reports);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.key.as_ref() == Some(&key) {
+            if let Some(value) = &cache.value {
+                return value.clone();
+            }
+        }
+        let text = self.build_playlist(&state, skip, key.2.clone()).render();
+        drop(state);
+        let rendered = Arc::new(RenderedPlaylist { gzip: gzip(text.as_bytes()), text: Bytes::from(text) });
+        cache.key = Some(key);
+        cache.value = Some(rendered.clone());
+        rendered
+    }
+
+    fn build_playlist(&self, state: &State, skip: bool, reports: Vec<RenditionReport>) -> MediaPlaylist {
+        let listed: Vec<&Segment> = state.segments.iter().filter(|s| s.retired_at.is_none()).collect();
+        let ll = state.part_target.filter(|_| self.config.mode.has_parts());
+        let target = state.target_duration;
+        let can_skip_until = ll.map(|_| 6.0 * target as f64);
+        // Parts are listed for segments within three target durations of the live edge.
+        let mut from_end = 0.0;
+        let mut list_parts_from = listed.len();
+        for (i, s) in listed.iter().enumerate().rev() {
+            if from_end >= 3.0 * target as f64 {
+                break;
+            }
+            list_parts_from = i;
+            from_end += s.complete.as_ref().map_or_else(|| s.parts.iter().map(|p| p.duration).sum(), |(d, _)| *d);
+        }
+        let mut skipped = 0;
+        if skip {
+            if let Some(until) = can_skip_until {
+                let mut remaining: f64 = listed.iter().map(|s| s.complete.as_ref().map_or(0.0, |(d, _)| *d)).sum();
+                for s in &listed {
+                    let Some((d, _)) = &s.complete else { break };
+                    if remaining <= until {
+                        break;
+                    }
+                    remaining -= d;
+                    skipped += 1;
+                }
+            }
+        }
+        let mut segments = Vec::with_capacity(listed.len() - skipped);
+        let mut previous_init = None;
+        for (i, s) in listed.iter().enumerate() {
+            let map_changed = previous_init.is_some_and(|v| v != s.init_version);
+            previous_init = Some(s.init_version);
+            if i < skipped {
+                continue;
+            }
+            if s.complete.is_none() && (ll.is_none() || s.parts.is_empty()) {
+                continue;
+            }
+            let parts = if ll.is_some() && i >= list_parts_from {
+                s.parts
+                    .iter()
+                    .enumerate()
+                    .map(|(index, p)| PartEntry {
+                        duration: p.duration,
+                        uri: format!("part{}.{index}.m4s", s.msn),
+                        independent: p.independent,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            segments.push(SegmentEntry {
+                map_uri: format!("init{}.mp4", s.init_version),
+                map_changed,
+                discontinuity: s.discontinuity,
+                program_date_time: Some(s.program_date_time),
+                parts,
+                complete: s.complete.as_ref().map(|(duration, _)| CompleteSegment {
+                    duration: *duration,
+                    uri: format!("seg{}.m4s", s.msn),
+                }),
+            });
+        }
+        let preload_hint = match (ll, state.ended) {
+            (Some(_), false) => next_part_of(state).map(|(msn, index)| format!("part{msn}.{index}.m4s")),
+            _ => None,
+        };
+        MediaPlaylist {
+            target_duration: target,
+            part_target: ll,
+            media_sequence: listed.first().map_or(0, |s| s.msn),
+            discontinuity_sequence: state.discontinuity_sequence
+                + state.segments.iter().filter(|s| s.retired_at.is_some() && s.discontinuity).count() as u64,
+            skipped_segments: skipped as u64,
+            can_skip_until,
+            segments,
+            preload_hint,
+            rendition_reports: reports,
+            ended: state.ended,
+        }
+    }
+}
+
+fn find_segment(state: &State, msn: u64) -> Option<&Segment> {
+    let first = state.segments.front()?.msn;
+    let segment = state.segments.get(msn.checked_sub(first)? as usize)?;
+    (segment.msn == msn).then_some(segment)
+}
+
+fn next_part_of(state: &State) -> Option<(u64, u32)> {
+    let last = state.segments.back()?;
+    Some(match last.complete {
+        Some(_) => (last.msn + 1, 0),
+        None => (last.msn, last.parts.len() as u32),
+    })
+}
+
+fn progress_of(state: &State) -> Progress {
+    let last_part = state
+        .segments
+        .iter()
+        .rev()
+        .find(|s| !s.parts.is_empty())
+        .map(|s| (s.msn, s.parts.len() as u32 - 1));
+    let last_complete = state.segments.iter().rev().find(|s| s.complete.is_some()).map(|s| s.msn);
+    Progress { last_part, last_complete, ended: state.ended }
+}
+
+fn gzip(data: &[u8]) -> Bytes {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 3), flate2::Compression::fast());
+    let _ = encoder.write_all(data);
+    Bytes::from(encoder.finish().unwrap_or_default())
+}
