@@ -143,6 +143,11 @@ impl Rendition {
 
     /// Applies segmenter outputs under one lock, then wakes waiters once.
     pub fn apply(&self, outputs: &[Output]) {
+        self.apply_at(outputs, Instant::now());
+    }
+
+    /// `apply` with an explicit clock for retention (tests drive time).
+    pub fn apply_at(&self, outputs: &[Output], now: Instant) {
         if outputs.is_empty() {
             return;
         }
@@ -151,7 +156,7 @@ impl Rendition {
             for output in outputs {
                 self.apply_one(&mut state, output);
             }
-            self.evict(&mut state, Instant::now());
+            self.evict(&mut state, now);
             state.version += 1;
             progress_of(&state)
         };
@@ -192,8 +197,16 @@ impl Rendition {
                 for part in &segment.parts {
                     whole.extend_from_slice(&part.data);
                 }
+                let whole = whole.freeze();
+                // Parts become views into the segment: the media is held once.
+                let mut offset = 0;
+                for part in &mut segment.parts {
+                    let len = part.data.len();
+                    part.data = whole.slice(offset..offset + len);
+                    offset += len;
+                }
                 let bps = if *duration > 0.0 { (whole.len() as f64 * 8.0 / duration) as u64 } else { 0 };
-                segment.complete = Some((*duration, whole.freeze()));
+                segment.complete = Some((*duration, whole));
                 state.peak_bps = state.peak_bps.max(bps);
                 state.target_duration = state.target_duration.max(duration.round() as u64);
             }
@@ -231,6 +244,17 @@ impl Rendition {
         while state.inits.len() > 1 && oldest_init.is_some_and(|v| state.inits[0].0 < v) {
             state.inits.pop_front();
         }
+    }
+
+    /// Segments held in memory (listed and retired) and their bytes.
+    pub fn memory(&self) -> (usize, usize) {
+        let state = self.read();
+        let bytes = state
+            .segments
+            .iter()
+            .map(|s| s.complete.as_ref().map_or_else(|| s.parts.iter().map(|p| p.data.len()).sum(), |(_, d)| d.len()))
+            .sum();
+        (state.segments.len(), bytes)
     }
 
     pub fn progress(&self) -> Progress {

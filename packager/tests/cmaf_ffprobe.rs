@@ -58,8 +58,15 @@ fn ffprobe_reads_our_fragments() {
     // with no edit list, ffmpeg's mov demuxer adds its `dts_shift` (the largest
     // negative composition offset it has read) to every pts so that pts >= dts.
     // Readers that follow ISO/IEC 14496-12 (pts = dts + offset) see our pts.
-    let probe =
-        ffprobe(&["-select_streams", "v:0", "-show_entries", "stream=time_base:packet=pts,dts,flags", "-of", "json", file]);
+    let probe = ffprobe(&[
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "stream=time_base:packet=pts,dts,flags",
+        "-of",
+        "json",
+        file,
+    ]);
     assert_eq!(probe["streams"][0]["time_base"], "1/90000");
     let packets = probe["packets"].as_array().unwrap();
     let field = |name: &str| -> Vec<i64> { packets.iter().map(|p| p[name].as_i64().unwrap()).collect() };
@@ -72,7 +79,7 @@ fn ffprobe_reads_our_fragments() {
     let got_keys: Vec<bool> = packets.iter().map(|p| p["flags"].as_str().unwrap().starts_with('K')).collect();
     let fed_keys: Vec<bool> = video.units.iter().map(|u| u.keyframe).collect();
     assert_eq!(got_keys, fed_keys, "keyframe flags");
-    assert_eq!(fed_keys.iter().filter(|k| **k).count(), 2, "IDR every 30 frames");
+    assert!(fed_keys[0] && fed_keys.contains(&false), "starts on an IDR, has other frames");
 
     // Decoded frames come out in presentation order with our pts: B-frames reordered.
     let probe = ffprobe(&["-select_streams", "v:0", "-show_entries", "frame=pts,pict_type", "-of", "json", file]);
@@ -86,7 +93,8 @@ fn ffprobe_reads_our_fragments() {
     assert!(frames.iter().any(|f| f["pict_type"] == "B"), "the stream has B-frames");
 
     // Audio packets: one per ADTS frame, 1024 ticks apart from 0.
-    let probe = ffprobe(&["-select_streams", "a:0", "-show_entries", "stream=time_base:packet=pts", "-of", "json", file]);
+    let probe =
+        ffprobe(&["-select_streams", "a:0", "-show_entries", "stream=time_base:packet=pts", "-of", "json", file]);
     assert_eq!(probe["streams"][0]["time_base"], "1/48000");
     let audio_pts: Vec<i64> = probe["packets"].as_array().unwrap().iter().map(|p| p["pts"].as_i64().unwrap()).collect();
     let want: Vec<i64> = (0..audio.frames.len() as i64).map(|i| i * i64::from(AAC_FRAME)).collect();
@@ -143,7 +151,8 @@ fn encode_video(dir: &Path) -> Video {
         "-pix_fmt", "yuv420p", "-c:v", "libx264", "-bf", "2", "-g", "30", mp4,
     ]);
     run("ffmpeg", &["-v", "error", "-i", mp4, "-c:v", "copy", "-f", "h264", annex_b]);
-    let probe = ffprobe(&["-select_streams", "v:0", "-show_entries", "stream=time_base:packet=pts,dts", "-of", "json", mp4]);
+    let probe =
+        ffprobe(&["-select_streams", "v:0", "-show_entries", "stream=time_base:packet=pts,dts", "-of", "json", mp4]);
     let timebase = match probe["streams"][0]["time_base"].as_str().unwrap().split_once('/') {
         Some(("1", den)) => Timebase(den.parse().unwrap()),
         other => panic!("unexpected time base {other:?}"),
@@ -340,7 +349,9 @@ fn package(video: &Video, audio: &Audio) -> Vec<u8> {
     for (sequence, first) in (1u32..).zip((0..video.units.len()).step_by(FRAMES_PER_FRAGMENT)) {
         let end = (first + FRAMES_PER_FRAGMENT).min(video.units.len());
         let audio_end = match video.units.get(end) {
-            Some(next) => (next_audio..audio.frames.len()).find(|&i| audio_start(i) >= next.dts).unwrap_or(audio.frames.len()),
+            Some(next) => {
+                (next_audio..audio.frames.len()).find(|&i| audio_start(i) >= next.dts).unwrap_or(audio.frames.len())
+            }
             None => audio.frames.len(),
         };
         let runs = [

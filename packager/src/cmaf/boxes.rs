@@ -87,7 +87,8 @@ mod tests {
 
     #[test]
     fn nested_boxes_get_patched_sizes() {
-        let cases: [(&str, fn(&mut Writer), &[u8]); 4] = [
+        type Case = (&'static str, fn(&mut Writer), &'static [u8]);
+        let cases: [Case; 4] = [
             ("empty box", |w| w.boxed(b"free", |_| {}), &[0, 0, 0, 8, b'f', b'r', b'e', b'e']),
             (
                 "full box version and flags",

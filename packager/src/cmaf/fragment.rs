@@ -212,12 +212,8 @@ mod tests {
     #[test]
     fn golden_bytes() {
         let (video, audio) = (video_data(), audio_data());
-        let video_run = |base_decode_time| TrackRun {
-            track_id: 1,
-            base_decode_time,
-            samples: &VIDEO_SAMPLES,
-            data: &video,
-        };
+        let video_run =
+            |base_decode_time| TrackRun { track_id: 1, base_decode_time, samples: &VIDEO_SAMPLES, data: &video };
         let audio_run = TrackRun { track_id: 2, base_decode_time: 1536, samples: &AUDIO_SAMPLES, data: &audio };
         let traf = {
             let mut w = Writer::default();
@@ -285,24 +281,23 @@ mod tests {
         let cases: [(&str, Vec<TrackRun>); 6] = [
             ("none", vec![]),
             ("only empty", vec![TrackRun { track_id: 1, base_decode_time: 0, samples: &[], data: &video }]),
-            ("two runs", vec![
-                TrackRun { track_id: 1, base_decode_time: 0, samples: &VIDEO_SAMPLES, data: &video },
-                TrackRun { track_id: 2, base_decode_time: 0, samples: &AUDIO_SAMPLES, data: &audio },
-            ]),
+            (
+                "two runs",
+                vec![
+                    TrackRun { track_id: 1, base_decode_time: 0, samples: &VIDEO_SAMPLES, data: &video },
+                    TrackRun { track_id: 2, base_decode_time: 0, samples: &AUDIO_SAMPLES, data: &audio },
+                ],
+            ),
             ("1000 samples", vec![TrackRun { track_id: 1, base_decode_time: 0, samples: &many, data: &many_data }]),
             // Broken contract: fewer data entries than samples, sizes that lie.
-            ("data shorter than samples", vec![TrackRun {
-                track_id: 1,
-                base_decode_time: u64::MAX,
-                samples: &VIDEO_SAMPLES,
-                data: &audio,
-            }]),
-            ("extreme values", vec![TrackRun {
-                track_id: u32::MAX,
-                base_decode_time: u64::MAX,
-                samples: &extreme,
-                data: &[],
-            }]),
+            (
+                "data shorter than samples",
+                vec![TrackRun { track_id: 1, base_decode_time: u64::MAX, samples: &VIDEO_SAMPLES, data: &audio }],
+            ),
+            (
+                "extreme values",
+                vec![TrackRun { track_id: u32::MAX, base_decode_time: u64::MAX, samples: &extreme, data: &[] }],
+            ),
         ];
         for (name, runs) in cases {
             let fragment = write_fragment(u32::MAX, &runs);
@@ -315,11 +310,8 @@ mod tests {
 
     #[test]
     fn mdat_header_goes_64_bit_past_4_gib() {
-        let cases = [
-            (0, MDAT_HEADER),
-            (u32::MAX as usize - 8, MDAT_HEADER),
-            (u32::MAX as usize - 7, MDAT_LARGE_HEADER),
-        ];
+        let cases =
+            [(0, MDAT_HEADER), (u32::MAX as usize - 8, MDAT_HEADER), (u32::MAX as usize - 7, MDAT_LARGE_HEADER)];
         for (payload, want) in cases {
             assert_eq!(mdat_header_size(payload), want, "{payload}");
         }

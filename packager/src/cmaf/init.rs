@@ -403,10 +403,7 @@ mod tests {
                 "moov/trak/mdia/minf/stbl/stsd/avc1/pasp",
             ],
         ));
-        want.extend(trak(
-            "soun",
-            &["moov/trak/mdia/minf/stbl/stsd/mp4a", "moov/trak/mdia/minf/stbl/stsd/mp4a/esds"],
-        ));
+        want.extend(trak("soun", &["moov/trak/mdia/minf/stbl/stsd/mp4a", "moov/trak/mdia/minf/stbl/stsd/mp4a/esds"]));
         want.extend(["moov/mvex", "moov/mvex/trex", "moov/mvex/trex"]);
         assert_eq!(paths, want);
 
@@ -483,7 +480,8 @@ mod tests {
             (
                 "trex",
                 written(&|w| write_trex(w, 2)),
-                vec![0, 0, 0, 32, b't', b'r', b'e', b'x', 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                // track_id 2, default_sample_description_index 1, other defaults 0.
+                [&b"\0\0\0\x20trex\0\0\0\0"[..], &[0, 0, 0, 2], &[0, 0, 0, 1], &[0; 12]].concat(),
             ),
             (
                 "mp4a fields",

@@ -1,0 +1,243 @@
+//! Configuration: built-in defaults, then a TOML file, then `APPLIANCE_*`
+//! environment variables, then validation with precise error text. Unknown keys
+//! are rejected; a bad config stops the process before anything is bound.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the appliance reads at start-up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory of the state database (created if missing).
+    pub data_dir: PathBuf,
+    /// Host name or address printed in publish and playback URLs.
+    pub public_host: String,
+    pub rtmp: RtmpConfig,
+    pub http: HttpConfig,
+    pub hls: HlsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtmpConfig {
+    pub listen: String,
+    /// Simultaneous RTMP connections accepted.
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HlsConfig {
+    /// Wanted LL-HLS part duration in ultra-low mode (rounded to whole frames).
+    pub part_target_ms: u64,
+    /// Seconds of media listed in each media playlist.
+    pub window_seconds: u64,
+    /// How long an ended stream stays downloadable.
+    pub retention_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            public_host: "127.0.0.1".into(),
+            rtmp: RtmpConfig::default(),
+            http: HttpConfig::default(),
+            hls: HlsConfig::default(),
+        }
+    }
+}
+
+impl Default for RtmpConfig {
+    fn default() -> Self {
+        Self { listen: "0.0.0.0:1935".into(), max_connections: 256 }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: "0.0.0.0:8080".into() }
+    }
+}
+
+impl Default for HlsConfig {
+    fn default() -> Self {
+        Self { part_target_ms: 200, window_seconds: 24, retention_seconds: 60 }
+    }
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("config file {path}: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("environment variable {name}: {reason}")]
+    Env { name: &'static str, reason: String },
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+/// Environment variables that override the file, and the field each sets.
+pub const ENV_VARS: [&str; 8] = [
+    "APPLIANCE_DATA_DIR",
+    "APPLIANCE_PUBLIC_HOST",
+    "APPLIANCE_RTMP_LISTEN",
+    "APPLIANCE_RTMP_MAX_CONNECTIONS",
+    "APPLIANCE_HTTP_LISTEN",
+    "APPLIANCE_HLS_PART_TARGET_MS",
+    "APPLIANCE_HLS_WINDOW_SECONDS",
+    "APPLIANCE_HLS_RETENTION_SECONDS",
+];
+
+impl Config {
+    /// Defaults, then `file` if given, then the environment, then validation.
+    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => Self::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Read { path: path.display().to_string(), reason: e.to_string() })?;
+        Self::from_toml(&text).map_err(|reason| ConfigError::Parse { path: path.display().to_string(), reason })
+    }
+
+    /// Parses TOML text; the error is one line naming the key and position.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string().lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" "))
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
+            value.trim().parse().map_err(|_| ConfigError::Env { name, reason: format!("{value:?} is not a whole number") })
+        }
+        for name in ENV_VARS {
+            let Some(value) = env(name) else { continue };
+            match name {
+                "APPLIANCE_DATA_DIR" => self.data_dir = PathBuf::from(value),
+                "APPLIANCE_PUBLIC_HOST" => self.public_host = value,
+                "APPLIANCE_RTMP_LISTEN" => self.rtmp.listen = value,
+                "APPLIANCE_RTMP_MAX_CONNECTIONS" => self.rtmp.max_connections = number(name, &value)?,
+                "APPLIANCE_HTTP_LISTEN" => self.http.listen = value,
+                "APPLIANCE_HLS_PART_TARGET_MS" => self.hls.part_target_ms = number(name, &value)?,
+                "APPLIANCE_HLS_WINDOW_SECONDS" => self.hls.window_seconds = number(name, &value)?,
+                "APPLIANCE_HLS_RETENTION_SECONDS" => self.hls.retention_seconds = number(name, &value)?,
+                _ => unreachable!("every name in ENV_VARS is matched"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every field; the first problem is reported.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: String| Err(ConfigError::Invalid { field, reason });
+        if self.data_dir.as_os_str().is_empty() {
+            return invalid("data_dir", "must not be empty".into());
+        }
+        if self.public_host.trim().is_empty() || self.public_host.contains(['/', ' ']) {
+            return invalid("public_host", format!("{:?} is not a host name or address", self.public_host));
+        }
+        if let Err(e) = self.rtmp.listen.parse::<SocketAddr>() {
+            return invalid("rtmp.listen", format!("{:?} is not an address:port ({e})", self.rtmp.listen));
+        }
+        if !(1..=100_000).contains(&self.rtmp.max_connections) {
+            return invalid("rtmp.max_connections", format!("{} is outside 1..=100000", self.rtmp.max_connections));
+        }
+        if let Err(e) = self.http.listen.parse::<SocketAddr>() {
+            return invalid("http.listen", format!("{:?} is not an address:port ({e})", self.http.listen));
+        }
+        if !(100..=2000).contains(&self.hls.part_target_ms) {
+            return invalid("hls.part_target_ms", format!("{} is outside 100..=2000", self.hls.part_target_ms));
+        }
+        if !(12..=3600).contains(&self.hls.window_seconds) {
+            return invalid("hls.window_seconds", format!("{} is outside 12..=3600", self.hls.window_seconds));
+        }
+        if !(1..=3600).contains(&self.hls.retention_seconds) {
+            return invalid("hls.retention_seconds", format!("{} is outside 1..=3600", self.hls.retention_seconds));
+        }
+        Ok(())
+    }
+
+    pub fn rtmp_addr(&self) -> SocketAddr {
+        self.rtmp.listen.parse().expect("validated")
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.listen.parse().expect("validated")
+    }
+
+    pub fn part_target(&self) -> Duration {
+        Duration::from_millis(self.hls.part_target_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn shipped_sample_equals_defaults() {
+        let sample = include_str!("../appliance.sample.toml");
+        assert_eq!(Config::from_toml(sample).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn environment_overrides_file_values() {
+        let env = |name: &str| match name {
+            "APPLIANCE_HTTP_LISTEN" => Some("127.0.0.1:0".to_string()),
+            "APPLIANCE_HLS_PART_TARGET_MS" => Some("333".to_string()),
+            _ => None,
+        };
+        let config = Config::load(None, env).unwrap();
+        assert_eq!(config.http.listen, "127.0.0.1:0");
+        assert_eq!(config.hls.part_target_ms, 333);
+        assert_eq!(config.rtmp, RtmpConfig::default());
+    }
+
+    #[test]
+    fn error_texts_are_pinned() {
+        let cases: [(&str, &str); 6] = [
+            ("bogus = 1", "unknown field `bogus`"),
+            ("[hls]\npart_target_ms = 50", "hls.part_target_ms: 50 is outside 100..=2000"),
+            ("[rtmp]\nlisten = \"nowhere\"", "rtmp.listen: \"nowhere\" is not an address:port (invalid socket address syntax)"),
+            ("[http]\nlisten = \"1.2.3.4\"", "http.listen: \"1.2.3.4\" is not an address:port (invalid socket address syntax)"),
+            ("[hls]\nwindow_seconds = 5", "hls.window_seconds: 5 is outside 12..=3600"),
+            ("public_host = \"a b\"", "public_host: \"a b\" is not a host name or address"),
+        ];
+        for (text, want) in cases {
+            let got = match Config::from_toml(text) {
+                Err(e) => e,
+                Ok(config) => config.validate().unwrap_err().to_string(),
+            };
+            assert!(got.contains(want), "{text:?}: got {got:?}, want {want:?}");
+        }
+        let env = |name: &str| (name == "APPLIANCE_HLS_WINDOW_SECONDS").then(|| "ten".to_string());
+        assert_eq!(
+            Config::load(None, env).unwrap_err().to_string(),
+            "environment variable APPLIANCE_HLS_WINDOW_SECONDS: \"ten\" is not a whole number"
+        );
+        let missing = Config::load(Some(Path::new("does/not/exist.toml")), no_env).unwrap_err().to_string();
+        assert!(missing.starts_with("cannot read config file does/not/exist.toml: "), "{missing}");
+    }
+}

@@ -1,0 +1,145 @@
+//! `appliance serve`: binds the RTMP and HTTP listeners, wires ingest to the
+//! packager through the publish routing, serves the origin and the pages, and
+//! drains on shutdown (every live stream gets its ENDLIST).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use packager::OriginStore;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::channel_store::ChannelStore;
+use crate::config::Config;
+use crate::publish_routing::PublishRouting;
+
+/// How long in-flight HTTP requests get to finish at shutdown.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// A running appliance: its bound addresses and shared state.
+pub struct Appliance {
+    pub rtmp_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub store: ChannelStore,
+    pub origin: Arc<OriginStore>,
+    pub routing: Arc<PublishRouting>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Appliance {
+    /// Opens state and binds every listener; returns once both accept connections.
+    pub async fn start(config: &Config) -> anyhow::Result<Appliance> {
+        let store = ChannelStore::open(&config.data_dir)?;
+        let origin = Arc::new(OriginStore::new(Duration::from_secs(config.hls.retention_seconds)));
+        let routing = Arc::new(PublishRouting::new(store.clone(), origin.clone(), config));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+
+        let ingest_config = ingest::IngestConfig { max_connections: config.rtmp.max_connections, ..Default::default() };
+        let rtmp = ingest::RtmpServer::bind(config.rtmp_addr(), ingest_config, routing.clone())
+            .await
+            .with_context(|| format!("cannot listen for RTMP on {}", config.rtmp.listen))?;
+        let rtmp_addr = rtmp.local_addr();
+        let http = tokio::net::TcpListener::bind(config.http_addr())
+            .await
+            .with_context(|| format!("cannot listen for HTTP on {}", config.http.listen))?;
+        let http_addr = http.local_addr()?;
+        tracing::info!(%rtmp_addr, "rtmp listening");
+        tracing::info!(%http_addr, "http listening");
+
+        let mut tasks = Vec::new();
+        let mut stop = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            rtmp.run(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        }));
+        let app = packager::router(origin.clone()).merge(crate::web::router());
+        let mut stop = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let graceful = axum::serve(http, app).with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            });
+            if let Err(e) = graceful.await {
+                tracing::error!(error = %e, "http server failed");
+            }
+        }));
+        let sweeper_origin = origin.clone();
+        let mut stop = shutdown_rx;
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => sweeper_origin.sweep(std::time::Instant::now()),
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        }));
+        Ok(Appliance { rtmp_addr, http_addr, store, origin, routing, shutdown, tasks })
+    }
+
+    /// A receiver that turns true when shutdown begins.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Stops accepting, ends every live stream, and waits (bounded) for the listeners to drain.
+    pub async fn shutdown(self) {
+        self.routing.end_all();
+        let _ = self.shutdown.send(true);
+        let drained = tokio::time::timeout(DRAIN_DEADLINE, async {
+            for task in self.tasks {
+                let _ = task.await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("shutdown deadline passed with requests still in flight");
+        }
+    }
+}
+
+/// The `serve` command: runs until SIGINT or SIGTERM.
+pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+    let appliance = Appliance::start(&config).await?;
+    let host = &config.public_host;
+    let web = format!("http://{host}:{}", appliance.http_addr.port());
+    if demo {
+        let channel = match appliance.store.get("demo")? {
+            Some(channel) => channel,
+            None => appliance.store.add("demo", media::LatencyMode::UltraLow)?,
+        };
+        tokio::spawn(crate::demo::run_publisher(appliance.rtmp_addr, channel.stream_key, appliance.shutdown_signal()));
+        println!("demo channel publishing; watch it at {web}/?channel=demo");
+        println!("playlist for any HLS player: {web}/hls/demo/index.m3u8");
+    } else {
+        println!("live preview: {web}/");
+    }
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    appliance.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
