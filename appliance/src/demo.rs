@@ -10,7 +10,11 @@ use tokio::process::Command;
 use tokio::sync::watch;
 
 /// Publishes into `rtmp_addr` with `stream_key` until `shutdown` flips.
-pub async fn run_publisher(rtmp_addr: SocketAddr, stream_key: String, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_publisher(rtmp_addr: SocketAddr, stream_key: String, shutdown: watch::Receiver<bool>) {
+    let stopped = move || {
+        let mut shutdown = shutdown.clone();
+        async move { shutdown.wait_for(|stop| *stop).await.is_ok() }
+    };
     let url = format!("rtmp://127.0.0.1:{}/live/{stream_key}", rtmp_addr.port());
     let mut with_clock = true;
     loop {
@@ -25,7 +29,7 @@ pub async fn run_publisher(rtmp_addr: SocketAddr, stream_key: String, mut shutdo
         tracing::info!(clock = with_clock, "demo publisher started");
         let status = tokio::select! {
             status = child.wait() => status,
-            _ = shutdown.wait_for(|stop| *stop) => {
+            _ = stopped() => {
                 let _ = child.kill().await;
                 return;
             }
@@ -39,7 +43,7 @@ pub async fn run_publisher(rtmp_addr: SocketAddr, stream_key: String, mut shutdo
         tracing::warn!(?status, "demo publisher exited; restarting in 2 s");
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = stopped() => return,
         }
     }
 }

@@ -41,7 +41,7 @@ impl Appliance {
         let rtmp = ingest::RtmpServer::bind(config.rtmp_addr(), ingest_config, routing.clone())
             .await
             .with_context(|| format!("cannot listen for RTMP on {}", config.rtmp.listen))?;
-        let rtmp_addr = rtmp.local_addr();
+        let rtmp_addr = rtmp.local_addr()?;
         let http = tokio::net::TcpListener::bind(config.http_addr())
             .await
             .with_context(|| format!("cannot listen for HTTP on {}", config.http.listen))?;

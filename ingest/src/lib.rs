@@ -1,1 +1,22 @@
-//! placeholder
+//! RTMP ingest: accepts publishers (tokio + scuffle-rtmp's handshake and
+//! message codecs, our own session and chunk reader), turns their
+//! FLV/AVC/AAC into `media` stream events on a sink the `IngestHandler`
+//! grants, and is the only FLV-aware code of the appliance.
+
+mod amf0;
+mod chunk;
+mod command;
+mod demuxer;
+mod error;
+mod flv;
+mod handler;
+mod metadata;
+mod server;
+mod session;
+mod timestamps;
+mod warnings;
+
+pub use error::IngestError;
+pub use handler::{IngestHandler, PublishGrant, PublishRequest, Refusal, RefusalKind, key_prefix};
+pub use metadata::StreamMetadata;
+pub use server::{IngestConfig, RtmpServer, RtmpServerHandle};

@@ -315,10 +315,10 @@ impl Rendition {
         let state = self.read();
         let key = (state.version, skip, reports);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.key.as_ref() == Some(&key) {
-            if let Some(value) = &cache.value {
-                return value.clone();
-            }
+        if let (Some(cached), Some(value)) = (&cache.key, &cache.value)
+            && *cached == key
+        {
+            return value.clone();
         }
         let text = self.build_playlist(&state, skip, key.2.clone()).render();
         drop(state);
@@ -344,8 +344,8 @@ impl Rendition {
             from_end += s.complete.as_ref().map_or_else(|| s.parts.iter().map(|p| p.duration).sum(), |(d, _)| *d);
         }
         let mut skipped = 0;
-        if skip {
-            if let Some(until) = can_skip_until {
+        if let Some(until) = can_skip_until.filter(|_| skip) {
+            {
                 let mut remaining: f64 = listed.iter().map(|s| s.complete.as_ref().map_or(0.0, |(d, _)| *d)).sum();
                 for s in &listed {
                     let Some((d, _)) = &s.complete else { break };

@@ -1,0 +1,447 @@
+//! FLV video and audio tag bodies (legacy and Enhanced RTMP) read into typed
+//! tags, and AVC payloads normalised to 4-byte NAL lengths. The only code that
+//! knows FLV's byte layout; `demuxer` turns these tags into `media` units.
+
+use std::fmt;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::error::IngestError;
+
+/// A codec as FLV names it: a legacy 4-bit id or an Enhanced RTMP FourCC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum FlvCodec {
+    VideoId(u8),
+    SoundFormat(u8),
+    FourCc([u8; 4]),
+    /// Enhanced RTMP multitrack packets (several codecs in one tag).
+    Multitrack,
+}
+
+impl fmt::Display for FlvCodec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlvCodec::VideoId(id) => {
+                let name = match id {
+                    2 => "Sorenson H.263",
+                    3 => "Screen video",
+                    4 => "On2 VP6",
+                    5 => "On2 VP6 with alpha",
+                    6 => "Screen video v2",
+                    7 => "AVC",
+                    12 => "HEVC (legacy id 12)",
+                    13 => "AV1 (legacy id 13)",
+                    _ => "unknown",
+                };
+                write!(f, "{name} (video codec id {id})")
+            }
+            FlvCodec::SoundFormat(id) => {
+                let name = match id {
+                    0 | 3 => "linear PCM",
+                    1 => "ADPCM",
+                    2 | 14 => "MP3",
+                    4..=6 => "Nellymoser",
+                    7 => "G.711 A-law",
+                    8 => "G.711 mu-law",
+                    10 => "AAC",
+                    11 => "Speex",
+                    13 => "Opus (legacy id 13)",
+                    _ => "unknown",
+                };
+                write!(f, "{name} (sound format {id})")
+            }
+            FlvCodec::FourCc(cc) => write!(f, "FourCC {:?}", String::from_utf8_lossy(cc)),
+            FlvCodec::Multitrack => f.write_str("Enhanced RTMP multitrack"),
+        }
+    }
+}
+
+/// One video tag body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum VideoTag {
+    /// An `AVCDecoderConfigurationRecord`.
+    AvcConfig(Bytes),
+    /// One AVC access unit: length-prefixed NAL units and the composition
+    /// offset (pts - dts) in milliseconds.
+    AvcFrame { keyframe: bool, cts_ms: i32, data: Bytes },
+    /// End of sequence, command frames, metadata packets: nothing to carry.
+    Ignored,
+    /// A codec this server does not carry (yet).
+    Unsupported(FlvCodec),
+}
+
+/// One audio tag body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AudioTag {
+    /// An AAC `AudioSpecificConfig`.
+    AacConfig(Bytes),
+    /// One raw AAC frame.
+    AacFrame(Bytes),
+    Ignored,
+    Unsupported(FlvCodec),
+}
+
+const AVC_LEGACY_ID: u8 = 7;
+const AAC_SOUND_FORMAT: u8 = 10;
+const EX_HEADER_SOUND_FORMAT: u8 = 9;
+const FRAME_TYPE_KEY: u8 = 1;
+const FRAME_TYPE_GENERATED_KEY: u8 = 4;
+const FRAME_TYPE_COMMAND: u8 = 5;
+// Enhanced RTMP packet types (video and audio share these values).
+const PACKET_SEQUENCE_START: u8 = 0;
+const PACKET_CODED_FRAMES: u8 = 1;
+const PACKET_CODED_FRAMES_X: u8 = 3;
+const VIDEO_PACKET_METADATA: u8 = 4;
+const VIDEO_PACKET_MULTITRACK: u8 = 6;
+const AUDIO_PACKET_MULTITRACK: u8 = 5;
+const PACKET_MOD_EX: u8 = 7;
+
+/// Reads a video tag body (legacy `VIDEODATA` or Enhanced RTMP `ExVideoTagHeader`).
+pub(crate) fn read_video(data: &Bytes) -> Result<VideoTag, IngestError> {
+    let &first = data.first().ok_or(IngestError::Truncated("video tag"))?;
+    if first & 0x80 != 0 {
+        return read_enhanced_video(data, first);
+    }
+    let frame_type = first >> 4;
+    let codec = first & 0x0f;
+    if frame_type == FRAME_TYPE_COMMAND {
+        return Ok(VideoTag::Ignored);
+    }
+    if codec != AVC_LEGACY_ID {
+        return Ok(VideoTag::Unsupported(FlvCodec::VideoId(codec)));
+    }
+    let header = data.get(1..5).ok_or(IngestError::Truncated("AVC video tag header"))?;
+    let keyframe = frame_type == FRAME_TYPE_KEY || frame_type == FRAME_TYPE_GENERATED_KEY;
+    Ok(match header[0] {
+        0 => VideoTag::AvcConfig(data.slice(5..)),
+        1 => VideoTag::AvcFrame { keyframe, cts_ms: si24(&header[1..4]), data: data.slice(5..) },
+        _ => VideoTag::Ignored,
+    })
+}
+
+fn read_enhanced_video(data: &Bytes, first: u8) -> Result<VideoTag, IngestError> {
+    let frame_type = (first >> 4) & 0x07;
+    let (packet_type, mut pos) = skip_mod_ex(data, first & 0x0f, 1, "Enhanced video ModEx")?;
+    if packet_type != VIDEO_PACKET_METADATA && frame_type == FRAME_TYPE_COMMAND {
+        return Ok(VideoTag::Ignored);
+    }
+    if packet_type == VIDEO_PACKET_MULTITRACK {
+        return Ok(VideoTag::Unsupported(FlvCodec::Multitrack));
+    }
+    let fourcc = four_cc(data, pos, "Enhanced video FourCC")?;
+    pos += 4;
+    if &fourcc != b"avc1" {
+        return Ok(VideoTag::Unsupported(FlvCodec::FourCc(fourcc)));
+    }
+    let keyframe = frame_type == FRAME_TYPE_KEY || frame_type == FRAME_TYPE_GENERATED_KEY;
+    Ok(match packet_type {
+        PACKET_SEQUENCE_START => VideoTag::AvcConfig(data.slice(pos..)),
+        PACKET_CODED_FRAMES => {
+            let cts = data.get(pos..pos + 3).ok_or(IngestError::Truncated("Enhanced AVC composition time"))?;
+            VideoTag::AvcFrame { keyframe, cts_ms: si24(cts), data: data.slice(pos + 3..) }
+        }
+        PACKET_CODED_FRAMES_X => VideoTag::AvcFrame { keyframe, cts_ms: 0, data: data.slice(pos..) },
+        _ => VideoTag::Ignored,
+    })
+}
+
+/// Reads an audio tag body (legacy `AUDIODATA` or Enhanced RTMP `ExAudioTagHeader`).
+pub(crate) fn read_audio(data: &Bytes) -> Result<AudioTag, IngestError> {
+    let &first = data.first().ok_or(IngestError::Truncated("audio tag"))?;
+    let format = first >> 4;
+    if format == EX_HEADER_SOUND_FORMAT {
+        return read_enhanced_audio(data, first);
+    }
+    if format != AAC_SOUND_FORMAT {
+        return Ok(AudioTag::Unsupported(FlvCodec::SoundFormat(format)));
+    }
+    let &packet_type = data.get(1).ok_or(IngestError::Truncated("AAC audio tag header"))?;
+    Ok(match packet_type {
+        0 => AudioTag::AacConfig(data.slice(2..)),
+        1 => AudioTag::AacFrame(data.slice(2..)),
+        _ => AudioTag::Ignored,
+    })
+}
+
+fn read_enhanced_audio(data: &Bytes, first: u8) -> Result<AudioTag, IngestError> {
+    let (packet_type, mut pos) = skip_mod_ex(data, first & 0x0f, 1, "Enhanced audio ModEx")?;
+    if packet_type == AUDIO_PACKET_MULTITRACK {
+        return Ok(AudioTag::Unsupported(FlvCodec::Multitrack));
+    }
+    let fourcc = four_cc(data, pos, "Enhanced audio FourCC")?;
+    pos += 4;
+    if &fourcc != b"mp4a" {
+        return Ok(AudioTag::Unsupported(FlvCodec::FourCc(fourcc)));
+    }
+    Ok(match packet_type {
+        PACKET_SEQUENCE_START => AudioTag::AacConfig(data.slice(pos..)),
+        PACKET_CODED_FRAMES => AudioTag::AacFrame(data.slice(pos..)),
+        _ => AudioTag::Ignored,
+    })
+}
+
+/// Skips Enhanced RTMP `ModEx` packets (extra data such as nanosecond
+/// timestamp offsets that we do not use) and returns the real packet type and
+/// the position after it.
+fn skip_mod_ex(
+    data: &[u8],
+    mut packet_type: u8,
+    mut pos: usize,
+    what: &'static str,
+) -> Result<(u8, usize), IngestError> {
+    while packet_type == PACKET_MOD_EX {
+        let mut size = *data.get(pos).ok_or(IngestError::Truncated(what))? as usize + 1;
+        pos += 1;
+        if size == 256 {
+            let wide = data.get(pos..pos + 2).ok_or(IngestError::Truncated(what))?;
+            size = u16::from_be_bytes([wide[0], wide[1]]) as usize + 1;
+            pos += 2;
+        }
+        pos += size;
+        let &next = data.get(pos).ok_or(IngestError::Truncated(what))?;
+        packet_type = next & 0x0f;
+        pos += 1;
+    }
+    Ok((packet_type, pos))
+}
+
+fn four_cc(data: &[u8], pos: usize, what: &'static str) -> Result<[u8; 4], IngestError> {
+    let cc = data.get(pos..pos + 4).ok_or(IngestError::Truncated(what))?;
+    Ok([cc[0], cc[1], cc[2], cc[3]])
+}
+
+/// A 24-bit big-endian signed integer (FLV's composition time offset).
+fn si24(b: &[u8]) -> i32 {
+    (((b[0] as u32) << 24 | (b[1] as u32) << 16 | (b[2] as u32) << 8) as i32) >> 8
+}
+
+/// Checks that `data` is a sequence of NAL units each prefixed with a
+/// `nal_length_size`-byte length, and returns it with 4-byte lengths (the
+/// same bytes, uncopied, when they already are).
+pub(crate) fn to_four_byte_lengths(data: Bytes, nal_length_size: u8) -> Result<Bytes, IngestError> {
+    let n = nal_length_size as usize;
+    if !(1..=4).contains(&n) {
+        return Err(IngestError::Truncated("NAL unit length size"));
+    }
+    let mut pos = 0;
+    let mut count = 0;
+    while pos < data.len() {
+        let prefix = data.get(pos..pos + n).ok_or(IngestError::Truncated("NAL unit length"))?;
+        let len = prefix.iter().fold(0usize, |acc, &b| acc << 8 | b as usize);
+        pos += n;
+        if data.len() - pos < len {
+            return Err(IngestError::Truncated("NAL unit"));
+        }
+        pos += len;
+        count += 1;
+    }
+    if count == 0 {
+        return Err(IngestError::Truncated("AVC frame without NAL units"));
+    }
+    if n == 4 {
+        return Ok(data);
+    }
+    let mut out = BytesMut::with_capacity(data.len() + count * (4 - n));
+    let mut pos = 0;
+    while pos < data.len() {
+        let len = data[pos..pos + n].iter().fold(0usize, |acc, &b| acc << 8 | b as usize);
+        pos += n;
+        out.put_u32(len as u32);
+        out.put_slice(&data[pos..pos + len]);
+        pos += len;
+    }
+    Ok(out.freeze())
+}
+
+/// The avcC record with `lengthSizeMinusOne` set to 3, to match payloads
+/// rewritten by `to_four_byte_lengths`.
+pub(crate) fn with_four_byte_lengths(record: &Bytes) -> Bytes {
+    match record.get(4) {
+        Some(&byte) if byte & 0x03 != 0x03 => {
+            let mut patched = record.to_vec();
+            patched[4] = byte | 0x03;
+            Bytes::from(patched)
+        }
+        _ => record.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Expected = Result<Vec<u8>, &'static str>;
+
+    fn b(bytes: &[u8]) -> Bytes {
+        Bytes::copy_from_slice(bytes)
+    }
+
+    #[test]
+    fn video_tags() {
+        let cases: Vec<(&str, Vec<u8>, Result<VideoTag, &str>)> = vec![
+            ("legacy AVC sequence header", vec![0x17, 0, 0, 0, 0, 1, 0x64], Ok(VideoTag::AvcConfig(b(&[1, 0x64])))),
+            (
+                "legacy AVC keyframe, cts +66",
+                vec![0x17, 1, 0, 0, 66, 0, 0, 0, 1, 0x65],
+                Ok(VideoTag::AvcFrame { keyframe: true, cts_ms: 66, data: b(&[0, 0, 0, 1, 0x65]) }),
+            ),
+            (
+                "legacy AVC inter frame, cts -33",
+                vec![0x27, 1, 0xff, 0xff, 0xdf, 0, 0, 0, 1, 0x41],
+                Ok(VideoTag::AvcFrame { keyframe: false, cts_ms: -33, data: b(&[0, 0, 0, 1, 0x41]) }),
+            ),
+            (
+                "legacy AVC cts at the 24-bit extremes",
+                vec![0x27, 1, 0x80, 0, 0, 0, 0, 0, 0],
+                Ok(VideoTag::AvcFrame { keyframe: false, cts_ms: -(1 << 23), data: b(&[0, 0, 0, 0]) }),
+            ),
+            (
+                "legacy AVC max positive cts",
+                vec![0x27, 1, 0x7f, 0xff, 0xff, 0, 0, 0, 0],
+                Ok(VideoTag::AvcFrame { keyframe: false, cts_ms: (1 << 23) - 1, data: b(&[0, 0, 0, 0]) }),
+            ),
+            ("legacy AVC end of sequence", vec![0x17, 2, 0, 0, 0], Ok(VideoTag::Ignored)),
+            ("legacy command frame", vec![0x57, 0], Ok(VideoTag::Ignored)),
+            ("legacy VP6", vec![0x14, 0, 0], Ok(VideoTag::Unsupported(FlvCodec::VideoId(4)))),
+            ("legacy AVC truncated header", vec![0x17, 1, 0], Err("truncated AVC video tag header")),
+            ("empty tag", vec![], Err("truncated video tag")),
+            (
+                "enhanced avc1 sequence start",
+                [&[0x90][..], b"avc1", &[1, 0x64]].concat(),
+                Ok(VideoTag::AvcConfig(b(&[1, 0x64]))),
+            ),
+            (
+                "enhanced avc1 coded frames, cts -1",
+                [&[0x91][..], b"avc1", &[0xff, 0xff, 0xff, 0, 0, 0, 1, 0x65]].concat(),
+                Ok(VideoTag::AvcFrame { keyframe: true, cts_ms: -1, data: b(&[0, 0, 0, 1, 0x65]) }),
+            ),
+            (
+                "enhanced avc1 coded frames X (no cts), inter",
+                [&[0xa3][..], b"avc1", &[0, 0, 0, 1, 0x41]].concat(),
+                Ok(VideoTag::AvcFrame { keyframe: false, cts_ms: 0, data: b(&[0, 0, 0, 1, 0x41]) }),
+            ),
+            (
+                "enhanced avc1 behind a ModEx packet",
+                [&[0x97, 2, 0xaa, 0xbb, 0xcc, 0x01][..], b"avc1", &[0, 0, 5, 9]].concat(),
+                Ok(VideoTag::AvcFrame { keyframe: true, cts_ms: 5, data: b(&[9]) }),
+            ),
+            ("enhanced ModEx truncated", vec![0x97, 200, 0], Err("truncated Enhanced video ModEx")),
+            (
+                "enhanced hvc1",
+                [&[0x90][..], b"hvc1", &[1]].concat(),
+                Ok(VideoTag::Unsupported(FlvCodec::FourCc(*b"hvc1"))),
+            ),
+            (
+                "enhanced av01",
+                [&[0x91][..], b"av01", &[0]].concat(),
+                Ok(VideoTag::Unsupported(FlvCodec::FourCc(*b"av01"))),
+            ),
+            ("enhanced multitrack", vec![0x96, 0, 0], Ok(VideoTag::Unsupported(FlvCodec::Multitrack))),
+            ("enhanced command frame has no FourCC", vec![0xd0, 1], Ok(VideoTag::Ignored)),
+            ("enhanced metadata", [&[0x94][..], b"avc1", &[2, 0, 1, b'x']].concat(), Ok(VideoTag::Ignored)),
+            ("enhanced truncated FourCC", vec![0x90, b'a', b'v'], Err("truncated Enhanced video FourCC")),
+            (
+                "enhanced truncated cts",
+                [&[0x91][..], b"avc1", &[0]].concat(),
+                Err("truncated Enhanced AVC composition time"),
+            ),
+        ];
+        for (name, bytes, want) in cases {
+            let got = read_video(&Bytes::from(bytes)).map_err(|e| e.to_string());
+            assert_eq!(got, want.map_err(str::to_owned), "{name}");
+        }
+    }
+
+    #[test]
+    fn audio_tags() {
+        let cases: Vec<(&str, Vec<u8>, Result<AudioTag, &str>)> = vec![
+            ("legacy AAC sequence header", vec![0xaf, 0, 0x12, 0x10], Ok(AudioTag::AacConfig(b(&[0x12, 0x10])))),
+            ("legacy AAC raw", vec![0xaf, 1, 0x21, 0x00], Ok(AudioTag::AacFrame(b(&[0x21, 0x00])))),
+            ("legacy AAC truncated", vec![0xaf], Err("truncated AAC audio tag header")),
+            ("legacy MP3", vec![0x2f, 0xff, 0xfb], Ok(AudioTag::Unsupported(FlvCodec::SoundFormat(2)))),
+            ("legacy Speex", vec![0xb6, 0], Ok(AudioTag::Unsupported(FlvCodec::SoundFormat(11)))),
+            ("empty tag", vec![], Err("truncated audio tag")),
+            (
+                "enhanced mp4a sequence start",
+                [&[0x90][..], b"mp4a", &[0x11, 0x90]].concat(),
+                Ok(AudioTag::AacConfig(b(&[0x11, 0x90]))),
+            ),
+            (
+                "enhanced mp4a coded frames",
+                [&[0x91][..], b"mp4a", &[0x21]].concat(),
+                Ok(AudioTag::AacFrame(b(&[0x21]))),
+            ),
+            (
+                "enhanced Opus",
+                [&[0x91][..], b"Opus", &[0]].concat(),
+                Ok(AudioTag::Unsupported(FlvCodec::FourCc(*b"Opus"))),
+            ),
+            ("enhanced multitrack", vec![0x95, 0], Ok(AudioTag::Unsupported(FlvCodec::Multitrack))),
+            ("enhanced truncated", vec![0x91, b'm'], Err("truncated Enhanced audio FourCC")),
+        ];
+        for (name, bytes, want) in cases {
+            let got = read_audio(&Bytes::from(bytes)).map_err(|e| e.to_string());
+            assert_eq!(got, want.map_err(str::to_owned), "{name}");
+        }
+    }
+
+    #[test]
+    fn nal_lengths() {
+        let cases: Vec<(&str, Vec<u8>, u8, Expected)> = vec![
+            (
+                "4-byte, two NALs",
+                vec![0, 0, 0, 1, 0x65, 0, 0, 0, 2, 0x41, 0x9a],
+                4,
+                Ok(vec![0, 0, 0, 1, 0x65, 0, 0, 0, 2, 0x41, 0x9a]),
+            ),
+            (
+                "2-byte widened",
+                vec![0, 1, 0x65, 0, 2, 0x41, 0x9a],
+                2,
+                Ok(vec![0, 0, 0, 1, 0x65, 0, 0, 0, 2, 0x41, 0x9a]),
+            ),
+            ("1-byte widened", vec![1, 0x65], 1, Ok(vec![0, 0, 0, 1, 0x65])),
+            ("NAL longer than the frame", vec![0, 0, 0, 9, 0x65], 4, Err("truncated NAL unit")),
+            ("dangling length", vec![0, 0, 0, 1, 0x65, 0, 0], 4, Err("truncated NAL unit length")),
+            ("empty", vec![], 4, Err("truncated AVC frame without NAL units")),
+            ("length size 3 is legal", vec![0, 0, 1, 0x65], 3, Ok(vec![0, 0, 0, 1, 0x65])),
+            ("huge 4-byte length", vec![0xff, 0xff, 0xff, 0xff, 0x65], 4, Err("truncated NAL unit")),
+        ];
+        for (name, bytes, size, want) in cases {
+            let got = to_four_byte_lengths(Bytes::from(bytes), size).map(|b| b.to_vec()).map_err(|e| e.to_string());
+            assert_eq!(got, want.map_err(str::to_owned), "{name}");
+        }
+    }
+
+    #[test]
+    fn avcc_length_size_is_patched() {
+        let record = b(&[1, 0x64, 0, 0x1e, 0xfd, 0xe1]);
+        assert_eq!(with_four_byte_lengths(&record)[4], 0xff);
+        let already = b(&[1, 0x64, 0, 0x1e, 0xff, 0xe1]);
+        assert_eq!(with_four_byte_lengths(&already), already);
+        assert_eq!(with_four_byte_lengths(&b(&[1, 2])), b(&[1, 2]));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut seed = 0x9e37_79b9u32;
+        for len in 0..300 {
+            for _ in 0..8 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 17;
+                        seed ^= seed << 5;
+                        seed as u8
+                    })
+                    .collect();
+                let bytes = Bytes::from(bytes);
+                let _ = read_video(&bytes);
+                let _ = read_audio(&bytes);
+                for size in 0..=5 {
+                    let _ = to_four_byte_lengths(bytes.clone(), size);
+                }
+            }
+        }
+    }
+}

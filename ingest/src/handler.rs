@@ -1,0 +1,137 @@
+//! The small trait ingest needs from its owner (`IngestHandler`): who may
+//! publish where, and the types that cross that boundary.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+
+use crate::metadata::StreamMetadata;
+
+/// A client asks to publish. `stream_key` is the publish name with any
+/// `?query` suffix removed; it is a secret, so `Debug` shows only a prefix.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublishRequest {
+    pub peer: SocketAddr,
+    /// The RTMP application (`live` in `rtmp://host/live/KEY`).
+    pub app: String,
+    pub stream_key: String,
+}
+
+impl fmt::Debug for PublishRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublishRequest")
+            .field("peer", &self.peer)
+            .field("app", &self.app)
+            .field("stream_key", &key_prefix(&self.stream_key))
+            .finish()
+    }
+}
+
+/// Why a publish was refused; chooses the RTMP status code the publisher sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefusalKind {
+    /// No channel has this stream key.
+    UnknownKey,
+    /// The channel is already live from another publisher.
+    AlreadyLive,
+    /// The channel exists but cannot take a publish now (disabled, no capacity, shutting down).
+    Unavailable,
+}
+
+impl RefusalKind {
+    /// The `onStatus` code sent to the publisher. OBS's librtmp closes the
+    /// connection and shows "code (description)" for all three; FFmpeg shows
+    /// the description.
+    pub fn status_code(self) -> &'static str {
+        match self {
+            RefusalKind::UnknownKey => "NetStream.Publish.Denied",
+            RefusalKind::AlreadyLive => "NetStream.Publish.BadName",
+            RefusalKind::Unavailable => "NetStream.Publish.Rejected",
+        }
+    }
+}
+
+/// A refused publish: the kind picks the status code, the reason is the
+/// description the publisher sees and the text of the log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub kind: RefusalKind,
+    pub reason: String,
+}
+
+impl Refusal {
+    pub fn new(kind: RefusalKind, reason: impl Into<String>) -> Self {
+        Self { kind, reason: reason.into() }
+    }
+}
+
+/// A granted publish: where units go, and a label (e.g. the channel name) for logs.
+#[derive(Debug)]
+pub struct PublishGrant {
+    pub sink: media::UnitSender,
+    pub label: String,
+    /// The handler's id for this publish; passed back to `on_metadata` and `on_unpublish`.
+    pub publish_id: u64,
+}
+
+/// What the appliance implements: decides publishes and hears when they end.
+pub trait IngestHandler: Send + Sync + 'static {
+    /// Decides whether `req` may publish. Runs on the connection's task; it
+    /// should answer quickly (it is cut off by the connection deadline).
+    fn on_publish(&self, req: PublishRequest) -> impl Future<Output = Result<PublishGrant, Refusal>> + Send;
+
+    /// The publisher's `onMetaData`, when it sends one.
+    fn on_metadata(&self, publish_id: u64, meta: &StreamMetadata) {
+        let _ = (publish_id, meta);
+    }
+
+    /// Called exactly once for every granted publish when it ends (clean
+    /// unpublish, disconnect, error, timeout, shutdown), after the sink was dropped.
+    fn on_unpublish(&self, publish_id: u64);
+}
+
+/// A stream key as it may appear in logs: a short prefix, never the whole key.
+pub fn key_prefix(key: &str) -> String {
+    let chars = key.chars().count();
+    let shown = (chars / 2).min(4);
+    let prefix: String = key.chars().take(shown).collect();
+    format!("{prefix}…")
+}
+
+/// The stream key of a publish name: everything before the first `?`.
+pub(crate) fn stream_key(publishing_name: &str) -> &str {
+    publishing_name.split_once('?').map_or(publishing_name, |(key, _)| key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_stripped_and_redacted() {
+        let cases = [
+            ("abcdef123456", "abcdef123456", "abcd…"),
+            ("abcdef123456?token=x&y=1", "abcdef123456", "abcd…"),
+            ("abc", "abc", "a…"),
+            ("", "", "…"),
+            ("?only=query", "", "…"),
+            ("ключ-секрет", "ключ-секрет", "ключ…"),
+        ];
+        for (name, key, prefix) in cases {
+            assert_eq!(stream_key(name), key, "{name}");
+            assert_eq!(key_prefix(stream_key(name)), prefix, "{name}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let req = PublishRequest {
+            peer: "127.0.0.1:5000".parse().unwrap(),
+            app: "live".into(),
+            stream_key: "supersecretkey".into(),
+        };
+        let shown = format!("{req:?}");
+        assert!(!shown.contains("supersecretkey"), "{shown}");
+        assert!(shown.contains("supe…"), "{shown}");
+    }
+}

@@ -1,0 +1,442 @@
+//! End-to-end tests of the RTMP server with the real `ffmpeg` program as the
+//! publisher and a raw client for hostile input. Every wait has a deadline.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ingest::IngestConfig;
+use media::{CodecConfig, TrackKind};
+use scuffle_amf0::Amf0Value;
+use scuffle_rtmp::messages::MessageType;
+use support::{CapturedLogs, Ffmpeg, Flow, Harness, RawClient, TempDir, drain, eventually, run_tool, within};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_audio_and_video() {
+    require_ffmpeg!();
+    let mut h = Harness::start(&["key-av-1234"], IngestConfig::default()).await;
+    let ffmpeg = Ffmpeg::publish_test_pattern(&h.url("key-av-1234?token=abc"), 2, false, &[]);
+    let mut grant = h.next_grant(10 * SECOND).await;
+    assert_eq!((grant.app.as_str(), grant.key.as_str()), ("live", "key-av-1234"), "the ?query is not part of the key");
+    let received = drain(&mut grant.rx, 12 * SECOND).await;
+    let (status, stderr) = ffmpeg.finish(5 * SECOND).await;
+    assert!(status.success(), "{stderr}");
+
+    assert_eq!(received.tracks.len(), 1, "announced once");
+    let tracks = &received.tracks[0];
+    assert_eq!(tracks.iter().map(|t| t.kind).collect::<Vec<_>>(), [TrackKind::Video, TrackKind::Audio]);
+    assert_eq!(tracks[0].resolution(), Some((320, 240)));
+    assert_eq!(tracks[0].frame_rate, Some((30, 1)), "from onMetaData");
+    // FFmpeg declares bits/1024 as "kbps": 500k becomes 488.28125 -> 488 281 bit/s.
+    assert_eq!(tracks[0].bitrate, Some(488_281), "from onMetaData");
+    assert!(matches!(&tracks[1].codec, CodecConfig::Aac(aac) if aac.sample_rate == 48_000));
+    assert_eq!(tracks[1].timebase.0, 48_000);
+    assert_eq!(tracks[1].bitrate, Some(93_750), "96k declared as 93.75");
+
+    let video = received.of_track(0);
+    assert_eq!(video.len(), 60, "2 s at 30 fps");
+    let keyframes: Vec<usize> = video.iter().enumerate().filter(|(_, u)| u.keyframe).map(|(i, _)| i).collect();
+    assert_eq!(keyframes, [0, 30]);
+    assert!(video.iter().all(|u| u.pts == u.dts), "zerolatency has no B-frames");
+    assert!(video.windows(2).all(|w| w[1].dts > w[0].dts));
+    assert!(
+        video
+            .iter()
+            .all(|u| u.data.len() > 4
+                && u32::from_be_bytes(u.data[..4].try_into().unwrap()) as usize <= u.data.len() - 4)
+    );
+
+    let audio = received.of_track(1);
+    assert!((90..=96).contains(&audio.len()), "{} AAC frames for 2 s at 48 kHz", audio.len());
+    assert!(audio.windows(2).all(|w| w[1].dts - w[0].dts == 1024), "exactly one frame apart");
+    assert!(audio[0].dts.abs() < 48_000 / 10 && video[0].dts < 9_000, "both start near 0");
+    let arrivals: Vec<_> = received.units.iter().map(|(_, u)| u.arrival.instant).collect();
+    assert!(arrivals.windows(2).all(|w| w[1] >= w[0]));
+
+    let metadata = h.handler.metadata.lock().unwrap().clone();
+    assert_eq!(metadata.len(), 1);
+    assert_eq!(metadata[0].0, grant.publish_id);
+    assert!(metadata[0].1.encoder.as_deref().is_some_and(|e| e.starts_with("Lavf")), "{:?}", metadata[0].1);
+    eventually(2 * SECOND, "on_unpublish", || h.handler.unpublished() == [grant.publish_id]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_only_and_audio_only_publishers() {
+    require_ffmpeg!();
+    let mut h = Harness::start(&["video-only", "audio-only"], IngestConfig::default()).await;
+    let video = Ffmpeg::publish_test_pattern(&h.url("video-only"), 2, false, &["-an"]);
+    let audio = Ffmpeg::publish_test_pattern(&h.url("audio-only"), 2, false, &["-vn"]);
+    for _ in 0..2 {
+        let mut grant = h.next_grant(10 * SECOND).await;
+        let received = drain(&mut grant.rx, 12 * SECOND).await;
+        let kinds: Vec<TrackKind> = received.tracks.last().expect("announced").iter().map(|t| t.kind).collect();
+        match grant.key.as_str() {
+            "video-only" => {
+                assert_eq!(kinds, [TrackKind::Video]);
+                assert_eq!(received.of_track(0).len(), 60);
+            }
+            _ => {
+                assert_eq!(kinds, [TrackKind::Audio]);
+                assert!(received.of_track(0).len() >= 90);
+            }
+        }
+        assert_eq!(received.tracks.len(), 1);
+        assert!(received.units.iter().all(|(_, u)| u.track == 0));
+    }
+    for ffmpeg in [video, audio] {
+        let (status, stderr) = ffmpeg.finish(5 * SECOND).await;
+        assert!(status.success(), "{stderr}");
+    }
+    eventually(2 * SECOND, "both unpublished", || h.handler.unpublished().len() == 2).await;
+}
+
+/// x264 with B-frames: what ffprobe reads from the file is what the sink gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b_frames_keep_their_timestamps() {
+    require_ffmpeg!();
+    let dir = TempDir::new("bframes");
+    let file = dir.0.join("bframes.flv");
+    let file = file.to_str().unwrap();
+    run_tool(
+        "ffmpeg",
+        &[
+            "-hide_banner",
+            "-nostdin",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=25",
+            "-t",
+            "3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-bf",
+            "2",
+            "-g",
+            "25",
+            "-pix_fmt",
+            "yuv420p",
+            "-an",
+            "-f",
+            "flv",
+            file,
+        ],
+    )
+    .await;
+    let probe = run_tool(
+        "ffprobe",
+        &["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts,dts", "-of", "csv=p=0", file],
+    )
+    .await;
+    let expected: Vec<(i64, i64)> = probe
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (pts, dts) = l.trim().split_once(',').expect("pts,dts");
+            (pts.parse().unwrap(), dts.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(expected.len(), 75);
+    assert!(expected.iter().any(|(pts, dts)| pts != dts), "the file has B-frames: {expected:?}");
+
+    let mut h = Harness::start(&["bframes"], IngestConfig::default()).await;
+    let ffmpeg = Ffmpeg::spawn(&["-i", file, "-c", "copy", "-f", "flv", &h.url("bframes")]);
+    let mut grant = h.next_grant(10 * SECOND).await;
+    let received = drain(&mut grant.rx, 10 * SECOND).await;
+    let (status, stderr) = ffmpeg.finish(5 * SECOND).await;
+    assert!(status.success(), "{stderr}");
+
+    let got: Vec<(i64, i64)> = received.of_track(0).iter().map(|u| (u.pts, u.dts)).collect();
+    assert!(
+        got.iter().all(|(pts, dts)| pts % 90 == 0 && dts % 90 == 0),
+        "whole milliseconds in 90 kHz: {got:?}\n{expected:?}"
+    );
+    let got: Vec<(i64, i64)> = got.iter().map(|(pts, dts)| (pts / 90, dts / 90)).collect();
+    let rebase = |v: &[(i64, i64)]| -> Vec<(i64, i64)> { v.iter().map(|(p, d)| (p - v[0].1, d - v[0].1)).collect() };
+    assert_eq!(rebase(&got), rebase(&expected));
+}
+
+/// Captures logs on this (current-thread) runtime's thread.
+#[tokio::test]
+async fn unknown_key_is_refused_with_a_status_and_one_warning() {
+    require_ffmpeg!();
+    let logs = CapturedLogs::start();
+    let h = Harness::start(&["known-key"], IngestConfig::default()).await;
+    let key = "unknown-secret-key-987";
+    let ffmpeg = Ffmpeg::publish_test_pattern(&h.url(key), 1, false, &[]);
+    let (status, stderr) = ffmpeg.finish(10 * SECOND).await;
+    assert!(!status.success(), "ffmpeg must fail: {stderr}");
+    assert!(stderr.contains("Server error: unknown stream key"), "{stderr}");
+    for line in stderr.lines().rev().take(4) {
+        println!("ffmpeg said: {line}");
+    }
+    eventually(3 * SECOND, "the connection to close", || h.server.connections() == 0).await;
+    assert!(h.handler.unpublished().is_empty());
+    let lines = logs.lines();
+    let warnings: Vec<&String> = lines.iter().filter(|l| l.contains(" WARN ")).collect();
+    assert_eq!(warnings.len(), 1, "{lines:#?}");
+    assert!(warnings[0].contains("publish refused") && warnings[0].contains("unknown stream key"), "{}", warnings[0]);
+    assert!(warnings[0].contains("peer=127.0.0.1:"), "{}", warnings[0]);
+    assert!(!lines.iter().any(|l| l.contains(key)), "the full key was logged: {lines:#?}");
+    assert!(!lines.iter().any(|l| l.contains(" ERROR ")), "{lines:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_publisher_is_refused_and_the_live_one_is_untouched() {
+    require_ffmpeg!();
+    let mut h = Harness::start(&["shared-key"], IngestConfig::default()).await;
+    let first = Ffmpeg::publish_test_pattern(&h.url("shared-key"), 6, true, &[]);
+    let grant = h.next_grant(10 * SECOND).await;
+    let flow = Flow::watch(grant.rx);
+    eventually(5 * SECOND, "units from the first publisher", || flow.units() > 30).await;
+    flow.reset_gap();
+
+    let second = Ffmpeg::publish_test_pattern(&h.url("shared-key"), 1, false, &[]);
+    let (status, stderr) = second.finish(10 * SECOND).await;
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("Server error: channel test is already live"), "{stderr}");
+    for line in stderr.lines().filter(|l| l.contains("error") || l.contains("Error")) {
+        println!("ffmpeg said: {line}");
+    }
+
+    let at_refusal = flow.units();
+    eventually(3 * SECOND, "the first publisher to keep delivering", || flow.units() > at_refusal + 30).await;
+    assert!(flow.max_gap() < Duration::from_millis(500), "gap {:?}", flow.max_gap());
+    assert!(h.handler.unpublished().is_empty(), "the live publish was ended");
+    assert!(h.grants.try_recv().is_err(), "the second publisher got a grant");
+    let (status, stderr) = first.finish(10 * SECOND).await;
+    assert!(status.success(), "{stderr}");
+    eventually(2 * SECOND, "the first publish to end once", || h.handler.unpublished() == [grant.publish_id]).await;
+}
+
+/// Each hostile client is closed by the server, and a live publish on
+/// another key keeps delivering without a gap meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_clients_do_not_disturb_a_live_publish() {
+    require_ffmpeg!();
+    let config = IngestConfig { handshake_deadline: 3 * SECOND, ..IngestConfig::default() };
+    let mut h = Harness::start(&["live-key"], config).await;
+    let live = Ffmpeg::publish_test_pattern(&h.url("live-key"), 9, true, &[]);
+    let grant = h.next_grant(10 * SECOND).await;
+    let flow = Flow::watch(grant.rx);
+    eventually(5 * SECOND, "units flowing", || flow.units() > 30).await;
+    flow.reset_gap();
+    let before = flow.units();
+
+    let addr = h.addr();
+    let limit = 5 * SECOND;
+    let mut abusers = tokio::task::JoinSet::new();
+    abusers.spawn(async move {
+        let mut c = RawClient::connect(addr).await;
+        let garbage: Vec<u8> = (0..64 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let _ = c.send_raw(&garbage).await;
+        ("byte garbage", c.closed_within(limit).await)
+    });
+    abusers.spawn(async move {
+        let mut c = RawClient::connect(addr).await;
+        c.send_raw(&RawClient::c0c1()[..700]).await.unwrap();
+        ("half a handshake, then silence", c.closed_within(limit).await)
+    });
+    abusers.spawn(async move {
+        let c = RawClient::connect(addr).await;
+        let (mut read, mut write) = c.stream.into_split();
+        let trickle = tokio::spawn(async move {
+            for byte in RawClient::c0c1() {
+                if write.write_all(&[byte]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        let start = std::time::Instant::now();
+        let mut buf = [0u8; 4096];
+        let closed = tokio::time::timeout(limit, async { while let Ok(1..) = read.read(&mut buf).await {} }).await;
+        trickle.abort();
+        ("slowloris handshake", closed.ok().map(|()| start.elapsed()))
+    });
+    abusers.spawn(async move {
+        let mut c = RawClient::connect(addr).await;
+        c.handshake().await;
+        // Type 0 header on chunk stream 3: a 16 MB video message.
+        let _ = c.send_raw(&[0x03, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0, 0xaa]).await;
+        ("a chunk claiming a huge message", c.closed_within(limit).await)
+    });
+    abusers.spawn(async move {
+        let mut c = RawClient::connect(addr).await;
+        c.handshake().await;
+        // 6 MB is within the limit: accepted, then never completed (until the deadline).
+        let _ = c.send_raw(&[0x03, 0, 0, 0, 0x60, 0, 0, 9, 1, 0, 0, 0]).await;
+        let _ = c.send_raw(&[0u8; 128]).await;
+        ("a huge message never completed", c.closed_within(limit).await)
+    });
+    abusers.spawn(async move {
+        let mut c = RawClient::connect(addr).await;
+        c.handshake().await;
+        let noise: Vec<u8> = (0..20_000u32).map(|i| (i.wrapping_mul(40_503) >> 7) as u8).collect();
+        let _ = c.send_raw(&noise).await;
+        ("random bytes after the handshake", c.closed_within(limit).await)
+    });
+    abusers.spawn(async move {
+        let mut c = RawClient::connect(addr).await;
+        c.handshake().await;
+        // Without the guard this one command aborts the whole process.
+        let mut bomb = vec![0x02, 0, 3, b'f', b'o', b'o', 0x00];
+        bomb.extend_from_slice(&1.0f64.to_be_bytes());
+        bomb.extend_from_slice(&[0x08, 0xff, 0xff, 0xff, 0xff]);
+        let _ = c.message(MessageType::CommandAMF0, 0, 0, bomb).await;
+        ("an AMF0 allocation bomb", c.closed_within(limit).await)
+    });
+    abusers.spawn(async move {
+        let mut c = RawClient::connect(addr).await;
+        c.handshake().await;
+        let mut deep = vec![0x02, 0, 3, b'f', b'o', b'o', 0x00];
+        deep.extend_from_slice(&1.0f64.to_be_bytes());
+        for _ in 0..100_000 {
+            deep.extend_from_slice(&[0x0a, 0, 0, 0, 1]);
+        }
+        let _ = c.message(MessageType::CommandAMF0, 0, 0, deep).await;
+        ("deeply nested AMF0", c.closed_within(limit).await)
+    });
+    abusers.spawn(async move {
+        let mut c = RawClient::connect(addr).await;
+        c.handshake().await;
+        let _ = c
+            .command(
+                0,
+                &[
+                    Amf0Value::String("play".into()),
+                    Amf0Value::Number(4.0),
+                    Amf0Value::Null,
+                    Amf0Value::String("live-key".into()),
+                ],
+            )
+            .await;
+        ("a player", c.closed_within(limit).await)
+    });
+    let results = within(3 * limit, "the hostile clients", async {
+        let mut results = Vec::new();
+        while let Some(joined) = abusers.join_next().await {
+            results.push(joined.expect("abuser task"));
+        }
+        results
+    })
+    .await;
+    for (what, closed) in &results {
+        println!("{what}: closed after {closed:?}");
+        assert!(closed.is_some(), "{what}: the server kept the connection open");
+    }
+    let slowloris = results.iter().find(|(what, _)| what.starts_with("slowloris")).unwrap().1.unwrap();
+    assert!(slowloris >= 2 * SECOND && slowloris < 4 * SECOND, "slowloris closed after {slowloris:?}");
+
+    assert!(flow.units() > before + 60, "the live publish stalled: {} -> {}", before, flow.units());
+    assert!(flow.max_gap() < Duration::from_millis(500), "gap {:?}", flow.max_gap());
+    assert!(h.handler.unpublished().is_empty());
+    assert!(!flow.closed.load(std::sync::atomic::Ordering::Relaxed));
+    assert_eq!(h.handler.requests.lock().unwrap().len(), 1, "no hostile client reached publish");
+    live.kill().await;
+    eventually(5 * SECOND, "the live publish to end once", || h.handler.unpublished() == [grant.publish_id]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_limit_and_publish_deadline() {
+    let config =
+        IngestConfig { max_connections: 2, handshake_deadline: Duration::from_millis(1500), ..IngestConfig::default() };
+    let h = Harness::start(&[], config).await;
+    let mut silent = RawClient::connect(h.addr()).await;
+    let trickler = RawClient::connect(h.addr()).await;
+    eventually(2 * SECOND, "two connections served", || h.server.connections() == 2).await;
+    let mut over = RawClient::connect(h.addr()).await;
+    let closed = over.closed_within(SECOND).await;
+    assert!(closed.is_some_and(|d| d < Duration::from_millis(500)), "over the limit: {closed:?}");
+
+    let (mut read, mut write) = trickler.stream.into_split();
+    let trickle = tokio::spawn(async move {
+        for byte in RawClient::c0c1() {
+            if write.write_all(&[byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    within(4 * SECOND, "the deadline to close the trickler", async {
+        while let Ok(1..) = read.read(&mut buf).await {}
+    })
+    .await;
+    let trickled = start.elapsed();
+    trickle.abort();
+    assert!(trickled >= Duration::from_millis(1200) && trickled < 3 * SECOND, "closed after {trickled:?}");
+    assert!(silent.closed_within(2 * SECOND).await.is_some());
+    eventually(2 * SECOND, "slots freed", || h.server.connections() == 0).await;
+    let _again = RawClient::connect(h.addr()).await;
+    eventually(2 * SECOND, "a new connection is served", || h.server.connections() == 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_publisher_times_out() {
+    let config = IngestConfig { idle_timeout: Duration::from_millis(1500), ..IngestConfig::default() };
+    let mut h = Harness::start(&["idle-key"], config).await;
+    let mut client = RawClient::connect(h.addr()).await;
+    client.handshake().await;
+    client.start_publish("live", "idle-key").await.unwrap();
+    let mut grant = h.next_grant(3 * SECOND).await;
+    let start = std::time::Instant::now();
+    // Keep the socket busy with acknowledgements (so scuffle's read timeout
+    // never fires) but send no media.
+    let (mut read, mut write) = client.stream.into_split();
+    let keepalive = tokio::spawn(async move {
+        loop {
+            // Type 0 chunk on stream 2: Acknowledgement, 4 bytes.
+            let ack = [0x02, 0, 0, 0, 0, 0, 4, 3, 0, 0, 0, 0, 0, 0, 0, 1];
+            if write.write_all(&ack).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    let received = drain(&mut grant.rx, 5 * SECOND).await;
+    assert!(received.units.is_empty());
+    let idle = start.elapsed();
+    assert!(idle >= Duration::from_millis(1300) && idle < 3 * SECOND, "ended after {idle:?}");
+    let mut buf = [0u8; 4096];
+    within(2 * SECOND, "the server to close", async { while let Ok(1..) = read.read(&mut buf).await {} }).await;
+    keepalive.abort();
+    eventually(SECOND, "on_unpublish", || h.handler.unpublished() == [grant.publish_id]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gone_consumer_ends_the_publish() {
+    require_ffmpeg!();
+    let mut h = Harness::start(&["gone-key"], IngestConfig::default()).await;
+    let ffmpeg = Ffmpeg::publish_test_pattern(&h.url("gone-key"), 5, true, &[]);
+    let grant = h.next_grant(10 * SECOND).await;
+    drop(grant.rx);
+    let (status, _stderr) = ffmpeg.finish(5 * SECOND).await;
+    assert!(!status.success(), "ffmpeg should notice the server closing");
+    eventually(SECOND, "on_unpublish", || h.handler.unpublished() == [grant.publish_id]).await;
+    eventually(SECOND, "the connection to close", || h.server.connections() == 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_every_publish() {
+    require_ffmpeg!();
+    let mut h = Harness::start(&["stay-key"], IngestConfig::default()).await;
+    let ffmpeg = Ffmpeg::publish_test_pattern(&h.url("stay-key"), 10, true, &[]);
+    let grant = h.next_grant(10 * SECOND).await;
+    let flow = Flow::watch(grant.rx);
+    eventually(5 * SECOND, "units flowing", || flow.units() > 10).await;
+    let handler = Arc::clone(&h.handler);
+    within(6 * SECOND, "shutdown", h.server.shutdown()).await;
+    assert_eq!(handler.unpublished(), [grant.publish_id]);
+    eventually(SECOND, "the sink to close", || flow.closed.load(std::sync::atomic::Ordering::Relaxed)).await;
+    let (status, _) = ffmpeg.finish(5 * SECOND).await;
+    assert!(!status.success());
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what building and testing the appliance needs on Debian 12, only
+# what is missing. Sourced by scripts/demo.sh and scripts/test.sh.
+set -euo pipefail
+
+APT_PACKAGES=(
+  build-essential pkg-config clang libclang-dev
+  libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
+  libswscale-dev libswresample-dev libpostproc-dev
+  ffmpeg fonts-dejavu-core ca-certificates curl
+)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  # Debian 12's own rustc (1.63) is too old for this workspace (edition 2024).
+  echo "installing the Rust toolchain with rustup" >&2
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >&2
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
