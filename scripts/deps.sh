@@ -8,11 +8,15 @@ APT_PACKAGES=(
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev libpostproc-dev
   ffmpeg fonts-dejavu-core ca-certificates curl
+  chromium
 )
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
+
+# Node.js for the player test, unless the machine already has one.
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
@@ -32,4 +36,9 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "installing the Rust toolchain with rustup" >&2
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >&2
   export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+# The player test drives hls.js in Chromium through playwright-core (pinned by the lock file).
+if [ ! -d tests/player/node_modules/playwright-core ]; then
+  (cd tests/player && npm ci --no-audit --no-fund --loglevel=error) >&2
 fi

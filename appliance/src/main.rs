@@ -52,6 +52,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,scuffle_rtmp=warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Plain text for journald and files; colours only on a terminal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref(), |name| std::env::var(name).ok()) {

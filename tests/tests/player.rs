@@ -1,0 +1,69 @@
+//! Player behaviour: hls.js in Debian's headless Chromium (low-latency mode)
+//! plays a live channel published by the real `ffmpeg` program, with the
+//! latency measured from EXT-X-PROGRAM-DATE-TIME reported.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use media::LatencyMode;
+use tests::{Publish, STEP_TIMEOUT, TestAppliance, have_ffmpeg};
+
+/// Seconds the player watches.
+const WATCH_SECONDS: u32 = 15;
+
+fn player_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("player")
+}
+
+fn have_player() -> bool {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let ok = Path::new(&chromium).exists() && player_dir().join("node_modules/playwright-core").is_dir();
+    if !ok {
+        eprintln!("skipped: Chromium or tests/player/node_modules is missing (scripts/test.sh installs both)");
+    }
+    ok
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_js_plays_ultra_low_latency_without_errors() {
+    if !have_ffmpeg() || !have_player() {
+        return;
+    }
+    let app = TestAppliance::start().await;
+    let channel = app.add_channel("player", LatencyMode::UltraLow);
+    let publisher = Publish { seconds: (WATCH_SECONDS + 15) as f64, ..Publish::default() }.start(&app.rtmp_url(&channel.stream_key));
+    app.media_playlist_path("player", None).await;
+
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join("player.png");
+    let run = tokio::process::Command::new("node")
+        .arg(player_dir().join("player.mjs"))
+        .arg(app.url("/?channel=player"))
+        .arg(WATCH_SECONDS.to_string())
+        .arg(&screenshot)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(STEP_TIMEOUT + std::time::Duration::from_secs(WATCH_SECONDS as u64), run)
+        .await
+        .expect("player finishes in time")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "player failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("player report");
+    eprintln!("player report: {report}");
+
+    assert_eq!(report["fatal_errors"], serde_json::json!([]), "{report}");
+    assert_eq!(report["console_errors"], serde_json::json!([]), "{report}");
+    assert_eq!(report["low_latency_mode"], true);
+    assert_eq!(report["video_size"], serde_json::json!([640, 360]));
+    let played = report["played_seconds"].as_f64().unwrap();
+    let wall = report["wall_seconds"].as_f64().unwrap();
+    assert!(played >= 0.75 * wall, "playback advanced {played:.1} s in {wall:.1} s: {report}");
+    assert!(report["latency_p50"].as_f64().is_some_and(|l| l > 0.0), "hls.js measured a latency from program date-time: {report}");
+    assert!(screenshot.exists());
+    drop(publisher);
+    app.appliance.shutdown().await;
+}
