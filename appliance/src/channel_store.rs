@@ -3,6 +3,9 @@
 //! server can both use it (redb allows one process at a time; a busy file is
 //! retried briefly).
 
+// redb::Error is large; it only travels on the rare failure path of a disk operation.
+#![allow(clippy::result_large_err)]
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 

@@ -121,12 +121,16 @@ impl Config {
 
     /// Parses TOML text; the error is one line naming the key and position.
     pub fn from_toml(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string().lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" "))
+        toml::from_str(text)
+            .map_err(|e| e.to_string().lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" "))
     }
 
     fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         fn number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
-            value.trim().parse().map_err(|_| ConfigError::Env { name, reason: format!("{value:?} is not a whole number") })
+            value
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::Env { name, reason: format!("{value:?} is not a whole number") })
         }
         for name in ENV_VARS {
             let Some(value) = env(name) else { continue };
@@ -220,8 +224,14 @@ mod tests {
         let cases: [(&str, &str); 6] = [
             ("bogus = 1", "unknown field `bogus`"),
             ("[hls]\npart_target_ms = 50", "hls.part_target_ms: 50 is outside 100..=2000"),
-            ("[rtmp]\nlisten = \"nowhere\"", "rtmp.listen: \"nowhere\" is not an address:port (invalid socket address syntax)"),
-            ("[http]\nlisten = \"1.2.3.4\"", "http.listen: \"1.2.3.4\" is not an address:port (invalid socket address syntax)"),
+            (
+                "[rtmp]\nlisten = \"nowhere\"",
+                "rtmp.listen: \"nowhere\" is not an address:port (invalid socket address syntax)",
+            ),
+            (
+                "[http]\nlisten = \"1.2.3.4\"",
+                "http.listen: \"1.2.3.4\" is not an address:port (invalid socket address syntax)",
+            ),
             ("[hls]\nwindow_seconds = 5", "hls.window_seconds: 5 is outside 12..=3600"),
             ("public_host = \"a b\"", "public_host: \"a b\" is not a host name or address"),
         ];

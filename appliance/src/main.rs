@@ -100,7 +100,12 @@ fn channel(config: &Config, command: ChannelCommand) -> anyhow::Result<()> {
             channels.sort_by(|a, b| a.name.cmp(&b.name));
             println!("{:<24} {:<10} playback", "NAME", "MODE");
             for c in channels {
-                println!("{:<24} {:<10} http://{host}:{http_port}/hls/{}/index.m3u8", c.name, c.latency_mode.as_str(), c.name);
+                println!(
+                    "{:<24} {:<10} http://{host}:{http_port}/hls/{}/index.m3u8",
+                    c.name,
+                    c.latency_mode.as_str(),
+                    c.name
+                );
             }
         }
         ChannelCommand::Remove { name } => {

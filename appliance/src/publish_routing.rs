@@ -90,21 +90,27 @@ impl IngestHandler for PublishRouting {
         let session = new_session_id();
         let segment_target = mode.segment_target();
         let window_segments = (self.window_seconds as f64 / segment_target.as_secs_f64()).ceil().max(8.0) as usize;
-        let rendition = Arc::new(Rendition::new(
-            "source",
-            WindowConfig { mode, window_segments, segment_target },
-        ));
+        let rendition = Arc::new(Rendition::new("source", WindowConfig { mode, window_segments, segment_target }));
         let stream = Arc::new(LiveStream::new(channel.name.clone(), session.clone(), vec![rendition.clone()]));
         let latency = Arc::new(LatencyStats::new());
         let publish_id = self.next_id.fetch_add(1, Ordering::Relaxed);
         {
             let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
             if live.values().any(|p| p.channel == channel.name) {
-                return Err(Refusal::new(RefusalKind::AlreadyLive, format!("channel {} is already live", channel.name)));
+                return Err(Refusal::new(
+                    RefusalKind::AlreadyLive,
+                    format!("channel {} is already live", channel.name),
+                ));
             }
             live.insert(
                 publish_id,
-                LivePublish { channel: channel.name.clone(), session: session.clone(), stream: stream.clone(), latency: latency.clone(), peer: req.peer },
+                LivePublish {
+                    channel: channel.name.clone(),
+                    session: session.clone(),
+                    stream: stream.clone(),
+                    latency: latency.clone(),
+                    peer: req.peer,
+                },
             );
         }
         self.origin.insert(stream.clone());

@@ -59,7 +59,10 @@ fn read_flv(path: &Path) -> Vec<Tag> {
 fn ours(tags: &[Tag]) -> (Duration, usize, usize) {
     let started = Instant::now();
     let mut demuxer = ingest::Demuxer::default();
-    let mut segmenter = Segmenter::new(SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) });
+    let mut segmenter = Segmenter::new(SegmenterConfig {
+        part_target: Duration::from_millis(200),
+        segment_target: Duration::from_secs(1),
+    });
     let rendition = Arc::new(Rendition::new(
         "source",
         WindowConfig { mode: LatencyMode::UltraLow, window_segments: 24, segment_target: Duration::from_secs(1) },
@@ -136,9 +139,15 @@ fn main() {
     let units = tags.iter().filter(|t| t.kind == 8 || t.kind == 9).count();
 
     // Playlist rendering alone: a 24-segment LL-HLS window re-rendered after every change.
-    let rendition = Rendition::new("source", WindowConfig { mode: LatencyMode::UltraLow, window_segments: 24, segment_target: Duration::from_secs(1) });
+    let rendition = Rendition::new(
+        "source",
+        WindowConfig { mode: LatencyMode::UltraLow, window_segments: 24, segment_target: Duration::from_secs(1) },
+    );
     let mut demuxer = ingest::Demuxer::default();
-    let mut segmenter = Segmenter::new(SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) });
+    let mut segmenter = Segmenter::new(SegmenterConfig {
+        part_target: Duration::from_millis(200),
+        segment_target: Duration::from_secs(1),
+    });
     let (mut events, mut outputs) = (Vec::new(), Vec::new());
     for tag in &tags {
         match tag.kind {
@@ -161,10 +170,25 @@ fn main() {
     let render_rate = renders as f64 / started.elapsed().as_secs_f64();
 
     let secs = |d: Duration| d.as_secs_f64();
-    println!("packager path, {MEDIA_SECONDS} s of 720p30 H.264 4 Mb/s + AAC ({units} units, {parts} parts, {:.1} MB), median of {RUNS}", media_bytes as f64 / 1e6);
+    println!(
+        "packager path, {MEDIA_SECONDS} s of 720p30 H.264 4 Mb/s + AAC ({units} units, {parts} parts, {:.1} MB), median of {RUNS}",
+        media_bytes as f64 / 1e6
+    );
     println!("{:<44} {:>10} {:>14} {:>12}", "", "wall", "units/s", "x real time");
-    println!("{:<44} {:>9.1}ms {:>14.0} {:>12.0}", "ours (demux+segment+CMAF+store+playlists)", secs(our) * 1e3, units as f64 / secs(our), MEDIA_SECONDS as f64 / secs(our));
-    println!("{:<44} {:>9.1}ms {:>14.0} {:>12.0}", "ffmpeg -c copy -f hls fmp4 (reference)", secs(reference) * 1e3, units as f64 / secs(reference), MEDIA_SECONDS as f64 / secs(reference));
+    println!(
+        "{:<44} {:>9.1}ms {:>14.0} {:>12.0}",
+        "ours (demux+segment+CMAF+store+playlists)",
+        secs(our) * 1e3,
+        units as f64 / secs(our),
+        MEDIA_SECONDS as f64 / secs(our)
+    );
+    println!(
+        "{:<44} {:>9.1}ms {:>14.0} {:>12.0}",
+        "ffmpeg -c copy -f hls fmp4 (reference)",
+        secs(reference) * 1e3,
+        units as f64 / secs(reference),
+        MEDIA_SECONDS as f64 / secs(reference)
+    );
     println!("ratio: ours is {:.2}x the reference's throughput", secs(reference) / secs(our));
     println!("playlist renders (24 segments, parts, gzip): {render_rate:.0}/s");
     println!(

@@ -55,14 +55,17 @@ struct Indices {
 
 /// Units and announcements a publish produced.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct DemuxStats {
+pub struct DemuxStats {
     pub video_units: u64,
     pub audio_units: u64,
     pub announcements: u64,
 }
 
+/// FLV tags of one publish in, `StreamEvent`s out. No I/O: the session feeds
+/// it RTMP audio/video/metadata messages; benches and fuzzers can feed it
+/// tags read from a file.
 #[derive(Default)]
-pub(crate) struct Demuxer {
+pub struct Demuxer {
     timeline: Timeline,
     video: Option<VideoTrack>,
     audio: Option<AudioTrack>,
@@ -71,18 +74,23 @@ pub(crate) struct Demuxer {
     pending: VecDeque<Pending>,
     pending_bytes: usize,
     first_media_ms: Option<i64>,
-    pub warnings: Warnings,
-    pub stats: DemuxStats,
+    pub(crate) warnings: Warnings,
+    pub(crate) stats: DemuxStats,
 }
 
 impl Demuxer {
+    /// Units and announcements so far.
+    pub fn stats(&self) -> DemuxStats {
+        self.stats
+    }
+
     /// Takes the publisher's metadata (frame rate, bitrates, declared codecs).
     pub fn set_metadata(&mut self, meta: &StreamMetadata, out: &mut Vec<StreamEvent>) {
         self.metadata = Some(meta.clone());
         self.maybe_announce(out);
     }
 
-    /// One RTMP video message.
+    /// One RTMP video message (an FLV `VIDEODATA` body) with its RTMP timestamp.
     pub fn push_video(&mut self, timestamp: u32, data: &Bytes, arrival: Arrival, out: &mut Vec<StreamEvent>) {
         match flv::read_video(data) {
             Err(err) => self.warnings.note(Warning::BadTag, format_args!("skipping video tag: {err}")),
@@ -115,7 +123,7 @@ impl Demuxer {
         }
     }
 
-    /// One RTMP audio message.
+    /// One RTMP audio message (an FLV `AUDIODATA` body) with its RTMP timestamp.
     pub fn push_audio(&mut self, timestamp: u32, data: &Bytes, arrival: Arrival, out: &mut Vec<StreamEvent>) {
         match flv::read_audio(data) {
             Err(err) => self.warnings.note(Warning::BadTag, format_args!("skipping audio tag: {err}")),

@@ -16,6 +16,7 @@ mod session;
 mod timestamps;
 mod warnings;
 
+pub use demuxer::{DemuxStats, Demuxer};
 pub use error::IngestError;
 pub use handler::{IngestHandler, PublishGrant, PublishRequest, Refusal, RefusalKind, key_prefix};
 pub use metadata::StreamMetadata;

@@ -29,8 +29,8 @@ pub struct StreamMetadata {
     pub raw: Vec<(String, String)>,
 }
 
-pub const MAX_RAW_ENTRIES: usize = 64;
-pub const MAX_RAW_VALUE: usize = 256;
+pub(crate) const MAX_RAW_ENTRIES: usize = 64;
+pub(crate) const MAX_RAW_VALUE: usize = 256;
 
 const AVC_ID: u32 = 7;
 const AAC_ID: u32 = 10;

@@ -35,6 +35,22 @@ impl Default for IngestConfig {
     }
 }
 
+impl IngestConfig {
+    /// Refuses limits that would close every connection.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_connections == 0 {
+            return Err("ingest: max_connections must be at least 1".to_owned());
+        }
+        if self.handshake_deadline.is_zero() {
+            return Err("ingest: handshake_deadline must be longer than 0".to_owned());
+        }
+        if self.idle_timeout.is_zero() {
+            return Err("ingest: idle_timeout must be longer than 0".to_owned());
+        }
+        Ok(())
+    }
+}
+
 /// How often the counters of refused and failed connections are logged (when non-zero).
 const REPORT_INTERVAL: Duration = Duration::from_secs(60);
 /// How long connections get to end after shutdown before their tasks are aborted.
@@ -51,9 +67,7 @@ pub struct RtmpServer<H> {
 impl<H: IngestHandler> RtmpServer<H> {
     /// Binds the listener (use port 0 for an ephemeral port).
     pub async fn bind(addr: impl ToSocketAddrs, config: IngestConfig, handler: Arc<H>) -> io::Result<Self> {
-        if config.max_connections == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "max_connections must be at least 1"));
-        }
+        config.validate().map_err(|msg| io::Error::new(io::ErrorKind::InvalidInput, msg))?;
         let listener = TcpListener::bind(addr).await?;
         let slots = Arc::new(Semaphore::new(config.max_connections));
         Ok(Self { listener, config, handler, slots })
@@ -227,8 +241,24 @@ impl Counts {
     }
 }
 
-impl Clone for Counts {
-    fn clone(&self) -> Self {
-        Counts { ..*self }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_errors() {
+        let ok = IngestConfig::default();
+        assert_eq!(ok.validate(), Ok(()));
+        let cases = [
+            (IngestConfig { max_connections: 0, ..ok.clone() }, "ingest: max_connections must be at least 1"),
+            (
+                IngestConfig { handshake_deadline: Duration::ZERO, ..ok.clone() },
+                "ingest: handshake_deadline must be longer than 0",
+            ),
+            (IngestConfig { idle_timeout: Duration::ZERO, ..ok.clone() }, "ingest: idle_timeout must be longer than 0"),
+        ];
+        for (config, want) in cases {
+            assert_eq!(config.validate().unwrap_err(), want);
+        }
     }
 }

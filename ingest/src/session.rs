@@ -39,7 +39,7 @@ use crate::server::IngestConfig;
 use crate::warnings::{Warning, Warnings};
 
 /// How long the consumer may take to accept a track announcement.
-pub(crate) const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(5);
+const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a refused publisher gets to read its error status before the socket closes.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -169,10 +169,12 @@ impl<H: IngestHandler> Session<H> {
     /// complex); then our chunk size.
     async fn handshake(&mut self) -> Result<(), IngestError> {
         let mut handshake = HandshakeServer::default();
-        self.fill(1 + RTMP_HANDSHAKE_SIZE).await?;
+        // An HTTP or TLS client is told apart by its first byte, not after 1.5 kB.
+        self.fill(1).await?;
         if self.read_buf[0] != 3 {
             return Err(IngestError::NotRtmp(self.read_buf[0]));
         }
+        self.fill(1 + RTMP_HANDSHAKE_SIZE).await?;
         let c0c1 = self.read_buf.split_to(1 + RTMP_HANDSHAKE_SIZE).freeze();
         handshake.handshake(&mut Cursor::new(c0c1), &mut self.write_buf)?;
         self.flush().await?;

@@ -75,6 +75,8 @@ impl Warnings {
                 Warning::Discontinuity | Warning::AudioResync => {
                     tracing::info!(kind = kind.name(), "{detail} (further ones are counted)");
                 }
+                // Anyone can send these before publishing: not worth a warning per connection.
+                Warning::StrayMessage => tracing::debug!(kind = kind.name(), "{detail} (further ones are counted)"),
                 _ => tracing::warn!(kind = kind.name(), "{detail} (further ones are counted)"),
             }
         }

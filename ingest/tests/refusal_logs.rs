@@ -35,4 +35,3 @@ async fn unknown_key_is_refused_with_a_status_and_one_warning() {
     assert!(!lines.iter().any(|l| l.contains(key)), "the full key was logged: {lines:#?}");
     assert!(!lines.iter().any(|l| l.contains(" ERROR ")), "{lines:#?}");
 }
-

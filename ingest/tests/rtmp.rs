@@ -210,9 +210,15 @@ async fn hostile_clients_do_not_disturb_a_live_publish() {
     let mut abusers = tokio::task::JoinSet::new();
     abusers.spawn(async move {
         let mut c = RawClient::connect(addr).await;
-        let garbage: Vec<u8> = (0..64 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let mut garbage: Vec<u8> = (0..64 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        garbage[0] = 3; // past the version check, into the handshake and the chunk reader
         let _ = c.send_raw(&garbage).await;
         ("byte garbage", c.closed_within(limit).await)
+    });
+    abusers.spawn(async move {
+        let mut c = RawClient::connect(addr).await;
+        let _ = c.send_raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        ("an HTTP request", c.closed_within(limit).await)
     });
     abusers.spawn(async move {
         let mut c = RawClient::connect(addr).await;
@@ -261,7 +267,7 @@ async fn hostile_clients_do_not_disturb_a_live_publish() {
     abusers.spawn(async move {
         let mut c = RawClient::connect(addr).await;
         c.handshake().await;
-        // Without the guard this one command aborts the whole process.
+        // Without `amf0::check_amf0` this one command aborts the whole process.
         let mut bomb = vec![0x02, 0, 3, b'f', b'o', b'o', 0x00];
         bomb.extend_from_slice(&1.0f64.to_be_bytes());
         bomb.extend_from_slice(&[0x08, 0xff, 0xff, 0xff, 0xff]);

@@ -117,7 +117,8 @@ pub struct AacConfig {
     pub channels: u8,
 }
 
-const AAC_SAMPLE_RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
+const AAC_SAMPLE_RATES: [u32; 13] =
+    [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
 
 /// PCM samples per AAC-LC frame; the duration of every AAC access unit.
 pub const AAC_FRAME_SAMPLES: u32 = 1024;
@@ -318,11 +319,9 @@ mod tests {
 
     #[test]
     fn parses_aac_asc() {
-        let cases: [(&[u8], (u8, u32, u8)); 3] = [
-            (&[0x12, 0x10], (2, 44_100, 2)),
-            (&[0x11, 0x90], (2, 48_000, 2)),
-            (&[0x11, 0x88], (2, 48_000, 1)),
-        ];
+        type Case<'a> = (&'a [u8], (u8, u32, u8));
+        let cases: [Case; 3] =
+            [(&[0x12, 0x10], (2, 44_100, 2)), (&[0x11, 0x90], (2, 48_000, 2)), (&[0x11, 0x88], (2, 48_000, 1))];
         for (bytes, (ot, rate, ch)) in cases {
             let aac = AacConfig::from_asc(Bytes::copy_from_slice(bytes)).unwrap();
             assert_eq!((aac.object_type, aac.sample_rate, aac.channels), (ot, rate, ch));

@@ -8,9 +8,9 @@ pub mod track;
 pub mod unit;
 pub mod unit_channel;
 
-pub use codec::{AacConfig, AvcConfig, CodecConfig, CodecError};
+pub use codec::{AAC_FRAME_SAMPLES, AacConfig, AvcConfig, CodecConfig, CodecError};
 pub use latency_mode::LatencyMode;
 pub use timebase::Timebase;
 pub use track::{TrackInfo, TrackKind};
 pub use unit::{Arrival, EncodedUnit, StreamEvent};
-pub use unit_channel::{unit_channel, DropStats, SendError, UnitReceiver, UnitSender};
+pub use unit_channel::{DropStats, SendError, UnitReceiver, UnitSender, unit_channel};

@@ -15,10 +15,7 @@ use crate::unit::{EncodedUnit, StreamEvent};
 pub fn unit_channel(capacity: usize) -> (UnitSender, UnitReceiver) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let stats = Arc::new(DropStats::default());
-    (
-        UnitSender { tx, stats: stats.clone(), dropping: false, has_video: false },
-        UnitReceiver { rx, stats },
-    )
+    (UnitSender { tx, stats: stats.clone(), dropping: false, has_video: false }, UnitReceiver { rx, stats })
 }
 
 /// Counters shared by both ends of a unit channel.
@@ -129,15 +126,7 @@ mod tests {
     use bytes::Bytes;
 
     fn unit(kind: TrackKind, keyframe: bool, dts: i64) -> EncodedUnit {
-        EncodedUnit {
-            track: kind as usize,
-            kind,
-            pts: dts,
-            dts,
-            keyframe,
-            data: Bytes::new(),
-            arrival: Arrival::now(),
-        }
+        EncodedUnit { track: kind as usize, kind, pts: dts, dts, keyframe, data: Bytes::new(), arrival: Arrival::now() }
     }
 
     #[tokio::test]

@@ -64,7 +64,11 @@ impl IntoResponse for Failure {
     }
 }
 
-async fn multivariant(State(store): State<Arc<OriginStore>>, Path(channel): Path<String>, headers: HeaderMap) -> Response {
+async fn multivariant(
+    State(store): State<Arc<OriginStore>>,
+    Path(channel): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let Some(stream) = store.current(&channel) else {
         return Failure(StatusCode::NOT_FOUND, "no stream on this channel\n").into_response();
     };
@@ -102,8 +106,12 @@ async fn media_file(
     };
     let result = match parse_file(&file) {
         Some(MediaFile::Playlist) => media_playlist(&stream, &rendition, query, &headers).await,
-        Some(MediaFile::Init(version)) => rendition.init(version).map(|d| media_response(d, "video/mp4")).ok_or(NOT_FOUND),
-        Some(MediaFile::Segment(msn)) => rendition.segment(msn).map(|d| media_response(d, "video/iso.segment")).ok_or(NOT_FOUND),
+        Some(MediaFile::Init(version)) => {
+            rendition.init(version).map(|d| media_response(d, "video/mp4")).ok_or(NOT_FOUND)
+        }
+        Some(MediaFile::Segment(msn)) => {
+            rendition.segment(msn).map(|d| media_response(d, "video/iso.segment")).ok_or(NOT_FOUND)
+        }
         Some(MediaFile::Part(msn, index)) => part(&rendition, msn, index).await,
         None => Err(NOT_FOUND),
     };
@@ -149,11 +157,15 @@ async fn media_playlist(
     headers: &HeaderMap,
 ) -> Result<Response, Failure> {
     let msn = match query.msn.as_deref() {
-        Some(v) => Some(digits::<u64>(v).ok_or(Failure(StatusCode::BAD_REQUEST, "_HLS_msn must be a decimal integer\n"))?),
+        Some(v) => {
+            Some(digits::<u64>(v).ok_or(Failure(StatusCode::BAD_REQUEST, "_HLS_msn must be a decimal integer\n"))?)
+        }
         None => None,
     };
     let part = match query.part.as_deref() {
-        Some(v) => Some(digits::<u32>(v).ok_or(Failure(StatusCode::BAD_REQUEST, "_HLS_part must be a decimal integer\n"))?),
+        Some(v) => {
+            Some(digits::<u32>(v).ok_or(Failure(StatusCode::BAD_REQUEST, "_HLS_part must be a decimal integer\n"))?)
+        }
         None => None,
     };
     let skip = match query.skip.as_deref() {
@@ -179,7 +191,9 @@ async fn media_playlist(
         match tokio::time::timeout(wait, rx.wait_for(ready)).await {
             Ok(Ok(_)) => {}
             Ok(Err(_)) => return Err(NOT_FOUND),
-            Err(_) => return Err(Failure(StatusCode::SERVICE_UNAVAILABLE, "the requested part did not appear in time\n")),
+            Err(_) => {
+                return Err(Failure(StatusCode::SERVICE_UNAVAILABLE, "the requested part did not appear in time\n"));
+            }
         }
     }
     let rendered = rendition.playlist(skip, stream.reports_for(&rendition.name));
@@ -212,16 +226,14 @@ fn media_response(data: Bytes, content_type: &'static str) -> Response {
 }
 
 fn playlist_response(text: Bytes, gzip: Option<Bytes>, cache: &'static str, request: &HeaderMap) -> Response {
-    let accepts_gzip = request
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut fields = coding.trim().split(';');
-            fields.next().is_some_and(|c| c.trim().eq_ignore_ascii_case("gzip"))
-                && !fields.any(|q| q.trim().replace(' ', "") == "q=0")
-        });
+    let accepts_gzip =
+        request.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+            |coding| {
+                let mut fields = coding.trim().split(';');
+                fields.next().is_some_and(|c| c.trim().eq_ignore_ascii_case("gzip"))
+                    && !fields.any(|q| q.trim().replace(' ', "") == "q=0")
+            },
+        );
     let gzip = gzip.or_else(|| accepts_gzip.then(|| gzip_bytes(&text)));
     let (body, encoded) = match gzip {
         Some(gz) if accepts_gzip => (gz, true),

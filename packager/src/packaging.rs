@@ -14,7 +14,12 @@ use crate::segmenter::{Output, Segmenter, SegmenterConfig};
 const SUMMARY_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Packages `events` into `rendition` until the producer goes away, then ends it.
-pub async fn package(mut events: UnitReceiver, rendition: Arc<Rendition>, config: SegmenterConfig, latency: Arc<LatencyStats>) {
+pub async fn package(
+    mut events: UnitReceiver,
+    rendition: Arc<Rendition>,
+    config: SegmenterConfig,
+    latency: Arc<LatencyStats>,
+) {
     let mut segmenter = Segmenter::new(config);
     let mut outputs = Vec::new();
     let mut next_summary = Instant::now() + SUMMARY_INTERVAL;

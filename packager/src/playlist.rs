@@ -82,12 +82,8 @@ impl MediaPlaylist {
             if let Some(until) = self.can_skip_until {
                 let _ = write!(out, ",CAN-SKIP-UNTIL={}", decimal(until));
             }
-            let _ = writeln!(
-                out,
-                ",PART-HOLD-BACK={},HOLD-BACK={}",
-                decimal(3.0 * part_target),
-                decimal(self.hold_back())
-            );
+            let _ =
+                writeln!(out, ",PART-HOLD-BACK={},HOLD-BACK={}", decimal(3.0 * part_target), decimal(self.hold_back()));
             let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={}", decimal(part_target));
         }
         let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", self.media_sequence);
@@ -189,12 +185,7 @@ pub fn rfc3339_millis(time: SystemTime) -> String {
     let millis = since.subsec_millis();
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
@@ -247,7 +238,11 @@ mod tests {
                 },
             ],
             preload_hint: Some("part8.2.m4s".into()),
-            rendition_reports: vec![RenditionReport { uri: "../low/index.m3u8".into(), last_msn: 8, last_part: Some(1) }],
+            rendition_reports: vec![RenditionReport {
+                uri: "../low/index.m3u8".into(),
+                last_msn: 8,
+                last_part: Some(1),
+            }],
             ended: false,
         };
         let want = "#EXTM3U
@@ -329,7 +324,11 @@ seg6.m4s
 
     #[test]
     fn formats_dates_and_decimals() {
-        let cases = [(0, "1970-01-01T00:00:00.000Z"), (951_782_400_999, "2000-02-29T00:00:00.999Z"), (4_102_444_799_000, "2099-12-31T23:59:59.000Z")];
+        let cases = [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (951_782_400_999, "2000-02-29T00:00:00.999Z"),
+            (4_102_444_799_000, "2099-12-31T23:59:59.000Z"),
+        ];
         for (millis, want) in cases {
             assert_eq!(rfc3339_millis(SystemTime::UNIX_EPOCH + Duration::from_millis(millis)), want);
         }

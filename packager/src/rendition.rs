@@ -124,10 +124,8 @@ pub struct RenditionSummary {
 
 impl Rendition {
     pub fn new(name: impl Into<String>, config: WindowConfig) -> Self {
-        let state = State {
-            target_duration: config.segment_target.as_secs_f64().round().max(1.0) as u64,
-            ..State::default()
-        };
+        let state =
+            State { target_duration: config.segment_target.as_secs_f64().round().max(1.0) as u64, ..State::default() };
         Self {
             name: name.into(),
             config,
@@ -186,7 +184,11 @@ impl Rendition {
             }
             Output::Part(part) => {
                 if let Some(segment) = state.segments.back_mut().filter(|s| s.msn == part.msn) {
-                    segment.parts.push(Part { duration: part.duration, independent: part.independent, data: part.data.clone() });
+                    segment.parts.push(Part {
+                        duration: part.duration,
+                        independent: part.independent,
+                        data: part.data.clone(),
+                    });
                 }
                 state.total_bytes += part.data.len() as u64;
                 state.total_seconds += part.duration;
@@ -306,7 +308,8 @@ impl Rendition {
     pub fn summary(&self) -> Option<RenditionSummary> {
         let state = self.read();
         let (_, _, tracks) = state.inits.back()?;
-        let average = if state.total_seconds > 0.0 { (state.total_bytes as f64 * 8.0 / state.total_seconds) as u64 } else { 0 };
+        let average =
+            if state.total_seconds > 0.0 { (state.total_bytes as f64 * 8.0 / state.total_seconds) as u64 } else { 0 };
         Some(RenditionSummary { tracks: tracks.clone(), average_bps: average, peak_bps: state.peak_bps.max(average) })
     }
 
@@ -387,10 +390,10 @@ impl Rendition {
                 discontinuity: s.discontinuity,
                 program_date_time: Some(s.program_date_time),
                 parts,
-                complete: s.complete.as_ref().map(|(duration, _)| CompleteSegment {
-                    duration: *duration,
-                    uri: format!("seg{}.m4s", s.msn),
-                }),
+                complete: s
+                    .complete
+                    .as_ref()
+                    .map(|(duration, _)| CompleteSegment { duration: *duration, uri: format!("seg{}.m4s", s.msn) }),
             });
         }
         let preload_hint = match (ll, state.ended) {
@@ -428,12 +431,8 @@ fn next_part_of(state: &State) -> Option<(u64, u32)> {
 }
 
 fn progress_of(state: &State) -> Progress {
-    let last_part = state
-        .segments
-        .iter()
-        .rev()
-        .find(|s| !s.parts.is_empty())
-        .map(|s| (s.msn, s.parts.len() as u32 - 1));
+    let last_part =
+        state.segments.iter().rev().find(|s| !s.parts.is_empty()).map(|s| (s.msn, s.parts.len() as u32 - 1));
     let last_complete = state.segments.iter().rev().find(|s| s.complete.is_some()).map(|s| s.msn);
     Progress { last_part, last_complete, ended: state.ended }
 }

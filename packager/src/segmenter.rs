@@ -44,10 +44,22 @@ pub enum Output {
     /// The declared part target in seconds; emitted once, before the first segment.
     PartTarget(f64),
     /// A new init segment; segments after it refer to `version`.
-    Init { version: u32, data: Bytes, tracks: Arc<[TrackInfo]> },
-    SegmentStart { msn: u64, program_date_time: SystemTime, discontinuity: bool, init_version: u32 },
+    Init {
+        version: u32,
+        data: Bytes,
+        tracks: Arc<[TrackInfo]>,
+    },
+    SegmentStart {
+        msn: u64,
+        program_date_time: SystemTime,
+        discontinuity: bool,
+        init_version: u32,
+    },
     Part(PartOutput),
-    SegmentEnd { msn: u64, duration: f64 },
+    SegmentEnd {
+        msn: u64,
+        duration: f64,
+    },
     /// The stream ended; nothing follows.
     End,
 }
@@ -76,7 +88,14 @@ struct Pending {
 
 impl Pending {
     fn from_unit(unit: EncodedUnit) -> Self {
-        Self { dts: unit.dts, pts: unit.pts, keyframe: unit.keyframe, duration: 0, data: unit.data, arrival: unit.arrival }
+        Self {
+            dts: unit.dts,
+            pts: unit.pts,
+            keyframe: unit.keyframe,
+            duration: 0,
+            data: unit.data,
+            arrival: unit.arrival,
+        }
     }
 }
 
@@ -299,7 +318,9 @@ impl Segmenter {
             self.close_part(out, Some(sample.dts));
             self.close_segment(out);
             self.open_segment(&sample, out);
-        } else if !self.part.driver.is_empty() && self.part.duration_ticks + sample.duration as i64 > self.part_target_ticks {
+        } else if !self.part.driver.is_empty()
+            && self.part.duration_ticks + sample.duration as i64 > self.part_target_ticks
+        {
             self.close_part(out, Some(sample.dts));
         }
         let duration = sample.duration as i64;
@@ -487,11 +508,25 @@ mod tests {
     }
 
     fn unit(track: usize, kind: TrackKind, dts: i64, pts: i64, keyframe: bool) -> StreamEvent {
-        StreamEvent::Unit(EncodedUnit { track, kind, pts, dts, keyframe, data: Bytes::from_static(&[0, 0, 0, 1, 0x65]), arrival: Arrival::now() })
+        StreamEvent::Unit(EncodedUnit {
+            track,
+            kind,
+            pts,
+            dts,
+            keyframe,
+            data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+            arrival: Arrival::now(),
+        })
     }
 
     /// 30 fps video with RTMP-millisecond jitter, a keyframe every `gop` frames, plus 48 kHz AAC.
-    fn run(config: SegmenterConfig, frames: i64, gop: i64, with_audio: bool, frame_rate: Option<(u32, u32)>) -> Vec<Output> {
+    fn run(
+        config: SegmenterConfig,
+        frames: i64,
+        gop: i64,
+        with_audio: bool,
+        frame_rate: Option<(u32, u32)>,
+    ) -> Vec<Output> {
         let mut s = Segmenter::new(config);
         let mut out = Vec::new();
         let mut tracks = vec![video_track(frame_rate)];
@@ -543,9 +578,20 @@ mod tests {
                 }
             }
             for part in parts(&out) {
-                assert!(part.duration <= *declared, "{part_target:?} part {} {} > {declared}", part.index, part.duration);
+                assert!(
+                    part.duration <= *declared,
+                    "{part_target:?} part {} {} > {declared}",
+                    part.index,
+                    part.duration
+                );
                 if !part.independent && !last_of_segment.contains(&(part.msn, part.index)) {
-                    assert!(part.duration >= 0.85 * declared, "{part_target:?} part {}.{} {} < 85% of {declared}", part.msn, part.index, part.duration);
+                    assert!(
+                        part.duration >= 0.85 * declared,
+                        "{part_target:?} part {}.{} {} < 85% of {declared}",
+                        part.msn,
+                        part.index,
+                        part.duration
+                    );
                 }
             }
         }
@@ -553,10 +599,14 @@ mod tests {
 
     #[test]
     fn segments_start_on_keyframes_near_the_target() {
-        let config = SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) };
+        let config =
+            SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) };
         // Keyframes every 0.5 s: segments of 1 s (two GOPs).
         let out = run(config, 300, 15, true, None);
-        let durations: Vec<f64> = out.iter().filter_map(|o| if let Output::SegmentEnd { duration, .. } = o { Some(*duration) } else { None }).collect();
+        let durations: Vec<f64> = out
+            .iter()
+            .filter_map(|o| if let Output::SegmentEnd { duration, .. } = o { Some(*duration) } else { None })
+            .collect();
         assert_eq!(durations.len(), 10, "{durations:?}");
         for d in &durations[..9] {
             assert!((d - 1.0).abs() < 0.01, "{durations:?}");
@@ -580,7 +630,8 @@ mod tests {
 
     #[test]
     fn waits_for_the_first_keyframe_and_keeps_audio_in_step() {
-        let config = SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) };
+        let config =
+            SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) };
         let mut s = Segmenter::new(config);
         let mut out = Vec::new();
         s.push(StreamEvent::Tracks(vec![video_track(Some((30, 1))), audio_track()].into()), &mut out);
@@ -590,7 +641,10 @@ mod tests {
             s.push(unit(1, TrackKind::Audio, (i - 2) * 1024, (i - 2) * 1024, true), &mut out);
             s.push(unit(0, TrackKind::Video, i * 3000, i * 3000, i == 2), &mut out);
         }
-        let starts: Vec<u64> = out.iter().filter_map(|o| if let Output::SegmentStart { msn, .. } = o { Some(*msn) } else { None }).collect();
+        let starts: Vec<u64> = out
+            .iter()
+            .filter_map(|o| if let Output::SegmentStart { msn, .. } = o { Some(*msn) } else { None })
+            .collect();
         assert_eq!(starts, [0]);
         let first = parts(&out)[0];
         assert!(first.independent);
@@ -601,7 +655,8 @@ mod tests {
 
     #[test]
     fn new_tracks_start_a_discontinuity_with_a_new_init() {
-        let config = SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) };
+        let config =
+            SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) };
         let mut s = Segmenter::new(config);
         let mut out = Vec::new();
         s.push(StreamEvent::Tracks(vec![audio_track()].into()), &mut out);
@@ -613,11 +668,20 @@ mod tests {
             s.push(unit(0, TrackKind::Video, 200_000 + i * 3000, 200_000 + i * 3000, i % 30 == 0), &mut out);
         }
         s.finish(&mut out);
-        let inits: Vec<u32> = out.iter().filter_map(|o| if let Output::Init { version, .. } = o { Some(*version) } else { None }).collect();
+        let inits: Vec<u32> = out
+            .iter()
+            .filter_map(|o| if let Output::Init { version, .. } = o { Some(*version) } else { None })
+            .collect();
         assert_eq!(inits, [0, 1]);
         let disc: Vec<(bool, u32)> = out
             .iter()
-            .filter_map(|o| if let Output::SegmentStart { discontinuity, init_version, .. } = o { Some((*discontinuity, *init_version)) } else { None })
+            .filter_map(|o| {
+                if let Output::SegmentStart { discontinuity, init_version, .. } = o {
+                    Some((*discontinuity, *init_version))
+                } else {
+                    None
+                }
+            })
             .collect();
         let first_video = disc.iter().position(|(_, v)| *v == 1).unwrap();
         assert!(disc[first_video].0, "{disc:?}");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use media::{AvcConfig, Arrival, CodecConfig, EncodedUnit, LatencyMode, StreamEvent, Timebase, TrackInfo, TrackKind};
+use media::{Arrival, AvcConfig, CodecConfig, EncodedUnit, LatencyMode, StreamEvent, Timebase, TrackInfo, TrackKind};
 use packager::{LiveStream, OriginStore, Output, Rendition, Segmenter, SegmenterConfig, WindowConfig};
 
 const AVCC: [u8; 47] = [
@@ -23,7 +23,10 @@ struct Source {
 
 impl Source {
     fn new(rendition: Arc<Rendition>) -> Self {
-        let mut segmenter = Segmenter::new(SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) });
+        let mut segmenter = Segmenter::new(SegmenterConfig {
+            part_target: Duration::from_millis(200),
+            segment_target: Duration::from_secs(1),
+        });
         let track = TrackInfo {
             kind: TrackKind::Video,
             timebase: Timebase::VIDEO,
@@ -67,7 +70,8 @@ async fn serve(store: Arc<OriginStore>) -> String {
 
 fn setup() -> (Arc<OriginStore>, Arc<LiveStream>, Source) {
     let store = Arc::new(OriginStore::new(Duration::from_secs(60)));
-    let config = WindowConfig { mode: LatencyMode::UltraLow, window_segments: 12, segment_target: Duration::from_secs(1) };
+    let config =
+        WindowConfig { mode: LatencyMode::UltraLow, window_segments: 12, segment_target: Duration::from_secs(1) };
     let rendition = Arc::new(Rendition::new("source", config));
     let stream = Arc::new(LiveStream::new("ch", "s1", vec![rendition.clone()]));
     store.insert(stream.clone());
@@ -103,7 +107,10 @@ async fn blocking_reload_is_answered_when_the_part_appears() {
     assert_eq!(status, 200);
     assert!(body.contains(&format!("part{msn}.{part}.m4s")), "{body}");
     assert_eq!(tokio::time::timeout(Duration::from_secs(2), hinted).await.unwrap().unwrap(), 200);
-    eprintln!("blocking reload answered {:?} after the part was published", answered.saturating_duration_since(published));
+    eprintln!(
+        "blocking reload answered {:?} after the part was published",
+        answered.saturating_duration_since(published)
+    );
 }
 
 #[tokio::test]

@@ -17,7 +17,14 @@ pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Whether `ffmpeg` and `ffprobe` exist; tests that need them skip loudly otherwise.
 pub fn have_ffmpeg() -> bool {
-    let ok = |p: &str| std::process::Command::new(p).arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let ok = |p: &str| {
+        std::process::Command::new(p)
+            .arg("-version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     let present = ok("ffmpeg") && ok("ffprobe");
     if !present {
         eprintln!("skipped: the ffmpeg and ffprobe programs are not installed");
@@ -39,8 +46,7 @@ impl TestAppliance {
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestAppliance {
         let data = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::default();
-        config.data_dir = data.path().to_path_buf();
+        let mut config = Config { data_dir: data.path().to_path_buf(), ..Config::default() };
         config.rtmp.listen = "127.0.0.1:0".into();
         config.http.listen = "127.0.0.1:0".into();
         adjust(&mut config);
@@ -175,7 +181,10 @@ impl Publish {
 
 /// Waits for a publisher to exit; returns (success, stderr).
 pub async fn finish(child: Child) -> (bool, String) {
-    let output = tokio::time::timeout(STEP_TIMEOUT, child.wait_with_output()).await.expect("publisher exits in time").expect("publisher output");
+    let output = tokio::time::timeout(STEP_TIMEOUT, child.wait_with_output())
+        .await
+        .expect("publisher exits in time")
+        .expect("publisher output");
     (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
@@ -266,7 +275,8 @@ impl MediaPlaylist {
                     independent: a.get("INDEPENDENT").is_some_and(|v| v == "YES"),
                 });
             } else if let Some(v) = line.strip_prefix("#EXTINF:") {
-                current.duration = Some(v.trim_end_matches(',').split(',').next().unwrap().parse().expect("decimal EXTINF"));
+                current.duration =
+                    Some(v.trim_end_matches(',').split(',').next().unwrap().parse().expect("decimal EXTINF"));
             } else if let Some(v) = line.strip_prefix("#EXT-X-PRELOAD-HINT:") {
                 p.preload_hint = attributes(v).get("URI").cloned();
             } else if let Some(v) = line.strip_prefix("#EXT-X-RENDITION-REPORT:") {
@@ -319,7 +329,12 @@ impl MediaPlaylist {
                 assert!(part.duration <= pt + 1e-9, "part {}.{j} lasts {} > PART-TARGET {pt}", s.msn, part.duration);
                 let last_of_segment = j + 1 == s.parts.len() && (s.duration.is_some() || final_segment);
                 if !part.independent && !last_of_segment {
-                    assert!(part.duration >= 0.85 * pt - 1e-9, "part {}.{j} lasts {} < 85% of {pt}", s.msn, part.duration);
+                    assert!(
+                        part.duration >= 0.85 * pt - 1e-9,
+                        "part {}.{j} lasts {} < 85% of {pt}",
+                        s.msn,
+                        part.duration
+                    );
                 }
             }
         }
@@ -346,12 +361,27 @@ pub struct Probe {
 /// Decodes `path` fully with ffprobe (frame counts) and ffmpeg (errors).
 pub fn probe(path: &Path) -> Probe {
     let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-show_entries", "stream=codec_type,codec_name,width,height,nb_read_frames", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_type,codec_name,width,height,nb_read_frames",
+            "-of",
+            "json",
+        ])
         .arg(path)
         .output()
         .expect("ffprobe runs");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ffprobe json");
-    let mut probe = Probe { video_frames: 0, audio_frames: 0, width: 0, height: 0, codecs: Vec::new(), errors: String::from_utf8_lossy(&out.stderr).into_owned() };
+    let mut probe = Probe {
+        video_frames: 0,
+        audio_frames: 0,
+        width: 0,
+        height: 0,
+        codecs: Vec::new(),
+        errors: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
     for stream in json["streams"].as_array().into_iter().flatten() {
         let frames: u64 = stream["nb_read_frames"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
         probe.codecs.push(stream["codec_name"].as_str().unwrap_or("?").to_string());
@@ -365,7 +395,12 @@ pub fn probe(path: &Path) -> Probe {
             _ => {}
         }
     }
-    let decode = std::process::Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(path).args(["-f", "null", "-"]).output().expect("ffmpeg runs");
+    let decode = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
     probe.errors.push_str(&String::from_utf8_lossy(&decode.stderr));
     probe
 }

@@ -31,7 +31,8 @@ async fn hls_js_plays_ultra_low_latency_without_errors() {
     }
     let app = TestAppliance::start().await;
     let channel = app.add_channel("player", LatencyMode::UltraLow);
-    let publisher = Publish { seconds: (WATCH_SECONDS + 15) as f64, ..Publish::default() }.start(&app.rtmp_url(&channel.stream_key));
+    let publisher = Publish { seconds: (WATCH_SECONDS + 15) as f64, ..Publish::default() }
+        .start(&app.rtmp_url(&channel.stream_key));
     app.media_playlist_path("player", None).await;
 
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
@@ -62,7 +63,10 @@ async fn hls_js_plays_ultra_low_latency_without_errors() {
     let played = report["played_seconds"].as_f64().unwrap();
     let wall = report["wall_seconds"].as_f64().unwrap();
     assert!(played >= 0.75 * wall, "playback advanced {played:.1} s in {wall:.1} s: {report}");
-    assert!(report["latency_p50"].as_f64().is_some_and(|l| l > 0.0), "hls.js measured a latency from program date-time: {report}");
+    assert!(
+        report["latency_p50"].as_f64().is_some_and(|l| l > 0.0),
+        "hls.js measured a latency from program date-time: {report}"
+    );
     assert!(screenshot.exists());
     drop(publisher);
     app.appliance.shutdown().await;

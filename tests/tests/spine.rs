@@ -26,7 +26,12 @@ fn base(path: &str) -> &str {
 }
 
 /// Downloads init + every complete segment (and separately init + every part) into files.
-async fn download(app: &TestAppliance, path: &str, playlist: &MediaPlaylist, dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+async fn download(
+    app: &TestAppliance,
+    path: &str,
+    playlist: &MediaPlaylist,
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf) {
     let base = base(path);
     let map = playlist.segments[0].map.clone().expect("EXT-X-MAP");
     let init = app.get_bytes(&format!("{base}{map}")).await;
@@ -92,7 +97,8 @@ async fn publishes_rtmp_and_serves_conformant_ll_hls() {
     let gz = app.http.get(app.url(&path)).header("accept-encoding", "gzip").send().await.unwrap();
     assert_eq!(gz.headers()["content-encoding"], "gzip");
     let mut decoded = String::new();
-    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz.bytes().await.unwrap()[..]), &mut decoded).unwrap();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz.bytes().await.unwrap()[..]), &mut decoded)
+        .unwrap();
     assert!(decoded.starts_with("#EXTM3U"));
 
     // Blocking reload: ask for the part the preload hint names; it is answered once it exists.
@@ -343,7 +349,8 @@ async fn low_latency_mode_serves_plain_hls_segments() {
     }
     let app = TestAppliance::start().await;
     let channel = app.add_channel("relaxed", LatencyMode::Low);
-    let publisher = Publish { seconds: 5.0, realtime: false, ..Publish::default() }.start(&app.rtmp_url(&channel.stream_key));
+    let publisher =
+        Publish { seconds: 5.0, realtime: false, ..Publish::default() }.start(&app.rtmp_url(&channel.stream_key));
     let path = app.media_playlist_path("relaxed", None).await;
     assert!(finish(publisher).await.0);
     let ended = playlist_until(&app, &path, |p| p.ended).await;
