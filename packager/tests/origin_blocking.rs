@@ -165,3 +165,47 @@ async fn memory_stays_flat_over_a_long_stream() {
     let text = std::str::from_utf8(&playlist.text).unwrap();
     assert_eq!(text.matches("#EXTINF").count(), 12, "{text}");
 }
+
+#[tokio::test]
+async fn parts_stay_downloadable_after_leaving_the_playlist() {
+    let (store, _stream, mut source) = setup();
+    let base = serve(store).await;
+    let start = Instant::now();
+    source.frames(45, start);
+    let early = source.rendition.playlist(false, Vec::new());
+    let early = std::str::from_utf8(&early.text).unwrap().to_string();
+    assert!(early.contains("part0.0.m4s"), "{early}");
+    // Five more seconds: segment 0's parts leave the playlist (older than three target durations).
+    for second in 1..=5 {
+        source.frames(30, start + Duration::from_secs(second));
+    }
+    let later = source.rendition.playlist(false, Vec::new());
+    let later = std::str::from_utf8(&later.text).unwrap();
+    assert!(!later.contains("part0.0.m4s") && later.contains("seg0.m4s"), "{later}");
+    let status = reqwest::get(format!("{base}/hls/ch/s1/source/part0.0.m4s")).await.unwrap().status();
+    assert_eq!(status, 200, "a part that left the playlist is still served");
+}
+
+#[test]
+fn sibling_renditions_report_each_other() {
+    let config = WindowConfig { mode: LatencyMode::UltraLow, window_segments: 12, segment_target: Duration::from_secs(1) };
+    let high = Arc::new(Rendition::new("high", config));
+    let low = Arc::new(Rendition::new("low", config));
+    let stream = LiveStream::new("ch", "s1", vec![high.clone(), low.clone()]);
+    let (mut a, mut b) = (Source::new(high), Source::new(low));
+    a.frames(40, Instant::now());
+    b.frames(40, Instant::now());
+    let reports = stream.reports_for("high");
+    assert_eq!(reports.len(), 1);
+    let (msn, part) = b.rendition.progress().last_part.unwrap();
+    assert_eq!((reports[0].uri.as_str(), reports[0].last_msn, reports[0].last_part), ("../low/index.m3u8", msn, Some(part as u64)));
+    let text = a.rendition.playlist(false, reports).text.clone();
+    let text = std::str::from_utf8(&text).unwrap();
+    assert!(text.contains(&format!("#EXT-X-RENDITION-REPORT:URI=\"../low/index.m3u8\",LAST-MSN={msn},LAST-PART={part}")), "{text}");
+    // A single rendition has no reports.
+    let single = LiveStream::new("ch", "s2", vec![a.rendition.clone()]);
+    assert!(single.reports_for("high").is_empty());
+    // The multivariant playlist lists both variants.
+    let master = stream.multivariant();
+    assert!(master.contains("s1/high/index.m3u8") && master.contains("s1/low/index.m3u8"), "{master}");
+}
