@@ -11,7 +11,11 @@ fn appliance(data: &std::path::Path) -> Command {
 
 fn run(command: &mut Command) -> (bool, String, String) {
     let out = command.output().expect("appliance runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]

@@ -188,7 +188,8 @@ async fn parts_stay_downloadable_after_leaving_the_playlist() {
 
 #[test]
 fn sibling_renditions_report_each_other() {
-    let config = WindowConfig { mode: LatencyMode::UltraLow, window_segments: 12, segment_target: Duration::from_secs(1) };
+    let config =
+        WindowConfig { mode: LatencyMode::UltraLow, window_segments: 12, segment_target: Duration::from_secs(1) };
     let high = Arc::new(Rendition::new("high", config));
     let low = Arc::new(Rendition::new("low", config));
     let stream = LiveStream::new("ch", "s1", vec![high.clone(), low.clone()]);
@@ -198,10 +199,16 @@ fn sibling_renditions_report_each_other() {
     let reports = stream.reports_for("high");
     assert_eq!(reports.len(), 1);
     let (msn, part) = b.rendition.progress().last_part.unwrap();
-    assert_eq!((reports[0].uri.as_str(), reports[0].last_msn, reports[0].last_part), ("../low/index.m3u8", msn, Some(part as u64)));
+    assert_eq!(
+        (reports[0].uri.as_str(), reports[0].last_msn, reports[0].last_part),
+        ("../low/index.m3u8", msn, Some(part as u64))
+    );
     let text = a.rendition.playlist(false, reports).text.clone();
     let text = std::str::from_utf8(&text).unwrap();
-    assert!(text.contains(&format!("#EXT-X-RENDITION-REPORT:URI=\"../low/index.m3u8\",LAST-MSN={msn},LAST-PART={part}")), "{text}");
+    assert!(
+        text.contains(&format!("#EXT-X-RENDITION-REPORT:URI=\"../low/index.m3u8\",LAST-MSN={msn},LAST-PART={part}")),
+        "{text}"
+    );
     // A single rendition has no reports.
     let single = LiveStream::new("ch", "s2", vec![a.rendition.clone()]);
     assert!(single.reports_for("high").is_empty());

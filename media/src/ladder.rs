@@ -1,0 +1,127 @@
+//! What a channel outputs: the source as published (passthrough), or an ABR
+//! ladder of renditions encoded on the best slot the box has, under an
+//! encoder policy.
+
+use serde::{Deserialize, Serialize};
+
+/// Video codec of an encoded rendition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoCodec {
+    #[default]
+    H264,
+    Hevc,
+}
+
+/// One rung of a ladder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenditionSpec {
+    /// Output picture height; the width follows the source's aspect ratio (even).
+    pub height: u32,
+    /// Target video bitrate in kbit/s (CBR with a VBV buffer suited to LL-HLS).
+    pub bitrate_kbps: u32,
+    #[serde(default)]
+    pub codec: VideoCodec,
+    /// Cap on the output frame rate; the source rate when absent or higher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fps: Option<u32>,
+}
+
+impl RenditionSpec {
+    /// The rendition's name in URIs: `720p`, `720p30`, `720p-hevc`.
+    pub fn name(&self) -> String {
+        let fps = self.max_fps.map(|f| f.to_string()).unwrap_or_default();
+        let codec = if self.codec == VideoCodec::Hevc { "-hevc" } else { "" };
+        format!("{}p{fps}{codec}", self.height)
+    }
+}
+
+/// An ABR ladder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ladder {
+    pub rungs: Vec<RenditionSpec>,
+    /// Also offer the source as published as the top rendition (no re-encode).
+    #[serde(default)]
+    pub include_source: bool,
+}
+
+impl Ladder {
+    /// A sensible default for a source of `height` lines (2160p, 1080p, 720p and below).
+    pub fn default_for(height: u32) -> Ladder {
+        let rung =
+            |height, bitrate_kbps| RenditionSpec { height, bitrate_kbps, codec: VideoCodec::H264, max_fps: None };
+        let all = [
+            rung(2160, 16_000),
+            rung(1440, 9_000),
+            rung(1080, 5_000),
+            rung(720, 2_800),
+            rung(480, 1_400),
+            rung(360, 800),
+            rung(240, 400),
+        ];
+        let rungs: Vec<RenditionSpec> = all.into_iter().filter(|r| r.height <= height).take(4).collect();
+        Ladder { rungs, include_source: false }
+    }
+
+    /// The rungs a source of `source_height` lines can feed: never upscale.
+    pub fn rungs_for_source(&self, source_height: u32) -> Vec<RenditionSpec> {
+        self.rungs.iter().filter(|r| r.height <= source_height).cloned().collect()
+    }
+}
+
+/// A channel's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
+pub enum ChannelOutput {
+    /// Repackage what the publisher sends (transmux).
+    #[default]
+    Passthrough,
+    /// Decode once, encode every rung.
+    Ladder { ladder: Ladder },
+}
+
+/// Where a channel's encoding may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum EncoderPolicy {
+    /// Hardware slots only: no capacity means the session fails with the reason.
+    HardwareOnly,
+    /// Hardware first, else software (libx264) with an alert.
+    #[default]
+    PreferHardware,
+    /// Software only.
+    Software,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_ladders_never_exceed_the_source() {
+        let heights = |l: Ladder| l.rungs.iter().map(|r| r.height).collect::<Vec<_>>();
+        assert_eq!(heights(Ladder::default_for(2160)), [2160, 1440, 1080, 720]);
+        assert_eq!(heights(Ladder::default_for(1080)), [1080, 720, 480, 360]);
+        assert_eq!(heights(Ladder::default_for(720)), [720, 480, 360, 240]);
+        assert_eq!(heights(Ladder::default_for(360)), [360, 240]);
+        let ladder = Ladder::default_for(1080);
+        assert_eq!(ladder.rungs_for_source(600).iter().map(|r| r.height).collect::<Vec<_>>(), [480, 360]);
+    }
+
+    #[test]
+    fn names_and_serde_shapes() {
+        let spec = RenditionSpec { height: 720, bitrate_kbps: 2800, codec: VideoCodec::Hevc, max_fps: Some(30) };
+        assert_eq!(spec.name(), "720p30-hevc");
+        let output = ChannelOutput::Ladder { ladder: Ladder { rungs: vec![spec], include_source: true } };
+        let json = serde_json::to_string(&output).unwrap();
+        assert_eq!(
+            json,
+            r#"{"kind":"ladder","ladder":{"rungs":[{"height":720,"bitrate_kbps":2800,"codec":"hevc","max_fps":30}],"include_source":true}}"#
+        );
+        assert_eq!(serde_json::from_str::<ChannelOutput>(&json).unwrap(), output);
+        assert_eq!(serde_json::to_string(&ChannelOutput::Passthrough).unwrap(), r#"{"kind":"passthrough"}"#);
+        assert!(serde_json::from_str::<ChannelOutput>(r#"{"kind":"ladder","ladder":{"rungs":[],"bogus":1}}"#).is_err());
+    }
+}
