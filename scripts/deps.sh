@@ -8,7 +8,11 @@ APT_PACKAGES=(
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev libpostproc-dev
   ffmpeg fonts-dejavu-core ca-certificates curl
+  python3 python3-venv
   chromium
+  # systemd units check; the bootable image and its boot test in qemu
+  systemd mmdebstrap e2fsprogs dosfstools mtools gdisk syslinux syslinux-common
+  qemu-system-x86 qemu-utils ovmf
 )
 
 as_root() {
@@ -41,4 +45,15 @@ fi
 # The player test drives hls.js in Chromium through playwright-core (pinned by the lock file).
 if [ ! -d tests/player/node_modules/playwright-core ]; then
   (cd tests/player && npm ci --no-audit --no-fund --loglevel=error) >&2
+fi
+
+# Schemathesis (PyPI) fuzzes the REST API from its OpenAPI document (the
+# appliance's control_plane test), from a virtual environment under target/.
+if [ ! -x target/schemathesis/bin/schemathesis ]; then
+  echo "installing schemathesis into target/schemathesis" >&2
+  if ! { python3 -m venv target/schemathesis >&2 &&
+    target/schemathesis/bin/pip install --quiet --disable-pip-version-check schemathesis >&2; }; then
+    echo "WARNING: schemathesis could not be installed; the API fuzzing test will be skipped" >&2
+    rm -rf target/schemathesis
+  fi
 fi

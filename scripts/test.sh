@@ -6,3 +6,5 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 cargo build --locked --workspace --all-targets
 cargo test --locked --workspace --no-fail-fast "$@"
+# The bootable image, booted in qemu (skips loudly where it cannot run).
+bash image/boot-test.sh

@@ -19,6 +19,7 @@ pub struct Config {
     pub rtmp: RtmpConfig,
     pub http: HttpConfig,
     pub hls: HlsConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +47,35 @@ pub struct HlsConfig {
     pub retention_seconds: u64,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// POST events to registered endpoints; false keeps them queued in the outbox.
+    pub deliver: bool,
+    /// Per attempt, connecting included.
+    pub timeout_ms: u64,
+    /// The first retry's delay; each later one doubles, up to `retry_max_ms`.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: u32,
+    /// Delivered events are forgotten after this many hours.
+    pub retention_hours: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            deliver: true,
+            timeout_ms: 5000,
+            retry_base_ms: 1000,
+            retry_max_ms: 300_000,
+            max_attempts: 20,
+            retention_hours: 168,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -54,6 +84,7 @@ impl Default for Config {
             rtmp: RtmpConfig::default(),
             http: HttpConfig::default(),
             hls: HlsConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -90,7 +121,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables that override the file, and the field each sets.
-pub const ENV_VARS: [&str; 8] = [
+pub const ENV_VARS: [&str; 14] = [
     "APPLIANCE_DATA_DIR",
     "APPLIANCE_PUBLIC_HOST",
     "APPLIANCE_RTMP_LISTEN",
@@ -99,6 +130,12 @@ pub const ENV_VARS: [&str; 8] = [
     "APPLIANCE_HLS_PART_TARGET_MS",
     "APPLIANCE_HLS_WINDOW_SECONDS",
     "APPLIANCE_HLS_RETENTION_SECONDS",
+    "APPLIANCE_WEBHOOKS_DELIVER",
+    "APPLIANCE_WEBHOOKS_TIMEOUT_MS",
+    "APPLIANCE_WEBHOOKS_RETRY_BASE_MS",
+    "APPLIANCE_WEBHOOKS_RETRY_MAX_MS",
+    "APPLIANCE_WEBHOOKS_MAX_ATTEMPTS",
+    "APPLIANCE_WEBHOOKS_RETENTION_HOURS",
 ];
 
 impl Config {
@@ -143,6 +180,21 @@ impl Config {
                 "APPLIANCE_HLS_PART_TARGET_MS" => self.hls.part_target_ms = number(name, &value)?,
                 "APPLIANCE_HLS_WINDOW_SECONDS" => self.hls.window_seconds = number(name, &value)?,
                 "APPLIANCE_HLS_RETENTION_SECONDS" => self.hls.retention_seconds = number(name, &value)?,
+                "APPLIANCE_WEBHOOKS_DELIVER" => {
+                    self.webhooks.deliver = match value.trim() {
+                        "true" | "1" | "yes" => true,
+                        "false" | "0" | "no" => false,
+                        _ => {
+                            let reason = format!("{value:?} is not true or false");
+                            return Err(ConfigError::Env { name, reason });
+                        }
+                    }
+                }
+                "APPLIANCE_WEBHOOKS_TIMEOUT_MS" => self.webhooks.timeout_ms = number(name, &value)?,
+                "APPLIANCE_WEBHOOKS_RETRY_BASE_MS" => self.webhooks.retry_base_ms = number(name, &value)?,
+                "APPLIANCE_WEBHOOKS_RETRY_MAX_MS" => self.webhooks.retry_max_ms = number(name, &value)?,
+                "APPLIANCE_WEBHOOKS_MAX_ATTEMPTS" => self.webhooks.max_attempts = number(name, &value)?,
+                "APPLIANCE_WEBHOOKS_RETENTION_HOURS" => self.webhooks.retention_hours = number(name, &value)?,
                 _ => unreachable!("every name in ENV_VARS is matched"),
             }
         }
@@ -175,6 +227,25 @@ impl Config {
         }
         if !(1..=3600).contains(&self.hls.retention_seconds) {
             return invalid("hls.retention_seconds", format!("{} is outside 1..=3600", self.hls.retention_seconds));
+        }
+        let w = &self.webhooks;
+        if !(100..=60_000).contains(&w.timeout_ms) {
+            return invalid("webhooks.timeout_ms", format!("{} is outside 100..=60000", w.timeout_ms));
+        }
+        if !(10..=3_600_000).contains(&w.retry_base_ms) {
+            return invalid("webhooks.retry_base_ms", format!("{} is outside 10..=3600000", w.retry_base_ms));
+        }
+        if !(w.retry_base_ms..=86_400_000).contains(&w.retry_max_ms) {
+            return invalid(
+                "webhooks.retry_max_ms",
+                format!("{} is outside retry_base_ms..=86400000 ({}..=86400000)", w.retry_max_ms, w.retry_base_ms),
+            );
+        }
+        if !(1..=100).contains(&w.max_attempts) {
+            return invalid("webhooks.max_attempts", format!("{} is outside 1..=100", w.max_attempts));
+        }
+        if !(1..=8760).contains(&w.retention_hours) {
+            return invalid("webhooks.retention_hours", format!("{} is outside 1..=8760", w.retention_hours));
         }
         Ok(())
     }
@@ -221,7 +292,7 @@ mod tests {
 
     #[test]
     fn error_texts_are_pinned() {
-        let cases: [(&str, &str); 6] = [
+        let cases: [(&str, &str); 8] = [
             ("bogus = 1", "unknown field `bogus`"),
             ("[hls]\npart_target_ms = 50", "hls.part_target_ms: 50 is outside 100..=2000"),
             (
@@ -234,6 +305,11 @@ mod tests {
             ),
             ("[hls]\nwindow_seconds = 5", "hls.window_seconds: 5 is outside 12..=3600"),
             ("public_host = \"a b\"", "public_host: \"a b\" is not a host name or address"),
+            ("[webhooks]\nmax_attempts = 0", "webhooks.max_attempts: 0 is outside 1..=100"),
+            (
+                "[webhooks]\nretry_base_ms = 5000\nretry_max_ms = 1000",
+                "webhooks.retry_max_ms: 1000 is outside retry_base_ms..=86400000 (5000..=86400000)",
+            ),
         ];
         for (text, want) in cases {
             let got = match Config::from_toml(text) {

@@ -33,6 +33,7 @@ impl Appliance {
     /// Opens state and binds every listener; returns once both accept connections.
     pub async fn start(config: &Config) -> anyhow::Result<Appliance> {
         let store = ChannelStore::open(&config.data_dir)?;
+        crate::control_plane::recover(&store)?;
         let origin = Arc::new(OriginStore::new(Duration::from_secs(config.hls.retention_seconds)));
         let routing = Arc::new(PublishRouting::new(store.clone(), origin.clone(), config));
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -57,7 +58,10 @@ impl Appliance {
             })
             .await;
         }));
-        let app = packager::router(origin.clone()).merge(crate::web::router());
+        let (api, control_tasks) =
+            crate::control_plane::start(&store, &routing, config, rtmp_addr, http_addr, &shutdown_rx);
+        tasks.extend(control_tasks);
+        let app = packager::router(origin.clone()).merge(crate::web::router()).merge(api);
         let mut stop = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
             let graceful = axum::serve(http, app).with_graceful_shutdown(async move {
@@ -81,6 +85,15 @@ impl Appliance {
         Ok(Appliance { rtmp_addr, http_addr, store, origin, routing, shutdown, tasks })
     }
 
+    /// What systemd shows as STATUS: channels live, sessions, encoder usage.
+    pub fn status(&self) -> crate::systemd_notify::ServiceStatus {
+        let live = self.routing.live();
+        let mut channels: Vec<&str> = live.iter().map(|p| p.channel.as_str()).collect();
+        channels.sort_unstable();
+        channels.dedup();
+        crate::systemd_notify::ServiceStatus { channels_live: channels.len(), sessions: live.len(), encoders: None }
+    }
+
     /// A receiver that turns true when shutdown begins.
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
@@ -88,6 +101,7 @@ impl Appliance {
 
     /// Stops accepting, ends every live stream, and waits (bounded) for the listeners to drain.
     pub async fn shutdown(self) {
+        crate::control_plane::end_sessions(&self.routing, DRAIN_DEADLINE).await;
         self.routing.end_all();
         let _ = self.shutdown.send(true);
         let drained = tokio::time::timeout(DRAIN_DEADLINE, async {
@@ -118,10 +132,42 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     } else {
         println!("live preview: {web}/");
     }
-    wait_for_signal().await;
+    main_loop(&appliance).await;
     tracing::info!("shutting down");
     appliance.shutdown().await;
     Ok(())
+}
+
+/// The supervisor's main loop: answers the systemd watchdog's probes (READY
+/// was sent once every listener was bound) until SIGINT or SIGTERM.
+async fn main_loop(appliance: &Appliance) {
+    use crate::systemd_notify::{self, Notifier};
+    let notifier = Notifier::from_env();
+    let (mut probes, _watchdog) = match notifier.spawn_watchdog() {
+        Some((probes, thread)) => (Some(probes), Some(thread)),
+        None => (None, None),
+    };
+    notifier.ready(&appliance.status());
+    let mut wedge = debug_wedge_signal();
+    let signal = wait_for_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            () = &mut signal => break,
+            Some(probe) = async { probes.as_mut()?.recv().await } => probe.answer(appliance.status()),
+            Some(()) = async { wedge.as_mut()?.recv().await } => systemd_notify::wedge_forever(),
+        }
+    }
+    notifier.stopping("stopping: ending sessions");
+}
+
+/// SIGUSR2, only when the hidden debug trigger is armed (see `systemd_notify`).
+fn debug_wedge_signal() -> Option<tokio::signal::unix::Signal> {
+    if !crate::systemd_notify::debug_wedge_armed(|name| std::env::var(name).ok()) {
+        return None;
+    }
+    tracing::warn!("debug: SIGUSR2 wedges the main loop ({} is set)", crate::systemd_notify::DEBUG_WEDGE_ENV);
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined2()).ok()
 }
 
 async fn wait_for_signal() {

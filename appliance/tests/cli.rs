@@ -59,3 +59,35 @@ fn bad_configuration_exits_before_binding() {
     assert!(!ok);
     assert!(err.contains("rtmp.listen: \"not-an-address\" is not an address:port"), "{err}");
 }
+
+#[test]
+fn channel_lifecycle_and_tokens_from_the_cli() {
+    let data = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run(appliance(data.path()).args(["channel", "add", "cam", "--idle"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("state:    idle"), "{out}");
+    let (ok, out, _) = run(appliance(data.path()).args(["channel", "start", "cam"]));
+    assert!(ok && out.contains("channel cam started"), "{out}");
+    let (ok, _, err) = run(appliance(data.path()).args(["channel", "start", "cam"]));
+    assert!(!ok && err.contains("the channel is already active"), "{err}");
+    let (ok, out, _) = run(appliance(data.path()).args(["channel", "rotate-key", "cam"]));
+    assert!(ok && out.contains("publish:  rtmp://127.0.0.1:1935/live/sk_"), "{out}");
+    let (ok, out, _) = run(appliance(data.path()).args(["channel", "stop", "cam"]));
+    assert!(ok && out.contains("channel cam stopped"), "{out}");
+    let (_, out, _) = run(appliance(data.path()).args(["channel", "list"]));
+    assert!(out.lines().any(|l| l.starts_with("cam") && l.contains("stopped")), "{out}");
+
+    let (ok, out, err) = run(appliance(data.path()).args(["token", "create", "--name", "ci", "--scope", "read"]));
+    assert!(ok, "{err}");
+    let text = out.lines().nth(1).unwrap().to_string();
+    let id = text.split('.').next().unwrap().to_string();
+    assert!(id.starts_with("tok_") && out.contains("not shown again"), "{out}");
+    let (_, listed, _) = run(appliance(data.path()).args(["token", "list"]));
+    assert!(listed.contains(&id) && listed.contains("read") && !listed.contains(&text), "{listed}");
+    let (ok, _, err) = run(appliance(data.path()).args(["token", "create", "--name", "x", "--scope", "admin"]));
+    assert!(!ok && err.contains("unknown scope \"admin\""), "{err}");
+    let (ok, out, _) = run(appliance(data.path()).args(["token", "revoke", &id]));
+    assert!(ok && out.contains("revoked"), "{out}");
+    let (ok, _, err) = run(appliance(data.path()).args(["token", "revoke", &id]));
+    assert!(!ok && err.contains("does not exist"), "{err}");
+}

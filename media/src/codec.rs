@@ -20,12 +20,19 @@ pub enum CodecError {
     AacTruncated,
     #[error("AAC sampling frequency index {0} is invalid")]
     AacSampleRate(u8),
+    #[error("hvcC record truncated")]
+    HevcTruncated,
+    #[error("hvcC version {0} is not 1")]
+    HevcVersion(u8),
+    #[error("hvcC has no sequence parameter set")]
+    HevcNoSps,
 }
 
 /// A track's codec and the configuration a decoder needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodecConfig {
     Avc(AvcConfig),
+    Hevc(crate::hevc::HevcConfig),
     Aac(AacConfig),
 }
 
@@ -34,6 +41,7 @@ impl CodecConfig {
     pub fn rfc6381(&self) -> String {
         match self {
             CodecConfig::Avc(avc) => avc.rfc6381(),
+            CodecConfig::Hevc(hevc) => hevc.rfc6381(),
             CodecConfig::Aac(aac) => aac.rfc6381(),
         }
     }
@@ -102,6 +110,28 @@ impl AvcConfig {
         })
     }
 
+    /// Builds the record (4-byte NAL lengths) from one SPS and one PPS without start codes.
+    pub fn from_parameter_sets(sps: &[u8], pps: &[u8]) -> Result<Self, CodecError> {
+        if sps.len() < 4 {
+            return Err(CodecError::AvcNoSps);
+        }
+        let too_long = |_| CodecError::AvcTruncated;
+        let mut record = Vec::with_capacity(11 + sps.len() + pps.len());
+        // version, profile, compatibility, level (from the SPS), 4-byte lengths, one SPS.
+        record.extend_from_slice(&[1, sps[1], sps[2], sps[3], 0xff, 0xe1]);
+        record.extend_from_slice(&u16::try_from(sps.len()).map_err(too_long)?.to_be_bytes());
+        record.extend_from_slice(sps);
+        record.push(1);
+        record.extend_from_slice(&u16::try_from(pps.len()).map_err(too_long)?.to_be_bytes());
+        record.extend_from_slice(pps);
+        if HIGH_PROFILES.contains(&sps[1]) {
+            // The extension ISO/IEC 14496-15 5.3.3.1.2 requires for these profiles; no SPS extensions.
+            let (chroma, luma_depth, chroma_depth) = sps_format(sps)?;
+            record.extend_from_slice(&[0xfc | chroma as u8, 0xf8 | luma_depth as u8, 0xf8 | chroma_depth as u8, 0]);
+        }
+        Self::from_record(Bytes::from(record))
+    }
+
     pub fn rfc6381(&self) -> String {
         format!("avc1.{:02x}{:02x}{:02x}", self.profile_idc, self.profile_compatibility, self.level_idc)
     }
@@ -146,6 +176,29 @@ impl AacConfig {
     }
 }
 
+/// Profiles whose SPS carries chroma format and bit depth (and whose avcC has the extension).
+const HIGH_PROFILES: [u8; 13] = [100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135];
+
+/// Reads (chroma_format_idc, bit_depth_luma_minus8, bit_depth_chroma_minus8) from an SPS NAL unit.
+fn sps_format(nal: &[u8]) -> Result<(u32, u32, u32), CodecError> {
+    let rbsp = strip_emulation_prevention(nal.get(1..).ok_or(CodecError::Sps("empty NAL"))?);
+    let mut b = BitReader::new(&rbsp);
+    let err = CodecError::Sps;
+    let profile_idc = b.bits(8).ok_or(err("profile"))?;
+    b.bits(16).ok_or(err("level"))?;
+    b.ue().ok_or(err("sps id"))?;
+    if !HIGH_PROFILES.contains(&(profile_idc as u8)) {
+        return Ok((1, 0, 0));
+    }
+    let chroma = b.ue().ok_or(err("chroma format"))?;
+    if chroma == 3 {
+        b.bits(1).ok_or(err("separate colour plane"))?;
+    }
+    let luma = b.ue().ok_or(err("luma bit depth"))?;
+    let chroma_depth = b.ue().ok_or(err("chroma bit depth"))?;
+    Ok((chroma.min(3), luma.min(7), chroma_depth.min(7)))
+}
+
 /// Reads width and height (after cropping) from an H.264 SPS NAL unit (ITU-T H.264 7.3.2.1.1).
 fn sps_picture_size(nal: &[u8]) -> Result<(u32, u32), CodecError> {
     let rbsp = strip_emulation_prevention(nal.get(1..).ok_or(CodecError::Sps("empty NAL"))?);
@@ -155,7 +208,7 @@ fn sps_picture_size(nal: &[u8]) -> Result<(u32, u32), CodecError> {
     b.bits(16).ok_or(err("level"))?; // constraint flags + level_idc
     b.ue().ok_or(err("sps id"))?;
     let mut chroma_format_idc = 1;
-    if matches!(profile_idc, 100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135) {
+    if HIGH_PROFILES.contains(&(profile_idc as u8)) {
         chroma_format_idc = b.ue().ok_or(err("chroma format"))?;
         if chroma_format_idc == 3 {
             b.bits(1).ok_or(err("separate colour plane"))?;
@@ -232,7 +285,7 @@ fn skip_scaling_list(b: &mut BitReader, size: usize) -> Option<()> {
     Some(())
 }
 
-fn strip_emulation_prevention(data: &[u8]) -> Vec<u8> {
+pub(crate) fn strip_emulation_prevention(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
     let mut zeros = 0;
     for &byte in data {
@@ -247,17 +300,17 @@ fn strip_emulation_prevention(data: &[u8]) -> Vec<u8> {
 }
 
 /// MSB-first bit reader with Exp-Golomb codes; every read is checked.
-struct BitReader<'a> {
+pub(crate) struct BitReader<'a> {
     data: &'a [u8],
     pos: usize,
 }
 
 impl<'a> BitReader<'a> {
-    fn new(data: &'a [u8]) -> Self {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
         Self { data, pos: 0 }
     }
 
-    fn bits(&mut self, n: u32) -> Option<u32> {
+    pub(crate) fn bits(&mut self, n: u32) -> Option<u32> {
         let mut value = 0u32;
         for _ in 0..n {
             let byte = *self.data.get(self.pos / 8)?;
@@ -267,7 +320,7 @@ impl<'a> BitReader<'a> {
         Some(value)
     }
 
-    fn ue(&mut self) -> Option<u32> {
+    pub(crate) fn ue(&mut self) -> Option<u32> {
         let mut zeros = 0;
         while self.bits(1)? == 0 {
             zeros += 1;
@@ -302,6 +355,14 @@ mod tests {
         assert_eq!(avc.rfc6381(), "avc1.64001e");
         assert_eq!(avc.nal_length_size, 4);
         assert_eq!((avc.sps.len(), avc.pps.len()), (1, 1));
+    }
+
+    #[test]
+    fn builds_avcc_from_parameter_sets() {
+        let parsed = AvcConfig::from_record(Bytes::from_static(&AVCC_640X360)).unwrap();
+        let built = AvcConfig::from_parameter_sets(&parsed.sps[0], &parsed.pps[0]).unwrap();
+        assert_eq!(built, parsed);
+        assert_eq!(AvcConfig::from_parameter_sets(&[0x67], &[]).unwrap_err(), CodecError::AvcNoSps);
     }
 
     #[test]

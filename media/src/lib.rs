@@ -2,6 +2,7 @@
 //! stage crate (ingest, accel, packager) speaks these types and nothing else.
 
 pub mod codec;
+pub mod hevc;
 pub mod ladder;
 pub mod latency_mode;
 pub mod timebase;
@@ -10,6 +11,7 @@ pub mod unit;
 pub mod unit_channel;
 
 pub use codec::{AAC_FRAME_SAMPLES, AacConfig, AvcConfig, CodecConfig, CodecError};
+pub use hevc::HevcConfig;
 pub use ladder::{ChannelOutput, EncoderPolicy, Ladder, RenditionSpec, VideoCodec};
 pub use latency_mode::LatencyMode;
 pub use timebase::Timebase;

@@ -28,6 +28,7 @@ impl TrackInfo {
     pub fn resolution(&self) -> Option<(u32, u32)> {
         match &self.codec {
             CodecConfig::Avc(avc) => Some((avc.width, avc.height)),
+            CodecConfig::Hevc(hevc) => Some((hevc.width, hevc.height)),
             CodecConfig::Aac(_) => None,
         }
     }

@@ -60,6 +60,12 @@ impl UnitSender {
         self.tx.send(StreamEvent::Tracks(tracks)).await.map_err(|_| SendError::Closed)
     }
 
+    /// `send_tracks` for producers on dedicated threads (never call it on the runtime).
+    pub fn blocking_send_tracks(&mut self, tracks: Arc<[TrackInfo]>) -> Result<(), SendError> {
+        self.has_video = tracks.iter().any(|t| t.kind == TrackKind::Video);
+        self.tx.blocking_send(StreamEvent::Tracks(tracks)).map_err(|_| SendError::Closed)
+    }
+
     /// Sends a unit without waiting. Returns `Ok(false)` when it was dropped.
     pub fn send_unit(&mut self, unit: EncodedUnit) -> Result<bool, SendError> {
         if self.dropping {

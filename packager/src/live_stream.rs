@@ -44,9 +44,10 @@ impl LiveStream {
         *self.ended_at.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether every rendition has published media (the multivariant playlist can be described).
+    /// Whether every rendition has published media or ended without any (a
+    /// ladder rung above the source's size), so the multivariant playlist can be described.
     pub fn is_described(&self) -> bool {
-        self.renditions.iter().all(|r| r.summary().is_some())
+        self.renditions.iter().all(|r| r.summary().is_some() || r.progress().ended)
     }
 
     /// `EXT-X-RENDITION-REPORT`s for every sibling of `name` (relative URIs).

@@ -1,8 +1,9 @@
 //! CMAF init segments: `ftyp` + `moov` describing every track of a rendition
-//! (AVC video as `avc1`, AAC audio as `mp4a`), with `mvex` for fragments.
+//! (AVC video as `avc1`, HEVC video as `hvc1`, AAC audio as `mp4a`), with
+//! `mvex` for fragments.
 
 use bytes::Bytes;
-use media::{AacConfig, AvcConfig, CodecConfig, TrackInfo};
+use media::{AacConfig, CodecConfig, TrackInfo};
 
 use super::boxes::Writer;
 
@@ -71,7 +72,7 @@ fn write_trak(w: &mut Writer, track_id: u32, track: &TrackInfo) {
                 w.u16(0); // pre_defined
             });
             let (handler, name): (&[u8; 4], &[u8]) = match track.codec {
-                CodecConfig::Avc(_) => (b"vide", b"VideoHandler\0"),
+                CodecConfig::Avc(_) | CodecConfig::Hevc(_) => (b"vide", b"VideoHandler\0"),
                 CodecConfig::Aac(_) => (b"soun", b"SoundHandler\0"),
             };
             w.full_box(b"hdlr", 0, 0, |w| {
@@ -82,7 +83,7 @@ fn write_trak(w: &mut Writer, track_id: u32, track: &TrackInfo) {
             });
             w.boxed(b"minf", |w| {
                 match track.codec {
-                    CodecConfig::Avc(_) => w.full_box(b"vmhd", 0, 1, |w| {
+                    CodecConfig::Avc(_) | CodecConfig::Hevc(_) => w.full_box(b"vmhd", 0, 1, |w| {
                         w.u16(0); // graphicsmode: copy
                         w.zeros(3 * 2); // opcolor
                     }),
@@ -106,6 +107,7 @@ fn write_trak(w: &mut Writer, track_id: u32, track: &TrackInfo) {
 fn write_tkhd(w: &mut Writer, track_id: u32, codec: &CodecConfig) {
     let (volume, width, height) = match codec {
         CodecConfig::Avc(avc) => (0, avc.width, avc.height),
+        CodecConfig::Hevc(hevc) => (0, hevc.width, hevc.height),
         CodecConfig::Aac(_) => (0x0100, 0, 0),
     };
     w.full_box(b"tkhd", 0, TKHD_ENABLED_IN_MOVIE, |w| {
@@ -139,7 +141,10 @@ fn write_stbl(w: &mut Writer, track: &TrackInfo) {
         w.full_box(b"stsd", 0, 0, |w| {
             w.u32(1); // entry_count
             match &track.codec {
-                CodecConfig::Avc(avc) => write_avc1(w, avc),
+                CodecConfig::Avc(avc) => write_visual_entry(w, *b"avc1", *b"avcC", &avc.record, avc.width, avc.height),
+                CodecConfig::Hevc(hevc) => {
+                    write_visual_entry(w, *b"hvc1", *b"hvcC", &hevc.record, hevc.width, hevc.height)
+                }
                 CodecConfig::Aac(aac) => write_mp4a(w, aac, track.bitrate),
             }
         });
@@ -160,15 +165,17 @@ fn write_sample_entry_header(w: &mut Writer) {
     w.u16(1); // data_reference_index
 }
 
-/// `avc1` VisualSampleEntry (ISO/IEC 14496-12 12.1.3, 14496-15 5.4.2).
-fn write_avc1(w: &mut Writer, avc: &AvcConfig) {
-    w.boxed(b"avc1", |w| {
+/// A VisualSampleEntry (ISO/IEC 14496-12 12.1.3) with its decoder configuration
+/// record: `avc1`/`avcC` (14496-15 5.4.2) or `hvc1`/`hvcC` (14496-15 8.4.1; parameter
+/// sets only in the record, as `hvc1` requires).
+fn write_visual_entry(w: &mut Writer, entry: [u8; 4], config: [u8; 4], record: &[u8], width: u32, height: u32) {
+    w.boxed(&entry, |w| {
         write_sample_entry_header(w);
         w.u16(0); // pre_defined
         w.u16(0); // reserved
         w.zeros(3 * 4); // pre_defined
-        w.u16(saturate_u16(avc.width) as u16);
-        w.u16(saturate_u16(avc.height) as u16);
+        w.u16(saturate_u16(width) as u16);
+        w.u16(saturate_u16(height) as u16);
         w.u32(0x0048_0000); // horizresolution 72 dpi
         w.u32(0x0048_0000); // vertresolution 72 dpi
         w.u32(0); // reserved
@@ -176,7 +183,7 @@ fn write_avc1(w: &mut Writer, avc: &AvcConfig) {
         w.zeros(32); // compressorname: empty Pascal string
         w.u16(0x0018); // depth: colour, no alpha
         w.i16(-1); // pre_defined
-        w.boxed(b"avcC", |w| w.bytes(&avc.record));
+        w.boxed(&config, |w| w.bytes(record));
         w.boxed(b"pasp", |w| {
             w.u32(1); // hSpacing
             w.u32(1); // vSpacing
@@ -290,7 +297,7 @@ fn write_trex(w: &mut Writer, track_id: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use media::{Timebase, TrackKind};
+    use media::{AvcConfig, HevcConfig, Timebase, TrackKind};
 
     /// avcC produced by x264 for 640x360 High profile (copied from `media::codec` tests).
     const AVCC_640X360: [u8; 47] = [
@@ -331,9 +338,9 @@ mod tests {
     fn children_at(fourcc: &str) -> Option<usize> {
         match fourcc {
             "moov" | "trak" | "mdia" | "minf" | "dinf" | "stbl" | "mvex" => Some(0),
-            "dref" | "stsd" => Some(8), // version, flags, entry_count
-            "avc1" => Some(78),         // VisualSampleEntry fields
-            "mp4a" => Some(28),         // AudioSampleEntry fields
+            "dref" | "stsd" => Some(8),  // version, flags, entry_count
+            "avc1" | "hvc1" => Some(78), // VisualSampleEntry fields
+            "mp4a" => Some(28),          // AudioSampleEntry fields
             _ => None,
         }
     }
@@ -517,6 +524,69 @@ mod tests {
         for (name, got, want) in cases {
             assert_eq!(&got[..], &want[..], "{name}");
         }
+    }
+
+    /// Parameter sets x265 wrote for 320x180 Main profile, start codes removed.
+    const HEVC_VPS: [u8; 24] = [
+        0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00,
+        0x03, 0x00, 0x3c, 0x95, 0x94, 0x09,
+    ];
+    const HEVC_SPS: [u8; 43] = [
+        0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x3c,
+        0xa0, 0x0a, 0x08, 0x0c, 0x1f, 0x3e, 0x59, 0x59, 0x52, 0x93, 0x0b, 0xc0, 0x5a, 0x02, 0x00, 0x00, 0x03, 0x00,
+        0x02, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x10,
+    ];
+    const HEVC_PPS: [u8; 6] = [0x44, 0x01, 0xc0, 0x73, 0xc1, 0x89];
+
+    #[test]
+    fn hvc1_sample_entry_golden() {
+        let hevc = HevcConfig::from_parameter_sets(
+            &[Bytes::from_static(&HEVC_VPS)],
+            &[Bytes::from_static(&HEVC_SPS)],
+            &[Bytes::from_static(&HEVC_PPS)],
+        )
+        .unwrap();
+        let track = TrackInfo { codec: CodecConfig::Hevc(hevc), ..video_track() };
+        let init = write_init(std::slice::from_ref(&track));
+        let mut boxes = Vec::new();
+        walk(&init, "", &mut boxes);
+        let paths: Vec<&str> = boxes.iter().map(|b| b.path.as_str()).filter(|p| p.contains("stsd/")).collect();
+        assert_eq!(
+            paths,
+            [
+                "moov/trak/mdia/minf/stbl/stsd/hvc1",
+                "moov/trak/mdia/minf/stbl/stsd/hvc1/hvcC",
+                "moov/trak/mdia/minf/stbl/stsd/hvc1/pasp"
+            ]
+        );
+        let hvc1 = boxes.iter().find(|b| b.path.ends_with("stsd/hvc1")).unwrap().body;
+        #[rustfmt::skip]
+        let want: Vec<u8> = [
+            &[0, 0, 0, 0, 0, 0, 0, 1][..], // reserved, data_reference_index 1
+            &[0; 16],                        // pre_defined, reserved, pre_defined
+            &[0x01, 0x40, 0x00, 0xb4],       // 320 x 180
+            &[0, 0x48, 0, 0, 0, 0x48, 0, 0], // 72 dpi both ways
+            &[0, 0, 0, 0, 0, 1],             // reserved, frame_count 1
+            &[0; 32],                        // compressorname
+            &[0, 0x18, 0xff, 0xff],          // depth, pre_defined -1
+            &[0, 0, 0, 119], b"hvcC",
+            // configurationVersion, Main profile, compatibility 0x60000000, constraints 0x90, level 60
+            &[1, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 60],
+            // min_spatial_segmentation 0, parallelism 0, 4:2:0, 8-bit, 8-bit, avgFrameRate 0,
+            // one temporal layer, nested, 4-byte lengths; three arrays
+            &[0xf0, 0, 0xfc, 0xfd, 0xf8, 0xf8, 0, 0, 0x0f, 3],
+            &[0x80 | 32, 0, 1, 0, 24], &HEVC_VPS,
+            &[0x80 | 33, 0, 1, 0, 43], &HEVC_SPS,
+            &[0x80 | 34, 0, 1, 0, 6], &HEVC_PPS,
+            &[0, 0, 0, 16], b"pasp", &[0, 0, 0, 1, 0, 0, 0, 1],
+        ]
+        .concat();
+        assert_eq!(hvc1, &want[..]);
+        let tkhd = boxes.iter().find(|b| b.path == "moov/trak/tkhd").unwrap().body;
+        assert_eq!((u32_at(tkhd, 76), u32_at(tkhd, 80)), (320 << 16, 180 << 16));
+        let hdlr = boxes.iter().find(|b| b.path == "moov/trak/mdia/hdlr").unwrap().body;
+        assert_eq!(&hdlr[8..12], b"vide");
+        assert_eq!(track.codec.rfc6381(), "hvc1.1.6.L60.90");
     }
 
     #[test]

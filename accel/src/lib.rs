@@ -1,0 +1,25 @@
+//! Hardware-accelerated ABR transcoding through FFmpeg's libraries: the
+//! device probe, encoder slot accounting and the scheduler that places a
+//! channel's whole ladder, the one table of zero-latency encoder settings, and
+//! the per-session pipeline (decode once, split + scale, encode every rung) on
+//! dedicated threads joined to tokio by bounded unit channels. All `unsafe`
+//! lives in the private `ffi` module.
+
+pub mod bench;
+pub mod bitstream;
+pub mod cadence;
+pub mod device;
+pub mod error;
+mod ffi;
+pub mod meter;
+pub mod options;
+pub mod pipeline;
+pub mod probe;
+pub mod scheduler;
+pub mod slots;
+pub mod source;
+
+pub use device::{Backend, DeviceId};
+pub use error::AccelError;
+pub use scheduler::{Demand, Load, Placement};
+pub use slots::{Calibration, Lease, SlotPool};

@@ -1,0 +1,207 @@
+//! The software pipeline end to end in-process: a generated H.264/AAC source
+//! through decode, split + scale and libx264/libx265 to per-rung streams.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use accel::pipeline::{Pipeline, PipelineConfig, PipelineEvent};
+use accel::{Backend, DeviceId, source};
+use media::{CodecConfig, RenditionSpec, StreamEvent, TrackKind, UnitReceiver, VideoCodec, unit_channel};
+
+fn rung(height: u32, bitrate_kbps: u32, codec: VideoCodec, max_fps: Option<u32>) -> RenditionSpec {
+    RenditionSpec { height, bitrate_kbps, codec, max_fps }
+}
+
+fn config(rungs: Vec<RenditionSpec>) -> PipelineConfig {
+    PipelineConfig {
+        label: "test".into(),
+        backend: Backend::Software,
+        device: DeviceId::cpu(),
+        rungs,
+        keyframe_interval: Duration::from_secs(1),
+        preset: Some("ultrafast".into()),
+        fail_after_frames: None,
+    }
+}
+
+/// Everything one rung's consumer received.
+#[derive(Debug, Default)]
+struct Received {
+    tracks: Vec<Vec<media::TrackInfo>>,
+    video_pts: Vec<i64>,
+    keyframe_pts: Vec<i64>,
+    audio_units: usize,
+}
+
+fn drain(mut rx: UnitReceiver) -> Received {
+    let mut r = Received::default();
+    while let Some(event) = rx.blocking_recv() {
+        match event {
+            StreamEvent::Tracks(t) => r.tracks.push(t.to_vec()),
+            StreamEvent::Unit(u) if u.kind == TrackKind::Video => {
+                r.video_pts.push(u.pts);
+                if u.keyframe {
+                    r.keyframe_pts.push(u.pts);
+                }
+                assert_eq!(u.track, 0);
+                assert_eq!(u.dts, u.pts, "no B-frames: dts = pts");
+                let len = u32::from_be_bytes(u.data[..4].try_into().unwrap()) as usize;
+                assert!(len + 4 <= u.data.len(), "length-prefixed NAL units");
+            }
+            StreamEvent::Unit(u) => {
+                assert_eq!(u.track, 1);
+                r.audio_units += 1;
+            }
+        }
+    }
+    r
+}
+
+fn run(
+    config: PipelineConfig,
+    source: &source::Source,
+) -> (Vec<Received>, Vec<PipelineEvent>, accel::pipeline::PipelineStats) {
+    let (mut input_tx, input_rx) = unit_channel(8192);
+    let (mut outputs, receivers): (Vec<_>, Vec<_>) = config.rungs.iter().map(|_| unit_channel(8192)).unzip();
+    let mut pipeline = Pipeline::start(config, input_rx, std::mem::take(&mut outputs)).unwrap();
+    let consumers: Vec<_> = receivers.into_iter().map(|rx| std::thread::spawn(move || drain(rx))).collect();
+    for event in &source.events {
+        match event {
+            StreamEvent::Tracks(t) => input_tx.blocking_send_tracks(t.clone()).unwrap(),
+            StreamEvent::Unit(u) => assert!(input_tx.send_unit(u.clone()).unwrap(), "input never full here"),
+        }
+    }
+    drop(input_tx);
+    let mut events = Vec::new();
+    while let Some(event) = pipeline.blocking_next_event() {
+        let done = matches!(event, PipelineEvent::Finished | PipelineEvent::Failed { .. });
+        events.push(event);
+        if done {
+            break;
+        }
+    }
+    let stats = pipeline.stats();
+    pipeline.join();
+    (consumers.into_iter().map(|c| c.join().unwrap()).collect(), events, stats)
+}
+
+#[test]
+fn ladder_rungs_share_keyframe_timestamps_and_never_upscale() {
+    let source = source::generated(640, 360, 30, 3, 30).unwrap();
+    assert_eq!(source.video_frames(), 90);
+    let rungs = vec![
+        rung(720, 2800, VideoCodec::H264, None),
+        rung(360, 800, VideoCodec::H264, None),
+        rung(240, 400, VideoCodec::H264, None),
+        rung(144, 200, VideoCodec::H264, Some(15)),
+    ];
+    let (received, events, stats) = run(config(rungs), &source);
+    match &events[0] {
+        PipelineEvent::Configured { source, kept, dropped } => {
+            assert_eq!(*source, (640, 360));
+            assert_eq!(kept, &["360p", "240p", "144p15"]);
+            assert_eq!(dropped, &["720p"]);
+        }
+        other => panic!("first event {other:?}"),
+    }
+    assert!(matches!(events.last(), Some(PipelineEvent::Finished)), "{events:?}");
+
+    assert!(received[0].tracks.is_empty() && received[0].video_pts.is_empty(), "720p above the source: no media");
+    let sizes: Vec<_> = received[1..].iter().map(|r| r.tracks[0][0].resolution().unwrap()).collect();
+    assert_eq!(sizes, [(640, 360), (426, 240), (256, 144)]);
+    for r in &received[1..] {
+        assert_eq!(r.tracks.len(), 1, "one announcement");
+        assert!(matches!(r.tracks[0][0].codec, CodecConfig::Avc(_)));
+        assert_eq!(r.tracks[0][1].kind, TrackKind::Audio, "audio passed through");
+        assert!(r.audio_units >= 130, "3 s of 48 kHz AAC: {}", r.audio_units);
+    }
+    assert_eq!(received[1].video_pts.len(), 90);
+    assert_eq!(received[2].video_pts.len(), 90);
+    assert!((44..=46).contains(&received[3].video_pts.len()), "15 fps cap: {}", received[3].video_pts.len());
+    assert_eq!(received[3].tracks[0][0].frame_rate, Some((15, 1)));
+
+    // Keyframes on the same timestamps in every rung: one a second.
+    let keys: Vec<BTreeSet<i64>> = received[1..].iter().map(|r| r.keyframe_pts.iter().copied().collect()).collect();
+    assert_eq!(keys[0], [0, 90_000, 180_000].into_iter().collect(), "{keys:?}");
+    assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
+
+    assert_eq!(stats.decoded_frames, 90);
+    assert_eq!(stats.rungs.len(), 3);
+    for rung in &stats.rungs {
+        assert!(rung.latency_ms_p50 > 0.0 && rung.latency_ms_max >= rung.latency_ms_p95, "{rung:?}");
+    }
+}
+
+#[test]
+fn hevc_rungs_carry_an_hvcc_record() {
+    let source = source::generated(320, 180, 30, 1, 30).unwrap();
+    let (received, events, _) = run(config(vec![rung(144, 200, VideoCodec::Hevc, None)]), &source);
+    assert!(matches!(events.last(), Some(PipelineEvent::Finished)), "{events:?}");
+    let CodecConfig::Hevc(hevc) = &received[0].tracks[0][0].codec else { panic!("{:?}", received[0].tracks) };
+    assert_eq!((hevc.width, hevc.height), (256, 144));
+    assert!(hevc.rfc6381().starts_with("hvc1.1.6.L"), "{}", hevc.rfc6381());
+    assert_eq!(received[0].video_pts.len(), 30);
+    assert_eq!(received[0].keyframe_pts, [0]);
+}
+
+#[test]
+fn an_encoder_failure_hands_the_ladder_back_and_it_resumes() {
+    let source = source::generated(320, 180, 30, 3, 30).unwrap();
+    let mut failing = config(vec![rung(180, 300, VideoCodec::H264, None), rung(144, 200, VideoCodec::H264, None)]);
+    failing.fail_after_frames = Some(20);
+    let (mut input_tx, input_rx) = unit_channel(8192);
+    let (outputs, receivers): (Vec<_>, Vec<_>) = failing.rungs.iter().map(|_| unit_channel(8192)).unzip();
+    let consumers: Vec<_> = receivers.into_iter().map(|rx| std::thread::spawn(move || drain(rx))).collect();
+    let mut pipeline = Pipeline::start(failing.clone(), input_rx, outputs).unwrap();
+    let mut events = source.events.iter();
+    // Feed until the failure is reported.
+    let resume = loop {
+        match events.next().expect("the failure comes before the source ends") {
+            StreamEvent::Tracks(t) => input_tx.blocking_send_tracks(t.clone()).unwrap(),
+            StreamEvent::Unit(u) => {
+                input_tx.send_unit(u.clone()).unwrap();
+            }
+        }
+        if let Ok(event) = pipeline_event(&mut pipeline) {
+            match event {
+                PipelineEvent::Failed { error, resume } => {
+                    assert!(error.is_movable(), "{error}");
+                    assert!(error.to_string().contains("injected"), "{error}");
+                    break resume.expect("a movable failure hands the channels back");
+                }
+                PipelineEvent::Configured { .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    assert!(resume.source_tracks.is_some());
+    assert!(resume.outputs.iter().all(Option::is_some));
+    let mut moved = Pipeline::resume(PipelineConfig { fail_after_frames: None, ..failing }, resume).unwrap();
+    for event in events {
+        if let StreamEvent::Unit(u) = event {
+            input_tx.send_unit(u.clone()).unwrap();
+        }
+    }
+    drop(input_tx);
+    loop {
+        match moved.blocking_next_event() {
+            Some(PipelineEvent::Finished) => break,
+            Some(PipelineEvent::Configured { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    moved.join();
+    let received: Vec<Received> = consumers.into_iter().map(|c| c.join().unwrap()).collect();
+    for r in &received {
+        // Announced again by the new encoders: the packager starts a new init (a discontinuity).
+        assert_eq!(r.tracks.len(), 2, "{:?}", r.tracks.len());
+        assert!(r.video_pts.len() > 40 && r.video_pts.len() < 90, "{}", r.video_pts.len());
+        assert!(r.video_pts.windows(2).all(|w| w[0] < w[1]), "timestamps keep increasing across the move");
+    }
+}
+
+/// The pipeline's next event if one is ready (the feeding thread must not block).
+fn pipeline_event(pipeline: &mut Pipeline) -> Result<PipelineEvent, ()> {
+    std::thread::sleep(Duration::from_millis(2));
+    pipeline.try_next_event().ok_or(())
+}

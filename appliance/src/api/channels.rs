@@ -1,0 +1,265 @@
+//! Channel routes: list, create, get, update, delete, start, stop and stream
+//! key rotation. Stopping or deleting a channel ends its live session (the
+//! publisher is disconnected, the playlists get ENDLIST).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use media::{ChannelOutput, EncoderPolicy, LatencyMode};
+use serde::{Deserialize, Deserializer};
+use utoipa::ToSchema;
+
+use super::auth::{ReadAccess, WriteAccess};
+use super::json_body::ApiJson;
+use super::media_schemas::{ChannelOutputSchema, EncoderPolicySchema, LatencyModeSchema};
+use super::pagination::{Page, PageQuery};
+use super::problem::ApiError;
+use super::resources::ChannelResource;
+use super::{ApiState, ReadErrors, WriteErrors, blocking};
+use crate::session_supervisor::Ending;
+use crate::state::{ChannelPatch, EndReason, NewChannel, validate_name};
+
+/// A new channel.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChannel {
+    /// Used in URLs: 1 to 64 of a-z, 0-9, `-` and `_`.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
+    pub name: String,
+    #[serde(default)]
+    #[schema(value_type = LatencyModeSchema, default = "ultra-low")]
+    pub latency_mode: LatencyMode,
+    #[serde(default, deserialize_with = "strict_output")]
+    #[schema(value_type = ChannelOutputSchema)]
+    pub output: ChannelOutput,
+    #[serde(default)]
+    #[schema(value_type = EncoderPolicySchema, default = "prefer-hardware")]
+    pub encoder_policy: EncoderPolicy,
+    /// End sessions after this many seconds (1 to 2592000); null or absent: no limit.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 2592000)]
+    pub max_session_seconds: Option<u64>,
+    /// Start the channel at once (state `active`) instead of leaving it `idle`.
+    #[serde(default)]
+    pub start: bool,
+}
+
+/// Changes to a channel; absent (or null) fields stay as they are, except
+/// `max_session_seconds`, where null removes the limit. They apply from the next session.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateChannel {
+    #[serde(default)]
+    #[schema(value_type = Option<LatencyModeSchema>)]
+    pub latency_mode: Option<LatencyMode>,
+    #[serde(default, deserialize_with = "strict_optional_output")]
+    #[schema(value_type = Option<ChannelOutputSchema>)]
+    pub output: Option<ChannelOutput>,
+    #[serde(default)]
+    #[schema(value_type = Option<EncoderPolicySchema>)]
+    pub encoder_policy: Option<EncoderPolicy>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 2592000)]
+    pub max_session_seconds: Option<Option<u64>>,
+}
+
+/// An output with no field its kind does not have (`media`'s serde lets
+/// unknown fields through on the pass-through variant).
+fn strict_output<'de, D: Deserializer<'de>>(de: D) -> Result<ChannelOutput, D::Error> {
+    use serde::de::Error;
+    let value = serde_json::Value::deserialize(de)?;
+    let allowed: &[&str] = match value.get("kind").and_then(|k| k.as_str()) {
+        Some("passthrough") => &["kind"],
+        Some("ladder") => &["kind", "ladder"],
+        _ => return Err(D::Error::custom("`kind` must be \"passthrough\" or \"ladder\"")),
+    };
+    if let Some(extra) = value.as_object().and_then(|o| o.keys().find(|k| !allowed.contains(&k.as_str()))) {
+        return Err(D::Error::custom(format!("unknown field `{extra}`")));
+    }
+    serde_path_to_error::deserialize::<_, ChannelOutput>(value).map_err(|e| {
+        let path = e.path().to_string();
+        D::Error::custom(format!("at {path}: {}", e.into_inner()))
+    })
+}
+
+fn strict_optional_output<'de, D: Deserializer<'de>>(de: D) -> Result<Option<ChannelOutput>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(de)? {
+        None => Ok(None),
+        Some(value) => strict_output(value).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+/// `Some(value)` for a field that is present, even as null.
+fn present<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(de).map(Some)
+}
+
+/// A channel name from the path; anything that is not a name cannot exist.
+fn channel_name(name: String) -> Result<String, ApiError> {
+    validate_name(&name).map_err(|_| ApiError::not_found(format!("channel {:?} does not exist", truncated(&name))))?;
+    Ok(name)
+}
+
+fn truncated(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
+/// List channels by name.
+#[utoipa::path(get, path = "/channels", tag = "channels", params(PageQuery),
+    responses((status = 200, description = "A page of channels", body = Page<ChannelResource>), ReadErrors),
+    security(("bearer" = [])))]
+pub async fn list_channels(
+    State(api): State<ApiState>,
+    _: ReadAccess,
+    page: PageQuery,
+) -> Result<Json<Page<ChannelResource>>, ApiError> {
+    let store = api.store.clone();
+    let limit = page.limit();
+    let list = blocking(move || store.list_channels(page.cursor.as_deref(), limit)).await?;
+    Ok(Json(Page::from_state(list, |c| ChannelResource::full(c, &api.urls))))
+}
+
+/// Create a channel (idle unless `start` is true).
+#[utoipa::path(post, path = "/channels", tag = "channels", request_body = CreateChannel,
+    responses((status = 201, description = "Created", body = ChannelResource,
+        headers(("location" = String, description = "The channel's URL"))), WriteErrors),
+    security(("bearer" = [])))]
+pub async fn create_channel(
+    State(api): State<ApiState>,
+    _: WriteAccess,
+    ApiJson(body): ApiJson<CreateChannel>,
+) -> Result<Response, ApiError> {
+    let new = NewChannel {
+        name: body.name,
+        latency_mode: body.latency_mode,
+        output: body.output,
+        encoder_policy: body.encoder_policy,
+        max_session_seconds: body.max_session_seconds,
+    };
+    let store = api.store.clone();
+    let start = body.start;
+    let channel = blocking(move || store.create_channel(new, start)).await?;
+    tracing::info!(channel = %channel.name, state = %channel.state, "api: channel created");
+    let location = format!("{}/channels/{}", super::PREFIX, channel.name);
+    let mut headers = HeaderMap::new();
+    headers.insert(header::LOCATION, HeaderValue::from_str(&location).expect("names are URL-safe"));
+    Ok((StatusCode::CREATED, headers, Json(ChannelResource::full(channel, &api.urls))).into_response())
+}
+
+/// Get a channel.
+#[utoipa::path(get, path = "/channels/{name}", tag = "channels",
+    params(("name" = String, Path, description = "Channel name", pattern = "^[a-z0-9_-]{1,64}$")),
+    responses((status = 200, description = "The channel", body = ChannelResource), ReadErrors),
+    security(("bearer" = [])))]
+pub async fn get_channel(
+    State(api): State<ApiState>,
+    _: ReadAccess,
+    Path(name): Path<String>,
+) -> Result<Json<ChannelResource>, ApiError> {
+    let name = channel_name(name)?;
+    let store = api.store.clone();
+    let lookup = name.clone();
+    let channel = blocking(move || store.get(&lookup)).await?;
+    let channel = channel.ok_or_else(|| ApiError::not_found(format!("channel {name:?} does not exist")))?;
+    Ok(Json(ChannelResource::full(channel, &api.urls)))
+}
+
+/// Change a channel's settings (from its next session on).
+#[utoipa::path(patch, path = "/channels/{name}", tag = "channels", request_body = UpdateChannel,
+    params(("name" = String, Path, description = "Channel name", pattern = "^[a-z0-9_-]{1,64}$")),
+    responses((status = 200, description = "The updated channel", body = ChannelResource), WriteErrors),
+    security(("bearer" = [])))]
+pub async fn update_channel(
+    State(api): State<ApiState>,
+    _: WriteAccess,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<UpdateChannel>,
+) -> Result<Json<ChannelResource>, ApiError> {
+    let name = channel_name(name)?;
+    let patch = ChannelPatch {
+        latency_mode: body.latency_mode,
+        output: body.output,
+        encoder_policy: body.encoder_policy,
+        max_session_seconds: body.max_session_seconds,
+    };
+    let store = api.store.clone();
+    let channel = blocking(move || store.update_channel(&name, patch)).await?;
+    tracing::info!(channel = %channel.name, "api: channel updated");
+    Ok(Json(ChannelResource::full(channel, &api.urls)))
+}
+
+/// Delete a channel, its stream key and its sessions; a live session is ended.
+#[utoipa::path(delete, path = "/channels/{name}", tag = "channels",
+    params(("name" = String, Path, description = "Channel name", pattern = "^[a-z0-9_-]{1,64}$")),
+    responses((status = 204, description = "Deleted"), WriteErrors),
+    security(("bearer" = [])))]
+pub async fn delete_channel(
+    State(api): State<ApiState>,
+    _: WriteAccess,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let name = channel_name(name)?;
+    let store = api.store.clone();
+    let target = name.clone();
+    let (_, ended) = blocking(move || store.delete_channel(&target)).await?;
+    if let Some(session) = ended {
+        api.supervisor.end(&name, Some(&session), Ending::End(EndReason::ChannelDeleted));
+    }
+    tracing::info!(channel = %name, "api: channel deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Start a channel: publishes are accepted. 409 when it is already active.
+#[utoipa::path(post, path = "/channels/{name}/start", tag = "channels",
+    params(("name" = String, Path, description = "Channel name", pattern = "^[a-z0-9_-]{1,64}$")),
+    responses((status = 200, description = "The started channel", body = ChannelResource), WriteErrors),
+    security(("bearer" = [])))]
+pub async fn start_channel(
+    State(api): State<ApiState>,
+    _: WriteAccess,
+    Path(name): Path<String>,
+) -> Result<Json<ChannelResource>, ApiError> {
+    let name = channel_name(name)?;
+    let store = api.store.clone();
+    let channel = blocking(move || store.start_channel(&name)).await?;
+    tracing::info!(channel = %channel.name, "api: channel started");
+    Ok(Json(ChannelResource::full(channel, &api.urls)))
+}
+
+/// Stop a channel: publishes are refused and a live session is ended. 409 when already stopped.
+#[utoipa::path(post, path = "/channels/{name}/stop", tag = "channels",
+    params(("name" = String, Path, description = "Channel name", pattern = "^[a-z0-9_-]{1,64}$")),
+    responses((status = 200, description = "The stopped channel", body = ChannelResource), WriteErrors),
+    security(("bearer" = [])))]
+pub async fn stop_channel(
+    State(api): State<ApiState>,
+    _: WriteAccess,
+    Path(name): Path<String>,
+) -> Result<Json<ChannelResource>, ApiError> {
+    let name = channel_name(name)?;
+    let store = api.store.clone();
+    let (channel, end) = blocking(move || store.stop_channel(&name)).await?;
+    if let Some((session, reason)) = end {
+        api.supervisor.end(&channel.name, Some(&session), Ending::End(reason));
+    }
+    tracing::info!(channel = %channel.name, "api: channel stopped");
+    Ok(Json(ChannelResource::full(channel, &api.urls)))
+}
+
+/// Replace the stream key; the old key is refused from now on (a session in progress goes on).
+#[utoipa::path(post, path = "/channels/{name}/rotate-key", tag = "channels",
+    params(("name" = String, Path, description = "Channel name", pattern = "^[a-z0-9_-]{1,64}$")),
+    responses((status = 200, description = "The channel with its new key", body = ChannelResource), WriteErrors),
+    security(("bearer" = [])))]
+pub async fn rotate_stream_key(
+    State(api): State<ApiState>,
+    _: WriteAccess,
+    Path(name): Path<String>,
+) -> Result<Json<ChannelResource>, ApiError> {
+    let name = channel_name(name)?;
+    let store = api.store.clone();
+    let channel = blocking(move || store.rotate_stream_key(&name)).await?;
+    tracing::info!(channel = %channel.name, "api: stream key rotated");
+    Ok(Json(ChannelResource::full(channel, &api.urls)))
+}

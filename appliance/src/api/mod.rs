@@ -1,0 +1,168 @@
+//! The REST API under `/api/v1`: channels (CRUD, start, stop, stream key
+//! rotation), their sessions, API tokens, webhook endpoints with their
+//! deliveries, the event log, encoders and health, with the OpenAPI 3
+//! document generated from the same handlers and types. Every route but
+//! `/api/v1/health` needs a bearer token; read tokens may only GET.
+
+pub mod auth;
+pub mod channels;
+pub mod encoders;
+pub mod events;
+pub mod health;
+pub mod json_body;
+pub mod media_schemas;
+pub mod openapi;
+pub mod pagination;
+pub mod problem;
+pub mod resources;
+pub mod sessions;
+pub mod tokens;
+pub mod webhooks;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use utoipa::IntoResponses;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::session_supervisor::SessionSupervisor;
+use crate::state::{Store, StoreError};
+use crate::transcode::Transcoder;
+use problem::{ApiError, Problem};
+use resources::PublicUrls;
+
+/// The prefix of every API route.
+pub const PREFIX: &str = "/api/v1";
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub supervisor: Arc<SessionSupervisor>,
+    pub transcoder: Arc<Transcoder>,
+    pub urls: Arc<PublicUrls>,
+    pub started: Instant,
+    /// The OpenAPI document, rendered once.
+    pub openapi_json: Arc<String>,
+}
+
+impl ApiState {
+    pub fn new(
+        store: Store,
+        supervisor: Arc<SessionSupervisor>,
+        transcoder: Arc<Transcoder>,
+        urls: PublicUrls,
+    ) -> ApiState {
+        ApiState {
+            store,
+            supervisor,
+            transcoder,
+            urls: Arc::new(urls),
+            started: Instant::now(),
+            openapi_json: Arc::new(String::new()),
+        }
+    }
+}
+
+/// Runs a blocking store operation off the runtime.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) => {
+            tracing::error!(error = %e, "api: state task failed");
+            Err(ApiError::new(problem::ProblemKind::Internal, "the state operation failed; see the appliance log"))
+        }
+    }
+}
+
+/// Problem responses of read routes.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum ReadErrors {
+    /// A path or query parameter is not valid.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+    /// No valid bearer token.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+    /// No such resource.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+    /// The state database is busy; retry.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}
+
+/// Problem responses of write routes.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum WriteErrors {
+    /// The body, a field, or a path parameter is not valid; `field` names it.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+    /// No valid bearer token.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+    /// The token has the read scope only.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// No such resource.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+    /// Conflicts with the resource's state (duplicate name, already active, ...).
+    #[response(status = 409, content_type = "application/problem+json")]
+    Conflict(Problem),
+    /// The body is larger than 64 KiB.
+    #[response(status = 413, content_type = "application/problem+json")]
+    TooLarge(Problem),
+    /// The body is not `application/json`.
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Problem),
+    /// The state database is busy; retry.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}
+
+/// The API's routes with their OpenAPI document.
+pub fn openapi_router() -> OpenApiRouter<ApiState> {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(health::health))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(channels::list_channels, channels::create_channel))
+        .routes(routes!(channels::get_channel, channels::update_channel, channels::delete_channel))
+        .routes(routes!(channels::start_channel))
+        .routes(routes!(channels::stop_channel))
+        .routes(routes!(channels::rotate_stream_key))
+        .routes(routes!(sessions::list_sessions))
+        .routes(routes!(sessions::get_session))
+        .routes(routes!(tokens::list_tokens, tokens::create_token))
+        .routes(routes!(tokens::revoke_token))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(webhooks::get_webhook, webhooks::delete_webhook))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(events::list_events))
+        .routes(routes!(encoders::encoders));
+    OpenApiRouter::with_openapi(openapi::base_document()).nest(PREFIX, v1)
+}
+
+/// The OpenAPI document of the API.
+pub fn document() -> utoipa::openapi::OpenApi {
+    openapi_router().split_for_parts().1
+}
+
+/// The API's axum router, to merge into the appliance's HTTP app.
+pub fn router(mut state: ApiState) -> Router {
+    let (routes, document) = openapi_router().split_for_parts();
+    state.openapi_json = Arc::new(document.to_pretty_json().expect("the OpenAPI document serialises"));
+    // Unknown API paths answer problem+json too (unsupported methods get theirs from `as_problem`).
+    let unknown = || async { ApiError::not_found("no API route has this path") };
+    routes
+        .route(PREFIX, axum::routing::any(unknown))
+        .route(&format!("{PREFIX}/{{*rest}}"), axum::routing::any(unknown))
+        .route_layer(axum::middleware::map_response(problem::as_problem))
+        .with_state(state)
+}

@@ -1,0 +1,426 @@
+//! Channels and their stream keys: create, update, start, stop, rotate the
+//! key, delete. Each operation is one transaction that runs the lifecycle
+//! transition and appends its events.
+
+use std::ops::Bound;
+
+use media::{ChannelOutput, EncoderPolicy, LatencyMode};
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use super::lifecycle::{self, ChannelState, EndReason, Event, Lifecycle};
+use super::outbox::{self, EventType, Snapshot};
+use super::sessions::{self, Session};
+use super::tables::{CHANNELS, SESSIONS, STREAM_KEYS};
+use super::{Page, Store, StoreError, clock, decode, encode, ids};
+
+/// Longest maximum session duration a channel may set (30 days).
+pub const MAX_SESSION_SECONDS: u64 = 30 * 86_400;
+/// Most rungs in a ladder.
+pub const MAX_RUNGS: usize = 8;
+
+/// A channel an operator created: where one broadcaster publishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Channel {
+    pub name: String,
+    pub stream_key: String,
+    pub latency_mode: LatencyMode,
+    #[serde(default)]
+    pub output: ChannelOutput,
+    #[serde(default)]
+    pub encoder_policy: EncoderPolicy,
+    /// A session is ended when it reaches this many seconds; none: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_session_seconds: Option<u64>,
+    #[serde(default = "ChannelState::before_states")]
+    pub state: ChannelState,
+    /// The session in progress (init, processing or live), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_session: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub created_at: u64,
+    /// Milliseconds since the Unix epoch of the last change (0: none since creation).
+    #[serde(default)]
+    pub updated_ms: u64,
+}
+
+/// What creating a channel takes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewChannel {
+    pub name: String,
+    pub latency_mode: LatencyMode,
+    pub output: ChannelOutput,
+    pub encoder_policy: EncoderPolicy,
+    pub max_session_seconds: Option<u64>,
+}
+
+/// A partial update; `None` leaves a field as it is. Applies from the next session.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChannelPatch {
+    pub latency_mode: Option<LatencyMode>,
+    pub output: Option<ChannelOutput>,
+    pub encoder_policy: Option<EncoderPolicy>,
+    /// `Some(None)` removes the limit.
+    pub max_session_seconds: Option<Option<u64>>,
+}
+
+/// Channel names appear in URLs and logs: a strict slug (checked by `validate_name`).
+pub const NAME_PATTERN: &str = "^[a-z0-9_-]{1,64}$";
+
+/// Channel names appear in URLs and logs: a strict slug.
+pub fn validate_name(name: &str) -> Result<(), StoreError> {
+    let ok = (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok { Ok(()) } else { Err(StoreError::InvalidName(name.to_string())) }
+}
+
+fn validate_max_session(seconds: Option<u64>) -> Result<(), StoreError> {
+    match seconds {
+        Some(s) if !(1..=MAX_SESSION_SECONDS).contains(&s) => {
+            Err(StoreError::invalid("max_session_seconds", format!("{s} is outside 1..={MAX_SESSION_SECONDS}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn validate_output(output: &ChannelOutput) -> Result<(), StoreError> {
+    let ChannelOutput::Ladder { ladder } = output else { return Ok(()) };
+    if ladder.rungs.is_empty() || ladder.rungs.len() > MAX_RUNGS {
+        return Err(StoreError::invalid("output.ladder.rungs", format!("a ladder has 1 to {MAX_RUNGS} rungs")));
+    }
+    let mut names = std::collections::HashSet::new();
+    for (i, rung) in ladder.rungs.iter().enumerate() {
+        let field = |f: &str| format!("output.ladder.rungs[{i}].{f}");
+        if !(64..=4320).contains(&rung.height) || rung.height % 2 != 0 {
+            return Err(StoreError::invalid(
+                field("height"),
+                format!("{} is not an even number in 64..=4320", rung.height),
+            ));
+        }
+        if !(64..=200_000).contains(&rung.bitrate_kbps) {
+            return Err(StoreError::invalid(
+                field("bitrate_kbps"),
+                format!("{} is outside 64..=200000", rung.bitrate_kbps),
+            ));
+        }
+        if let Some(fps) = rung.max_fps.filter(|f| !(1..=240).contains(f)) {
+            return Err(StoreError::invalid(field("max_fps"), format!("{fps} is outside 1..=240")));
+        }
+        if !names.insert(rung.name()) {
+            return Err(StoreError::invalid(
+                format!("output.ladder.rungs[{i}]"),
+                format!("rendition {} appears twice", rung.name()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads a channel inside a transaction.
+pub(crate) fn load(tx: &WriteTransaction, name: &str) -> Result<Channel, StoreError> {
+    let table = tx.open_table(CHANNELS)?;
+    let json = table.get(name)?.ok_or_else(|| StoreError::not_found("channel", name))?;
+    decode(json.value())
+}
+
+pub(crate) fn save(tx: &WriteTransaction, channel: &Channel) -> Result<(), StoreError> {
+    tx.open_table(CHANNELS)?.insert(channel.name.as_str(), encode(channel).as_slice())?;
+    Ok(())
+}
+
+/// The channel's state with its current session's.
+pub(crate) fn lifecycle_of(
+    tx: &WriteTransaction,
+    channel: &Channel,
+) -> Result<(Lifecycle, Option<Session>), StoreError> {
+    let session = match &channel.current_session {
+        Some(id) => sessions::load(tx, &channel.name, id)?,
+        None => None,
+    };
+    Ok((Lifecycle { channel: channel.state, session: session.as_ref().map(|s| s.state) }, session))
+}
+
+fn refused(channel: &str, refusal: lifecycle::Refusal) -> StoreError {
+    StoreError::Refused { what: "channel", id: channel.to_string(), refusal }
+}
+
+fn read_channel(tx: &ReadTransaction, name: &str) -> Result<Option<Channel>, StoreError> {
+    tx.open_table(CHANNELS)?.get(name)?.map(|json| decode(json.value())).transpose()
+}
+
+impl Store {
+    /// Creates a channel with a fresh stream key, idle unless `start`.
+    pub fn create_channel(&self, new: NewChannel, start: bool) -> Result<Channel, StoreError> {
+        validate_name(&new.name)?;
+        validate_output(&new.output)?;
+        validate_max_session(new.max_session_seconds)?;
+        let now = clock::now_ms();
+        let mut channel = Channel {
+            name: new.name,
+            stream_key: ids::stream_key(),
+            latency_mode: new.latency_mode,
+            output: new.output,
+            encoder_policy: new.encoder_policy,
+            max_session_seconds: new.max_session_seconds,
+            state: ChannelState::Idle,
+            current_session: None,
+            created_at: now / 1000,
+            updated_ms: now,
+        };
+        self.write(|tx| {
+            if tx.open_table(CHANNELS)?.get(channel.name.as_str())?.is_some() {
+                return Err(StoreError::Exists(channel.name.clone()));
+            }
+            tx.open_table(STREAM_KEYS)?.insert(channel.stream_key.as_str(), channel.name.as_str())?;
+            save(tx, &channel)?;
+            outbox::append(tx, EventType::ChannelCreated, &channel.name, Snapshot::Channel(Box::new(channel.clone())))?;
+            if start {
+                let step = lifecycle::transition(Lifecycle { channel: channel.state, session: None }, Event::Start)
+                    .map_err(|r| refused(&channel.name, r))?;
+                channel.state = step.next.channel;
+                save(tx, &channel)?;
+                outbox::append(
+                    tx,
+                    EventType::ChannelStarted,
+                    &channel.name,
+                    Snapshot::Channel(Box::new(channel.clone())),
+                )?;
+            }
+            Ok(channel.clone())
+        })
+    }
+
+    /// Creates an active channel with default settings (the CLI's and the demo's way).
+    pub fn add(&self, name: &str, latency_mode: LatencyMode) -> Result<Channel, StoreError> {
+        self.create_channel(NewChannel { name: name.to_string(), latency_mode, ..NewChannel::default() }, true)
+    }
+
+    pub fn get(&self, name: &str) -> Result<Option<Channel>, StoreError> {
+        self.read(|tx| read_channel(tx, name))
+    }
+
+    /// Every channel, by name.
+    pub fn list(&self) -> Result<Vec<Channel>, StoreError> {
+        self.read(|tx| {
+            let mut out = Vec::new();
+            for entry in tx.open_table(CHANNELS)?.iter()? {
+                out.push(decode(entry?.1.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Channels by name after the cursor (a name).
+    pub fn list_channels(&self, after: Option<&str>, limit: usize) -> Result<Page<Channel>, StoreError> {
+        self.read(|tx| {
+            let table = tx.open_table(CHANNELS)?;
+            let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+            let mut items = Vec::new();
+            for entry in table.range::<&str>((start, Bound::Unbounded))?.take(limit + 1) {
+                items.push(decode::<Channel>(entry?.1.value())?);
+            }
+            Ok(Page::from_items(items, limit, |c| c.name.clone()))
+        })
+    }
+
+    /// The channel a stream key publishes to.
+    pub fn by_stream_key(&self, key: &str) -> Result<Option<Channel>, StoreError> {
+        self.read(|tx| {
+            let Some(name) = tx.open_table(STREAM_KEYS)?.get(key)?.map(|n| n.value().to_string()) else {
+                return Ok(None);
+            };
+            read_channel(tx, &name)
+        })
+    }
+
+    /// Changes settings; they apply from the next session.
+    pub fn update_channel(&self, name: &str, patch: ChannelPatch) -> Result<Channel, StoreError> {
+        if let Some(output) = &patch.output {
+            validate_output(output)?;
+        }
+        if let Some(max) = patch.max_session_seconds {
+            validate_max_session(max)?;
+        }
+        self.write(|tx| {
+            let mut channel = load(tx, name)?;
+            if let Some(mode) = patch.latency_mode {
+                channel.latency_mode = mode;
+            }
+            if let Some(output) = patch.output {
+                channel.output = output;
+            }
+            if let Some(policy) = patch.encoder_policy {
+                channel.encoder_policy = policy;
+            }
+            if let Some(max) = patch.max_session_seconds {
+                channel.max_session_seconds = max;
+            }
+            channel.updated_ms = clock::now_ms();
+            save(tx, &channel)?;
+            outbox::append(tx, EventType::ChannelUpdated, name, Snapshot::Channel(Box::new(channel.clone())))?;
+            Ok(channel)
+        })
+    }
+
+    /// Starts a channel: publishes are accepted from now on.
+    pub fn start_channel(&self, name: &str) -> Result<Channel, StoreError> {
+        self.write(|tx| {
+            let mut channel = load(tx, name)?;
+            let (now, _) = lifecycle_of(tx, &channel)?;
+            let step = lifecycle::transition(now, Event::Start).map_err(|r| refused(name, r))?;
+            channel.state = step.next.channel;
+            channel.updated_ms = clock::now_ms();
+            save(tx, &channel)?;
+            outbox::append(tx, EventType::ChannelStarted, name, Snapshot::Channel(Box::new(channel.clone())))?;
+            Ok(channel)
+        })
+    }
+
+    /// Stops a channel: publishes are refused from now on. Returns the session
+    /// in progress, which the caller must end (its pipeline records the end).
+    pub fn stop_channel(&self, name: &str) -> Result<(Channel, Option<(String, EndReason)>), StoreError> {
+        self.write(|tx| {
+            let mut channel = load(tx, name)?;
+            let (now, _) = lifecycle_of(tx, &channel)?;
+            let step = lifecycle::transition(now, Event::Stop).map_err(|r| refused(name, r))?;
+            channel.state = step.next.channel;
+            channel.updated_ms = clock::now_ms();
+            save(tx, &channel)?;
+            outbox::append(tx, EventType::ChannelStopped, name, Snapshot::Channel(Box::new(channel.clone())))?;
+            let end = step.end_session.zip(channel.current_session.clone()).map(|(reason, id)| (id, reason));
+            Ok((channel, end))
+        })
+    }
+
+    /// Replaces the stream key; the old one is refused from this moment.
+    pub fn rotate_stream_key(&self, name: &str) -> Result<Channel, StoreError> {
+        self.write(|tx| {
+            let mut channel = load(tx, name)?;
+            let mut keys = tx.open_table(STREAM_KEYS)?;
+            keys.remove(channel.stream_key.as_str())?;
+            channel.stream_key = ids::stream_key();
+            keys.insert(channel.stream_key.as_str(), name)?;
+            drop(keys);
+            channel.updated_ms = clock::now_ms();
+            save(tx, &channel)?;
+            outbox::append(tx, EventType::ChannelUpdated, name, Snapshot::Channel(Box::new(channel.clone())))?;
+            Ok(channel)
+        })
+    }
+
+    /// Deletes a channel, its key and its sessions. A session in progress is
+    /// recorded as ended (`channel-deleted`); its id is returned so the caller
+    /// can tear its pipeline down.
+    pub fn delete_channel(&self, name: &str) -> Result<(Channel, Option<String>), StoreError> {
+        self.write(|tx| {
+            let mut channel = load(tx, name)?;
+            let (now, session) = lifecycle_of(tx, &channel)?;
+            let step = lifecycle::transition(now, Event::Delete).map_err(|r| refused(name, r))?;
+            let mut ended = None;
+            if let (Some(reason), Some(session)) = (step.end_session, session) {
+                ended = channel.current_session.clone();
+                sessions::finish(tx, &mut channel, session, Event::End(reason), None, None)?;
+            }
+            tx.open_table(STREAM_KEYS)?.remove(channel.stream_key.as_str())?;
+            tx.open_table(CHANNELS)?.remove(name)?;
+            tx.open_table(SESSIONS)?.retain_in((name, "")..(name, "\u{10FFFF}"), |_, _| false)?;
+            outbox::append(tx, EventType::ChannelDeleted, name, Snapshot::Channel(Box::new(channel.clone())))?;
+            Ok((channel, ended))
+        })
+    }
+
+    /// `delete_channel` for callers that only need the channel.
+    pub fn remove(&self, name: &str) -> Result<Channel, StoreError> {
+        self.delete_channel(name).map(|(channel, _)| channel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::outbox::EventType as E;
+
+    fn kinds(store: &Store) -> Vec<EventType> {
+        store.list_events(None, 1000).unwrap().items.into_iter().map(|e| e.kind).collect()
+    }
+
+    #[test]
+    fn channels_survive_reopening_and_keys_resolve() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let a = store.add("studio-1", LatencyMode::UltraLow).unwrap();
+        let b = store.add("news", LatencyMode::Normal).unwrap();
+        assert_ne!(a.stream_key, b.stream_key);
+        assert_eq!(a.state, ChannelState::Active);
+        assert!(matches!(store.add("news", LatencyMode::Low), Err(StoreError::Exists(_))));
+
+        let reopened = Store::open(dir.path()).unwrap();
+        let names: Vec<String> = reopened.list().unwrap().into_iter().map(|c| c.name).collect();
+        assert_eq!(names, ["news", "studio-1"]);
+        assert_eq!(reopened.by_stream_key(&a.stream_key).unwrap(), Some(a.clone()));
+        assert_eq!(reopened.by_stream_key("sk_wrong").unwrap(), None);
+
+        reopened.remove("studio-1").unwrap();
+        assert_eq!(reopened.by_stream_key(&a.stream_key).unwrap(), None);
+        assert!(matches!(reopened.remove("studio-1"), Err(StoreError::NotFound { .. })));
+        assert_eq!(
+            kinds(&reopened),
+            [E::ChannelCreated, E::ChannelStarted, E::ChannelCreated, E::ChannelStarted, E::ChannelDeleted]
+        );
+    }
+
+    #[test]
+    fn names_are_slugs() {
+        for good in ["a", "demo", "studio_2-main", &"x".repeat(64)] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Demo", "a b", "../x", "é", &"x".repeat(65), "a/b"] {
+            assert_eq!(
+                validate_name(bad).unwrap_err().to_string(),
+                format!("channel name {bad:?} is invalid: use 1 to 64 of a-z, 0-9, '-' and '_'")
+            );
+        }
+    }
+
+    #[test]
+    fn records_without_the_new_fields_read_back_active_and_passthrough() {
+        let old = r#"{"name":"legacy","stream_key":"sk_x","latency_mode":"low","created_at":1700000000}"#;
+        let channel: Channel = serde_json::from_str(old).unwrap();
+        assert_eq!(channel.state, ChannelState::Active);
+        assert_eq!(channel.output, ChannelOutput::Passthrough);
+        assert_eq!(channel.encoder_policy, EncoderPolicy::PreferHardware);
+        assert_eq!(channel.max_session_seconds, None);
+    }
+
+    #[test]
+    fn start_stop_rotate_and_refusals() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let new = NewChannel { name: "cam".into(), max_session_seconds: Some(60), ..NewChannel::default() };
+        let channel = store.create_channel(new, false).unwrap();
+        assert_eq!(channel.state, ChannelState::Idle);
+        assert_eq!(store.start_channel("cam").unwrap().state, ChannelState::Active);
+        let again = store.start_channel("cam").unwrap_err();
+        assert_eq!(again.to_string(), "channel \"cam\": the channel is already active");
+        let (stopped, end) = store.stop_channel("cam").unwrap();
+        assert_eq!((stopped.state, end), (ChannelState::Stopped, None));
+        assert!(store.stop_channel("cam").is_err());
+
+        let rotated = store.rotate_stream_key("cam").unwrap();
+        assert_ne!(rotated.stream_key, channel.stream_key);
+        assert_eq!(store.by_stream_key(&channel.stream_key).unwrap(), None);
+        assert_eq!(store.by_stream_key(&rotated.stream_key).unwrap().unwrap().name, "cam");
+
+        let patch = ChannelPatch { max_session_seconds: Some(None), ..ChannelPatch::default() };
+        assert_eq!(store.update_channel("cam", patch).unwrap().max_session_seconds, None);
+        let bad = ChannelPatch { max_session_seconds: Some(Some(0)), ..ChannelPatch::default() };
+        assert_eq!(
+            store.update_channel("cam", bad).unwrap_err().to_string(),
+            "max_session_seconds: 0 is outside 1..=2592000"
+        );
+        assert_eq!(
+            kinds(&store),
+            [E::ChannelCreated, E::ChannelStarted, E::ChannelStopped, E::ChannelUpdated, E::ChannelUpdated]
+        );
+    }
+}

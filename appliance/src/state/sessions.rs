@@ -1,0 +1,330 @@
+//! Sessions: one per accepted publish, never reused. Created `init` when a
+//! publish is accepted, then `processing`, `live` at the first part, and
+//! finally `ended` (with the reason) or `error`; ended sessions stay listed
+//! with their stats. Sessions in progress when the process died are ended
+//! with `appliance-restart` at the next start-up.
+
+use std::ops::Bound;
+
+use redb::{ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use super::channels::{self, Channel};
+use super::lifecycle::{self, EndReason, Event, SessionState};
+use super::outbox::{self, EventType, Snapshot};
+use super::tables::{CHANNELS, SESSIONS, STREAM_KEYS};
+use super::{Page, Store, StoreError, clock, decode, encode, ids};
+
+/// One publish of a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub channel: String,
+    pub state: SessionState,
+    /// The publisher's address.
+    pub peer: String,
+    pub started_ms: u64,
+    #[serde(default)]
+    pub live_ms: Option<u64>,
+    #[serde(default)]
+    pub ended_ms: Option<u64>,
+    #[serde(default)]
+    pub end_reason: Option<EndReason>,
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Media payload bytes received from the publisher.
+    #[serde(default)]
+    pub bytes_in: u64,
+    /// The renditions the session was packaged into.
+    #[serde(default)]
+    pub renditions: Vec<String>,
+}
+
+impl Session {
+    /// How long it ran (so far, for one in progress).
+    pub fn duration_ms(&self) -> u64 {
+        self.ended_ms.unwrap_or_else(clock::now_ms).saturating_sub(self.started_ms)
+    }
+}
+
+/// What a pipeline measured by the end of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionStats {
+    pub bytes_in: u64,
+    pub renditions: Vec<String>,
+}
+
+pub(crate) fn load(tx: &WriteTransaction, channel: &str, id: &str) -> Result<Option<Session>, StoreError> {
+    tx.open_table(SESSIONS)?.get((channel, id))?.map(|v| decode(v.value())).transpose()
+}
+
+fn save(tx: &WriteTransaction, session: &Session) -> Result<(), StoreError> {
+    tx.open_table(SESSIONS)?.insert((session.channel.as_str(), session.id.as_str()), encode(session).as_slice())?;
+    Ok(())
+}
+
+fn refused(id: &str, refusal: lifecycle::Refusal) -> StoreError {
+    StoreError::Refused { what: "session", id: id.to_string(), refusal }
+}
+
+/// Ends (`End`) or fails (`Fail`) the channel's current session inside `tx`,
+/// clears it from the channel and appends `session.ended` or `session.error`.
+pub(crate) fn finish(
+    tx: &WriteTransaction,
+    channel: &mut Channel,
+    mut session: Session,
+    ending: Event,
+    stats: Option<SessionStats>,
+    error: Option<String>,
+) -> Result<Session, StoreError> {
+    let now = lifecycle::Lifecycle { channel: channel.state, session: Some(session.state) };
+    let step = lifecycle::transition(now, ending).map_err(|r| refused(&session.id, r))?;
+    session.state = step.next.session.unwrap_or(SessionState::Ended);
+    session.ended_ms = Some(clock::now_ms());
+    if let Event::End(reason) = ending {
+        session.end_reason = Some(reason);
+    }
+    session.error = error;
+    if let Some(stats) = stats {
+        session.bytes_in = stats.bytes_in;
+        session.renditions = stats.renditions;
+    }
+    save(tx, &session)?;
+    channel.current_session = None;
+    channels::save(tx, channel)?;
+    let kind = if session.state == SessionState::Error { EventType::SessionError } else { EventType::SessionEnded };
+    outbox::append(tx, kind, &channel.name, Snapshot::Session(Box::new(session.clone())))?;
+    Ok(session)
+}
+
+impl Store {
+    /// Accepts a publish on `stream_key` if its channel takes one: creates the
+    /// session (`init`) and appends `session.init`. Refuses unknown keys
+    /// (`NotFound`), channels not active and channels with a session in
+    /// progress (`Refused`).
+    pub fn begin_session(&self, stream_key: &str, peer: &str) -> Result<(Channel, Session), StoreError> {
+        self.write(|tx| {
+            let name = tx.open_table(STREAM_KEYS)?.get(stream_key)?.map(|n| n.value().to_string());
+            let Some(name) = name else { return Err(StoreError::not_found("stream key", "(redacted)")) };
+            let mut channel = channels::load(tx, &name)?;
+            let (now, _) = channels::lifecycle_of(tx, &channel)?;
+            lifecycle::transition(now, Event::Publish).map_err(|refusal| StoreError::Refused {
+                what: "channel",
+                id: name.clone(),
+                refusal,
+            })?;
+            let started = clock::now_ms();
+            let session = Session {
+                id: ids::session_id(started),
+                channel: name.clone(),
+                state: SessionState::Init,
+                peer: peer.to_string(),
+                started_ms: started,
+                live_ms: None,
+                ended_ms: None,
+                end_reason: None,
+                error: None,
+                bytes_in: 0,
+                renditions: Vec::new(),
+            };
+            save(tx, &session)?;
+            channel.current_session = Some(session.id.clone());
+            channels::save(tx, &channel)?;
+            outbox::append(tx, EventType::SessionInit, &name, Snapshot::Session(Box::new(session.clone())))?;
+            Ok((channel, session))
+        })
+    }
+
+    /// Moves the current session on: `PipelineStarting` (to `processing`) or
+    /// `FirstPart` (to `live`, appending `session.live`).
+    pub fn advance_session(&self, channel: &str, id: &str, event: Event) -> Result<Session, StoreError> {
+        self.write(|tx| {
+            let channel = channels::load(tx, channel)?;
+            let current = channel.current_session.as_deref() == Some(id);
+            let session = load(tx, &channel.name, id)?.ok_or_else(|| StoreError::not_found("session", id))?;
+            let now = lifecycle::Lifecycle { channel: channel.state, session: current.then_some(session.state) };
+            let step = lifecycle::transition(now, event).map_err(|r| refused(id, r))?;
+            let mut session = session;
+            session.state = step.next.session.unwrap_or(session.state);
+            if event == Event::FirstPart {
+                session.live_ms = Some(clock::now_ms());
+            }
+            save(tx, &session)?;
+            if event == Event::FirstPart {
+                outbox::append(
+                    tx,
+                    EventType::SessionLive,
+                    &channel.name,
+                    Snapshot::Session(Box::new(session.clone())),
+                )?;
+            }
+            Ok(session)
+        })
+    }
+
+    /// Ends (`End(reason)`) or fails (`Fail`) a session in progress with its
+    /// stats. `None` when it was already over or its channel is gone.
+    pub fn end_session(
+        &self,
+        channel: &str,
+        id: &str,
+        ending: Event,
+        stats: SessionStats,
+        error: Option<String>,
+    ) -> Result<Option<Session>, StoreError> {
+        self.write(|tx| {
+            let mut channel = match channels::load(tx, channel) {
+                Ok(channel) => channel,
+                Err(StoreError::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            if channel.current_session.as_deref() != Some(id) {
+                return Ok(None);
+            }
+            let Some(session) = load(tx, &channel.name, id)? else { return Ok(None) };
+            finish(tx, &mut channel, session, ending, Some(stats), error).map(Some)
+        })
+    }
+
+    /// At start-up: ends every session that was in progress when the process
+    /// stopped, with `appliance-restart`.
+    pub fn recover_sessions(&self) -> Result<Vec<Session>, StoreError> {
+        self.write(|tx| {
+            let interrupted: Vec<Channel> = {
+                let table = tx.open_table(CHANNELS)?;
+                let mut out = Vec::new();
+                for entry in table.iter()? {
+                    let channel: Channel = decode(entry?.1.value())?;
+                    if channel.current_session.is_some() {
+                        out.push(channel);
+                    }
+                }
+                out
+            };
+            let mut ended = Vec::new();
+            for mut channel in interrupted {
+                let id = channel.current_session.clone().unwrap_or_default();
+                match load(tx, &channel.name, &id)? {
+                    Some(session) if !session.state.is_final() => {
+                        let ending = Event::End(EndReason::ApplianceRestart);
+                        ended.push(finish(tx, &mut channel, session, ending, None, None)?);
+                    }
+                    _ => {
+                        channel.current_session = None;
+                        channels::save(tx, &channel)?;
+                    }
+                }
+            }
+            Ok(ended)
+        })
+    }
+
+    pub fn session(&self, channel: &str, id: &str) -> Result<Option<Session>, StoreError> {
+        self.read(|tx| tx.open_table(SESSIONS)?.get((channel, id))?.map(|v| decode(v.value())).transpose())
+    }
+
+    /// A channel's sessions, newest first, older than the cursor (a session id).
+    pub fn list_sessions(
+        &self,
+        channel: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Session>, StoreError> {
+        self.read(|tx| {
+            if tx.open_table(CHANNELS)?.get(channel)?.is_none() {
+                return Err(StoreError::not_found("channel", channel));
+            }
+            let table = tx.open_table(SESSIONS)?;
+            let end = before.map_or(Bound::Excluded((channel, "\u{10FFFF}")), |b| Bound::Excluded((channel, b)));
+            let mut items = Vec::new();
+            for entry in table.range::<(&str, &str)>((Bound::Included((channel, "")), end))?.rev().take(limit + 1) {
+                items.push(decode::<Session>(entry?.1.value())?);
+            }
+            Ok(Page::from_items(items, limit, |s| s.id.clone()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::outbox::EventType as E;
+    use media::LatencyMode;
+
+    #[test]
+    fn a_session_runs_init_processing_live_ended_and_stays_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let channel = store.add("cam", LatencyMode::UltraLow).unwrap();
+        let (_, session) = store.begin_session(&channel.stream_key, "127.0.0.1:5000").unwrap();
+        assert_eq!(session.state, SessionState::Init);
+        let second = store.begin_session(&channel.stream_key, "127.0.0.1:5001").unwrap_err();
+        assert_eq!(second.to_string(), "channel \"cam\": the channel already has a session in progress");
+        assert!(matches!(store.begin_session("sk_nope", "x"), Err(StoreError::NotFound { .. })));
+        assert!(store.advance_session("cam", &session.id, Event::FirstPart).is_err(), "init cannot go live directly");
+        store.advance_session("cam", &session.id, Event::PipelineStarting).unwrap();
+        let live = store.advance_session("cam", &session.id, Event::FirstPart).unwrap();
+        assert_eq!(live.state, SessionState::Live);
+        let stats = SessionStats { bytes_in: 1234, renditions: vec!["source".into()] };
+        let ending = Event::End(EndReason::PublisherLeft);
+        let ended = store.end_session("cam", &session.id, ending, stats.clone(), None).unwrap().unwrap();
+        assert_eq!(
+            (ended.state, ended.end_reason, ended.bytes_in),
+            (SessionState::Ended, Some(EndReason::PublisherLeft), 1234)
+        );
+        assert_eq!(store.end_session("cam", &session.id, ending, stats, None).unwrap(), None, "ends once");
+        assert_eq!(store.get("cam").unwrap().unwrap().current_session, None);
+
+        // A new publish is a new session, listed first.
+        let (_, next) = store.begin_session(&channel.stream_key, "127.0.0.1:5002").unwrap();
+        let page = store.list_sessions("cam", None, 1).unwrap();
+        assert_eq!(page.items[0].id, next.id);
+        let rest = store.list_sessions("cam", page.next_cursor.as_deref(), 10).unwrap();
+        assert_eq!(rest.items.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [session.id.as_str()]);
+        assert_eq!(rest.next_cursor, None);
+
+        // The process dies: the next start-up ends what was in progress.
+        let reopened = Store::open(dir.path()).unwrap();
+        let recovered = reopened.recover_sessions().unwrap();
+        assert_eq!(recovered.len(), 1);
+        assert_eq!(recovered[0].end_reason, Some(EndReason::ApplianceRestart));
+        let kinds: Vec<EventType> =
+            reopened.list_events(None, 100).unwrap().items.into_iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                E::ChannelCreated,
+                E::ChannelStarted,
+                E::SessionInit,
+                E::SessionLive,
+                E::SessionEnded,
+                E::SessionInit,
+                E::SessionEnded
+            ]
+        );
+    }
+
+    #[test]
+    fn stopping_and_deleting_end_the_session_in_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let channel = store.add("cam", LatencyMode::UltraLow).unwrap();
+        let (_, session) = store.begin_session(&channel.stream_key, "peer").unwrap();
+        let (_, end) = store.stop_channel("cam").unwrap();
+        assert_eq!(end, Some((session.id.clone(), EndReason::ChannelStopped)));
+        let refused = store.begin_session(&channel.stream_key, "peer").unwrap_err();
+        assert_eq!(refused.to_string(), "channel \"cam\": the channel is stopped, not active: publishes are refused");
+        store
+            .end_session("cam", &session.id, Event::End(EndReason::ChannelStopped), SessionStats::default(), None)
+            .unwrap();
+
+        store.start_channel("cam").unwrap();
+        let (_, second) = store.begin_session(&channel.stream_key, "peer").unwrap();
+        let (_, ended) = store.delete_channel("cam").unwrap();
+        assert_eq!(ended, Some(second.id));
+        let events = store.list_events(None, 100).unwrap().items;
+        let last: Vec<EventType> = events.iter().rev().take(2).map(|e| e.kind).collect();
+        assert_eq!(last, [E::ChannelDeleted, E::SessionEnded]);
+        assert!(matches!(store.list_sessions("cam", None, 10), Err(StoreError::NotFound { .. })));
+    }
+}

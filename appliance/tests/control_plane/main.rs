@@ -1,0 +1,11 @@
+//! The control plane over real HTTP against an appliance running in-process,
+//! with real `ffmpeg` publishes and a real redb file: the channel and session
+//! lifecycle, tokens and scopes, problem responses, webhooks through a
+//! receiver that goes away and comes back, and schemathesis fuzzing the API
+//! from its own OpenAPI document.
+
+mod api_contract;
+mod fuzz;
+mod lifecycle;
+mod support;
+mod webhooks;
