@@ -127,6 +127,8 @@ chroot "$root" systemctl enable --quiet \
     systemd-networkd.service systemd-resolved.service systemd-timesyncd.service
 # An appliance does not fetch package lists behind the operator's back.
 chroot "$root" systemctl disable --quiet apt-daily.timer apt-daily-upgrade.timer
+# The boot loader is replaced with the whole system on upgrades, never in place.
+chroot "$root" systemctl disable --quiet systemd-boot-update.service
 # No console login prompt is lost behind a password nobody knows yet: root stays
 # locked until appliance-firstboot sets the admin password.
 chroot "$root" usermod -p '*' root

@@ -269,6 +269,7 @@ fn bench_backend(
         keyframe_interval: options.keyframe_interval,
         preset: None,
         fail_after_frames: None,
+        faults: Default::default(),
     };
     let media_seconds = source.video_frames() as f64 / fps;
     let mut jobs: Vec<(String, Vec<RenditionSpec>)> = rungs.iter().map(|r| (r.name(), vec![r.clone()])).collect();

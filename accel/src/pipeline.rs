@@ -16,10 +16,13 @@
 //! ingest side to the next keyframe (counted by the unit channel): latency
 //! never grows without bound. An encoder or device failure ends the threads
 //! and hands the channels back in `PipelineEvent::Failed` so the supervisor
-//! can restart the ladder elsewhere without ending the HLS stream.
+//! can restart the ladder elsewhere without ending the HLS stream (the new
+//! encoders announce their tracks again, which the packager turns into a
+//! discontinuity). A `FaultSwitch` injects such a failure into a running
+//! pipeline, for tests and failover drills.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -72,6 +75,55 @@ pub struct PipelineConfig {
     /// Test hook: the first rung's encoder fails after this many frames.
     #[doc(hidden)]
     pub fail_after_frames: Option<u64>,
+    /// Fault injection on the running ladder (tests and drills); shared by
+    /// every pipeline started or resumed with clones of this config.
+    pub faults: FaultSwitch,
+}
+
+/// A failure to inject into a running pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The encoder returns an error (`AccelError::Encode`).
+    Encoder,
+    /// The device is lost (`AccelError::DeviceLost`; the supervisor takes a hardware device out of service).
+    DeviceLost,
+}
+
+/// Fault injection for tests and drills, harmless in production: it is a
+/// flag in memory that nothing outside the process can set, and tripping it
+/// makes the first rung encoder to take a frame fail exactly as a real
+/// encoder error or device loss would, once, handing the ladder back for a
+/// move. Clones share the flag, so it survives `Pipeline::resume`.
+#[derive(Debug, Clone, Default)]
+pub struct FaultSwitch(Arc<AtomicU8>);
+
+impl FaultSwitch {
+    const NONE: u8 = 0;
+    const ENCODER: u8 = 1;
+    const DEVICE_LOST: u8 = 2;
+
+    /// Arms `fault`: the next encoded frame of any rung fails with it.
+    pub fn trip(&self, fault: Fault) {
+        let code = match fault {
+            Fault::Encoder => Self::ENCODER,
+            Fault::DeviceLost => Self::DEVICE_LOST,
+        };
+        self.0.store(code, Ordering::SeqCst);
+    }
+
+    /// Whether a fault is armed and not yet taken by an encoder.
+    pub fn is_armed(&self) -> bool {
+        self.0.load(Ordering::SeqCst) != Self::NONE
+    }
+
+    /// Takes the armed fault (one rung takes it; the others carry on).
+    fn take(&self) -> Option<Fault> {
+        match self.0.swap(Self::NONE, Ordering::SeqCst) {
+            Self::ENCODER => Some(Fault::Encoder),
+            Self::DEVICE_LOST => Some(Fault::DeviceLost),
+            _ => None,
+        }
+    }
 }
 
 /// What the supervisor hears from a pipeline.
@@ -555,6 +607,7 @@ impl Session {
                 keyframe_seconds: self.config.keyframe_interval.as_secs_f64(),
                 source_fps,
                 fail_after: if index == 0 { self.config.fail_after_frames } else { None },
+                faults: self.config.faults.clone(),
                 output: output.expect("checked above"),
                 meter,
                 encoder: None,
@@ -746,6 +799,7 @@ struct RungEncoder {
     keyframe_seconds: f64,
     source_fps: (u32, u32),
     fail_after: Option<u64>,
+    faults: FaultSwitch,
     output: UnitSender,
     meter: Arc<RungMeter>,
     encoder: Option<OpenEncoder>,
@@ -832,6 +886,16 @@ impl RungEncoder {
         self.frames_in += 1;
         if self.fail_after.is_some_and(|n| self.frames_in > n) {
             return Err(self.encode_error("injected", "injected encoder failure (test hook)"));
+        }
+        match self.faults.take() {
+            Some(Fault::Encoder) => {
+                return Err(self.encode_error(self.settings().encoder, "injected encoder failure (fault switch)"));
+            }
+            Some(Fault::DeviceLost) => {
+                let detail = "injected device loss (fault switch)".to_string();
+                return Err(Err(AccelError::DeviceLost { device: self.device.clone(), detail }));
+            }
+            None => {}
         }
         frame.set_kind(if forced { ffmpeg::picture::Type::I } else { ffmpeg::picture::Type::None });
         self.pending.push_back((pts, arrival));

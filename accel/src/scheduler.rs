@@ -1,12 +1,15 @@
 //! Where a ladder runs: pure placement over a snapshot of device capacity.
 //! A ladder is leased whole at session start onto the device with the most
 //! headroom that supports its codecs; the channel's policy decides whether it
-//! may fall back to the CPU or is refused. `slots` applies the decision.
+//! may fall back to the CPU or is refused. The demand is nominal at publish
+//! time (a 16:9 source at 30 fps) and real once the source's first video
+//! announcement gives its size and frame rate. `slots` applies the decision.
 
-use media::{EncoderPolicy, RenditionSpec, VideoCodec};
+use media::{EncoderPolicy, RenditionSpec, TrackInfo, TrackKind, VideoCodec};
 use serde::{Deserialize, Serialize};
 
 use crate::device::{Backend, DeviceId};
+use crate::pipeline::rung_size;
 
 /// A quantity of encoder capacity: concurrent encoder sessions and pixel rate.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -75,6 +78,37 @@ impl Demand {
         }
     }
 
+    /// The real demand of `rungs` for a `width`x`height` source at `fps`:
+    /// rungs above the source are not encoded (never upscale), each rung
+    /// keeps the source's aspect ratio, at the source's rate or its cap.
+    pub fn for_source(rungs: &[RenditionSpec], (width, height): (u32, u32), fps: f64) -> Demand {
+        let kept: Vec<&RenditionSpec> = rungs.iter().filter(|r| r.height <= height).collect();
+        let rate = |r: &&RenditionSpec| {
+            let (w, h) = rung_size(width, height, r.height);
+            let fps = r.max_fps.map_or(fps, |cap| fps.min(cap as f64));
+            w as f64 * h as f64 * fps / 1e6
+        };
+        let mut codecs: Vec<VideoCodec> = kept.iter().map(|r| r.codec).collect();
+        codecs.sort_by_key(|c| *c as u8);
+        codecs.dedup();
+        Demand {
+            sessions: kept.len() as u32,
+            encode_mpix_per_sec: kept.iter().map(rate).sum(),
+            decode_mpix_per_sec: width as f64 * height as f64 * fps / 1e6,
+            codecs,
+        }
+    }
+
+    /// `for_source` from a track announcement: the video track's size and
+    /// declared frame rate (`NOMINAL_FPS` when the publisher declared none).
+    /// `None` while the announcement has no video.
+    pub fn for_tracks(rungs: &[RenditionSpec], tracks: &[TrackInfo]) -> Option<Demand> {
+        let video = tracks.iter().find(|t| t.kind == TrackKind::Video)?;
+        let size = video.resolution().filter(|(w, h)| *w > 0 && *h > 0)?;
+        let fps = video.frame_rate.filter(|(n, d)| *n > 0 && *d > 0).map_or(NOMINAL_FPS, |(n, d)| n as f64 / d as f64);
+        Some(Demand::for_source(rungs, size, fps))
+    }
+
     /// The load this demand puts on a device of `backend`.
     pub fn load_on(&self, backend: Backend) -> Load {
         let decode = if backend == Backend::Software { self.decode_mpix_per_sec * SOFTWARE_DECODE_WEIGHT } else { 0.0 };
@@ -96,7 +130,7 @@ pub struct DeviceState {
 
 impl DeviceState {
     /// Why `demand` does not fit, or `None` when it does.
-    fn misfit(&self, demand: &Demand) -> Option<String> {
+    pub(crate) fn misfit(&self, demand: &Demand) -> Option<String> {
         if !self.healthy {
             return Some(format!("{} failed and is out of service", self.id));
         }
@@ -357,6 +391,74 @@ mod tests {
         let moved = place(&devices, &d, EncoderPolicy::PreferHardware, &[]).unwrap();
         assert_eq!(moved.device.as_str(), "cpu");
         assert!(moved.fallback.unwrap().contains("renderD128 failed"));
+    }
+
+    #[test]
+    fn real_demand_of_a_source() {
+        let rung = |height, max_fps| RenditionSpec { height, bitrate_kbps: 500, codec: VideoCodec::H264, max_fps };
+        let ladder = [rung(1080, None), rung(720, Some(30)), rung(360, None)];
+        let mpix = |w: f64, h: f64, fps: f64| w * h * fps / 1e6;
+        // (source, fps, sessions, encode, decode)
+        let cases = [
+            // What the nominal demand assumes.
+            ((1920, 1080), 30.0, 3, mpix(1920., 1080., 30.) + mpix(1280., 720., 30.) + mpix(640., 360., 30.), 62.208),
+            // 60 fps counts double, except the rung capped at 30.
+            ((1920, 1080), 60.0, 3, mpix(1920., 1080., 60.) + mpix(1280., 720., 30.) + mpix(640., 360., 60.), 124.416),
+            // A 4K source is decoded at 4K; the rungs stay their size.
+            ((3840, 2160), 60.0, 3, mpix(1920., 1080., 60.) + mpix(1280., 720., 30.) + mpix(640., 360., 60.), 497.664),
+            // A 720p source drops the 1080p rung (never upscale).
+            ((1280, 720), 30.0, 2, mpix(1280., 720., 30.) + mpix(640., 360., 30.), 27.648),
+            // A 4:3 source keeps its aspect ratio in every rung.
+            ((1440, 1080), 30.0, 3, mpix(1440., 1080., 30.) + mpix(960., 720., 30.) + mpix(480., 360., 30.), 46.656),
+        ];
+        for (size, fps, sessions, encode, decode) in cases {
+            let d = Demand::for_source(&ladder, size, fps);
+            assert_eq!(d.sessions, sessions, "{size:?}@{fps}");
+            assert!((d.encode_mpix_per_sec - encode).abs() < 1e-6, "{size:?}@{fps}: {}", d.encode_mpix_per_sec);
+            assert!((d.decode_mpix_per_sec - decode).abs() < 1e-6, "{size:?}@{fps}: {}", d.decode_mpix_per_sec);
+        }
+        assert_eq!(
+            Demand::for_source(&ladder, (1920, 1080), 30.0),
+            Demand::for_rungs(&ladder, 30.0),
+            "a 16:9 30 fps source is what the nominal demand assumes"
+        );
+    }
+
+    #[test]
+    fn real_demand_from_the_first_video_announcement() {
+        use media::{AacConfig, AvcConfig, CodecConfig, Timebase};
+        // avcC from x264 for 640x360.
+        const AVCC_640X360: [u8; 47] = [
+            0x01, 0x64, 0x00, 0x1e, 0xff, 0xe1, 0x00, 0x1a, 0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40, 0xa0, 0x2f, 0xf9,
+            0x70, 0x11, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x0f, 0x16, 0x2d, 0x96, 0x01, 0x00,
+            0x06, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0, 0xfd, 0xf8, 0xf8, 0x00,
+        ];
+        let video = |frame_rate| TrackInfo {
+            kind: TrackKind::Video,
+            timebase: Timebase::VIDEO,
+            codec: CodecConfig::Avc(AvcConfig::from_record(bytes::Bytes::from_static(&AVCC_640X360)).unwrap()),
+            frame_rate,
+            bitrate: None,
+        };
+        let audio = TrackInfo {
+            kind: TrackKind::Audio,
+            timebase: Timebase(48_000),
+            codec: CodecConfig::Aac(AacConfig::from_asc(bytes::Bytes::from_static(&[0x11, 0x90])).unwrap()),
+            frame_rate: None,
+            bitrate: None,
+        };
+        let ladder = [RenditionSpec { height: 240, bitrate_kbps: 400, codec: VideoCodec::H264, max_fps: None }];
+        let cases = [
+            (vec![video(Some((60, 1))), audio.clone()], Some(Demand::for_source(&ladder, (640, 360), 60.0))),
+            (vec![video(Some((60_000, 1001)))], Some(Demand::for_source(&ladder, (640, 360), 60_000.0 / 1001.0))),
+            // No declared rate: the nominal one.
+            (vec![video(None), audio.clone()], Some(Demand::for_source(&ladder, (640, 360), NOMINAL_FPS))),
+            // Audio first: nothing to count yet.
+            (vec![audio], None),
+        ];
+        for (tracks, want) in cases {
+            assert_eq!(Demand::for_tracks(&ladder, &tracks), want, "{tracks:?}");
+        }
     }
 
     #[test]

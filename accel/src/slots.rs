@@ -1,7 +1,9 @@
 //! Encoder slot accounting: each device's capacity (sessions and MPix/s, with
 //! per-backend defaults that `appliance bench transcode` can calibrate and
 //! persist in a small file in the data directory) and the leases held on it.
-//! A `Lease` gives its capacity back when dropped.
+//! A `Lease` gives its capacity back when dropped; it is taken for the
+//! nominal demand at publish time and re-let for the real source's demand
+//! once the first video announcement tells it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -109,6 +111,45 @@ impl Lease {
     /// Why hardware was not used when `prefer-hardware` fell back to the CPU.
     pub fn fallback(&self) -> Option<&str> {
         self.placement.fallback.as_deref()
+    }
+
+    /// Places the ladder again for `demand` under `policy` as if this lease
+    /// had been given back first: it grows or shrinks where it is, moves to
+    /// the device that now has the most headroom, falls back to the CPU
+    /// (`fallback` says why), or is refused, in which case the lease is left
+    /// as it was. For the real source's demand before the pipeline starts,
+    /// and for a move after a failure (mark the failed device first).
+    pub fn relet(&mut self, demand: &Demand, policy: EncoderPolicy) -> Result<(), AccelError> {
+        let mut state = lock(&self.state);
+        let old = self.placement.load;
+        if let Some(device) = state.devices.iter_mut().find(|d| d.id == self.placement.device) {
+            device.used = device.used.minus(old);
+        }
+        let placed = place(&state.devices, demand, policy, &state.unavailable);
+        let (device, load) = match &placed {
+            Ok(p) => (p.device.clone(), p.load),
+            Err(_) => (self.placement.device.clone(), old),
+        };
+        if let Some(d) = state.devices.iter_mut().find(|d| d.id == device) {
+            d.used = d.used.plus(load);
+        }
+        drop(state);
+        self.placement = placed.map_err(AccelError::NoCapacity)?;
+        Ok(())
+    }
+
+    /// Counts `demand` on the device the ladder runs on (a running pipeline
+    /// cannot move without a restart), even beyond its capacity, so later
+    /// leases see the truth. Returns why it does not fit, when it does not.
+    pub fn resize(&mut self, demand: &Demand) -> Option<String> {
+        let mut state = lock(&self.state);
+        let device = state.devices.iter_mut().find(|d| d.id == self.placement.device)?;
+        device.used = device.used.minus(self.placement.load);
+        let misfit = device.misfit(demand);
+        let load = demand.load_on(device.backend);
+        device.used = device.used.plus(load);
+        self.placement.load = load;
+        misfit
     }
 }
 
@@ -257,6 +298,128 @@ mod tests {
         assert_eq!(pool.lease(&demand(1, 30.0), EncoderPolicy::HardwareOnly).unwrap().device().as_str(), "cuda:0");
         drop(b);
         assert_eq!(pool.usage()[0].used, Load::default());
+    }
+
+    /// (sessions, MPix/s) in use on the CPU and on cuda:0.
+    fn used(pool: &SlotPool) -> [(u32, f64); 2] {
+        let usage = pool.usage();
+        [0, 1].map(|i| (usage[i].used.sessions, (usage[i].used.mpix_per_sec * 1e6).round() / 1e6))
+    }
+
+    #[test]
+    fn a_lease_is_relet_for_the_real_source() {
+        use media::RenditionSpec;
+        let rung = |height| RenditionSpec { height, bitrate_kbps: 1000, codec: VideoCodec::H264, max_fps: None };
+        let ladder = [rung(1080), rung(720), rung(360)];
+        let nominal = Demand::for_rungs(&ladder, crate::scheduler::NOMINAL_FPS);
+        // The CPU holds 300 MPix/s, the GPU 3 sessions and 150 MPix/s.
+        let pool = || {
+            SlotPool::new(
+                vec![
+                    DeviceSpec {
+                        id: DeviceId::cpu(),
+                        backend: Backend::Software,
+                        codecs: vec![VideoCodec::H264],
+                        capacity: Load::new(32, 300.0),
+                    },
+                    DeviceSpec {
+                        id: DeviceId::new("cuda:0"),
+                        backend: Backend::Nvenc,
+                        codecs: vec![VideoCodec::H264],
+                        capacity: Load::new(3, 150.0),
+                    },
+                ],
+                Vec::new(),
+            )
+        };
+        let nominal_on_gpu = [(0, 0.0), (3, 96.768)]; // 1080p + 720p + 360p at 30 fps
+        let uhd = [rung(2160), rung(1080)];
+        // (name, real demand, policy, want device or error text, want fallback)
+        type Case<'a> = (&'a str, Demand, EncoderPolicy, Result<&'a str, &'a str>, bool);
+        let cases: [Case; 6] = [
+            (
+                "1080p30 is the nominal demand",
+                Demand::for_source(&ladder, (1920, 1080), 30.0),
+                EncoderPolicy::HardwareOnly,
+                Ok("cuda:0"),
+                false,
+            ),
+            (
+                "720p30 drops a rung and shrinks",
+                Demand::for_source(&ladder, (1280, 720), 30.0),
+                EncoderPolicy::HardwareOnly,
+                Ok("cuda:0"),
+                false,
+            ),
+            (
+                "1080p60 doubles it: hardware-only refuses",
+                Demand::for_source(&ladder, (1920, 1080), 60.0),
+                EncoderPolicy::HardwareOnly,
+                Err("hardware-only: cuda:0 has 150.0 of 150.0 MPix/s free, the ladder needs 193.5"),
+                false,
+            ),
+            (
+                "1080p60 under prefer-hardware falls back to the CPU",
+                Demand::for_source(&ladder, (1920, 1080), 60.0),
+                EncoderPolicy::PreferHardware,
+                Ok("cpu"),
+                true,
+            ),
+            (
+                "4K60 with a 4K rung fits nowhere",
+                Demand::for_source(&uhd, (3840, 2160), 60.0),
+                EncoderPolicy::PreferHardware,
+                Err("and the CPU budget is spent: cpu has 300.0 of 300.0 MPix/s free, the ladder needs 746.5"),
+                false,
+            ),
+            (
+                "software counts the 4K decode",
+                Demand::for_source(&[rung(360)], (3840, 2160), 60.0),
+                EncoderPolicy::Software,
+                Ok("cpu"),
+                false,
+            ),
+        ];
+        for (name, real, policy, want, want_fallback) in cases {
+            let pool = pool();
+            let mut lease = pool.lease(&nominal, policy).unwrap();
+            let before = used(&pool);
+            if policy != EncoderPolicy::Software {
+                assert_eq!(before, nominal_on_gpu, "{name}");
+            }
+            match (want, lease.relet(&real, policy)) {
+                (Ok(device), Ok(())) => {
+                    assert_eq!(lease.device().as_str(), device, "{name}");
+                    assert_eq!(lease.fallback().is_some(), want_fallback, "{name}: {:?}", lease.fallback());
+                    let load = real.load_on(lease.backend());
+                    assert_eq!(lease.load(), load, "{name}");
+                    for usage in pool.usage() {
+                        let want = if usage.id == *lease.device() { load } else { Load::default() };
+                        assert_eq!(usage.used, want, "{name}: {} counts the real demand once", usage.id);
+                    }
+                }
+                (Err(text), Err(e)) => {
+                    assert!(e.is_capacity() && e.to_string().contains(text), "{name}: {e}");
+                    assert_eq!(used(&pool), before, "{name}: a refused relet leaves the lease as it was");
+                }
+                (want, got) => panic!("{name}: got {got:?}, want {want:?}"),
+            }
+            drop(lease);
+            assert_eq!(used(&pool), [(0, 0.0), (0, 0.0)], "{name}: all given back");
+        }
+    }
+
+    #[test]
+    fn a_running_lease_is_resized_in_place() {
+        let pool = pool();
+        let mut lease = pool.lease(&demand(1, 100.0), EncoderPolicy::HardwareOnly).unwrap();
+        assert_eq!(lease.resize(&demand(1, 300.0)), None);
+        assert_eq!(pool.usage()[1].used, Load::new(1, 300.0));
+        let over = lease.resize(&demand(1, 700.0)).expect("over the GPU's budget");
+        assert_eq!(over, "cuda:0 has 600.0 of 600.0 MPix/s free, the ladder needs 700.0");
+        assert_eq!(pool.usage()[1].used, Load::new(1, 700.0), "counted even beyond capacity");
+        drop(lease);
+        assert_eq!(pool.usage()[1].used, Load::default());
     }
 
     #[test]

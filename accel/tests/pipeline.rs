@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use accel::pipeline::{Pipeline, PipelineConfig, PipelineEvent};
+use accel::pipeline::{Fault, Pipeline, PipelineConfig, PipelineEvent};
 use accel::{Backend, DeviceId, source};
 use media::{CodecConfig, RenditionSpec, StreamEvent, TrackKind, UnitReceiver, VideoCodec, unit_channel};
 
@@ -21,6 +21,7 @@ fn config(rungs: Vec<RenditionSpec>) -> PipelineConfig {
         keyframe_interval: Duration::from_secs(1),
         preset: Some("ultrafast".into()),
         fail_after_frames: None,
+        faults: Default::default(),
     }
 }
 
@@ -196,6 +197,64 @@ fn an_encoder_failure_hands_the_ladder_back_and_it_resumes() {
         // Announced again by the new encoders: the packager starts a new init (a discontinuity).
         assert_eq!(r.tracks.len(), 2, "{:?}", r.tracks.len());
         assert!(r.video_pts.len() > 40 && r.video_pts.len() < 90, "{}", r.video_pts.len());
+        assert!(r.video_pts.windows(2).all(|w| w[0] < w[1]), "timestamps keep increasing across the move");
+    }
+}
+
+#[test]
+fn a_tripped_fault_switch_fails_the_running_pipeline_once() {
+    let source = source::generated(320, 180, 30, 2, 30).unwrap();
+    let config = config(vec![rung(180, 300, VideoCodec::H264, None), rung(144, 200, VideoCodec::H264, None)]);
+    let (mut input_tx, input_rx) = unit_channel(8192);
+    let (outputs, receivers): (Vec<_>, Vec<_>) = config.rungs.iter().map(|_| unit_channel(8192)).unzip();
+    let consumers: Vec<_> = receivers.into_iter().map(|rx| std::thread::spawn(move || drain(rx))).collect();
+    let mut pipeline = Pipeline::start(config.clone(), input_rx, outputs).unwrap();
+    let mut events = source.events.iter();
+    let (mut fed_video, mut tripped) = (0, false);
+    let resume = loop {
+        match events.next().expect("the failure comes before the source ends") {
+            StreamEvent::Tracks(t) => input_tx.blocking_send_tracks(t.clone()).unwrap(),
+            StreamEvent::Unit(u) => {
+                fed_video += usize::from(u.kind == TrackKind::Video);
+                input_tx.send_unit(u.clone()).unwrap();
+            }
+        }
+        if fed_video == 10 && !tripped {
+            config.faults.trip(Fault::DeviceLost);
+            tripped = true;
+        }
+        if let Ok(event) = pipeline_event(&mut pipeline) {
+            match event {
+                PipelineEvent::Failed { error, resume } => {
+                    assert!(error.is_device_lost() && error.is_movable(), "{error}");
+                    assert!(error.to_string().contains("injected device loss (fault switch)"), "{error}");
+                    break resume.expect("a device loss hands the channels back");
+                }
+                PipelineEvent::Configured { .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    assert!(!config.faults.is_armed(), "one rung took the fault");
+    // The same config (and switch) resumes and runs to the end: the fault fired once.
+    let mut moved = Pipeline::resume(config, resume).unwrap();
+    for event in events {
+        if let StreamEvent::Unit(u) = event {
+            input_tx.send_unit(u.clone()).unwrap();
+        }
+    }
+    drop(input_tx);
+    loop {
+        match moved.blocking_next_event() {
+            Some(PipelineEvent::Finished) => break,
+            Some(PipelineEvent::Configured { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    moved.join();
+    for r in consumers.into_iter().map(|c| c.join().unwrap()) {
+        assert_eq!(r.tracks.len(), 2, "announced again after the move");
+        assert!(r.video_pts.len() > 20 && r.video_pts.len() < 60, "{}", r.video_pts.len());
         assert!(r.video_pts.windows(2).all(|w| w[0] < w[1]), "timestamps keep increasing across the move");
     }
 }

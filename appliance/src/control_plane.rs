@@ -36,12 +36,15 @@ pub fn start(
 ) -> (Router, Vec<JoinHandle<()>>) {
     let urls =
         PublicUrls { host: config.public_host.clone(), rtmp_port: rtmp_addr.port(), http_port: http_addr.port() };
-    let state = ApiState::new(store.clone(), routing.supervisor().clone(), routing.transcoder().clone(), urls.clone());
+    let mut state =
+        ApiState::new(store.clone(), routing.supervisor().clone(), routing.transcoder().clone(), urls.clone());
+    state.data_dir = Arc::new(config.data_dir.clone());
     let tasks = vec![
         crate::webhooks::spawn(store.clone(), Arc::new(urls), (&config.webhooks).into(), shutdown.clone()),
         routing.supervisor().spawn_reconciler(shutdown.clone()),
     ];
-    (crate::api::router(state), tasks)
+    let console = crate::console::Console::open(config.data_dir.clone(), state.console.clone());
+    (crate::api::router(state).merge(crate::console::router(console)), tasks)
 }
 
 /// At shutdown: ends every session in progress (`appliance-shutdown`), so the

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod channel_store;
 pub mod config;
+pub mod console;
 pub mod control_plane;
 pub mod demo;
 pub mod logging;

@@ -35,6 +35,9 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The console's admin account.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Probe the encoders (software, NVIDIA, Intel QSV, VAAPI): available, or precisely why not.
     Probe {
         /// Machine-readable output.
@@ -86,6 +89,12 @@ enum TokenCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Set the console admin password, read as one line from stdin (a random one is made and printed when stdin is empty).
+    SetPassword,
+}
+
+#[derive(Debug, Subcommand)]
 enum ChannelCommand {
     /// Create a channel and print its publish and playback URLs.
     Add {
@@ -115,6 +124,21 @@ enum ChannelCommand {
     RotateKey { name: String },
 }
 
+fn set_admin_password(config: &Config) -> anyhow::Result<()> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let typed = line.trim_end_matches(['\r', '\n']);
+    let password = if typed.is_empty() { appliance::console::password::generate() } else { typed.to_string() };
+    appliance::console::password::set(&config.data_dir, &password)?;
+    if typed.is_empty() {
+        println!("admin password set to: {password}");
+    } else {
+        println!("admin password set");
+    }
+    println!("(signed-in console sessions stay valid until they expire or the appliance restarts)");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     // Structured journald records under systemd, plain text on stderr otherwise.
     appliance::logging::init();
@@ -134,6 +158,7 @@ fn main() -> ExitCode {
             bench_transcode(&config, json, input, seconds, ladder, calibrate, no_latency)
         }
         Command::Token(command) => token(&config, command),
+        Command::Admin(AdminCommand::SetPassword) => set_admin_password(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

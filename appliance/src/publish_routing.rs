@@ -132,7 +132,7 @@ impl IngestHandler for PublishRouting {
         let publish_id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sink, events) = self.supervisor.attach(&channel, &record, stream.clone(), UNIT_QUEUE);
         // A ladder is transcoded (keyframes forced on the segment target); passthrough is packaged as is.
-        let inputs = match self.transcoder.start(&channel, &session, events, segment_target).await {
+        let inputs = match self.transcoder.start(&channel, &session, events, segment_target, &self.supervisor).await {
             Ok(inputs) => inputs,
             Err(reason) => {
                 tracing::error!(channel = %channel.name, session = %session, %reason, "publish refused: no encoder slot");

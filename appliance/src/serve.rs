@@ -64,7 +64,7 @@ impl Appliance {
         let app = packager::router(origin.clone()).merge(crate::web::router()).merge(api);
         let mut stop = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
-            let graceful = axum::serve(http, app).with_graceful_shutdown(async move {
+            let graceful = axum::serve(http, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|s| *s).await;
             });
             if let Err(e) = graceful.await {
@@ -91,7 +91,13 @@ impl Appliance {
         let mut channels: Vec<&str> = live.iter().map(|p| p.channel.as_str()).collect();
         channels.sort_unstable();
         channels.dedup();
-        crate::systemd_notify::ServiceStatus { channels_live: channels.len(), sessions: live.len(), encoders: None }
+        // Encoder sessions leased and available over the healthy devices, once probed.
+        let encoders = self.routing.transcoder().slot_usage().map(|devices| {
+            devices.iter().filter(|d| d.healthy).fold((0, 0), |(used, total), d| {
+                (used + d.used.sessions as usize, total + d.capacity.sessions as usize)
+            })
+        });
+        crate::systemd_notify::ServiceStatus { channels_live: channels.len(), sessions: live.len(), encoders }
     }
 
     /// A receiver that turns true when shutdown begins.

@@ -35,8 +35,8 @@ pub struct ServiceStatus {
     pub channels_live: usize,
     /// Live sessions (publishes being packaged).
     pub sessions: usize,
-    /// Encoder slots leased and available, when an encoder scheduler runs;
-    /// `None` while every rendition is passed through.
+    /// Encoder sessions leased and available over the healthy devices;
+    /// `None` until the encoder probe has run.
     pub encoders: Option<(usize, usize)>,
 }
 
@@ -53,7 +53,7 @@ impl fmt::Display for ServiceStatus {
         )?;
         match self.encoders {
             Some((used, total)) => write!(f, "encoder slots {used}/{total} in use"),
-            None => write!(f, "no encoder slots in use (pass-through)"),
+            None => write!(f, "encoders not probed yet"),
         }
     }
 }
@@ -176,7 +176,9 @@ pub fn debug_wedge_armed(env: impl Fn(&str) -> Option<String>) -> bool {
 /// main loop would. The rest of the process keeps serving; only the watchdog
 /// notices.
 pub fn wedge_forever() -> ! {
-    tracing::warn!("debug: main loop wedged on request (SIGUSR2 with {DEBUG_WEDGE_ENV}=1); the watchdog must restart us");
+    tracing::warn!(
+        "debug: main loop wedged on request (SIGUSR2 with {DEBUG_WEDGE_ENV}=1); the watchdog must restart us"
+    );
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }
@@ -189,7 +191,7 @@ mod tests {
     #[test]
     fn status_lines() {
         let cases = [
-            (ServiceStatus::default(), "0 channels live, 0 sessions, no encoder slots in use (pass-through)"),
+            (ServiceStatus::default(), "0 channels live, 0 sessions, encoders not probed yet"),
             (
                 ServiceStatus { channels_live: 1, sessions: 1, encoders: Some((3, 8)) },
                 "1 channel live, 1 session, encoder slots 3/8 in use",

@@ -1,5 +1,6 @@
-//! The pages the appliance serves besides the origin: the live preview at `/`
-//! with hls.js embedded in the binary, and a health probe.
+//! The pages the appliance serves besides the origin: the live preview at
+//! `/?channel=<name>` with hls.js embedded in the binary (`/` alone leads to
+//! the console), and a health probe.
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -16,7 +17,11 @@ pub fn router() -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
 }
 
-async fn index() -> Response {
+/// The live preview of `?channel=`; without one, the operator's console.
+async fn index(axum::extract::RawQuery(query): axum::extract::RawQuery) -> Response {
+    if !query.as_deref().unwrap_or("").split('&').any(|pair| pair.starts_with("channel=")) {
+        return axum::response::Redirect::to("/console/").into_response();
+    }
     let mut response = Html(INDEX_HTML).into_response();
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -26,7 +26,7 @@ fn pings_only_while_the_main_loop_answers() {
     let n = socket.recv(&mut buf).unwrap();
     assert_eq!(
         std::str::from_utf8(&buf[..n]).unwrap(),
-        "READY=1\nSTATUS=0 channels live, 0 sessions, no encoder slots in use (pass-through)\n"
+        "READY=1\nSTATUS=0 channels live, 0 sessions, encoders not probed yet\n"
     );
     let (mut probes, thread) = notifier.spawn_watchdog().expect("watchdog thread");
     // Answer two probes: two pings, each with the answer as STATUS.

@@ -47,7 +47,8 @@ fn units_pass_systemd_analyze_verify() {
     let out = Command::new("systemd-analyze").args(["verify", "--man=no"]).args(&units).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Complaints about units outside ours (the host's own) are not ours to fix.
-    let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("appliance") || l.contains(&*dir.path().to_string_lossy())).collect();
+    let ours: Vec<&str> =
+        stderr.lines().filter(|l| l.starts_with("appliance") || l.contains(&*dir.path().to_string_lossy())).collect();
     assert!(out.status.success() && ours.is_empty(), "systemd-analyze verify: {stderr}");
     eprintln!("systemd-analyze verify: {} units pass", units.len());
 }
@@ -64,8 +65,10 @@ fn service_exposure_is_ok() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().find(|l| l.contains("Overall exposure level")).unwrap_or_else(|| panic!("no score: {stdout}"));
+    let line =
+        stdout.lines().find(|l| l.contains("Overall exposure level")).unwrap_or_else(|| panic!("no score: {stdout}"));
     eprintln!("systemd-analyze security: {line}");
-    let score: f64 = line.split("appliance.service: ").nth(1).and_then(|s| s.split_whitespace().next()).unwrap().parse().unwrap();
+    let score: f64 =
+        line.split("appliance.service: ").nth(1).and_then(|s| s.split_whitespace().next()).unwrap().parse().unwrap();
     assert!(score <= 2.5, "appliance.service exposure {score} (want the \"OK\" band, at most 2.5): {stdout}");
 }

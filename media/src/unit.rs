@@ -42,7 +42,10 @@ pub struct EncodedUnit {
 #[derive(Debug, Clone)]
 pub enum StreamEvent {
     /// The track set; sent before the first unit and again whenever a codec
-    /// configuration changes (the packager starts a new init segment).
+    /// configuration changes (the packager starts a new init segment). The
+    /// same set sent again after units says the producer restarted (a
+    /// transcode moved to another encoder slot): the packager starts a
+    /// discontinuity with the same init.
     Tracks(Arc<[TrackInfo]>),
     Unit(EncodedUnit),
 }

@@ -10,7 +10,10 @@
 //! - a part closes as soon as the next frame could not fit (one frame of
 //!   look-ahead gives each sample its duration), so it is published about one
 //!   frame after its last frame arrived;
-//! - segments are cut on the first keyframe at or after the segment target.
+//! - segments are cut on the first keyframe at or after the segment target;
+//! - a new track set starts a new init segment and a discontinuity; the same
+//!   set announced again after media (its producer restarted: a transcode
+//!   moved to another encoder) starts a discontinuity with the same init.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -192,7 +195,16 @@ impl Segmenter {
     }
 
     fn on_tracks(&mut self, tracks: Arc<[TrackInfo]>, out: &mut Vec<Output>) {
-        if self.tracks.as_deref() == Some(&tracks[..]) || tracks.is_empty() {
+        if tracks.is_empty() {
+            return;
+        }
+        if self.tracks.as_deref() == Some(&tracks[..]) {
+            // The same tracks announced again: the producer restarted (a
+            // transcode moved to another encoder slot). The new encoder's
+            // state is new and its timestamps may jump over what was lost, so
+            // the next segment starts a discontinuity with the same init.
+            self.flush(out);
+            self.discontinuity_pending |= self.next_msn > 0;
             return;
         }
         if self.tracks.is_some() {
@@ -689,5 +701,50 @@ mod tests {
         // Audio-only parts are all independent.
         let audio_parts = parts(&out).into_iter().take(5).all(|p| p.independent);
         assert!(audio_parts);
+    }
+
+    #[test]
+    fn the_same_tracks_again_start_a_discontinuity_with_the_same_init() {
+        let config =
+            SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) };
+        let tracks: Arc<[TrackInfo]> = vec![video_track(Some((30, 1))), audio_track()].into();
+        let mut s = Segmenter::new(config);
+        let mut out = Vec::new();
+        // Announced twice before any media: nothing to break.
+        s.push(StreamEvent::Tracks(tracks.clone()), &mut out);
+        s.push(StreamEvent::Tracks(tracks.clone()), &mut out);
+        let feed = |s: &mut Segmenter, out: &mut Vec<Output>, frames: std::ops::Range<i64>| {
+            for i in frames {
+                s.push(unit(1, TrackKind::Audio, i * 1600, i * 1600, true), out);
+                s.push(unit(0, TrackKind::Video, i * 3000, i * 3000, i % 30 == 0), out);
+            }
+        };
+        feed(&mut s, &mut out, 0..45);
+        // The encoder restarts: re-announced, then resumes at the next source keyframe (frames 45..60 lost).
+        s.push(StreamEvent::Tracks(tracks.clone()), &mut out);
+        feed(&mut s, &mut out, 60..120);
+        s.finish(&mut out);
+
+        let inits = out.iter().filter(|o| matches!(o, Output::Init { .. })).count();
+        assert_eq!(inits, 1, "the same init throughout");
+        let starts: Vec<(u64, bool, u32)> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::SegmentStart { msn, discontinuity, init_version, .. } => {
+                    Some((*msn, *discontinuity, *init_version))
+                }
+                _ => None,
+            })
+            .collect();
+        // 0..30 and 30..45 (cut short by the restart), then 60..90, 90..120.
+        assert_eq!(starts, [(0, false, 0), (1, false, 0), (2, true, 0), (3, false, 0)]);
+        let durations: Vec<f64> = out
+            .iter()
+            .filter_map(|o| if let Output::SegmentEnd { duration, .. } = o { Some(*duration) } else { None })
+            .collect();
+        assert_eq!(durations, [1.0, 0.5, 1.0, 1.0]);
+        // No part outgrows the target across the gap: the last frame before it keeps the frame duration.
+        let declared = out.iter().find_map(|o| if let Output::PartTarget(t) = o { Some(*t) } else { None }).unwrap();
+        assert!(parts(&out).iter().all(|p| p.duration <= declared), "{declared}");
     }
 }

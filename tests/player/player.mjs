@@ -6,7 +6,8 @@
 //
 // With `switch-levels` the player is asked to change level (`hls.nextLevel`)
 // every two seconds, cycling through an ABR ladder; the report lists the levels
-// hls.js switched to.
+// hls.js switched to. A first line `{"playing":true}` is printed as soon as
+// playback has begun, so a test can act on the stream while it is watched.
 import { chromium } from "playwright-core";
 
 const [url, secondsArg, screenshot, mode] = process.argv.slice(2);
@@ -25,6 +26,7 @@ try {
   page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
   await page.goto(url);
   await page.waitForFunction(() => window.hlsPlayer && document.getElementById("video").currentTime > 0, null, { timeout: 20000 });
+  console.log(JSON.stringify({ playing: true }));
   const result = await page.evaluate(async ([seconds, switchLevels]) => {
     const video = document.getElementById("video");
     const hls = window.hlsPlayer;

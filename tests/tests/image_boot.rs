@@ -34,14 +34,16 @@ const DISK_SIZE: u64 = 8 << 30;
 const PROVISION: &str = r#"#!/bin/sh
 set -eu
 systemctl set-environment APPLIANCE_DEBUG_WEDGE=1
-systemd-run --unit=boot-test-shell --quiet /bin/sh -c 'stty -F /dev/ttyS1 raw -echo; exec /bin/sh </dev/ttyS1 >/dev/ttyS1 2>&1'
+systemd-run --unit=boot-test-shell --quiet --setenv=PS1= -p KillSignal=SIGKILL /bin/sh -c 'stty -F /dev/ttyS1 raw -echo; exec /bin/sh </dev/ttyS1 >/dev/ttyS1 2>&1'
 echo "boot test: control shell on ttyS1, debug wedge trigger armed"
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn image_boots_serves_restarts_when_wedged_and_powers_off() {
     let Some(image) = std::env::var_os("APPLIANCE_TEST_IMAGE").map(PathBuf::from) else {
-        eprintln!("skipped: APPLIANCE_TEST_IMAGE is not set (bash image/boot-test.sh builds the image and runs this test)");
+        eprintln!(
+            "skipped: APPLIANCE_TEST_IMAGE is not set (bash image/boot-test.sh builds the image and runs this test)"
+        );
         return;
     };
     if let Err(reason) = prerequisites() {
@@ -61,13 +63,16 @@ async fn image_boots_serves_restarts_when_wedged_and_powers_off() {
     vm.connect_shell().await;
 
     // The unit as systemd sees it: notify, watchdog, READY reached, STATUS from the binary.
-    let (_, show) = vm.sh("systemctl show appliance -p Type,NotifyAccess,WatchdogUSec,ActiveState,SubState,StatusText,User").await;
+    let (_, show) =
+        vm.sh("systemctl show appliance -p Type,NotifyAccess,WatchdogUSec,ActiveState,SubState,StatusText,User").await;
     for want in ["Type=notify", "NotifyAccess=main", "WatchdogUSec=20s", "ActiveState=active", "User=appliance"] {
         assert!(show.contains(want), "appliance.service lacks {want}:\n{show}");
     }
     assert!(show.contains("StatusText=0 channels live"), "STATUS= from the binary:\n{show}");
     // First boot grew the data partition to the end of the (8 GiB) disk.
-    let (_, data_size) = vm.sh("lsblk -bno SIZE /dev/disk/by-partlabel/appliance-data; df -B1 --output=size /var/lib/appliance | tail -n1").await;
+    let (_, data_size) = vm
+        .sh("lsblk -bno SIZE /dev/disk/by-partlabel/appliance-data; df -B1 --output=size /var/lib/appliance | tail -n1")
+        .await;
     let sizes: Vec<u64> = data_size.split_whitespace().filter_map(|s| s.parse().ok()).collect();
     assert!(sizes.len() == 2 && sizes.iter().all(|&s| s > 3 << 30), "data partition and filesystem grew: {data_size}");
     let (rc, _) = vm.sh("systemctl is-active systemd-timesyncd systemd-networkd").await;
@@ -108,7 +113,10 @@ async fn image_boots_serves_restarts_when_wedged_and_powers_off() {
         if fields.len() == 3 && old.len() == 2 && fields[0] != old[0] && fields[1] != old[1] && fields[2] == "active" {
             break now;
         }
-        assert!(Instant::now() < deadline, "the watchdog did not restart the wedged service; before: {before}, now: {now}");
+        assert!(
+            Instant::now() < deadline,
+            "the watchdog did not restart the wedged service; before: {before}, now: {now}"
+        );
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
     eprintln!(
@@ -117,10 +125,12 @@ async fn image_boots_serves_restarts_when_wedged_and_powers_off() {
         before.trim(),
         restarted.trim()
     );
-    let (_, journal) = vm.sh("journalctl -u appliance -b --no-pager -o cat | grep -E 'Watchdog timeout|main loop wedged'").await;
+    let (_, journal) =
+        vm.sh("journalctl -u appliance -b --no-pager -o cat | grep -E 'Watchdog timeout|main loop wedged'").await;
     assert!(journal.contains("Watchdog timeout"), "systemd logged the watchdog timeout:\n{journal}");
     // State intact: the channel and its key survived, and the same key publishes again.
-    let (_, list) = vm.sh("runuser -u appliance -- appliance --config /etc/appliance/appliance.toml channel list").await;
+    let (_, list) =
+        vm.sh("runuser -u appliance -- appliance --config /etc/appliance/appliance.toml channel list").await;
     assert!(list.contains("boot-test"), "channel survives the restart:\n{list}");
     vm.wait_http_ready().await;
     let publisher = small_publish(20.0).start(&rtmp);
@@ -138,9 +148,7 @@ async fn image_boots_serves_restarts_when_wedged_and_powers_off() {
     eprintln!("boot test: stop with a live session took {:.1} s", stop_took.as_secs_f64());
     let _ = finish(publisher).await;
 
-    // Where the boot time went, for the report.
-    let (_, times) = vm.sh("systemd-analyze time | head -n1; systemd-analyze blame --no-pager | head -n 8").await;
-    eprintln!("boot test: guest boot times:\n{}", times.trim_end());
+    vm.report_boot_times().await;
 
     // 5. Power off cleanly.
     vm.poweroff().await;
@@ -156,7 +164,9 @@ async fn image_boots_serves_restarts_when_wedged_and_powers_off() {
     assert!(!banner.contains("Admin password: "), "the admin password is kept, not made anew:\n{banner}");
     assert_eq!(banner_hostname(&banner), hostname, "the identity is kept");
     vm.connect_shell().await;
-    let (rc, out) = vm.sh("test \"$(getent shadow root | cut -d: -f2)\" = \"$(cat /var/lib/appliance/identity/admin-password.hash)\"").await;
+    let (rc, out) = vm
+        .sh("test \"$(getent shadow root | cut -d: -f2)\" = \"$(cat /var/lib/appliance/identity/admin-password.hash)\"")
+        .await;
     assert_eq!(rc, 0, "root's password is the kept admin password: {out}");
     if let Some(token) = &token {
         let response = http
@@ -174,6 +184,7 @@ async fn image_boots_serves_restarts_when_wedged_and_powers_off() {
     eprintln!("boot test: after the upgrade the kept stream key publishes again ({path})");
     let (ok, stderr) = finish(publisher).await;
     assert!(ok, "publisher failed: {stderr}");
+    vm.report_boot_times().await;
     vm.poweroff().await;
 }
 
@@ -358,10 +369,10 @@ impl Vm {
         let deadline = Instant::now() + BOOT_LIMIT;
         loop {
             self.assert_running();
-            if let Ok(r) = http.get(&url).send().await {
-                if r.status().is_success() {
-                    return self.started.elapsed();
-                }
+            if let Ok(r) = http.get(&url).send().await
+                && r.status().is_success()
+            {
+                return self.started.elapsed();
             }
             assert!(Instant::now() < deadline, "the appliance was not ready within {BOOT_LIMIT:?}");
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -413,7 +424,11 @@ impl Vm {
         self.seq += 1;
         let marker = format!("@@{}:rc=", self.seq);
         let shell = self.shell.as_mut().expect("connect_shell first");
-        let line = format!("( {command} ) 2>&1; printf '@@%s:rc=%s@@\\n' {} \"$?\"\n", self.seq);
+        let begin = format!("@@{}:begin@@\n", self.seq);
+        let line = format!(
+            "printf '@@%s:begin@@\\n' {0}; ( {command} ) 2>&1; printf '@@%s:rc=%s@@\\n' {0} \"$?\"\n",
+            self.seq
+        );
         shell.write_all(line.as_bytes()).await.unwrap();
         let mut out = Vec::new();
         let read = tokio::time::timeout(COMMAND_LIMIT, async {
@@ -426,7 +441,9 @@ impl Vm {
                 if let Some(at) = text.find(&marker) {
                     let rest = &text[at + marker.len()..];
                     if let Some(end) = rest.find("@@") {
-                        return (rest[..end].parse().unwrap_or(-1), text[..at].to_string());
+                        // Only what the command printed: no prompt, no earlier output.
+                        let output = text[..at].rsplit_once(begin.as_str()).map_or(&text[..at], |(_, after)| after);
+                        return (rest[..end].parse().unwrap_or(-1), output.to_string());
                     }
                 }
             }
@@ -471,6 +488,12 @@ impl Vm {
             .unwrap_or_else(|| panic!("no stream key in: {out}"));
         eprintln!("boot test: channel {name} created with the CLI in the guest (this binary has no REST API)");
         (key, None)
+    }
+
+    /// Where the boot time went, for the report.
+    async fn report_boot_times(&mut self) {
+        let (_, times) = self.sh("systemd-analyze time | head -n1; systemd-analyze blame --no-pager | head -n 6").await;
+        eprintln!("boot test: guest boot times:\n{}", times.trim_end());
     }
 
     async fn poweroff(&mut self) {

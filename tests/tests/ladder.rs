@@ -3,7 +3,10 @@
 //! ffprobe checks each variant's size, codec, bitrate and that keyframes sit on
 //! the same timestamps in every rung; hls.js in Chromium switches between them.
 //! A `hardware-only` channel on a box without hardware is refused with the
-//! probe's reason while another channel keeps serving.
+//! probe's reason while another channel keeps serving. An encoder failure
+//! injected mid-session moves the ladder: every rung gets a discontinuity and
+//! goes on, with no ENDLIST until the publisher leaves. A ladder that
+//! includes the source lists and plays it beside the rungs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -11,9 +14,12 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use accel::pipeline::Fault;
 use appliance::state::NewChannel;
+use appliance::state::lifecycle::{EndReason, SessionState};
 use media::{ChannelOutput, EncoderPolicy, Ladder, LatencyMode, RenditionSpec, VideoCodec};
-use tests::{MediaPlaylist, Publish, STEP_TIMEOUT, TestAppliance, attributes, finish, have_ffmpeg, poll};
+use tests::{MediaPlaylist, Publish, STEP_TIMEOUT, TestAppliance, attributes, finish, have_ffmpeg, poll, probe};
+use tokio::io::AsyncBufReadExt;
 
 /// The ladder under test: (height, kbit/s).
 const RUNGS: [(u32, u32); 3] = [(360, 800), (240, 400), (144, 200)];
@@ -29,14 +35,25 @@ fn width_of(height: u32) -> u32 {
 }
 
 fn ladder_channel(app: &TestAppliance, name: &str, policy: EncoderPolicy) -> appliance::state::Channel {
-    let rungs = RUNGS
+    ladder_channel_of(app, name, &RUNGS, false, policy)
+}
+
+/// A ladder channel of H.264 `rungs` (height, kbit/s), with the source when `include_source`.
+fn ladder_channel_of(
+    app: &TestAppliance,
+    name: &str,
+    rungs: &[(u32, u32)],
+    include_source: bool,
+    policy: EncoderPolicy,
+) -> appliance::state::Channel {
+    let rungs = rungs
         .iter()
         .map(|&(height, bitrate_kbps)| RenditionSpec { height, bitrate_kbps, codec: VideoCodec::H264, max_fps: None })
         .collect();
     let new = NewChannel {
         name: name.to_string(),
         latency_mode: LatencyMode::UltraLow,
-        output: ChannelOutput::Ladder { ladder: Ladder { rungs, include_source: false } },
+        output: ChannelOutput::Ladder { ladder: Ladder { rungs, include_source } },
         encoder_policy: policy,
         ..NewChannel::default()
     };
@@ -328,5 +345,254 @@ async fn hevc_rung_is_packaged_as_hvc1() {
         .output()
         .unwrap();
     assert!(decode.stderr.is_empty(), "decode errors: {}", String::from_utf8_lossy(&decode.stderr));
+    app.appliance.shutdown().await;
+}
+
+/// Complete segments listed in a playlist.
+fn complete(p: &MediaPlaylist) -> usize {
+    p.segments.iter().filter(|s| s.duration.is_some()).count()
+}
+
+/// ffprobe's `profile` of the first video stream.
+fn ffprobe_profile(file: &Path) -> String {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=profile", "-of", "csv=p=0"])
+        .arg(file)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encoder_failure_moves_the_ladder_with_a_discontinuity_not_an_endlist() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let app = TestAppliance::start().await;
+    let channel = ladder_channel_of(&app, "failover", &[(240, 400), (144, 200)], false, EncoderPolicy::Software);
+    let publisher = Publish { seconds: 14.0, ..Publish::default() }.start(&app.rtmp_url(&channel.stream_key));
+    let first_path = app.media_playlist_path("failover", None).await;
+    let (_, master) = app.get_text("/hls/failover/index.m3u8").await;
+    let paths: Vec<String> = variants(&master).iter().map(|(_, uri)| format!("/hls/failover/{uri}")).collect();
+    assert_eq!(paths.len(), 2, "{master}");
+    for path in &paths {
+        playlist_until(&app, path, |p| complete(p) >= 2).await;
+    }
+
+    let transcoder = app.appliance.routing.transcoder();
+    assert!(transcoder.inject_fault("failover", Fault::Encoder), "a ladder runs on the channel");
+
+    // Every rung: a discontinuity, then at least two more complete segments, no ENDLIST meanwhile.
+    let dir = tempfile::tempdir().unwrap();
+    for (index, path) in paths.iter().enumerate() {
+        let moved = playlist_until(&app, path, |p| {
+            assert!(!p.ended, "ENDLIST while the publisher is still on: {path}");
+            let Some(at) = p.segments.iter().position(|s| s.discontinuity) else { return false };
+            p.segments[at..].iter().filter(|s| s.duration.is_some()).count() >= 2 && at > 0
+        })
+        .await;
+        moved.assert_ll_hls_rules();
+        assert_eq!(moved.segments.iter().filter(|s| s.discontinuity).count(), 1, "one move, one discontinuity");
+        let at = moved.segments.iter().position(|s| s.discontinuity).unwrap();
+        let (before, after) = (&moved.segments[at - 1], &moved.segments[at]);
+        assert!(after.msn == before.msn + 1, "the media sequence goes on across the move");
+        let map = after.map.clone().expect("EXT-X-MAP after the discontinuity");
+        // The same encoder settings give the same init; a new one would be listed with a new EXT-X-MAP.
+        eprintln!("{path}: map {:?} before, {map} after the discontinuity", before.map);
+
+        // The segments after the discontinuity decode without errors (with the init then in effect).
+        let base = &path[..path.rfind('/').unwrap() + 1];
+        let file = dir.path().join(format!("after-{index}.mp4"));
+        let mut out = std::fs::File::create(&file).unwrap();
+        out.write_all(&app.get_bytes(&format!("{base}{map}")).await).unwrap();
+        for segment in moved.segments[at..].iter().filter(|s| s.duration.is_some()) {
+            assert_eq!(segment.map.as_deref(), Some(map.as_str()));
+            out.write_all(&app.get_bytes(&format!("{base}{}", segment.uri.as_ref().unwrap())).await).unwrap();
+        }
+        drop(out);
+        let found = probe(&file);
+        assert!(found.errors.is_empty(), "{path}: decode errors after the move: {}", found.errors);
+        assert!(found.video_frames >= 50, "{path}: {found:?}");
+        assert!(found.audio_frames > 0, "{path}: audio goes on after the move: {found:?}");
+        let height = [240, 144][index];
+        assert_eq!((found.width, found.height), (width_of(height), height), "{path}");
+        let (_, _, _, _, keys, _) = ffprobe_video(&file);
+        assert!(keys.len() >= 2, "{path}: keyframes {keys:?}");
+    }
+    // It keeps advancing, in the same session.
+    let last = playlist_until(&app, &paths[0], |p| !p.ended).await.last_part().unwrap();
+    playlist_until(&app, &paths[0], |p| p.last_part().is_some_and(|l| l > last)).await;
+    assert_eq!(app.media_playlist_path("failover", None).await, first_path, "still the same session");
+
+    // Reported: one move, from the CPU slot to the CPU slot, with the failure.
+    let moves = transcoder.moves();
+    assert_eq!(moves.len(), 1, "{moves:?}");
+    assert_eq!(
+        (moves[0].channel.as_str(), moves[0].session.as_str()),
+        ("failover", first_path.split('/').nth(3).unwrap())
+    );
+    assert_eq!((moves[0].from.as_str(), moves[0].to.as_str()), ("cpu", "cpu"));
+    assert!(moves[0].error.contains("injected encoder failure"), "{moves:?}");
+
+    // ENDLIST once the publisher leaves, and the session ended normally.
+    let (ok, stderr) = finish(publisher).await;
+    assert!(ok, "publisher failed: {stderr}");
+    for path in &paths {
+        playlist_until(&app, path, |p| p.ended).await;
+    }
+    let session = poll(STEP_TIMEOUT, || async {
+        let page = app.appliance.store.list_sessions("failover", None, 10).ok()?;
+        page.items.into_iter().next().filter(|s| s.ended_ms.is_some())
+    })
+    .await
+    .expect("the session is recorded as over");
+    assert_eq!(
+        (session.state, session.end_reason, session.error),
+        (SessionState::Ended, Some(EndReason::PublisherLeft), None)
+    );
+    app.appliance.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ladder_with_the_source_lists_and_plays_it_beside_the_rungs() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let app = TestAppliance::start().await;
+    let channel = ladder_channel_of(&app, "with-source", &[(240, 400), (144, 200)], true, EncoderPolicy::Software);
+    let publisher = Publish { seconds: 5.0, ..Publish::default() }.start(&app.rtmp_url(&channel.stream_key));
+    app.media_playlist_path("with-source", None).await;
+
+    // The multivariant playlist: both rungs, then the source as published.
+    let (_, master) = app.get_text("/hls/with-source/index.m3u8").await;
+    let listed = variants(&master);
+    let names: Vec<&str> = listed.iter().map(|(_, uri)| uri.rsplit('/').nth(1).unwrap()).collect();
+    assert_eq!(names, ["240p", "144p", "source"], "{master}");
+    for ((attrs, _), name) in listed.iter().zip(&names) {
+        let resolution = match *name {
+            "240p" => "426x240",
+            "144p" => "256x144",
+            _ => "640x360",
+        };
+        assert_eq!(attrs["RESOLUTION"], resolution, "{master}");
+        assert!(attrs["CODECS"].starts_with("avc1.") && attrs["CODECS"].ends_with(",mp4a.40.2"), "{master}");
+        assert!((attrs["FRAME-RATE"].parse::<f64>().unwrap() - 30.0).abs() < 0.01, "{master}");
+    }
+    // The publisher's x264 `ultrafast` makes Constrained Baseline (avc1.42C0..); the rungs are re-encoded High (avc1.64..).
+    let source_codecs = listed[2].0["CODECS"].to_ascii_lowercase();
+    assert!(source_codecs.starts_with("avc1.42c0"), "the source as published: {master}");
+    assert!(listed[..2].iter().all(|(a, _)| a["CODECS"].starts_with("avc1.64")), "rungs re-encoded: {master}");
+
+    // Every media playlist reports its two siblings.
+    let paths: Vec<String> = listed.iter().map(|(_, uri)| format!("/hls/with-source/{uri}")).collect();
+    for path in &paths {
+        let live = playlist_until(&app, path, |p| p.segments.len() >= 2 && p.rendition_reports.len() == 2).await;
+        live.assert_ll_hls_rules();
+        for report in &live.rendition_reports {
+            let uri = &attributes(report)["URI"];
+            assert!(uri.starts_with("../") && !path.contains(&uri[2..]), "{path}: {report}");
+        }
+    }
+
+    let (ok, stderr) = finish(publisher).await;
+    assert!(ok, "publisher failed: {stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    for (path, name) in paths.iter().zip(&names) {
+        let ended = playlist_until(&app, path, |p| p.ended).await;
+        let file = dir.path().join(format!("{name}.mp4"));
+        download(&app, path, &ended, &file).await;
+        let found = probe(&file);
+        assert!(found.errors.is_empty(), "{name}: decode errors: {}", found.errors);
+        assert_eq!(found.codecs, ["h264", "aac"], "{name}");
+        assert!(found.video_frames >= 120 && found.audio_frames > 0, "{name}: {found:?}");
+        let size = format!("{}x{}", found.width, found.height);
+        let profile = ffprobe_profile(&file);
+        if *name == "source" {
+            assert_eq!((size.as_str(), profile.as_str()), ("640x360", "Constrained Baseline"), "passed through");
+        } else {
+            assert_eq!(profile, "High", "{name} re-encoded");
+        }
+    }
+    app.appliance.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_js_keeps_playing_across_a_ladder_move() {
+    const WATCH_SECONDS: u64 = 10;
+    if !have_ffmpeg() || !have_player() {
+        return;
+    }
+    let app = TestAppliance::start().await;
+    let channel = ladder_channel_of(&app, "failover-player", &[(240, 400), (144, 200)], false, EncoderPolicy::Software);
+    let publisher = Publish { seconds: (WATCH_SECONDS + 20) as f64, ..Publish::default() }
+        .start(&app.rtmp_url(&channel.stream_key));
+    app.media_playlist_path("failover-player", None).await;
+    let mut player = tokio::process::Command::new("node")
+        .arg(player_dir().join("player.mjs"))
+        .arg(app.url("/?channel=failover-player"))
+        .arg(WATCH_SECONDS.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    // Once hls.js plays, the encoder fails under it.
+    let mut lines = tokio::io::BufReader::new(player.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(STEP_TIMEOUT, lines.next_line()).await.expect("hls.js starts playing in time");
+    assert_eq!(first.unwrap().as_deref(), Some(r#"{"playing":true}"#));
+    let transcoder = app.appliance.routing.transcoder();
+    assert!(transcoder.inject_fault("failover-player", Fault::Encoder));
+    let report = tokio::time::timeout(STEP_TIMEOUT + Duration::from_secs(WATCH_SECONDS), lines.next_line())
+        .await
+        .expect("player finishes in time")
+        .unwrap()
+        .unwrap_or_default();
+    let status = player.wait().await.unwrap();
+    assert!(status.success(), "player failed: {report}");
+    let report: serde_json::Value = serde_json::from_str(&report).expect("player report");
+    eprintln!("player report: {report}");
+    assert_eq!(transcoder.moves().len(), 1, "the ladder moved while hls.js played");
+    assert_eq!(report["fatal_errors"], serde_json::json!([]), "{report}");
+    assert_eq!(report["console_errors"], serde_json::json!([]), "{report}");
+    let played = report["played_seconds"].as_f64().unwrap();
+    let wall = report["wall_seconds"].as_f64().unwrap();
+    assert!(played >= 0.6 * wall, "playback advanced {played:.1} s in {wall:.1} s across the move: {report}");
+    drop(publisher);
+    app.appliance.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_60_fps_source_is_counted_at_60_fps_and_refused_when_it_does_not_fit() {
+    if !have_ffmpeg() {
+        return;
+    }
+    // A CPU budget of 5 MPix/s: a 240p rung of a nominal 30 fps source (3.8 with its decode) fits,
+    // the same rung of the real 640x360 60 fps source (6.1 + 3.5 of decode) does not.
+    let app = TestAppliance::start_with(|config| {
+        let calibration = r#"{"devices":{"cpu":{"sessions":16,"mpix_per_sec":5.0}}}"#;
+        std::fs::write(config.data_dir.join(accel::slots::CALIBRATION_FILE), calibration).unwrap();
+    })
+    .await;
+    let channel = ladder_channel_of(&app, "sixty", &[(240, 400)], false, EncoderPolicy::Software);
+    let publisher = Publish { seconds: 6.0, fps: 60, ..Publish::default() }.start(&app.rtmp_url(&channel.stream_key));
+    let session = poll(STEP_TIMEOUT, || async {
+        let page = app.appliance.store.list_sessions("sixty", None, 10).ok()?;
+        page.items.into_iter().next().filter(|s| s.error.is_some())
+    })
+    .await
+    .expect("the session fails once the source's rate is known");
+    assert_eq!(session.state, SessionState::Error);
+    assert_eq!(
+        session.error.as_deref(),
+        Some(
+            "the source is 640x360 at 60 fps, more than its nominal lease: \
+             software: CPU budget: cpu has 5.0 of 5.0 MPix/s free, the ladder needs 9.6"
+        )
+    );
+    let (ok, _) = finish(publisher).await;
+    assert!(!ok, "the publisher is disconnected");
+    let usage = app.appliance.routing.transcoder().ready().await.1.usage();
+    let cpu = usage.iter().find(|u| u.id == accel::DeviceId::cpu()).expect("the CPU is a slot");
+    assert_eq!(cpu.used, accel::Load::default(), "the lease was given back");
     app.appliance.shutdown().await;
 }

@@ -3,10 +3,14 @@
 //! Missing or invalid tokens get 401 with `WWW-Authenticate: Bearer`. Tokens
 //! are checked against the store on every request, so a revocation (from the
 //! API or the CLI in another process) takes effect at once.
+//!
+//! A signed-in console session (its cookie) stands in for a write token when
+//! no `Authorization` header is sent; every method but GET and HEAD then needs
+//! the session's CSRF token in `X-CSRF-Token` (403 without it).
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{Method, header};
 
 use super::ApiState;
 use super::problem::{ApiError, ProblemKind};
@@ -26,6 +30,9 @@ pub struct WriteAccess(pub ApiToken);
 async fn authenticate(parts: &Parts, state: &ApiState) -> Result<ApiToken, ApiError> {
     let unauthorized = |detail: &str| ApiError::new(ProblemKind::Unauthorized, detail);
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        if let Some(token) = console_session(parts, state)? {
+            return Ok(token);
+        }
         return Err(unauthorized("send an API token as `Authorization: Bearer <token>`"));
     };
     let value = value.to_str().map_err(|_| unauthorized("the Authorization header is not text"))?;
@@ -40,6 +47,32 @@ async fn authenticate(parts: &Parts, state: &ApiState) -> Result<ApiToken, ApiEr
     let store = state.store.clone();
     let token = super::blocking(move || store.authenticate(&text)).await?;
     token.ok_or_else(|| unauthorized("the token is not valid (revoked or mistyped)"))
+}
+
+/// The console session named by the request's cookie, as a write token;
+/// `Ok(None)` when there is no valid session cookie.
+fn console_session(parts: &Parts, state: &ApiState) -> Result<Option<ApiToken>, ApiError> {
+    use crate::console::sessions::{cookie_value, csrf_matches};
+    let id = parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(cookie_value);
+    let Some(signed_in) = id.and_then(|id| state.console.get(id)) else {
+        return Ok(None);
+    };
+    if parts.method != Method::GET && parts.method != Method::HEAD {
+        let presented = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+        if !csrf_matches(&signed_in, presented) {
+            return Err(ApiError::new(
+                ProblemKind::Forbidden,
+                "a console session must send its X-CSRF-Token on every change",
+            ));
+        }
+    }
+    Ok(Some(ApiToken {
+        id: "console".into(),
+        name: "console session (admin)".into(),
+        scope: Scope::Write,
+        secret_sha256: String::new(),
+        created_ms: 0,
+    }))
 }
 
 impl FromRequestParts<ApiState> for ReadAccess {

@@ -16,6 +16,7 @@ pub mod pagination;
 pub mod problem;
 pub mod resources;
 pub mod sessions;
+pub mod system;
 pub mod tokens;
 pub mod webhooks;
 
@@ -46,6 +47,10 @@ pub struct ApiState {
     pub started: Instant,
     /// The OpenAPI document, rendered once.
     pub openapi_json: Arc<String>,
+    /// Signed-in console sessions (they stand in for a write token).
+    pub console: Arc<crate::console::Sessions>,
+    /// The data directory (the system route reports its disk).
+    pub data_dir: Arc<std::path::PathBuf>,
 }
 
 impl ApiState {
@@ -62,6 +67,8 @@ impl ApiState {
             urls: Arc::new(urls),
             started: Instant::now(),
             openapi_json: Arc::new(String::new()),
+            console: Arc::default(),
+            data_dir: Arc::new(std::path::PathBuf::from(".")),
         }
     }
 }
@@ -145,7 +152,8 @@ pub fn openapi_router() -> OpenApiRouter<ApiState> {
         .routes(routes!(webhooks::get_webhook, webhooks::delete_webhook))
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(events::list_events))
-        .routes(routes!(encoders::encoders));
+        .routes(routes!(encoders::encoders))
+        .routes(routes!(system::system));
     OpenApiRouter::with_openapi(openapi::base_document()).nest(PREFIX, v1)
 }
 

@@ -23,6 +23,7 @@ const OPERATIONS: [(&str, &str); 22] = [
     ("get", "/api/v1/channels/{name}/sessions"),
     ("get", "/api/v1/channels/{name}/sessions/{id}"),
     ("get", "/api/v1/encoders"),
+    ("get", "/api/v1/system"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/tokens"),
     ("post", "/api/v1/tokens"),

@@ -115,12 +115,12 @@ async fn every_event_arrives_exactly_once_in_order_after_the_receiver_comes_back
     let filtered = json!({"url": format!("http://{addr}/other"), "secret": SECRET, "events": ["session.live"]});
     let other_id = app.write("POST", "/api/v1/webhooks", Some(filtered)).await.body["id"].as_str().unwrap().to_string();
 
-    // Receiver up: delivery latency from the API's answer to the receiver.
+    // Receiver up: delivery latency from the API request to the receiver.
     let mut latencies = Vec::new();
     for name in ["alpha", "beta"] {
+        let count = received.lock().unwrap().arrivals.len();
         let sent = Instant::now();
         app.create_channel(json!({"name": name, "start": true})).await;
-        let count = received.lock().unwrap().arrivals.len();
         let arrived = poll(STEP, || async {
             let r = received.lock().unwrap();
             (r.arrivals.len() > count).then(|| r.arrivals[count].at)
@@ -129,7 +129,7 @@ async fn every_event_arrives_exactly_once_in_order_after_the_receiver_comes_back
         .expect("delivered while the receiver is up");
         latencies.push(arrived.saturating_duration_since(sent));
     }
-    eprintln!("webhook delivery latency, from the API answer to the receiver: {latencies:?}");
+    eprintln!("webhook delivery latency, from the API request to the receiver: {latencies:?}");
     poll(STEP, || async { (receiver.arrivals().len() == 4).then_some(()) }).await.expect("4 events while up");
 
     // Receiver down: channel events and a whole publish happen meanwhile.

@@ -1,0 +1,85 @@
+//! The admin account's password: an argon2id hash (PHC string) in
+//! `<data_dir>/admin-password`, mode 0600. Created with a random password on
+//! first start (printed once), replaced by `appliance admin set-password`.
+//! Read on every sign-in, so a change from the CLI applies at once.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use rand::Rng;
+
+/// The file that holds the hash.
+pub fn path(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin-password")
+}
+
+/// Hashes `password` and stores it, replacing any earlier one.
+pub fn set(data_dir: &Path, password: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(password.chars().count() >= 8, "the password must be at least 8 characters");
+    std::fs::create_dir_all(data_dir)?;
+    let salt = SaltString::encode_b64(&rand::rng().random::<[u8; 16]>()).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    let hash = Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("hashing the password failed: {e}"))?
+        .to_string();
+    let target = path(data_dir);
+    let temporary = target.with_extension("new");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&temporary)?;
+    file.write_all(hash.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, &target)?;
+    Ok(())
+}
+
+/// On first start: creates the admin password and returns it (to print once).
+pub fn ensure(data_dir: &Path) -> anyhow::Result<Option<String>> {
+    if path(data_dir).exists() {
+        return Ok(None);
+    }
+    let password = generate();
+    set(data_dir, &password)?;
+    Ok(Some(password))
+}
+
+/// A random password of 20 characters from an unambiguous alphabet.
+pub fn generate() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..20).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// Whether `password` is the admin's. False when no password is set.
+pub fn verify(data_dir: &Path, password: &str) -> bool {
+    let Ok(stored) = std::fs::read_to_string(path(data_dir)) else {
+        return false;
+    };
+    let Ok(hash) = PasswordHash::new(stored.trim()) else {
+        tracing::error!(
+            "console: the admin password file is not a valid hash; set it with `appliance admin set-password`"
+        );
+        return false;
+    };
+    Argon2::default().verify_password(password.as_bytes(), &hash).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_then_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!verify(dir.path(), "anything-at-all"));
+        set(dir.path(), "correct horse").unwrap();
+        assert!(verify(dir.path(), "correct horse"));
+        assert!(!verify(dir.path(), "correct horsE"));
+        assert!(set(dir.path(), "short").is_err());
+        assert_eq!(ensure(dir.path()).unwrap(), None);
+    }
+}

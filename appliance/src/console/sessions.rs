@@ -1,0 +1,150 @@
+//! Signed-in console sessions, kept in memory (a restart signs everyone out,
+//! which is what an appliance reboot should do): a random 256-bit id in an
+//! HttpOnly cookie, a CSRF token that every mutation must echo in
+//! `X-CSRF-Token`, an absolute expiry. Also the per-address limit on failed
+//! sign-ins.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use subtle::ConstantTimeEq;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "appliance_session";
+/// How long a session lasts after sign-in.
+pub const LIFETIME: Duration = Duration::from_secs(12 * 3600);
+/// Failed sign-ins allowed per client address per window.
+pub const MAX_FAILURES: u32 = 5;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Sessions kept at most (the oldest go first).
+const MAX_SESSIONS: usize = 256;
+
+#[derive(Debug, Clone)]
+struct Session {
+    csrf: String,
+    expires: Instant,
+}
+
+/// Every signed-in session and the sign-in failure counts.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    sessions: Mutex<HashMap<String, Session>>,
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+/// What a valid session cookie gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    pub csrf: String,
+}
+
+fn random_token() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Sessions {
+    /// A fresh session (never one the client chose: no fixation); returns (id, csrf).
+    pub fn create(&self) -> (String, String) {
+        let id = random_token();
+        let csrf = random_token();
+        let now = Instant::now();
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        sessions.retain(|_, s| s.expires > now);
+        if sessions.len() >= MAX_SESSIONS {
+            if let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| k.clone()) {
+                sessions.remove(&oldest);
+            }
+        }
+        sessions.insert(id.clone(), Session { csrf: csrf.clone(), expires: now + LIFETIME });
+        (id, csrf)
+    }
+
+    /// The session with this id, if it exists and has not expired.
+    pub fn get(&self, id: &str) -> Option<SignedIn> {
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        let session = sessions.get(id)?.clone();
+        if session.expires <= Instant::now() {
+            sessions.remove(id);
+            return None;
+        }
+        Some(SignedIn { csrf: session.csrf })
+    }
+
+    pub fn remove(&self, id: &str) {
+        self.sessions.lock().expect("sessions lock").remove(id);
+    }
+
+    /// Whether `client` may try to sign in now; `Err(retry after)` when it failed too often.
+    pub fn may_try(&self, client: IpAddr) -> Result<(), Duration> {
+        let mut failures = self.failures.lock().expect("failures lock");
+        let now = Instant::now();
+        failures.retain(|_, (_, since)| now.duration_since(*since) < FAILURE_WINDOW);
+        match failures.get(&client) {
+            Some((count, since)) if *count >= MAX_FAILURES => {
+                Err(FAILURE_WINDOW.saturating_sub(now.duration_since(*since)))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn failed(&self, client: IpAddr) {
+        let mut failures = self.failures.lock().expect("failures lock");
+        let entry = failures.entry(client).or_insert((0, Instant::now()));
+        entry.0 += 1;
+    }
+
+    pub fn succeeded(&self, client: IpAddr) {
+        self.failures.lock().expect("failures lock").remove(&client);
+    }
+}
+
+/// Whether the CSRF token presented matches the session's (constant time).
+pub fn csrf_matches(session: &SignedIn, presented: Option<&str>) -> bool {
+    presented.is_some_and(|p| p.len() == session.csrf.len() && bool::from(p.as_bytes().ct_eq(session.csrf.as_bytes())))
+}
+
+/// The session id from a `Cookie` header value.
+pub fn cookie_value(header: &str) -> Option<&str> {
+    header.split(';').filter_map(|pair| pair.trim().split_once('=')).find(|(k, _)| *k == COOKIE).map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_and_csrf() {
+        let sessions = Sessions::default();
+        let (id, csrf) = sessions.create();
+        let signed_in = sessions.get(&id).unwrap();
+        assert!(csrf_matches(&signed_in, Some(&csrf)));
+        assert!(!csrf_matches(&signed_in, None));
+        assert!(!csrf_matches(&signed_in, Some("0")));
+        assert_eq!(sessions.get("not-a-session"), None);
+        sessions.remove(&id);
+        assert_eq!(sessions.get(&id), None);
+    }
+
+    #[test]
+    fn failures_are_limited_per_address() {
+        let sessions = Sessions::default();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        for _ in 0..MAX_FAILURES {
+            assert!(sessions.may_try(a).is_ok());
+            sessions.failed(a);
+        }
+        assert!(sessions.may_try(a).is_err());
+        assert!(sessions.may_try(b).is_ok());
+    }
+
+    #[test]
+    fn cookie_parsing() {
+        assert_eq!(cookie_value("a=1; appliance_session=abc; b=2"), Some("abc"));
+        assert_eq!(cookie_value("xappliance_session=abc"), None);
+    }
+}

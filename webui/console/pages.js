@@ -1,0 +1,494 @@
+// The console's pages. Each renders into `main` and returns a function that
+// stops its polling and players when the operator navigates away.
+import { api, ApiProblem, signIn } from "./api.js";
+import { h, replace, toast, confirmDialog, duration, bytes, copyText } from "./dom.js";
+
+const POLL_MS = 2000;
+const enc = encodeURIComponent;
+
+function badge(text, kind = text) {
+  return h("span", { class: `badge ${kind}` }, text);
+}
+
+function outputText(output) {
+  if (!output || output.kind === "passthrough") return "pass-through (source as published)";
+  const rungs = output.ladder.rungs.map((r) => `${r.height}p ${r.bitrate_kbps} kbit/s${r.codec === "hevc" ? " HEVC" : ""}${r.max_fps ? ` @${r.max_fps}` : ""}`);
+  if (output.ladder.include_source) rungs.unshift("source");
+  return rungs.join(", ");
+}
+
+function playbackPath(channel) {
+  return `/hls/${enc(channel.name)}/index.m3u8`;
+}
+
+/// Every `ms`, runs `tick` (never two at once); returns the stopper.
+function poll(tick, ms = POLL_MS) {
+  let stopped = false;
+  let timer = null;
+  const loop = async () => {
+    try { await tick(); } catch (e) { if (!(e instanceof ApiProblem && e.status === 401)) console.warn(e); }
+    if (!stopped) timer = setTimeout(loop, ms);
+  };
+  loop();
+  return () => { stopped = true; clearTimeout(timer); };
+}
+
+/// hls.js in low-latency mode on a video element.
+function attachPlayer(video, url, onLevels) {
+  if (!window.Hls || !window.Hls.isSupported()) {
+    video.src = url;
+    return { destroy() { video.removeAttribute("src"); }, hls: null };
+  }
+  const hls = new window.Hls({ lowLatencyMode: true, backBufferLength: 30 });
+  hls.on(window.Hls.Events.MANIFEST_PARSED, () => { video.play().catch(() => {}); onLevels?.(hls); });
+  hls.on(window.Hls.Events.ERROR, (_, d) => { if (d.fatal) { console.warn("hls fatal", d.details); } });
+  hls.loadSource(url);
+  hls.attachMedia(video);
+  return { destroy() { hls.destroy(); }, hls };
+}
+
+// ---------------------------------------------------------------- sign-in
+
+export function signInPage(main, onSignedIn) {
+  const error = h("div", { class: "form-error", id: "password-error", role: "alert" });
+  const input = h("input", { id: "password", type: "password", name: "password", autocomplete: "current-password", required: true, "aria-describedby": "password-error" });
+  const form = h("form", { class: "panel signin", "aria-labelledby": "signin-title" },
+    h("h1", { id: "signin-title" }, "Sign in"),
+    h("p", { class: "muted" }, "Operator console of this appliance. The admin password was printed once at first start; reset it with ", h("code", {}, "appliance admin set-password"), "."),
+    h("div", { class: "field" }, h("label", { for: "user" }, "User"), h("input", { id: "user", value: "admin", readonly: true, autocomplete: "username" })),
+    h("div", { class: "field" }, h("label", { for: "password" }, "Password"), input, error),
+    h("button", { type: "submit" }, "Sign in"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    input.removeAttribute("aria-invalid");
+    try {
+      await signIn(input.value);
+      onSignedIn();
+    } catch (e) {
+      error.textContent = e.status === 429 ? e.message : e.status === 400 ? "Wrong password." : e.message;
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+    }
+  });
+  replace(main, form);
+  input.focus();
+  return () => {};
+}
+
+// ---------------------------------------------------------------- dashboard
+
+export function dashboardPage(main) {
+  const grid = h("div", { class: "grid", id: "channels", "aria-live": "polite" });
+  const empty = h("p", { class: "muted", hidden: true }, "No channels yet. ", h("a", { href: "#/new" }, "Create one"), ".");
+  const updated = h("span", { class: "muted", id: "updated" });
+  replace(main, h("div", { class: "row" }, h("h1", {}, "Channels"), h("span", { class: "spacer" }), updated, h("a", { class: "button", href: "#/new" }, "New channel")), empty, grid);
+  const cards = new Map();
+
+  const stop = poll(async () => {
+    const page = await api.get("/channels?limit=500");
+    const sessions = await Promise.all(page.items.map((c) => c.current_session
+      ? api.get(`/channels/${enc(c.name)}/sessions/${enc(c.current_session)}`).catch(() => null) : null));
+    empty.hidden = page.items.length > 0;
+    const seen = new Set();
+    page.items.forEach((channel, i) => {
+      seen.add(channel.name);
+      let card = cards.get(channel.name);
+      if (!card) {
+        card = channelCard(channel);
+        cards.set(channel.name, card);
+        grid.append(card.el);
+      }
+      card.update(channel, sessions[i]);
+    });
+    for (const [name, card] of cards) if (!seen.has(name)) { card.destroy(); card.el.remove(); cards.delete(name); }
+    updated.textContent = `updated ${new Date().toLocaleTimeString()}`;
+  });
+  return () => { stop(); for (const card of cards.values()) card.destroy(); };
+}
+
+function channelCard(channel) {
+  const state = h("span");
+  const session = h("dd", {}, "—");
+  const uptime = h("dd", {}, "—");
+  const input = h("dd", {}, "—");
+  const output = h("dd");
+  const encoder = h("dd");
+  const thumb = h("div", { class: "thumb" }, "offline");
+  const el = h("article", { class: "panel card", "data-channel": channel.name },
+    h("div", { class: "row" }, h("h3", {}, h("a", { href: `#/channels/${enc(channel.name)}` }, channel.name)), h("span", { class: "spacer" }), state),
+    h("dl", {}, h("dt", {}, "Session"), session, h("dt", {}, "Uptime"), uptime, h("dt", {}, "Input"), input,
+      h("dt", {}, "Output"), output, h("dt", {}, "Encoder"), encoder),
+    thumb);
+  let player = null;
+  let playing = null;
+  return {
+    el,
+    update(c, s) {
+      const live = s && s.state === "live";
+      replace(state, live ? badge("live") : badge(c.state));
+      session.textContent = s ? `${s.state} (from ${s.peer})` : "no publisher";
+      session.dataset.state = s ? s.state : "none";
+      uptime.textContent = s ? duration(s.duration_ms) : "—";
+      input.textContent = s && s.bytes_in && s.duration_ms ? `${Math.round(s.bytes_in * 8 / s.duration_ms)} kbit/s` : (s ? "RTMP publisher connected" : "—");
+      output.textContent = outputText(c.output);
+      encoder.textContent = c.output.kind === "passthrough" ? "none (pass-through)" : c.encoder_policy;
+      if (live && playing !== s.id) {
+        player?.destroy();
+        const video = h("video", { muted: true, playsinline: true, "aria-label": `Live preview of ${c.name}` });
+        video.muted = true;
+        replace(thumb, video);
+        player = attachPlayer(video, playbackPath(c));
+        playing = s.id;
+      } else if (!live && playing) {
+        player?.destroy(); player = null; playing = null;
+        replace(thumb, "offline");
+      }
+    },
+    destroy() { player?.destroy(); },
+  };
+}
+
+// ---------------------------------------------------------------- channel
+
+export function channelPage(main, name) {
+  const title = h("h1", {}, name);
+  const state = h("span");
+  const actions = h("div", { class: "row" });
+  const video = h("video", { id: "preview", class: "preview", muted: true, playsinline: true, controls: true, "aria-label": "Live preview" });
+  video.muted = true;
+  const latency = h("span", { id: "latency" }, "—");
+  const levels = h("select", { id: "rendition", "aria-label": "Rendition" }, h("option", { value: "-1" }, "Auto"));
+  const status = h("p", { class: "muted", id: "preview-status" }, "No live session.");
+  const copies = h("div");
+  const history = h("tbody");
+  const details = h("dl", { class: "facts" });
+  replace(main,
+    h("div", { class: "row" }, title, state, h("span", { class: "spacer" }), actions),
+    h("div", { class: "two" },
+      h("section", { class: "panel", "aria-labelledby": "preview-h" },
+        h("h2", { id: "preview-h" }, "Preview"), video,
+        h("div", { class: "row" }, h("span", {}, "Player latency: ", latency), h("span", { class: "spacer" }),
+          h("label", { for: "rendition", class: "radio" }, "Rendition"), levels),
+        status),
+      h("section", { class: "panel", "aria-labelledby": "conn-h" }, h("h2", { id: "conn-h" }, "Connect"), copies,
+        h("h2", {}, "Settings"), details)),
+    h("section", { class: "panel", "aria-labelledby": "hist-h" }, h("h2", { id: "hist-h" }, "Sessions"),
+      h("table", {}, h("thead", {}, h("tr", {}, ["Started", "State", "Duration", "Publisher", "Renditions", "End reason"].map((t) => h("th", { scope: "col" }, t)))), history)));
+
+  let player = null;
+  let playing = null;
+  let revealed = false;
+  let channel = null;
+  levels.addEventListener("change", () => { if (player?.hls) player.hls.currentLevel = Number(levels.value); });
+  const latencyTimer = setInterval(() => {
+    const l = player?.hls?.latency;
+    latency.textContent = Number.isFinite(l) && l > 0 ? `${l.toFixed(2)} s` : "—";
+  }, 500);
+
+  const act = async (what, fn) => {
+    try { await fn(); toast(what); await refresh(); } catch (e) { toast(`${what} failed: ${e.message}`); }
+  };
+  const renderActions = (c) => {
+    replace(actions,
+      c.state === "active"
+        ? h("button", { type: "button", id: "stop", class: "danger", onclick: () => act("Channel stopped", () => api.post(`/channels/${enc(name)}/stop`)) }, "Stop")
+        : h("button", { type: "button", id: "start", onclick: () => act("Channel started", () => api.post(`/channels/${enc(name)}/start`)) }, "Start"),
+      h("a", { class: "button ghost", href: `#/channels/${enc(name)}/edit` }, "Edit"),
+      h("button", { type: "button", id: "rotate", class: "ghost", onclick: async () => {
+        if (await confirmDialog(`Rotate the stream key of ${name}? The old key is refused from now on; a session in progress goes on.`, "Rotate key")) {
+          act("Stream key rotated", () => api.post(`/channels/${enc(name)}/rotate-key`));
+        }
+      } }, "Rotate key"),
+      h("button", { type: "button", id: "delete", class: "ghost", onclick: async () => {
+        if (await confirmDialog(`Delete ${name}, its stream key and its session history?`, "Delete")) {
+          try { await api.del(`/channels/${enc(name)}`); location.hash = "#/"; } catch (e) { toast(`Delete failed: ${e.message}`); }
+        }
+      } }, "Delete"));
+  };
+  const copyRow = (label, id, shown, value) => h("div", { class: "copy" },
+    h("span", { class: "muted", id: `${id}-label` }, label), h("span", { class: "mono", id }, shown),
+    h("button", { type: "button", class: "ghost", "aria-describedby": `${id}-label`, onclick: () => copyText(value) }, "Copy"));
+  const renderCopies = (c) => {
+    const mask = "•".repeat(12);
+    const base = c.publish_url.slice(0, c.publish_url.length - c.stream_key.length);
+    const playback = new URL(playbackPath(c), location.href).href;
+    replace(copies,
+      copyRow("RTMP URL", "rtmp-url", revealed ? c.publish_url : base + mask, c.publish_url),
+      h("div", { class: "copy" }, h("span", { class: "muted", id: "key-label" }, "Stream key"),
+        h("span", { class: "mono", id: "stream-key", "data-key": revealed ? c.stream_key : null }, revealed ? c.stream_key : mask),
+        h("div", { class: "row" },
+          h("button", { type: "button", class: "ghost", id: "reveal", "aria-pressed": String(revealed), onclick: () => { revealed = !revealed; renderCopies(channel); } }, revealed ? "Hide" : "Reveal"),
+          h("button", { type: "button", class: "ghost", "aria-describedby": "key-label", onclick: () => copyText(c.stream_key) }, "Copy"))),
+      copyRow("Playback URL", "playback-url", playback, playback));
+  };
+  const renderDetails = (c) => replace(details,
+    h("dt", {}, "Latency mode"), h("dd", {}, c.latency_mode),
+    h("dt", {}, "Output"), h("dd", {}, outputText(c.output)),
+    h("dt", {}, "Encoder policy"), h("dd", {}, c.encoder_policy),
+    h("dt", {}, "Max session"), h("dd", {}, c.max_session_seconds ? duration(c.max_session_seconds * 1000) : "no limit"));
+
+  const refresh = async () => {
+    let c;
+    try { c = await api.get(`/channels/${enc(name)}`); } catch (e) {
+      if (e.status === 404) { replace(main, h("h1", {}, "No such channel"), h("a", { href: "#/" }, "Back to the dashboard")); stop(); }
+      throw e;
+    }
+    channel = c;
+    replace(state, badge(c.state));
+    renderActions(c);
+    renderCopies(c);
+    renderDetails(c);
+    const list = await api.get(`/channels/${enc(name)}/sessions?limit=100`);
+    const sessions = list.items.slice().sort((a, b) => (a.id < b.id ? 1 : -1));
+    replace(history, sessions.length ? sessions.slice(0, 20).map((s) => h("tr", {},
+      h("td", {}, new Date(s.started_at).toLocaleString()), h("td", {}, s.state === "live" ? badge("live") : s.state),
+      h("td", {}, duration(s.duration_ms)), h("td", { class: "mono" }, s.peer),
+      h("td", {}, s.renditions.join(", ") || "—"), h("td", {}, s.end_reason || (s.error ? `error: ${s.error}` : "—"))))
+      : h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No sessions yet.")));
+    const current = sessions.find((s) => s.id === c.current_session);
+    const live = current && current.state === "live";
+    if (live && playing !== current.id) {
+      player?.destroy();
+      status.textContent = "Live.";
+      player = attachPlayer(video, playbackPath(c), (hls) => {
+        replace(levels, h("option", { value: "-1" }, "Auto"), hls.levels.map((l, i) => h("option", { value: String(i) }, l.height ? `${l.height}p ${Math.round(l.bitrate / 1000)} kbit/s` : `level ${i}`)));
+      });
+      window.consolePlayer = player.hls;
+      playing = current.id;
+    } else if (!live && playing) {
+      player?.destroy(); player = null; playing = null; window.consolePlayer = null;
+      status.textContent = "No live session.";
+      replace(levels, h("option", { value: "-1" }, "Auto"));
+    } else if (!live) {
+      status.textContent = current ? `Session ${current.state}…` : "No live session. Publish to the RTMP URL to go live.";
+    }
+  };
+  const stop = poll(refresh, 3000);
+  return () => { stop(); clearInterval(latencyTimer); player?.destroy(); window.consolePlayer = null; };
+}
+
+// ---------------------------------------------------------------- create / edit
+
+const PRESETS = {
+  "1080p / 720p / 480p": [[1080, 5000], [720, 2800], [480, 1200]],
+  "720p / 480p / 360p": [[720, 2500], [480, 1200], [360, 700]],
+  "480p / 240p": [[480, 1000], [240, 400]],
+};
+
+export function formPage(main, name) {
+  const editing = Boolean(name);
+  const fields = [];
+  const formError = h("div", { class: "form-error", role: "alert" });
+  const field = (prefix, id, label, control, hint) => {
+    const error = h("div", { class: "error", id: `${id}-error` });
+    control.setAttribute("aria-describedby", `${id}-error${hint ? ` ${id}-hint` : ""}`);
+    fields.push({ prefix, control, error });
+    return h("div", { class: "field" }, h("label", { for: id }, label), control, hint ? h("div", { class: "hint", id: `${id}-hint` }, hint) : null, error);
+  };
+  const select = (id, options, value) => h("select", { id, name: id }, options.map(([v, t]) => h("option", { value: v, selected: v === value }, t)));
+
+  const nameInput = h("input", { id: "f-name", name: "name", autocomplete: "off", readonly: editing });
+  const latency = select("f-latency", [["ultra-low", "Ultra-low (LL-HLS, ~1 s)"], ["low", "Low (2 s segments)"], ["normal", "Normal (6 s segments)"]], "ultra-low");
+  const policy = select("f-policy", [["prefer-hardware", "Prefer hardware, else software"], ["hardware-only", "Hardware only"], ["software", "Software only"]], "prefer-hardware");
+  const maxSeconds = h("input", { id: "f-max", name: "max_session_seconds", type: "number", min: 1, max: 2592000, inputmode: "numeric" });
+  const passthrough = h("input", { type: "radio", name: "output", id: "f-passthrough", value: "passthrough", checked: true });
+  const ladderRadio = h("input", { type: "radio", name: "output", id: "f-ladder", value: "ladder" });
+  const includeSource = h("input", { type: "checkbox", id: "f-source" });
+  const rungs = h("div", { id: "rungs" });
+  const ladderBox = h("div", { hidden: true });
+  const outputError = h("div", { class: "error", id: "output-error" });
+  fields.push({ prefix: "output", control: ladderRadio, error: outputError });
+
+  let rungCount = 0;
+  const addRung = (height = 720, bitrate = 2500, codec = "h264", fps = "") => {
+    const i = rungCount++;
+    const err = h("div", { class: "error", id: `rung-${i}-error` });
+    const hIn = h("input", { type: "number", id: `rung-${i}-height`, value: height, min: 64, max: 4320, step: 2, "aria-describedby": err.id });
+    const bIn = h("input", { type: "number", id: `rung-${i}-bitrate`, value: bitrate, min: 64, max: 200000, "aria-describedby": err.id });
+    const cIn = select(`rung-${i}-codec`, [["h264", "H.264"], ["hevc", "HEVC"]], codec);
+    const fIn = h("input", { type: "number", id: `rung-${i}-fps`, value: fps, min: 1, max: 240, placeholder: "source", "aria-describedby": err.id });
+    const row = h("div", { class: "rung", "data-rung": "" },
+      h("div", {}, h("label", { for: hIn.id }, "Height"), hIn),
+      h("div", {}, h("label", { for: bIn.id }, "kbit/s"), bIn),
+      h("div", {}, h("label", { for: cIn.id }, "Codec"), cIn),
+      h("div", {}, h("label", { for: fIn.id }, "Max fps"), fIn),
+      h("button", { type: "button", class: "ghost", "aria-label": `Remove rung ${i + 1}`, onclick: () => row.remove() }, "Remove"), err);
+    row.read = () => ({ height: Number(hIn.value), bitrate_kbps: Number(bIn.value), codec: cIn.value, max_fps: fIn.value ? Number(fIn.value) : null });
+    rungs.append(row);
+  };
+  const presetButtons = Object.entries(PRESETS).map(([label, list]) => h("button", { type: "button", class: "ghost", onclick: () => { rungs.replaceChildren(); list.forEach(([hh, b]) => addRung(hh, b)); } }, label));
+  const syncOutput = () => { ladderBox.hidden = !ladderRadio.checked; if (ladderRadio.checked && !rungs.children.length) PRESETS["720p / 480p / 360p"].forEach(([hh, b]) => addRung(hh, b)); };
+  passthrough.addEventListener("change", syncOutput);
+  ladderRadio.addEventListener("change", syncOutput);
+  replace(ladderBox,
+    h("div", { class: "row" }, h("span", { class: "muted" }, "Presets:"), presetButtons),
+    rungs,
+    h("div", { class: "row" }, h("button", { type: "button", class: "ghost", onclick: () => addRung() }, "Add rung"),
+      h("label", { class: "radio", for: "f-source" }, includeSource, "Also offer the source as published")));
+
+  const submit = h("button", { type: "submit" }, editing ? "Save" : "Create channel");
+  const form = h("form", { class: "panel", novalidate: true, id: "channel-form" },
+    field("name", "f-name", "Name", nameInput, "1 to 64 of a–z, 0–9, - and _; used in URLs."),
+    field("latency_mode", "f-latency", "Latency mode", latency),
+    h("fieldset", {}, h("legend", {}, "Output"),
+      h("label", { class: "radio", for: "f-passthrough" }, passthrough, "Pass-through"),
+      h("label", { class: "radio", for: "f-ladder" }, ladderRadio, "Transcode a ladder"),
+      ladderBox, outputError),
+    field("encoder_policy", "f-policy", "Encoder policy", policy),
+    field("max_session_seconds", "f-max", "Max session duration (seconds)", maxSeconds, "Empty: no limit."),
+    formError,
+    h("div", { class: "row" }, submit, h("a", { class: "button ghost", href: editing ? `#/channels/${enc(name)}` : "#/" }, "Cancel")));
+  replace(main, h("h1", {}, editing ? `Edit ${name}` : "New channel"), form);
+
+  if (editing) {
+    api.get(`/channels/${enc(name)}`).then((c) => {
+      nameInput.value = c.name;
+      latency.value = c.latency_mode;
+      policy.value = c.encoder_policy;
+      maxSeconds.value = c.max_session_seconds ?? "";
+      if (c.output.kind === "ladder") {
+        ladderRadio.checked = true;
+        c.output.ladder.rungs.forEach((r) => addRung(r.height, r.bitrate_kbps, r.codec || "h264", r.max_fps ?? ""));
+        includeSource.checked = c.output.ladder.include_source;
+      }
+      syncOutput();
+    }).catch((e) => { formError.textContent = e.message; });
+  } else nameInput.focus();
+
+  const clearErrors = () => {
+    formError.textContent = "";
+    form.querySelectorAll(".error").forEach((e) => { e.textContent = ""; });
+    form.querySelectorAll("[aria-invalid]").forEach((e) => e.removeAttribute("aria-invalid"));
+  };
+  const showError = (problem) => {
+    const path = problem.field || "";
+    const rung = /^output\.ladder\.rungs\[(\d+)\]/.exec(path);
+    const rows = [...rungs.querySelectorAll("[data-rung]")];
+    if (rung && rows[Number(rung[1])]) {
+      const row = rows[Number(rung[1])];
+      row.querySelector(".error").textContent = problem.message;
+      const input = row.querySelector(path.endsWith("bitrate_kbps") ? "input[id$=bitrate]" : path.endsWith("max_fps") ? "input[id$=fps]" : "input");
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+      return;
+    }
+    const match = fields.filter((f) => path && (path === f.prefix || path.startsWith(`${f.prefix}.`) || path.startsWith(`${f.prefix}[`)))
+      .sort((a, b) => b.prefix.length - a.prefix.length)[0];
+    if (match) {
+      match.error.textContent = problem.message;
+      match.control.setAttribute("aria-invalid", "true");
+      match.control.focus();
+    } else formError.textContent = problem.message;
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors();
+    const output = ladderRadio.checked
+      ? { kind: "ladder", ladder: { rungs: [...rungs.querySelectorAll("[data-rung]")].map((r) => r.read()), include_source: includeSource.checked } }
+      : { kind: "passthrough" };
+    const body = { latency_mode: latency.value, output, encoder_policy: policy.value, max_session_seconds: maxSeconds.value === "" ? null : Number(maxSeconds.value) };
+    submit.disabled = true;
+    try {
+      const saved = editing ? await api.patch(`/channels/${enc(name)}`, body) : await api.post("/channels", { name: nameInput.value, ...body, start: true });
+      toast(editing ? "Saved" : `Channel ${saved.name} created`);
+      location.hash = `#/channels/${enc(saved.name)}`;
+    } catch (e) {
+      if (e instanceof ApiProblem) showError(e); else formError.textContent = String(e);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return () => {};
+}
+
+// ---------------------------------------------------------------- system
+
+export function systemPage(main) {
+  const host = h("div", { class: "facts", id: "host" });
+  const encoders = h("tbody");
+  const events = h("tbody");
+  const tokens = h("tbody");
+  const hooks = h("tbody");
+  const tokenName = h("input", { id: "t-name", required: true, placeholder: "dashboard" });
+  const tokenScope = h("select", { id: "t-scope" }, h("option", { value: "read" }, "read"), h("option", { value: "write" }, "write"));
+  const tokenOut = h("p", { class: "mono", id: "new-token", "aria-live": "polite" });
+  const hookUrl = h("input", { id: "w-url", type: "url", required: true, placeholder: "https://example.net/hook" });
+  const hookOut = h("p", { class: "mono", "aria-live": "polite" });
+  const table = (heads, body) => h("table", {}, h("thead", {}, h("tr", {}, heads.map((t) => h("th", { scope: "col" }, t)))), body);
+
+  const tokenForm = h("form", { class: "row" },
+    h("label", { for: "t-name" }, "Name"), tokenName, h("label", { for: "t-scope" }, "Scope"), tokenScope, h("button", { type: "submit" }, "Create token"));
+  tokenForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const created = await api.post("/tokens", { name: tokenName.value, scope: tokenScope.value });
+      tokenOut.textContent = `New token (shown once): ${created.token}`;
+      tokenName.value = "";
+      await loadLists();
+    } catch (err) { tokenOut.textContent = err.message; }
+  });
+  const hookForm = h("form", { class: "row" }, h("label", { for: "w-url" }, "URL"), hookUrl, h("button", { type: "submit" }, "Add webhook"));
+  hookForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const created = await api.post("/webhooks", { url: hookUrl.value });
+      hookOut.textContent = `Signing secret (shown once): ${created.secret}`;
+      hookUrl.value = "";
+      await loadLists();
+    } catch (err) { hookOut.textContent = err.message; }
+  });
+
+  replace(main, h("h1", {}, "System"),
+    h("div", { class: "two" },
+      h("section", { class: "panel", "aria-labelledby": "host-h" }, h("h2", { id: "host-h" }, "Host"), host),
+      h("section", { class: "panel", "aria-labelledby": "enc-h" }, h("h2", { id: "enc-h" }, "Encoders"),
+        table(["Device", "Backend", "Slots in use", "Status"], encoders))),
+    h("section", { class: "panel", "aria-labelledby": "ev-h" }, h("h2", { id: "ev-h" }, "Recent events"), table(["Time", "Event", "Channel"], events)),
+    h("div", { class: "two" },
+      h("section", { class: "panel", "aria-labelledby": "tok-h" }, h("h2", { id: "tok-h" }, "API tokens"), tokenForm, tokenOut, table(["Name", "Scope", "Created", ""], tokens)),
+      h("section", { class: "panel", "aria-labelledby": "wh-h" }, h("h2", { id: "wh-h" }, "Webhooks"), hookForm, hookOut, table(["URL", "Events", ""], hooks))));
+
+  const meter = (fraction) => h("div", { class: "meter", role: "presentation" }, h("span", { style: null, "data-w": "" }));
+  const loadHost = async () => {
+    const s = await api.get("/system");
+    const rows = [
+      ["CPU", `${s.cpu_cores} cores, load ${s.load_average.map((l) => l.toFixed(2)).join(" / ")}${s.cpu_percent === null ? "" : `, ${s.cpu_percent.toFixed(0)} % busy`}`],
+      ["Memory", `${bytes(s.memory_total_bytes - s.memory_available_bytes)} of ${bytes(s.memory_total_bytes)} used`],
+      ["Disk (data)", s.disk_total_bytes ? `${bytes(s.disk_total_bytes - s.disk_available_bytes)} of ${bytes(s.disk_total_bytes)} used` : "unknown"],
+      ["Uptime", duration(s.uptime_seconds * 1000)],
+      ...(s.temperatures.length ? s.temperatures.map((t) => [`Temp. ${t.sensor}`, `${t.celsius.toFixed(1)} °C`]) : [["Temperatures", "not exposed by this machine"]]),
+    ];
+    replace(host, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+  };
+  const loadEncoders = async () => {
+    const e = await api.get("/encoders");
+    replace(encoders, e.devices.map((d) => h("tr", {},
+      h("td", {}, d.name, h("div", { class: "muted mono" }, d.id)), h("td", {}, d.backend),
+      h("td", {}, d.capacity ? `${d.in_use?.sessions ?? 0} of ${d.capacity.sessions} sessions` : "—"),
+      h("td", {}, d.available ? (d.healthy ? "available" : "failed; waiting for the next probe") : `unavailable: ${d.unavailable_reason || "unknown"}`))));
+  };
+  const loadEvents = async () => {
+    const page = await api.get("/events?limit=500");
+    const items = page.items.slice(-15).reverse();
+    replace(events, items.length ? items.map((ev) => h("tr", {}, h("td", {}, new Date(ev.timestamp).toLocaleString()), h("td", {}, ev.type || ev.kind), h("td", {}, ev.channel)))
+      : h("tr", {}, h("td", { colspan: 3, class: "muted" }, "No events yet.")));
+  };
+  const loadLists = async () => {
+    const t = await api.get("/tokens?limit=500");
+    replace(tokens, t.items.map((tok) => h("tr", {}, h("td", {}, tok.name), h("td", {}, tok.scope), h("td", {}, new Date(tok.created_at).toLocaleString()),
+      h("td", {}, h("button", { type: "button", class: "ghost", onclick: async () => {
+        if (await confirmDialog(`Revoke token ${tok.name}? Integrations using it stop working at once.`, "Revoke")) { await api.del(`/tokens/${enc(tok.id)}`).catch((e) => toast(e.message)); loadLists(); }
+      } }, "Revoke")))));
+    const w = await api.get("/webhooks?limit=500");
+    replace(hooks, w.items.map((hook) => h("tr", {}, h("td", { class: "mono" }, hook.url), h("td", {}, hook.events.length ? hook.events.join(", ") : "all"),
+      h("td", {}, h("button", { type: "button", class: "ghost", onclick: async () => {
+        if (await confirmDialog(`Remove the webhook to ${hook.url}?`, "Remove")) { await api.del(`/webhooks/${enc(hook.id)}`).catch((e) => toast(e.message)); loadLists(); }
+      } }, "Remove")))));
+  };
+  loadLists().catch((e) => toast(e.message));
+  const stop = poll(async () => {
+    await Promise.all([loadHost().catch(() => replace(host, "Host figures unavailable.")), loadEncoders(), loadEvents()]);
+  }, 5000);
+  return stop;
+}
