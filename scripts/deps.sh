@@ -46,6 +46,10 @@ fi
 if [ ! -d tests/player/node_modules/playwright-core ]; then
   (cd tests/player && npm ci --no-audit --no-fund --loglevel=error) >&2
 fi
+# The console test drives the operator's console the same way (its own lock file).
+if [ ! -d tests/console/node_modules/playwright-core ]; then
+  (cd tests/console && npm ci --no-audit --no-fund --loglevel=error) >&2
+fi
 
 # Schemathesis (PyPI) fuzzes the REST API from its OpenAPI document (the
 # appliance's control_plane test), from a virtual environment under target/.

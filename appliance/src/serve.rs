@@ -64,9 +64,10 @@ impl Appliance {
         let app = packager::router(origin.clone()).merge(crate::web::router()).merge(api);
         let mut stop = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
-            let graceful = axum::serve(http, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            });
+            let graceful = axum::serve(http, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                });
             if let Err(e) = graceful.await {
                 tracing::error!(error = %e, "http server failed");
             }
@@ -136,7 +137,7 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         println!("demo channel publishing; watch it at {web}/?channel=demo");
         println!("playlist for any HLS player: {web}/hls/demo/index.m3u8");
     } else {
-        println!("live preview: {web}/");
+        println!("console: {web}/console/");
     }
     main_loop(&appliance).await;
     tracing::info!("shutting down");

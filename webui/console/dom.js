@@ -1,5 +1,5 @@
 // Building the DOM from data without ever parsing data as HTML: every string
-// becomes a text node, attributes are set one by one (no innerHTML anywhere).
+// becomes a text node, attributes are set one by one (no HTML parsing sinks).
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {

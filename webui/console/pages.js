@@ -111,7 +111,7 @@ function channelCard(channel) {
   const state = h("span");
   const session = h("dd", {}, "—");
   const uptime = h("dd", {}, "—");
-  const input = h("dd", {}, "—");
+  const input = h("dd", { "data-field": "input" }, "—");
   const output = h("dd");
   const encoder = h("dd");
   const thumb = h("div", { class: "thumb" }, "offline");
@@ -130,7 +130,10 @@ function channelCard(channel) {
       session.textContent = s ? `${s.state} (from ${s.peer})` : "no publisher";
       session.dataset.state = s ? s.state : "none";
       uptime.textContent = s ? duration(s.duration_ms) : "—";
-      input.textContent = s && s.bytes_in && s.duration_ms ? `${Math.round(s.bytes_in * 8 / s.duration_ms)} kbit/s` : (s ? "RTMP publisher connected" : "—");
+      // The API has no live input figures yet: show what the preview decodes (the source, for pass-through).
+      const v = thumb.querySelector("video");
+      const size = v && v.videoWidth ? `${v.videoWidth}×${v.videoHeight} as played` : null;
+      input.textContent = s ? [c.output.kind === "passthrough" ? size : null, s.bytes_in && s.duration_ms ? `${Math.round(s.bytes_in * 8 / s.duration_ms)} kbit/s` : null].filter(Boolean).join(", ") || "RTMP publisher connected" : "—";
       output.textContent = outputText(c.output);
       encoder.textContent = c.output.kind === "passthrough" ? "none (pass-through)" : c.encoder_policy;
       if (live && playing !== s.id) {
@@ -258,6 +261,7 @@ export function channelPage(main, name) {
       playing = current.id;
     } else if (!live && playing) {
       player?.destroy(); player = null; playing = null; window.consolePlayer = null;
+      latency.textContent = "—";
       status.textContent = "No live session.";
       replace(levels, h("option", { value: "-1" }, "Auto"));
     } else if (!live) {

@@ -35,3 +35,35 @@ static ASSETS: &[(&str, Asset)] = &[
 pub fn get(name: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|(n, _)| *n == name).map(|(_, a)| a)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the page loads is embedded, and nothing is fetched from outside.
+    #[test]
+    fn the_page_loads_only_embedded_assets() {
+        let page = std::str::from_utf8(get("index.html").unwrap().bytes).unwrap();
+        for name in ["console.css", "hls.min.js", "app.js"] {
+            assert!(page.contains(&format!("/console/assets/{name}")), "index.html loads {name}");
+        }
+        for (name, asset) in ASSETS.iter().filter(|(n, _)| *n != "hls.min.js") {
+            let text = std::str::from_utf8(asset.bytes).unwrap();
+            let outside = text.matches("://").count() - text.matches("https://example.net/hook").count();
+            assert_eq!(outside, 0, "{name} refers to nothing outside the appliance");
+        }
+        assert!(get("../Cargo.toml").is_none());
+        assert!(get("").is_none());
+    }
+
+    /// The console never parses data as HTML: no innerHTML and friends.
+    #[test]
+    fn the_console_scripts_build_the_dom_from_text_only() {
+        for (name, asset) in ASSETS.iter().filter(|(n, _)| n.ends_with(".js") && *n != "hls.min.js") {
+            let text = std::str::from_utf8(asset.bytes).unwrap();
+            for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
+                assert!(!text.contains(sink), "{name} uses {sink}");
+            }
+        }
+    }
+}

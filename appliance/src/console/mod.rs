@@ -44,6 +44,7 @@ impl Console {
                 tracing::error!(error = %e, "console: cannot create the admin password; set one with `appliance admin set-password`")
             }
         }
+        sessions.watch_password_file(password::path(&data_dir));
         Console { data_dir, sessions }
     }
 }

@@ -1,13 +1,15 @@
 //! Signed-in console sessions, kept in memory (a restart signs everyone out,
 //! which is what an appliance reboot should do): a random 256-bit id in an
 //! HttpOnly cookie, a CSRF token that every mutation must echo in
-//! `X-CSRF-Token`, an absolute expiry. Also the per-address limit on failed
-//! sign-ins.
+//! `X-CSRF-Token`, an absolute expiry. A new admin password (set from the CLI
+//! while the appliance runs) ends every session. Also the per-address limit on
+//! failed sign-ins.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng;
 use subtle::ConstantTimeEq;
@@ -26,6 +28,8 @@ const MAX_SESSIONS: usize = 256;
 struct Session {
     csrf: String,
     expires: Instant,
+    /// The password file's modification time at sign-in.
+    password_stamp: Option<SystemTime>,
 }
 
 /// Every signed-in session and the sign-in failure counts.
@@ -33,6 +37,8 @@ struct Session {
 pub struct Sessions {
     sessions: Mutex<HashMap<String, Session>>,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// The admin password file, whose change ends every session.
+    password_file: OnceLock<PathBuf>,
 }
 
 /// What a valid session cookie gives.
@@ -47,6 +53,15 @@ fn random_token() -> String {
 }
 
 impl Sessions {
+    /// Sessions end when this file (the admin password hash) changes.
+    pub fn watch_password_file(&self, path: PathBuf) {
+        let _ = self.password_file.set(path);
+    }
+
+    fn password_stamp(&self) -> Option<SystemTime> {
+        std::fs::metadata(self.password_file.get()?).and_then(|m| m.modified()).ok()
+    }
+
     /// A fresh session (never one the client chose: no fixation); returns (id, csrf).
     pub fn create(&self) -> (String, String) {
         let id = random_token();
@@ -54,12 +69,13 @@ impl Sessions {
         let now = Instant::now();
         let mut sessions = self.sessions.lock().expect("sessions lock");
         sessions.retain(|_, s| s.expires > now);
-        if sessions.len() >= MAX_SESSIONS {
-            if let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| k.clone()) {
-                sessions.remove(&oldest);
-            }
+        if sessions.len() >= MAX_SESSIONS
+            && let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| k.clone())
+        {
+            sessions.remove(&oldest);
         }
-        sessions.insert(id.clone(), Session { csrf: csrf.clone(), expires: now + LIFETIME });
+        let password_stamp = self.password_stamp();
+        sessions.insert(id.clone(), Session { csrf: csrf.clone(), expires: now + LIFETIME, password_stamp });
         (id, csrf)
     }
 
@@ -67,7 +83,7 @@ impl Sessions {
     pub fn get(&self, id: &str) -> Option<SignedIn> {
         let mut sessions = self.sessions.lock().expect("sessions lock");
         let session = sessions.get(id)?.clone();
-        if session.expires <= Instant::now() {
+        if session.expires <= Instant::now() || session.password_stamp != self.password_stamp() {
             sessions.remove(id);
             return None;
         }
@@ -126,6 +142,19 @@ mod tests {
         assert!(!csrf_matches(&signed_in, Some("0")));
         assert_eq!(sessions.get("not-a-session"), None);
         sessions.remove(&id);
+        assert_eq!(sessions.get(&id), None);
+    }
+
+    #[test]
+    fn a_new_password_ends_every_session() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::console::password::set(dir.path(), "first password").unwrap();
+        let sessions = Sessions::default();
+        sessions.watch_password_file(crate::console::password::path(dir.path()));
+        let (id, _) = sessions.create();
+        assert!(sessions.get(&id).is_some());
+        std::thread::sleep(Duration::from_millis(20));
+        crate::console::password::set(dir.path(), "second password").unwrap();
         assert_eq!(sessions.get(&id), None);
     }
 

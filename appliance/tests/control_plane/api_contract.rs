@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::support::Harness;
 
 /// Every operation the API must offer, as (method, path).
-const OPERATIONS: [(&str, &str); 22] = [
+const OPERATIONS: [(&str, &str); 23] = [
     ("get", "/api/v1/health"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/channels"),

@@ -1,0 +1,170 @@
+// Walks through the operator's console in Debian's headless Chromium as a new
+// operator would, and prints one JSON line per milestone; the last line is
+// the report. The Rust test (tests/tests/console.rs) publishes with the real
+// ffmpeg program when it reads the `{"publish": <stream key>}` line.
+//
+//   node console.mjs <appliance url> <admin password> <screenshot dir>
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+const [base, password, shots] = process.argv.slice(2);
+mkdirSync(shots, { recursive: true });
+const CHANNEL = "console-cam";
+const report = { steps: [], console_errors: [], csp_violations: [] };
+const step = (name, extra = {}) => { report.steps.push(name); Object.assign(report, extra); console.error(`step: ${name}`); };
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+  ],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(30000);
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    const text = m.text();
+    if (/Content Security Policy/i.test(text)) report.csp_violations.push(text);
+    report.console_errors.push(text);
+  });
+  const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+
+  // The bare address leads to the console's sign-in.
+  await page.goto(`${base}/`);
+  await page.waitForSelector("#password");
+  report.landing_url = page.url();
+  await shot("signin");
+
+  // A wrong password is refused and sets no session.
+  await page.fill("#password", "not-the-password");
+  await page.click("button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("password-error")?.textContent.length > 0);
+  report.wrong_password_message = await page.textContent("#password-error");
+  report.wrong_password_cookie = (await context.cookies()).some((c) => c.name === "appliance_session");
+  await shot("signin-refused");
+  step("wrong password refused");
+
+  // The right one signs in.
+  await page.fill("#password", password);
+  await page.click("button[type=submit]");
+  await page.waitForSelector("#channels", { state: "attached" });
+  const cookie = (await context.cookies()).find((c) => c.name === "appliance_session");
+  report.cookie = cookie ? { httpOnly: cookie.httpOnly, sameSite: cookie.sameSite, path: cookie.path, expires: cookie.expires > 0 } : null;
+  step("signed in");
+
+  // The session reads the API; a change without the CSRF token is refused.
+  report.csrf = await page.evaluate(async () => {
+    const get = await fetch("/api/v1/channels");
+    const post = await fetch("/api/v1/channels", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name: "csrf-probe" }) });
+    const wrong = await fetch("/api/v1/channels", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": "0".repeat(64) }, body: JSON.stringify({ name: "csrf-probe" }) });
+    const list = await (await fetch("/api/v1/channels")).json();
+    return { get: get.status, post_without_token: post.status, post_wrong_token: wrong.status, probe_created: list.items.some((c) => c.name === "csrf-probe") };
+  });
+  step("csrf checked");
+
+  // Create a channel; the API's field error appears next to the field first.
+  await page.click("a[data-nav=new]");
+  await page.waitForSelector("#channel-form");
+  await page.fill("#f-name", "Not A Name!");
+  await page.click("#channel-form button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("f-name-error").textContent.length > 0);
+  report.name_field_error = await page.textContent("#f-name-error");
+  // A ladder rung the API refuses gets its error on that rung.
+  await page.fill("#f-name", CHANNEL);
+  await page.check("#f-ladder");
+  await page.fill("#rung-0-height", "63");
+  await page.click("#channel-form button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("rung-0-error").textContent.length > 0);
+  report.rung_field_error = await page.textContent("#rung-0-error");
+  report.rung_input_invalid = await page.getAttribute("#rung-0-height", "aria-invalid");
+  await page.fill("#f-name", "Not A Name!");
+  await page.click("#channel-form button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("f-name-error").textContent.length > 0);
+  await shot("channel-form-errors");
+  await page.check("#f-passthrough");
+  await page.fill("#f-name", CHANNEL);
+  await page.fill("#f-max", "3600");
+  await page.click("#channel-form button[type=submit]");
+  await page.waitForSelector("#stream-key");
+  await page.click("#reveal");
+  await page.waitForSelector("#stream-key[data-key]");
+  const key = await page.getAttribute("#stream-key", "data-key");
+  step("channel created");
+  console.log(JSON.stringify({ publish: key }));
+
+  // The dashboard shows it live without a reload.
+  await page.click("a[data-nav=dashboard]");
+  await page.waitForSelector(`[data-channel="${CHANNEL}"]`);
+  await page.evaluate(() => { window.__noReload = true; });
+  await page.waitForSelector(`[data-channel="${CHANNEL}"] [data-state="live"]`, { timeout: 45000 });
+  report.dashboard_live_without_reload = await page.evaluate(() => window.__noReload === true);
+  await page.waitForFunction((c) => document.querySelector(`[data-channel="${c}"] video`)?.currentTime > 0.5, CHANNEL);
+  await page.waitForFunction((c) => document.querySelector(`[data-channel="${c}"] [data-field=input]`).textContent.includes("×"), CHANNEL);
+  report.dashboard_input = await page.textContent(`[data-channel="${CHANNEL}"] [data-field=input]`);
+  await shot("dashboard");
+  step("live on the dashboard");
+
+  // The channel page plays the preview; the video advances.
+  await page.click(`[data-channel="${CHANNEL}"] h3 a`);
+  await page.waitForFunction(() => document.getElementById("preview")?.currentTime > 0.5, null, { timeout: 30000 });
+  const t0 = await page.evaluate(() => document.getElementById("preview").currentTime);
+  await page.waitForTimeout(3000);
+  const t1 = await page.evaluate(() => document.getElementById("preview").currentTime);
+  report.preview_advanced_seconds = t1 - t0;
+  await page.waitForFunction(() => /s$/.test(document.getElementById("latency").textContent), null, { timeout: 15000 }).catch(() => {});
+  report.latency_text = await page.textContent("#latency");
+  report.low_latency_mode = await page.evaluate(() => window.consolePlayer?.lowLatencyMode ?? null);
+  await shot("channel");
+  step("preview played");
+
+  // Rotate the key (with confirmation).
+  await page.click("#reveal");
+  await page.waitForSelector("#stream-key[data-key]");
+  const before = await page.getAttribute("#stream-key", "data-key");
+  await page.click("#rotate");
+  await page.waitForSelector("#confirm[open]");
+  await shot("rotate-confirm");
+  await page.click("#confirm-ok");
+  await page.waitForFunction((k) => { const el = document.getElementById("stream-key"); return el.dataset.key && el.dataset.key !== k; }, before);
+  report.key_rotated = (await page.getAttribute("#stream-key", "data-key")) !== before;
+  step("key rotated");
+
+  // Stop the channel: the session ends with its reason in the history.
+  await page.click("#stop");
+  await page.waitForSelector("#start");
+  await page.waitForFunction(() => document.querySelector("tbody")?.textContent.includes("channel-stopped"), null, { timeout: 20000 });
+  report.stopped = true;
+  await shot("channel-stopped");
+  step("channel stopped");
+
+  // The edit form and the system page.
+  await page.goto(`${base}/console/#/channels/${CHANNEL}/edit`);
+  await page.waitForFunction(() => document.getElementById("f-max")?.value === "3600");
+  await shot("channel-edit");
+  await page.click("a[data-nav=system]");
+  await page.waitForSelector("#host dt");
+  await page.waitForSelector("#channel-form", { state: "detached" });
+  await shot("system");
+  step("system page");
+
+  // Tablet width.
+  await page.setViewportSize({ width: 820, height: 1100 });
+  await page.click("a[data-nav=dashboard]");
+  await page.waitForSelector(`[data-channel="${CHANNEL}"]`);
+  await shot("dashboard-tablet");
+
+  // Sign out: the cookie no longer opens the API.
+  await page.click("#sign-out");
+  await page.waitForSelector("#password");
+  report.after_sign_out_status = await page.evaluate(async () => (await fetch("/api/v1/channels")).status);
+  step("signed out");
+} catch (e) {
+  report.error = String(e && e.stack || e);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(report));
