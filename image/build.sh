@@ -81,6 +81,11 @@ key=$( { printf '%s\n' "${mmdebstrap_args[@]}" bookworm "${APPLIANCE_IMAGE_MIRRO
 cache=${APPLIANCE_IMAGE_CACHE:-target/image-cache}
 base="$cache/base-$key.tar"
 mkdir -p "$cache" "$out"
+# One build at a time per output directory and cache (the test suite and a person may overlap).
+exec 9>"$out/.build.lock"
+flock -w 1800 9 || die "another image build holds $out/.build.lock"
+exec 8>"$cache/.build.lock"
+flock -w 1800 8 || die "another image build holds $cache/.build.lock"
 if [ -f "$base" ] && [ -s "$base" ]; then
     log "base tree from the cache ($base)"
 else
@@ -128,7 +133,7 @@ chroot "$root" systemctl enable --quiet \
 # An appliance does not fetch package lists behind the operator's back.
 chroot "$root" systemctl disable --quiet apt-daily.timer apt-daily-upgrade.timer
 # The boot loader is replaced with the whole system on upgrades, never in place.
-chroot "$root" systemctl disable --quiet systemd-boot-update.service
+chroot "$root" systemctl mask --quiet systemd-boot-update.service
 # No console login prompt is lost behind a password nobody knows yet: root stays
 # locked until appliance-firstboot sets the admin password.
 chroot "$root" usermod -p '*' root

@@ -12,7 +12,7 @@ APT_PACKAGES=(
   chromium
   # systemd units check; the bootable image and its boot test in qemu
   systemd mmdebstrap e2fsprogs dosfstools mtools gdisk syslinux syslinux-common
-  qemu-system-x86 qemu-utils ovmf
+  qemu-system-x86 ovmf fdisk
 )
 
 as_root() {
