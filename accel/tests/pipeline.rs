@@ -177,21 +177,14 @@ fn an_encoder_failure_hands_the_ladder_back_and_it_resumes() {
     };
     assert!(resume.source_tracks.is_some());
     assert!(resume.outputs.iter().all(Option::is_some));
-    let mut moved = Pipeline::resume(PipelineConfig { fail_after_frames: None, ..failing }, resume).unwrap();
+    let moved = Pipeline::resume(PipelineConfig { fail_after_frames: None, ..failing }, resume).unwrap();
     for event in events {
         if let StreamEvent::Unit(u) = event {
             input_tx.send_unit(u.clone()).unwrap();
         }
     }
     drop(input_tx);
-    loop {
-        match moved.blocking_next_event() {
-            Some(PipelineEvent::Finished) => break,
-            Some(PipelineEvent::Configured { .. }) => {}
-            other => panic!("{other:?}"),
-        }
-    }
-    moved.join();
+    run_to_finish(moved);
     let received: Vec<Received> = consumers.into_iter().map(|c| c.join().unwrap()).collect();
     for r in &received {
         // Announced again by the new encoders: the packager starts a new init (a discontinuity).
@@ -237,25 +230,72 @@ fn a_tripped_fault_switch_fails_the_running_pipeline_once() {
     };
     assert!(!config.faults.is_armed(), "one rung took the fault");
     // The same config (and switch) resumes and runs to the end: the fault fired once.
-    let mut moved = Pipeline::resume(config, resume).unwrap();
+    let moved = Pipeline::resume(config, resume).unwrap();
     for event in events {
         if let StreamEvent::Unit(u) = event {
             input_tx.send_unit(u.clone()).unwrap();
         }
     }
     drop(input_tx);
+    run_to_finish(moved);
+    for r in consumers.into_iter().map(|c| c.join().unwrap()) {
+        assert_eq!(r.tracks.len(), 2, "announced again after the move");
+        assert!(r.video_pts.len() > 20 && r.video_pts.len() < 60, "{}", r.video_pts.len());
+        assert!(r.video_pts.windows(2).all(|w| w[0] < w[1]), "timestamps keep increasing across the move");
+    }
+}
+
+/// Waits for a (resumed) pipeline to finish its input cleanly, then joins it.
+fn run_to_finish(mut pipeline: Pipeline) {
     loop {
-        match moved.blocking_next_event() {
+        match pipeline.blocking_next_event() {
             Some(PipelineEvent::Finished) => break,
             Some(PipelineEvent::Configured { .. }) => {}
             other => panic!("{other:?}"),
         }
     }
-    moved.join();
-    for r in consumers.into_iter().map(|c| c.join().unwrap()) {
-        assert_eq!(r.tracks.len(), 2, "announced again after the move");
-        assert!(r.video_pts.len() > 20 && r.video_pts.len() < 60, "{}", r.video_pts.len());
-        assert!(r.video_pts.windows(2).all(|w| w[0] < w[1]), "timestamps keep increasing across the move");
+    pipeline.join();
+}
+
+/// `source`'s events with every timestamp moved `seconds` later (each track in its own timebase).
+fn shifted(source: &source::Source, seconds: i64) -> Vec<StreamEvent> {
+    let StreamEvent::Tracks(tracks) = &source.events[0] else { panic!("tracks come first") };
+    let tracks = tracks.clone();
+    source
+        .events
+        .iter()
+        .map(|event| match event {
+            StreamEvent::Unit(u) => {
+                let offset = seconds * i64::from(tracks[u.track].timebase.0);
+                StreamEvent::Unit(media::EncodedUnit { pts: u.pts + offset, dts: u.dts + offset, ..u.clone() })
+            }
+            tracks => tracks.clone(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_source_that_changes_size_mid_session_keeps_every_rendition_without_upscaling() {
+    // 2 s at 640x360, then the publisher switches to 320x180 (a new announcement
+    // with a new avcC, as ingest sends on a new sequence header).
+    let large = source::generated(640, 360, 30, 2, 30).unwrap();
+    let small = source::generated(320, 180, 30, 2, 30).unwrap();
+    let both = source::Source { events: [large.events.clone(), shifted(&small, 2)].concat(), ..large };
+    let rungs = vec![rung(360, 800, VideoCodec::H264, None), rung(144, 200, VideoCodec::H264, None)];
+    let (received, events, stats) = run(config(rungs), &both);
+    assert!(matches!(events.last(), Some(PipelineEvent::Finished)), "{events:?}");
+    let configured = events.iter().filter(|e| matches!(e, PipelineEvent::Configured { .. })).count();
+    assert_eq!(configured, 1, "the set of renditions is fixed for the session: {events:?}");
+    assert_eq!(stats.decoded_frames, 120);
+    let sizes = |r: &Received| r.tracks.iter().map(|t| t[0].resolution().unwrap()).collect::<Vec<_>>();
+    // The 360p rung follows the source down to 320x180 (never scaled up);
+    // the 144p rung keeps its size. Both run to the end with no gap.
+    assert_eq!(sizes(&received[0]), [(640, 360), (320, 180)]);
+    assert_eq!(sizes(&received[1]), [(256, 144)]);
+    for r in &received {
+        assert_eq!(r.video_pts.len(), 120, "every frame of both sizes");
+        assert!(r.video_pts.windows(2).all(|w| w[0] < w[1]));
+        assert!(r.keyframe_pts.contains(&180_000), "a keyframe where the new size starts: {:?}", r.keyframe_pts);
     }
 }
 

@@ -395,9 +395,12 @@ impl Supervised {
         }
     }
 
-    /// A later video announcement (the source changed size or rate): the
-    /// running ladder cannot move without a restart, so its lease is counted
-    /// at the new demand where it is, with an alert when that is over budget.
+    /// A later video announcement (the source changed size or rate). The set
+    /// of renditions stays as the session began (players never reload the
+    /// multivariant playlist, so a rendition can neither appear nor vanish);
+    /// the pipeline rescales to the new size, never up (`accel::pipeline::rung_size`).
+    /// Moving a running ladder would cost a discontinuity, so its lease is
+    /// counted at the new demand where it is, with an alert when over budget.
     fn resize(&mut self, lease: &mut Lease, rungs: &[RenditionSpec], announced: Option<&[TrackInfo]>) {
         let Some(tracks) = announced else { return };
         let Some(demand) = Demand::for_tracks(rungs, tracks).filter(|d| *d != self.demand) else { return };
