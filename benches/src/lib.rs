@@ -1,1 +1,107 @@
-//! Benchmarks live in `benches/`; this crate has no library code.
+//! What the benchmarks share: the recording they all read (made once by the
+//! `ffmpeg` program) and its FLV tags, as an RTMP publisher would send them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use media::{Arrival, LatencyMode};
+use packager::{Rendition, Segmenter, SegmenterConfig, WindowConfig};
+
+/// Seconds of the shared recording.
+pub const MEDIA_SECONDS: u32 = 60;
+
+/// One FLV tag: 8 audio, 9 video, 18 script data.
+pub struct Tag {
+    pub kind: u8,
+    pub timestamp: u32,
+    pub data: Bytes,
+}
+
+/// Whether `program -version` (or `-v`) runs: the references are real programs.
+pub fn have_program(program: &str, version_flag: &str) -> bool {
+    Command::new(program).arg(version_flag).output().is_ok_and(|o| o.status.success())
+}
+
+/// The workspace's `target/`, where the recording is cached between runs.
+pub fn target_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target")
+}
+
+/// A RAM disk when there is one, so references do not measure the disk.
+pub fn ram_dir() -> PathBuf {
+    if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() }
+}
+
+/// `MEDIA_SECONDS` of 720p30 x264 (4 Mb/s, a keyframe a second) + AAC in FLV, made once.
+pub fn recording(dir: &Path) -> PathBuf {
+    let path = dir.join(format!("bench-source-{MEDIA_SECONDS}s-720p.flv"));
+    if path.exists() {
+        return path;
+    }
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &MEDIA_SECONDS.to_string(), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
+        .args(["-g", "30", "-b:v", "4M", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-f", "flv"])
+        .arg(&path)
+        .status()
+        .expect("the ffmpeg program is needed for this benchmark");
+    assert!(status.success(), "ffmpeg could not make the source");
+    path
+}
+
+/// The tags of an FLV file, in order.
+pub fn read_flv(path: &Path) -> Vec<Tag> {
+    let file = Bytes::from(std::fs::read(path).unwrap());
+    let mut pos = u32::from_be_bytes([file[5], file[6], file[7], file[8]]) as usize + 4;
+    let mut tags = Vec::new();
+    while pos + 11 <= file.len() {
+        let kind = file[pos] & 0x1f;
+        let size = u32::from_be_bytes([0, file[pos + 1], file[pos + 2], file[pos + 3]]) as usize;
+        let timestamp = u32::from_be_bytes([file[pos + 7], file[pos + 4], file[pos + 5], file[pos + 6]]);
+        let body = pos + 11;
+        if body + size > file.len() {
+            break;
+        }
+        tags.push(Tag { kind, timestamp, data: file.slice(body..body + size) });
+        pos = body + size + 4;
+    }
+    tags
+}
+
+/// The segmenter settings every bench uses: 200 ms parts, 1 s segments.
+pub fn segmenter_config() -> SegmenterConfig {
+    SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) }
+}
+
+/// An ultra-low-latency rendition keeping a 24-segment window.
+pub fn rendition(name: &str) -> Rendition {
+    Rendition::new(
+        name,
+        WindowConfig { mode: LatencyMode::UltraLow, window_segments: 24, segment_target: Duration::from_secs(1) },
+    )
+}
+
+/// Packages `tags` into one rendition in a single pass (no playlist renders).
+pub fn packaged(tags: &[Tag], name: &str) -> Arc<Rendition> {
+    let rendition = Arc::new(rendition(name));
+    let mut demuxer = ingest::Demuxer::default();
+    let mut segmenter = Segmenter::new(segmenter_config());
+    let (mut events, mut outputs) = (Vec::new(), Vec::new());
+    for tag in tags {
+        match tag.kind {
+            9 => demuxer.push_video(tag.timestamp, &tag.data, Arrival::now(), &mut events),
+            8 => demuxer.push_audio(tag.timestamp, &tag.data, Arrival::now(), &mut events),
+            _ => {}
+        }
+        for event in events.drain(..) {
+            segmenter.push(event, &mut outputs);
+        }
+    }
+    segmenter.finish(&mut outputs);
+    rendition.apply(&outputs);
+    rendition
+}

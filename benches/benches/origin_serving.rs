@@ -1,0 +1,305 @@
+//! The HTTP origin against nginx serving the same files, in the same run.
+//!
+//! One 720p rendition (60 s of x264 + AAC, 24-segment window, 200 ms parts)
+//! is packaged in memory and served by our origin (`packager::router`, as the
+//! appliance mounts it). Every file its media playlist names is fetched once
+//! from our origin and written to a RAM disk, where nginx (sendfile, open file
+//! cache, one worker per core) serves the very same bytes. One load generator
+//! (keep-alive HTTP/1.1 connections, each looping over the URLs) drives both
+//! servers in alternating rounds; the median round of each is reported.
+//! On a small machine the generator shares the CPU with the server under
+//! test: the ratio is the number to read, not the absolute rates.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use benches::{have_program, packaged, read_flv, recording, target_dir};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::Request;
+use hyper::header::HOST;
+use hyper_util::rt::TokioIo;
+use packager::{LiveStream, OriginStore};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+
+/// Concurrent keep-alive connections (a CDN's edge fleet pulling one origin).
+const CONNECTIONS: usize = 16;
+const ROUND: Duration = Duration::from_secs(3);
+const ROUNDS: usize = 3;
+const PLAYLIST: &str = "/hls/bench/s1/source/index.m3u8";
+
+/// What one round of load achieved.
+#[derive(Debug, Clone, Copy, Default)]
+struct Round {
+    requests: u64,
+    bytes: u64,
+    errors: u64,
+    seconds: f64,
+}
+
+impl Round {
+    fn per_second(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+    fn megabytes_per_second(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.seconds
+    }
+}
+
+/// One GET on an open connection: (status, body length).
+async fn get(
+    sender: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    path: &str,
+) -> Result<(u16, Bytes), Box<dyn std::error::Error + Send + Sync>> {
+    let request = Request::get(path).header(HOST, "127.0.0.1").body(Empty::new())?;
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    Ok((status, response.into_body().collect().await?.to_bytes()))
+}
+
+async fn connect(
+    addr: SocketAddr,
+) -> Result<hyper::client::conn::http1::SendRequest<Empty<Bytes>>, Box<dyn std::error::Error + Send + Sync>> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// `CONNECTIONS` connections loop over `paths` for `ROUND`.
+async fn load(addr: SocketAddr, paths: Arc<Vec<String>>) -> Round {
+    let started = Instant::now();
+    let deadline = started + ROUND;
+    let mut tasks = tokio::task::JoinSet::new();
+    for connection in 0..CONNECTIONS {
+        let paths = paths.clone();
+        tasks.spawn(async move {
+            let mut round = Round::default();
+            let Ok(mut sender) = connect(addr).await else {
+                round.errors += 1;
+                return round;
+            };
+            let mut next = connection * paths.len() / CONNECTIONS; // spread the connections over the files
+            while Instant::now() < deadline {
+                match get(&mut sender, &paths[next % paths.len()]).await {
+                    Ok((200, body)) => {
+                        round.requests += 1;
+                        round.bytes += body.len() as u64;
+                    }
+                    _ => {
+                        round.errors += 1;
+                        match connect(addr).await {
+                            Ok(fresh) => sender = fresh,
+                            Err(_) => return round,
+                        }
+                    }
+                }
+                next += 1;
+            }
+            round
+        });
+    }
+    let mut total = Round::default();
+    while let Some(Ok(round)) = tasks.join_next().await {
+        total.requests += round.requests;
+        total.bytes += round.bytes;
+        total.errors += round.errors;
+    }
+    total.seconds = started.elapsed().as_secs_f64();
+    total
+}
+
+/// Our origin on its own runtime (as many workers as cores, like the appliance).
+fn start_ours(runtime: &Runtime) -> SocketAddr {
+    let tags = read_flv(&recording(&target_dir()));
+    let store = Arc::new(OriginStore::new(Duration::from_secs(3600)));
+    store.insert(Arc::new(LiveStream::new("bench", "s1", vec![packaged(&tags, "source")])));
+    let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    runtime.spawn(async move { axum::serve(listener, packager::router(store)).await });
+    addr
+}
+
+/// The media playlist's URIs (init, parts, segments) as absolute paths.
+fn media_paths(playlist: &str) -> Vec<String> {
+    let base = PLAYLIST.rsplit_once('/').unwrap().0;
+    let mut uris = Vec::new();
+    for line in playlist.lines() {
+        if line.starts_with("#EXT-X-MAP:") || line.starts_with("#EXT-X-PART:") {
+            if let Some(uri) = line.split("URI=\"").nth(1).and_then(|rest| rest.split('"').next()) {
+                uris.push(uri.to_string());
+            }
+        } else if !line.starts_with('#') && !line.trim().is_empty() {
+            uris.push(line.trim().to_string());
+        }
+    }
+    uris.dedup();
+    uris.into_iter().map(|uri| format!("{base}/{uri}")).collect()
+}
+
+/// Copies `paths` from our origin into `root`, byte for byte.
+async fn mirror(addr: SocketAddr, paths: &[String], root: &Path) -> u64 {
+    let mut sender = connect(addr).await.unwrap();
+    let mut total = 0;
+    for path in paths {
+        let (status, body) = get(&mut sender, path).await.unwrap();
+        assert_eq!(status, 200, "{path}");
+        let file = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, &body).unwrap();
+        total += body.len() as u64;
+    }
+    total
+}
+
+/// nginx as a CDN origin would run it for static HLS: sendfile, open file
+/// cache, long keep-alive, no access log, a worker per core.
+fn start_nginx(dir: &Path, root: &Path, port: u16) -> Child {
+    let conf = dir.join("nginx.conf");
+    let d = dir.display();
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off;\nworker_processes auto;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n{user}\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  tcp_nodelay on;\n\
+             keepalive_requests 1000000;\n  open_file_cache max=10000 inactive=60s;\n\
+             client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n\
+             uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+             types {{ application/vnd.apple.mpegurl m3u8; video/mp4 mp4; video/iso.segment m4s; }}\n\
+             server {{ listen 127.0.0.1:{port}; root {root}; }}\n}}\n",
+            root = root.display(),
+            // As root, nginx's workers would run as `nobody`; keep them as the caller so they read the temp dir.
+            user = if is_root() { "user root;\n" } else { "" },
+        ),
+    )
+    .unwrap();
+    Command::new("nginx")
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("nginx starts")
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn median(mut rounds: Vec<Round>) -> Round {
+    rounds.sort_by(|a, b| a.per_second().total_cmp(&b.per_second()));
+    rounds[rounds.len() / 2]
+}
+
+fn main() {
+    for (program, flag) in [("ffmpeg", "-version"), ("nginx", "-v")] {
+        if !have_program(program, flag) {
+            println!("skipped: the {program} program is not installed (the reference needs it: apt install {program})");
+            return;
+        }
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let server = tokio::runtime::Builder::new_multi_thread().worker_threads(cores).enable_all().build().unwrap();
+    let client = tokio::runtime::Builder::new_multi_thread().worker_threads(cores).enable_all().build().unwrap();
+    let ours = start_ours(&server);
+
+    let dir = tempfile::Builder::new().prefix("appliance-origin-bench-").tempdir_in(benches::ram_dir()).unwrap();
+    let root = dir.path().join("root");
+    let (playlist_paths, media, mirrored) = client.block_on(async {
+        let mut sender = connect(ours).await.unwrap();
+        let (status, playlist) = get(&mut sender, PLAYLIST).await.unwrap();
+        assert_eq!(status, 200);
+        let mut paths = vec![PLAYLIST.to_string()];
+        let media = media_paths(std::str::from_utf8(&playlist).unwrap());
+        paths.extend(media.iter().cloned());
+        let mirrored = mirror(ours, &paths, &root).await;
+        (vec![PLAYLIST.to_string()], media, mirrored)
+    });
+    // nginx's workers may run as another user: let them read the copy.
+    let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(dir.path()).status();
+    let port = free_port();
+    let mut nginx = start_nginx(dir.path(), &root, port);
+    let nginx_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let ready = client.block_on(async {
+        for _ in 0..100 {
+            if let Ok(mut sender) = connect(nginx_addr).await
+                && matches!(get(&mut sender, PLAYLIST).await, Ok((200, _)))
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    });
+    if !ready {
+        let _ = nginx.kill();
+        let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
+        panic!("nginx did not answer: {log}");
+    }
+
+    let mixes = [
+        ("media files (init, parts, segments)", Arc::new(media.clone())),
+        ("media playlist", Arc::new(playlist_paths)),
+    ];
+    let mut results = Vec::new();
+    for (mix, paths) in &mixes {
+        let (mut our_rounds, mut nginx_rounds) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            our_rounds.push(client.block_on(load(ours, paths.clone())));
+            nginx_rounds.push(client.block_on(load(nginx_addr, paths.clone())));
+        }
+        let errors: u64 = our_rounds.iter().chain(&nginx_rounds).map(|r| r.errors).sum();
+        assert_eq!(errors, 0, "{mix}: requests failed");
+        results.push((*mix, median(our_rounds), median(nginx_rounds)));
+    }
+    let _ = nginx.kill();
+    let _ = nginx.wait();
+
+    println!(
+        "origin serving: {} files ({:.1} MB) of one 720p rendition, {CONNECTIONS} keep-alive connections, \
+         median of {ROUNDS} rounds of {} s per server, {cores} cores shared with the load generator",
+        media.len() + 1,
+        mirrored as f64 / 1e6,
+        ROUND.as_secs()
+    );
+    println!("{:<38} {:<24} {:>10} {:>10}", "mix", "server", "req/s", "MB/s");
+    let mut json = Vec::new();
+    for (mix, ours, reference) in &results {
+        println!(
+            "{mix:<38} {:<24} {:>10.0} {:>10.1}",
+            "ours (packager::router)",
+            ours.per_second(),
+            ours.megabytes_per_second()
+        );
+        println!(
+            "{mix:<38} {:<24} {:>10.0} {:>10.1}",
+            "nginx (reference)",
+            reference.per_second(),
+            reference.megabytes_per_second()
+        );
+        let ratio = ours.per_second() / reference.per_second();
+        println!("{:<38} ratio: ours is {ratio:.2}x nginx's request rate", "");
+        json.push(serde_json::json!({
+            "mix": mix, "ours_requests_per_s": ours.per_second(), "ours_mb_per_s": ours.megabytes_per_second(),
+            "nginx_requests_per_s": reference.per_second(), "nginx_mb_per_s": reference.megabytes_per_second(),
+            "ratio_vs_nginx": ratio,
+        }));
+    }
+    println!(
+        "{}",
+        serde_json::json!({ "bench": "origin_serving", "connections": CONNECTIONS, "cores": cores, "mixes": json })
+    );
+}
