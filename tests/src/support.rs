@@ -15,6 +15,18 @@ use tokio::process::{Child, Command};
 /// Every await in a test is bounded by this unless it says otherwise.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The Playwright driver folder `tests/<name>` (hls.js player, console walk),
+/// when it and Debian's Chromium are installed; tests skip loudly otherwise.
+pub fn browser_driver(name: &str) -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if std::path::Path::new(&chromium).exists() && dir.join("node_modules/playwright-core").is_dir() {
+        return Some(dir);
+    }
+    eprintln!("skipped: Chromium or tests/{name}/node_modules is missing (scripts/test.sh installs both)");
+    None
+}
+
 /// Whether `ffmpeg` and `ffprobe` exist; tests that need them skip loudly otherwise.
 pub fn have_ffmpeg() -> bool {
     let ok = |p: &str| {

@@ -246,32 +246,20 @@ async fn hardware_only_without_hardware_is_refused_with_the_probe_reason() {
     app.appliance.shutdown().await;
 }
 
-fn player_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("player")
-}
-
-fn have_player() -> bool {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let ok = Path::new(&chromium).exists() && player_dir().join("node_modules/playwright-core").is_dir();
-    if !ok {
-        eprintln!("skipped: Chromium or tests/player/node_modules is missing (scripts/test.sh installs both)");
-    }
-    ok
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hls_js_plays_the_ladder_and_switches_levels_without_errors() {
     const WATCH_SECONDS: u64 = 12;
-    if !have_ffmpeg() || !have_player() {
+    if !have_ffmpeg() {
         return;
     }
+    let Some(player) = tests::browser_driver("player") else { return };
     let app = TestAppliance::start().await;
     let channel = ladder_channel(&app, "abr-player", EncoderPolicy::Software);
     let publisher = Publish { seconds: (WATCH_SECONDS + 16) as f64, ..Publish::default() }
         .start(&app.rtmp_url(&channel.stream_key));
     app.media_playlist_path("abr-player", None).await;
     let run = tokio::process::Command::new("node")
-        .arg(player_dir().join("player.mjs"))
+        .arg(player.join("player.mjs"))
         .arg(app.url("/?channel=abr-player"))
         .arg(WATCH_SECONDS.to_string())
         .arg("")
@@ -519,16 +507,17 @@ async fn a_ladder_with_the_source_lists_and_plays_it_beside_the_rungs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hls_js_keeps_playing_across_a_ladder_move() {
     const WATCH_SECONDS: u64 = 10;
-    if !have_ffmpeg() || !have_player() {
+    if !have_ffmpeg() {
         return;
     }
+    let Some(player) = tests::browser_driver("player") else { return };
     let app = TestAppliance::start().await;
     let channel = ladder_channel_of(&app, "failover-player", &[(240, 400), (144, 200)], false, EncoderPolicy::Software);
     let publisher = Publish { seconds: (WATCH_SECONDS + 20) as f64, ..Publish::default() }
         .start(&app.rtmp_url(&channel.stream_key));
     app.media_playlist_path("failover-player", None).await;
     let mut player = tokio::process::Command::new("node")
-        .arg(player_dir().join("player.mjs"))
+        .arg(player.join("player.mjs"))
         .arg(app.url("/?channel=failover-player"))
         .arg(WATCH_SECONDS.to_string())
         .stdout(Stdio::piped())

@@ -11,24 +11,12 @@ use tests::{Publish, STEP_TIMEOUT, TestAppliance, have_ffmpeg};
 /// Seconds the player watches.
 const WATCH_SECONDS: u32 = 15;
 
-fn player_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("player")
-}
-
-fn have_player() -> bool {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let ok = Path::new(&chromium).exists() && player_dir().join("node_modules/playwright-core").is_dir();
-    if !ok {
-        eprintln!("skipped: Chromium or tests/player/node_modules is missing (scripts/test.sh installs both)");
-    }
-    ok
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hls_js_plays_ultra_low_latency_without_errors() {
-    if !have_ffmpeg() || !have_player() {
+    if !have_ffmpeg() {
         return;
     }
+    let Some(player) = tests::browser_driver("player") else { return };
     let app = TestAppliance::start().await;
     let channel = app.add_channel("player", LatencyMode::UltraLow);
     let publisher = Publish { seconds: (WATCH_SECONDS + 15) as f64, ..Publish::default() }
@@ -39,7 +27,7 @@ async fn hls_js_plays_ultra_low_latency_without_errors() {
     std::fs::create_dir_all(&artifacts).unwrap();
     let screenshot = artifacts.join("player.png");
     let run = tokio::process::Command::new("node")
-        .arg(player_dir().join("player.mjs"))
+        .arg(player.join("player.mjs"))
         .arg(app.url("/?channel=player"))
         .arg(WATCH_SECONDS.to_string())
         .arg(&screenshot)
