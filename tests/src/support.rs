@@ -112,6 +112,41 @@ impl TestAppliance {
         .await
         .unwrap_or_else(|| panic!("channel {channel} never got a playable stream"))
     }
+
+    /// Waits until the media playlist at `path` satisfies `done`, returning it.
+    pub async fn playlist_until(&self, path: &str, done: impl Fn(&MediaPlaylist) -> bool) -> MediaPlaylist {
+        poll(STEP_TIMEOUT, || async {
+            let (status, text) = self.get_text(path).await;
+            let playlist = (status == 200).then(|| MediaPlaylist::parse(&text))?;
+            done(&playlist).then_some(playlist)
+        })
+        .await
+        .unwrap_or_else(|| panic!("playlist {path} never reached the expected state"))
+    }
+}
+
+/// Runs a Playwright driver script (`node <script> <args>`) for at most
+/// `limit` and returns its report: the JSON object on its last stdout line.
+pub async fn run_browser_script(script: &Path, args: &[&str], limit: Duration) -> serde_json::Value {
+    let run = tokio::process::Command::new("node")
+        .arg(script)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let output =
+        tokio::time::timeout(limit, run).await.expect("the browser script finishes in time").expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{} failed: {}\n{stdout}",
+        script.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON report on the last line");
+    eprintln!("{} report: {report}", script.file_name().unwrap_or_default().to_string_lossy());
+    report
 }
 
 /// Polls `f` every 50 ms until it returns `Some` or `limit` passes.
@@ -144,11 +179,44 @@ pub struct Publish {
     pub realtime: bool,
     pub size: &'static str,
     pub fps: u32,
+    /// The audio encoder (AAC unless a test asks for another).
+    pub audio_codec: PublishAudio,
+}
+
+/// Audio codecs the test publisher can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PublishAudio {
+    /// FFmpeg's AAC-LC at 48 kHz, 96 kbit/s.
+    #[default]
+    Aac,
+    /// libmp3lame at 44.1 kHz, 128 kbit/s (FLV sound format 2).
+    Mp3,
+    /// G.711 A-law, 8 kHz mono (FLV sound format 7).
+    G711ALaw,
+}
+
+impl PublishAudio {
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            PublishAudio::Aac => &["-c:a", "aac", "-b:a", "96k"],
+            PublishAudio::Mp3 => &["-c:a", "libmp3lame", "-b:a", "128k", "-ar", "44100"],
+            PublishAudio::G711ALaw => &["-c:a", "pcm_alaw", "-ar", "8000", "-ac", "1"],
+        }
+    }
 }
 
 impl Default for Publish {
     fn default() -> Self {
-        Self { seconds: 4.0, video: true, audio: true, bframes: 0, realtime: true, size: "640x360", fps: 30 }
+        Self {
+            seconds: 4.0,
+            video: true,
+            audio: true,
+            bframes: 0,
+            realtime: true,
+            size: "640x360",
+            fps: 30,
+            audio_codec: PublishAudio::Aac,
+        }
     }
 }
 
@@ -184,7 +252,7 @@ impl Publish {
             }
         }
         if self.audio {
-            c.args(["-c:a", "aac", "-b:a", "96k"]);
+            c.args(self.audio_codec.args());
         }
         c.args(["-f", "flv", url]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
         c.spawn().expect("ffmpeg starts")

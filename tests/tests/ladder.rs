@@ -73,16 +73,6 @@ fn variants(text: &str) -> Vec<(HashMap<String, String>, String)> {
         .collect()
 }
 
-async fn playlist_until(app: &TestAppliance, path: &str, done: impl Fn(&MediaPlaylist) -> bool) -> MediaPlaylist {
-    poll(STEP_TIMEOUT, || async {
-        let (status, text) = app.get_text(path).await;
-        let playlist = (status == 200).then(|| MediaPlaylist::parse(&text))?;
-        done(&playlist).then_some(playlist)
-    })
-    .await
-    .unwrap_or_else(|| panic!("playlist {path} never reached the expected state"))
-}
-
 /// Init + every complete segment of a rendition, concatenated into `file`.
 async fn download(app: &TestAppliance, path: &str, playlist: &MediaPlaylist, file: &Path) {
     let base = &path[..path.rfind('/').unwrap() + 1];
@@ -160,7 +150,7 @@ async fn three_rung_ladder_as_ll_hls_with_aligned_keyframes() {
     // Live media playlists: LL-HLS rules, and reports for both siblings.
     let paths: Vec<String> = listed.iter().map(|(_, uri)| format!("/hls/abr/{uri}")).collect();
     for path in &paths {
-        let live = playlist_until(&app, path, |p| p.segments.len() >= 2 && p.rendition_reports.len() == 2).await;
+        let live = app.playlist_until(path, |p| p.segments.len() >= 2 && p.rendition_reports.len() == 2).await;
         live.assert_ll_hls_rules();
         for report in &live.rendition_reports {
             let a = attributes(report);
@@ -177,7 +167,7 @@ async fn three_rung_ladder_as_ll_hls_with_aligned_keyframes() {
     let mut keyframes = BTreeMap::new();
     let mut durations = Vec::new();
     for (path, (height, kbps)) in paths.iter().zip(RUNGS) {
-        let ended = playlist_until(&app, path, |p| p.ended).await;
+        let ended = app.playlist_until(path, |p| p.ended).await;
         durations
             .push(ended.segments.iter().map(|s| (s.duration.unwrap() * 1000.0).round() as i64).collect::<Vec<_>>());
         let file = dir.path().join(format!("{height}p.mp4"));
@@ -219,7 +209,7 @@ async fn hardware_only_without_hardware_is_refused_with_the_probe_reason() {
     let hw = ladder_channel(&app, "gpu-only", EncoderPolicy::HardwareOnly);
     let live = Publish { seconds: 8.0, ..Publish::default() }.start(&app.rtmp_url(&plain.stream_key));
     let path = app.media_playlist_path("plain", None).await;
-    let before = playlist_until(&app, &path, |p| p.last_part().is_some()).await.last_part().unwrap();
+    let before = app.playlist_until(&path, |p| p.last_part().is_some()).await.last_part().unwrap();
 
     let refused = Publish { seconds: 2.0, ..Publish::default() }.start(&app.rtmp_url(&hw.stream_key));
     let (ok, stderr) = finish(refused).await;
@@ -239,7 +229,7 @@ async fn hardware_only_without_hardware_is_refused_with_the_probe_reason() {
     assert_eq!(app.get_text("/hls/gpu-only/index.m3u8").await.0, 404, "nothing is served for the refused channel");
 
     // The other channel kept serving, in the same session.
-    let after = playlist_until(&app, &path, |p| p.last_part().is_some_and(|l| l > (before.0 + 1, 0))).await;
+    let after = app.playlist_until(&path, |p| p.last_part().is_some_and(|l| l > (before.0 + 1, 0))).await;
     assert!(!after.ended);
     let (ok, stderr) = finish(live).await;
     assert!(ok, "the other channel's publisher failed: {stderr}");
@@ -258,24 +248,10 @@ async fn hls_js_plays_the_ladder_and_switches_levels_without_errors() {
     let publisher = Publish { seconds: (WATCH_SECONDS + 16) as f64, ..Publish::default() }
         .start(&app.rtmp_url(&channel.stream_key));
     app.media_playlist_path("abr-player", None).await;
-    let run = tokio::process::Command::new("node")
-        .arg(player.join("player.mjs"))
-        .arg(app.url("/?channel=abr-player"))
-        .arg(WATCH_SECONDS.to_string())
-        .arg("")
-        .arg("switch-levels")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(STEP_TIMEOUT + Duration::from_secs(WATCH_SECONDS), run)
-        .await
-        .expect("player finishes in time")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "player failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr));
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("player report");
-    eprintln!("player report: {report}");
+    let url = app.url("/?channel=abr-player");
+    let args = [url.as_str(), &WATCH_SECONDS.to_string(), "", "switch-levels"];
+    let limit = STEP_TIMEOUT + Duration::from_secs(WATCH_SECONDS);
+    let report = tests::run_browser_script(&player.join("player.mjs"), &args, limit).await;
     assert_eq!(report["fatal_errors"], serde_json::json!([]), "{report}");
     assert_eq!(report["console_errors"], serde_json::json!([]), "{report}");
     assert_eq!(report["levels"].as_array().map(Vec::len), Some(3), "hls.js sees the three rungs: {report}");
@@ -313,7 +289,7 @@ async fn hevc_rung_is_packaged_as_hvc1() {
     assert_eq!(attrs["RESOLUTION"], "256x144");
     let (ok, stderr) = finish(publisher).await;
     assert!(ok, "publisher failed: {stderr}");
-    let ended = playlist_until(&app, &path, |p| p.ended).await;
+    let ended = app.playlist_until(&path, |p| p.ended).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("hevc.mp4");
     download(&app, &path, &ended, &file).await;
@@ -364,7 +340,7 @@ async fn an_encoder_failure_moves_the_ladder_with_a_discontinuity_not_an_endlist
     let paths: Vec<String> = variants(&master).iter().map(|(_, uri)| format!("/hls/failover/{uri}")).collect();
     assert_eq!(paths.len(), 2, "{master}");
     for path in &paths {
-        playlist_until(&app, path, |p| complete(p) >= 2).await;
+        app.playlist_until(path, |p| complete(p) >= 2).await;
     }
 
     let transcoder = app.appliance.routing.transcoder();
@@ -373,12 +349,13 @@ async fn an_encoder_failure_moves_the_ladder_with_a_discontinuity_not_an_endlist
     // Every rung: a discontinuity, then at least two more complete segments, no ENDLIST meanwhile.
     let dir = tempfile::tempdir().unwrap();
     for (index, path) in paths.iter().enumerate() {
-        let moved = playlist_until(&app, path, |p| {
-            assert!(!p.ended, "ENDLIST while the publisher is still on: {path}");
-            let Some(at) = p.segments.iter().position(|s| s.discontinuity) else { return false };
-            p.segments[at..].iter().filter(|s| s.duration.is_some()).count() >= 2 && at > 0
-        })
-        .await;
+        let moved = app
+            .playlist_until(path, |p| {
+                assert!(!p.ended, "ENDLIST while the publisher is still on: {path}");
+                let Some(at) = p.segments.iter().position(|s| s.discontinuity) else { return false };
+                p.segments[at..].iter().filter(|s| s.duration.is_some()).count() >= 2 && at > 0
+            })
+            .await;
         moved.assert_ll_hls_rules();
         assert_eq!(moved.segments.iter().filter(|s| s.discontinuity).count(), 1, "one move, one discontinuity");
         let at = moved.segments.iter().position(|s| s.discontinuity).unwrap();
@@ -408,8 +385,8 @@ async fn an_encoder_failure_moves_the_ladder_with_a_discontinuity_not_an_endlist
         assert!(keys.len() >= 2, "{path}: keyframes {keys:?}");
     }
     // It keeps advancing, in the same session.
-    let last = playlist_until(&app, &paths[0], |p| !p.ended).await.last_part().unwrap();
-    playlist_until(&app, &paths[0], |p| p.last_part().is_some_and(|l| l > last)).await;
+    let last = app.playlist_until(&paths[0], |p| !p.ended).await.last_part().unwrap();
+    app.playlist_until(&paths[0], |p| p.last_part().is_some_and(|l| l > last)).await;
     assert_eq!(app.media_playlist_path("failover", None).await, first_path, "still the same session");
 
     // Reported: one move, from the CPU slot to the CPU slot, with the failure.
@@ -426,7 +403,7 @@ async fn an_encoder_failure_moves_the_ladder_with_a_discontinuity_not_an_endlist
     let (ok, stderr) = finish(publisher).await;
     assert!(ok, "publisher failed: {stderr}");
     for path in &paths {
-        playlist_until(&app, path, |p| p.ended).await;
+        app.playlist_until(path, |p| p.ended).await;
     }
     let session = poll(STEP_TIMEOUT, || async {
         let page = app.appliance.store.list_sessions("failover", None, 10).ok()?;
@@ -474,7 +451,7 @@ async fn a_ladder_with_the_source_lists_and_plays_it_beside_the_rungs() {
     // Every media playlist reports its two siblings.
     let paths: Vec<String> = listed.iter().map(|(_, uri)| format!("/hls/with-source/{uri}")).collect();
     for path in &paths {
-        let live = playlist_until(&app, path, |p| p.segments.len() >= 2 && p.rendition_reports.len() == 2).await;
+        let live = app.playlist_until(path, |p| p.segments.len() >= 2 && p.rendition_reports.len() == 2).await;
         live.assert_ll_hls_rules();
         for report in &live.rendition_reports {
             let uri = &attributes(report)["URI"];
@@ -486,7 +463,7 @@ async fn a_ladder_with_the_source_lists_and_plays_it_beside_the_rungs() {
     assert!(ok, "publisher failed: {stderr}");
     let dir = tempfile::tempdir().unwrap();
     for (path, name) in paths.iter().zip(&names) {
-        let ended = playlist_until(&app, path, |p| p.ended).await;
+        let ended = app.playlist_until(path, |p| p.ended).await;
         let file = dir.path().join(format!("{name}.mp4"));
         download(&app, path, &ended, &file).await;
         let found = probe(&file);

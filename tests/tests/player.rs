@@ -3,7 +3,6 @@
 //! latency measured from EXT-X-PROGRAM-DATE-TIME reported.
 
 use std::path::Path;
-use std::process::Stdio;
 
 use media::LatencyMode;
 use tests::{Publish, STEP_TIMEOUT, TestAppliance, have_ffmpeg};
@@ -26,23 +25,10 @@ async fn hls_js_plays_ultra_low_latency_without_errors() {
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let screenshot = artifacts.join("player.png");
-    let run = tokio::process::Command::new("node")
-        .arg(player.join("player.mjs"))
-        .arg(app.url("/?channel=player"))
-        .arg(WATCH_SECONDS.to_string())
-        .arg(&screenshot)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(STEP_TIMEOUT + std::time::Duration::from_secs(WATCH_SECONDS as u64), run)
-        .await
-        .expect("player finishes in time")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "player failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr));
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("player report");
-    eprintln!("player report: {report}");
+    let url = app.url("/?channel=player");
+    let args = [url.as_str(), &WATCH_SECONDS.to_string(), &screenshot.to_string_lossy()];
+    let limit = STEP_TIMEOUT + std::time::Duration::from_secs(WATCH_SECONDS as u64);
+    let report = tests::run_browser_script(&player.join("player.mjs"), &args, limit).await;
 
     assert_eq!(report["fatal_errors"], serde_json::json!([]), "{report}");
     assert_eq!(report["console_errors"], serde_json::json!([]), "{report}");

@@ -6,19 +6,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use media::LatencyMode;
-use tests::{MediaPlaylist, Publish, STEP_TIMEOUT, TestAppliance, attributes, finish, have_ffmpeg, poll, probe};
+use tests::{MediaPlaylist, Publish, TestAppliance, attributes, finish, have_ffmpeg, probe};
 use tokio::io::AsyncWriteExt;
-
-/// Waits until the media playlist at `path` satisfies `done`, returning it.
-async fn playlist_until(app: &TestAppliance, path: &str, done: impl Fn(&MediaPlaylist) -> bool) -> MediaPlaylist {
-    poll(STEP_TIMEOUT, || async {
-        let (status, text) = app.get_text(path).await;
-        let playlist = (status == 200).then(|| MediaPlaylist::parse(&text))?;
-        done(&playlist).then_some(playlist)
-    })
-    .await
-    .unwrap_or_else(|| panic!("playlist {path} never reached the expected state"))
-}
 
 /// Directory of a media playlist path (for resolving its relative URIs).
 fn base(path: &str) -> &str {
@@ -86,7 +75,7 @@ async fn publishes_rtmp_and_serves_conformant_ll_hls() {
     assert!((fps - 30.0).abs() < 0.01, "{text}");
 
     // Live media playlist: every LL-HLS rule, and caching/CORS headers.
-    let live = playlist_until(&app, &path, |p| p.segments.len() >= 2).await;
+    let live = app.playlist_until(&path, |p| p.segments.len() >= 2).await;
     live.assert_ll_hls_rules();
     assert!(!live.ended);
     let response = app.get(&path).await;
@@ -141,7 +130,7 @@ async fn publishes_rtmp_and_serves_conformant_ll_hls() {
     // The publisher leaves: ENDLIST; then all media decodes with the exact frame count.
     let (ok, stderr) = finish(publisher).await;
     assert!(ok, "publisher failed: {stderr}");
-    let ended = playlist_until(&app, &path, |p| p.ended).await;
+    let ended = app.playlist_until(&path, |p| p.ended).await;
     ended.assert_ll_hls_rules();
     let dir = tempfile::tempdir().unwrap();
     let (segments, parts) = download(&app, &path, &ended, dir.path()).await;
@@ -169,7 +158,7 @@ async fn b_frames_come_out_with_correct_timestamps() {
     let path = app.media_playlist_path("bframes", None).await;
     let (ok, stderr) = finish(publisher).await;
     assert!(ok, "publisher failed: {stderr}");
-    let ended = playlist_until(&app, &path, |p| p.ended).await;
+    let ended = app.playlist_until(&path, |p| p.ended).await;
     ended.assert_ll_hls_rules();
     let dir = tempfile::tempdir().unwrap();
     let (segments, _) = download(&app, &path, &ended, dir.path()).await;
@@ -208,7 +197,7 @@ async fn refuses_unknown_keys_and_a_second_publisher() {
     let channel = app.add_channel("main", LatencyMode::UltraLow);
     let live = Publish { seconds: 8.0, ..Publish::default() }.start(&app.rtmp_url(&channel.stream_key));
     let path = app.media_playlist_path("main", None).await;
-    let before = playlist_until(&app, &path, |p| p.last_part().is_some()).await.last_part().unwrap();
+    let before = app.playlist_until(&path, |p| p.last_part().is_some()).await.last_part().unwrap();
 
     let wrong = Publish { seconds: 2.0, ..Publish::default() }.start(&app.rtmp_url("sk_not_a_real_key"));
     let (ok, stderr) = finish(wrong).await;
@@ -221,7 +210,7 @@ async fn refuses_unknown_keys_and_a_second_publisher() {
     assert!(!stderr.is_empty());
 
     // The live publish was untouched: its playlist keeps advancing in the same session.
-    let after = playlist_until(&app, &path, |p| p.last_part().is_some_and(|l| l > (before.0 + 1, 0))).await;
+    let after = app.playlist_until(&path, |p| p.last_part().is_some_and(|l| l > (before.0 + 1, 0))).await;
     assert!(!after.ended);
     assert_eq!(app.media_playlist_path("main", None).await, path, "no new session was created");
     let (ok, stderr) = finish(live).await;
@@ -240,15 +229,15 @@ async fn a_publisher_leaving_ends_the_playlist_and_a_new_publish_works() {
     let first = Publish { seconds: 2.5, ..Publish::default() }.start(&url);
     let first_path = app.media_playlist_path("again", None).await;
     assert!(finish(first).await.0);
-    playlist_until(&app, &first_path, |p| p.ended).await.assert_ll_hls_rules();
+    app.playlist_until(&first_path, |p| p.ended).await.assert_ll_hls_rules();
 
     let second = Publish { seconds: 2.5, ..Publish::default() }.start(&url);
     let second_path = app.media_playlist_path("again", Some(&first_path)).await;
     assert_ne!(second_path, first_path, "each publish is a new session with its own URIs");
-    let live = playlist_until(&app, &second_path, |p| !p.segments.is_empty()).await;
+    let live = app.playlist_until(&second_path, |p| !p.segments.is_empty()).await;
     assert!(!live.ended);
     assert!(finish(second).await.0);
-    playlist_until(&app, &second_path, |p| p.ended).await;
+    app.playlist_until(&second_path, |p| p.ended).await;
     // The ended first session stays downloadable for a while (players finish it).
     assert!(MediaPlaylist::parse(&app.get_text(&first_path).await.1).ended);
     app.appliance.shutdown().await;
@@ -263,7 +252,7 @@ async fn garbage_on_the_rtmp_port_does_not_disturb_a_live_channel() {
     let channel = app.add_channel("steady", LatencyMode::UltraLow);
     let live = Publish { seconds: 8.0, ..Publish::default() }.start(&app.rtmp_url(&channel.stream_key));
     let path = app.media_playlist_path("steady", None).await;
-    let before = playlist_until(&app, &path, |p| p.last_part().is_some()).await.last_part().unwrap();
+    let before = app.playlist_until(&path, |p| p.last_part().is_some()).await.last_part().unwrap();
 
     let addr = app.appliance.rtmp_addr;
     let mut attacks = Vec::new();
@@ -304,7 +293,7 @@ async fn garbage_on_the_rtmp_port_does_not_disturb_a_live_channel() {
     for attack in attacks {
         attack.await.unwrap();
     }
-    let after = playlist_until(&app, &path, |p| p.last_part().is_some_and(|l| l > (before.0 + 1, 0))).await;
+    let after = app.playlist_until(&path, |p| p.last_part().is_some_and(|l| l > (before.0 + 1, 0))).await;
     assert!(!after.ended, "the live channel kept streaming through the garbage");
     let (ok, stderr) = finish(live).await;
     assert!(ok, "the live publisher was disturbed: {stderr}");
@@ -326,7 +315,7 @@ async fn video_only_and_audio_only_publishers_work() {
         let (_, master) = app.get_text(&format!("/hls/{name}/index.m3u8")).await;
         assert!(master.contains(&format!("CODECS=\"{codecs}\"")), "{name}: {master}");
         assert!(finish(child).await.0, "{name} publisher failed");
-        let ended = playlist_until(&app, &path, |p| p.ended).await;
+        let ended = app.playlist_until(&path, |p| p.ended).await;
         ended.assert_ll_hls_rules();
         let dir = tempfile::tempdir().unwrap();
         let (segments, _) = download(&app, &path, &ended, dir.path()).await;
@@ -353,7 +342,7 @@ async fn low_latency_mode_serves_plain_hls_segments() {
         Publish { seconds: 5.0, realtime: false, ..Publish::default() }.start(&app.rtmp_url(&channel.stream_key));
     let path = app.media_playlist_path("relaxed", None).await;
     assert!(finish(publisher).await.0);
-    let ended = playlist_until(&app, &path, |p| p.ended).await;
+    let ended = app.playlist_until(&path, |p| p.ended).await;
     let (_, text) = app.get_text(&path).await;
     assert!(!text.contains("#EXT-X-PART"), "no parts outside ultra-low mode:\n{text}");
     assert!(!text.contains("#EXT-X-PRELOAD-HINT"));
