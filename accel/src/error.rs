@@ -24,6 +24,13 @@ pub enum AccelError {
     /// Decoding the source failed in a way that is not the source's fault.
     #[error("decoder failed: {0}")]
     Decode(String),
+    /// No decoder could be opened for the source's codec (missing from this
+    /// FFmpeg, or a configuration it refuses); `detail` is FFmpeg's error and log text.
+    #[error("{decoder} decoder could not be opened: {detail}")]
+    DecoderOpen { decoder: String, detail: String },
+    /// Converting decoded audio to the encoder's format, rate or channels failed.
+    #[error("audio resampler failed: {0}")]
+    Resample(String),
     /// The filter graph (split and scale) could not be built or run.
     #[error("filter graph failed: {0}")]
     Filter(String),

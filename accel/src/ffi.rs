@@ -385,6 +385,23 @@ pub fn set_extradata(ctx: &mut ffmpeg::codec::Context, data: &[u8]) {
     }
 }
 
+/// Tells a (not yet opened) audio decoder the stream's sample rate and
+/// channel count: PCM decoders (G.711) cannot open without them, the others
+/// take them as a hint until the bitstream says otherwise.
+pub fn set_audio_format(ctx: &mut ffmpeg::codec::Context, sample_rate: u32, channels: u8) {
+    // SAFETY: the context is not open yet and exclusively borrowed. We write
+    // one int and replace its channel layout: av_channel_layout_uninit frees
+    // whatever the old layout owned (nothing for the native order a fresh
+    // context has) and av_channel_layout_default fills it in place with a
+    // native-order layout that owns no memory.
+    unsafe {
+        let ctx = ctx.as_mut_ptr();
+        (*ctx).sample_rate = sample_rate.min(i32::MAX as u32) as c_int;
+        sys::av_channel_layout_uninit(&mut (*ctx).ch_layout);
+        sys::av_channel_layout_default(&mut (*ctx).ch_layout, c_int::from(channels.max(1)));
+    }
+}
+
 /// The codec context's extradata (encoders with the global-header flag: the parameter sets).
 pub fn extradata(ctx: &ffmpeg::codec::Context) -> Vec<u8> {
     // SAFETY: extradata/extradata_size are owned by the context, which the
@@ -531,6 +548,19 @@ mod tests {
         // Capturing ends with the closure.
         let (_, after) = capture_log(|| ());
         assert!(after.is_empty());
+    }
+
+    #[test]
+    fn audio_format_opens_a_pcm_decoder() {
+        init();
+        let codec = ffmpeg::decoder::find(ffmpeg::codec::Id::PCM_ALAW).unwrap();
+        let mut ctx = ffmpeg::codec::Context::new_with_codec(codec);
+        set_audio_format(&mut ctx, 8_000, 1);
+        let decoder = ctx.decoder().audio().expect("G.711 opens once it knows rate and channels");
+        assert_eq!((decoder.rate(), decoder.channels()), (8_000, 1));
+        let mut bare = ffmpeg::codec::Context::new_with_codec(codec);
+        set_audio_format(&mut bare, 8_000, 2);
+        assert_eq!(bare.decoder().audio().unwrap().channels(), 2);
     }
 
     #[test]

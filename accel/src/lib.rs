@@ -2,9 +2,11 @@
 //! device probe, encoder slot accounting and the scheduler that places a
 //! channel's whole ladder, the one table of zero-latency encoder settings, and
 //! the per-session pipeline (decode once, split + scale, encode every rung) on
-//! dedicated threads joined to tokio by bounded unit channels. All `unsafe`
+//! dedicated threads joined to tokio by bounded unit channels, and the audio
+//! transcode of non-AAC sources (MP3, G.711, Opus) to AAC-LC. All `unsafe`
 //! lives in the private `ffi` module.
 
+pub mod audio;
 pub mod bench;
 pub mod bitstream;
 pub mod cadence;

@@ -455,7 +455,9 @@ impl Session {
         let (id, record, qsv_name) = match &track.codec {
             CodecConfig::Avc(avc) => (ffmpeg::codec::Id::H264, avc.record.clone(), "h264_qsv"),
             CodecConfig::Hevc(hevc) => (ffmpeg::codec::Id::HEVC, hevc.record.clone(), "hevc_qsv"),
-            CodecConfig::Aac(_) => return Err(AccelError::Source("the video track carries audio".into())),
+            CodecConfig::Aac(_) | CodecConfig::OtherAudio(_) => {
+                return Err(AccelError::Source("the video track carries audio".into()));
+            }
         };
         let codec = match self.config.backend {
             Backend::Qsv => ffmpeg::decoder::find_by_name(qsv_name),

@@ -200,7 +200,7 @@ pub fn from_file(path: &Path, seconds: f64) -> Result<Source, AccelError> {
     let (width, height) = match &config {
         CodecConfig::Avc(a) => (a.width, a.height),
         CodecConfig::Hevc(h) => (h.width, h.height),
-        CodecConfig::Aac(_) => (0, 0),
+        CodecConfig::Aac(_) | CodecConfig::OtherAudio(_) => (0, 0),
     };
     let mut tracks = vec![TrackInfo {
         kind: TrackKind::Video,

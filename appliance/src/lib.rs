@@ -2,6 +2,7 @@
 //! RTMP publishes to the LL-HLS packager, and serves the origin and its pages.
 
 pub mod api;
+pub mod audio_stage;
 pub mod channel_store;
 pub mod config;
 pub mod console;

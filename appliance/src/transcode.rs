@@ -164,6 +164,7 @@ impl Transcoder {
         keyframe_interval: Duration,
         supervisor: &Arc<SessionSupervisor>,
     ) -> Result<Vec<UnitReceiver>, String> {
+        let events = crate::audio_stage::aac_audio(&channel.name, session, events);
         let ChannelOutput::Ladder { ladder } = &channel.output else { return Ok(vec![events]) };
         let (_, pool) = self.ready().await;
         let demand = Demand::for_rungs(&ladder.rungs, NOMINAL_FPS);

@@ -7,7 +7,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use media::{AacConfig, Arrival, AvcConfig, CodecConfig, EncodedUnit, StreamEvent, Timebase, TrackInfo, TrackKind};
+use media::codec::AAC_FRAME_SAMPLES;
+use media::{
+    AacConfig, Arrival, AudioCodec, AvcConfig, CodecConfig, EncodedUnit, OtherAudioConfig, StreamEvent, Timebase,
+    TrackInfo, TrackKind, mpeg_audio, opus,
+};
 
 use crate::flv::{self, AudioTag, VideoTag};
 use crate::metadata::StreamMetadata;
@@ -33,7 +37,8 @@ struct VideoTrack {
 }
 
 struct AudioTrack {
-    config: AacConfig,
+    /// `CodecConfig::Aac`, or `CodecConfig::OtherAudio` (MP3, G.711, Opus) for the appliance to transcode.
+    config: CodecConfig,
     clock: AudioClock,
 }
 
@@ -42,6 +47,8 @@ struct Pending {
     kind: TrackKind,
     ms: i64,
     cts_ms: i32,
+    /// Audio: samples the unit decodes to, when its bytes say (0: time it by the RTMP clock alone).
+    samples: u32,
     keyframe: bool,
     data: Bytes,
     arrival: Arrival,
@@ -118,7 +125,7 @@ impl Demuxer {
                 };
                 video.seen_keyframe = true;
                 let ms = self.place(timestamp);
-                self.push(Pending { kind: TrackKind::Video, ms, cts_ms, keyframe, data, arrival }, out);
+                self.push(Pending { kind: TrackKind::Video, ms, cts_ms, samples: 0, keyframe, data, arrival }, out);
             }
         }
     }
@@ -130,11 +137,17 @@ impl Demuxer {
             Ok(AudioTag::Ignored) => {}
             Ok(AudioTag::Unsupported(codec)) => self.warnings.note(
                 Warning::UnsupportedAudio,
-                format_args!("audio codec {codec} is not supported (AAC only); ignoring the audio track"),
+                format_args!(
+                    "audio codec {codec} is not supported (AAC, MP3, G.711 and Opus are); ignoring the audio track"
+                ),
             ),
-            Ok(AudioTag::AacConfig(asc)) => self.set_audio_config(asc, out),
+            Ok(AudioTag::AacConfig(asc)) => self.set_aac_config(asc, out),
+            Ok(AudioTag::OpusHead(head)) => match OtherAudioConfig::from_opus_head(head) {
+                Ok(config) => self.set_audio_config(CodecConfig::OtherAudio(config), out),
+                Err(err) => self.warnings.note(Warning::BadCodecConfig, format_args!("ignoring Opus header: {err}")),
+            },
             Ok(AudioTag::AacFrame(data)) => {
-                if self.audio.is_none() {
+                if !matches!(self.audio.as_ref().map(|a| &a.config), Some(CodecConfig::Aac(_))) {
                     self.warnings
                         .note(Warning::FrameBeforeConfig, "skipping audio frames before the AAC sequence header");
                     return;
@@ -143,7 +156,57 @@ impl Demuxer {
                     return self.warnings.note(Warning::BadTag, "skipping empty AAC frame");
                 }
                 let ms = self.place(timestamp);
-                self.push(Pending { kind: TrackKind::Audio, ms, cts_ms: 0, keyframe: true, data, arrival }, out);
+                let samples = AAC_FRAME_SAMPLES;
+                self.push(
+                    Pending { kind: TrackKind::Audio, ms, cts_ms: 0, samples, keyframe: true, data, arrival },
+                    out,
+                );
+            }
+            Ok(AudioTag::OtherFrame { codec, stereo, data }) => {
+                let Some(samples) = self.other_audio_frame(codec, stereo, &data, out) else { return };
+                let ms = self.place(timestamp);
+                self.push(
+                    Pending { kind: TrackKind::Audio, ms, cts_ms: 0, samples, keyframe: true, data, arrival },
+                    out,
+                );
+            }
+        }
+    }
+
+    /// Checks one MP3, G.711 or Opus tag against the track's configuration
+    /// (MP3 and G.711 configure the track from the tag itself) and returns the
+    /// samples it carries (0 when its bytes do not say), or `None` to skip it.
+    fn other_audio_frame(
+        &mut self,
+        codec: AudioCodec,
+        stereo: bool,
+        data: &Bytes,
+        out: &mut Vec<StreamEvent>,
+    ) -> Option<u32> {
+        match codec {
+            AudioCodec::Mp3 => {
+                let config = match OtherAudioConfig::from_mp3_frame(data) {
+                    Ok(config) => config,
+                    Err(err) => {
+                        self.warnings.note(Warning::BadTag, format_args!("skipping MP3 tag: {err}"));
+                        return None;
+                    }
+                };
+                self.set_audio_config(CodecConfig::OtherAudio(config), out);
+                Some(mpeg_audio::samples_in(data).unwrap_or(0))
+            }
+            AudioCodec::G711ALaw | AudioCodec::G711MuLaw => {
+                let channels = if stereo { 2 } else { 1 };
+                self.set_audio_config(CodecConfig::OtherAudio(OtherAudioConfig::g711(codec, channels)), out);
+                Some((data.len() / channels as usize) as u32)
+            }
+            AudioCodec::Opus => {
+                let configured = self.audio.as_ref().map(|a| &a.config);
+                if !matches!(configured, Some(CodecConfig::OtherAudio(c)) if c.codec == AudioCodec::Opus) {
+                    self.warnings.note(Warning::FrameBeforeConfig, "skipping Opus packets before the Opus header");
+                    return None;
+                }
+                Some(opus::packet_samples(data).unwrap_or(0))
             }
         }
     }
@@ -188,33 +251,30 @@ impl Demuxer {
         self.config_changed(out);
     }
 
-    fn set_audio_config(&mut self, asc: Bytes, out: &mut Vec<StreamEvent>) {
-        let config = match AacConfig::from_asc(asc) {
-            Ok(config) if config.sample_rate > 0 => config,
-            Ok(_) => {
-                return self.warnings.note(Warning::BadCodecConfig, "ignoring AAC sequence header with sample rate 0");
-            }
+    fn set_aac_config(&mut self, asc: Bytes, out: &mut Vec<StreamEvent>) {
+        match AacConfig::from_asc(asc) {
+            Ok(config) if config.sample_rate > 0 => self.set_audio_config(CodecConfig::Aac(config), out),
+            Ok(_) => self.warnings.note(Warning::BadCodecConfig, "ignoring AAC sequence header with sample rate 0"),
             Err(err) => {
-                return self
-                    .warnings
-                    .note(Warning::BadCodecConfig, format_args!("ignoring AAC sequence header: {err}"));
+                self.warnings.note(Warning::BadCodecConfig, format_args!("ignoring AAC sequence header: {err}"))
             }
-        };
+        }
+    }
+
+    /// Takes an audio configuration (AAC, or a codec to transcode); a change is re-announced.
+    fn set_audio_config(&mut self, config: CodecConfig, out: &mut Vec<StreamEvent>) {
+        let Some(sample_rate) = audio_sample_rate(&config) else { return };
         match &mut self.audio {
             Some(audio) if audio.config == config => return,
             Some(audio) => {
-                tracing::info!(
-                    sample_rate = config.sample_rate,
-                    channels = config.channels,
-                    "audio configuration changed"
-                );
-                if audio.config.sample_rate != config.sample_rate {
-                    audio.clock.set_sample_rate(config.sample_rate);
+                tracing::info!(codec = config.name(), sample_rate, "audio configuration changed");
+                if audio_sample_rate(&audio.config) != Some(sample_rate) {
+                    audio.clock.set_sample_rate(sample_rate);
                 }
                 audio.config = config;
             }
             None => {
-                let clock = AudioClock::new(config.sample_rate);
+                let clock = AudioClock::new(sample_rate);
                 self.audio = Some(AudioTrack { config, clock });
             }
         }
@@ -249,9 +309,10 @@ impl Demuxer {
         let span = self.timeline.latest() - self.first_media_ms.unwrap_or(self.timeline.latest());
         let declared = self.metadata.as_ref().filter(|m| m.declares_codecs());
         let (complete, waited) = match declared {
-            Some(meta) => {
-                ((!meta.declares_avc() || have_video) && (!meta.declares_aac() || have_audio), span >= DECLARED_WAIT_MS)
-            }
+            Some(meta) => (
+                (!meta.declares_avc() || have_video) && (!meta.declares_audio() || have_audio),
+                span >= DECLARED_WAIT_MS,
+            ),
             None => (have_video && have_audio, span >= UNDECLARED_WAIT_MS),
         };
         let full = self.pending.len() >= MAX_PENDING_UNITS || self.pending_bytes >= MAX_PENDING_BYTES;
@@ -288,7 +349,7 @@ impl Demuxer {
             tracks.push(TrackInfo {
                 kind: TrackKind::Audio,
                 timebase: audio.clock.timebase(),
-                codec: CodecConfig::Aac(audio.config.clone()),
+                codec: audio.config.clone(),
                 frame_rate: None,
                 bitrate: meta.audio_bitrate(),
             });
@@ -324,7 +385,7 @@ impl Demuxer {
             }
             TrackKind::Audio => {
                 let audio = self.audio.as_mut()?;
-                let (dts, resynced) = audio.clock.next(ms);
+                let (dts, resynced) = audio.clock.next(ms, p.samples);
                 if resynced {
                     self.warnings.note(
                         Warning::AudioResync,
@@ -336,6 +397,15 @@ impl Demuxer {
             }
         };
         Some(EncodedUnit { track, kind: p.kind, pts, dts, keyframe: p.keyframe, data: p.data, arrival: p.arrival })
+    }
+}
+
+/// The sample rate (the track's timebase) of an audio configuration; `None` for video.
+fn audio_sample_rate(config: &CodecConfig) -> Option<u32> {
+    match config {
+        CodecConfig::Aac(aac) => Some(aac.sample_rate),
+        CodecConfig::OtherAudio(other) => Some(other.sample_rate),
+        CodecConfig::Avc(_) | CodecConfig::Hevc(_) => None,
     }
 }
 
@@ -485,9 +555,9 @@ mod tests {
         assert_eq!(seen(&out), [Seen::Tracks(vec![TrackKind::Audio])]);
         let StreamEvent::Tracks(tracks) = &out[0] else { unreachable!() };
         assert_eq!(tracks[0].bitrate, Some(128_000));
-        // Declared but unsupported codecs are not waited for.
+        // Declared but unsupported codecs (Speex) are not waited for.
         let (mut d, mut out) = (Demuxer::default(), Vec::new());
-        d.set_metadata(&meta(Some(7), Some(2)), &mut out);
+        d.set_metadata(&meta(Some(7), Some(11)), &mut out);
         d.push_video(0, &avc_header(&AVCC_640X360), now, &mut out);
         assert_eq!(seen(&out), [Seen::Tracks(vec![TrackKind::Video])]);
     }
@@ -595,16 +665,106 @@ mod tests {
         for _ in 0..100 {
             d.push_video(0, &Bytes::new(), now, &mut out);
             d.push_video(0, &Bytes::from_static(&[0x17, 1, 0, 0, 0, 0, 0, 0, 9, 1]), now, &mut out);
-            d.push_audio(0, &Bytes::from_static(&[0x2f, 0xff]), now, &mut out);
+            d.push_audio(0, &Bytes::from_static(&[0xb6, 0xff]), now, &mut out); // Speex
         }
+        d.push_audio(0, &Bytes::from_static(&[0x2f, 0xff, 0x00, 0x00, 0x00]), now, &mut out); // MP3, no sync
+        d.push_audio(0, &Bytes::from([&[0x91][..], b"Opus", &[0xfc]].concat()), now, &mut out); // before its head
+        d.push_audio(0, &Bytes::from([&[0x90][..], b"Opus", b"OpusHead"].concat()), now, &mut out); // short head
         d.push_video(0, &Bytes::from([&[0x90][..], b"hvc1", &[1, 2]].concat()), now, &mut out);
-        assert_eq!(d.warnings.count(Warning::FrameBeforeConfig), 2);
-        assert_eq!(d.warnings.count(Warning::BadCodecConfig), 1);
-        assert_eq!(d.warnings.count(Warning::BadTag), 200);
+        assert_eq!(d.warnings.count(Warning::FrameBeforeConfig), 3);
+        assert_eq!(d.warnings.count(Warning::BadCodecConfig), 2);
+        assert_eq!(d.warnings.count(Warning::BadTag), 201);
         assert_eq!(d.warnings.count(Warning::UnsupportedAudio), 100);
         assert_eq!(d.warnings.count(Warning::UnsupportedVideo), 1);
-        // MP3 audio was declared unsupported by its codec id? No: 10 was declared, so we still wait.
+        // AAC (10) was declared and none arrived, so the gate still waits.
         assert!(out.is_empty());
+    }
+
+    /// One MP3 frame tag (legacy sound format 2) of `header`'s length.
+    fn mp3_tag(header: [u8; 4]) -> Bytes {
+        let len = media::mpeg_audio::MpegAudioHeader::parse(&header).unwrap().frame_len.unwrap();
+        let mut tag = vec![0x2f];
+        tag.extend_from_slice(&header);
+        tag.resize(1 + len, 0x55);
+        Bytes::from(tag)
+    }
+
+    /// MPEG-1 layer III, 128 kbit/s, 44.1 kHz, joint stereo.
+    const MP3_44K_STEREO: [u8; 4] = [0xff, 0xfb, 0x90, 0x64];
+    /// MPEG-2 layer III, 64 kbit/s, 22.05 kHz, joint stereo.
+    const MP3_22K_STEREO: [u8; 4] = [0xff, 0xf3, 0x80, 0x44];
+
+    fn other_audio(event: &StreamEvent) -> (OtherAudioConfig, Timebase) {
+        let StreamEvent::Tracks(tracks) = event else { panic!("expected tracks, got {event:?}") };
+        let audio = tracks.iter().find(|t| t.kind == TrackKind::Audio).expect("an audio track");
+        let CodecConfig::OtherAudio(config) = &audio.codec else { panic!("expected other audio: {:?}", audio.codec) };
+        (config.clone(), audio.timebase)
+    }
+
+    #[test]
+    fn mp3_is_configured_by_its_first_frame_and_counted_in_samples() {
+        let (mut d, mut out, now) = (Demuxer::default(), Vec::new(), Arrival::now());
+        d.set_metadata(&meta(Some(7), Some(2)), &mut out);
+        d.push_video(0, &avc_header(&AVCC_640X360), now, &mut out);
+        d.push_video(0, &avc_frame(true, 0, &[0x65]), now, &mut out);
+        assert!(out.is_empty(), "MP3 was declared: the gate waits for it");
+        for ts in [0, 26, 52, 78] {
+            d.push_audio(ts, &mp3_tag(MP3_44K_STEREO), now, &mut out);
+        }
+        let (config, timebase) = other_audio(&out[0]);
+        assert_eq!((config.codec, config.sample_rate, config.channels), (AudioCodec::Mp3, 44_100, 2));
+        assert_eq!(timebase, Timebase(44_100));
+        assert_eq!(seen(&out)[1..], [v(0, 0, 0, true), a(1, 0), a(1, 1_152), a(1, 2_304), a(1, 3_456)]);
+        let StreamEvent::Unit(unit) = &out[2] else { unreachable!() };
+        assert_eq!(unit.data.len(), 417, "the frame itself, without the FLV header byte");
+        // Another rate re-announces in the new timebase and carries on from the last frame's end.
+        out.clear();
+        d.push_audio(104, &mp3_tag(MP3_22K_STEREO), now, &mut out);
+        let (config, timebase) = other_audio(&out[0]);
+        assert_eq!((config.sample_rate, timebase), (22_050, Timebase(22_050)));
+        assert_eq!(seen(&out)[1..], [a(1, 2_304)]);
+        assert_eq!(d.stats.announcements, 2);
+    }
+
+    #[test]
+    fn g711_is_8_khz_and_counted_by_bytes() {
+        let (mut d, mut out, now) = (Demuxer::default(), Vec::new(), Arrival::now());
+        d.set_metadata(&meta(None, Some(7)), &mut out);
+        let tag = |stereo: bool| Bytes::from([&[if stereo { 0x73 } else { 0x72 }][..], &[0xd5; 160]].concat());
+        for ts in [1_000, 1_020, 1_040] {
+            d.push_audio(ts, &tag(false), now, &mut out);
+        }
+        let (config, timebase) = other_audio(&out[0]);
+        assert_eq!((config.codec, config.sample_rate, config.channels), (AudioCodec::G711ALaw, 8_000, 1));
+        assert_eq!(timebase, Timebase(8_000));
+        assert_eq!(seen(&out)[1..], [a(0, 0), a(0, 160), a(0, 320)]);
+        // The stereo flag is the configuration: a change re-announces; 160 bytes are 80 stereo samples.
+        out.clear();
+        d.push_audio(1_060, &tag(true), now, &mut out);
+        d.push_audio(1_070, &tag(true), now, &mut out);
+        assert_eq!(other_audio(&out[0]).0.channels, 2);
+        assert_eq!(seen(&out)[1..], [a(0, 480), a(0, 560)]);
+    }
+
+    #[test]
+    fn opus_starts_with_its_head() {
+        let (mut d, mut out, now) = (Demuxer::default(), Vec::new(), Arrival::now());
+        let head = b"OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00";
+        let packet = |toc: u8| Bytes::from([&[0x91][..], b"Opus", &[toc, 0xaa, 0xbb]].concat());
+        d.push_audio(0, &packet(0xfc), now, &mut out);
+        assert_eq!(d.warnings.count(Warning::FrameBeforeConfig), 1);
+        d.push_audio(0, &Bytes::from([&[0x90][..], b"Opus", &head[..]].concat()), now, &mut out);
+        d.push_audio(0, &packet(0xfc), now, &mut out); // 20 ms
+        d.push_audio(20, &packet(0xf9), now, &mut out); // 2 x 20 ms
+        d.push_audio(60, &packet(0xfc), now, &mut out);
+        d.push_video(600, &avc_header(&AVCC_640X360), now, &mut out);
+        d.push_video(600, &avc_frame(true, 0, &[0x65]), now, &mut out);
+        let (config, timebase) = other_audio(&out[0]);
+        assert_eq!((config.codec, config.channels, &config.extradata[..]), (AudioCodec::Opus, 2, &head[..]));
+        assert_eq!(timebase, Timebase(48_000));
+        let audio: Vec<Seen> =
+            seen(&out).into_iter().filter(|s| matches!(s, Seen::Unit { kind: TrackKind::Audio, .. })).collect();
+        assert_eq!(audio, [a(1, 0), a(1, 960), a(1, 2_880)]);
     }
 
     #[test]
@@ -646,7 +806,7 @@ mod tests {
             let len = (next() % 40) as usize;
             let mut tag: Vec<u8> = (0..len).map(|_| next() as u8).collect();
             if let Some(first) = tag.first_mut() {
-                *first = [0x17, 0x27, 0xaf, 0x90, 0x91, 0x97][next() as usize % 6];
+                *first = [0x17, 0x27, 0xaf, 0x90, 0x91, 0x97, 0x2f, 0x72, 0x83][next() as usize % 9];
             }
             let ts = next();
             if next() % 2 == 0 {

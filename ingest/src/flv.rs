@@ -5,6 +5,7 @@
 use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use media::AudioCodec;
 
 use crate::error::IngestError;
 
@@ -77,12 +78,26 @@ pub(crate) enum AudioTag {
     AacConfig(Bytes),
     /// One raw AAC frame.
     AacFrame(Bytes),
+    /// An Enhanced RTMP Opus sequence start: the `OpusHead`.
+    OpusHead(Bytes),
+    /// The media of one MP3, G.711 or Opus tag (MP3 frames, G.711 bytes, one
+    /// Opus packet). `stereo` is the legacy header's channel flag (what G.711
+    /// has for a configuration; MP3 frames carry their own).
+    OtherFrame {
+        codec: AudioCodec,
+        stereo: bool,
+        data: Bytes,
+    },
     Ignored,
     Unsupported(FlvCodec),
 }
 
 const AVC_LEGACY_ID: u8 = 7;
 const AAC_SOUND_FORMAT: u8 = 10;
+const MP3_SOUND_FORMAT: u8 = 2;
+const ALAW_SOUND_FORMAT: u8 = 7;
+const MULAW_SOUND_FORMAT: u8 = 8;
+const MP3_8K_SOUND_FORMAT: u8 = 14;
 const EX_HEADER_SOUND_FORMAT: u8 = 9;
 const FRAME_TYPE_KEY: u8 = 1;
 const FRAME_TYPE_GENERATED_KEY: u8 = 4;
@@ -152,8 +167,18 @@ pub(crate) fn read_audio(data: &Bytes) -> Result<AudioTag, IngestError> {
     if format == EX_HEADER_SOUND_FORMAT {
         return read_enhanced_audio(data, first);
     }
-    if format != AAC_SOUND_FORMAT {
-        return Ok(AudioTag::Unsupported(FlvCodec::SoundFormat(format)));
+    let codec = match format {
+        AAC_SOUND_FORMAT => None,
+        MP3_SOUND_FORMAT | MP3_8K_SOUND_FORMAT => Some(AudioCodec::Mp3),
+        ALAW_SOUND_FORMAT => Some(AudioCodec::G711ALaw),
+        MULAW_SOUND_FORMAT => Some(AudioCodec::G711MuLaw),
+        _ => return Ok(AudioTag::Unsupported(FlvCodec::SoundFormat(format))),
+    };
+    if let Some(codec) = codec {
+        if data.len() < 2 {
+            return Err(IngestError::Truncated("audio tag without media"));
+        }
+        return Ok(AudioTag::OtherFrame { codec, stereo: first & 0x01 != 0, data: data.slice(1..) });
     }
     let &packet_type = data.get(1).ok_or(IngestError::Truncated("AAC audio tag header"))?;
     Ok(match packet_type {
@@ -170,13 +195,16 @@ fn read_enhanced_audio(data: &Bytes, first: u8) -> Result<AudioTag, IngestError>
     }
     let fourcc = four_cc(data, pos, "Enhanced audio FourCC")?;
     pos += 4;
-    if &fourcc != b"mp4a" {
-        return Ok(AudioTag::Unsupported(FlvCodec::FourCc(fourcc)));
-    }
-    Ok(match packet_type {
-        PACKET_SEQUENCE_START => AudioTag::AacConfig(data.slice(pos..)),
-        PACKET_CODED_FRAMES => AudioTag::AacFrame(data.slice(pos..)),
-        _ => AudioTag::Ignored,
+    let other = |codec| AudioTag::OtherFrame { codec, stereo: false, data: data.slice(pos..) };
+    Ok(match (&fourcc, packet_type) {
+        (b"mp4a", PACKET_SEQUENCE_START) => AudioTag::AacConfig(data.slice(pos..)),
+        (b"mp4a", PACKET_CODED_FRAMES) => AudioTag::AacFrame(data.slice(pos..)),
+        (b"Opus", PACKET_SEQUENCE_START) => AudioTag::OpusHead(data.slice(pos..)),
+        (b"Opus", PACKET_CODED_FRAMES) => other(AudioCodec::Opus),
+        // MP3 has no sequence header: each coded frames packet carries its own.
+        (b".mp3", PACKET_CODED_FRAMES) => other(AudioCodec::Mp3),
+        (b"mp4a" | b"Opus" | b".mp3", _) => AudioTag::Ignored,
+        _ => AudioTag::Unsupported(FlvCodec::FourCc(fourcc)),
     })
 }
 
@@ -358,8 +386,30 @@ mod tests {
             ("legacy AAC sequence header", vec![0xaf, 0, 0x12, 0x10], Ok(AudioTag::AacConfig(b(&[0x12, 0x10])))),
             ("legacy AAC raw", vec![0xaf, 1, 0x21, 0x00], Ok(AudioTag::AacFrame(b(&[0x21, 0x00])))),
             ("legacy AAC truncated", vec![0xaf], Err("truncated AAC audio tag header")),
-            ("legacy MP3", vec![0x2f, 0xff, 0xfb], Ok(AudioTag::Unsupported(FlvCodec::SoundFormat(2)))),
+            (
+                "legacy MP3 (stereo flag as sent; the frame header decides)",
+                vec![0x2f, 0xff, 0xfb, 0x90, 0x64],
+                Ok(AudioTag::OtherFrame { codec: AudioCodec::Mp3, stereo: true, data: b(&[0xff, 0xfb, 0x90, 0x64]) }),
+            ),
+            (
+                "legacy MP3 8 kHz",
+                vec![0xe2, 0xff, 0xe3, 0x28, 0xc4],
+                Ok(AudioTag::OtherFrame { codec: AudioCodec::Mp3, stereo: false, data: b(&[0xff, 0xe3, 0x28, 0xc4]) }),
+            ),
+            (
+                "legacy G.711 A-law mono (as FFmpeg writes it: 5.5 kHz flag, 16-bit flag)",
+                vec![0x72, 0xd5, 0x55],
+                Ok(AudioTag::OtherFrame { codec: AudioCodec::G711ALaw, stereo: false, data: b(&[0xd5, 0x55]) }),
+            ),
+            (
+                "legacy G.711 mu-law stereo",
+                vec![0x83, 0xff, 0x7f],
+                Ok(AudioTag::OtherFrame { codec: AudioCodec::G711MuLaw, stereo: true, data: b(&[0xff, 0x7f]) }),
+            ),
+            ("legacy MP3 without media", vec![0x2f], Err("truncated audio tag without media")),
             ("legacy Speex", vec![0xb6, 0], Ok(AudioTag::Unsupported(FlvCodec::SoundFormat(11)))),
+            ("legacy Nellymoser", vec![0x66, 0], Ok(AudioTag::Unsupported(FlvCodec::SoundFormat(6)))),
+            ("legacy linear PCM", vec![0x3f, 0, 0], Ok(AudioTag::Unsupported(FlvCodec::SoundFormat(3)))),
             ("empty tag", vec![], Err("truncated audio tag")),
             (
                 "enhanced mp4a sequence start",
@@ -372,9 +422,31 @@ mod tests {
                 Ok(AudioTag::AacFrame(b(&[0x21]))),
             ),
             (
-                "enhanced Opus",
-                [&[0x91][..], b"Opus", &[0]].concat(),
-                Ok(AudioTag::Unsupported(FlvCodec::FourCc(*b"Opus"))),
+                "enhanced Opus sequence start",
+                [&[0x90][..], b"Opus", b"OpusHead"].concat(),
+                Ok(AudioTag::OpusHead(b(b"OpusHead"))),
+            ),
+            (
+                "enhanced Opus coded frames",
+                [&[0x91][..], b"Opus", &[0xfc, 1]].concat(),
+                Ok(AudioTag::OtherFrame { codec: AudioCodec::Opus, stereo: false, data: b(&[0xfc, 1]) }),
+            ),
+            (
+                "enhanced .mp3 coded frames",
+                [&[0x91][..], b".mp3", &[0xff, 0xfb]].concat(),
+                Ok(AudioTag::OtherFrame { codec: AudioCodec::Mp3, stereo: false, data: b(&[0xff, 0xfb]) }),
+            ),
+            ("enhanced .mp3 sequence start (MP3 has none)", [&[0x90][..], b".mp3"].concat(), Ok(AudioTag::Ignored)),
+            ("enhanced Opus sequence end", [&[0x92][..], b"Opus"].concat(), Ok(AudioTag::Ignored)),
+            (
+                "enhanced FLAC",
+                [&[0x91][..], b"fLaC", &[0]].concat(),
+                Ok(AudioTag::Unsupported(FlvCodec::FourCc(*b"fLaC"))),
+            ),
+            (
+                "enhanced AC-3",
+                [&[0x90][..], b"ac-3", &[0]].concat(),
+                Ok(AudioTag::Unsupported(FlvCodec::FourCc(*b"ac-3"))),
             ),
             ("enhanced multitrack", vec![0x95, 0], Ok(AudioTag::Unsupported(FlvCodec::Multitrack))),
             ("enhanced truncated", vec![0x91, b'm'], Err("truncated Enhanced audio FourCC")),

@@ -34,6 +34,13 @@ pub(crate) const MAX_RAW_VALUE: usize = 256;
 
 const AVC_ID: u32 = 7;
 const AAC_ID: u32 = 10;
+/// FLV sound formats of MP3, MP3 8 kHz, G.711 A-law and mu-law.
+const MP3_ID: u32 = 2;
+const MP3_8K_ID: u32 = 14;
+const ALAW_ID: u32 = 7;
+const MULAW_ID: u32 = 8;
+const DOT_MP3: u32 = u32::from_be_bytes(*b".mp3");
+const OPUS: u32 = u32::from_be_bytes(*b"Opus");
 const AVC1: u32 = u32::from_be_bytes(*b"avc1");
 const MP4A: u32 = u32::from_be_bytes(*b"mp4a");
 
@@ -74,9 +81,10 @@ impl StreamMetadata {
         matches!(self.videocodecid, Some(AVC_ID | AVC1))
     }
 
-    /// Whether it declares an audio codec this server carries (AAC).
-    pub(crate) fn declares_aac(&self) -> bool {
-        matches!(self.audiocodecid, Some(AAC_ID | MP4A))
+    /// Whether it declares an audio codec this server carries (AAC, or MP3,
+    /// G.711 and Opus, which the appliance transcodes to AAC).
+    pub(crate) fn declares_audio(&self) -> bool {
+        matches!(self.audiocodecid, Some(AAC_ID | MP4A | MP3_ID | MP3_8K_ID | ALAW_ID | MULAW_ID | DOT_MP3 | OPUS))
     }
 }
 
@@ -216,7 +224,7 @@ mod tests {
             assert_eq!(meta.video_bitrate(), Some(976_563));
             assert_eq!(meta.audio_bitrate(), Some(125_000));
             assert_eq!(meta.audiosamplerate, Some(44_100));
-            assert!(meta.declares_avc() && meta.declares_aac());
+            assert!(meta.declares_avc() && meta.declares_audio());
             assert_eq!(meta.raw.len(), 11);
             assert_eq!(meta.raw[0], ("audiocodecid".to_owned(), "10".to_owned()));
             assert!(meta.raw.contains(&("stereo".to_owned(), "true".to_owned())));
@@ -239,14 +247,18 @@ mod tests {
             (Amf0Value::Number(7.0), Amf0Value::Number(10.0), true, true),
             (Amf0Value::Number(AVC1 as f64), Amf0Value::Number(MP4A as f64), true, true),
             (Amf0Value::String("avc1".into()), Amf0Value::String("mp4a".into()), true, true),
-            (Amf0Value::String("hvc1".into()), Amf0Value::Number(2.0), false, false),
-            (Amf0Value::Number(u32::from_be_bytes(*b"av01") as f64), Amf0Value::String("Opus".into()), false, false),
+            (Amf0Value::String("hvc1".into()), Amf0Value::Number(2.0), false, true),
+            (Amf0Value::Number(u32::from_be_bytes(*b"av01") as f64), Amf0Value::String("Opus".into()), false, true),
+            (Amf0Value::Number(7.0), Amf0Value::Number(7.0), true, true),
+            (Amf0Value::Number(7.0), Amf0Value::String(".mp3".into()), true, true),
+            (Amf0Value::Number(7.0), Amf0Value::Number(11.0), true, false),
+            (Amf0Value::Number(7.0), Amf0Value::String("fLaC".into()), true, false),
         ];
-        for (video, audio, avc, aac) in cases {
+        for (video, audio, avc, carried_audio) in cases {
             let msg =
                 data_message(&["onMetaData"], &[("videocodecid", video.clone()), ("audiocodecid", audio.clone())]);
             let meta = read(&msg).unwrap().unwrap();
-            assert_eq!((meta.declares_avc(), meta.declares_aac()), (avc, aac), "{video:?} {audio:?}");
+            assert_eq!((meta.declares_avc(), meta.declares_audio()), (avc, carried_audio), "{video:?} {audio:?}");
             assert!(meta.declares_codecs());
         }
     }

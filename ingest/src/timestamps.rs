@@ -1,10 +1,9 @@
 //! RTMP time to track time: 32-bit millisecond timestamps widened to `i64`
 //! and unwrapped, rebased to start at 0 on one origin shared by audio and
 //! video, discontinuities smoothed; per-track strictly increasing decode
-//! times; AAC decode times counted in samples.
+//! times; audio decode times counted in samples.
 
 use media::Timebase;
-use media::codec::AAC_FRAME_SAMPLES;
 
 /// A jump forward larger than this between two messages is a discontinuity.
 pub(crate) const MAX_FORWARD_JUMP_MS: i64 = 10_000;
@@ -82,13 +81,18 @@ impl Monotonic {
     }
 }
 
-/// AAC decode times in samples: exactly one frame (1024 samples) apart, so
-/// the packager's durations are exact; re-synced to the RTMP clock only when
-/// the two drift apart by more than half a frame plus a margin.
+/// Audio decode times in samples: each unit follows the previous one by the
+/// samples it carried (1024 for AAC; what the frame headers, byte count or
+/// Opus TOC say for the others), so the packager's durations are exact;
+/// re-synced to the RTMP clock only when the two drift apart by more than
+/// half a unit plus a margin. A unit whose length is unknown is timed by the
+/// RTMP clock alone.
 #[derive(Debug)]
 pub(crate) struct AudioClock {
     timebase: Timebase,
     last: Option<i64>,
+    /// Samples of the last unit; 0 when unknown.
+    last_samples: u32,
 }
 
 /// How far beyond half a frame the counted clock may drift from RTMP time
@@ -97,14 +101,15 @@ pub(crate) const AUDIO_RESYNC_MARGIN_MS: i64 = 4;
 
 impl AudioClock {
     pub fn new(sample_rate: u32) -> Self {
-        Self { timebase: Timebase(sample_rate.max(1)), last: None }
+        Self { timebase: Timebase(sample_rate.max(1)), last: None, last_samples: 0 }
     }
 
-    /// Continues in a new timebase (an AAC configuration with another rate):
-    /// the next frame follows the last one, converted.
+    /// Continues in a new timebase (a configuration with another rate): the
+    /// next unit follows the end of the last one, converted.
     pub fn set_sample_rate(&mut self, sample_rate: u32) {
         let timebase = Timebase(sample_rate.max(1));
         self.last = self.last.map(|last| self.timebase.rescale(last, timebase));
+        self.last_samples = self.timebase.rescale(self.last_samples as i64, timebase).max(0) as u32;
         self.timebase = timebase;
     }
 
@@ -112,20 +117,23 @@ impl AudioClock {
         self.timebase
     }
 
-    /// The decode time of the next AAC frame, whose RTMP time is `ms` on the timeline.
-    /// The second value says whether the clock was re-synced.
-    pub fn next(&mut self, ms: i64) -> (i64, bool) {
+    /// The decode time of the next unit, whose RTMP time is `ms` on the
+    /// timeline and which carries `samples` (0: unknown). The second value
+    /// says whether the clock was re-synced.
+    pub fn next(&mut self, ms: i64, samples: u32) -> (i64, bool) {
         let rtmp = Timebase::MILLIS.rescale(ms, self.timebase);
         let (dts, resync) = match self.last {
             None => (rtmp, false),
+            Some(last) if self.last_samples == 0 => (rtmp.max(last + 1), false),
             Some(last) => {
-                let expected = last + AAC_FRAME_SAMPLES as i64;
+                let expected = last + self.last_samples as i64;
                 let tolerance =
-                    AAC_FRAME_SAMPLES as i64 / 2 + Timebase::MILLIS.rescale(AUDIO_RESYNC_MARGIN_MS, self.timebase);
+                    self.last_samples as i64 / 2 + Timebase::MILLIS.rescale(AUDIO_RESYNC_MARGIN_MS, self.timebase);
                 if (rtmp - expected).abs() > tolerance { (rtmp.max(last + 1), true) } else { (expected, false) }
             }
         };
         self.last = Some(dts);
+        self.last_samples = samples;
         (dts, resync)
     }
 }
@@ -215,7 +223,7 @@ mod tests {
         // 48 kHz AAC: 21.333 ms per frame, RTMP rounds to whole milliseconds.
         let mut clock = AudioClock::new(48_000);
         let ms: Vec<i64> = (0..300).map(|i| (i as f64 * 1024.0 / 48.0).round() as i64).collect();
-        let got: Vec<(i64, bool)> = ms.iter().map(|&m| clock.next(m)).collect();
+        let got: Vec<(i64, bool)> = ms.iter().map(|&m| clock.next(m, 1024)).collect();
         let want: Vec<(i64, bool)> = (0..300).map(|i| (i * 1024, false)).collect();
         assert_eq!(got, want);
     }
@@ -223,12 +231,12 @@ mod tests {
     #[test]
     fn audio_rate_change_continues_increasing() {
         let mut clock = AudioClock::new(48_000);
-        assert_eq!(clock.next(0), (0, false));
-        assert_eq!(clock.next(21), (1_024, false));
+        assert_eq!(clock.next(0, 1024), (0, false));
+        assert_eq!(clock.next(21, 1024), (1_024, false));
         clock.set_sample_rate(44_100);
         assert_eq!(clock.timebase(), Timebase(44_100));
-        // 1024 samples at 48 kHz are 941 at 44.1 kHz; the next frame follows.
-        assert_eq!(clock.next(43), (941 + 1_024, false));
+        // 1024 samples at 48 kHz are 941 at 44.1 kHz; the next frame follows the last one's end.
+        assert_eq!(clock.next(43, 1024), (941 + 941, false));
     }
 
     #[test]
@@ -258,7 +266,45 @@ mod tests {
         ];
         for (name, rate, ms, want) in cases {
             let mut clock = AudioClock::new(rate);
-            let got: Vec<(i64, bool)> = ms.into_iter().map(|m| clock.next(m)).collect();
+            let got: Vec<(i64, bool)> = ms.into_iter().map(|m| clock.next(m, 1024)).collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn audio_counts_the_samples_each_unit_carries() {
+        // (ms, samples) -> (dts, re-synced).
+        type Case = (&'static str, u32, Vec<(i64, u32)>, Vec<Out>);
+        let cases: Vec<Case> = vec![
+            (
+                "MP3 at 44.1 kHz: 1152 samples (26.1 ms) per frame",
+                44_100,
+                vec![(0, 1152), (26, 1152), (52, 1152), (78, 1152)],
+                vec![(0, false), (1_152, false), (2_304, false), (3_456, false)],
+            ),
+            (
+                "G.711: 160 bytes (20 ms) a tag, then a 320-byte tag",
+                8_000,
+                vec![(0, 160), (20, 320), (60, 160)],
+                vec![(0, false), (160, false), (480, false)],
+            ),
+            (
+                "a unit of unknown length is timed by the RTMP clock",
+                48_000,
+                vec![(0, 0), (20, 960), (40, 960)],
+                vec![(0, false), (960, false), (1_920, false)],
+            ),
+            ("unknown length never goes back", 48_000, vec![(0, 0), (0, 0)], vec![(0, false), (1, false)]),
+            (
+                "Opus 20 ms packets with a lost one re-sync",
+                48_000,
+                vec![(0, 960), (20, 960), (60, 960)],
+                vec![(0, false), (960, false), (2_880, true)],
+            ),
+        ];
+        for (name, rate, units, want) in cases {
+            let mut clock = AudioClock::new(rate);
+            let got: Vec<(i64, bool)> = units.into_iter().map(|(ms, n)| clock.next(ms, n)).collect();
             assert_eq!(got, want, "{name}");
         }
     }

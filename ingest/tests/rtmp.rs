@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ingest::IngestConfig;
-use media::{CodecConfig, TrackKind};
+use media::{AudioCodec, CodecConfig, TrackKind};
 use scuffle_amf0::Amf0Value;
 use scuffle_rtmp::messages::MessageType;
 use support::{Ffmpeg, Flow, Harness, RawClient, TempDir, drain, eventually, run_tool, within};
@@ -92,6 +92,43 @@ async fn video_only_and_audio_only_publishers() {
         assert!(status.success(), "{stderr}");
     }
     eventually(2 * SECOND, "both unpublished", || h.handler.unpublished().len() == 2).await;
+}
+
+/// MP3 and G.711 from the real `ffmpeg` are carried as their own codecs (for
+/// the appliance to transcode), announced with the video, counted in samples.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mp3_and_g711_audio_are_carried() {
+    require_ffmpeg!();
+    let mut h = Harness::start(&["mp3", "alaw"], IngestConfig::default()).await;
+    let mp3 = Ffmpeg::publish_test_pattern(&h.url("mp3"), 2, false, &["-c:a", "libmp3lame", "-ar", "44100"]);
+    let alaw = Ffmpeg::publish_test_pattern(&h.url("alaw"), 2, false, &["-c:a", "pcm_alaw", "-ar", "8000", "-ac", "1"]);
+    for _ in 0..2 {
+        let mut grant = h.next_grant(10 * SECOND).await;
+        let received = drain(&mut grant.rx, 12 * SECOND).await;
+        assert_eq!(received.tracks.len(), 1, "{}: announced once, with the video", grant.key);
+        let tracks = &received.tracks[0];
+        assert_eq!(tracks.iter().map(|t| t.kind).collect::<Vec<_>>(), [TrackKind::Video, TrackKind::Audio]);
+        let CodecConfig::OtherAudio(config) = &tracks[1].codec else { panic!("{:?}", tracks[1].codec) };
+        let audio = received.of_track(1);
+        assert!(audio.windows(2).all(|w| w[1].dts > w[0].dts));
+        let seconds = (audio.last().unwrap().dts - audio[0].dts) as f64 / tracks[1].timebase.0 as f64;
+        assert!((1.8..=2.1).contains(&seconds), "{}: {seconds} s of audio", grant.key);
+        match grant.key.as_str() {
+            "mp3" => {
+                assert_eq!((config.codec, config.sample_rate, config.channels), (AudioCodec::Mp3, 44_100, 1));
+                assert!(audio.windows(2).all(|w| w[1].dts - w[0].dts == 1152), "one MP3 frame apart");
+            }
+            _ => {
+                assert_eq!((config.codec, config.sample_rate, config.channels), (AudioCodec::G711ALaw, 8_000, 1));
+                assert!(audio.windows(2).all(|w| w[1].dts - w[0].dts == w[0].data.len() as i64), "a sample a byte");
+            }
+        }
+        assert_eq!(tracks[1].timebase.0, config.sample_rate);
+    }
+    for ffmpeg in [mp3, alaw] {
+        let (status, stderr) = ffmpeg.finish(5 * SECOND).await;
+        assert!(status.success(), "{stderr}");
+    }
 }
 
 /// x264 with B-frames: what ffprobe reads from the file is what the sink gets.

@@ -1,9 +1,12 @@
 //! Codec configurations carried by tracks: the H.264 decoder configuration
-//! record (avcC, with the SPS parsed for picture size) and the AAC
-//! AudioSpecificConfig. Parsed once at ingest; the packager writes them into
-//! the init segment and the `CODECS` attribute.
+//! record (avcC, with the SPS parsed for picture size), the AAC
+//! AudioSpecificConfig, and audio that must become AAC before packaging
+//! (`audio_codec`). Parsed once at ingest; the packager writes AVC, HEVC and
+//! AAC into the init segment and the `CODECS` attribute.
 
 use bytes::Bytes;
+
+use crate::audio_codec::OtherAudioConfig;
 
 /// Why a codec configuration could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -26,6 +29,10 @@ pub enum CodecError {
     HevcVersion(u8),
     #[error("hvcC has no sequence parameter set")]
     HevcNoSps,
+    #[error("MPEG audio frame header: {0}")]
+    MpegAudio(&'static str),
+    #[error("OpusHead: {0}")]
+    OpusHead(&'static str),
 }
 
 /// A track's codec and the configuration a decoder needs.
@@ -34,6 +41,9 @@ pub enum CodecConfig {
     Avc(AvcConfig),
     Hevc(crate::hevc::HevcConfig),
     Aac(AacConfig),
+    /// Audio that is not AAC (MP3, G.711, Opus): never packaged as is; the
+    /// appliance transcodes it to AAC first.
+    OtherAudio(OtherAudioConfig),
 }
 
 impl CodecConfig {
@@ -43,7 +53,23 @@ impl CodecConfig {
             CodecConfig::Avc(avc) => avc.rfc6381(),
             CodecConfig::Hevc(hevc) => hevc.rfc6381(),
             CodecConfig::Aac(aac) => aac.rfc6381(),
+            CodecConfig::OtherAudio(other) => other.rfc6381(),
         }
+    }
+
+    /// The codec's name for logs and errors ("H.264", "AAC", "MP3", ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            CodecConfig::Avc(_) => "H.264",
+            CodecConfig::Hevc(_) => "HEVC",
+            CodecConfig::Aac(_) => "AAC",
+            CodecConfig::OtherAudio(other) => other.codec.name(),
+        }
+    }
+
+    /// Audio that must be transcoded to AAC before it can be packaged.
+    pub fn needs_aac_transcode(&self) -> bool {
+        matches!(self, CodecConfig::OtherAudio(_))
     }
 }
 

@@ -1,15 +1,19 @@
 //! Shared media vocabulary of the appliance. No async runtime, no I/O: every
 //! stage crate (ingest, accel, packager) speaks these types and nothing else.
 
+pub mod audio_codec;
 pub mod codec;
 pub mod hevc;
 pub mod ladder;
 pub mod latency_mode;
+pub mod mpeg_audio;
+pub mod opus;
 pub mod timebase;
 pub mod track;
 pub mod unit;
 pub mod unit_channel;
 
+pub use audio_codec::{AudioCodec, OtherAudioConfig};
 pub use codec::{AAC_FRAME_SAMPLES, AacConfig, AvcConfig, CodecConfig, CodecError};
 pub use hevc::HevcConfig;
 pub use ladder::{ChannelOutput, EncoderPolicy, Ladder, RenditionSpec, VideoCodec};

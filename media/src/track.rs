@@ -29,7 +29,7 @@ impl TrackInfo {
         match &self.codec {
             CodecConfig::Avc(avc) => Some((avc.width, avc.height)),
             CodecConfig::Hevc(hevc) => Some((hevc.width, hevc.height)),
-            CodecConfig::Aac(_) => None,
+            CodecConfig::Aac(_) | CodecConfig::OtherAudio(_) => None,
         }
     }
 }

@@ -22,7 +22,9 @@ impl Arrival {
 }
 
 /// One access unit: a video frame (length-prefixed NAL units, avcC style)
-/// or one audio frame (raw AAC), with its timing in the track's timebase.
+/// or audio (one raw AAC frame; for other audio codecs, what one FLV tag
+/// carried: MP3 frames, G.711 bytes or an Opus packet), with its timing in the
+/// track's timebase.
 #[derive(Debug, Clone)]
 pub struct EncodedUnit {
     /// Index of the track in the last `StreamEvent::Tracks` announcement.

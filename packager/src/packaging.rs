@@ -44,8 +44,12 @@ fn publish(rendition: &Rendition, outputs: &mut Vec<Output>, latency: &LatencySt
     rendition.apply(outputs);
     let now = Instant::now();
     for output in outputs.drain(..) {
-        if let Output::Part(part) = output {
-            latency.record(now.saturating_duration_since(part.first_arrival));
+        match output {
+            Output::Part(part) => latency.record(now.saturating_duration_since(part.first_arrival)),
+            Output::Refused { reason } => {
+                tracing::error!(rendition = %rendition.name, %reason, "track set refused: its media is not packaged")
+            }
+            _ => {}
         }
     }
 }

@@ -212,6 +212,7 @@ impl Rendition {
                 state.peak_bps = state.peak_bps.max(bps);
                 state.target_duration = state.target_duration.max(duration.round() as u64);
             }
+            Output::Refused { .. } => {}
             Output::End => state.ended = true,
         }
     }

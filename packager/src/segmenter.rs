@@ -63,6 +63,12 @@ pub enum Output {
         msn: u64,
         duration: f64,
     },
+    /// The track set cannot be packaged (audio that was not transcoded to
+    /// AAC): nothing of it is written, and its media is dropped until a track
+    /// set that can be.
+    Refused {
+        reason: String,
+    },
     /// The stream ended; nothing follows.
     End,
 }
@@ -211,11 +217,21 @@ impl Segmenter {
             self.flush(out);
             self.discontinuity_pending = true;
         }
+        let data = match write_init(&tracks) {
+            Ok(data) => data,
+            Err(refusal) => {
+                self.flush(out);
+                self.discontinuity_pending |= self.next_msn > 0;
+                self.tracks = None;
+                out.push(Output::Refused { reason: refusal.to_string() });
+                return;
+            }
+        };
         let version = self.init_version.map_or(0, |v| v + 1);
         self.init_version = Some(version);
         self.driver = tracks.iter().position(|t| t.kind == TrackKind::Video).unwrap_or(0);
         self.side = vec![Vec::new(); tracks.len()];
-        out.push(Output::Init { version, data: write_init(&tracks), tracks: tracks.clone() });
+        out.push(Output::Init { version, data, tracks: tracks.clone() });
         self.tracks = Some(tracks);
         if self.declared_part_target.is_some() {
             self.derive_tick_targets(None);
@@ -746,5 +762,55 @@ mod tests {
         // No part outgrows the target across the gap: the last frame before it keeps the frame duration.
         let declared = out.iter().find_map(|o| if let Output::PartTarget(t) = o { Some(*t) } else { None }).unwrap();
         assert!(parts(&out).iter().all(|p| p.duration <= declared), "{declared}");
+    }
+
+    #[test]
+    fn audio_that_is_not_aac_is_refused_not_written() {
+        let config =
+            SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) };
+        let mut s = Segmenter::new(config);
+        let mut out = Vec::new();
+        let feed = |s: &mut Segmenter, out: &mut Vec<Output>, frames: std::ops::Range<i64>| {
+            for i in frames {
+                s.push(unit(1, TrackKind::Audio, i * 1600, i * 1600, true), out);
+                s.push(unit(0, TrackKind::Video, i * 3000, i * 3000, i % 30 == 0), out);
+            }
+        };
+        let aac: Arc<[TrackInfo]> = vec![video_track(Some((30, 1))), audio_track()].into();
+        let g711 = TrackInfo {
+            codec: CodecConfig::OtherAudio(media::OtherAudioConfig::g711(media::AudioCodec::G711MuLaw, 1)),
+            timebase: Timebase(8_000),
+            ..audio_track()
+        };
+        s.push(StreamEvent::Tracks(aac.clone()), &mut out);
+        feed(&mut s, &mut out, 0..45);
+        s.push(StreamEvent::Tracks(vec![video_track(Some((30, 1))), g711].into()), &mut out);
+        let refused: Vec<&str> = out
+            .iter()
+            .filter_map(|o| if let Output::Refused { reason } = o { Some(reason.as_str()) } else { None })
+            .collect();
+        assert_eq!(refused, ["audio codec G.711 mu-law must be transcoded to AAC first"]);
+        let before = out.len();
+        feed(&mut s, &mut out, 45..90);
+        assert_eq!(out.len(), before, "nothing of the refused track set is packaged");
+        // A track set that can be packaged again: a new init after a discontinuity.
+        s.push(StreamEvent::Tracks(aac), &mut out);
+        feed(&mut s, &mut out, 90..150);
+        s.finish(&mut out);
+        let inits: Vec<u32> = out
+            .iter()
+            .filter_map(|o| if let Output::Init { version, .. } = o { Some(*version) } else { None })
+            .collect();
+        assert_eq!(inits, [0, 1]);
+        let starts: Vec<(u64, bool, u32)> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::SegmentStart { msn, discontinuity, init_version, .. } => {
+                    Some((*msn, *discontinuity, *init_version))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(starts, [(0, false, 0), (1, false, 0), (2, true, 1), (3, false, 1)]);
     }
 }

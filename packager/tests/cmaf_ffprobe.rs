@@ -320,7 +320,7 @@ fn encode_audio(dir: &Path) -> Audio {
 /// Init segment, then one fragment per ten video frames (decode order) with
 /// the audio frames that start before the next fragment's first video dts.
 fn package(video: &Video, audio: &Audio) -> Vec<u8> {
-    let mut out = write_init(&[video.track.clone(), audio.track.clone()]).to_vec();
+    let mut out = write_init(&[video.track.clone(), audio.track.clone()]).expect("AVC and AAC are CMAF").to_vec();
     let video_samples: Vec<Sample> = video
         .units
         .iter()

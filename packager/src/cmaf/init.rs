@@ -1,9 +1,10 @@
 //! CMAF init segments: `ftyp` + `moov` describing every track of a rendition
 //! (AVC video as `avc1`, HEVC video as `hvc1`, AAC audio as `mp4a`), with
-//! `mvex` for fragments.
+//! `mvex` for fragments. Audio in other codecs (MP3, G.711, Opus) is refused:
+//! the appliance transcodes it to AAC before it reaches the packager.
 
 use bytes::Bytes;
-use media::{AacConfig, CodecConfig, TrackInfo};
+use media::{AacConfig, AvcConfig, CodecConfig, HevcConfig, TrackInfo};
 
 use super::boxes::Writer;
 
@@ -16,11 +17,40 @@ const TKHD_ENABLED_IN_MOVIE: u32 = 0x3;
 /// ISO 639-2 "und", packed as three 5-bit letters minus 0x60.
 const LANGUAGE_UND: u16 = ((b'u' - 0x60) as u16) << 10 | ((b'n' - 0x60) as u16) << 5 | (b'd' - 0x60) as u16;
 
+/// Why a track set cannot be written as CMAF.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InitError {
+    /// Audio that is not AAC: writing it would make a file no HLS player decodes.
+    #[error("audio codec {0} must be transcoded to AAC first")]
+    NotTranscoded(&'static str),
+}
+
+/// A track's sample entry: the codecs CMAF carries here.
+#[derive(Clone, Copy)]
+enum Entry<'a> {
+    Avc(&'a AvcConfig),
+    Hevc(&'a HevcConfig),
+    Aac(&'a AacConfig),
+}
+
+impl<'a> Entry<'a> {
+    fn of(codec: &'a CodecConfig) -> Result<Self, InitError> {
+        match codec {
+            CodecConfig::Avc(avc) => Ok(Entry::Avc(avc)),
+            CodecConfig::Hevc(hevc) => Ok(Entry::Hevc(hevc)),
+            CodecConfig::Aac(aac) => Ok(Entry::Aac(aac)),
+            CodecConfig::OtherAudio(other) => Err(InitError::NotTranscoded(other.codec.name())),
+        }
+    }
+}
+
 /// Writes the init segment: `ftyp` + `moov` for all tracks. Track `i` gets
 /// `track_id = i + 1` and its `TrackInfo::timebase` as timescale. The codec
 /// configuration decides the handler and sample entry (`TrackInfo::kind` is
-/// not consulted, so the two cannot disagree in the output).
-pub fn write_init(tracks: &[TrackInfo]) -> Bytes {
+/// not consulted, so the two cannot disagree in the output). A track in a
+/// codec CMAF does not carry here is refused, and nothing is written.
+pub fn write_init(tracks: &[TrackInfo]) -> Result<Bytes, InitError> {
+    let entries = tracks.iter().map(|t| Entry::of(&t.codec)).collect::<Result<Vec<_>, _>>()?;
     let mut w = Writer::with_capacity(1024);
     w.boxed(b"ftyp", |w| {
         w.bytes(b"iso6");
@@ -32,8 +62,8 @@ pub fn write_init(tracks: &[TrackInfo]) -> Bytes {
     w.boxed(b"moov", |w| {
         let next_track_id = u32::try_from(tracks.len()).map_or(u32::MAX, |n| n.saturating_add(1));
         write_mvhd(w, next_track_id);
-        for (track_id, track) in (1..=u32::MAX).zip(tracks) {
-            write_trak(w, track_id, track);
+        for (track_id, (track, entry)) in (1..=u32::MAX).zip(tracks.iter().zip(&entries)) {
+            write_trak(w, track_id, track, *entry);
         }
         w.boxed(b"mvex", |w| {
             for track_id in (1..=u32::MAX).take(tracks.len()) {
@@ -41,7 +71,7 @@ pub fn write_init(tracks: &[TrackInfo]) -> Bytes {
             }
         });
     });
-    w.into_bytes()
+    Ok(w.into_bytes())
 }
 
 fn write_mvhd(w: &mut Writer, next_track_id: u32) {
@@ -59,9 +89,9 @@ fn write_mvhd(w: &mut Writer, next_track_id: u32) {
     });
 }
 
-fn write_trak(w: &mut Writer, track_id: u32, track: &TrackInfo) {
+fn write_trak(w: &mut Writer, track_id: u32, track: &TrackInfo, entry: Entry) {
     w.boxed(b"trak", |w| {
-        write_tkhd(w, track_id, &track.codec);
+        write_tkhd(w, track_id, entry);
         w.boxed(b"mdia", |w| {
             w.full_box(b"mdhd", 0, 0, |w| {
                 w.u32(0); // creation_time
@@ -71,9 +101,9 @@ fn write_trak(w: &mut Writer, track_id: u32, track: &TrackInfo) {
                 w.u16(LANGUAGE_UND);
                 w.u16(0); // pre_defined
             });
-            let (handler, name): (&[u8; 4], &[u8]) = match track.codec {
-                CodecConfig::Avc(_) | CodecConfig::Hevc(_) => (b"vide", b"VideoHandler\0"),
-                CodecConfig::Aac(_) => (b"soun", b"SoundHandler\0"),
+            let (handler, name): (&[u8; 4], &[u8]) = match entry {
+                Entry::Avc(_) | Entry::Hevc(_) => (b"vide", b"VideoHandler\0"),
+                Entry::Aac(_) => (b"soun", b"SoundHandler\0"),
             };
             w.full_box(b"hdlr", 0, 0, |w| {
                 w.u32(0); // pre_defined
@@ -82,12 +112,12 @@ fn write_trak(w: &mut Writer, track_id: u32, track: &TrackInfo) {
                 w.bytes(name);
             });
             w.boxed(b"minf", |w| {
-                match track.codec {
-                    CodecConfig::Avc(_) | CodecConfig::Hevc(_) => w.full_box(b"vmhd", 0, 1, |w| {
+                match entry {
+                    Entry::Avc(_) | Entry::Hevc(_) => w.full_box(b"vmhd", 0, 1, |w| {
                         w.u16(0); // graphicsmode: copy
                         w.zeros(3 * 2); // opcolor
                     }),
-                    CodecConfig::Aac(_) => w.full_box(b"smhd", 0, 0, |w| {
+                    Entry::Aac(_) => w.full_box(b"smhd", 0, 0, |w| {
                         w.i16(0); // balance
                         w.u16(0); // reserved
                     }),
@@ -98,17 +128,17 @@ fn write_trak(w: &mut Writer, track_id: u32, track: &TrackInfo) {
                         w.full_box(b"url ", 0, 1, |_| {}); // media data in this file
                     });
                 });
-                write_stbl(w, track);
+                write_stbl(w, track, entry);
             });
         });
     });
 }
 
-fn write_tkhd(w: &mut Writer, track_id: u32, codec: &CodecConfig) {
-    let (volume, width, height) = match codec {
-        CodecConfig::Avc(avc) => (0, avc.width, avc.height),
-        CodecConfig::Hevc(hevc) => (0, hevc.width, hevc.height),
-        CodecConfig::Aac(_) => (0x0100, 0, 0),
+fn write_tkhd(w: &mut Writer, track_id: u32, entry: Entry) {
+    let (volume, width, height) = match entry {
+        Entry::Avc(avc) => (0, avc.width, avc.height),
+        Entry::Hevc(hevc) => (0, hevc.width, hevc.height),
+        Entry::Aac(_) => (0x0100, 0, 0),
     };
     w.full_box(b"tkhd", 0, TKHD_ENABLED_IN_MOVIE, |w| {
         w.u32(0); // creation_time
@@ -136,16 +166,14 @@ fn saturate_u16(value: u32) -> u32 {
     value.min(u32::from(u16::MAX))
 }
 
-fn write_stbl(w: &mut Writer, track: &TrackInfo) {
+fn write_stbl(w: &mut Writer, track: &TrackInfo, entry: Entry) {
     w.boxed(b"stbl", |w| {
         w.full_box(b"stsd", 0, 0, |w| {
             w.u32(1); // entry_count
-            match &track.codec {
-                CodecConfig::Avc(avc) => write_visual_entry(w, *b"avc1", *b"avcC", &avc.record, avc.width, avc.height),
-                CodecConfig::Hevc(hevc) => {
-                    write_visual_entry(w, *b"hvc1", *b"hvcC", &hevc.record, hevc.width, hevc.height)
-                }
-                CodecConfig::Aac(aac) => write_mp4a(w, aac, track.bitrate),
+            match entry {
+                Entry::Avc(avc) => write_visual_entry(w, *b"avc1", *b"avcC", &avc.record, avc.width, avc.height),
+                Entry::Hevc(hevc) => write_visual_entry(w, *b"hvc1", *b"hvcC", &hevc.record, hevc.width, hevc.height),
+                Entry::Aac(aac) => write_mp4a(w, aac, track.bitrate),
             }
         });
         // Samples live in fragments: the sample tables are empty.
@@ -297,7 +325,7 @@ fn write_trex(w: &mut Writer, track_id: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use media::{AvcConfig, HevcConfig, Timebase, TrackKind};
+    use media::{AudioCodec, OtherAudioConfig, Timebase, TrackKind};
 
     /// avcC produced by x264 for 640x360 High profile (copied from `media::codec` tests).
     const AVCC_640X360: [u8; 47] = [
@@ -373,7 +401,7 @@ mod tests {
 
     #[test]
     fn init_box_tree_for_avc_and_aac() {
-        let init = write_init(&[video_track(), audio_track()]);
+        let init = write_init(&[video_track(), audio_track()]).unwrap();
         let mut boxes = Vec::new();
         walk(&init, "", &mut boxes);
         let paths: Vec<&str> = boxes.iter().map(|b| b.path.as_str()).collect();
@@ -506,7 +534,7 @@ mod tests {
             ),
             (
                 "no tracks",
-                write_init(&[]),
+                write_init(&[]).unwrap(),
                 [
                     &b"\0\0\0\x1cftypiso6\0\0\0\0iso6cmfcmp41\0\0\0\x7cmoov\0\0\0\x6cmvhd"[..],
                     &[0; 12],
@@ -547,7 +575,7 @@ mod tests {
         )
         .unwrap();
         let track = TrackInfo { codec: CodecConfig::Hevc(hevc), ..video_track() };
-        let init = write_init(std::slice::from_ref(&track));
+        let init = write_init(std::slice::from_ref(&track)).unwrap();
         let mut boxes = Vec::new();
         walk(&init, "", &mut boxes);
         let paths: Vec<&str> = boxes.iter().map(|b| b.path.as_str()).filter(|p| p.contains("stsd/")).collect();
@@ -606,7 +634,7 @@ mod tests {
             (avc.width, avc.height) = (u32::MAX, 70_000);
             avc.record = Bytes::new();
         }
-        let init = write_init(&[video, audio]);
+        let init = write_init(&[video, audio]).unwrap();
         let mut boxes = Vec::new();
         walk(&init, "", &mut boxes);
         let body = |path: &str| boxes.iter().find(|b| b.path == path).unwrap().body;
@@ -615,5 +643,25 @@ mod tests {
         assert_eq!((u16_at(avc1, 24), u16_at(avc1, 26)), (0xffff, 0xffff));
         assert_eq!(u32_at(body("moov/trak/tkhd"), 76), 0xffff_0000);
         assert_eq!(body("moov/trak/mdia/minf/stbl/stsd/avc1/avcC"), b"");
+    }
+
+    #[test]
+    fn audio_that_is_not_aac_is_refused() {
+        let cases = [
+            (
+                OtherAudioConfig::g711(AudioCodec::G711ALaw, 1),
+                "audio codec G.711 A-law must be transcoded to AAC first",
+            ),
+            (
+                OtherAudioConfig::from_mp3_frame(&[0xff, 0xfb, 0x90, 0x64]).unwrap(),
+                "audio codec MP3 must be transcoded to AAC first",
+            ),
+        ];
+        for (config, want) in cases {
+            let audio =
+                TrackInfo { codec: CodecConfig::OtherAudio(config), timebase: Timebase(8_000), ..audio_track() };
+            let err = write_init(&[video_track(), audio]).unwrap_err();
+            assert_eq!(err.to_string(), want);
+        }
     }
 }

@@ -7,4 +7,4 @@ mod fragment;
 mod init;
 
 pub use fragment::{Sample, TrackRun, fragment_size, write_fragment};
-pub use init::write_init;
+pub use init::{InitError, write_init};

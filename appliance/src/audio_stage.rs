@@ -1,0 +1,358 @@
+//! The session's audio stage, in front of passthrough and ladder alike: a
+//! stream whose audio is AAC (or that has none) passes through untouched;
+//! MP3, G.711 or Opus audio is decoded once and encoded once to AAC-LC
+//! (`accel::audio`) on a dedicated thread, before the ladder splits, so every
+//! rendition shares one AAC track. The announcement keeps the audio track's
+//! index and carries the AAC configuration; video passes untouched and in
+//! order. When the decoder cannot open (or the transcode fails) the session
+//! goes on without audio, with one warning.
+
+use std::sync::Arc;
+
+use accel::audio::AacTranscoder;
+use media::{EncodedUnit, SendError, StreamEvent, TrackInfo, UnitReceiver, UnitSender, unit_channel};
+
+/// Events between the audio stage and what follows it (the packager or the ladder).
+const STAGE_QUEUE: usize = 256;
+
+/// Whose stream this is, for thread names and logs.
+#[derive(Debug, Clone)]
+struct Label {
+    channel: String,
+    session: String,
+}
+
+/// Wraps a session's `events` in the audio stage and returns what follows
+/// it reads. Passes events through as they are until an announcement carries
+/// audio that is not AAC; from there on every event goes through the
+/// transcoding thread, so audio and video stay in order.
+pub fn aac_audio(channel: &str, session: &str, events: UnitReceiver) -> UnitReceiver {
+    let (out, rx) = unit_channel(STAGE_QUEUE);
+    let label = Label { channel: channel.to_string(), session: session.to_string() };
+    tokio::spawn(pass_through(label, events, out));
+    rx
+}
+
+/// Copies events until the first announcement with audio to transcode, then
+/// hands the stream to a dedicated thread (libav never runs on the runtime).
+async fn pass_through(label: Label, mut events: UnitReceiver, mut out: UnitSender) {
+    while let Some(event) = events.recv().await {
+        match event {
+            StreamEvent::Tracks(tracks) if transcode_index(&tracks).is_some() => {
+                let name = truncate_thread_name(format!("audio-{}", label.channel));
+                let stage = AudioStage {
+                    label: label.clone(),
+                    out,
+                    route: Route::PassThrough,
+                    tracks: tracks.clone(),
+                    map: Vec::new(),
+                };
+                if let Err(e) = std::thread::Builder::new().name(name).spawn(move || stage.run(tracks, events)) {
+                    tracing::error!(channel = %label.channel, session = %label.session, error = %e, "cannot start the audio transcode thread; the stream ends");
+                }
+                return;
+            }
+            StreamEvent::Tracks(tracks) => {
+                if out.send_tracks(tracks).await.is_err() {
+                    return;
+                }
+            }
+            StreamEvent::Unit(unit) => {
+                if out.send_unit(unit).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The index of the audio track that must be transcoded to AAC, if any.
+fn transcode_index(tracks: &[TrackInfo]) -> Option<usize> {
+    tracks.iter().position(|t| t.codec.needs_aac_transcode())
+}
+
+fn truncate_thread_name(mut name: String) -> String {
+    // Linux thread names hold 15 bytes.
+    while name.len() > 15 {
+        name.pop();
+    }
+    name
+}
+
+/// What happens to the source's audio track.
+enum Route {
+    /// AAC or no audio: nothing to do.
+    PassThrough,
+    /// Transcoded to AAC; units of track `index` go through `transcoder`.
+    Transcode { index: usize, source: TrackInfo, transcoder: Box<AacTranscoder> },
+    /// Left out (its decoder could not open, or the transcode failed).
+    Dropped { index: usize, source: TrackInfo },
+}
+
+/// The transcoding side of the stage, on its own thread.
+struct AudioStage {
+    label: Label,
+    out: UnitSender,
+    route: Route,
+    /// The source's last announcement.
+    tracks: Arc<[TrackInfo]>,
+    /// Source track index -> index in the output announcement (`None`: left out).
+    map: Vec<Option<usize>>,
+}
+
+impl AudioStage {
+    fn run(mut self, first: Arc<[TrackInfo]>, mut events: UnitReceiver) {
+        let span = tracing::info_span!("audio", channel = %self.label.channel, session = %self.label.session);
+        let _entered = span.enter();
+        let run = || -> Result<(), SendError> {
+            self.on_tracks(first)?;
+            while let Some(event) = events.blocking_recv() {
+                match event {
+                    StreamEvent::Tracks(tracks) => self.on_tracks(tracks)?,
+                    StreamEvent::Unit(unit) => self.on_unit(unit)?,
+                }
+            }
+            self.finish_transcode()
+        };
+        // An error here only says that the consumer has gone: the stream is over.
+        let _ = run();
+    }
+
+    fn on_tracks(&mut self, tracks: Arc<[TrackInfo]>) -> Result<(), SendError> {
+        let wanted = transcode_index(&tracks).map(|index| (index, tracks[index].clone()));
+        let same = match (&self.route, &wanted) {
+            (Route::Transcode { index, source, .. } | Route::Dropped { index, source }, Some((i, s))) => {
+                index == i && source == s
+            }
+            (Route::PassThrough, None) => true,
+            _ => false,
+        };
+        if !same {
+            // What the old transcoder still holds belongs to the old announcement.
+            self.finish_transcode()?;
+            self.route = match wanted {
+                None => Route::PassThrough,
+                Some((index, source)) => match AacTranscoder::new(&source) {
+                    Ok(transcoder) => {
+                        tracing::info!(
+                            codec = source.codec.name(),
+                            rate = transcoder.track().timebase.0,
+                            "audio transcoded to AAC-LC for every rendition"
+                        );
+                        Route::Transcode { index, source, transcoder: Box::new(transcoder) }
+                    }
+                    Err(error) => {
+                        tracing::warn!(channel = %self.label.channel, codec = source.codec.name(), reason = %error, "audio cannot be transcoded to AAC; the session goes on without audio");
+                        Route::Dropped { index, source }
+                    }
+                },
+            };
+        }
+        self.tracks = tracks.clone();
+        self.announce(&tracks)
+    }
+
+    /// Sends the announcement as what follows sees it: the AAC track in the
+    /// transcoded track's place, or without a dropped track.
+    fn announce(&mut self, tracks: &[TrackInfo]) -> Result<(), SendError> {
+        let mut announced = Vec::with_capacity(tracks.len());
+        self.map.clear();
+        for (i, track) in tracks.iter().enumerate() {
+            match &self.route {
+                Route::Transcode { index, transcoder, .. } if *index == i => announced.push(transcoder.track().clone()),
+                Route::Dropped { index, .. } if *index == i => {
+                    self.map.push(None);
+                    continue;
+                }
+                _ => announced.push(track.clone()),
+            }
+            self.map.push(Some(announced.len() - 1));
+        }
+        self.out.blocking_send_tracks(Arc::from(announced))
+    }
+
+    fn on_unit(&mut self, mut unit: EncodedUnit) -> Result<(), SendError> {
+        if let Route::Transcode { index, transcoder, .. } = &mut self.route
+            && unit.track == *index
+        {
+            let mut encoded = Vec::new();
+            match transcoder.push(&unit, &mut encoded) {
+                Ok(()) => return self.send_all(encoded),
+                Err(error) => return self.transcode_failed(error),
+            }
+        }
+        let Some(Some(track)) = self.map.get(unit.track) else { return Ok(()) };
+        unit.track = *track;
+        self.out.send_unit(unit).map(|_| ())
+    }
+
+    fn send_all(&mut self, units: Vec<EncodedUnit>) -> Result<(), SendError> {
+        for unit in units {
+            self.out.send_unit(unit)?;
+        }
+        Ok(())
+    }
+
+    /// The transcode failed while running: the session goes on without audio (announced again).
+    fn transcode_failed(&mut self, error: accel::AccelError) -> Result<(), SendError> {
+        let Route::Transcode { index, source, transcoder } = std::mem::replace(&mut self.route, Route::PassThrough)
+        else {
+            return Ok(());
+        };
+        tracing::warn!(channel = %self.label.channel, codec = source.codec.name(), %error, stats = ?transcoder.stats(), "audio transcode failed; the session goes on without audio");
+        self.route = Route::Dropped { index, source };
+        let tracks = self.tracks.clone();
+        self.announce(&tracks)
+    }
+
+    /// Drains the running transcoder (the publish ended or the audio changed) and logs what it did.
+    fn finish_transcode(&mut self) -> Result<(), SendError> {
+        let Route::Transcode { transcoder, source, .. } = &mut self.route else { return Ok(()) };
+        let mut encoded = Vec::new();
+        if let Err(error) = transcoder.finish(&mut encoded) {
+            tracing::warn!(codec = source.codec.name(), %error, "the end of the audio could not be encoded");
+        }
+        let stats = transcoder.stats();
+        tracing::info!(
+            codec = source.codec.name(),
+            units_in = stats.units_in,
+            units_out = stats.units_out,
+            corrupt_units = stats.corrupt_units,
+            silence_ms = stats.silence_samples * 1000 / transcoder.track().timebase.0.max(1) as u64,
+            reanchors = stats.reanchors,
+            "audio transcode ended"
+        );
+        self.send_all(encoded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use media::{AacConfig, Arrival, AudioCodec, AvcConfig, CodecConfig, OtherAudioConfig, Timebase, TrackKind};
+
+    use super::*;
+
+    /// avcC produced by x264 for 640x360 High profile.
+    const AVCC_640X360: [u8; 47] = [
+        0x01, 0x64, 0x00, 0x1e, 0xff, 0xe1, 0x00, 0x1a, 0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40, 0xa0, 0x2f, 0xf9,
+        0x70, 0x11, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x0f, 0x16, 0x2d, 0x96, 0x01, 0x00,
+        0x06, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0, 0xfd, 0xf8, 0xf8, 0x00,
+    ];
+
+    fn video() -> TrackInfo {
+        TrackInfo {
+            kind: TrackKind::Video,
+            timebase: Timebase::VIDEO,
+            codec: CodecConfig::Avc(AvcConfig::from_record(Bytes::from_static(&AVCC_640X360)).unwrap()),
+            frame_rate: Some((25, 1)),
+            bitrate: None,
+        }
+    }
+
+    fn audio(codec: CodecConfig, rate: u32) -> TrackInfo {
+        TrackInfo { kind: TrackKind::Audio, timebase: Timebase(rate), codec, frame_rate: None, bitrate: Some(64_000) }
+    }
+
+    fn unit(track: usize, kind: TrackKind, pts: i64, data: Vec<u8>) -> EncodedUnit {
+        EncodedUnit { track, kind, pts, dts: pts, keyframe: true, data: Bytes::from(data), arrival: Arrival::now() }
+    }
+
+    /// One second of 25 fps video (each frame's data is its number) and the
+    /// audio the source sent with it (`audio_unit` for the i-th of 50 units, 20 ms each).
+    async fn publish(tracks: Vec<TrackInfo>, audio_unit: impl Fn(usize) -> EncodedUnit) -> Vec<StreamEvent> {
+        let (mut tx, rx) = unit_channel(256);
+        let mut stage = aac_audio("test", "s1", rx);
+        tx.send_tracks(Arc::from(tracks)).await.unwrap();
+        for i in 0..50 {
+            tx.send_unit(audio_unit(i)).unwrap();
+            if i % 2 == 0 {
+                let frame = i as i64 / 2;
+                tx.send_unit(unit(0, TrackKind::Video, frame * 3_600, vec![frame as u8])).unwrap();
+            }
+            tokio::task::yield_now().await;
+        }
+        drop(tx);
+        let mut events = Vec::new();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(30), stage.recv()).await {
+                Ok(Some(event)) => events.push(event),
+                Ok(None) => return events,
+                Err(_) => panic!("the audio stage never ended"),
+            }
+        }
+    }
+
+    fn announced(events: &[StreamEvent]) -> Vec<Arc<[TrackInfo]>> {
+        events.iter().filter_map(|e| if let StreamEvent::Tracks(t) = e { Some(t.clone()) } else { None }).collect()
+    }
+
+    fn units(events: &[StreamEvent], kind: TrackKind) -> Vec<EncodedUnit> {
+        events
+            .iter()
+            .filter_map(|e| if let StreamEvent::Unit(u) = e { Some(u.clone()) } else { None })
+            .filter(|u| u.kind == kind)
+            .collect()
+    }
+
+    /// The video went through untouched and in order.
+    fn assert_video_untouched(events: &[StreamEvent]) {
+        let video = units(events, TrackKind::Video);
+        assert_eq!(video.len(), 25);
+        for (i, u) in video.iter().enumerate() {
+            assert_eq!((u.track, u.pts, &u.data[..]), (0, i as i64 * 3_600, &[i as u8][..]));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn aac_passes_through_untouched() {
+        let aac = CodecConfig::Aac(AacConfig::from_asc(Bytes::from_static(&[0x11, 0x90])).unwrap());
+        let tracks = vec![video(), audio(aac, 48_000)];
+        let events = publish(tracks.clone(), |i| unit(1, TrackKind::Audio, i as i64 * 1024, vec![0x21, i as u8])).await;
+        assert_eq!(announced(&events), [Arc::from(tracks)]);
+        assert_video_untouched(&events);
+        let audio = units(&events, TrackKind::Audio);
+        assert_eq!(audio.len(), 50);
+        assert!(audio.iter().enumerate().all(|(i, u)| u.pts == i as i64 * 1024 && u.data[1] == i as u8));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn g711_becomes_aac_in_its_place() {
+        let g711 = audio(CodecConfig::OtherAudio(OtherAudioConfig::g711(AudioCodec::G711MuLaw, 1)), 8_000);
+        // 20 ms of a square wave a unit: 160 mu-law bytes.
+        let square = |i: usize| {
+            unit(1, TrackKind::Audio, i as i64 * 160, (0..160).map(|n| if n % 16 < 8 { 0x20 } else { 0xa0 }).collect())
+        };
+        let events = publish(vec![video(), g711], square).await;
+        let tracks = announced(&events);
+        assert_eq!(tracks.len(), 1);
+        assert_eq!(tracks[0][0], video());
+        let CodecConfig::Aac(aac) = &tracks[0][1].codec else { panic!("{:?}", tracks[0][1].codec) };
+        assert_eq!((aac.object_type, aac.sample_rate, aac.channels), (2, 8_000, 1));
+        assert_eq!((tracks[0][1].timebase, tracks[0][1].kind), (Timebase(8_000), TrackKind::Audio));
+        assert_video_untouched(&events);
+        let audio = units(&events, TrackKind::Audio);
+        // One second of 8 kHz audio is 7.8 AAC frames: 8 with the last one padded.
+        assert_eq!(audio.len(), 8);
+        assert!(audio.iter().enumerate().all(|(i, u)| u.track == 1 && u.pts == i as i64 * 1024 && u.dts == u.pts));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_decoder_that_cannot_open_leaves_the_video_alone() {
+        let broken = OtherAudioConfig {
+            codec: AudioCodec::Opus,
+            sample_rate: 48_000,
+            channels: 2,
+            extradata: Bytes::from_static(b"OpusHead"),
+        };
+        let events = publish(vec![video(), audio(CodecConfig::OtherAudio(broken), 48_000)], |i| {
+            unit(1, TrackKind::Audio, i as i64 * 960, vec![0xfc, 0xff, 0xfe])
+        })
+        .await;
+        assert_eq!(announced(&events), [Arc::from(vec![video()])]);
+        assert_video_untouched(&events);
+        assert!(units(&events, TrackKind::Audio).is_empty());
+    }
+}
