@@ -8,6 +8,8 @@ pub mod ladder;
 pub mod latency_mode;
 pub mod mpeg_audio;
 pub mod opus;
+#[doc(hidden)]
+pub mod test_vectors;
 pub mod timebase;
 pub mod track;
 pub mod unit;
