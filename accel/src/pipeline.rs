@@ -271,8 +271,8 @@ impl Drop for Pipeline {
     }
 }
 
-fn truncate_thread_name(mut name: String) -> String {
-    // Linux thread names hold 15 bytes; keep a readable prefix.
+/// `name` cut to the 15 bytes a Linux thread name holds (a readable prefix).
+pub fn truncate_thread_name(mut name: String) -> String {
     while name.len() > 15 {
         name.pop();
     }

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use accel::audio::AacTranscoder;
+use accel::pipeline::truncate_thread_name;
 use media::{EncodedUnit, SendError, StreamEvent, TrackInfo, UnitReceiver, UnitSender, unit_channel};
 
 /// Events between the audio stage and what follows it (the packager or the ladder).
@@ -69,14 +70,6 @@ async fn pass_through(label: Label, mut events: UnitReceiver, mut out: UnitSende
 /// The index of the audio track that must be transcoded to AAC, if any.
 fn transcode_index(tracks: &[TrackInfo]) -> Option<usize> {
     tracks.iter().position(|t| t.codec.needs_aac_transcode())
-}
-
-fn truncate_thread_name(mut name: String) -> String {
-    // Linux thread names hold 15 bytes.
-    while name.len() > 15 {
-        name.pop();
-    }
-    name
 }
 
 /// What happens to the source's audio track.

@@ -113,6 +113,21 @@ impl TestAppliance {
         .unwrap_or_else(|| panic!("channel {channel} never got a playable stream"))
     }
 
+    /// The init segment and every complete segment of the media playlist at
+    /// `path` (as `playlist` lists them), concatenated into `file`.
+    pub async fn download_rendition(&self, path: &str, playlist: &MediaPlaylist, file: &Path) {
+        use std::io::Write;
+        let base = &path[..path.rfind('/').unwrap() + 1];
+        let mut out = std::fs::File::create(file).unwrap();
+        let map = playlist.segments[0].map.clone().expect("EXT-X-MAP");
+        out.write_all(&self.get_bytes(&format!("{base}{map}")).await).unwrap();
+        for segment in &playlist.segments {
+            assert_eq!(segment.map.as_deref(), Some(map.as_str()), "one init for the whole session");
+            let uri = segment.uri.as_ref().expect("complete segments only");
+            out.write_all(&self.get_bytes(&format!("{base}{uri}")).await).unwrap();
+        }
+    }
+
     /// Waits until the media playlist at `path` satisfies `done`, returning it.
     pub async fn playlist_until(&self, path: &str, done: impl Fn(&MediaPlaylist) -> bool) -> MediaPlaylist {
         poll(STEP_TIMEOUT, || async {

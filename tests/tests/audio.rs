@@ -5,12 +5,11 @@
 //! without an error, lasts as long as the video and starts with it.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 use appliance::state::NewChannel;
 use media::{ChannelOutput, EncoderPolicy, Ladder, LatencyMode, RenditionSpec, VideoCodec};
-use tests::{MediaPlaylist, Publish, PublishAudio, TestAppliance, attributes, finish, have_ffmpeg, probe};
+use tests::{Publish, PublishAudio, TestAppliance, attributes, finish, have_ffmpeg, probe};
 
 /// Seconds each test publishes.
 const SECONDS: f64 = 6.0;
@@ -33,19 +32,6 @@ fn ladder_channel(app: &TestAppliance, name: &str) -> appliance::state::Channel 
         ..NewChannel::default()
     };
     app.appliance.store.create_channel(new, true).expect("ladder channel created")
-}
-
-/// Init + every segment of a rendition, concatenated into `file`.
-async fn download(app: &TestAppliance, path: &str, playlist: &MediaPlaylist, file: &Path) {
-    let base = &path[..path.rfind('/').unwrap() + 1];
-    let mut out = std::fs::File::create(file).unwrap();
-    let map = playlist.segments[0].map.clone().expect("EXT-X-MAP");
-    out.write_all(&app.get_bytes(&format!("{base}{map}")).await).unwrap();
-    for segment in &playlist.segments {
-        assert_eq!(segment.map.as_deref(), Some(map.as_str()), "one init for the whole session");
-        let uri = segment.uri.as_ref().expect("an ended playlist lists complete segments");
-        out.write_all(&app.get_bytes(&format!("{base}{uri}")).await).unwrap();
-    }
 }
 
 /// What ffprobe says about one stream of a file.
@@ -122,7 +108,7 @@ async fn publish_and_check(app: &TestAppliance, channel: &appliance::state::Chan
         let path = format!("/hls/{name}/{uri}");
         let ended = app.playlist_until(&path, |p| p.ended).await;
         let file = dir.path().join(format!("{}.mp4", uri.replace('/', "_")));
-        download(app, &path, &ended, &file).await;
+        app.download_rendition(&path, &ended, &file).await;
         let found = probe(&file);
         assert!(found.errors.is_empty(), "{name} {uri}: decode errors: {}", found.errors);
         assert_eq!(found.codecs, ["h264", "aac"], "{name} {uri}");

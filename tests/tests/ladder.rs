@@ -73,19 +73,6 @@ fn variants(text: &str) -> Vec<(HashMap<String, String>, String)> {
         .collect()
 }
 
-/// Init + every complete segment of a rendition, concatenated into `file`.
-async fn download(app: &TestAppliance, path: &str, playlist: &MediaPlaylist, file: &Path) {
-    let base = &path[..path.rfind('/').unwrap() + 1];
-    let mut out = std::fs::File::create(file).unwrap();
-    let map = playlist.segments[0].map.clone().expect("EXT-X-MAP");
-    out.write_all(&app.get_bytes(&format!("{base}{map}")).await).unwrap();
-    for segment in &playlist.segments {
-        assert_eq!(segment.map.as_deref(), Some(map.as_str()), "one init for the whole session");
-        let uri = segment.uri.as_ref().expect("complete segment");
-        out.write_all(&app.get_bytes(&format!("{base}{uri}")).await).unwrap();
-    }
-}
-
 /// What ffprobe says about a rendition file: (codec, width, height, bit_rate, keyframe pts in 90 kHz ticks, frames).
 fn ffprobe_video(file: &Path) -> (String, u32, u32, f64, Vec<i64>, usize) {
     let out = std::process::Command::new("ffprobe")
@@ -171,7 +158,7 @@ async fn three_rung_ladder_as_ll_hls_with_aligned_keyframes() {
         durations
             .push(ended.segments.iter().map(|s| (s.duration.unwrap() * 1000.0).round() as i64).collect::<Vec<_>>());
         let file = dir.path().join(format!("{height}p.mp4"));
-        download(&app, path, &ended, &file).await;
+        app.download_rendition(path, &ended, &file).await;
         let (codec, w, h, bps, keys, frames) = ffprobe_video(&file);
         assert_eq!(codec, "h264");
         assert_eq!((w, h), (width_of(height), height));
@@ -292,7 +279,7 @@ async fn hevc_rung_is_packaged_as_hvc1() {
     let ended = app.playlist_until(&path, |p| p.ended).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("hevc.mp4");
-    download(&app, &path, &ended, &file).await;
+    app.download_rendition(&path, &ended, &file).await;
     let (codec, w, h, _, keys, frames) = ffprobe_video(&file);
     assert_eq!((codec.as_str(), w, h), ("hevc", 256, 144));
     assert!(frames > 60 && keys.len() >= 2, "{frames} frames, keyframes {keys:?}");
@@ -465,7 +452,7 @@ async fn a_ladder_with_the_source_lists_and_plays_it_beside_the_rungs() {
     for (path, name) in paths.iter().zip(&names) {
         let ended = app.playlist_until(path, |p| p.ended).await;
         let file = dir.path().join(format!("{name}.mp4"));
-        download(&app, path, &ended, &file).await;
+        app.download_rendition(path, &ended, &file).await;
         let found = probe(&file);
         assert!(found.errors.is_empty(), "{name}: decode errors: {}", found.errors);
         assert_eq!(found.codecs, ["h264", "aac"], "{name}");
