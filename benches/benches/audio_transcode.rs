@@ -38,12 +38,10 @@ fn units(mp3: &[u8]) -> (TrackInfo, Vec<EncodedUnit>) {
     let bytes = Bytes::copy_from_slice(mp3);
     let mut units = Vec::new();
     let mut pts = 0i64;
-    let mut offset = 0;
     let mut config = None;
     for frame in media::mpeg_audio::frames(mp3) {
         let (_, data) = frame.expect("whole MP3 frames");
         let start = data.as_ptr() as usize - mp3.as_ptr() as usize;
-        offset = offset.max(start + data.len());
         config.get_or_insert_with(|| OtherAudioConfig::from_mp3_frame(data).expect("an MP3 header"));
         units.push(EncodedUnit {
             track: 1,
