@@ -304,3 +304,27 @@ fn pipeline_event(pipeline: &mut Pipeline) -> Result<PipelineEvent, ()> {
     std::thread::sleep(Duration::from_millis(2));
     pipeline.try_next_event().ok_or(())
 }
+
+#[test]
+fn a_2160p60_source_is_accepted_and_a_larger_one_is_refused() {
+    let uhd = source::generated(3840, 2160, 60, 1, 60).unwrap();
+    let rungs = vec![rung(720, 2000, VideoCodec::H264, None), rung(360, 600, VideoCodec::H264, Some(30))];
+    let (received, events, stats) = run(config(rungs.clone()), &uhd);
+    assert!(matches!(&events[0], PipelineEvent::Configured { source: (3840, 2160), .. }), "{events:?}");
+    assert!(matches!(events.last(), Some(PipelineEvent::Finished)), "{events:?}");
+    assert_eq!(stats.decoded_frames, 60);
+    assert_eq!(received[0].video_pts.len(), 60, "720p at the source's 60 fps");
+    assert_eq!(received[0].tracks[0][0].resolution(), Some((1280, 720)));
+    assert!((29..=31).contains(&received[1].video_pts.len()), "360p capped at 30 fps");
+
+    let too_large = source::generated(4352, 2448, 30, 1, 30).unwrap();
+    let (received, events, _) = run(config(rungs), &too_large);
+    match events.last() {
+        Some(PipelineEvent::Failed { error, resume }) => {
+            assert!(error.to_string().contains("4352x2448 is larger than the 3840x2160"), "{error}");
+            assert!(resume.is_none(), "a source the box refuses is not moved to another slot");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(received.iter().all(|r| r.video_pts.is_empty()));
+}
