@@ -328,3 +328,36 @@ fn a_2160p60_source_is_accepted_and_a_larger_one_is_refused() {
     }
     assert!(received.iter().all(|r| r.video_pts.is_empty()));
 }
+
+/// Every hardware backend the probe finds runs a two-rung ladder end to end
+/// (device decode where probed, the device scaler, the device encoder); one
+/// that is unavailable says why and is skipped. On a box without a GPU this
+/// test only reports; on a GPU or iGPU machine it is the hardware check.
+#[test]
+fn each_available_hardware_backend_runs_a_ladder() {
+    let report = accel::probe::probe();
+    let source = source::generated(640, 360, 30, 2, 30).unwrap();
+    for backend in report.backends.iter().filter(|b| b.backend.is_hardware()) {
+        let accel::probe::ProbeStatus::Available { encoders, .. } = &backend.status else {
+            let accel::probe::ProbeStatus::Unavailable { reason } = &backend.status else { unreachable!() };
+            eprintln!("skipped: {} {} unavailable: {reason}", backend.backend, backend.device);
+            continue;
+        };
+        for codec in encoders {
+            let mut config = config(vec![rung(360, 800, *codec, None), rung(180, 300, *codec, None)]);
+            config.backend = backend.backend;
+            config.device = backend.device.clone();
+            config.preset = None;
+            let (received, events, stats) = run(config, &source);
+            let what = format!("{} {} {codec:?}", backend.backend, backend.device);
+            assert!(matches!(events.last(), Some(PipelineEvent::Finished)), "{what}: {events:?}");
+            assert_eq!(stats.decoded_frames, 60, "{what}");
+            let keys: Vec<BTreeSet<i64>> = received.iter().map(|r| r.keyframe_pts.iter().copied().collect()).collect();
+            for r in &received {
+                assert_eq!(r.video_pts.len(), 60, "{what}: every frame encoded");
+            }
+            assert!(keys.iter().all(|k| *k == keys[0]) && keys[0].len() == 2, "{what}: aligned keyframes {keys:?}");
+            eprintln!("{what}: ladder ran (decode {:?}, scale {:?})", backend.hw_decode, backend.hw_scale);
+        }
+    }
+}
