@@ -15,6 +15,7 @@ use crate::api::resources::PublicUrls;
 use crate::config::Config;
 use crate::publish_routing::PublishRouting;
 use crate::state::{EndReason, Store, StoreError};
+use crate::viewers::Viewers;
 
 /// At start-up, before any publish is accepted: sessions that were in
 /// progress when the last process stopped are ended with `appliance-restart`.
@@ -29,6 +30,7 @@ pub fn recover(store: &Store) -> Result<(), StoreError> {
 pub fn start(
     store: &Store,
     routing: &PublishRouting,
+    viewers: &Arc<Viewers>,
     config: &Config,
     rtmp_addr: SocketAddr,
     http_addr: SocketAddr,
@@ -39,6 +41,7 @@ pub fn start(
     let mut state =
         ApiState::new(store.clone(), routing.supervisor().clone(), routing.transcoder().clone(), urls.clone());
     state.data_dir = Arc::new(config.data_dir.clone());
+    state.viewers = viewers.clone();
     let tasks = vec![
         crate::webhooks::spawn(store.clone(), Arc::new(urls), (&config.webhooks).into(), shutdown.clone()),
         routing.supervisor().spawn_reconciler(shutdown.clone()),

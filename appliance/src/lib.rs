@@ -8,6 +8,7 @@ pub mod config;
 pub mod console;
 pub mod control_plane;
 pub mod demo;
+pub mod live_session;
 pub mod logging;
 pub mod publish_routing;
 pub mod serve;
@@ -15,6 +16,7 @@ pub mod session_supervisor;
 pub mod state;
 pub mod systemd_notify;
 pub mod transcode;
+pub mod viewers;
 pub mod web;
 pub mod webhooks;
 

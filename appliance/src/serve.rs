@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::channel_store::ChannelStore;
 use crate::config::Config;
 use crate::publish_routing::PublishRouting;
+use crate::viewers::Viewers;
 
 /// How long in-flight HTTP requests get to finish at shutdown.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -25,6 +26,8 @@ pub struct Appliance {
     pub store: ChannelStore,
     pub origin: Arc<OriginStore>,
     pub routing: Arc<PublishRouting>,
+    /// Players per channel, counted from the origin's requests.
+    pub viewers: Arc<Viewers>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -58,10 +61,12 @@ impl Appliance {
             })
             .await;
         }));
+        let viewers = Arc::new(Viewers::default());
         let (api, control_tasks) =
-            crate::control_plane::start(&store, &routing, config, rtmp_addr, http_addr, &shutdown_rx);
+            crate::control_plane::start(&store, &routing, &viewers, config, rtmp_addr, http_addr, &shutdown_rx);
         tasks.extend(control_tasks);
-        let app = packager::router(origin.clone()).merge(crate::web::router()).merge(api);
+        let counted = axum::middleware::from_fn_with_state(viewers.clone(), crate::viewers::count_viewers);
+        let app = packager::router(origin.clone()).layer(counted).merge(crate::web::router()).merge(api);
         let mut stop = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
             let graceful = axum::serve(http, app.into_make_service_with_connect_info::<SocketAddr>())
@@ -73,17 +78,21 @@ impl Appliance {
             }
         }));
         let sweeper_origin = origin.clone();
+        let sweeper_viewers = viewers.clone();
         let mut stop = shutdown_rx;
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
             loop {
                 tokio::select! {
-                    _ = tick.tick() => sweeper_origin.sweep(std::time::Instant::now()),
+                    _ = tick.tick() => {
+                        sweeper_origin.sweep(std::time::Instant::now());
+                        sweeper_viewers.sweep(std::time::Instant::now());
+                    }
                     _ = stop.wait_for(|s| *s) => return,
                 }
             }
         }));
-        Ok(Appliance { rtmp_addr, http_addr, store, origin, routing, shutdown, tasks })
+        Ok(Appliance { rtmp_addr, http_addr, store, origin, routing, viewers, shutdown, tasks })
     }
 
     /// What systemd shows as STATUS: channels live, sessions, encoder usage.

@@ -7,18 +7,26 @@
 //!
 //! Stop, delete and shutdown end sessions through `end`; a reconciler also
 //! ends sessions whose channel another process (the CLI) stopped or deleted.
+//!
+//! Each session in progress has a `LiveSession`: the relay meters its input
+//! there (atomics only), the transcoder reports where the ladder runs and its
+//! moves (a move is also recorded as a `session.encoder_moved` event), and
+//! the API reads the figures.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use media::{StreamEvent, UnitReceiver, UnitSender, unit_channel};
+use accel::{Backend, DeviceId};
+use media::{ChannelOutput, DropStats, StreamEvent, UnitReceiver, UnitSender, unit_channel};
 use packager::{LiveStream, Progress};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::live_session::LiveSession;
 use crate::state::lifecycle::{ChannelState, EndReason, Event};
-use crate::state::{Channel, Session, SessionStats, Store, StoreError};
+use crate::state::{Channel, EncoderMoved, EncoderSlot, Session, SessionStats, Store, StoreError};
+use crate::transcode::LadderMove;
 
 /// How often sessions are checked against channels changed by another process.
 const RECONCILE_INTERVAL: Duration = Duration::from_secs(1);
@@ -34,6 +42,7 @@ pub enum Ending {
 #[derive(Debug)]
 struct Running {
     session: String,
+    live: Arc<LiveSession>,
     stop: Option<oneshot::Sender<Ending>>,
     task: Option<JoinHandle<()>>,
 }
@@ -77,13 +86,84 @@ impl SessionSupervisor {
         let (output, events) = unit_channel(queue);
         let (stop, stopped) = oneshot::channel();
         let max = channel.max_session_seconds.map(Duration::from_secs);
-        let relay =
-            Relay { supervisor: self.clone(), channel: channel.name.clone(), session: session.id.clone(), stream, max };
+        // The channel as the session began: a later change of its output applies from the next session.
+        let passthrough = channel.output == ChannelOutput::Passthrough;
+        let live = Arc::new(LiveSession::new(&channel.name, &session.id, passthrough, Instant::now()));
+        live.count_drops(input.stats());
+        live.count_drops(output.stats());
+        let relay = Relay {
+            supervisor: self.clone(),
+            channel: channel.name.clone(),
+            session: session.id.clone(),
+            stream,
+            max,
+            live: live.clone(),
+        };
         let mut running = self.running();
         let task = tokio::spawn(relay.run(input, output, stopped));
-        running
-            .insert(channel.name.clone(), Running { session: session.id.clone(), stop: Some(stop), task: Some(task) });
+        running.insert(
+            channel.name.clone(),
+            Running { session: session.id.clone(), live, stop: Some(stop), task: Some(task) },
+        );
         (sink, events)
+    }
+
+    /// The live figures of `channel`'s session in progress here, if any.
+    pub fn live(&self, channel: &str) -> Option<Arc<LiveSession>> {
+        self.running().get(channel).map(|r| r.live.clone())
+    }
+
+    /// `channel`'s session in progress if it is `session`.
+    fn live_session(&self, channel: &str, session: &str) -> Option<Arc<LiveSession>> {
+        self.live(channel).filter(|live| live.session == session)
+    }
+
+    /// The transcoder's input queue of a session: its drops count as the session's.
+    pub fn count_drops(&self, channel: &str, session: &str, stats: Arc<DropStats>) {
+        if let Some(live) = self.live_session(channel, session) {
+            live.count_drops(stats);
+        }
+    }
+
+    /// A session's ladder runs `kept` (`dropped`: above the source) on `backend`/`device`.
+    pub fn encoder_placed(
+        &self,
+        channel: &str,
+        session: &str,
+        backend: Backend,
+        device: &DeviceId,
+        kept: Vec<String>,
+        dropped: Vec<String>,
+    ) {
+        if let Some(live) = self.live_session(channel, session) {
+            live.placed(backend, device, kept, dropped);
+        }
+    }
+
+    /// A session's ladder moved to `backend` on `moved.to` after a failure: the
+    /// placement follows, and `session.encoder_moved` goes into the outbox.
+    pub fn encoder_moved(&self, moved: &LadderMove, backend: Backend) {
+        let to = EncoderSlot::new(backend, &moved.to);
+        let Some(live) = self.live_session(&moved.channel, &moved.session) else { return };
+        let change = live.moved(&moved.from, to, &moved.error, moved.at);
+        let (kept, moves) = live.placement().map_or((Vec::new(), 1), |p| (p.kept, p.moves));
+        let record = EncoderMoved {
+            session: moved.session.clone(),
+            from: change.from,
+            to: change.to,
+            reason: change.reason,
+            kept,
+            moves,
+        };
+        let (store, channel) = (self.store.clone(), moved.channel.clone());
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            let session = record.session.clone();
+            match blocking(move || store.record_encoder_move(&channel, record)).await {
+                Ok(event) => tracing::info!(channel = %event.channel, %session, sequence = event.sequence, "session.encoder_moved recorded"),
+                Err(e) => tracing::error!(%session, error = %e, "cannot record the encoder move"),
+            }
+        });
     }
 
     /// Ends a channel's session in progress (if it is `session`, when given).
@@ -186,6 +266,7 @@ struct Relay {
     session: String,
     stream: Arc<LiveStream>,
     max: Option<Duration>,
+    live: Arc<LiveSession>,
 }
 
 impl Relay {
@@ -213,12 +294,14 @@ impl Relay {
                 event = input.recv() => match event {
                     None => break Ending::End(EndReason::PublisherLeft),
                     Some(StreamEvent::Tracks(tracks)) => {
+                        self.live.announce(&tracks);
                         if output.send_tracks(tracks).await.is_err() {
                             break Ending::Fail("the pipeline stopped taking media".into());
                         }
                     }
                     Some(StreamEvent::Unit(unit)) => {
                         bytes_in += unit.data.len() as u64;
+                        self.live.record(&unit);
                         if output.send_unit(unit).is_err() {
                             break Ending::Fail("the pipeline stopped taking media".into());
                         }

@@ -331,6 +331,8 @@ impl Supervised {
         }
         config.backend = lease.backend();
         config.device = lease.device().clone();
+        // The pipeline's input queue (kept across moves): its drops are the session's.
+        self.supervisor.count_drops(&self.channel, &self.session, resume.input.stats());
         let mut pipeline = Pipeline::resume(config.clone(), resume).map_err(|e| e.to_string())?;
         tracing::info!(channel = %self.channel, session = %self.session, %source, backend = %lease.backend(), device = %lease.device(), load = ?lease.load(), "ladder leased");
 
@@ -355,6 +357,14 @@ impl Supervised {
             match event {
                 Some(PipelineEvent::Configured { source, kept, dropped }) => {
                     tracing::info!(channel = %self.channel, session = %self.session, source = ?source, kept = ?kept, dropped_above_source = ?dropped, "ladder running");
+                    self.supervisor.encoder_placed(
+                        &self.channel,
+                        &self.session,
+                        lease.backend(),
+                        lease.device(),
+                        kept,
+                        dropped,
+                    );
                 }
                 Some(PipelineEvent::Failed { error, resume: Some(resume) }) if moves < MAX_MOVES => {
                     moves += 1;
@@ -374,14 +384,17 @@ impl Supervised {
                     pipeline = Pipeline::resume(config.clone(), resume)
                         .map_err(|e| format!("{error}; and the ladder could not restart: {e}"))?;
                     tracing::warn!(alert = "transcode-moved", channel = %self.channel, session = %self.session, from = %from, to = %lease.device(), "ladder moved (a discontinuity in every rendition)");
-                    self.ladders.record(LadderMove {
+                    let moved = LadderMove {
                         channel: self.channel.clone(),
                         session: self.session.clone(),
                         from,
                         to: lease.device().clone(),
                         error: error.to_string(),
                         at: SystemTime::now(),
-                    });
+                    };
+                    // The session's placement follows and `session.encoder_moved` is recorded.
+                    self.supervisor.encoder_moved(&moved, lease.backend());
+                    self.ladders.record(moved);
                 }
                 Some(PipelineEvent::Failed { error, .. }) if error.is_closed() => return Ok(()),
                 Some(PipelineEvent::Failed { error, .. }) => {

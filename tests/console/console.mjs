@@ -5,6 +5,7 @@
 //
 //   node console.mjs <appliance url> <admin password> <screenshot dir>
 import { chromium } from "playwright-core";
+import { chromiumOptions } from "../chromium-options.mjs";
 import { mkdirSync } from "node:fs";
 
 const [base, password, shots] = process.argv.slice(2);
@@ -13,14 +14,7 @@ const CHANNEL = "console-cam";
 const report = { steps: [], console_errors: [], csp_violations: [] };
 const step = (name, extra = {}) => { report.steps.push(name); Object.assign(report, extra); console.error(`step: ${name}`); };
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-});
+const browser = await chromium.launch(chromiumOptions);
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
   const page = await context.newPage();

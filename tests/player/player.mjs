@@ -9,17 +9,11 @@
 // hls.js switched to. A first line `{"playing":true}` is printed as soon as
 // playback has begun, so a test can act on the stream while it is watched.
 import { chromium } from "playwright-core";
+import { chromiumOptions } from "../chromium-options.mjs";
 
 const [url, secondsArg, screenshot, mode] = process.argv.slice(2);
 const seconds = Number(secondsArg || 20);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-});
+const browser = await chromium.launch(chromiumOptions);
 try {
   const page = await browser.newPage();
   const consoleErrors = [];

@@ -68,6 +68,14 @@ impl TestAppliance {
         TestAppliance { appliance, http, _data: data }
     }
 
+    /// An appliance whose console admin password is `password` (the console tests sign in with it).
+    pub async fn start_with_admin_password(password: &str) -> TestAppliance {
+        Self::start_with(|config| {
+            appliance::console::password::set(&config.data_dir, password).expect("admin password set");
+        })
+        .await
+    }
+
     pub fn add_channel(&self, name: &str, mode: LatencyMode) -> Channel {
         self.appliance.store.add(name, mode).expect("channel added")
     }

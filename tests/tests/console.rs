@@ -9,36 +9,21 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tests::{Publish, TestAppliance, have_ffmpeg};
+use tests::{Publish, TestAppliance, browser_driver, have_ffmpeg};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const PASSWORD: &str = "console-test-password";
 
-fn console_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("console")
-}
-
-fn have_console_driver() -> bool {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let ok = Path::new(&chromium).exists() && console_dir().join("node_modules/playwright-core").is_dir();
-    if !ok {
-        eprintln!("skipped: Chromium or tests/console/node_modules is missing (scripts/test.sh installs both)");
-    }
-    ok
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_runs_a_channel_from_the_console() {
-    if !have_ffmpeg() || !have_console_driver() {
+    if !have_ffmpeg() {
         return;
     }
-    let app = TestAppliance::start_with(|config| {
-        appliance::console::password::set(&config.data_dir, PASSWORD).expect("admin password set");
-    })
-    .await;
+    let Some(console_dir) = browser_driver("console") else { return };
+    let app = TestAppliance::start_with_admin_password(PASSWORD).await;
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/console");
     let mut child = tokio::process::Command::new("node")
-        .arg(console_dir().join("console.mjs"))
+        .arg(console_dir.join("console.mjs"))
         .arg(app.url(""))
         .arg(PASSWORD)
         .arg(&shots)
@@ -105,10 +90,7 @@ fn session_cookie(response: &reqwest::Response) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_resists_the_usual_web_attacks() {
-    let app = TestAppliance::start_with(|config| {
-        appliance::console::password::set(&config.data_dir, PASSWORD).expect("admin password set");
-    })
-    .await;
+    let app = TestAppliance::start_with_admin_password(PASSWORD).await;
     let http = &app.http;
     let sign_in = |password: &str, cookie: Option<&str>| {
         let mut request = http

@@ -2,6 +2,7 @@
 // stops its polling and players when the operator navigates away.
 import { api, ApiProblem, signIn } from "./api.js";
 import { h, replace, toast, confirmDialog, duration, bytes, copyText } from "./dom.js";
+import { audioText, bitrate, encoderText, fps, inputText, moveText, videoText } from "./live.js";
 
 const POLL_MS = 2000;
 const enc = encodeURIComponent;
@@ -108,17 +109,22 @@ export function dashboardPage(main) {
 }
 
 function channelCard(channel) {
-  const state = h("span");
+  const state = h("span", { class: "row" });
+  const field = (name, text = "—") => h("dd", { "data-field": name }, text);
   const session = h("dd", {}, "—");
-  const uptime = h("dd", {}, "—");
-  const input = h("dd", { "data-field": "input" }, "—");
+  const uptime = field("uptime");
+  const input = field("input");
+  const audio = field("audio");
   const output = h("dd");
-  const encoder = h("dd");
+  const encoder = field("encoder");
+  const viewers = field("viewers");
+  const dropped = field("dropped");
   const thumb = h("div", { class: "thumb" }, "offline");
   const el = h("article", { class: "panel card", "data-channel": channel.name },
     h("div", { class: "row" }, h("h3", {}, h("a", { href: `#/channels/${enc(channel.name)}` }, channel.name)), h("span", { class: "spacer" }), state),
     h("dl", {}, h("dt", {}, "Session"), session, h("dt", {}, "Uptime"), uptime, h("dt", {}, "Input"), input,
-      h("dt", {}, "Output"), output, h("dt", {}, "Encoder"), encoder),
+      h("dt", {}, "Audio"), audio, h("dt", {}, "Output"), output, h("dt", {}, "Encoder"), encoder,
+      h("dt", {}, "Viewers"), viewers, h("dt", {}, "Dropped units"), dropped),
     thumb);
   let player = null;
   let playing = null;
@@ -126,16 +132,19 @@ function channelCard(channel) {
     el,
     update(c, s) {
       const live = s && s.state === "live";
-      replace(state, live ? badge("live") : badge(c.state));
+      // The session's live figures (input as received, encoder placement, viewers) come with the channel.
+      const figures = c.live && s && c.live.session === s.id ? c.live : null;
+      const moved = figures?.encoder?.moves ? badge(`moved ${figures.encoder.moves}×`, "warn") : null;
+      replace(state, moved, live ? badge("live") : badge(c.state));
       session.textContent = s ? `${s.state} (from ${s.peer})` : "no publisher";
       session.dataset.state = s ? s.state : "none";
       uptime.textContent = s ? duration(s.duration_ms) : "—";
-      // The API has no live input figures yet: show what the preview decodes (the source, for pass-through).
-      const v = thumb.querySelector("video");
-      const size = v && v.videoWidth ? `${v.videoWidth}×${v.videoHeight} as played` : null;
-      input.textContent = s ? [c.output.kind === "passthrough" ? size : null, s.bytes_in && s.duration_ms ? `${Math.round(s.bytes_in * 8 / s.duration_ms)} kbit/s` : null].filter(Boolean).join(", ") || "RTMP publisher connected" : "—";
+      input.textContent = s ? (figures ? inputText(figures) : "RTMP publisher connected") : "—";
+      audio.textContent = figures ? audioText(figures) : "—";
       output.textContent = outputText(c.output);
-      encoder.textContent = c.output.kind === "passthrough" ? "none (pass-through)" : c.encoder_policy;
+      encoder.textContent = figures ? encoderText(figures) : c.output.kind === "passthrough" ? "passthrough" : `ladder (${c.encoder_policy})`;
+      viewers.textContent = figures ? String(figures.viewers) : "—";
+      dropped.textContent = figures ? String(figures.input.dropped_units) : "—";
       if (live && playing !== s.id) {
         player?.destroy();
         const video = h("video", { muted: true, playsinline: true, "aria-label": `Live preview of ${c.name}` });
@@ -162,20 +171,25 @@ export function channelPage(main, name) {
   video.muted = true;
   const latency = h("span", { id: "latency" }, "—");
   const levels = h("select", { id: "rendition", "aria-label": "Rendition" }, h("option", { value: "-1" }, "Auto"));
+  const playingLevel = h("span", { id: "rendition-now", class: "muted", "aria-live": "polite" });
   const status = h("p", { class: "muted", id: "preview-status" }, "No live session.");
   const copies = h("div");
   const history = h("tbody");
   const details = h("dl", { class: "facts" });
+  const liveFacts = h("dl", { class: "facts", id: "live" });
+  const moveAlert = h("p", { class: "alert", id: "move-alert", role: "status", hidden: true });
   replace(main,
     h("div", { class: "row" }, title, state, h("span", { class: "spacer" }), actions),
     h("div", { class: "two" },
       h("section", { class: "panel", "aria-labelledby": "preview-h" },
         h("h2", { id: "preview-h" }, "Preview"), video,
         h("div", { class: "row" }, h("span", {}, "Player latency: ", latency), h("span", { class: "spacer" }),
-          h("label", { for: "rendition", class: "radio" }, "Rendition"), levels),
+          playingLevel, h("label", { for: "rendition", class: "radio" }, "Rendition"), levels),
         status),
-      h("section", { class: "panel", "aria-labelledby": "conn-h" }, h("h2", { id: "conn-h" }, "Connect"), copies,
-        h("h2", {}, "Settings"), details)),
+      h("div", {},
+        h("section", { class: "panel", "aria-labelledby": "live-h" }, h("h2", { id: "live-h" }, "Live session"), moveAlert, liveFacts),
+        h("section", { class: "panel", "aria-labelledby": "conn-h" }, h("h2", { id: "conn-h" }, "Connect"), copies,
+          h("h2", {}, "Settings"), details))),
     h("section", { class: "panel", "aria-labelledby": "hist-h" }, h("h2", { id: "hist-h" }, "Sessions"),
       h("table", {}, h("thead", {}, h("tr", {}, ["Started", "State", "Duration", "Publisher", "Renditions", "End reason"].map((t) => h("th", { scope: "col" }, t)))), history)));
 
@@ -184,6 +198,10 @@ export function channelPage(main, name) {
   let revealed = false;
   let channel = null;
   levels.addEventListener("change", () => { if (player?.hls) player.hls.currentLevel = Number(levels.value); });
+  const showLevel = (hls) => {
+    const level = hls.levels[hls.currentLevel];
+    playingLevel.textContent = level ? `playing ${level.height ? `${level.height}p` : `level ${hls.currentLevel}`}` : "";
+  };
   const latencyTimer = setInterval(() => {
     const l = player?.hls?.latency;
     latency.textContent = Number.isFinite(l) && l > 0 ? `${l.toFixed(2)} s` : "—";
@@ -211,18 +229,18 @@ export function channelPage(main, name) {
   };
   const copyRow = (label, id, shown, value) => h("div", { class: "copy" },
     h("span", { class: "muted", id: `${id}-label` }, label), h("span", { class: "mono", id }, shown),
-    h("button", { type: "button", class: "ghost", "aria-describedby": `${id}-label`, onclick: () => copyText(value) }, "Copy"));
+    h("button", { type: "button", class: "ghost", id: `${id}-copy`, "aria-describedby": `${id}-label`, onclick: () => copyText(value) }, "Copy"));
   const renderCopies = (c) => {
     const mask = "•".repeat(12);
     const base = c.publish_url.slice(0, c.publish_url.length - c.stream_key.length);
-    const playback = new URL(playbackPath(c), location.href).href;
+    const playback = c.playback_url;
     replace(copies,
       copyRow("RTMP URL", "rtmp-url", revealed ? c.publish_url : base + mask, c.publish_url),
       h("div", { class: "copy" }, h("span", { class: "muted", id: "key-label" }, "Stream key"),
         h("span", { class: "mono", id: "stream-key", "data-key": revealed ? c.stream_key : null }, revealed ? c.stream_key : mask),
         h("div", { class: "row" },
           h("button", { type: "button", class: "ghost", id: "reveal", "aria-pressed": String(revealed), onclick: () => { revealed = !revealed; renderCopies(channel); } }, revealed ? "Hide" : "Reveal"),
-          h("button", { type: "button", class: "ghost", "aria-describedby": "key-label", onclick: () => copyText(c.stream_key) }, "Copy"))),
+          h("button", { type: "button", class: "ghost", id: "stream-key-copy", "aria-describedby": "key-label", onclick: () => copyText(c.stream_key) }, "Copy"))),
       copyRow("Playback URL", "playback-url", playback, playback));
   };
   const renderDetails = (c) => replace(details,
@@ -230,6 +248,28 @@ export function channelPage(main, name) {
     h("dt", {}, "Output"), h("dd", {}, outputText(c.output)),
     h("dt", {}, "Encoder policy"), h("dd", {}, c.encoder_policy),
     h("dt", {}, "Max session"), h("dd", {}, c.max_session_seconds ? duration(c.max_session_seconds * 1000) : "no limit"));
+
+  const fact = (label, value, name) => [h("dt", {}, label), h("dd", { "data-field": name }, value)];
+  const renderLive = (c, current) => {
+    const live = c.live && current && c.live.session === current.id ? c.live : null;
+    const move = live?.encoder?.last_move;
+    moveAlert.hidden = !move;
+    moveAlert.textContent = move ? moveText(move) : "";
+    if (!live) {
+      replace(liveFacts, fact("Session", current ? current.state : "none", "state"));
+      return;
+    }
+    replace(liveFacts,
+      fact("Session", `${current.state} (from ${current.peer})`, "state"),
+      fact("Uptime", duration(current.duration_ms), "uptime"),
+      fact("Video", videoText(live), "video"),
+      fact("Frame rate", fps(live.input.video), "fps"),
+      fact("Bitrate", bitrate(live.input.bitrate_bps), "bitrate"),
+      fact("Audio", audioText(live), "audio"),
+      fact("Encoder", encoderText(live), "encoder"),
+      fact("Viewers", String(live.viewers), "viewers"),
+      fact("Dropped units", String(live.input.dropped_units), "dropped"));
+  };
 
   const refresh = async () => {
     let c;
@@ -250,18 +290,22 @@ export function channelPage(main, name) {
       h("td", {}, s.renditions.join(", ") || "—"), h("td", {}, s.end_reason || (s.error ? `error: ${s.error}` : "—"))))
       : h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No sessions yet.")));
     const current = sessions.find((s) => s.id === c.current_session);
+    renderLive(c, current);
     const live = current && current.state === "live";
     if (live && playing !== current.id) {
       player?.destroy();
       status.textContent = "Live.";
       player = attachPlayer(video, playbackPath(c), (hls) => {
         replace(levels, h("option", { value: "-1" }, "Auto"), hls.levels.map((l, i) => h("option", { value: String(i) }, l.height ? `${l.height}p ${Math.round(l.bitrate / 1000)} kbit/s` : `level ${i}`)));
+        showLevel(hls);
+        hls.on(window.Hls.Events.LEVEL_SWITCHED, () => showLevel(hls));
       });
       window.consolePlayer = player.hls;
       playing = current.id;
     } else if (!live && playing) {
       player?.destroy(); player = null; playing = null; window.consolePlayer = null;
       latency.textContent = "—";
+      playingLevel.textContent = "";
       status.textContent = "No live session.";
       replace(levels, h("option", { value: "-1" }, "Auto"));
     } else if (!live) {
@@ -408,39 +452,66 @@ export function formPage(main, name) {
 
 // ---------------------------------------------------------------- system
 
+const EVENT_TYPES = [
+  "channel.created", "channel.updated", "channel.deleted", "channel.started", "channel.stopped",
+  "session.init", "session.live", "session.ended", "session.error", "session.encoder_moved",
+];
+
+/// What an event says besides its type and channel; alerts are what an operator should look at.
+function eventDetails(ev) {
+  const d = ev.data || {};
+  switch (ev.type) {
+    case "session.encoder_moved": return { alert: true, text: moveText({ ...d, at: ev.timestamp }) };
+    case "session.error": return { alert: true, text: d.error || "failed" };
+    case "session.ended": return { alert: false, text: d.end_reason || "" };
+    default: return { alert: false, text: "" };
+  }
+}
+
 export function systemPage(main) {
   const host = h("div", { class: "facts", id: "host" });
   const encoders = h("tbody");
-  const events = h("tbody");
-  const tokens = h("tbody");
-  const hooks = h("tbody");
-  const tokenName = h("input", { id: "t-name", required: true, placeholder: "dashboard" });
+  const events = h("tbody", { id: "events" });
+  const alerts = h("span", { class: "muted", id: "alert-count" });
+  const tokens = h("tbody", { id: "tokens" });
+  const hooks = h("tbody", { id: "webhooks" });
+  const tokenName = h("input", { id: "t-name", required: true, placeholder: "dashboard", autocomplete: "off" });
   const tokenScope = h("select", { id: "t-scope" }, h("option", { value: "read" }, "read"), h("option", { value: "write" }, "write"));
-  const tokenOut = h("p", { class: "mono", id: "new-token", "aria-live": "polite" });
+  const tokenOut = h("div", { id: "new-token", role: "status" });
   const hookUrl = h("input", { id: "w-url", type: "url", required: true, placeholder: "https://example.net/hook" });
-  const hookOut = h("p", { class: "mono", "aria-live": "polite" });
+  const hookEvents = EVENT_TYPES.map((type) => h("input", { type: "checkbox", id: `w-ev-${type.replace(/\W/g, "-")}`, value: type }));
+  const hookOut = h("div", { id: "new-webhook", role: "status" });
   const table = (heads, body) => h("table", {}, h("thead", {}, h("tr", {}, heads.map((t) => h("th", { scope: "col" }, t)))), body);
+  // A secret shown once, with its copy button.
+  const once = (label, id, secret) => h("p", {}, `${label} (shown once; it cannot be shown again): `,
+    h("code", { class: "mono", id }, secret), " ",
+    h("button", { type: "button", class: "ghost", id: `${id}-copy`, onclick: () => copyText(secret) }, "Copy"));
 
-  const tokenForm = h("form", { class: "row" },
+  const tokenForm = h("form", { class: "row", id: "token-form" },
     h("label", { for: "t-name" }, "Name"), tokenName, h("label", { for: "t-scope" }, "Scope"), tokenScope, h("button", { type: "submit" }, "Create token"));
   tokenForm.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
       const created = await api.post("/tokens", { name: tokenName.value, scope: tokenScope.value });
-      tokenOut.textContent = `New token (shown once): ${created.token}`;
+      replace(tokenOut, once(`Token ${created.name}`, "new-token-value", created.token));
       tokenName.value = "";
       await loadLists();
-    } catch (err) { tokenOut.textContent = err.message; }
+    } catch (err) { replace(tokenOut, h("p", { class: "form-error" }, err.message)); }
   });
-  const hookForm = h("form", { class: "row" }, h("label", { for: "w-url" }, "URL"), hookUrl, h("button", { type: "submit" }, "Add webhook"));
+  const hookForm = h("form", { id: "webhook-form" },
+    h("div", { class: "row" }, h("label", { for: "w-url" }, "URL"), hookUrl, h("button", { type: "submit" }, "Add webhook")),
+    h("fieldset", {}, h("legend", {}, "Events (none checked: all)"),
+      h("div", { class: "checks" }, hookEvents.map((box) => h("label", { class: "radio", for: box.id }, box, box.value)))));
   hookForm.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      const created = await api.post("/webhooks", { url: hookUrl.value });
-      hookOut.textContent = `Signing secret (shown once): ${created.secret}`;
+      const events = hookEvents.filter((box) => box.checked).map((box) => box.value);
+      const created = await api.post("/webhooks", { url: hookUrl.value, events });
+      replace(hookOut, once(`Signing secret of ${created.url}`, "new-webhook-secret", created.secret));
       hookUrl.value = "";
+      for (const box of hookEvents) box.checked = false;
       await loadLists();
-    } catch (err) { hookOut.textContent = err.message; }
+    } catch (err) { replace(hookOut, h("p", { class: "form-error" }, err.message)); }
   });
 
   replace(main, h("h1", {}, "System"),
@@ -448,12 +519,12 @@ export function systemPage(main) {
       h("section", { class: "panel", "aria-labelledby": "host-h" }, h("h2", { id: "host-h" }, "Host"), host),
       h("section", { class: "panel", "aria-labelledby": "enc-h" }, h("h2", { id: "enc-h" }, "Encoders"),
         table(["Device", "Backend", "Slots in use", "Status"], encoders))),
-    h("section", { class: "panel", "aria-labelledby": "ev-h" }, h("h2", { id: "ev-h" }, "Recent events"), table(["Time", "Event", "Channel"], events)),
+    h("section", { class: "panel", "aria-labelledby": "ev-h" }, h("div", { class: "row" }, h("h2", { id: "ev-h" }, "Recent events"), h("span", { class: "spacer" }), alerts),
+      table(["Time", "Event", "Channel", "Details"], events)),
     h("div", { class: "two" },
       h("section", { class: "panel", "aria-labelledby": "tok-h" }, h("h2", { id: "tok-h" }, "API tokens"), tokenForm, tokenOut, table(["Name", "Scope", "Created", ""], tokens)),
       h("section", { class: "panel", "aria-labelledby": "wh-h" }, h("h2", { id: "wh-h" }, "Webhooks"), hookForm, hookOut, table(["URL", "Events", ""], hooks))));
 
-  const meter = (fraction) => h("div", { class: "meter", role: "presentation" }, h("span", { style: null, "data-w": "" }));
   const loadHost = async () => {
     const s = await api.get("/system");
     const rows = [
@@ -472,23 +543,47 @@ export function systemPage(main) {
       h("td", {}, d.capacity ? `${d.in_use?.sessions ?? 0} of ${d.capacity.sessions} sessions` : "—"),
       h("td", {}, d.available ? (d.healthy ? "available" : "failed; waiting for the next probe") : `unavailable: ${d.unavailable_reason || "unknown"}`))));
   };
+  // Events are listed oldest first: walk to the newest once, then fetch only what follows.
+  let recent = [];
+  let after = null;
   const loadEvents = async () => {
-    const page = await api.get("/events?limit=500");
-    const items = page.items.slice(-15).reverse();
-    replace(events, items.length ? items.map((ev) => h("tr", {}, h("td", {}, new Date(ev.timestamp).toLocaleString()), h("td", {}, ev.type || ev.kind), h("td", {}, ev.channel)))
-      : h("tr", {}, h("td", { colspan: 3, class: "muted" }, "No events yet.")));
+    for (;;) {
+      const page = await api.get(`/events?limit=500${after === null ? "" : `&cursor=${after}`}`);
+      recent = recent.concat(page.items).slice(-15);
+      if (page.items.length) after = page.items[page.items.length - 1].sequence;
+      if (!page.next_cursor) break;
+    }
+    const items = recent.slice().reverse();
+    const rows = items.map((ev) => {
+      const { alert, text } = eventDetails(ev);
+      return h("tr", { class: alert ? "alert-row" : null, "data-event": ev.type },
+        h("td", {}, new Date(ev.timestamp).toLocaleString()),
+        h("td", {}, alert ? [badge("alert", "warn"), " "] : null, ev.type),
+        h("td", {}, ev.channel), h("td", {}, text));
+    });
+    const count = items.filter((ev) => eventDetails(ev).alert).length;
+    alerts.textContent = count ? `${count} alert${count > 1 ? "s" : ""} among the latest ${items.length}` : "";
+    replace(events, rows.length ? rows : h("tr", {}, h("td", { colspan: 4, class: "muted" }, "No events yet.")));
   };
   const loadLists = async () => {
     const t = await api.get("/tokens?limit=500");
-    replace(tokens, t.items.map((tok) => h("tr", {}, h("td", {}, tok.name), h("td", {}, tok.scope), h("td", {}, new Date(tok.created_at).toLocaleString()),
-      h("td", {}, h("button", { type: "button", class: "ghost", onclick: async () => {
-        if (await confirmDialog(`Revoke token ${tok.name}? Integrations using it stop working at once.`, "Revoke")) { await api.del(`/tokens/${enc(tok.id)}`).catch((e) => toast(e.message)); loadLists(); }
-      } }, "Revoke")))));
+    replace(tokens, t.items.length ? t.items.map((tok) => h("tr", { "data-token": tok.id }, h("td", {}, tok.name), h("td", {}, tok.scope), h("td", {}, new Date(tok.created_at).toLocaleString()),
+      h("td", {}, h("button", { type: "button", class: "ghost", "aria-label": `Revoke token ${tok.name}`, onclick: async () => {
+        if (await confirmDialog(`Revoke token ${tok.name}? Integrations using it stop working at once.`, "Revoke")) {
+          try { await api.del(`/tokens/${enc(tok.id)}`); toast(`Token ${tok.name} revoked`); } catch (e) { toast(e.message); }
+          loadLists();
+        }
+      } }, "Revoke"))))
+      : h("tr", {}, h("td", { colspan: 4, class: "muted" }, "No API tokens.")));
     const w = await api.get("/webhooks?limit=500");
-    replace(hooks, w.items.map((hook) => h("tr", {}, h("td", { class: "mono" }, hook.url), h("td", {}, hook.events.length ? hook.events.join(", ") : "all"),
-      h("td", {}, h("button", { type: "button", class: "ghost", onclick: async () => {
-        if (await confirmDialog(`Remove the webhook to ${hook.url}?`, "Remove")) { await api.del(`/webhooks/${enc(hook.id)}`).catch((e) => toast(e.message)); loadLists(); }
-      } }, "Remove")))));
+    replace(hooks, w.items.length ? w.items.map((hook) => h("tr", { "data-webhook": hook.id }, h("td", { class: "mono" }, hook.url), h("td", {}, hook.events.length ? hook.events.join(", ") : "all"),
+      h("td", {}, h("button", { type: "button", class: "ghost", "aria-label": `Remove the webhook to ${hook.url}`, onclick: async () => {
+        if (await confirmDialog(`Remove the webhook to ${hook.url}?`, "Remove")) {
+          try { await api.del(`/webhooks/${enc(hook.id)}`); toast("Webhook removed"); } catch (e) { toast(e.message); }
+          loadLists();
+        }
+      } }, "Remove"))))
+      : h("tr", {}, h("td", { colspan: 3, class: "muted" }, "No webhooks.")));
   };
   loadLists().catch((e) => toast(e.message));
   const stop = poll(async () => {

@@ -117,7 +117,11 @@ pub async fn list_channels(
     let store = api.store.clone();
     let limit = page.limit();
     let list = blocking(move || store.list_channels(page.cursor.as_deref(), limit)).await?;
-    Ok(Json(Page::from_state(list, |c| ChannelResource::full(c, &api.urls))))
+    let viewers = api.viewers.counts(std::time::Instant::now());
+    Ok(Json(Page::from_state(list, |c| {
+        let count = viewers.get(&c.name).copied().unwrap_or(0);
+        api.channel_resource(c, Some(count))
+    })))
 }
 
 /// Create a channel (idle unless `start` is true).
@@ -144,7 +148,7 @@ pub async fn create_channel(
     let location = format!("{}/channels/{}", super::PREFIX, channel.name);
     let mut headers = HeaderMap::new();
     headers.insert(header::LOCATION, HeaderValue::from_str(&location).expect("names are URL-safe"));
-    Ok((StatusCode::CREATED, headers, Json(ChannelResource::full(channel, &api.urls))).into_response())
+    Ok((StatusCode::CREATED, headers, Json(api.channel_resource(channel, None))).into_response())
 }
 
 /// Get a channel.
@@ -162,7 +166,7 @@ pub async fn get_channel(
     let lookup = name.clone();
     let channel = blocking(move || store.get(&lookup)).await?;
     let channel = channel.ok_or_else(|| ApiError::not_found(format!("channel {name:?} does not exist")))?;
-    Ok(Json(ChannelResource::full(channel, &api.urls)))
+    Ok(Json(api.channel_resource(channel, None)))
 }
 
 /// Change a channel's settings (from its next session on).
@@ -186,7 +190,7 @@ pub async fn update_channel(
     let store = api.store.clone();
     let channel = blocking(move || store.update_channel(&name, patch)).await?;
     tracing::info!(channel = %channel.name, "api: channel updated");
-    Ok(Json(ChannelResource::full(channel, &api.urls)))
+    Ok(Json(api.channel_resource(channel, None)))
 }
 
 /// Delete a channel, its stream key and its sessions; a live session is ended.
@@ -224,7 +228,7 @@ pub async fn start_channel(
     let store = api.store.clone();
     let channel = blocking(move || store.start_channel(&name)).await?;
     tracing::info!(channel = %channel.name, "api: channel started");
-    Ok(Json(ChannelResource::full(channel, &api.urls)))
+    Ok(Json(api.channel_resource(channel, None)))
 }
 
 /// Stop a channel: publishes are refused and a live session is ended. 409 when already stopped.
@@ -244,7 +248,7 @@ pub async fn stop_channel(
         api.supervisor.end(&channel.name, Some(&session), Ending::End(reason));
     }
     tracing::info!(channel = %channel.name, "api: channel stopped");
-    Ok(Json(ChannelResource::full(channel, &api.urls)))
+    Ok(Json(api.channel_resource(channel, None)))
 }
 
 /// Replace the stream key; the old key is refused from now on (a session in progress goes on).
@@ -261,5 +265,5 @@ pub async fn rotate_stream_key(
     let store = api.store.clone();
     let channel = blocking(move || store.rotate_stream_key(&name)).await?;
     tracing::info!(channel = %channel.name, "api: stream key rotated");
-    Ok(Json(ChannelResource::full(channel, &api.urls)))
+    Ok(Json(api.channel_resource(channel, None)))
 }

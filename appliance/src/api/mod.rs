@@ -28,11 +28,12 @@ use utoipa::IntoResponses;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::live_session::LiveFigures;
 use crate::session_supervisor::SessionSupervisor;
-use crate::state::{Store, StoreError};
+use crate::state::{Channel, Session, Store, StoreError};
 use crate::transcode::Transcoder;
 use problem::{ApiError, Problem};
-use resources::PublicUrls;
+use resources::{ChannelResource, PublicUrls, SessionResource};
 
 /// The prefix of every API route.
 pub const PREFIX: &str = "/api/v1";
@@ -51,6 +52,8 @@ pub struct ApiState {
     pub console: Arc<crate::console::Sessions>,
     /// The data directory (the system route reports its disk).
     pub data_dir: Arc<std::path::PathBuf>,
+    /// Players per channel (the live figures' viewers).
+    pub viewers: Arc<crate::viewers::Viewers>,
 }
 
 impl ApiState {
@@ -69,7 +72,35 @@ impl ApiState {
             openapi_json: Arc::new(String::new()),
             console: Arc::default(),
             data_dir: Arc::new(std::path::PathBuf::from(".")),
+            viewers: Arc::default(),
         }
+    }
+}
+
+impl ApiState {
+    /// The live figures of `channel`'s session in progress if it is `session`
+    /// (`viewers`: the channel's, when already counted).
+    pub fn live(&self, channel: &str, session: &str, viewers: Option<u32>) -> Option<LiveFigures> {
+        let live = self.supervisor.live(channel).filter(|l| l.session == session)?;
+        let now = Instant::now();
+        let viewers = viewers.unwrap_or_else(|| self.viewers.count(channel, now));
+        Some(live.figures(viewers, now))
+    }
+
+    /// A channel as the API shows it, with its session's live figures.
+    pub fn channel_resource(&self, channel: Channel, viewers: Option<u32>) -> ChannelResource {
+        let live = channel.current_session.as_deref().and_then(|s| self.live(&channel.name, s, viewers));
+        let mut resource = ChannelResource::full(channel, &self.urls);
+        resource.live = live;
+        resource
+    }
+
+    /// A session as the API shows it, with its live figures while in progress.
+    pub fn session_resource(&self, session: Session) -> SessionResource {
+        let live = if session.state.is_final() { None } else { self.live(&session.channel, &session.id, None) };
+        let mut resource = SessionResource::from(session);
+        resource.live = live;
+        resource
     }
 }
 

@@ -6,11 +6,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::media_schemas::{ChannelOutputSchema, EncoderPolicySchema, LatencyModeSchema};
+use crate::live_session::LiveFigures;
 use crate::state::clock::rfc3339;
 use crate::state::outbox::{Attempt, Snapshot};
 use crate::state::{
-    ApiToken, Channel, ChannelState, Delivery, DeliveryState, EndReason, Event, EventType, Scope, Session,
-    SessionState, WebhookEndpoint,
+    ApiToken, Channel, ChannelState, Delivery, DeliveryState, EncoderMoved, EndReason, Event, EventType, Scope,
+    Session, SessionState, WebhookEndpoint,
 };
 
 /// Where the appliance is reached, for the URLs in channel resources.
@@ -45,6 +46,10 @@ pub struct ChannelResource {
     pub max_session_seconds: Option<u64>,
     /// The session in progress, if any.
     pub current_session: Option<String>,
+    /// The live figures of the session in progress (input, encoder, viewers); absent when there is none
+    /// and in webhook payloads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveFigures>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -75,6 +80,7 @@ impl ChannelResource {
             encoder_policy: channel.encoder_policy,
             max_session_seconds: channel.max_session_seconds,
             current_session: channel.current_session,
+            live: None,
             created_at: rfc3339(created_ms),
             updated_at: rfc3339(channel.updated_ms.max(created_ms)),
             name: channel.name,
@@ -109,6 +115,10 @@ pub struct SessionResource {
     pub renditions: Vec<String>,
     /// The session's media playlist of its first rendition.
     pub playlist_path: String,
+    /// The live figures while the session is in progress (input, encoder, viewers); absent once it is
+    /// over and in webhook payloads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveFigures>,
 }
 
 impl From<Session> for SessionResource {
@@ -128,6 +138,7 @@ impl From<Session> for SessionResource {
             error: s.error,
             bytes_in: s.bytes_in,
             renditions: s.renditions,
+            live: None,
         }
     }
 }
@@ -248,6 +259,8 @@ impl From<Delivery> for DeliveryResource {
 pub enum EventData {
     Channel(ChannelResource),
     Session(SessionResource),
+    /// `session.encoder_moved`: the ladder's move, not the whole session.
+    EncoderMoved(EncoderMoved),
 }
 
 /// An event: the body of every webhook delivery.
@@ -270,6 +283,7 @@ impl EventResource {
         let data = match event.snapshot {
             Snapshot::Channel(channel) => EventData::Channel(ChannelResource::public(*channel, urls)),
             Snapshot::Session(session) => EventData::Session(SessionResource::from(*session)),
+            Snapshot::EncoderMoved(moved) => EventData::EncoderMoved(*moved),
         };
         EventResource {
             id: event.id,

@@ -28,7 +28,7 @@ pub async fn list_sessions(
     let store = api.store.clone();
     let limit = page.limit();
     let list = blocking(move || store.list_sessions(&name, page.cursor.as_deref(), limit)).await?;
-    Ok(Json(Page::from_state(list, SessionResource::from)))
+    Ok(Json(Page::from_state(list, |s| api.session_resource(s))))
 }
 
 /// Get one session of a channel.
@@ -49,5 +49,5 @@ pub async fn get_session(
     }
     let store = api.store.clone();
     let session = blocking(move || store.session(&name, &id)).await?;
-    session.map(|s| Json(SessionResource::from(s))).ok_or_else(|| ApiError::not_found("no such session"))
+    session.map(|s| Json(api.session_resource(s))).ok_or_else(|| ApiError::not_found("no such session"))
 }

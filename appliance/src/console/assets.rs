@@ -29,6 +29,7 @@ static ASSETS: &[(&str, Asset)] = &[
     ("api.js", Asset { content_type: JS, bytes: include_bytes!("../../../webui/console/api.js") }),
     ("dom.js", Asset { content_type: JS, bytes: include_bytes!("../../../webui/console/dom.js") }),
     ("pages.js", Asset { content_type: JS, bytes: include_bytes!("../../../webui/console/pages.js") }),
+    ("live.js", Asset { content_type: JS, bytes: include_bytes!("../../../webui/console/live.js") }),
     ("hls.min.js", Asset { content_type: JS, bytes: include_bytes!("../../../webui/vendor/hls.min.js") }),
 ];
 

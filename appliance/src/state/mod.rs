@@ -33,7 +33,7 @@ use redb::{Database, ReadTransaction, WriteTransaction};
 pub use channels::{Channel, ChannelPatch, NewChannel, validate_name};
 pub use lifecycle::{ChannelState, EndReason, Refusal, SessionState};
 pub use outbox::{Delivery, DeliveryState, Event, EventType};
-pub use sessions::{Session, SessionStats};
+pub use sessions::{EncoderMoved, EncoderSlot, Session, SessionStats};
 pub use tokens::{ApiToken, Scope};
 pub use webhooks::WebhookEndpoint;
 

@@ -35,10 +35,13 @@ pub enum EventType {
     SessionEnded,
     #[serde(rename = "session.error")]
     SessionError,
+    /// A session's ladder moved to another encoder slot after a failure.
+    #[serde(rename = "session.encoder_moved")]
+    SessionEncoderMoved,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 10] = [
         EventType::ChannelCreated,
         EventType::ChannelUpdated,
         EventType::ChannelDeleted,
@@ -48,6 +51,7 @@ impl EventType {
         EventType::SessionLive,
         EventType::SessionEnded,
         EventType::SessionError,
+        EventType::SessionEncoderMoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +65,7 @@ impl EventType {
             EventType::SessionLive => "session.live",
             EventType::SessionEnded => "session.ended",
             EventType::SessionError => "session.error",
+            EventType::SessionEncoderMoved => "session.encoder_moved",
         }
     }
 }
@@ -71,6 +76,7 @@ impl EventType {
 pub enum Snapshot {
     Channel(Box<Channel>),
     Session(Box<Session>),
+    EncoderMoved(Box<super::sessions::EncoderMoved>),
 }
 
 /// One event in the outbox.

@@ -47,6 +47,37 @@ impl Session {
     }
 }
 
+/// An encoder slot: backend and device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EncoderSlot {
+    /// `software`, `nvenc`, `qsv` or `vaapi`.
+    pub backend: String,
+    /// The device's id: `cpu`, `cuda:0`, `vaapi:/dev/dri/renderD128`, ...
+    pub device: String,
+}
+
+impl EncoderSlot {
+    pub fn new(backend: accel::Backend, device: &accel::DeviceId) -> EncoderSlot {
+        EncoderSlot { backend: backend.to_string(), device: device.to_string() }
+    }
+}
+
+/// A session's ladder moved to another encoder slot after an encoder or
+/// device failure: the `session.encoder_moved` event's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EncoderMoved {
+    /// The session (its media playlists get a discontinuity, not an ENDLIST).
+    pub session: String,
+    pub from: EncoderSlot,
+    pub to: EncoderSlot,
+    /// The failure that caused the move.
+    pub reason: String,
+    /// The rungs running when the move was decided (rendition names).
+    pub kept: Vec<String>,
+    /// Moves of this session so far, this one included.
+    pub moves: u32,
+}
+
 /// What a pipeline measured by the end of a session.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SessionStats {
@@ -219,6 +250,17 @@ impl Store {
         })
     }
 
+    /// Appends `session.encoder_moved` for a session of `channel` (in progress
+    /// or just over: the move happened either way).
+    pub fn record_encoder_move(&self, channel: &str, moved: EncoderMoved) -> Result<outbox::Event, StoreError> {
+        self.write(|tx| {
+            if load(tx, channel, &moved.session)?.is_none() {
+                return Err(StoreError::not_found("session", &moved.session));
+            }
+            outbox::append(tx, EventType::SessionEncoderMoved, channel, Snapshot::EncoderMoved(Box::new(moved)))
+        })
+    }
+
     pub fn session(&self, channel: &str, id: &str) -> Result<Option<Session>, StoreError> {
         self.read(|tx| tx.open_table(SESSIONS)?.get((channel, id))?.map(|v| decode(v.value())).transpose())
     }
@@ -302,6 +344,29 @@ mod tests {
                 E::SessionEnded
             ]
         );
+    }
+
+    #[test]
+    fn an_encoder_move_is_an_event_of_its_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let channel = store.add("cam", LatencyMode::UltraLow).unwrap();
+        let (_, session) = store.begin_session(&channel.stream_key, "peer").unwrap();
+        let slot = |backend: &str, device: &str| EncoderSlot { backend: backend.into(), device: device.into() };
+        let moved = EncoderMoved {
+            session: session.id.clone(),
+            from: slot("nvenc", "cuda:0"),
+            to: slot("software", "cpu"),
+            reason: "device cuda:0 was lost: gone".into(),
+            kept: vec!["360p".into()],
+            moves: 1,
+        };
+        let event = store.record_encoder_move("cam", moved.clone()).unwrap();
+        assert_eq!((event.kind, event.channel.as_str()), (E::SessionEncoderMoved, "cam"));
+        assert_eq!(event.snapshot, Snapshot::EncoderMoved(Box::new(moved.clone())));
+        assert_eq!(store.event(event.sequence).unwrap(), Some(event), "in the outbox");
+        let unknown = EncoderMoved { session: "s_unknown".into(), ..moved };
+        assert!(matches!(store.record_encoder_move("cam", unknown), Err(StoreError::NotFound { .. })));
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The control plane over real HTTP against an appliance running in-process,
 //! with real `ffmpeg` publishes and a real redb file: the channel and session
 //! lifecycle, tokens and scopes, problem responses, webhooks through a
-//! receiver that goes away and comes back, and schemathesis fuzzing the API
-//! from its own OpenAPI document.
+//! receiver that goes away and comes back, a session's live figures and its
+//! ladder's move after an encoder failure as a signed webhook, and
+//! schemathesis fuzzing the API from its own OpenAPI document.
 
 mod api_contract;
 mod fuzz;
 mod lifecycle;
+mod live;
 mod support;
 mod webhooks;

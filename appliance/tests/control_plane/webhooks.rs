@@ -16,33 +16,35 @@ use tokio::sync::oneshot;
 
 use crate::support::{Harness, STEP, finish, have_ffmpeg, poll, publish};
 
-const SECRET: &str = "whsec_the-test-receivers-secret";
+pub(crate) const SECRET: &str = "whsec_the-test-receivers-secret";
 
 #[derive(Debug, Clone)]
-struct Arrival {
-    path: &'static str,
-    id: String,
-    sequence: u64,
-    kind: String,
-    channel: String,
-    at: Instant,
+pub(crate) struct Arrival {
+    pub path: &'static str,
+    pub id: String,
+    pub sequence: u64,
+    pub kind: String,
+    pub channel: String,
+    pub at: Instant,
+    /// The whole event, as delivered.
+    pub event: Value,
 }
 
 #[derive(Debug, Default)]
-struct Received {
-    arrivals: Vec<Arrival>,
-    bad_signatures: usize,
+pub(crate) struct Received {
+    pub arrivals: Vec<Arrival>,
+    pub bad_signatures: usize,
 }
 
 /// The receiver: verifies, records, answers 204.
-struct Receiver {
+pub(crate) struct Receiver {
     received: Arc<Mutex<Received>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Receiver {
-    async fn start(addr: SocketAddr, received: Arc<Mutex<Received>>) -> (Receiver, SocketAddr) {
+    pub(crate) async fn start(addr: SocketAddr, received: Arc<Mutex<Received>>) -> (Receiver, SocketAddr) {
         let listener = tokio::net::TcpListener::bind(addr).await.expect("receiver binds");
         let bound = listener.local_addr().unwrap();
         let handler = |path: &'static str, state: Arc<Mutex<Received>>| {
@@ -67,6 +69,7 @@ impl Receiver {
                         kind: event["type"].as_str().unwrap().to_string(),
                         channel: event["channel"].as_str().unwrap().to_string(),
                         at: Instant::now(),
+                        event,
                     });
                     StatusCode::NO_CONTENT
                 }
@@ -93,7 +96,7 @@ impl Receiver {
         tokio::time::timeout(STEP, self.task.take().unwrap()).await.expect("receiver stops").unwrap();
     }
 
-    fn arrivals(&self) -> Vec<Arrival> {
+    pub(crate) fn arrivals(&self) -> Vec<Arrival> {
         self.received.lock().unwrap().arrivals.clone()
     }
 }
