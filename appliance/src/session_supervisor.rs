@@ -118,7 +118,7 @@ impl SessionSupervisor {
         self.live(channel).filter(|live| live.session == session)
     }
 
-    /// The transcoder's input queue of a session: its drops count as the session's.
+    /// A queue of the session (the audio stage's, the transcoder's input): its drops count as the session's.
     pub fn count_drops(&self, channel: &str, session: &str, stats: Arc<DropStats>) {
         if let Some(live) = self.live_session(channel, session) {
             live.count_drops(stats);

@@ -165,6 +165,7 @@ impl Transcoder {
         supervisor: &Arc<SessionSupervisor>,
     ) -> Result<Vec<UnitReceiver>, String> {
         let events = crate::audio_stage::aac_audio(&channel.name, session, events);
+        supervisor.count_drops(&channel.name, session, events.stats());
         let ChannelOutput::Ladder { ladder } = &channel.output else { return Ok(vec![events]) };
         let (_, pool) = self.ready().await;
         let demand = Demand::for_rungs(&ladder.rungs, NOMINAL_FPS);
