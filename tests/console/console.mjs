@@ -145,11 +145,43 @@ try {
   await shot("system");
   step("system page");
 
-  // Tablet width.
+  // Tablet width: no page is wider than the screen.
   await page.setViewportSize({ width: 820, height: 1100 });
+  const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  report.tablet_overflow = {};
   await page.click("a[data-nav=dashboard]");
   await page.waitForSelector(`[data-channel="${CHANNEL}"]`);
+  report.tablet_overflow.dashboard = await overflow();
   await shot("dashboard-tablet");
+  await page.click(`[data-channel="${CHANNEL}"] h3 a`);
+  await page.waitForSelector("#conn-h");
+  await page.waitForSelector("#start, #stop");
+  report.tablet_overflow.channel = await overflow();
+  await shot("channel-tablet");
+  await page.click("a[data-nav=system]");
+  await page.waitForSelector("#host dt");
+  report.tablet_overflow.system = await overflow();
+  await shot("system-tablet");
+
+  // Keyboard only: Tab from the top reaches the channel's link with a
+  // visible focus ring, and Enter opens the channel page.
+  await page.click("a[data-nav=dashboard]");
+  await page.waitForSelector(`[data-channel="${CHANNEL}"]`);
+  await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+  report.keyboard = { tabs: 0, reached: false };
+  for (let i = 0; i < 40 && !report.keyboard.reached; i++) {
+    await page.keyboard.press("Tab");
+    report.keyboard.tabs = i + 1;
+    report.keyboard.reached = await page.evaluate((name) => {
+      const a = document.activeElement;
+      return a?.tagName === "A" && a.textContent === name && !!a.closest("[data-channel]");
+    }, CHANNEL);
+  }
+  report.keyboard.focus_ring = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  await page.keyboard.press("Enter");
+  await page.waitForFunction((name) => location.hash === `#/channels/${encodeURIComponent(name)}`, CHANNEL);
+  report.keyboard.opened = true;
+  step("tablet width and keyboard");
 
   // Sign out: the cookie no longer opens the API.
   await page.click("#sign-out");

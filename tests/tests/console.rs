@@ -71,6 +71,13 @@ async fn an_operator_runs_a_channel_from_the_console() {
     assert_eq!(report["stopped"], true);
     assert_eq!(report["after_sign_out_status"], 401, "the signed-out cookie opens nothing");
     assert_eq!(report["csp_violations"], serde_json::json!([]), "{report:#}");
+    for (page, overflow) in report["tablet_overflow"].as_object().expect("tablet checks ran") {
+        assert!(overflow.as_i64().unwrap() <= 0, "{page} is wider than a tablet: {overflow} px");
+    }
+    let keyboard = &report["keyboard"];
+    assert_eq!(keyboard["reached"], true, "Tab reaches the channel link: {keyboard}");
+    assert_ne!(keyboard["focus_ring"], "none", "keyboard focus is visible: {keyboard}");
+    assert_eq!(keyboard["opened"], true, "Enter opens the channel: {keyboard}");
     for page in ["signin", "dashboard", "channel", "channel-form-errors", "channel-stopped", "channel-edit", "system"] {
         assert!(shots.join(format!("{page}.png")).exists(), "screenshot of {page}");
     }
