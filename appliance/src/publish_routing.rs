@@ -109,6 +109,13 @@ impl IngestHandler for PublishRouting {
             Ok(Err(StoreError::Refused { id, refusal, .. })) => {
                 return Err(Refusal::new(RefusalKind::Unavailable, format!("channel {id}: {refusal}")));
             }
+            Ok(Err(e @ StoreError::StorageFull { .. })) => {
+                tracing::error!(alert = "disk-full", error = %e, "publish refused: the session cannot be recorded");
+                return Err(Refusal::new(
+                    RefusalKind::Unavailable,
+                    "the appliance's data disk is full; live channels go on, new publishes wait for room",
+                ));
+            }
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "channel lookup failed");
                 return Err(Refusal::new(RefusalKind::Unavailable, "the appliance cannot read its channels"));

@@ -160,6 +160,9 @@ pub enum WriteErrors {
     /// The body is not `application/json`.
     #[response(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(Problem),
+    /// The data disk is full; nothing was changed. Retry once there is room.
+    #[response(status = 507, content_type = "application/problem+json")]
+    InsufficientStorage(Problem),
     /// The state database is busy; retry.
     #[response(status = 503, content_type = "application/problem+json")]
     Unavailable(Problem),

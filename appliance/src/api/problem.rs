@@ -28,6 +28,8 @@ pub enum ProblemKind {
     UnsupportedMediaType,
     /// The state database is busy (another process holds it); retry.
     Unavailable,
+    /// The data disk is full: nothing was changed; retry once there is room.
+    InsufficientStorage,
     Internal,
 }
 
@@ -44,6 +46,7 @@ impl ProblemKind {
             ProblemKind::PayloadTooLarge => "payload-too-large",
             ProblemKind::UnsupportedMediaType => "unsupported-media-type",
             ProblemKind::Unavailable => "unavailable",
+            ProblemKind::InsufficientStorage => "insufficient-storage",
             ProblemKind::Internal => "internal",
         }
     }
@@ -59,6 +62,7 @@ impl ProblemKind {
             ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProblemKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemKind::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,6 +79,7 @@ impl ProblemKind {
             ProblemKind::PayloadTooLarge => "The request body is too large",
             ProblemKind::UnsupportedMediaType => "The request body must be application/json",
             ProblemKind::Unavailable => "The appliance is busy; retry shortly",
+            ProblemKind::InsufficientStorage => "The appliance's data disk is full",
             ProblemKind::Internal => "The appliance failed to handle the request",
         }
     }
@@ -95,6 +100,7 @@ impl ProblemKind {
             StatusCode::PAYLOAD_TOO_LARGE => ProblemKind::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ProblemKind::UnsupportedMediaType,
             StatusCode::SERVICE_UNAVAILABLE => ProblemKind::Unavailable,
+            StatusCode::INSUFFICIENT_STORAGE => ProblemKind::InsufficientStorage,
             s if s.is_client_error() => ProblemKind::InvalidBody,
             _ => ProblemKind::Internal,
         }
@@ -176,7 +182,11 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %e, "api: state database busy");
                 ApiError::new(ProblemKind::Unavailable, "the state database is busy")
             }
-            StoreError::Database { .. } => {
+            StoreError::StorageFull { .. } => {
+                tracing::error!(alert = "disk-full", error = %e, "api: the data disk is full");
+                ApiError::new(ProblemKind::InsufficientStorage, "the appliance's data disk is full; nothing was changed")
+            }
+            StoreError::Database { .. } | StoreError::Io { .. } => {
                 tracing::error!(error = %e, "api: state database failure");
                 ApiError::new(ProblemKind::Internal, "the state database failed; see the appliance log")
             }

@@ -59,6 +59,12 @@ pub enum StoreError {
     Invalid { field: String, reason: String },
     #[error("state database {path}: {reason}")]
     Database { path: String, reason: String },
+    /// The data disk is full: nothing was written; reads and other channels go on.
+    #[error("state database {path}: the data disk is full ({reason}); nothing was changed")]
+    StorageFull { path: String, reason: String },
+    /// Reading or writing the file failed; the file is closed and reopened at the next operation.
+    #[error("state database {path}: I/O error: {reason}")]
+    Io { path: String, reason: String },
 }
 
 impl StoreError {
@@ -73,26 +79,47 @@ impl StoreError {
     fn database(reason: impl std::fmt::Display) -> StoreError {
         StoreError::Database { path: String::new(), reason: reason.to_string() }
     }
+
+    /// Whether the file must be closed and reopened before the next operation
+    /// (redb refuses every operation after an I/O error until then).
+    fn needs_reopen(&self) -> bool {
+        matches!(self, StoreError::StorageFull { .. } | StoreError::Io { .. })
+    }
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(e: redb::Error) -> Self {
+        let path = String::new();
+        match e {
+            redb::Error::Io(io) if is_disk_full(&io) => StoreError::StorageFull { path, reason: io.to_string() },
+            redb::Error::Io(io) => StoreError::Io { path, reason: io.to_string() },
+            redb::Error::PreviousIo => StoreError::Io { path, reason: "an earlier I/O error".into() },
+            other => StoreError::database(other),
+        }
+    }
+}
+
+/// ENOSPC, or a quota (EDQUOT): the disk cannot take the write.
+fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull || e.kind() == std::io::ErrorKind::QuotaExceeded
 }
 
 macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
             fn from(e: $t) -> Self {
-                StoreError::database(e)
+                redb::Error::from(e).into()
             }
         }
     )*};
 }
-from_redb!(
-    redb::Error,
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError,
-    serde_json::Error
-);
+from_redb!(redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::database(e)
+    }
+}
 
 /// Handle on the state database file; cheap to clone.
 #[derive(Debug, Clone)]
@@ -166,6 +193,15 @@ impl Store {
             None => self.acquire()?,
         };
         let result = f(&db).map_err(|e| self.located(e));
+        if let Err(e) = &result
+            && e.needs_reopen()
+        {
+            // redb refuses everything after an I/O error until the file is reopened:
+            // close it now, so the next operation (once the disk has room) works again.
+            tracing::error!(alert = "state-io", error = %e, "state database closed after an I/O error; it reopens at the next operation");
+            drop(db);
+            return result;
+        }
         if self.inner.hold {
             *held = Some(db);
         } else {
@@ -223,6 +259,12 @@ impl Store {
         match e {
             StoreError::Database { path, reason } if path.is_empty() => {
                 StoreError::Database { path: self.inner.path.display().to_string(), reason }
+            }
+            StoreError::StorageFull { path, reason } if path.is_empty() => {
+                StoreError::StorageFull { path: self.inner.path.display().to_string(), reason }
+            }
+            StoreError::Io { path, reason } if path.is_empty() => {
+                StoreError::Io { path: self.inner.path.display().to_string(), reason }
             }
             other => other,
         }

@@ -2,10 +2,12 @@
 //! with real `ffmpeg` publishes and a real redb file: the channel and session
 //! lifecycle, tokens and scopes, problem responses, webhooks through a
 //! receiver that goes away and comes back, a session's live figures and its
-//! ladder's move after an encoder failure as a signed webhook, and
+//! ladder's move after an encoder failure as a signed webhook, a full data
+//! disk (refused clearly, live channels kept, recovered without a restart), and
 //! schemathesis fuzzing the API from its own OpenAPI document.
 
 mod api_contract;
+mod full_disk;
 mod fuzz;
 mod lifecycle;
 mod live;
