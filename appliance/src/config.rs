@@ -20,6 +20,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub hls: HlsConfig,
     pub webhooks: WebhooksConfig,
+    pub api: ApiConfig,
+    pub sessions: SessionsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +65,53 @@ pub struct WebhooksConfig {
     pub retention_hours: u64,
 }
 
+/// The REST API's rate limits: token buckets per credential (API token or
+/// console session), or per client address for requests without one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Reads (GET, HEAD) per second, sustained.
+    pub read_per_second: u32,
+    /// Reads at once, after a pause (the bucket's size).
+    pub read_burst: u32,
+    /// Mutations (every other method) per second, sustained.
+    pub mutation_per_second: u32,
+    pub mutation_burst: u32,
+    /// Failed authentications (an invalid bearer token, a wrong console
+    /// password) per client address per minute, sustained; beyond the burst
+    /// every attempt from that address waits.
+    pub auth_failures_per_minute: u32,
+    pub auth_failure_burst: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            read_per_second: 50,
+            read_burst: 100,
+            mutation_per_second: 10,
+            mutation_burst: 20,
+            auth_failures_per_minute: 5,
+            auth_failure_burst: 5,
+        }
+    }
+}
+
+/// Sessions in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// How often the figures of sessions in progress (bytes, units, drops)
+    /// are written into their records, so a crash keeps them.
+    pub checkpoint_seconds: u64,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self { checkpoint_seconds: 10 }
+    }
+}
+
 impl Default for WebhooksConfig {
     fn default() -> Self {
         Self {
@@ -85,6 +134,8 @@ impl Default for Config {
             http: HttpConfig::default(),
             hls: HlsConfig::default(),
             webhooks: WebhooksConfig::default(),
+            api: ApiConfig::default(),
+            sessions: SessionsConfig::default(),
         }
     }
 }
@@ -121,7 +172,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables that override the file, and the field each sets.
-pub const ENV_VARS: [&str; 14] = [
+pub const ENV_VARS: [&str; 21] = [
     "APPLIANCE_DATA_DIR",
     "APPLIANCE_PUBLIC_HOST",
     "APPLIANCE_RTMP_LISTEN",
@@ -136,6 +187,13 @@ pub const ENV_VARS: [&str; 14] = [
     "APPLIANCE_WEBHOOKS_RETRY_MAX_MS",
     "APPLIANCE_WEBHOOKS_MAX_ATTEMPTS",
     "APPLIANCE_WEBHOOKS_RETENTION_HOURS",
+    "APPLIANCE_API_READ_PER_SECOND",
+    "APPLIANCE_API_READ_BURST",
+    "APPLIANCE_API_MUTATION_PER_SECOND",
+    "APPLIANCE_API_MUTATION_BURST",
+    "APPLIANCE_API_AUTH_FAILURES_PER_MINUTE",
+    "APPLIANCE_API_AUTH_FAILURE_BURST",
+    "APPLIANCE_SESSIONS_CHECKPOINT_SECONDS",
 ];
 
 impl Config {
@@ -195,6 +253,13 @@ impl Config {
                 "APPLIANCE_WEBHOOKS_RETRY_MAX_MS" => self.webhooks.retry_max_ms = number(name, &value)?,
                 "APPLIANCE_WEBHOOKS_MAX_ATTEMPTS" => self.webhooks.max_attempts = number(name, &value)?,
                 "APPLIANCE_WEBHOOKS_RETENTION_HOURS" => self.webhooks.retention_hours = number(name, &value)?,
+                "APPLIANCE_API_READ_PER_SECOND" => self.api.read_per_second = number(name, &value)?,
+                "APPLIANCE_API_READ_BURST" => self.api.read_burst = number(name, &value)?,
+                "APPLIANCE_API_MUTATION_PER_SECOND" => self.api.mutation_per_second = number(name, &value)?,
+                "APPLIANCE_API_MUTATION_BURST" => self.api.mutation_burst = number(name, &value)?,
+                "APPLIANCE_API_AUTH_FAILURES_PER_MINUTE" => self.api.auth_failures_per_minute = number(name, &value)?,
+                "APPLIANCE_API_AUTH_FAILURE_BURST" => self.api.auth_failure_burst = number(name, &value)?,
+                "APPLIANCE_SESSIONS_CHECKPOINT_SECONDS" => self.sessions.checkpoint_seconds = number(name, &value)?,
                 _ => unreachable!("every name in ENV_VARS is matched"),
             }
         }
@@ -247,6 +312,24 @@ impl Config {
         if !(1..=8760).contains(&w.retention_hours) {
             return invalid("webhooks.retention_hours", format!("{} is outside 1..=8760", w.retention_hours));
         }
+        let a = &self.api;
+        let limits = [
+            ("api.read_per_second", a.read_per_second),
+            ("api.read_burst", a.read_burst),
+            ("api.mutation_per_second", a.mutation_per_second),
+            ("api.mutation_burst", a.mutation_burst),
+            ("api.auth_failures_per_minute", a.auth_failures_per_minute),
+            ("api.auth_failure_burst", a.auth_failure_burst),
+        ];
+        for (field, value) in limits {
+            if !(1..=1_000_000).contains(&value) {
+                return invalid(field, format!("{value} is outside 1..=1000000"));
+            }
+        }
+        if !(1..=3600).contains(&self.sessions.checkpoint_seconds) {
+            let seconds = self.sessions.checkpoint_seconds;
+            return invalid("sessions.checkpoint_seconds", format!("{seconds} is outside 1..=3600"));
+        }
         Ok(())
     }
 
@@ -260,6 +343,10 @@ impl Config {
 
     pub fn part_target(&self) -> Duration {
         Duration::from_millis(self.hls.part_target_ms)
+    }
+
+    pub fn checkpoint_interval(&self) -> Duration {
+        Duration::from_secs(self.sessions.checkpoint_seconds)
     }
 }
 
@@ -282,17 +369,21 @@ mod tests {
         let env = |name: &str| match name {
             "APPLIANCE_HTTP_LISTEN" => Some("127.0.0.1:0".to_string()),
             "APPLIANCE_HLS_PART_TARGET_MS" => Some("333".to_string()),
+            "APPLIANCE_API_MUTATION_BURST" => Some("7".to_string()),
+            "APPLIANCE_SESSIONS_CHECKPOINT_SECONDS" => Some("2".to_string()),
             _ => None,
         };
         let config = Config::load(None, env).unwrap();
         assert_eq!(config.http.listen, "127.0.0.1:0");
         assert_eq!(config.hls.part_target_ms, 333);
+        assert_eq!((config.api.mutation_burst, config.api.read_burst), (7, 100));
+        assert_eq!(config.checkpoint_interval(), Duration::from_secs(2));
         assert_eq!(config.rtmp, RtmpConfig::default());
     }
 
     #[test]
     fn error_texts_are_pinned() {
-        let cases: [(&str, &str); 8] = [
+        let cases: [(&str, &str); 11] = [
             ("bogus = 1", "unknown field `bogus`"),
             ("[hls]\npart_target_ms = 50", "hls.part_target_ms: 50 is outside 100..=2000"),
             (
@@ -310,6 +401,9 @@ mod tests {
                 "[webhooks]\nretry_base_ms = 5000\nretry_max_ms = 1000",
                 "webhooks.retry_max_ms: 1000 is outside retry_base_ms..=86400000 (5000..=86400000)",
             ),
+            ("[api]\nread_burst = 0", "api.read_burst: 0 is outside 1..=1000000"),
+            ("[api]\nauth_failures_per_minute = 0", "api.auth_failures_per_minute: 0 is outside 1..=1000000"),
+            ("[sessions]\ncheckpoint_seconds = 0", "sessions.checkpoint_seconds: 0 is outside 1..=3600"),
         ];
         for (text, want) in cases {
             let got = match Config::from_toml(text) {

@@ -1,6 +1,7 @@
 //! Wires the control plane into a running appliance: recovers sessions the
-//! last process left in progress, builds the REST API router, and starts the
-//! webhook delivery worker and the session reconciler.
+//! last process left in progress, builds the REST API router (with its rate
+//! limits), and starts the webhook delivery worker, the session reconciler
+//! and the session checkpointer.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,9 +43,11 @@ pub fn start(
         ApiState::new(store.clone(), routing.supervisor().clone(), routing.transcoder().clone(), urls.clone());
     state.data_dir = Arc::new(config.data_dir.clone());
     state.viewers = viewers.clone();
+    state.limit_rates(&config.api);
     let tasks = vec![
         crate::webhooks::spawn(store.clone(), Arc::new(urls), (&config.webhooks).into(), shutdown.clone()),
         routing.supervisor().spawn_reconciler(shutdown.clone()),
+        routing.supervisor().spawn_checkpointer(config.checkpoint_interval(), shutdown.clone()),
     ];
     let console = crate::console::Console::open(config.data_dir.clone(), state.console.clone());
     (crate::api::router(state).merge(crate::console::router(console)), tasks)

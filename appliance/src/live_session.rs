@@ -20,6 +20,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 pub use crate::state::EncoderSlot;
+use crate::state::SessionStats;
 
 /// Complete seconds the measured rates average over.
 pub const WINDOW_SECONDS: u64 = 5;
@@ -332,6 +333,17 @@ impl LiveSession {
         lock(&self.placement).clone()
     }
 
+    /// Units dropped so far on the session's path.
+    pub fn dropped_units(&self) -> u64 {
+        lock(&self.drops).iter().map(|s| s.dropped_units()).sum()
+    }
+
+    /// The session's stats so far, as its record keeps them (a few atomic loads).
+    pub fn stats(&self, renditions: Vec<String>) -> SessionStats {
+        let (units_in, bytes_in) = self.meter.totals();
+        SessionStats { bytes_in, units_in, dropped_units: self.dropped_units(), renditions }
+    }
+
     /// The figures now, with the channel's `viewers`.
     pub fn figures(&self, viewers: u32, now: Instant) -> LiveFigures {
         let rates = self.meter.rates(now);
@@ -358,7 +370,7 @@ impl LiveSession {
             };
             AudioInput { codec: codec_name(&t.codec).into(), codec_string: t.codec.rfc6381(), sample_rate, channels }
         });
-        let dropped_units = lock(&self.drops).iter().map(|s| s.dropped_units()).sum();
+        let dropped_units = self.dropped_units();
         LiveFigures {
             session: self.session.clone(),
             input: InputFigures {

@@ -146,7 +146,7 @@ impl IngestHandler for PublishRouting {
                 // Recorded while the publisher's queue is open, so the relay cannot record "publisher left" first.
                 let (store, name, id, text) =
                     (self.store.clone(), channel.name.clone(), session.clone(), reason.clone());
-                let stats = SessionStats { bytes_in: 0, renditions: Vec::new() };
+                let stats = SessionStats::default();
                 let _ =
                     tokio::task::spawn_blocking(move || store.end_session(&name, &id, Event::Fail, stats, Some(text)))
                         .await;

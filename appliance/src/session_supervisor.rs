@@ -7,6 +7,8 @@
 //!
 //! Stop, delete and shutdown end sessions through `end`; a reconciler also
 //! ends sessions whose channel another process (the CLI) stopped or deleted.
+//! A checkpointer writes the figures of every session in progress into their
+//! records periodically (one transaction for all), so a crash keeps them.
 //!
 //! Each session in progress has a `LiveSession`: the relay meters its input
 //! there (atomics only), the transcoder reports where the ladder runs and its
@@ -25,7 +27,7 @@ use tokio::task::JoinHandle;
 
 use crate::live_session::LiveSession;
 use crate::state::lifecycle::{ChannelState, EndReason, Event};
-use crate::state::{Channel, EncoderMoved, EncoderSlot, Session, SessionStats, Store, StoreError};
+use crate::state::{Channel, EncoderMoved, EncoderSlot, Session, SessionCheckpoint, SessionStats, Store, StoreError};
 use crate::transcode::LadderMove;
 
 /// How often sessions are checked against channels changed by another process.
@@ -43,6 +45,8 @@ pub enum Ending {
 struct Running {
     session: String,
     live: Arc<LiveSession>,
+    /// The renditions the session is packaged into.
+    renditions: Vec<String>,
     stop: Option<oneshot::Sender<Ending>>,
     task: Option<JoinHandle<()>>,
 }
@@ -99,11 +103,12 @@ impl SessionSupervisor {
             max,
             live: live.clone(),
         };
+        let renditions = relay.renditions();
         let mut running = self.running();
         let task = tokio::spawn(relay.run(input, output, stopped));
         running.insert(
             channel.name.clone(),
-            Running { session: session.id.clone(), live, stop: Some(stop), task: Some(task) },
+            Running { session: session.id.clone(), live, renditions, stop: Some(stop), task: Some(task) },
         );
         (sink, events)
     }
@@ -251,6 +256,77 @@ impl SessionSupervisor {
         }
     }
 
+    /// Checkpoints the figures of every session in progress every `every`
+    /// (see `checkpoint`), until shutdown.
+    pub fn spawn_checkpointer(
+        self: &Arc<Self>,
+        every: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        let supervisor = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut written = HashMap::new();
+            loop {
+                let stopping = tokio::select! {
+                    _ = tick.tick() => false,
+                    _ = shutdown.wait_for(|s| *s) => true,
+                };
+                if stopping {
+                    return;
+                }
+                supervisor.checkpoint(&mut written).await;
+            }
+        })
+    }
+
+    /// Writes the stats so far of the sessions in progress whose figures
+    /// moved since their last checkpoint (`written`: what each got last), in
+    /// one transaction. The relay's unit path is not touched: the figures are
+    /// read from the atomics it already keeps.
+    async fn checkpoint(&self, written: &mut HashMap<String, SessionStats>) {
+        let all: Vec<SessionCheckpoint> = self
+            .running()
+            .iter()
+            .map(|(channel, r)| SessionCheckpoint {
+                channel: channel.clone(),
+                session: r.session.clone(),
+                stats: r.live.stats(r.renditions.clone()),
+            })
+            .collect();
+        written.retain(|session, _| all.iter().any(|c| &c.session == session));
+        let due: Vec<SessionCheckpoint> =
+            all.into_iter().filter(|c| c.stats.units_in > 0 && written.get(&c.session) != Some(&c.stats)).collect();
+        if due.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        let sessions = due.len();
+        let started = Instant::now();
+        let (result, due) = match tokio::task::spawn_blocking(move || (store.checkpoint_sessions(&due), due)).await {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!(error = %e, "session checkpoint task failed");
+                return;
+            }
+        };
+        match result {
+            Ok(count) => {
+                tracing::debug!(
+                    sessions,
+                    written = count,
+                    took_us = started.elapsed().as_micros() as u64,
+                    "sessions checkpointed"
+                );
+                written.extend(due.into_iter().map(|c| (c.session, c.stats)));
+            }
+            Err(e) => {
+                tracing::warn!(sessions, error = %e, "cannot checkpoint the sessions in progress; trying again at the next interval")
+            }
+        }
+    }
+
     fn forget(&self, channel: &str, session: &str) {
         let mut running = self.running();
         if running.get(channel).is_some_and(|r| r.session == session) {
@@ -284,7 +360,6 @@ impl Relay {
         }
         let mut live = false;
         let deadline = self.max.map(|max| tokio::time::Instant::now() + max);
-        let mut bytes_in = 0u64;
         let ending = loop {
             tokio::select! {
                 ending = &mut stopped => break ending.unwrap_or(Ending::End(EndReason::ApplianceShutdown)),
@@ -300,7 +375,6 @@ impl Relay {
                         }
                     }
                     Some(StreamEvent::Unit(unit)) => {
-                        bytes_in += unit.data.len() as u64;
                         self.live.record(&unit);
                         if output.send_unit(unit).is_err() {
                             break Ending::Fail("the pipeline stopped taking media".into());
@@ -320,8 +394,8 @@ impl Relay {
         drop(input);
         drop(output);
         first_part.abort_all();
-        let renditions: Vec<String> = self.stream.renditions.iter().map(|r| r.name.clone()).collect();
-        let stats = SessionStats { bytes_in, renditions };
+        let stats = self.live.stats(self.renditions());
+        let (bytes_in, units_in, dropped_units) = (stats.bytes_in, stats.units_in, stats.dropped_units);
         let (event, error) = match &ending {
             Ending::End(reason) => (Event::End(*reason), None),
             Ending::Fail(text) => (Event::Fail, Some(text.clone())),
@@ -329,12 +403,16 @@ impl Relay {
         let (c, s) = (channel.clone(), session.clone());
         match blocking(move || store.end_session(&c, &s, event, stats, error)).await {
             Ok(Some(ended)) => {
-                tracing::info!(%channel, %session, state = ?ended.state, reason = ?ended.end_reason, bytes_in, duration_ms = ended.duration_ms(), "session over");
+                tracing::info!(%channel, %session, state = ?ended.state, reason = ?ended.end_reason, bytes_in, units_in, dropped_units, duration_ms = ended.duration_ms(), "session over");
             }
             Ok(None) => tracing::debug!(%channel, %session, "session was already recorded as over"),
             Err(e) => tracing::error!(%channel, %session, error = %e, "cannot record the end of a session"),
         }
         self.supervisor.forget(&channel, &session);
+    }
+
+    fn renditions(&self) -> Vec<String> {
+        self.stream.renditions.iter().map(|r| r.name.clone()).collect()
     }
 
     async fn step(&self, event: Event) -> Result<Session, StoreError> {

@@ -212,8 +212,12 @@ fn main() {
         }
     }
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let server =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(cores).thread_name("origin").enable_all().build().unwrap();
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .thread_name("origin")
+        .enable_all()
+        .build()
+        .unwrap();
     let client = tokio::runtime::Builder::new_multi_thread().worker_threads(cores).enable_all().build().unwrap();
     let ours = start_ours(&server);
 

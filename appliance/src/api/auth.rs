@@ -7,6 +7,9 @@
 //! A signed-in console session (its cookie) stands in for a write token when
 //! no `Authorization` header is sent; every method but GET and HEAD then needs
 //! the session's CSRF token in `X-CSRF-Token` (403 without it).
+//!
+//! Who a request is (`identify`) is resolved once: the rate limiter needs it
+//! before the handler runs, and leaves it in the request for the extractors.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -14,6 +17,7 @@ use axum::http::{Method, header};
 
 use super::ApiState;
 use super::problem::{ApiError, ProblemKind};
+use crate::console::sessions::SignedIn;
 use crate::state::{ApiToken, Scope};
 
 /// Longest `Authorization` header value considered.
@@ -27,14 +31,39 @@ pub struct ReadAccess(pub ApiToken);
 #[derive(Debug, Clone)]
 pub struct WriteAccess(pub ApiToken);
 
-async fn authenticate(parts: &Parts, state: &ApiState) -> Result<ApiToken, ApiError> {
-    let unauthorized = |detail: &str| ApiError::new(ProblemKind::Unauthorized, detail);
-    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-        if let Some(token) = console_session(parts, state)? {
-            return Ok(token);
-        }
-        return Err(unauthorized("send an API token as `Authorization: Bearer <token>`"));
-    };
+/// Who a request says it is.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// An `Authorization` header: its valid token, or why it is refused.
+    Bearer(Result<ApiToken, ApiError>),
+    /// A signed-in console session's cookie (and no `Authorization` header).
+    Console { id: String, signed_in: SignedIn },
+    /// No credentials.
+    Anonymous,
+}
+
+/// Who the request is (resolved once per request; see the module's note).
+pub async fn identify(parts: &Parts, state: &ApiState) -> Identity {
+    if let Some(known) = parts.extensions.get::<Identity>() {
+        return known.clone();
+    }
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        return Identity::Bearer(bearer(value, state).await);
+    }
+    use crate::console::sessions::cookie_value;
+    let id = parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(cookie_value);
+    match id.and_then(|id| Some((id, state.console.get(id)?))) {
+        Some((id, signed_in)) => Identity::Console { id: id.to_string(), signed_in },
+        None => Identity::Anonymous,
+    }
+}
+
+fn unauthorized(detail: &str) -> ApiError {
+    ApiError::new(ProblemKind::Unauthorized, detail)
+}
+
+/// The token an `Authorization` header names, if it is valid.
+async fn bearer(value: &axum::http::HeaderValue, state: &ApiState) -> Result<ApiToken, ApiError> {
     let value = value.to_str().map_err(|_| unauthorized("the Authorization header is not text"))?;
     if value.len() > MAX_TOKEN_LEN {
         return Err(unauthorized("the token is not valid"));
@@ -49,30 +78,34 @@ async fn authenticate(parts: &Parts, state: &ApiState) -> Result<ApiToken, ApiEr
     token.ok_or_else(|| unauthorized("the token is not valid (revoked or mistyped)"))
 }
 
-/// The console session named by the request's cookie, as a write token;
-/// `Ok(None)` when there is no valid session cookie.
-fn console_session(parts: &Parts, state: &ApiState) -> Result<Option<ApiToken>, ApiError> {
-    use crate::console::sessions::{cookie_value, csrf_matches};
-    let id = parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(cookie_value);
-    let Some(signed_in) = id.and_then(|id| state.console.get(id)) else {
-        return Ok(None);
-    };
+async fn authenticate(parts: &Parts, state: &ApiState) -> Result<ApiToken, ApiError> {
+    match identify(parts, state).await {
+        Identity::Bearer(token) => token,
+        Identity::Console { signed_in, .. } => console_token(parts, &signed_in),
+        Identity::Anonymous => Err(unauthorized("send an API token as `Authorization: Bearer <token>`")),
+    }
+}
+
+/// A signed-in console session as a write token; every method but GET and
+/// HEAD must carry the session's CSRF token.
+fn console_token(parts: &Parts, signed_in: &SignedIn) -> Result<ApiToken, ApiError> {
+    use crate::console::sessions::csrf_matches;
     if parts.method != Method::GET && parts.method != Method::HEAD {
         let presented = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-        if !csrf_matches(&signed_in, presented) {
+        if !csrf_matches(signed_in, presented) {
             return Err(ApiError::new(
                 ProblemKind::Forbidden,
                 "a console session must send its X-CSRF-Token on every change",
             ));
         }
     }
-    Ok(Some(ApiToken {
+    Ok(ApiToken {
         id: "console".into(),
         name: "console session (admin)".into(),
         scope: Scope::Write,
         secret_sha256: String::new(),
         created_ms: 0,
-    }))
+    })
 }
 
 impl FromRequestParts<ApiState> for ReadAccess {

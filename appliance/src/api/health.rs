@@ -3,12 +3,12 @@
 use axum::Json;
 use axum::extract::State;
 
-use super::ApiState;
 use super::resources::Health;
+use super::{ApiState, LimitErrors};
 
 /// Whether the appliance answers (no token needed).
 #[utoipa::path(get, path = "/health", tag = "health",
-    responses((status = 200, description = "The appliance is up", body = Health)))]
+    responses((status = 200, description = "The appliance is up", body = Health), LimitErrors))]
 pub async fn health(State(api): State<ApiState>) -> Json<Health> {
     Json(Health {
         status: "ok".into(),

@@ -2,7 +2,8 @@
 //! rotation), their sessions, API tokens, webhook endpoints with their
 //! deliveries, the event log, encoders and health, with the OpenAPI 3
 //! document generated from the same handlers and types. Every route but
-//! `/api/v1/health` needs a bearer token; read tokens may only GET.
+//! `/api/v1/health` needs a bearer token; read tokens may only GET. Every
+//! route is rate limited per client (`rate_limit`).
 
 pub mod auth;
 pub mod channels;
@@ -14,6 +15,7 @@ pub mod media_schemas;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;
+pub mod rate_limit;
 pub mod resources;
 pub mod sessions;
 pub mod system;
@@ -54,6 +56,8 @@ pub struct ApiState {
     pub data_dir: Arc<std::path::PathBuf>,
     /// Players per channel (the live figures' viewers).
     pub viewers: Arc<crate::viewers::Viewers>,
+    /// Request budgets per client, and failed authentications per address.
+    pub limits: Arc<rate_limit::RateLimits>,
 }
 
 impl ApiState {
@@ -63,6 +67,7 @@ impl ApiState {
         transcoder: Arc<Transcoder>,
         urls: PublicUrls,
     ) -> ApiState {
+        let limits = Arc::new(rate_limit::RateLimits::default());
         ApiState {
             store,
             supervisor,
@@ -70,10 +75,20 @@ impl ApiState {
             urls: Arc::new(urls),
             started: Instant::now(),
             openapi_json: Arc::new(String::new()),
-            console: Arc::default(),
+            console: Arc::new(crate::console::Sessions::new(limits.failures())),
             data_dir: Arc::new(std::path::PathBuf::from(".")),
             viewers: Arc::default(),
+            limits,
         }
+    }
+
+    /// Applies `config`'s rate limits. The console's sign-in shares the
+    /// failed-authentication limit, so its sessions are renewed too: call
+    /// before anything signs in.
+    pub fn limit_rates(&mut self, config: &crate::config::ApiConfig) {
+        let limits = Arc::new(rate_limit::RateLimits::new(config));
+        self.console = Arc::new(crate::console::Sessions::new(limits.failures()));
+        self.limits = limits;
     }
 }
 
@@ -130,9 +145,25 @@ pub enum ReadErrors {
     /// No such resource.
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(Problem),
+    /// Too many requests from this token, console session or address, or too many failed
+    /// authentications from this address; wait `Retry-After` seconds.
+    #[response(status = 429, content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))]
+    TooManyRequests(Problem),
     /// The state database is busy; retry.
     #[response(status = 503, content_type = "application/problem+json")]
     Unavailable(Problem),
+}
+
+/// The problem response of the route that needs no token.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum LimitErrors {
+    /// Too many requests from this address (or too many failed authentications from it); wait
+    /// `Retry-After` seconds.
+    #[response(status = 429, content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))]
+    TooManyRequests(Problem),
 }
 
 /// Problem responses of write routes.
@@ -160,6 +191,11 @@ pub enum WriteErrors {
     /// The body is not `application/json`.
     #[response(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(Problem),
+    /// Too many requests from this token, console session or address, or too many failed
+    /// authentications from this address; wait `Retry-After` seconds.
+    #[response(status = 429, content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))]
+    TooManyRequests(Problem),
     /// The data disk is full; nothing was changed. Retry once there is room.
     #[response(status = 507, content_type = "application/problem+json")]
     InsufficientStorage(Problem),
@@ -206,5 +242,6 @@ pub fn router(mut state: ApiState) -> Router {
         .route(PREFIX, axum::routing::any(unknown))
         .route(&format!("{PREFIX}/{{*rest}}"), axum::routing::any(unknown))
         .route_layer(axum::middleware::map_response(problem::as_problem))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit))
         .with_state(state)
 }

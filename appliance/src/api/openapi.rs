@@ -17,7 +17,10 @@ use super::{ApiState, ReadErrors};
         title = "Appliance API",
         description = "Control plane of the live transcoding appliance: channels, sessions, API tokens, \
             webhooks. Authenticate with `Authorization: Bearer <token>`; read tokens may only GET. \
-            Errors are RFC 9457 problem details. Lists are paginated with `limit` and `cursor`.",
+            Errors are RFC 9457 problem details. Lists are paginated with `limit` and `cursor`. \
+            Requests are rate limited per token, console session or (without one) client address: \
+            every response carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`; \
+            over the limit the answer is 429 with `Retry-After`.",
     ),
     modifiers(&BearerScheme),
     components(schemas(super::problem::Problem)),

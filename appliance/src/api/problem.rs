@@ -26,6 +26,10 @@ pub enum ProblemKind {
     Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
+    /// The client spent its request budget (per token, console session or address); retry after `Retry-After`.
+    TooManyRequests,
+    /// Too many failed authentications from the client's address; retry after `Retry-After`.
+    TooManyAttempts,
     /// The state database is busy (another process holds it); retry.
     Unavailable,
     /// The data disk is full: nothing was changed; retry once there is room.
@@ -45,6 +49,8 @@ impl ProblemKind {
             ProblemKind::Conflict => "conflict",
             ProblemKind::PayloadTooLarge => "payload-too-large",
             ProblemKind::UnsupportedMediaType => "unsupported-media-type",
+            ProblemKind::TooManyRequests => "too-many-requests",
+            ProblemKind::TooManyAttempts => "too-many-attempts",
             ProblemKind::Unavailable => "unavailable",
             ProblemKind::InsufficientStorage => "insufficient-storage",
             ProblemKind::Internal => "internal",
@@ -61,6 +67,7 @@ impl ProblemKind {
             ProblemKind::Conflict => StatusCode::CONFLICT,
             ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProblemKind::TooManyRequests | ProblemKind::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ProblemKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -78,6 +85,8 @@ impl ProblemKind {
             ProblemKind::Conflict => "The request conflicts with the resource's state",
             ProblemKind::PayloadTooLarge => "The request body is too large",
             ProblemKind::UnsupportedMediaType => "The request body must be application/json",
+            ProblemKind::TooManyRequests => "Too many requests; retry after the time in Retry-After",
+            ProblemKind::TooManyAttempts => "Too many failed authentications from this address",
             ProblemKind::Unavailable => "The appliance is busy; retry shortly",
             ProblemKind::InsufficientStorage => "The appliance's data disk is full",
             ProblemKind::Internal => "The appliance failed to handle the request",
@@ -99,6 +108,7 @@ impl ProblemKind {
             StatusCode::CONFLICT => ProblemKind::Conflict,
             StatusCode::PAYLOAD_TOO_LARGE => ProblemKind::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ProblemKind::UnsupportedMediaType,
+            StatusCode::TOO_MANY_REQUESTS => ProblemKind::TooManyRequests,
             StatusCode::SERVICE_UNAVAILABLE => ProblemKind::Unavailable,
             StatusCode::INSUFFICIENT_STORAGE => ProblemKind::InsufficientStorage,
             s if s.is_client_error() => ProblemKind::InvalidBody,
@@ -184,7 +194,10 @@ impl From<StoreError> for ApiError {
             }
             StoreError::StorageFull { .. } => {
                 tracing::error!(alert = "disk-full", error = %e, "api: the data disk is full");
-                ApiError::new(ProblemKind::InsufficientStorage, "the appliance's data disk is full; nothing was changed")
+                ApiError::new(
+                    ProblemKind::InsufficientStorage,
+                    "the appliance's data disk is full; nothing was changed",
+                )
             }
             StoreError::Database { .. } | StoreError::Io { .. } => {
                 tracing::error!(error = %e, "api: state database failure");

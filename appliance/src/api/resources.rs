@@ -109,9 +109,15 @@ pub struct SessionResource {
     pub error: Option<String>,
     /// How long it ran, or has run so far.
     pub duration_ms: u64,
-    /// Media payload bytes received from the publisher (recorded when the session ends).
+    /// Media payload bytes received from the publisher: recorded when the session ends, and while it
+    /// is in progress as of its last checkpoint (every `sessions.checkpoint_seconds`; `live` has the
+    /// figures of this instant).
     pub bytes_in: u64,
-    /// The renditions it was packaged into (recorded when the session ends).
+    /// Media units (frames) received from the publisher, recorded like `bytes_in`.
+    pub units_in: u64,
+    /// Units dropped because a stage fell behind, recorded like `bytes_in`.
+    pub dropped_units: u64,
+    /// The renditions it was packaged into, recorded like `bytes_in`.
     pub renditions: Vec<String>,
     /// The session's media playlist of its first rendition.
     pub playlist_path: String,
@@ -137,6 +143,8 @@ impl From<Session> for SessionResource {
             end_reason: s.end_reason,
             error: s.error,
             bytes_in: s.bytes_in,
+            units_in: s.units_in,
+            dropped_units: s.dropped_units,
             renditions: s.renditions,
             live: None,
         }

@@ -3,24 +3,28 @@
 //! HttpOnly cookie, a CSRF token that every mutation must echo in
 //! `X-CSRF-Token`, an absolute expiry. A new admin password (set from the CLI
 //! while the appliance runs) ends every session. Also the per-address limit on
-//! failed sign-ins.
+//! failed sign-ins: the API's failed-authentication limiter
+//! (`api::rate_limit`), so wrong passwords and invalid API tokens from one
+//! address draw on one budget.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng;
 use subtle::ConstantTimeEq;
 
+use crate::api::rate_limit::{FailureLimiter, Quota, address_key};
+
 /// The session cookie's name.
 pub const COOKIE: &str = "appliance_session";
 /// How long a session lasts after sign-in.
 pub const LIFETIME: Duration = Duration::from_secs(12 * 3600);
-/// Failed sign-ins allowed per client address per window.
+/// Failed authentications allowed at once per client address by default
+/// (`api.auth_failure_burst`); then `api.auth_failures_per_minute`.
 pub const MAX_FAILURES: u32 = 5;
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Sessions kept at most (the oldest go first).
 const MAX_SESSIONS: usize = 256;
 
@@ -32,11 +36,11 @@ struct Session {
     password_stamp: Option<SystemTime>,
 }
 
-/// Every signed-in session and the sign-in failure counts.
-#[derive(Debug, Default)]
+/// Every signed-in session and the sign-in failure budgets.
+#[derive(Debug)]
 pub struct Sessions {
     sessions: Mutex<HashMap<String, Session>>,
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    failures: Arc<FailureLimiter>,
     /// The admin password file, whose change ends every session.
     password_file: OnceLock<PathBuf>,
 }
@@ -52,7 +56,19 @@ fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+impl Default for Sessions {
+    /// Sessions with a failure limiter of their own, at the default quota.
+    fn default() -> Self {
+        Sessions::new(Arc::new(FailureLimiter::new(Quota::per_minute(MAX_FAILURES, MAX_FAILURES))))
+    }
+}
+
 impl Sessions {
+    /// No sessions yet; failed sign-ins are charged to `failures`.
+    pub fn new(failures: Arc<FailureLimiter>) -> Sessions {
+        Sessions { sessions: Mutex::default(), failures, password_file: OnceLock::new() }
+    }
+
     /// Sessions end when this file (the admin password hash) changes.
     pub fn watch_password_file(&self, path: PathBuf) {
         let _ = self.password_file.set(path);
@@ -96,25 +112,16 @@ impl Sessions {
 
     /// Whether `client` may try to sign in now; `Err(retry after)` when it failed too often.
     pub fn may_try(&self, client: IpAddr) -> Result<(), Duration> {
-        let mut failures = self.failures.lock().expect("failures lock");
-        let now = Instant::now();
-        failures.retain(|_, (_, since)| now.duration_since(*since) < FAILURE_WINDOW);
-        match failures.get(&client) {
-            Some((count, since)) if *count >= MAX_FAILURES => {
-                Err(FAILURE_WINDOW.saturating_sub(now.duration_since(*since)))
-            }
-            _ => Ok(()),
-        }
+        self.failures.peek(address_key(client), Instant::now())
     }
 
     pub fn failed(&self, client: IpAddr) {
-        let mut failures = self.failures.lock().expect("failures lock");
-        let entry = failures.entry(client).or_insert((0, Instant::now()));
-        entry.0 += 1;
+        self.failures.charge(address_key(client), Instant::now());
     }
 
+    /// The admin signed in from `client`: its failures are forgotten (it knows the password).
     pub fn succeeded(&self, client: IpAddr) {
-        self.failures.lock().expect("failures lock").remove(&client);
+        self.failures.forget(address_key(client));
     }
 }
 
@@ -167,8 +174,12 @@ mod tests {
             assert!(sessions.may_try(a).is_ok());
             sessions.failed(a);
         }
-        assert!(sessions.may_try(a).is_err());
+        let wait = sessions.may_try(a).unwrap_err();
+        assert!(wait > Duration::from_secs(11) && wait <= Duration::from_secs(12), "one more per 12 s: {wait:?}");
         assert!(sessions.may_try(b).is_ok());
+        sessions.succeeded(a);
+        assert!(sessions.may_try(a).is_ok());
+        assert_eq!(MAX_FAILURES, crate::config::ApiConfig::default().auth_failure_burst);
     }
 
     #[test]

@@ -33,7 +33,7 @@ use redb::{Database, ReadTransaction, WriteTransaction};
 pub use channels::{Channel, ChannelPatch, NewChannel, validate_name};
 pub use lifecycle::{ChannelState, EndReason, Refusal, SessionState};
 pub use outbox::{Delivery, DeliveryState, Event, EventType};
-pub use sessions::{EncoderMoved, EncoderSlot, Session, SessionStats};
+pub use sessions::{EncoderMoved, EncoderSlot, Session, SessionCheckpoint, SessionStats};
 pub use tokens::{ApiToken, Scope};
 pub use webhooks::WebhookEndpoint;
 
@@ -277,14 +277,22 @@ impl Store {
 
     /// Runs `f` in one write transaction, committed only if `f` succeeds.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let value = self.with_db(|db| {
+        let value = self.write_quietly(f)?;
+        self.inner.changed.notify_one();
+        Ok(value)
+    }
+
+    /// `write` for a change that appends no event: the webhook worker is not woken.
+    pub(crate) fn write_quietly<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_db(|db| {
             let tx = db.begin_write()?;
             let value = f(&tx)?;
             tx.commit()?;
             Ok(value)
-        })?;
-        self.inner.changed.notify_one();
-        Ok(value)
+        })
     }
 }
 

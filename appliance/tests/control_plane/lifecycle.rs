@@ -107,6 +107,7 @@ async fn stopping_a_channel_ends_its_live_session_and_refuses_publishes() {
     assert!(!ok && took < Duration::from_secs(10), "the publisher was disconnected ({ok}, {took:?})");
     let over = app.session_until("news", "ended", |s| s["state"] == "ended").await;
     assert_eq!(over["end_reason"], "channel-stopped");
+    assert!(over["bytes_in"].as_u64() > Some(0) && over["units_in"].as_u64() > Some(0), "stats recorded: {over}");
     assert!(poll(STEP, || async { ended(&app, &path).await.then_some(()) }).await.is_some(), "ENDLIST");
 
     let (ok, _) = finish(publish(&url, 2.0), STEP).await;

@@ -3,13 +3,17 @@
 //! lifecycle, tokens and scopes, problem responses, webhooks through a
 //! receiver that goes away and comes back, a session's live figures and its
 //! ladder's move after an encoder failure as a signed webhook, a full data
-//! disk (refused clearly, live channels kept, recovered without a restart), and
-//! schemathesis fuzzing the API from its own OpenAPI document.
+//! disk (refused clearly, live channels kept, recovered without a restart),
+//! rate limits per token and per address, a live session's stats surviving a
+//! SIGKILL through its checkpoints, and schemathesis fuzzing the API from its
+//! own OpenAPI document.
 
 mod api_contract;
+mod checkpoints;
 mod full_disk;
 mod fuzz;
 mod lifecycle;
 mod live;
+mod rate_limits;
 mod support;
 mod webhooks;

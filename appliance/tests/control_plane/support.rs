@@ -37,6 +37,15 @@ pub fn config(data: &Path) -> Config {
     config.webhooks.retry_base_ms = 200;
     config.webhooks.retry_max_ms = 1000;
     config.webhooks.timeout_ms = 2000;
+    // The suite's own traffic (hundreds of calls at once, invalid tokens on
+    // purpose, schemathesis) is not what its tests are about: rate limits
+    // are out of the way here, and rate_limits.rs sets low ones of its own.
+    config.api.read_per_second = 1_000_000;
+    config.api.read_burst = 1_000_000;
+    config.api.mutation_per_second = 1_000_000;
+    config.api.mutation_burst = 1_000_000;
+    config.api.auth_failures_per_minute = 1_000_000;
+    config.api.auth_failure_burst = 1_000_000;
     config
 }
 
