@@ -87,12 +87,11 @@ export function dashboardPage(main) {
   const cards = new Map();
 
   const stop = poll(async () => {
+    // One request for the whole wall: each channel carries its session in progress and live figures.
     const page = await api.get("/channels?limit=500");
-    const sessions = await Promise.all(page.items.map((c) => c.current_session
-      ? api.get(`/channels/${enc(c.name)}/sessions/${enc(c.current_session)}`).catch(() => null) : null));
     empty.hidden = page.items.length > 0;
     const seen = new Set();
-    page.items.forEach((channel, i) => {
+    page.items.forEach((channel) => {
       seen.add(channel.name);
       let card = cards.get(channel.name);
       if (!card) {
@@ -100,7 +99,7 @@ export function dashboardPage(main) {
         cards.set(channel.name, card);
         grid.append(card.el);
       }
-      card.update(channel, sessions[i]);
+      card.update(channel, channel.session || null);
     });
     for (const [name, card] of cards) if (!seen.has(name)) { card.destroy(); card.el.remove(); cards.delete(name); }
     updated.textContent = `updated ${new Date().toLocaleTimeString()}`;

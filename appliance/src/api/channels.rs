@@ -2,6 +2,8 @@
 //! key rotation. Stopping or deleting a channel ends its live session (the
 //! publisher is disconnected, the playlists get ENDLIST).
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -15,10 +17,10 @@ use super::json_body::ApiJson;
 use super::media_schemas::{ChannelOutputSchema, EncoderPolicySchema, LatencyModeSchema};
 use super::pagination::{Page, PageQuery};
 use super::problem::ApiError;
-use super::resources::ChannelResource;
+use super::resources::{ChannelResource, SessionResource};
 use super::{ApiState, ReadErrors, WriteErrors, blocking};
 use crate::session_supervisor::Ending;
-use crate::state::{ChannelPatch, EndReason, NewChannel, validate_name};
+use crate::state::{Channel, ChannelPatch, EndReason, NewChannel, Session, Store, StoreError, validate_name};
 
 /// A new channel.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -116,11 +118,20 @@ pub async fn list_channels(
 ) -> Result<Json<Page<ChannelResource>>, ApiError> {
     let store = api.store.clone();
     let limit = page.limit();
-    let list = blocking(move || store.list_channels(page.cursor.as_deref(), limit)).await?;
+    let list = blocking(move || {
+        let list = store.list_channels(page.cursor.as_deref(), limit)?;
+        let sessions = current_sessions(&store, &list.items)?;
+        Ok((list, sessions))
+    })
+    .await?;
+    let (list, mut sessions) = list;
     let viewers = api.viewers.counts(std::time::Instant::now());
     Ok(Json(Page::from_state(list, |c| {
         let count = viewers.get(&c.name).copied().unwrap_or(0);
-        api.channel_resource(c, Some(count))
+        let session = sessions.remove(&c.name);
+        let mut resource = api.channel_resource(c, Some(count));
+        resource.session = session.map(|s| Box::new(SessionResource::from(s)));
+        resource
     })))
 }
 
@@ -164,9 +175,29 @@ pub async fn get_channel(
     let name = channel_name(name)?;
     let store = api.store.clone();
     let lookup = name.clone();
-    let channel = blocking(move || store.get(&lookup)).await?;
-    let channel = channel.ok_or_else(|| ApiError::not_found(format!("channel {name:?} does not exist")))?;
-    Ok(Json(api.channel_resource(channel, None)))
+    let found = blocking(move || {
+        let Some(channel) = store.get(&lookup)? else { return Ok(None) };
+        let mut sessions = current_sessions(&store, std::slice::from_ref(&channel))?;
+        Ok(Some((sessions.remove(&channel.name), channel)))
+    })
+    .await?;
+    let (session, channel) = found.ok_or_else(|| ApiError::not_found(format!("channel {name:?} does not exist")))?;
+    let mut resource = api.channel_resource(channel, None);
+    resource.session = session.map(|s| Box::new(SessionResource::from(s)));
+    Ok(Json(resource))
+}
+
+/// The sessions in progress of `channels`, by channel name.
+fn current_sessions(store: &Store, channels: &[Channel]) -> Result<HashMap<String, Session>, StoreError> {
+    let mut sessions = HashMap::new();
+    for channel in channels {
+        if let Some(id) = &channel.current_session
+            && let Some(session) = store.session(&channel.name, id)?
+        {
+            sessions.insert(channel.name.clone(), session);
+        }
+    }
+    Ok(sessions)
 }
 
 /// Change a channel's settings (from its next session on).

@@ -50,6 +50,10 @@ pub struct ChannelResource {
     /// and in webhook payloads.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live: Option<LiveFigures>,
+    /// The session in progress (state, publisher, times, stats so far) in channel reads, so a wall
+    /// of channels is one request; absent when there is none, after writes and in webhook payloads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<Box<SessionResource>>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -81,6 +85,7 @@ impl ChannelResource {
             max_session_seconds: channel.max_session_seconds,
             current_session: channel.current_session,
             live: None,
+            session: None,
             created_at: rfc3339(created_ms),
             updated_at: rfc3339(channel.updated_ms.max(created_ms)),
             name: channel.name,

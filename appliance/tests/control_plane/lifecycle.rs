@@ -37,6 +37,10 @@ async fn a_channel_goes_idle_to_active_and_a_publish_runs_init_live_ended() {
     assert!(live["live_at"].is_string());
     let channel = app.get("/api/v1/channels/studio").await;
     assert_eq!(channel["current_session"], id.as_str());
+    // Channel reads carry the session in progress, so a wall of channels is one request.
+    assert_eq!((&channel["session"]["id"], &channel["session"]["state"]), (&json!(id), &json!("live")));
+    let listed = app.get("/api/v1/channels").await;
+    assert_eq!(listed["items"][0]["session"]["peer"], live["peer"], "{listed}");
 
     let (ok, _) = finish(publisher, STEP).await;
     assert!(ok, "the publisher ran to its end");
