@@ -32,6 +32,9 @@ use crate::transcode::LadderMove;
 
 /// How often sessions are checked against channels changed by another process.
 const RECONCILE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the end of a session is retried after transient failures (a full
+/// disk); past it a restart records it (`appliance-restart`).
+const END_RETRY_FOR: Duration = Duration::from_secs(3600);
 
 /// How a session in progress is to end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -400,15 +403,29 @@ impl Relay {
             Ending::End(reason) => (Event::End(*reason), None),
             Ending::Fail(text) => (Event::Fail, Some(text.clone())),
         };
-        let (c, s) = (channel.clone(), session.clone());
-        match blocking(move || store.end_session(&c, &s, event, stats, error)).await {
-            Ok(Some(ended)) => {
-                tracing::info!(%channel, %session, state = ?ended.state, reason = ?ended.end_reason, bytes_in, units_in, dropped_units, duration_ms = ended.duration_ms(), "session over");
-            }
-            Ok(None) => tracing::debug!(%channel, %session, "session was already recorded as over"),
-            Err(e) => tracing::error!(%channel, %session, error = %e, "cannot record the end of a session"),
-        }
         self.supervisor.forget(&channel, &session);
+        // Until its end is recorded the channel counts as live and refuses a new
+        // publish, so a transient failure (a full disk) is retried until it clears.
+        let mut wait = Duration::from_secs(1);
+        let given_up = Instant::now() + END_RETRY_FOR;
+        loop {
+            let (store, c, s, stats, error) =
+                (store.clone(), channel.clone(), session.clone(), stats.clone(), error.clone());
+            match blocking(move || store.end_session(&c, &s, event, stats, error)).await {
+                Ok(Some(ended)) => {
+                    tracing::info!(%channel, %session, state = ?ended.state, reason = ?ended.end_reason, bytes_in, units_in, dropped_units, duration_ms = ended.duration_ms(), "session over");
+                }
+                Ok(None) => tracing::debug!(%channel, %session, "session was already recorded as over"),
+                Err(e) if e.needs_reopen() && Instant::now() < given_up => {
+                    tracing::warn!(%channel, %session, error = %e, retry_in_s = wait.as_secs(), "cannot record the end of a session yet; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+                Err(e) => tracing::error!(%channel, %session, error = %e, "cannot record the end of a session"),
+            }
+            return;
+        }
     }
 
     fn renditions(&self) -> Vec<String> {

@@ -81,8 +81,9 @@ impl StoreError {
     }
 
     /// Whether the file must be closed and reopened before the next operation
-    /// (redb refuses every operation after an I/O error until then).
-    fn needs_reopen(&self) -> bool {
+    /// (redb refuses every operation after an I/O error until then). Such a
+    /// failure is transient: the same operation may succeed once there is room.
+    pub fn needs_reopen(&self) -> bool {
         matches!(self, StoreError::StorageFull { .. } | StoreError::Io { .. })
     }
 }

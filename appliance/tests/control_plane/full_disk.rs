@@ -1,7 +1,8 @@
 //! A full data disk: the state database sits on a small tmpfs that the test
 //! fills. The API answers 507 with a problem body and changes nothing, a new
 //! publish is refused with the reason, the channel that is already live keeps
-//! serving its players, and once there is room again everything works
+//! serving its players, the end of a session is retried until it can be
+//! recorded, and once there is room again everything works
 //! without a restart (redb refuses every operation after an I/O error until
 //! the file is reopened; the store reopens it). Needs root to mount the
 //! tmpfs; skips loudly where it cannot.
@@ -95,15 +96,23 @@ async fn a_full_data_disk_refuses_changes_clearly_keeps_live_channels_and_recove
     .await;
     assert!(advanced.is_some(), "the live channel keeps publishing parts on a full disk");
 
-    // Room again: the same process takes changes and publishes, no restart.
+    // The live publisher leaves while the disk is full: the end cannot be
+    // recorded yet, so the channel still counts as live ...
+    drop(publisher);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let current = app.get("/api/v1/channels/live-cam").await;
+    assert_eq!(current["current_session"], session["id"], "the end is not recorded on a full disk");
+
+    // Room again: the same process records the end (retried), takes changes
+    // and publishes, no restart.
     std::fs::remove_file(&filler).expect("free the disk");
+    let over = app.session_until("live-cam", "ended", |s| s["state"] == "ended").await;
+    assert_eq!((&over["id"], &over["end_reason"]), (&session["id"], &json!("publisher-left")));
     let created = app.write("POST", "/api/v1/channels", Some(json!({"name": "one-too-many"}))).await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     let second = publish(&app.rtmp_url(waiting["stream_key"].as_str().unwrap()), 4.0);
     app.session_until("waiting-cam", "live", |s| s["state"] == "live").await;
     let (ok, _) = finish(second, STEP).await;
     assert!(ok, "the publish after the disk had room ran to its end");
-    drop(publisher);
-    app.session_until("live-cam", "ended", |s| s["state"] == "ended").await;
     app.appliance.shutdown().await;
 }
