@@ -1,0 +1,173 @@
+//! Channel density: the CPU the appliance spends per live pass-through
+//! channel (RTMP ingest, FLV demux, CMAF/LL-HLS packaging, session
+//! supervision), against the `ffmpeg` program doing the same work per channel
+//! (an RTMP listener remuxing into fMP4 HLS on a RAM disk), in the same run.
+//!
+//! `CHANNELS` real publishers (the `ffmpeg` program replaying the shared 720p30
+//! 4 Mb/s recording in real time with `-c copy`) push to the appliance running
+//! in this process, then to as many reference processes. Only the receiving
+//! side's CPU is counted: ours is this process's (getrusage), the reference's
+//! is the sum over its processes (/proc/<pid>/stat, sampled until they exit).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use appliance::{Appliance, Config};
+use benches::{have_program, recording, target_dir};
+use media::LatencyMode;
+
+const CHANNELS: usize = 8;
+const SECONDS: u32 = 20;
+
+/// CPU seconds this process has used (user + system).
+fn own_cpu_seconds() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we own; RUSAGE_SELF is always valid.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    assert_eq!(rc, 0, "getrusage");
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// CPU seconds a running process has used, from /proc (None once it is gone).
+fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / per_second)
+}
+
+/// A real-time `-c copy` publisher of the recording to `url`.
+fn publisher(source: &Path, url: &str) -> Child {
+    Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-i"])
+        .arg(source)
+        .args(["-t", &SECONDS.to_string(), "-c", "copy", "-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg starts")
+}
+
+fn wait_all(children: Vec<Child>) -> usize {
+    children.into_iter().map(|mut c| c.wait().map(|s| s.success()).unwrap_or(false)).filter(|ok| *ok).count()
+}
+
+/// Ours: the appliance in this process; returns (CPU seconds, channels that went live).
+fn ours(source: &Path) -> (f64, usize) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config { data_dir: data.path().to_path_buf(), ..Config::default() };
+    config.rtmp.listen = "127.0.0.1:0".into();
+    config.http.listen = "127.0.0.1:0".into();
+    let appliance = runtime.block_on(Appliance::start(&config)).expect("the appliance starts");
+    let keys: Vec<String> = (0..CHANNELS)
+        .map(|i| appliance.store.add(&format!("density-{i}"), LatencyMode::UltraLow).unwrap().stream_key)
+        .collect();
+    let before = own_cpu_seconds();
+    let publishers: Vec<Child> =
+        keys.iter().map(|key| publisher(source, &format!("rtmp://{}/live/{key}", appliance.rtmp_addr))).collect();
+    // Sample while live: every channel must be packaging, or the number means nothing.
+    std::thread::sleep(Duration::from_secs(SECONDS as u64 / 2));
+    let live = (0..CHANNELS)
+        .filter(|i| {
+            let stream = appliance.origin.current(&format!("density-{i}"));
+            stream.is_some_and(|s| s.renditions.iter().all(|r| r.progress().last_part.is_some()))
+        })
+        .count();
+    let finished = wait_all(publishers);
+    let cpu = own_cpu_seconds() - before;
+    assert_eq!(finished, CHANNELS, "every publisher ran to its end");
+    runtime.block_on(appliance.shutdown());
+    (cpu, live)
+}
+
+/// The reference: one `ffmpeg` RTMP listener per channel remuxing to fMP4 HLS.
+fn reference(source: &Path, out: &Path) -> f64 {
+    let base_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listeners: Vec<(Child, u32)> = (0..CHANNELS)
+        .map(|i| {
+            let dir = out.join(format!("ch{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let child = Command::new("ffmpeg")
+                .args(["-v", "error", "-f", "flv", "-listen", "1", "-i"])
+                .arg(format!("rtmp://127.0.0.1:{}/live/ref", base_port + i as u16 + 1))
+                .args(["-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_list_size", "24"])
+                .args(["-hls_segment_type", "fmp4", "-hls_flags", "independent_segments+delete_segments"])
+                .arg(dir.join("index.m3u8"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("ffmpeg starts");
+            let pid = child.id();
+            (child, pid)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500)); // the listeners bind
+    let publishers: Vec<Child> = (0..CHANNELS)
+        .map(|i| publisher(source, &format!("rtmp://127.0.0.1:{}/live/ref", base_port + i as u16 + 1)))
+        .collect();
+    let mut last_seen = vec![0.0; CHANNELS];
+    let (mut listeners, pids): (Vec<Child>, Vec<u32>) = listeners.into_iter().unzip();
+    let deadline = Instant::now() + Duration::from_secs(SECONDS as u64 + 30);
+    while Instant::now() < deadline {
+        let mut running = 0;
+        for (i, pid) in pids.iter().enumerate() {
+            if let Some(cpu) = process_cpu_seconds(*pid) {
+                last_seen[i] = cpu;
+            }
+            if listeners[i].try_wait().ok().flatten().is_none() {
+                running += 1;
+            }
+        }
+        if running == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for listener in &mut listeners {
+        let _ = listener.kill();
+        let _ = listener.wait();
+    }
+    wait_all(publishers);
+    last_seen.iter().sum()
+}
+
+fn main() {
+    if !have_program("ffmpeg", "-version") {
+        println!("skipped: the ffmpeg program is not installed");
+        return;
+    }
+    let source = recording(&target_dir());
+    let out = tempfile::Builder::new().prefix("appliance-density-").tempdir_in(benches::ram_dir()).unwrap();
+    let (our_cpu, live) = ours(&source);
+    let reference_cpu = reference(&source, out.path());
+    let per_channel = |cpu: f64| cpu / (CHANNELS as f64 * SECONDS as f64) * 100.0;
+    let (ours_pct, reference_pct) = (per_channel(our_cpu), per_channel(reference_cpu));
+    println!(
+        "channel density: {CHANNELS} pass-through channels of 720p30 4 Mb/s + AAC for {SECONDS} s each ({live} of {CHANNELS} packaging LL-HLS parts mid-run)"
+    );
+    println!("{:<52} {:>12} {:>22}", "", "CPU s", "% of a core / channel");
+    println!("{:<52} {:>12.2} {:>22.2}", "ours (appliance: RTMP + LL-HLS, one process)", our_cpu, ours_pct);
+    println!(
+        "{:<52} {:>12.2} {:>22.2}",
+        "ffmpeg -listen 1 -c copy -f hls fmp4 (reference)", reference_cpu, reference_pct
+    );
+    let ratio = reference_cpu / our_cpu;
+    println!("ratio: ours uses {ratio:.2}x less CPU per channel than the reference");
+    println!("at this rate one core carries about {:.0} such channels (ingest and packaging only)", 100.0 / ours_pct);
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "channel_density", "channels": CHANNELS, "seconds": SECONDS, "live_mid_run": live,
+            "ours_cpu_s": our_cpu, "reference_cpu_s": reference_cpu, "ours_core_pct_per_channel": ours_pct,
+            "reference_core_pct_per_channel": reference_pct, "ratio_vs_ffmpeg": ratio,
+        })
+    );
+}
