@@ -113,7 +113,7 @@ fn reference(source: &Path, out: &Path) -> f64 {
     let publishers: Vec<Child> = (0..CHANNELS)
         .map(|i| publisher(source, &format!("rtmp://127.0.0.1:{}/live/ref", base_port + i as u16 + 1)))
         .collect();
-    let mut last_seen = vec![0.0; CHANNELS];
+    let mut last_seen = [0.0; CHANNELS];
     let (mut listeners, pids): (Vec<Child>, Vec<u32>) = listeners.into_iter().unzip();
     let deadline = Instant::now() + Duration::from_secs(SECONDS as u64 + 30);
     while Instant::now() < deadline {
