@@ -77,26 +77,17 @@ fn ours(track: &TrackInfo, units: &[EncodedUnit]) -> (Duration, usize) {
 }
 
 fn reference(mp3: &Path, out: &Path) -> Duration {
-    let started = Instant::now();
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-threads", "1", "-i"])
-        .arg(mp3)
-        .args(["-c:a", "aac", "-b:a", &aac_bitrate(RATE, 2).to_string(), "-f", "adts"])
-        .arg(out)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    started.elapsed()
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+    benches::timed(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-threads", "1", "-i"])
+            .arg(mp3)
+            .args(["-c:a", "aac", "-b:a", &aac_bitrate(RATE, 2).to_string(), "-f", "adts"])
+            .arg(out),
+    )
 }
 
 fn main() {
-    if !benches::have_program("ffmpeg", "-version") {
-        println!("skipped: the ffmpeg program is not installed");
+    if benches::skip_without_ffmpeg() {
         return;
     }
     let file = mp3_file(&benches::target_dir());
@@ -111,7 +102,7 @@ fn main() {
         ref_times.push(reference(&file, &out));
     }
     let _ = std::fs::remove_file(&out);
-    let (our, reference) = (median(our_times), median(ref_times));
+    let (our, reference) = (benches::median(our_times), benches::median(ref_times));
     let ms_per_second = |d: Duration| d.as_secs_f64() * 1e3 / f64::from(SECONDS);
     println!(
         "audio transcode: {SECONDS} s of {RATE} Hz stereo MP3 ({} frames) to AAC-LC {} kb/s ({aac_units} frames), median of {RUNS}",

@@ -47,27 +47,18 @@ fn ours(tags: &[Tag]) -> (Duration, usize, usize) {
 fn reference(source: &Path, out: &Path) -> Duration {
     let _ = std::fs::remove_dir_all(out);
     std::fs::create_dir_all(out).unwrap();
-    let started = Instant::now();
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(source)
-        .args(["-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_list_size", "24", "-hls_segment_type", "fmp4"])
-        .args(["-hls_flags", "independent_segments"])
-        .arg(out.join("index.m3u8"))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    started.elapsed()
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+    benches::timed(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(source)
+            .args(["-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_list_size", "24", "-hls_segment_type", "fmp4"])
+            .args(["-hls_flags", "independent_segments"])
+            .arg(out.join("index.m3u8")),
+    )
 }
 
 fn main() {
-    if !benches::have_program("ffmpeg", "-version") {
-        println!("skipped: the ffmpeg program is not installed");
+    if benches::skip_without_ffmpeg() {
         return;
     }
     let source = recording(&benches::target_dir());
@@ -84,7 +75,7 @@ fn main() {
         ref_times.push(reference(&source, &out));
     }
     let _ = std::fs::remove_dir_all(&out);
-    let (our, reference) = (median(our_times), median(ref_times));
+    let (our, reference) = (benches::median(our_times), benches::median(ref_times));
     let units = tags.iter().filter(|t| t.kind == 8 || t.kind == 9).count();
 
     // Playlist rendering alone: a 24-segment LL-HLS window re-rendered after every change.

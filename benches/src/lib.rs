@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use media::{Arrival, LatencyMode};
@@ -23,6 +23,29 @@ pub struct Tag {
 /// Whether `program -version` (or `-v`) runs: the references are real programs.
 pub fn have_program(program: &str, version_flag: &str) -> bool {
     Command::new(program).arg(version_flag).output().is_ok_and(|o| o.status.success())
+}
+
+/// Runs a reference command to its end and returns how long it took (process start included).
+pub fn timed(command: &mut Command) -> Duration {
+    let started = Instant::now();
+    let status = command.status().expect("the reference program starts");
+    assert!(status.success(), "the reference failed: {command:?}");
+    started.elapsed()
+}
+
+/// The median of some timings.
+pub fn median(mut timings: Vec<Duration>) -> Duration {
+    timings.sort();
+    timings[timings.len() / 2]
+}
+
+/// Says "skipped" and why when the `ffmpeg` program, every reference's base, is missing.
+pub fn skip_without_ffmpeg() -> bool {
+    let missing = !have_program("ffmpeg", "-version");
+    if missing {
+        println!("skipped: the ffmpeg program is not installed (apt install ffmpeg)");
+    }
+    missing
 }
 
 /// The workspace's `target/`, where the recording is cached between runs.
