@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use appliance::{Appliance, Config};
-use benches::{have_program, recording, target_dir};
+use benches::{recording, target_dir};
 use media::LatencyMode;
 
 const CHANNELS: usize = 8;
@@ -140,8 +140,7 @@ fn reference(source: &Path, out: &Path) -> f64 {
 }
 
 fn main() {
-    if !have_program("ffmpeg", "-version") {
-        println!("skipped: the ffmpeg program is not installed");
+    if benches::skip_without_ffmpeg() {
         return;
     }
     let source = recording(&target_dir());
