@@ -36,6 +36,8 @@ pub struct RtmpConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     pub listen: String,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,7 +150,7 @@ impl Default for RtmpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: "0.0.0.0:8080".into() }
+        Self { listen: "0.0.0.0:8080".into(), trusted_proxies: Vec::new() }
     }
 }
 
@@ -172,12 +174,13 @@ pub enum ConfigError {
 }
 
 /// Environment variables that override the file, and the field each sets.
-pub const ENV_VARS: [&str; 21] = [
+pub const ENV_VARS: [&str; 22] = [
     "APPLIANCE_DATA_DIR",
     "APPLIANCE_PUBLIC_HOST",
     "APPLIANCE_RTMP_LISTEN",
     "APPLIANCE_RTMP_MAX_CONNECTIONS",
     "APPLIANCE_HTTP_LISTEN",
+    "APPLIANCE_HTTP_TRUSTED_PROXIES",
     "APPLIANCE_HLS_PART_TARGET_MS",
     "APPLIANCE_HLS_WINDOW_SECONDS",
     "APPLIANCE_HLS_RETENTION_SECONDS",
@@ -235,6 +238,10 @@ impl Config {
                 "APPLIANCE_RTMP_LISTEN" => self.rtmp.listen = value,
                 "APPLIANCE_RTMP_MAX_CONNECTIONS" => self.rtmp.max_connections = number(name, &value)?,
                 "APPLIANCE_HTTP_LISTEN" => self.http.listen = value,
+                "APPLIANCE_HTTP_TRUSTED_PROXIES" => {
+                    self.http.trusted_proxies =
+                        value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+                }
                 "APPLIANCE_HLS_PART_TARGET_MS" => self.hls.part_target_ms = number(name, &value)?,
                 "APPLIANCE_HLS_WINDOW_SECONDS" => self.hls.window_seconds = number(name, &value)?,
                 "APPLIANCE_HLS_RETENTION_SECONDS" => self.hls.retention_seconds = number(name, &value)?,
@@ -283,6 +290,9 @@ impl Config {
         }
         if let Err(e) = self.http.listen.parse::<SocketAddr>() {
             return invalid("http.listen", format!("{:?} is not an address:port ({e})", self.http.listen));
+        }
+        if let Err(reason) = crate::client_address::TrustedProxies::parse(&self.http.trusted_proxies) {
+            return invalid("http.trusted_proxies", reason);
         }
         if !(100..=2000).contains(&self.hls.part_target_ms) {
             return invalid("hls.part_target_ms", format!("{} is outside 100..=2000", self.hls.part_target_ms));

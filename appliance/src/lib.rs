@@ -4,6 +4,7 @@
 pub mod api;
 pub mod audio_stage;
 pub mod channel_store;
+pub mod client_address;
 pub mod config;
 pub mod console;
 pub mod control_plane;

@@ -66,7 +66,12 @@ impl Appliance {
             crate::control_plane::start(&store, &routing, &viewers, config, rtmp_addr, http_addr, &shutdown_rx);
         tasks.extend(control_tasks);
         let counted = axum::middleware::from_fn_with_state(viewers.clone(), crate::viewers::count_viewers);
-        let app = packager::router(origin.clone()).layer(counted).merge(crate::web::router()).merge(api);
+        let proxies = crate::client_address::TrustedProxies::parse(&config.http.trusted_proxies)
+            .map_err(|reason| anyhow::anyhow!("http.trusted_proxies: {reason}"))?;
+        // Outermost: every layer below (rate limits, sign-in limit, viewers) sees the client's address.
+        let resolved = axum::middleware::from_fn_with_state(proxies, crate::client_address::resolve);
+        let app =
+            packager::router(origin.clone()).layer(counted).merge(crate::web::router()).merge(api).layer(resolved);
         let mut stop = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
             let graceful = axum::serve(http, app.into_make_service_with_connect_info::<SocketAddr>())

@@ -10,11 +10,11 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -127,7 +127,7 @@ fn watched_channel(path: &str) -> Option<&str> {
 /// The origin's layer: counts each successful player request of a channel.
 pub async fn count_viewers(State(viewers): State<Arc<Viewers>>, request: Request, next: Next) -> Response {
     let key = watched_channel(request.uri().path()).and_then(|channel| {
-        let peer = request.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip();
+        let peer = crate::client_address::of(request.extensions())?;
         let agent = request.headers().get(header::USER_AGENT).map_or(&[][..], |v| v.as_bytes());
         Some(viewers.key(channel, peer, agent))
     });

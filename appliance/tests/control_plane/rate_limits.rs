@@ -3,8 +3,9 @@
 //! body, changes nothing, and leaves other tokens alone; the bucket refills;
 //! requests without credentials are limited per address (another address is
 //! not); failed authentications are limited per address, the console's
-//! sign-in drawing on the same budget; the OpenAPI document declares 429 on
-//! every operation.
+//! sign-in drawing on the same budget; behind a trusted reverse proxy each
+//! forwarded client has its own budget (and the header is ignored from any
+//! other peer); the OpenAPI document declares 429 on every operation.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -162,6 +163,40 @@ async fn failed_authentications_are_limited_per_address_console_sign_in_included
     // One failure per second comes back: after Retry-After the right token works.
     wait_for(&refused).await;
     assert_eq!(send(channels(&app.write_token)).await.status, 200);
+    app.appliance.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
+    // The test client plays the proxy (127.0.0.1) in front of two clients.
+    let app = Harness::start_with(|c| {
+        (c.api.auth_failures_per_minute, c.api.auth_failure_burst) = (60, 2);
+        c.http.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    let guess = "tok_aaaaaaaaaaaa.0123456789012345678901234567890123456789";
+    let channels = |token: &str, client: &str| {
+        app.http.get(app.url("/api/v1/channels")).bearer_auth(token).header("x-forwarded-for", client)
+    };
+    for _ in 0..2 {
+        assert_eq!(send(channels(guess, "198.51.100.1")).await.status, 401);
+    }
+    assert_refused(&send(channels(guess, "198.51.100.1")).await, "too-many-attempts");
+    // Another client behind the same proxy is not locked out by the guesser ...
+    assert_eq!(send(channels(&app.write_token, "198.51.100.2")).await.status, 200);
+    // ... and a client cannot escape by forging the header in front of the proxy's entry.
+    assert_refused(&send(channels(guess, "203.0.113.7, 198.51.100.1")).await, "too-many-attempts");
+    app.appliance.shutdown().await;
+
+    // Without trusted proxies the header is ignored: the peer is the client.
+    let app = Harness::start_with(|c| (c.api.auth_failures_per_minute, c.api.auth_failure_burst) = (60, 2)).await;
+    let channels = |token: &str, client: &str| {
+        app.http.get(app.url("/api/v1/channels")).bearer_auth(token).header("x-forwarded-for", client)
+    };
+    for client in ["198.51.100.1", "198.51.100.2"] {
+        assert_eq!(send(channels(guess, client)).await.status, 401);
+    }
+    assert_refused(&send(channels(guess, "198.51.100.3")).await, "too-many-attempts");
     app.appliance.shutdown().await;
 }
 
