@@ -109,7 +109,8 @@ fn reference(source: &Path, out: &Path) -> f64 {
             (child, pid)
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(1500)); // the listeners bind
+    // Let the listeners bind; probing their ports would take the one connection each accepts.
+    std::thread::sleep(Duration::from_millis(1500));
     let publishers: Vec<Child> = (0..CHANNELS)
         .map(|i| publisher(source, &format!("rtmp://127.0.0.1:{}/live/ref", base_port + i as u16 + 1)))
         .collect();

@@ -6,6 +6,7 @@
 //   node console.mjs <appliance url> <admin password> <screenshot dir>
 import { chromium } from "playwright-core";
 import { chromiumOptions } from "../chromium-options.mjs";
+import { watchPage } from "./page-watch.mjs";
 import { mkdirSync } from "node:fs";
 
 const [base, password, shots] = process.argv.slice(2);
@@ -18,14 +19,7 @@ const browser = await chromium.launch(chromiumOptions);
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
   const page = await context.newPage();
-  page.setDefaultTimeout(30000);
-  page.on("console", (m) => {
-    if (m.type() !== "error") return;
-    const text = m.text();
-    if (/Content Security Policy/i.test(text)) report.csp_violations.push(text);
-    report.console_errors.push(text);
-  });
-  const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+  const shot = watchPage(page, report, shots);
 
   // The bare address leads to the console's sign-in.
   await page.goto(`${base}/`);

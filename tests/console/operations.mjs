@@ -17,6 +17,7 @@
 // as an alert.
 import { chromium } from "playwright-core";
 import { chromiumOptions } from "../chromium-options.mjs";
+import { watchPage } from "./page-watch.mjs";
 import { mkdirSync } from "node:fs";
 
 const [base, password, shots, PASS, LADDER] = process.argv.slice(2);
@@ -31,14 +32,7 @@ try {
   // The copy buttons write the clipboard; the test reads it back.
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, permissions: ["clipboard-read", "clipboard-write"] });
   const page = await context.newPage();
-  page.setDefaultTimeout(30000);
-  page.on("console", (m) => {
-    if (m.type() !== "error") return;
-    const text = m.text();
-    if (/Content Security Policy/i.test(text)) report.csp_violations.push(text);
-    report.console_errors.push(text);
-  });
-  const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+  const shot = watchPage(page, report, shots);
   const apiGet = (path) => page.evaluate(async (p) => (await fetch(`/api/v1${p}`)).json(), path);
   const card = (channel, field) => `[data-channel="${channel}"] [data-field=${field}]`;
   const text = async (selector) => (await page.textContent(selector)).trim();

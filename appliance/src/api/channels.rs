@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use media::{ChannelOutput, EncoderPolicy, LatencyMode};
 use serde::{Deserialize, Deserializer};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{ReadAccess, WriteAccess};
 use super::json_body::ApiJson;
@@ -164,7 +164,7 @@ pub async fn create_channel(
 
 /// Get a channel.
 #[utoipa::path(get, path = "/channels/{name}", tag = "channels",
-    params(("name" = String, Path, description = "Channel name", pattern = "^[a-z0-9_-]{1,64}$")),
+    params(ChannelName),
     responses((status = 200, description = "The channel", body = ChannelResource), ReadErrors),
     security(("bearer" = [])))]
 pub async fn get_channel(
@@ -187,6 +187,17 @@ pub async fn get_channel(
     Ok(Json(resource))
 }
 
+/// The `{name}` path parameter of the channel routes, for the OpenAPI
+/// document (the handlers read `Path<String>` and check it with `validate_name`).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ChannelName {
+    /// Channel name
+    #[param(pattern = "^[a-z0-9_-]{1,64}$")]
+    #[allow(dead_code)]
+    name: String,
+}
+
 /// The sessions in progress of `channels`, by channel name.
 fn current_sessions(store: &Store, channels: &[Channel]) -> Result<HashMap<String, Session>, StoreError> {
     let mut sessions = HashMap::new();
@@ -202,7 +213,7 @@ fn current_sessions(store: &Store, channels: &[Channel]) -> Result<HashMap<Strin
 
 /// Change a channel's settings (from its next session on).
 #[utoipa::path(patch, path = "/channels/{name}", tag = "channels", request_body = UpdateChannel,
-    params(("name" = String, Path, description = "Channel name", pattern = "^[a-z0-9_-]{1,64}$")),
+    params(ChannelName),
     responses((status = 200, description = "The updated channel", body = ChannelResource), WriteErrors),
     security(("bearer" = [])))]
 pub async fn update_channel(
@@ -226,7 +237,7 @@ pub async fn update_channel(
 
 /// Delete a channel, its stream key and its sessions; a live session is ended.
 #[utoipa::path(delete, path = "/channels/{name}", tag = "channels",
-    params(("name" = String, Path, description = "Channel name", pattern = "^[a-z0-9_-]{1,64}$")),
+    params(ChannelName),
     responses((status = 204, description = "Deleted"), WriteErrors),
     security(("bearer" = [])))]
 pub async fn delete_channel(
@@ -247,7 +258,7 @@ pub async fn delete_channel(
 
 /// Start a channel: publishes are accepted. 409 when it is already active.
 #[utoipa::path(post, path = "/channels/{name}/start", tag = "channels",
-    params(("name" = String, Path, description = "Channel name", pattern = "^[a-z0-9_-]{1,64}$")),
+    params(ChannelName),
     responses((status = 200, description = "The started channel", body = ChannelResource), WriteErrors),
     security(("bearer" = [])))]
 pub async fn start_channel(
@@ -264,7 +275,7 @@ pub async fn start_channel(
 
 /// Stop a channel: publishes are refused and a live session is ended. 409 when already stopped.
 #[utoipa::path(post, path = "/channels/{name}/stop", tag = "channels",
-    params(("name" = String, Path, description = "Channel name", pattern = "^[a-z0-9_-]{1,64}$")),
+    params(ChannelName),
     responses((status = 200, description = "The stopped channel", body = ChannelResource), WriteErrors),
     security(("bearer" = [])))]
 pub async fn stop_channel(
@@ -284,7 +295,7 @@ pub async fn stop_channel(
 
 /// Replace the stream key; the old key is refused from now on (a session in progress goes on).
 #[utoipa::path(post, path = "/channels/{name}/rotate-key", tag = "channels",
-    params(("name" = String, Path, description = "Channel name", pattern = "^[a-z0-9_-]{1,64}$")),
+    params(ChannelName),
     responses((status = 200, description = "The channel with its new key", body = ChannelResource), WriteErrors),
     security(("bearer" = [])))]
 pub async fn rotate_stream_key(

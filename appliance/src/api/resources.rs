@@ -175,11 +175,8 @@ impl From<ApiToken> for TokenResource {
 /// A new token with its text: shown this once.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CreatedToken {
-    pub id: String,
-    pub name: String,
-    pub scope: Scope,
-    #[schema(format = DateTime)]
-    pub created_at: String,
+    #[serde(flatten)]
+    pub resource: TokenResource,
     /// Send as `Authorization: Bearer <token>`. Only its hash is stored: it cannot be shown again.
     pub token: String,
 }
@@ -211,12 +208,8 @@ impl From<WebhookEndpoint> for WebhookResource {
 /// A new endpoint with its signing secret: shown this once.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CreatedWebhook {
-    pub id: String,
-    pub url: String,
-    pub events: Vec<EventType>,
-    pub description: Option<String>,
-    #[schema(format = DateTime)]
-    pub created_at: String,
+    #[serde(flatten)]
+    pub resource: WebhookResource,
     /// The HMAC-SHA256 key of the `Webhook-Signature` header.
     pub secret: String,
 }

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 
 use super::auth::ReadAccess;
+use super::channels::ChannelName;
 use super::pagination::{Page, PageQuery};
 use super::problem::ApiError;
 use super::resources::SessionResource;
@@ -13,7 +14,7 @@ use crate::state::validate_name;
 
 /// List a channel's sessions, newest first.
 #[utoipa::path(get, path = "/channels/{name}/sessions", tag = "sessions",
-    params(("name" = String, Path, description = "Channel name", pattern = "^[a-z0-9_-]{1,64}$"), PageQuery),
+    params(ChannelName, PageQuery),
     responses((status = 200, description = "A page of sessions", body = Page<SessionResource>), ReadErrors),
     security(("bearer" = [])))]
 pub async fn list_sessions(
@@ -34,7 +35,7 @@ pub async fn list_sessions(
 /// Get one session of a channel.
 #[utoipa::path(get, path = "/channels/{name}/sessions/{id}", tag = "sessions",
     params(
-        ("name" = String, Path, description = "Channel name", pattern = "^[a-z0-9_-]{1,64}$"),
+        ChannelName,
         ("id" = String, Path, description = "Session id", max_length = 64),
     ),
     responses((status = 200, description = "The session", body = SessionResource), ReadErrors),

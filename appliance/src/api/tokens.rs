@@ -52,13 +52,7 @@ pub async fn create_token(
     let store = api.store.clone();
     let (token, text) = blocking(move || store.create_token(&body.name, body.scope)).await?;
     tracing::info!(token = %token.id, scope = token.scope.as_str(), by = %caller.id, "api: token created");
-    let created = CreatedToken {
-        id: token.id.clone(),
-        name: token.name.clone(),
-        scope: token.scope,
-        created_at: TokenResource::from(token).created_at,
-        token: text,
-    };
+    let created = CreatedToken { resource: TokenResource::from(token), token: text };
     Ok((StatusCode::CREATED, Json(created)))
 }
 

@@ -74,15 +74,7 @@ pub async fn create_webhook(
     let endpoint = blocking(move || store.create_webhook(new)).await?;
     tracing::info!(webhook = %endpoint.id, url = %endpoint.url, "api: webhook registered");
     let secret = endpoint.secret.clone();
-    let public = WebhookResource::from(endpoint);
-    let created = CreatedWebhook {
-        id: public.id,
-        url: public.url,
-        events: public.events,
-        description: public.description,
-        created_at: public.created_at,
-        secret,
-    };
+    let created = CreatedWebhook { resource: WebhookResource::from(endpoint), secret };
     Ok((StatusCode::CREATED, Json(created)))
 }
 
