@@ -291,7 +291,7 @@ impl Config {
         if let Err(e) = self.http.listen.parse::<SocketAddr>() {
             return invalid("http.listen", format!("{:?} is not an address:port ({e})", self.http.listen));
         }
-        if let Err(reason) = crate::client_address::TrustedProxies::parse(&self.http.trusted_proxies) {
+        if let Err(reason) = crate::http::client_address::TrustedProxies::parse(&self.http.trusted_proxies) {
             return invalid("http.trusted_proxies", reason);
         }
         if !(100..=2000).contains(&self.hls.part_target_ms) {

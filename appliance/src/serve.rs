@@ -11,10 +11,10 @@ use packager::OriginStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::channel_store::ChannelStore;
 use crate::config::Config;
-use crate::publish_routing::PublishRouting;
-use crate::viewers::Viewers;
+use crate::live::routing::PublishRouting;
+use crate::live::viewers::Viewers;
+use crate::state::{EndReason, Store, StoreError};
 
 /// How long in-flight HTTP requests get to finish at shutdown.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -23,7 +23,7 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 pub struct Appliance {
     pub rtmp_addr: SocketAddr,
     pub http_addr: SocketAddr,
-    pub store: ChannelStore,
+    pub store: Store,
     pub origin: Arc<OriginStore>,
     pub routing: Arc<PublishRouting>,
     /// Players per channel, counted from the origin's requests.
@@ -35,8 +35,8 @@ pub struct Appliance {
 impl Appliance {
     /// Opens state and binds every listener; returns once both accept connections.
     pub async fn start(config: &Config) -> anyhow::Result<Appliance> {
-        let store = ChannelStore::open(&config.data_dir)?;
-        crate::control_plane::recover(&store)?;
+        let store = Store::open(&config.data_dir)?;
+        recover(&store)?;
         let origin = Arc::new(OriginStore::new(Duration::from_secs(config.hls.retention_seconds)));
         let routing = Arc::new(PublishRouting::new(store.clone(), origin.clone(), config));
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -62,16 +62,29 @@ impl Appliance {
             .await;
         }));
         let viewers = Arc::new(Viewers::default());
-        let (api, control_tasks) =
-            crate::control_plane::start(&store, &routing, &viewers, config, rtmp_addr, http_addr, &shutdown_rx);
-        tasks.extend(control_tasks);
-        let counted = axum::middleware::from_fn_with_state(viewers.clone(), crate::viewers::count_viewers);
-        let proxies = crate::client_address::TrustedProxies::parse(&config.http.trusted_proxies)
-            .map_err(|reason| anyhow::anyhow!("http.trusted_proxies: {reason}"))?;
-        // Outermost: every layer below (rate limits, sign-in limit, viewers) sees the client's address.
-        let resolved = axum::middleware::from_fn_with_state(proxies, crate::client_address::resolve);
-        let app =
-            packager::router(origin.clone()).layer(counted).merge(crate::web::router()).merge(api).layer(resolved);
+        let urls = crate::http::api::resources::PublicUrls {
+            host: config.public_host.clone(),
+            rtmp_port: rtmp_addr.port(),
+            http_port: http_addr.port(),
+        };
+        tasks.push(crate::webhooks::spawn(
+            store.clone(),
+            Arc::new(urls),
+            (&config.webhooks).into(),
+            shutdown_rx.clone(),
+        ));
+        tasks.push(routing.supervisor().spawn_reconciler(shutdown_rx.clone()));
+        tasks.push(routing.supervisor().spawn_checkpointer(config.checkpoint_interval(), shutdown_rx.clone()));
+        let app = crate::http::app(crate::http::Sources {
+            config,
+            store: &store,
+            origin: origin.clone(),
+            supervisor: routing.supervisor().clone(),
+            transcoder: routing.transcoder().clone(),
+            viewers: viewers.clone(),
+            rtmp_addr,
+            http_addr,
+        })?;
         let mut stop = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
             let graceful = axum::serve(http, app.into_make_service_with_connect_info::<SocketAddr>())
@@ -122,7 +135,9 @@ impl Appliance {
 
     /// Stops accepting, ends every live stream, and waits (bounded) for the listeners to drain.
     pub async fn shutdown(self) {
-        crate::control_plane::end_sessions(&self.routing, DRAIN_DEADLINE).await;
+        // Every session in progress ends (`appliance-shutdown`): publishers are
+        // disconnected, playlists get ENDLIST, and the records say why.
+        self.routing.supervisor().end_all(EndReason::ApplianceShutdown, DRAIN_DEADLINE).await;
         self.routing.end_all();
         let _ = self.shutdown.send(true);
         let drained = tokio::time::timeout(DRAIN_DEADLINE, async {
@@ -135,6 +150,15 @@ impl Appliance {
             tracing::warn!("shutdown deadline passed with requests still in flight");
         }
     }
+}
+
+/// At start-up, before any publish is accepted: sessions that were in
+/// progress when the last process stopped are ended with `appliance-restart`.
+pub fn recover(store: &Store) -> Result<(), StoreError> {
+    for session in store.recover_sessions()? {
+        tracing::warn!(channel = %session.channel, session = %session.id, "session was in progress when the appliance stopped; recorded as ended (appliance-restart)");
+    }
+    Ok(())
 }
 
 /// The `serve` command: runs until SIGINT or SIGTERM.

@@ -71,7 +71,7 @@ impl TestAppliance {
     /// An appliance whose console admin password is `password` (the console tests sign in with it).
     pub async fn start_with_admin_password(password: &str) -> TestAppliance {
         Self::start_with(|config| {
-            appliance::console::password::set(&config.data_dir, password).expect("admin password set");
+            appliance::http::console::password::set(&config.data_dir, password).expect("admin password set");
         })
         .await
     }

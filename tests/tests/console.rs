@@ -187,7 +187,7 @@ async fn the_console_resists_the_usual_web_attacks() {
     assert_eq!(after.status(), 401);
 
     // Sign-in rate limiting per client address.
-    for _ in 0..appliance::console::sessions::MAX_FAILURES {
+    for _ in 0..appliance::http::access::console_sessions::MAX_FAILURES {
         assert_eq!(sign_in("wrong password", None).await.unwrap().status(), 400);
     }
     let limited = sign_in(PASSWORD, None).await.unwrap();

@@ -15,8 +15,8 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::signature::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, TYPE_HEADER, sign};
-use crate::api::resources::{EventResource, PublicUrls};
 use crate::config::WebhooksConfig;
+use crate::http::api::resources::{EventResource, PublicUrls};
 use crate::state::clock;
 use crate::state::outbox::{Attempt, AttemptOutcome, PendingHead};
 use crate::state::{Store, StoreError};

@@ -1,0 +1,97 @@
+//! What the API's handlers share: the store, the live sessions, the encoder
+//! slots, the public URLs, the console's sessions and the rate limits, and
+//! how a channel or session is shown with its live figures.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::resources::{ChannelResource, PublicUrls, SessionResource};
+use crate::http::access::console_sessions::Sessions;
+use crate::http::access::rate_limit::RateLimits;
+use crate::live::figures::LiveFigures;
+use crate::live::supervisor::SessionSupervisor;
+use crate::live::transcode::Transcoder;
+use crate::live::viewers::Viewers;
+use crate::state::{Channel, Session, Store};
+
+/// The prefix of every API route.
+pub const PREFIX: &str = "/api/v1";
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub supervisor: Arc<SessionSupervisor>,
+    pub transcoder: Arc<Transcoder>,
+    pub urls: Arc<PublicUrls>,
+    pub started: Instant,
+    /// The OpenAPI document, rendered once.
+    pub openapi_json: Arc<String>,
+    /// Signed-in console sessions (they stand in for a write token).
+    pub console: Arc<Sessions>,
+    /// The data directory (the system route reports its disk).
+    pub data_dir: Arc<std::path::PathBuf>,
+    /// Players per channel (the live figures' viewers).
+    pub viewers: Arc<Viewers>,
+    /// Request budgets per client, and failed authentications per address.
+    pub limits: Arc<RateLimits>,
+}
+
+impl ApiState {
+    pub fn new(
+        store: Store,
+        supervisor: Arc<SessionSupervisor>,
+        transcoder: Arc<Transcoder>,
+        urls: PublicUrls,
+    ) -> ApiState {
+        let limits = Arc::new(RateLimits::default());
+        ApiState {
+            store,
+            supervisor,
+            transcoder,
+            urls: Arc::new(urls),
+            started: Instant::now(),
+            openapi_json: Arc::new(String::new()),
+            console: Arc::new(Sessions::new(limits.failures())),
+            data_dir: Arc::new(std::path::PathBuf::from(".")),
+            viewers: Arc::default(),
+            limits,
+        }
+    }
+
+    /// Applies `config`'s rate limits. The console's sign-in shares the
+    /// failed-authentication limit, so its sessions are renewed too: call
+    /// before anything signs in.
+    pub fn limit_rates(&mut self, config: &crate::config::ApiConfig) {
+        let limits = Arc::new(RateLimits::new(config));
+        self.console = Arc::new(Sessions::new(limits.failures()));
+        self.limits = limits;
+    }
+}
+
+impl ApiState {
+    /// The live figures of `channel`'s session in progress if it is `session`
+    /// (`viewers`: the channel's, when already counted).
+    pub fn live(&self, channel: &str, session: &str, viewers: Option<u32>) -> Option<LiveFigures> {
+        let live = self.supervisor.live(channel).filter(|l| l.session == session)?;
+        let now = Instant::now();
+        let viewers = viewers.unwrap_or_else(|| self.viewers.count(channel, now));
+        Some(live.figures(viewers, now))
+    }
+
+    /// A channel as the API shows it, with its session's live figures.
+    pub fn channel_resource(&self, channel: Channel, viewers: Option<u32>) -> ChannelResource {
+        let live = channel.current_session.as_deref().and_then(|s| self.live(&channel.name, s, viewers));
+        let mut resource = ChannelResource::full(channel, &self.urls);
+        resource.live = live;
+        resource
+    }
+
+    /// A session as the API shows it, with its live figures while in progress.
+    pub fn session_resource(&self, session: Session) -> SessionResource {
+        let live = if session.state.is_final() { None } else { self.live(&session.channel, &session.id, None) };
+        let mut resource = SessionResource::from(session);
+        resource.live = live;
+        resource
+    }
+}

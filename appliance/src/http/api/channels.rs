@@ -1,0 +1,313 @@
+//! Channel routes: list, create, get, update, delete, start, stop and stream
+//! key rotation. Stopping or deleting a channel ends its live session (the
+//! publisher is disconnected, the playlists get ENDLIST).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use media::{ChannelOutput, EncoderPolicy, LatencyMode};
+use serde::{Deserialize, Deserializer};
+use utoipa::{IntoParams, ToSchema};
+
+use super::api_state::ApiState;
+use super::auth::{ReadAccess, WriteAccess};
+use super::errors::{ReadErrors, WriteErrors};
+use super::json_body::ApiJson;
+use super::media_schemas::{ChannelOutputSchema, EncoderPolicySchema, LatencyModeSchema};
+use super::pagination::{Page, PageQuery};
+use super::resources::{ChannelResource, SessionResource};
+use crate::http::problem::ApiError;
+use crate::http::problem::blocking;
+use crate::live::supervisor::Ending;
+use crate::state::{Channel, ChannelPatch, EndReason, NewChannel, Session, Store, StoreError, validate_name};
+
+/// A new channel.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChannel {
+    /// Used in URLs: 1 to 64 of a-z, 0-9, `-` and `_`.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
+    pub name: String,
+    #[serde(default)]
+    #[schema(value_type = LatencyModeSchema, default = "ultra-low")]
+    pub latency_mode: LatencyMode,
+    #[serde(default, deserialize_with = "strict_output")]
+    #[schema(value_type = ChannelOutputSchema)]
+    pub output: ChannelOutput,
+    #[serde(default)]
+    #[schema(value_type = EncoderPolicySchema, default = "prefer-hardware")]
+    pub encoder_policy: EncoderPolicy,
+    /// End sessions after this many seconds (1 to 2592000); null or absent: no limit.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 2592000)]
+    pub max_session_seconds: Option<u64>,
+    /// Start the channel at once (state `active`) instead of leaving it `idle`.
+    #[serde(default)]
+    pub start: bool,
+}
+
+/// Changes to a channel; absent (or null) fields stay as they are, except
+/// `max_session_seconds`, where null removes the limit. They apply from the next session.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateChannel {
+    #[serde(default)]
+    #[schema(value_type = Option<LatencyModeSchema>)]
+    pub latency_mode: Option<LatencyMode>,
+    #[serde(default, deserialize_with = "strict_optional_output")]
+    #[schema(value_type = Option<ChannelOutputSchema>)]
+    pub output: Option<ChannelOutput>,
+    #[serde(default)]
+    #[schema(value_type = Option<EncoderPolicySchema>)]
+    pub encoder_policy: Option<EncoderPolicy>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 2592000)]
+    pub max_session_seconds: Option<Option<u64>>,
+}
+
+/// An output with no field its kind does not have (`media`'s serde lets
+/// unknown fields through on the pass-through variant).
+fn strict_output<'de, D: Deserializer<'de>>(de: D) -> Result<ChannelOutput, D::Error> {
+    use serde::de::Error;
+    let value = serde_json::Value::deserialize(de)?;
+    let allowed: &[&str] = match value.get("kind").and_then(|k| k.as_str()) {
+        Some("passthrough") => &["kind"],
+        Some("ladder") => &["kind", "ladder"],
+        _ => return Err(D::Error::custom("`kind` must be \"passthrough\" or \"ladder\"")),
+    };
+    if let Some(extra) = value.as_object().and_then(|o| o.keys().find(|k| !allowed.contains(&k.as_str()))) {
+        return Err(D::Error::custom(format!("unknown field `{extra}`")));
+    }
+    serde_path_to_error::deserialize::<_, ChannelOutput>(value).map_err(|e| {
+        let path = e.path().to_string();
+        D::Error::custom(format!("at {path}: {}", e.into_inner()))
+    })
+}
+
+fn strict_optional_output<'de, D: Deserializer<'de>>(de: D) -> Result<Option<ChannelOutput>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(de)? {
+        None => Ok(None),
+        Some(value) => strict_output(value).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+/// `Some(value)` for a field that is present, even as null.
+fn present<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(de).map(Some)
+}
+
+/// A channel name from the path; anything that is not a name cannot exist.
+fn channel_name(name: String) -> Result<String, ApiError> {
+    validate_name(&name).map_err(|_| ApiError::not_found(format!("channel {:?} does not exist", truncated(&name))))?;
+    Ok(name)
+}
+
+fn truncated(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
+/// List channels by name.
+#[utoipa::path(get, path = "/channels", tag = "channels", params(PageQuery),
+    responses((status = 200, description = "A page of channels", body = Page<ChannelResource>), ReadErrors),
+    security(("bearer" = [])))]
+pub async fn list_channels(
+    State(api): State<ApiState>,
+    _: ReadAccess,
+    page: PageQuery,
+) -> Result<Json<Page<ChannelResource>>, ApiError> {
+    let store = api.store.clone();
+    let limit = page.limit();
+    let list = blocking(move || {
+        let list = store.list_channels(page.cursor.as_deref(), limit)?;
+        let sessions = current_sessions(&store, &list.items)?;
+        Ok((list, sessions))
+    })
+    .await?;
+    let (list, mut sessions) = list;
+    let viewers = api.viewers.counts(std::time::Instant::now());
+    Ok(Json(Page::from_state(list, |c| {
+        let count = viewers.get(&c.name).copied().unwrap_or(0);
+        let session = sessions.remove(&c.name);
+        let mut resource = api.channel_resource(c, Some(count));
+        resource.session = session.map(|s| Box::new(SessionResource::from(s)));
+        resource
+    })))
+}
+
+/// Create a channel (idle unless `start` is true).
+#[utoipa::path(post, path = "/channels", tag = "channels", request_body = CreateChannel,
+    responses((status = 201, description = "Created", body = ChannelResource,
+        headers(("location" = String, description = "The channel's URL"))), WriteErrors),
+    security(("bearer" = [])))]
+pub async fn create_channel(
+    State(api): State<ApiState>,
+    _: WriteAccess,
+    ApiJson(body): ApiJson<CreateChannel>,
+) -> Result<Response, ApiError> {
+    let new = NewChannel {
+        name: body.name,
+        latency_mode: body.latency_mode,
+        output: body.output,
+        encoder_policy: body.encoder_policy,
+        max_session_seconds: body.max_session_seconds,
+    };
+    let store = api.store.clone();
+    let start = body.start;
+    let channel = blocking(move || store.create_channel(new, start)).await?;
+    tracing::info!(channel = %channel.name, state = %channel.state, "api: channel created");
+    let location = format!("{}/channels/{}", super::api_state::PREFIX, channel.name);
+    let mut headers = HeaderMap::new();
+    headers.insert(header::LOCATION, HeaderValue::from_str(&location).expect("names are URL-safe"));
+    Ok((StatusCode::CREATED, headers, Json(api.channel_resource(channel, None))).into_response())
+}
+
+/// Get a channel.
+#[utoipa::path(get, path = "/channels/{name}", tag = "channels",
+    params(ChannelName),
+    responses((status = 200, description = "The channel", body = ChannelResource), ReadErrors),
+    security(("bearer" = [])))]
+pub async fn get_channel(
+    State(api): State<ApiState>,
+    _: ReadAccess,
+    Path(name): Path<String>,
+) -> Result<Json<ChannelResource>, ApiError> {
+    let name = channel_name(name)?;
+    let store = api.store.clone();
+    let lookup = name.clone();
+    let found = blocking(move || {
+        let Some(channel) = store.get(&lookup)? else { return Ok(None) };
+        let mut sessions = current_sessions(&store, std::slice::from_ref(&channel))?;
+        Ok(Some((sessions.remove(&channel.name), channel)))
+    })
+    .await?;
+    let (session, channel) = found.ok_or_else(|| ApiError::not_found(format!("channel {name:?} does not exist")))?;
+    let mut resource = api.channel_resource(channel, None);
+    resource.session = session.map(|s| Box::new(SessionResource::from(s)));
+    Ok(Json(resource))
+}
+
+/// The `{name}` path parameter of the channel routes, for the OpenAPI
+/// document (the handlers read `Path<String>` and check it with `validate_name`).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ChannelName {
+    /// Channel name
+    #[param(pattern = "^[a-z0-9_-]{1,64}$")]
+    #[allow(dead_code)]
+    name: String,
+}
+
+/// The sessions in progress of `channels`, by channel name.
+fn current_sessions(store: &Store, channels: &[Channel]) -> Result<HashMap<String, Session>, StoreError> {
+    let mut sessions = HashMap::new();
+    for channel in channels {
+        if let Some(id) = &channel.current_session
+            && let Some(session) = store.session(&channel.name, id)?
+        {
+            sessions.insert(channel.name.clone(), session);
+        }
+    }
+    Ok(sessions)
+}
+
+/// Change a channel's settings (from its next session on).
+#[utoipa::path(patch, path = "/channels/{name}", tag = "channels", request_body = UpdateChannel,
+    params(ChannelName),
+    responses((status = 200, description = "The updated channel", body = ChannelResource), WriteErrors),
+    security(("bearer" = [])))]
+pub async fn update_channel(
+    State(api): State<ApiState>,
+    _: WriteAccess,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<UpdateChannel>,
+) -> Result<Json<ChannelResource>, ApiError> {
+    let name = channel_name(name)?;
+    let patch = ChannelPatch {
+        latency_mode: body.latency_mode,
+        output: body.output,
+        encoder_policy: body.encoder_policy,
+        max_session_seconds: body.max_session_seconds,
+    };
+    let store = api.store.clone();
+    let channel = blocking(move || store.update_channel(&name, patch)).await?;
+    tracing::info!(channel = %channel.name, "api: channel updated");
+    Ok(Json(api.channel_resource(channel, None)))
+}
+
+/// Delete a channel, its stream key and its sessions; a live session is ended.
+#[utoipa::path(delete, path = "/channels/{name}", tag = "channels",
+    params(ChannelName),
+    responses((status = 204, description = "Deleted"), WriteErrors),
+    security(("bearer" = [])))]
+pub async fn delete_channel(
+    State(api): State<ApiState>,
+    _: WriteAccess,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let name = channel_name(name)?;
+    let store = api.store.clone();
+    let target = name.clone();
+    let (_, ended) = blocking(move || store.delete_channel(&target)).await?;
+    if let Some(session) = ended {
+        api.supervisor.end(&name, Some(&session), Ending::End(EndReason::ChannelDeleted));
+    }
+    tracing::info!(channel = %name, "api: channel deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Start a channel: publishes are accepted. 409 when it is already active.
+#[utoipa::path(post, path = "/channels/{name}/start", tag = "channels",
+    params(ChannelName),
+    responses((status = 200, description = "The started channel", body = ChannelResource), WriteErrors),
+    security(("bearer" = [])))]
+pub async fn start_channel(
+    State(api): State<ApiState>,
+    _: WriteAccess,
+    Path(name): Path<String>,
+) -> Result<Json<ChannelResource>, ApiError> {
+    let name = channel_name(name)?;
+    let store = api.store.clone();
+    let channel = blocking(move || store.start_channel(&name)).await?;
+    tracing::info!(channel = %channel.name, "api: channel started");
+    Ok(Json(api.channel_resource(channel, None)))
+}
+
+/// Stop a channel: publishes are refused and a live session is ended. 409 when already stopped.
+#[utoipa::path(post, path = "/channels/{name}/stop", tag = "channels",
+    params(ChannelName),
+    responses((status = 200, description = "The stopped channel", body = ChannelResource), WriteErrors),
+    security(("bearer" = [])))]
+pub async fn stop_channel(
+    State(api): State<ApiState>,
+    _: WriteAccess,
+    Path(name): Path<String>,
+) -> Result<Json<ChannelResource>, ApiError> {
+    let name = channel_name(name)?;
+    let store = api.store.clone();
+    let (channel, end) = blocking(move || store.stop_channel(&name)).await?;
+    if let Some((session, reason)) = end {
+        api.supervisor.end(&channel.name, Some(&session), Ending::End(reason));
+    }
+    tracing::info!(channel = %channel.name, "api: channel stopped");
+    Ok(Json(api.channel_resource(channel, None)))
+}
+
+/// Replace the stream key; the old key is refused from now on (a session in progress goes on).
+#[utoipa::path(post, path = "/channels/{name}/rotate-key", tag = "channels",
+    params(ChannelName),
+    responses((status = 200, description = "The channel with its new key", body = ChannelResource), WriteErrors),
+    security(("bearer" = [])))]
+pub async fn rotate_stream_key(
+    State(api): State<ApiState>,
+    _: WriteAccess,
+    Path(name): Path<String>,
+) -> Result<Json<ChannelResource>, ApiError> {
+    let name = channel_name(name)?;
+    let store = api.store.clone();
+    let channel = blocking(move || store.rotate_stream_key(&name)).await?;
+    tracing::info!(channel = %channel.name, "api: stream key rotated");
+    Ok(Json(api.channel_resource(channel, None)))
+}

@@ -1,0 +1,81 @@
+//! API token routes (write scope): list, create (the token text is in the
+//! response, once) and revoke. A token cannot revoke itself.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::api_state::ApiState;
+use super::auth::WriteAccess;
+use super::errors::WriteErrors;
+use super::json_body::ApiJson;
+use super::pagination::{Page, PageQuery};
+use super::resources::{CreatedToken, TokenResource};
+use crate::http::problem::blocking;
+use crate::http::problem::{ApiError, ProblemKind};
+use crate::state::Scope;
+
+/// A new token.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// What the token is for (shown in lists).
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9 ._:@/+-]{0,63}$")]
+    pub name: String,
+    pub scope: Scope,
+}
+
+/// List tokens (never their secrets).
+#[utoipa::path(get, path = "/tokens", tag = "tokens", params(PageQuery),
+    responses((status = 200, description = "A page of tokens", body = Page<TokenResource>), WriteErrors),
+    security(("bearer" = [])))]
+pub async fn list_tokens(
+    State(api): State<ApiState>,
+    _: WriteAccess,
+    page: PageQuery,
+) -> Result<Json<Page<TokenResource>>, ApiError> {
+    let store = api.store.clone();
+    let limit = page.limit();
+    let list = blocking(move || store.list_tokens(page.cursor.as_deref(), limit)).await?;
+    Ok(Json(Page::from_state(list, TokenResource::from)))
+}
+
+/// Create a token; its text is returned this once.
+#[utoipa::path(post, path = "/tokens", tag = "tokens", request_body = CreateToken,
+    responses((status = 201, description = "Created; keep `token`, it is not shown again", body = CreatedToken), WriteErrors),
+    security(("bearer" = [])))]
+pub async fn create_token(
+    State(api): State<ApiState>,
+    WriteAccess(caller): WriteAccess,
+    ApiJson(body): ApiJson<CreateToken>,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    let store = api.store.clone();
+    let (token, text) = blocking(move || store.create_token(&body.name, body.scope)).await?;
+    tracing::info!(token = %token.id, scope = token.scope.as_str(), by = %caller.id, "api: token created");
+    let created = CreatedToken { resource: TokenResource::from(token), token: text };
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Revoke a token at once.
+#[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens",
+    params(("id" = String, Path, description = "Token id", max_length = 64)),
+    responses((status = 204, description = "Revoked"), WriteErrors),
+    security(("bearer" = [])))]
+pub async fn revoke_token(
+    State(api): State<ApiState>,
+    WriteAccess(caller): WriteAccess,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if id == caller.id {
+        return Err(ApiError::new(ProblemKind::Conflict, "a token cannot revoke itself; use another write token"));
+    }
+    if id.len() > 64 {
+        return Err(ApiError::not_found("no such token"));
+    }
+    let store = api.store.clone();
+    let token = blocking(move || store.revoke_token(&id)).await?;
+    tracing::info!(token = %token.id, by = %caller.id, "api: token revoked");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,193 @@
+//! The operator's console: the single-page web UI under `/console/` (every
+//! asset embedded in the binary), and its sign-in. A signed-in cookie session
+//! stands in for a bearer token on the REST API (see `http::api::auth`); the UI has
+//! no other route to data. Mutations made with the cookie must carry the
+//! session's CSRF token in `X-CSRF-Token`.
+
+pub mod assets;
+pub mod password;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::http::access::console_sessions::{self as sessions, Sessions};
+use crate::http::problem::{ApiError, PROBLEM_JSON, ProblemKind};
+
+/// The console's shared state.
+#[derive(Debug, Clone)]
+pub struct Console {
+    pub data_dir: PathBuf,
+    pub sessions: Arc<Sessions>,
+}
+
+impl Console {
+    /// The console of the appliance whose state is in `data_dir`; creates the
+    /// admin password on first start and prints it once.
+    pub fn open(data_dir: PathBuf, sessions: Arc<Sessions>) -> Console {
+        match password::ensure(&data_dir) {
+            Ok(Some(initial)) => {
+                tracing::warn!(password = %initial, "console: created the admin account; sign in as admin with this password (shown once; change it with `appliance admin set-password`)");
+                println!("console admin password (shown once): {initial}");
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "console: cannot create the admin password; set one with `appliance admin set-password`")
+            }
+        }
+        sessions.watch_password_file(password::path(&data_dir));
+        Console { data_dir, sessions }
+    }
+}
+
+/// Security headers of every console page and asset.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+    media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; font-src 'self'; \
+    base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+pub fn router(console: Console) -> Router {
+    Router::new()
+        .route("/console", get(|| async { Redirect::permanent("/console/") }))
+        .route("/console/", get(index))
+        .route("/console/assets/{name}", get(asset))
+        .route("/console/api/session", get(whoami).post(sign_in).delete(sign_out))
+        .with_state(console)
+}
+
+fn secure(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+async fn index() -> Response {
+    let page = assets::get("index.html").expect("the console page is embedded");
+    let mut response = secure((page.content_type_header(), page.bytes).into_response());
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Assets by exact name from the embedded map: no file system, so no traversal.
+async fn asset(Path(name): Path<String>) -> Response {
+    match assets::get(&name) {
+        Some(asset) => {
+            let mut response = secure((asset.content_type_header(), asset.bytes).into_response());
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            response
+        }
+        None => secure(ApiError::not_found("no such console asset").into_response()),
+    }
+}
+
+fn session_id(headers: &HeaderMap) -> Option<&str> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(sessions::cookie_value)
+}
+
+fn csrf_body(csrf: &str) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "user": "admin", "csrf_token": csrf }))
+}
+
+/// The signed-in session's CSRF token (so a reloaded page can go on), or 401.
+async fn whoami(State(console): State<Console>, headers: HeaderMap) -> Response {
+    match session_id(&headers).and_then(|id| console.sessions.get(id)) {
+        Some(signed_in) => no_store(csrf_body(&signed_in.csrf).into_response()),
+        None => ApiError::new(ProblemKind::Unauthorized, "not signed in").into_response(),
+    }
+}
+
+fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    password: String,
+}
+
+/// The client's address (all clients share one limit where the server was not started with connect info).
+fn client(extensions: &Extensions) -> IpAddr {
+    crate::http::client_address::of(extensions).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// Sign in as admin: `{"password": "..."}` as JSON (a cross-site form cannot send that).
+async fn sign_in(State(console): State<Console>, extensions: Extensions, headers: HeaderMap, body: Bytes) -> Response {
+    let client = client(&extensions);
+    if let Err(retry) = console.sessions.may_try(client) {
+        tracing::warn!(%client, "console: sign-in refused, too many failed attempts");
+        let problem = serde_json::json!({
+            "type": "urn:appliance:problem:too-many-attempts", "title": "Too many failed sign-ins",
+            "status": 429, "detail": format!("too many failed sign-ins from this address; try again in {} s", retry.as_secs().max(1)),
+        });
+        let mut response = (StatusCode::TOO_MANY_REQUESTS, problem.to_string()).into_response();
+        let h = response.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        h.insert(header::RETRY_AFTER, HeaderValue::from(retry.as_secs().max(1)));
+        return response;
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return ApiError::new(ProblemKind::UnsupportedMediaType, "send {\"password\": ...} as application/json")
+            .into_response();
+    }
+    let Ok(form) = serde_json::from_slice::<SignIn>(&body) else {
+        return ApiError::field("password", "send {\"password\": \"...\"}").into_response();
+    };
+    let data_dir = console.data_dir.clone();
+    let verified =
+        tokio::task::spawn_blocking(move || password::verify(&data_dir, &form.password)).await.unwrap_or(false);
+    if !verified {
+        console.sessions.failed(client);
+        tracing::warn!(%client, "console: failed sign-in");
+        return ApiError::field("password", "wrong password").into_response();
+    }
+    console.sessions.succeeded(client);
+    // A new id at every sign-in, and any session the browser had is dropped: no fixation.
+    if let Some(old) = session_id(&headers) {
+        console.sessions.remove(old);
+    }
+    let (id, csrf) = console.sessions.create();
+    tracing::info!(%client, "console: admin signed in");
+    let cookie = format!(
+        "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        sessions::COOKIE,
+        sessions::LIFETIME.as_secs()
+    );
+    let mut response = no_store(csrf_body(&csrf).into_response());
+    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("cookie is ASCII"));
+    response
+}
+
+/// Sign out: needs the CSRF token like every other mutation.
+async fn sign_out(State(console): State<Console>, headers: HeaderMap) -> Response {
+    let Some(id) = session_id(&headers) else {
+        return ApiError::new(ProblemKind::Unauthorized, "not signed in").into_response();
+    };
+    let Some(signed_in) = console.sessions.get(id) else {
+        return ApiError::new(ProblemKind::Unauthorized, "not signed in").into_response();
+    };
+    let presented = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+    if !sessions::csrf_matches(&signed_in, presented) {
+        return ApiError::new(ProblemKind::Forbidden, "missing or wrong X-CSRF-Token").into_response();
+    }
+    console.sessions.remove(id);
+    let cookie = format!("{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0", sessions::COOKIE);
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("cookie is ASCII"));
+    response
+}

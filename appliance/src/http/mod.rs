@@ -1,0 +1,61 @@
+//! The HTTP side of the appliance: the LL-HLS origin (the packager's routes,
+//! with the viewer count), the demo and watch pages, the REST API and the
+//! console, behind the layer that resolves the client's address.
+
+pub mod access;
+pub mod api;
+pub mod client_address;
+pub mod console;
+pub mod problem;
+pub mod web;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use packager::OriginStore;
+
+use crate::config::Config;
+use crate::live::supervisor::SessionSupervisor;
+use crate::live::transcode::Transcoder;
+use crate::live::viewers::{Viewers, count_viewers};
+use crate::state::Store;
+use api::ApiState;
+use api::resources::PublicUrls;
+use client_address::TrustedProxies;
+use console::Console;
+
+/// What the HTTP side serves from.
+pub struct Sources<'a> {
+    pub config: &'a Config,
+    pub store: &'a Store,
+    pub origin: Arc<OriginStore>,
+    pub supervisor: Arc<SessionSupervisor>,
+    pub transcoder: Arc<Transcoder>,
+    pub viewers: Arc<Viewers>,
+    pub rtmp_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+}
+
+/// The whole HTTP app: origin, pages, API and console. Fails on a bad
+/// `http.trusted_proxies` (validated config makes that unreachable in `serve`).
+pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
+    let config = sources.config;
+    let urls = PublicUrls {
+        host: config.public_host.clone(),
+        rtmp_port: sources.rtmp_addr.port(),
+        http_port: sources.http_addr.port(),
+    };
+    let mut state = ApiState::new(sources.store.clone(), sources.supervisor, sources.transcoder, urls);
+    state.data_dir = Arc::new(config.data_dir.clone());
+    state.viewers = sources.viewers.clone();
+    state.limit_rates(&config.api);
+    let console = Console::open(config.data_dir.clone(), state.console.clone());
+    let api = api::router(state).merge(console::router(console));
+    let counted = axum::middleware::from_fn_with_state(sources.viewers, count_viewers);
+    let proxies = TrustedProxies::parse(&config.http.trusted_proxies)
+        .map_err(|reason| anyhow::anyhow!("http.trusted_proxies: {reason}"))?;
+    // Outermost: every layer below (rate limits, sign-in limit, viewers) sees the client's address.
+    let resolved = axum::middleware::from_fn_with_state(proxies, client_address::resolve);
+    Ok(packager::router(sources.origin).layer(counted).merge(web::router()).merge(api).layer(resolved))
+}

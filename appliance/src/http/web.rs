@@ -1,0 +1,42 @@
+//! The pages the appliance serves besides the origin: the live preview at
+//! `/?channel=<name>` with hls.js embedded in the binary (`/` alone leads to
+//! the console), and a health probe.
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+
+const INDEX_HTML: &str = include_str!("../../../webui/index.html");
+const HLS_JS: &[u8] = include_bytes!("../../../webui/vendor/hls.min.js");
+
+pub fn router() -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/assets/hls.min.js", get(hls_js))
+        .route("/healthz", get(|| async { "ok\n" }))
+}
+
+/// The live preview of `?channel=`; without one, the operator's console.
+async fn index(axum::extract::RawQuery(query): axum::extract::RawQuery) -> Response {
+    if !query.as_deref().unwrap_or("").split('&').any(|pair| pair.starts_with("channel=")) {
+        return axum::response::Redirect::to("/console/").into_response();
+    }
+    let mut response = Html(INDEX_HTML).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; media-src 'self' blob:; worker-src 'self' blob:; img-src 'self' data:"),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+async fn hls_js() -> Response {
+    let mut response = HLS_JS.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    response
+}
