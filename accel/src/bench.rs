@@ -574,9 +574,9 @@ impl Decoder {
             CodecConfig::Aac(_) | CodecConfig::OtherAudio(_) => return Err("not video".into()),
         };
         let codec = ffmpeg::decoder::find(id).ok_or("no decoder")?;
-        let mut ctx = ffmpeg::codec::Context::new_with_codec(codec);
-        ffi::set_extradata(&mut ctx, &record);
-        let mut decoder = ctx.decoder();
+        let mut ctx = ffi::NotOpenedCodec::new(codec);
+        ctx.set_extradata(&record);
+        let mut decoder = ctx.into_context().decoder();
         decoder.set_packet_time_base((1, 90_000));
         decoder.video().map(Decoder).map_err(|e| e.to_string())
     }

@@ -464,11 +464,13 @@ impl Session {
             _ => ffmpeg::decoder::find(id),
         }
         .ok_or_else(|| AccelError::Decode(format!("no decoder for {id:?} in this FFmpeg")))?;
-        let mut ctx = ffmpeg::codec::Context::new_with_codec(codec);
-        ffi::set_extradata(&mut ctx, &record);
+        let mut unopened = ffi::NotOpenedCodec::new(codec);
+        unopened.set_extradata(&record);
         if let Some(hw) = &self.hw {
-            ffi::set_hw_device(&mut ctx, hw);
-        } else {
+            unopened.set_hw_device(hw);
+        }
+        let mut ctx = unopened.into_context();
+        if self.hw.is_none() {
             // Slice threads add no delay; frame threads (a frame of delay per
             // thread) only where one core cannot decode the source in time.
             let large = track.resolution().is_some_and(|(w, h)| w * h > 1920 * 1088);
@@ -924,16 +926,19 @@ impl RungEncoder {
         let settings = self.settings();
         let codec =
             ffmpeg::encoder::find_by_name(settings.encoder).ok_or(AccelError::EncoderMissing(settings.encoder))?;
-        let mut encoder = ffmpeg::codec::Context::new_with_codec(codec)
+        let mut unopened = ffi::NotOpenedCodec::new(codec);
+        if let Some(frames) = ffi::frame_hw_frames(frame) {
+            // Frames on a device: the encoder reads them from their frames context.
+            unopened.set_hw_frames(&frames);
+        }
+        let mut encoder = unopened
+            .into_context()
             .encoder()
             .video()
             .map_err(|e| AccelError::EncoderOpen { encoder: settings.encoder, detail: e.to_string() })?;
         encoder.set_width(frame.width());
         encoder.set_height(frame.height());
         encoder.set_format(frame.format());
-        if let Some(frames) = ffi::frame_hw_frames(frame) {
-            ffi::set_hw_frames(&mut encoder, &frames);
-        }
         let sar = frame.aspect_ratio();
         if sar.numerator() > 0 {
             encoder.set_aspect_ratio(sar);
