@@ -37,6 +37,10 @@ pub enum AccelError {
     /// The source cannot be transcoded (no video, unsupported size or rate).
     #[error("source not accepted: {0}")]
     Source(String),
+    /// A ladder the pipeline cannot run as given: two rungs with one name, or
+    /// outputs that do not match the rungs' names (a caller's mistake).
+    #[error("ladder not usable: {0}")]
+    Ladder(String),
     /// The consumer of every rendition has gone.
     #[error("every rendition's consumer has gone")]
     OutputsClosed,

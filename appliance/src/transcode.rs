@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use accel::bench::{BenchOptions, BenchReport};
-use accel::pipeline::{Fault, FaultSwitch, INPUT_QUEUE, Pipeline, PipelineConfig, PipelineEvent, Resume};
+use accel::pipeline::{Fault, FaultSwitch, INPUT_QUEUE, Outputs, Pipeline, PipelineConfig, PipelineEvent, Resume};
 use accel::probe::ProbeReport;
 use accel::scheduler::{Demand, NOMINAL_FPS};
 use accel::{Calibration, DeviceId, Lease, SlotPool};
@@ -44,7 +44,8 @@ const MAX_MOVES: u32 = 3;
 /// Ladder moves remembered for `Transcoder::moves`.
 const MOVES_KEPT: usize = 32;
 
-/// The renditions a channel's sessions have, in the order `Transcoder::start` returns their streams.
+/// The renditions a channel's sessions have, in the order `Transcoder::start`
+/// returns their streams (it looks each one up by this name).
 pub fn rendition_names(output: &ChannelOutput) -> Vec<String> {
     match output {
         ChannelOutput::Passthrough => vec!["source".to_string()],
@@ -171,13 +172,17 @@ impl Transcoder {
         let demand = Demand::for_rungs(&ladder.rungs, NOMINAL_FPS);
         let lease = pool.lease(&demand, channel.encoder_policy).map_err(|e| e.to_string())?;
         let (input, input_rx) = unit_channel(INPUT_QUEUE);
-        let (outputs, mut streams): (Vec<_>, Vec<_>) =
-            ladder.rungs.iter().map(|_| unit_channel(RENDITION_QUEUE)).unzip();
+        let (outputs, renditions) = Outputs::for_rungs(&ladder.rungs, RENDITION_QUEUE).map_err(|e| e.to_string())?;
+        let mut by_name: HashMap<String, UnitReceiver> = renditions.into_iter().map(|r| (r.name, r.stream)).collect();
         let source_tx = ladder.include_source.then(|| {
             let (tx, rx) = unit_channel(RENDITION_QUEUE);
-            streams.push(rx);
+            by_name.insert("source".to_string(), rx);
             tx
         });
+        let streams = rendition_names(&channel.output)
+            .iter()
+            .map(|name| by_name.remove(name).ok_or_else(|| format!("the ladder has no rendition {name}")))
+            .collect::<Result<Vec<_>, String>>()?;
         let faults = FaultSwitch::default();
         let config = PipelineConfig {
             label: channel.name.clone(),
@@ -205,7 +210,7 @@ impl Transcoder {
             ladders: self.ladders.clone(),
             supervisor: supervisor.clone(),
         };
-        let resume = Resume { input: input_rx, outputs: outputs.into_iter().map(Some).collect(), source_tracks: None };
+        let resume = Resume { input: input_rx, outputs, source_tracks: None };
         tokio::spawn(supervised.run(lease, config, resume, tracks));
         Ok(streams)
     }

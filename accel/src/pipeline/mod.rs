@@ -5,8 +5,8 @@
 //! ingest --unit channel--> [session thread] decode once (NVDEC/VAAPI/QSV or CPU)
 //!                            -> one filter graph: split + scale per rung
 //!                               (scale_cuda / scale_vaapi / vpp_qsv keep frames on the device)
-//!                            --bounded--> [rung thread] encode --unit channel--> packager
-//!                            --bounded--> [rung thread] encode --unit channel--> packager
+//!                            --bounded--> [rung thread] encode --unit channel--> "360p" consumer
+//!                            --bounded--> [rung thread] encode --unit channel--> "240p" consumer
 //! ```
 //!
 //! Keyframes are forced on the same source timestamps in every rung (closed
@@ -21,10 +21,14 @@
 //! discontinuity). A `FaultSwitch` injects such a failure into a running
 //! pipeline, for tests and failover drills.
 //!
+//! Renditions are named as their rungs (`RenditionSpec::name`) wherever they
+//! cross this module's edge: the streams (`Outputs`, `Rendition`), the
+//! events (`PipelineEvent::Configured`) and the stats (`RungStats::name`).
 //!
 //! | file | owns |
 //! | --- | --- |
 //! | `mod.rs` | the handle (`Pipeline`), its config, events, stats and `Resume` |
+//! | `rendition.rs` | the renditions by name: `Outputs` (writing ends) and `Rendition` (reading ends) |
 //! | `session.rs` | the session thread: tracks, which rungs run, frames and audio to the rung threads |
 //! | `decode.rs` | the one decoder of the source (on the device where the backend has one) |
 //! | `scale.rs` | the split + scale graph and `rung_size` |
@@ -33,6 +37,7 @@
 
 mod decode;
 mod fault;
+mod rendition;
 mod rung;
 mod scale;
 mod session;
@@ -42,7 +47,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use media::{DropStats, RenditionSpec, TrackInfo, UnitReceiver, UnitSender};
+use media::{DropStats, RenditionSpec, TrackInfo, UnitReceiver};
 use serde::Serialize;
 
 use crate::device::{Backend, DeviceId};
@@ -51,6 +56,7 @@ use crate::ffi::{self, HwDevice, HwKind};
 use crate::meter::{RungMeter, RungStats};
 
 pub use fault::{Fault, FaultSwitch};
+pub use rendition::{Outputs, Rendition};
 pub use scale::rung_size;
 
 /// Events between ingest and a pipeline: small, so a transcode that falls
@@ -69,7 +75,7 @@ pub struct PipelineConfig {
     pub label: String,
     pub backend: Backend,
     pub device: DeviceId,
-    /// The ladder's rungs, in the order of the outputs passed to `start`.
+    /// The ladder's rungs; each names the output it writes (`RenditionSpec::name`, unique).
     pub rungs: Vec<RenditionSpec>,
     /// Keyframe cadence: the segment target.
     pub keyframe_interval: Duration,
@@ -86,7 +92,7 @@ pub struct PipelineConfig {
 /// What the supervisor hears from a pipeline.
 #[derive(Debug)]
 pub enum PipelineEvent {
-    /// The first video frame was decoded: these rungs run, those above the source were dropped.
+    /// The first video frame was decoded: these rungs run, those above the source were dropped (rendition names).
     Configured { source: (u32, u32), kept: Vec<String>, dropped: Vec<String> },
     /// The pipeline stopped on an error. With `resume`, the ladder can be
     /// restarted (`Pipeline::resume`) on another slot: the input and the
@@ -100,8 +106,8 @@ pub enum PipelineEvent {
 #[derive(Debug)]
 pub struct Resume {
     pub input: UnitReceiver,
-    /// Per rung; `None` for rungs that were dropped or whose consumer left.
-    pub outputs: Vec<Option<UnitSender>>,
+    /// By rendition name; a rung that was dropped or whose consumer left has none.
+    pub outputs: Outputs,
     /// The source's last track announcement (the source does not repeat it).
     pub source_tracks: Option<Arc<[TrackInfo]>>,
 }
@@ -113,6 +119,7 @@ pub struct PipelineStats {
     /// Source units dropped at the input because the transcode fell behind.
     pub input_dropped_units: u64,
     pub input_drop_episodes: u64,
+    /// The running rungs, in the ladder's order, each by its rendition name.
     pub rungs: Vec<RungStats>,
 }
 
@@ -134,25 +141,24 @@ struct Shared {
 }
 
 impl Pipeline {
-    /// Starts a pipeline reading `input` and writing one output per rung.
-    pub fn start(
-        config: PipelineConfig,
-        input: UnitReceiver,
-        outputs: Vec<UnitSender>,
-    ) -> Result<Pipeline, AccelError> {
-        let resume = Resume { input, outputs: outputs.into_iter().map(Some).collect(), source_tracks: None };
-        Self::resume(config, resume)
+    /// Starts a pipeline reading `input` and writing every rung to its
+    /// output in `outputs` (`Outputs::for_rungs` makes them); an output for
+    /// each rung, and none that names no rung.
+    pub fn start(config: PipelineConfig, input: UnitReceiver, outputs: Outputs) -> Result<Pipeline, AccelError> {
+        if let Some(rung) = config.rungs.iter().find(|r| !outputs.contains(&r.name())) {
+            return Err(AccelError::Ladder(format!("no output for rendition {}", rung.name())));
+        }
+        Self::resume(config, Resume { input, outputs, source_tracks: None })
     }
 
-    /// Restarts a ladder from a failed pipeline's channels (possibly on another device).
+    /// Restarts a ladder from a failed pipeline's channels (possibly on
+    /// another device). A rung without an output is left out, as when its
+    /// consumer has gone; an output that names no rung is refused.
     pub fn resume(config: PipelineConfig, resume: Resume) -> Result<Pipeline, AccelError> {
         ffi::init();
-        if resume.outputs.len() != config.rungs.len() {
-            return Err(AccelError::Source(format!(
-                "{} outputs for {} rungs",
-                resume.outputs.len(),
-                config.rungs.len()
-            )));
+        rendition::check_names(&config.rungs)?;
+        if let Some(name) = resume.outputs.names().find(|n| !config.rungs.iter().any(|r| r.name() == *n)) {
+            return Err(AccelError::Ladder(format!("output {name} is not a rung of the ladder")));
         }
         let (events_tx, events) = tokio::sync::mpsc::channel(EVENT_QUEUE);
         let stop = Arc::new(AtomicBool::new(false));
@@ -255,3 +261,52 @@ fn open_device(kind: HwKind, device: &DeviceId) -> Result<HwDevice, String> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use media::{VideoCodec, unit_channel};
+
+    use super::*;
+
+    fn config(heights: &[u32]) -> PipelineConfig {
+        PipelineConfig {
+            label: "test".into(),
+            backend: Backend::Software,
+            device: DeviceId::cpu(),
+            rungs: heights
+                .iter()
+                .map(|&height| RenditionSpec { height, bitrate_kbps: 300, codec: VideoCodec::H264, max_fps: None })
+                .collect(),
+            keyframe_interval: Duration::from_secs(1),
+            preset: None,
+            fail_after_frames: None,
+            faults: FaultSwitch::default(),
+        }
+    }
+
+    fn outputs(heights: &[u32]) -> Outputs {
+        Outputs::for_rungs(&config(heights).rungs, 4).unwrap().0
+    }
+
+    /// Outputs are matched to rungs by name, so a mismatch is a refusal, never a misrouted rendition.
+    #[test]
+    fn outputs_that_do_not_match_the_rungs_by_name_are_refused() {
+        let refusal = |result: Result<Pipeline, AccelError>| result.map(|_| ()).unwrap_err().to_string();
+        let input = || unit_channel(1).1;
+        assert_eq!(
+            refusal(Pipeline::start(config(&[360, 240]), input(), outputs(&[240]))),
+            "ladder not usable: no output for rendition 360p"
+        );
+        assert_eq!(
+            refusal(Pipeline::start(config(&[360, 360]), input(), outputs(&[360]))),
+            "ladder not usable: two rungs are named 360p"
+        );
+        let resume = |outputs| Resume { input: input(), outputs, source_tracks: None };
+        assert_eq!(
+            refusal(Pipeline::resume(config(&[360]), resume(outputs(&[360, 240])))),
+            "ladder not usable: output 240p is not a rung of the ladder"
+        );
+        // A resumed ladder may have lost a rung's consumer: that rung is left out, not refused.
+        let mut pipeline = Pipeline::resume(config(&[360, 240]), resume(outputs(&[240]))).unwrap();
+        assert!(matches!(pipeline.blocking_next_event(), Some(PipelineEvent::Finished)), "the input ended");
+    }
+}

@@ -3,19 +3,19 @@
 //! run (none above the source), forces keyframes on the cadence, scales each
 //! frame for every running rung and feeds the rung threads (waiting while one
 //! is busy, which is the back-pressure to the input), passes AAC to all of
-//! them, and on the way out collects the outputs the rung threads still hold.
+//! them, and on the way out collects the outputs by rendition name.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ffmpeg_next as ffmpeg;
-use media::{EncodedUnit, StreamEvent, Timebase, TrackInfo, TrackKind, UnitReceiver, UnitSender};
+use media::{EncodedUnit, StreamEvent, Timebase, TrackInfo, TrackKind, UnitReceiver};
 
 use super::decode::SourceDecoder;
 use super::rung::{RungEncoder, RungInput, Worker, WorkerExit};
 use super::scale::Scaler;
-use super::{EARLY_AUDIO, PipelineConfig, PipelineEvent, Resume, Shared};
+use super::{EARLY_AUDIO, Outputs, PipelineConfig, PipelineEvent, Resume, Shared};
 use crate::cadence::KeyframeCadence;
 use crate::error::AccelError;
 use crate::ffi::HwDevice;
@@ -29,8 +29,8 @@ const MAX_SOURCE_FPS: f64 = 61.0;
 pub(super) struct Session {
     config: PipelineConfig,
     input: UnitReceiver,
-    /// Per rung: the output while no rung thread holds it.
-    outputs: Vec<Option<UnitSender>>,
+    /// The outputs no rung thread holds now, by rendition name.
+    outputs: Outputs,
     events: tokio::sync::mpsc::Sender<PipelineEvent>,
     stop: Arc<AtomicBool>,
     shared: Arc<Shared>,
@@ -206,7 +206,7 @@ impl Session {
         let mut workers = Vec::with_capacity(self.config.rungs.len());
         let (mut kept, mut dropped) = (Vec::new(), Vec::new());
         for (index, spec) in self.config.rungs.clone().into_iter().enumerate() {
-            let output = self.outputs[index].take();
+            let output = self.outputs.take(&spec.name());
             let Some(output) = output.filter(|_| spec.height <= height) else {
                 dropped.push(spec.name());
                 workers.push(None); // dropping the output ends that rendition with no media
@@ -269,7 +269,9 @@ impl Session {
                 detail: "the encoder thread panicked".into(),
             }),
         });
-        self.outputs[rung] = exit.output;
+        if let Some(output) = exit.output {
+            self.outputs.put(self.config.rungs[rung].name(), output);
+        }
         exit.result?;
         if workers.iter().all(Option::is_none) {
             return Err(AccelError::OutputsClosed);
@@ -277,14 +279,14 @@ impl Session {
         Ok(())
     }
 
-    /// Stops every rung thread and collects the outputs they still hold.
-    fn stop_workers(&mut self) -> Vec<Option<UnitSender>> {
+    /// Stops every rung thread and collects the outputs they still hold, by rendition name.
+    fn stop_workers(&mut self) -> Outputs {
         if let Some(workers) = self.workers.take() {
             for (rung, worker) in workers.into_iter().enumerate() {
                 if let Some(Worker { tx, join }) = worker {
                     drop(tx);
-                    if let Ok(exit) = join.join() {
-                        self.outputs[rung] = exit.output;
+                    if let Ok(WorkerExit { output: Some(output), .. }) = join.join() {
+                        self.outputs.put(self.config.rungs[rung].name(), output);
                     }
                 }
             }
