@@ -1,6 +1,8 @@
 //! The appliance: the one binary that owns configuration and state, routes
 //! RTMP publishes to the LL-HLS packager, and serves the origin and its pages.
 
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod audio_stage;
 pub mod channel_store;

@@ -2,6 +2,8 @@
 //! `channel add|list|remove|start|stop|rotate-key` and `token create|list|revoke`.
 //! The channel and token commands work on the state file while `serve` runs.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
