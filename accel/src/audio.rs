@@ -382,12 +382,12 @@ fn open_decoder(config: &OtherAudioConfig, timebase: Timebase) -> Result<ffmpeg:
     };
     let open_error = |detail: String| AccelError::DecoderOpen { decoder: config.codec.to_string(), detail };
     let codec = ffmpeg::decoder::find(id).ok_or_else(|| open_error("not built into this FFmpeg".into()))?;
-    let mut ctx = ffmpeg::codec::Context::new_with_codec(codec);
+    let mut ctx = ffi::NotOpenedCodec::new(codec);
     if !config.extradata.is_empty() {
-        ffi::set_extradata(&mut ctx, &config.extradata);
+        ctx.set_extradata(&config.extradata);
     }
-    ffi::set_audio_format(&mut ctx, config.sample_rate, config.channels);
-    let mut decoder = ctx.decoder();
+    ctx.set_audio_format(config.sample_rate, config.channels);
+    let mut decoder = ctx.into_context().decoder();
     decoder.set_packet_time_base((1, timebase.0.min(i32::MAX as u32) as i32));
     let (opened, log) = ffi::capture_log(|| decoder.audio());
     opened.map_err(|e| open_error(with_log(e, &log)))
@@ -627,9 +627,9 @@ mod tests {
     fn decode_aac(track: &TrackInfo, units: &[EncodedUnit]) -> (Vec<f32>, usize) {
         let CodecConfig::Aac(aac) = &track.codec else { panic!("not AAC: {:?}", track.codec) };
         let codec = ffmpeg::decoder::find(ffmpeg::codec::Id::AAC).unwrap();
-        let mut ctx = ffmpeg::codec::Context::new_with_codec(codec);
-        ffi::set_extradata(&mut ctx, &aac.asc);
-        let mut decoder = ctx.decoder().audio().unwrap();
+        let mut ctx = ffi::NotOpenedCodec::new(codec);
+        ctx.set_extradata(&aac.asc);
+        let mut decoder = ctx.into_context().decoder().audio().unwrap();
         let (mut samples, mut errors) = (Vec::new(), 0);
         let mut frame = ffmpeg::frame::Audio::empty();
         for u in units {

@@ -21,7 +21,7 @@ use crate::device::{Backend, DeviceId};
 use crate::error::AccelError;
 use crate::ffi;
 use crate::options::EncoderSettings;
-use crate::pipeline::{Pipeline, PipelineConfig, PipelineEvent, PipelineStats, rung_size};
+use crate::pipeline::{Outputs, Pipeline, PipelineConfig, PipelineEvent, PipelineStats, Rendition, rung_size};
 use crate::probe::ProbeReport;
 use crate::scheduler::{Load, SOFTWARE_DECODE_WEIGHT};
 use crate::slots::Calibration;
@@ -318,10 +318,12 @@ fn bench_backend(
     let latency =
         if options.skip_latency { None } else { Some(run_pipeline(config(rungs.to_vec()), source, true)?.stats) };
     let outputs = ladder_outputs.expect("the ladder job ran");
-    for (i, rung) in rungs.iter().enumerate() {
+    let none = (None, Vec::new());
+    for rung in rungs {
         let (width, height) = rung_size(source.width, source.height, rung.height);
-        let bytes: usize = outputs[i].1.iter().map(|u| u.data.len()).sum();
-        let (psnr_db, ssim) = match quality(source, &outputs[i].0, &outputs[i].1, width, height) {
+        let (track, units) = outputs.get(&rung.name()).unwrap_or(&none);
+        let bytes: usize = units.iter().map(|u| u.data.len()).sum();
+        let (psnr_db, ssim) = match quality(source, track, units, width, height) {
             Ok(q) => (Some(q.0), Some(q.1)),
             Err(e) => {
                 tracing::warn!(rung = %rung.name(), error = %e, "quality not measured");
@@ -346,21 +348,21 @@ fn bench_backend(
 struct Run {
     wall: Duration,
     stats: PipelineStats,
-    /// Per rung: the video track and its units.
-    outputs: Vec<(Option<TrackInfo>, Vec<EncodedUnit>)>,
+    /// By rendition name: the video track and its units.
+    outputs: BTreeMap<String, (Option<TrackInfo>, Vec<EncodedUnit>)>,
 }
 
 /// Feeds `source` through a pipeline, as fast as it goes or paced in real time.
 fn run_pipeline(config: PipelineConfig, source: &Source, paced: bool) -> Result<Run, AccelError> {
     let capacity = source.events.len() + 16;
     let (mut input, input_rx) = unit_channel(capacity);
-    let (senders, receivers): (Vec<_>, Vec<_>) = config.rungs.iter().map(|_| unit_channel(capacity)).unzip();
+    let (outputs, renditions) = Outputs::for_rungs(&config.rungs, capacity)?;
     let started = Instant::now();
-    let mut pipeline = Pipeline::start(config, input_rx, senders)?;
-    let consumers: Vec<_> = receivers
+    let mut pipeline = Pipeline::start(config, input_rx, outputs)?;
+    let consumers: Vec<_> = renditions
         .into_iter()
-        .map(|mut rx| {
-            std::thread::spawn(move || {
+        .map(|Rendition { name, stream: mut rx }| {
+            let consumer = std::thread::spawn(move || {
                 let mut track = None;
                 let mut units = Vec::new();
                 while let Some(event) = rx.blocking_recv() {
@@ -371,7 +373,8 @@ fn run_pipeline(config: PipelineConfig, source: &Source, paced: bool) -> Result<
                     }
                 }
                 (track, units)
-            })
+            });
+            (name, consumer)
         })
         .collect();
     for event in &source.events {
@@ -402,7 +405,7 @@ fn run_pipeline(config: PipelineConfig, source: &Source, paced: bool) -> Result<
     }
     let stats = pipeline.stats();
     pipeline.join();
-    let outputs: Vec<_> = consumers.into_iter().map(|c| c.join().unwrap_or_default()).collect();
+    let outputs = consumers.into_iter().map(|(name, c)| (name, c.join().unwrap_or_default())).collect();
     let wall = started.elapsed();
     match failure {
         Some(error) => Err(error),
@@ -574,9 +577,9 @@ impl Decoder {
             CodecConfig::Aac(_) | CodecConfig::OtherAudio(_) => return Err("not video".into()),
         };
         let codec = ffmpeg::decoder::find(id).ok_or("no decoder")?;
-        let mut ctx = ffmpeg::codec::Context::new_with_codec(codec);
-        ffi::set_extradata(&mut ctx, &record);
-        let mut decoder = ctx.decoder();
+        let mut ctx = ffi::NotOpenedCodec::new(codec);
+        ctx.set_extradata(&record);
+        let mut decoder = ctx.into_context().decoder();
         decoder.set_packet_time_base((1, 90_000));
         decoder.video().map(Decoder).map_err(|e| e.to_string())
     }

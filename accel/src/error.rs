@@ -37,6 +37,10 @@ pub enum AccelError {
     /// The source cannot be transcoded (no video, unsupported size or rate).
     #[error("source not accepted: {0}")]
     Source(String),
+    /// A ladder the pipeline cannot run as given: two rungs with one name, or
+    /// outputs that do not match the rungs' names (a caller's mistake).
+    #[error("ladder not usable: {0}")]
+    Ladder(String),
     /// The consumer of every rendition has gone.
     #[error("every rendition's consumer has gone")]
     OutputsClosed,
@@ -63,7 +67,9 @@ impl AccelError {
         matches!(self, AccelError::DeviceLost { .. } | AccelError::Encode { .. } | AccelError::EncoderOpen { .. })
     }
 
-    /// A refusal by policy or capacity: the operator should see it, nothing is broken.
+    /// A refusal by policy or capacity (no slot the policy allows, a spent
+    /// budget): the operator should see it at warn level and the publisher
+    /// gets an "unavailable" refusal; nothing is broken.
     pub fn is_capacity(&self) -> bool {
         matches!(self, AccelError::NoCapacity(_))
     }
@@ -94,8 +100,9 @@ mod tests {
     #[test]
     fn classifiers() {
         let dev = DeviceId::new("cuda:0");
-        let cases: [(AccelError, bool, bool, bool); 5] = [
-            (AccelError::DeviceLost { device: dev.clone(), detail: "gone".into() }, true, true, false),
+        // (error, is_device_lost, is_movable, is_capacity, is_closed)
+        let cases: [(AccelError, bool, bool, bool, bool); 8] = [
+            (AccelError::DeviceLost { device: dev.clone(), detail: "gone".into() }, true, true, false, false),
             (
                 AccelError::Encode {
                     encoder: "h264_nvenc",
@@ -105,20 +112,32 @@ mod tests {
                 true,
                 true,
                 false,
+                false,
             ),
             (
                 AccelError::Encode { encoder: "libx264", device: dev, detail: "Invalid argument".into() },
                 false,
                 true,
                 false,
+                false,
             ),
-            (AccelError::NoCapacity("full".into()), false, false, true),
-            (AccelError::Source("no video".into()), false, false, false),
+            (
+                AccelError::EncoderOpen { encoder: "h264_nvenc", detail: "unsupported device".into() },
+                false,
+                true,
+                false,
+                false,
+            ),
+            (AccelError::NoCapacity("full".into()), false, false, true, false),
+            (AccelError::Source("no video".into()), false, false, false, false),
+            (AccelError::Ladder("two rungs are named 360p".into()), false, false, false, false),
+            (AccelError::OutputsClosed, false, false, false, true),
         ];
-        for (error, lost, movable, capacity) in cases {
+        for (error, lost, movable, capacity, closed) in cases {
             assert_eq!(error.is_device_lost(), lost, "{error}");
             assert_eq!(error.is_movable(), movable, "{error}");
             assert_eq!(error.is_capacity(), capacity, "{error}");
+            assert_eq!(error.is_closed(), closed, "{error}");
         }
     }
 }

@@ -2,12 +2,16 @@
 //! `ffmpeg-next` does not wrap (hardware device and frame contexts, codec
 //! extradata, buffer-source parameters, the log callback) and the run-time
 //! loading of NVIDIA's driver libraries. Each raw pointer is owned by an RAII
-//! type here; the rest of the crate sees only safe functions.
+//! type here; the rest of the crate sees only safe functions, and a safe
+//! function here is sound for every input its types allow: where FFmpeg's
+//! rules depend on state (a codec context not opened yet, a filter that is a
+//! buffer source), a type proves the state (`NotOpenedCodec`) or the
+//! function checks it.
 
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char, c_int, c_uint, c_void};
 use std::ptr;
-use std::sync::Once;
+use std::sync::{Mutex, Once};
 
 use ffmpeg::ffi as sys;
 use ffmpeg_next as ffmpeg;
@@ -23,6 +27,10 @@ thread_local! {
 }
 
 static INIT: Once = Once::new();
+
+/// The `capture_log` calls running on any thread, and the log level to put
+/// back when the last one ends (see `LevelRaise`).
+static CAPTURES: Mutex<(usize, c_int)> = Mutex::new((0, 0));
 
 /// Initialises FFmpeg once per process and routes its log into `tracing`
 /// (errors at warn, warnings at debug) and into `capture_log` buffers.
@@ -77,20 +85,54 @@ unsafe extern "C" fn log_callback(avcl: *mut c_void, level: c_int, fmt: *const c
 pub fn capture_log<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
     init();
     let previous = CAPTURE.with(|c| c.borrow_mut().replace(Vec::new()));
-    // The level gate of av_log itself: verbose lines must reach the callback.
-    // SAFETY: av_log_get_level/av_log_set_level read and store one int.
-    let old_level = unsafe { sys::av_log_get_level() };
-    if old_level < AV_LOG_VERBOSE {
-        // SAFETY: as above.
-        unsafe { sys::av_log_set_level(AV_LOG_VERBOSE) };
-    }
+    let raise = LevelRaise::new();
     let value = f();
-    if old_level < AV_LOG_VERBOSE {
-        // SAFETY: as above; restores the level we found.
-        unsafe { sys::av_log_set_level(old_level) };
-    }
+    drop(raise);
     let lines = CAPTURE.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous)).unwrap_or_default();
     (value, lines)
+}
+
+/// FFmpeg's global log level raised to verbose while any `capture_log` runs
+/// (on any thread), and put back when the last one ends, even by a panic.
+/// Our callback receives every line whatever the level (av_vlog does not
+/// check it); the level matters to FFmpeg code that asks `av_log_get_level`
+/// before it explains a failure. Counting the captures under a lock means
+/// encoders opened at once on several rung threads never put back the level
+/// under each other's feet.
+struct LevelRaise;
+
+impl LevelRaise {
+    fn new() -> LevelRaise {
+        let mut captures = CAPTURES.lock().unwrap_or_else(|e| e.into_inner());
+        if captures.0 == 0 {
+            // SAFETY: av_log_get_level and av_log_set_level read and write one
+            // plain static int in libavutil and have no other effect. We
+            // touch it only under CAPTURES' lock, so our own reads and writes
+            // never interleave; FFmpeg's threads read it without a lock, and
+            // an aligned int on the targets we build for is never seen torn,
+            // so they see the old level or the new one, which only decides
+            // whether a verbose line is logged.
+            let level = unsafe { sys::av_log_get_level() };
+            if level < AV_LOG_VERBOSE {
+                // SAFETY: as above.
+                unsafe { sys::av_log_set_level(AV_LOG_VERBOSE) };
+            }
+            captures.1 = level;
+        }
+        captures.0 += 1;
+        LevelRaise
+    }
+}
+
+impl Drop for LevelRaise {
+    fn drop(&mut self) {
+        let mut captures = CAPTURES.lock().unwrap_or_else(|e| e.into_inner());
+        captures.0 -= 1;
+        if captures.0 == 0 && captures.1 < AV_LOG_VERBOSE {
+            // SAFETY: as in `LevelRaise::new`; puts back the level found by the first capture.
+            unsafe { sys::av_log_set_level(captures.1) };
+        }
+    }
 }
 
 /// A shared library opened with dlopen, closed on drop.
@@ -247,7 +289,8 @@ impl HwKind {
     }
 }
 
-/// An `AVBufferRef` holding a hardware device or frames context; one reference, released on drop.
+/// An `AVBufferRef` holding a hardware device or frames context; one
+/// reference, never null (`adopt` refuses null), released on drop.
 #[derive(Debug)]
 struct BufferRef(*mut sys::AVBufferRef);
 
@@ -259,18 +302,27 @@ unsafe impl Send for BufferRef {}
 unsafe impl Sync for BufferRef {}
 
 impl BufferRef {
-    /// A new reference to the same buffer.
+    /// Takes ownership of one reference; None for the null that FFmpeg returns when out of memory.
+    fn adopt(buffer: *mut sys::AVBufferRef) -> Option<BufferRef> {
+        (!buffer.is_null()).then_some(BufferRef(buffer))
+    }
+
+    /// A new reference to the same buffer (null only when out of memory).
     fn new_ref(&self) -> *mut sys::AVBufferRef {
-        // SAFETY: self.0 is a live reference (non-null by construction); the
-        // returned reference is owned by the caller, who stores it in a struct
-        // that unrefs it (an AVCodecContext, AVFilterContext or a BufferRef).
+        // SAFETY: self.0 is a live, non-null reference (`adopt` is the only
+        // constructor and Drop the only place that releases it). The
+        // returned reference is owned by the caller, who stores it in a
+        // struct that unrefs it (an AVCodecContext, AVFilterContext or a
+        // BufferRef); a null one is stored as "no context", which FFmpeg
+        // accepts everywhere we store it.
         unsafe { sys::av_buffer_ref(self.0) }
     }
 }
 
 impl Clone for BufferRef {
     fn clone(&self) -> Self {
-        BufferRef(self.new_ref())
+        // Out of memory here is what `Vec::clone` would abort on too.
+        BufferRef::adopt(self.new_ref()).expect("av_buffer_ref: out of memory")
     }
 }
 
@@ -317,10 +369,10 @@ impl HwDevice {
         });
         // SAFETY: frees the dictionary built above (null-safe); nothing else refers to it.
         unsafe { sys::av_dict_free(&mut dict) };
-        if code < 0 || buffer.is_null() {
-            return Err(with_log(ffmpeg::Error::from(code).to_string(), &lines));
+        match BufferRef::adopt(buffer) {
+            Some(buffer) if code >= 0 => Ok(HwDevice { kind, buffer }),
+            _ => Err(with_log(ffmpeg::Error::from(code).to_string(), &lines)),
         }
-        Ok(HwDevice { kind, buffer: BufferRef(buffer) })
     }
 
     pub fn kind(&self) -> HwKind {
@@ -332,10 +384,7 @@ impl HwDevice {
         // SAFETY: av_hwframe_ctx_alloc takes its own reference to the device
         // and returns a new frames buffer (or null).
         let frames = unsafe { sys::av_hwframe_ctx_alloc(self.buffer.0) };
-        if frames.is_null() {
-            return Err("av_hwframe_ctx_alloc failed".into());
-        }
-        let frames = BufferRef(frames);
+        let frames = BufferRef::adopt(frames).ok_or("av_hwframe_ctx_alloc failed")?;
         // SAFETY: `frames.0` points at an AVBufferRef whose data is the
         // AVHWFramesContext just allocated and not yet shared, so writing its
         // public fields before av_hwframe_ctx_init is what the API requires.
@@ -364,51 +413,125 @@ fn with_log(error: String, lines: &[String]) -> String {
     if detail.is_empty() { error } else { format!("{error}: {}", detail.join(" / ")) }
 }
 
-/// Copies `data` into the codec context's extradata (decoders: the avcC/hvcC record).
-pub fn set_extradata(ctx: &mut ffmpeg::codec::Context, data: &[u8]) {
-    let padding = sys::AV_INPUT_BUFFER_PADDING_SIZE as usize;
-    // SAFETY: the context is not open yet (callers set extradata before
-    // avcodec_open2) and exclusively borrowed. We free any previous
-    // extradata with av_freep and install a buffer from av_mallocz (zeroed
-    // padding included), which avcodec_free_context frees in turn.
-    unsafe {
-        let ctx = ctx.as_mut_ptr();
-        sys::av_freep(&mut (*ctx).extradata as *mut *mut u8 as *mut c_void);
-        (*ctx).extradata_size = 0;
-        let buffer = sys::av_mallocz(data.len() + padding) as *mut u8;
-        if buffer.is_null() {
-            return;
-        }
-        ptr::copy_nonoverlapping(data.as_ptr(), buffer, data.len());
-        (*ctx).extradata = buffer;
-        (*ctx).extradata_size = data.len() as c_int;
-    }
-}
+/// A codec context that has never been opened. `new` is the only way to
+/// make one (a fresh `avcodec_alloc_context3`) and `into_context`, by value,
+/// the only way to get the context out; it never lends `&mut Context`,
+/// which `mem::swap` could trade for an opened one. So while it exists the
+/// context is not open, and the settings that FFmpeg allows only before
+/// `avcodec_open2` (FFmpeg reads them once at open and keeps pointers into
+/// them) are its methods rather than functions on any context.
+pub struct NotOpenedCodec(ffmpeg::codec::Context);
 
-/// Tells a (not yet opened) audio decoder the stream's sample rate and
-/// channel count: PCM decoders (G.711) cannot open without them, the others
-/// take them as a hint until the bitstream says otherwise.
-pub fn set_audio_format(ctx: &mut ffmpeg::codec::Context, sample_rate: u32, channels: u8) {
-    // SAFETY: the context is not open yet and exclusively borrowed. We write
-    // one int and replace its channel layout: av_channel_layout_uninit frees
-    // whatever the old layout owned (nothing for the native order a fresh
-    // context has) and av_channel_layout_default fills it in place with a
-    // native-order layout that owns no memory.
-    unsafe {
-        let ctx = ctx.as_mut_ptr();
-        (*ctx).sample_rate = sample_rate.min(i32::MAX as u32) as c_int;
-        sys::av_channel_layout_uninit(&mut (*ctx).ch_layout);
-        sys::av_channel_layout_default(&mut (*ctx).ch_layout, c_int::from(channels.max(1)));
+impl NotOpenedCodec {
+    /// A fresh context for `codec`.
+    pub fn new(codec: ffmpeg::Codec) -> NotOpenedCodec {
+        let context = ffmpeg::codec::Context::new_with_codec(codec);
+        // SAFETY: only reads the pointer ffmpeg-next holds.
+        let allocated = !unsafe { context.as_ptr() }.is_null();
+        // Out of memory here is what a Rust allocation would abort on too.
+        assert!(allocated, "avcodec_alloc_context3: out of memory");
+        NotOpenedCodec(context)
+    }
+
+    /// The context, to read (`extradata`).
+    #[cfg(test)]
+    pub fn context(&self) -> &ffmpeg::codec::Context {
+        &self.0
+    }
+
+    /// The configured context, to open (`decoder()`, `encoder()`).
+    pub fn into_context(self) -> ffmpeg::codec::Context {
+        self.0
+    }
+
+    /// Copies `data` into the context's extradata (decoders: the avcC/hvcC
+    /// record, the AudioSpecificConfig, the OpusHead).
+    pub fn set_extradata(&mut self, data: &[u8]) {
+        let padding = sys::AV_INPUT_BUFFER_PADDING_SIZE as usize;
+        // SAFETY: the pointer is non-null (checked in `new`) and ours alone
+        // (`&mut self`), and the context is not open (the type), so no codec
+        // holds a pointer into the old extradata. That is null in a fresh
+        // context or a buffer this method got from av_mallocz, so av_freep
+        // may free it; it also nulls the field;
+        // the new buffer comes from av_mallocz with the zeroed padding
+        // FFmpeg's readers may run into, and avcodec_free_context frees it
+        // in turn. When that allocation fails the context is left with no
+        // extradata, which decoders refuse at open with an error.
+        unsafe {
+            let ctx = self.0.as_mut_ptr();
+            sys::av_freep(&mut (*ctx).extradata as *mut *mut u8 as *mut c_void);
+            (*ctx).extradata_size = 0;
+            let buffer = sys::av_mallocz(data.len() + padding) as *mut u8;
+            if buffer.is_null() {
+                return;
+            }
+            ptr::copy_nonoverlapping(data.as_ptr(), buffer, data.len());
+            (*ctx).extradata = buffer;
+            (*ctx).extradata_size = data.len() as c_int;
+        }
+    }
+
+    /// Tells an audio decoder the stream's sample rate and channel count:
+    /// PCM decoders (G.711) cannot open without them, the others take them
+    /// as a hint until the bitstream says otherwise.
+    pub fn set_audio_format(&mut self, sample_rate: u32, channels: u8) {
+        // SAFETY: non-null, exclusively ours and not open, as in
+        // `set_extradata`, so no codec reads the layout while we replace it. We
+        // write one int and replace the channel layout in place:
+        // av_channel_layout_uninit frees whatever the old layout owned (a
+        // custom order's map; nothing for the native order a fresh context
+        // has) and av_channel_layout_default fills in a native-order layout
+        // that owns no memory.
+        unsafe {
+            let ctx = self.0.as_mut_ptr();
+            (*ctx).sample_rate = sample_rate.min(i32::MAX as u32) as c_int;
+            sys::av_channel_layout_uninit(&mut (*ctx).ch_layout);
+            sys::av_channel_layout_default(&mut (*ctx).ch_layout, c_int::from(channels.max(1)));
+        }
+    }
+
+    /// Makes a decoder decode on `device`, outputting frames that stay on it.
+    pub fn set_hw_device(&mut self, device: &HwDevice) {
+        let wanted: sys::AVPixelFormat = device.kind.pixel_format().into();
+        // SAFETY: non-null, exclusively ours and not open, as in
+        // `set_extradata`: a decoder takes its own reference to the device
+        // at open, so none holds the one we release. The context owns the
+        // new reference (avcodec_free_context unrefs hw_device_ctx).
+        // `opaque` is the caller's field (ffmpeg-next never uses it) and
+        // carries only an integer, read back by `get_hw_format`, which is
+        // installed here together with it.
+        unsafe {
+            let ctx = self.0.as_mut_ptr();
+            sys::av_buffer_unref(&mut (*ctx).hw_device_ctx);
+            (*ctx).hw_device_ctx = device.buffer.new_ref();
+            (*ctx).opaque = wanted as i32 as isize as *mut c_void;
+            (*ctx).get_format = Some(get_hw_format);
+        }
+    }
+
+    /// Gives an encoder the frames context its input frames come from.
+    pub fn set_hw_frames(&mut self, frames: &HwFrames) {
+        // SAFETY: non-null, exclusively ours and not open, as in
+        // `set_extradata`: an encoder reads hw_frames_ctx at open, so none
+        // holds the reference we release. The context owns the new one
+        // (avcodec_free_context unrefs hw_frames_ctx).
+        unsafe {
+            let ctx = self.0.as_mut_ptr();
+            sys::av_buffer_unref(&mut (*ctx).hw_frames_ctx);
+            (*ctx).hw_frames_ctx = frames.0.new_ref();
+        }
     }
 }
 
 /// The codec context's extradata (encoders with the global-header flag: the parameter sets).
 pub fn extradata(ctx: &ffmpeg::codec::Context) -> Vec<u8> {
-    // SAFETY: extradata/extradata_size are owned by the context, which the
-    // shared borrow keeps alive and unmodified while we copy them.
+    // SAFETY: the context (which ffmpeg-next may hold as null after a failed
+    // allocation, checked first) owns extradata and extradata_size, and the
+    // shared borrow keeps it alive and unmodified while we copy them: every
+    // write to a context goes through `&mut`.
     unsafe {
         let ctx = ctx.as_ptr();
-        if (*ctx).extradata.is_null() || (*ctx).extradata_size <= 0 {
+        if ctx.is_null() || (*ctx).extradata.is_null() || (*ctx).extradata_size <= 0 {
             return Vec::new();
         }
         std::slice::from_raw_parts((*ctx).extradata, (*ctx).extradata_size as usize).to_vec()
@@ -421,9 +544,11 @@ unsafe extern "C" fn get_hw_format(
     ctx: *mut sys::AVCodecContext,
     formats: *const sys::AVPixelFormat,
 ) -> sys::AVPixelFormat {
-    // SAFETY: FFmpeg calls this with the context we configured (whose opaque
-    // we set to the wanted format's integer value in `set_hw_device`) and a
-    // list terminated by AV_PIX_FMT_NONE.
+    // SAFETY: FFmpeg calls this with the context it is decoding with, the
+    // one `set_hw_device` installed this callback on together with the
+    // wanted format's integer value in `opaque`, and a list of formats that
+    // ends with AV_PIX_FMT_NONE, which we stop at. av_pix_fmt_desc_get
+    // returns null or a static descriptor.
     unsafe {
         let wanted = (*ctx).opaque as isize as i32;
         let mut first_software = sys::AVPixelFormat::AV_PIX_FMT_NONE;
@@ -443,66 +568,62 @@ unsafe extern "C" fn get_hw_format(
     }
 }
 
-/// Makes a (not yet opened) decoder decode on `device`, outputting frames that stay on it.
-pub fn set_hw_device(ctx: &mut ffmpeg::codec::Context, device: &HwDevice) {
-    let wanted: sys::AVPixelFormat = device.kind.pixel_format().into();
-    // SAFETY: the context is unopened and exclusively borrowed. It takes
-    // ownership of the new device reference (avcodec_free_context unrefs
-    // hw_device_ctx). `opaque` is ours to use (ffmpeg-next does not touch it)
-    // and carries only an integer read back by `get_hw_format`.
-    unsafe {
-        let ctx = ctx.as_mut_ptr();
-        sys::av_buffer_unref(&mut (*ctx).hw_device_ctx);
-        (*ctx).hw_device_ctx = device.buffer.new_ref();
-        (*ctx).opaque = wanted as i32 as isize as *mut c_void;
-        (*ctx).get_format = Some(get_hw_format);
-    }
-}
-
-/// Gives a (not yet opened) encoder the frames context its input frames come from.
-pub fn set_hw_frames(ctx: &mut ffmpeg::codec::Context, frames: &HwFrames) {
-    // SAFETY: unopened, exclusively borrowed context; it takes ownership of
-    // the new reference (avcodec_free_context unrefs hw_frames_ctx).
-    unsafe {
-        let ctx = ctx.as_mut_ptr();
-        sys::av_buffer_unref(&mut (*ctx).hw_frames_ctx);
-        (*ctx).hw_frames_ctx = frames.0.new_ref();
-    }
-}
-
 /// The frames context a hardware frame belongs to.
 pub fn frame_hw_frames(frame: &ffmpeg::frame::Frame) -> Option<HwFrames> {
-    // SAFETY: the frame is borrowed for the call; we only take a new
-    // reference to its hw_frames_ctx, which leaves the frame unchanged.
+    // SAFETY: the frame is borrowed for the call, so its AVFrame (null only
+    // if ffmpeg-next's allocation failed, checked first) stays alive; we only
+    // take a new reference to its hw_frames_ctx, which leaves the frame as it
+    // was, and own that reference in the returned HwFrames.
     unsafe {
-        let ctx = (*frame.as_ptr()).hw_frames_ctx;
-        (!ctx.is_null()).then(|| HwFrames(BufferRef(sys::av_buffer_ref(ctx))))
+        let frame = frame.as_ptr();
+        if frame.is_null() || (*frame).hw_frames_ctx.is_null() {
+            return None;
+        }
+        BufferRef::adopt(sys::av_buffer_ref((*frame).hw_frames_ctx)).map(HwFrames)
     }
 }
 
-/// Tells a buffer source that its frames live in `frames` (before the graph is configured).
+/// Tells a buffer source (the `buffer` filter) that its frames live in
+/// `frames`; before the graph is configured, or it has no effect. Refuses
+/// any other filter.
 pub fn set_buffersrc_hw_frames(source: &mut ffmpeg::filter::Context, frames: &HwFrames) -> Result<(), String> {
-    // SAFETY: the parameters struct is allocated by FFmpeg and freed with
-    // av_free below; av_buffersrc_parameters_set takes its own reference to
-    // hw_frames_ctx, so the pointer we lend it stays owned by `frames`.
+    // SAFETY: the filter context belongs to a graph that `source` borrows,
+    // so it is alive; its `filter` is the static AVFilter it was created
+    // from, whose name is a static C string. av_buffersrc_parameters_set
+    // treats the context's private data as a buffer source's, so we call it
+    // only when the filter is "buffer". The parameters struct is FFmpeg's,
+    // freed with av_free below; av_buffersrc_parameters_set takes its own
+    // reference to hw_frames_ctx (releasing any it held), so the pointer we
+    // lend it stays owned by `frames`. At any stage of the graph this only
+    // swaps the buffer source's reference: the link keeps its own.
     unsafe {
+        let ctx = source.as_mut_ptr();
+        let filter = (*ctx).filter;
+        if filter.is_null() || (*filter).name.is_null() || CStr::from_ptr((*filter).name) != c"buffer" {
+            return Err("not a video buffer source".into());
+        }
         let params = sys::av_buffersrc_parameters_alloc();
         if params.is_null() {
             return Err("av_buffersrc_parameters_alloc failed".into());
         }
         (*params).format = -1; // keep the format given in the filter arguments
         (*params).hw_frames_ctx = frames.0.0;
-        let code = sys::av_buffersrc_parameters_set(source.as_mut_ptr(), params);
+        let code = sys::av_buffersrc_parameters_set(ctx, params);
         sys::av_free(params as *mut c_void);
         if code < 0 { Err(ffmpeg::Error::from(code).to_string()) } else { Ok(()) }
     }
 }
 
-/// Gives every filter of a graph the device (hwupload and the vaapi/qsv filters need it).
+/// Gives every filter of a graph that has no device this one (hwupload and
+/// the vaapi/qsv filters need it); before the graph is configured, or it
+/// has no effect.
 pub fn set_graph_device(graph: &mut ffmpeg::filter::Graph, device: &HwDevice) {
-    // SAFETY: the graph is exclusively borrowed and not yet configured;
-    // `filters` holds `nb_filters` valid filter contexts, each of which takes
-    // ownership of one new device reference (avfilter_free unrefs it).
+    // SAFETY: the graph is ours alone (`&mut`), and `filters` holds
+    // `nb_filters` valid filter contexts that it owns. We write only a null
+    // hw_device_ctx, so no reference is released and nothing that a filter
+    // already read is freed; the filter context owns the new reference
+    // (avfilter_free unrefs it). Filters read the field when the graph is
+    // configured; written later it is only never read, which is not unsound.
     unsafe {
         let graph = graph.as_mut_ptr();
         for i in 0..(*graph).nb_filters as usize {
@@ -554,22 +675,59 @@ mod tests {
     fn audio_format_opens_a_pcm_decoder() {
         init();
         let codec = ffmpeg::decoder::find(ffmpeg::codec::Id::PCM_ALAW).unwrap();
-        let mut ctx = ffmpeg::codec::Context::new_with_codec(codec);
-        set_audio_format(&mut ctx, 8_000, 1);
-        let decoder = ctx.decoder().audio().expect("G.711 opens once it knows rate and channels");
+        let mut ctx = NotOpenedCodec::new(codec);
+        ctx.set_audio_format(8_000, 1);
+        let decoder = ctx.into_context().decoder().audio().expect("G.711 opens once it knows rate and channels");
         assert_eq!((decoder.rate(), decoder.channels()), (8_000, 1));
-        let mut bare = ffmpeg::codec::Context::new_with_codec(codec);
-        set_audio_format(&mut bare, 8_000, 2);
-        assert_eq!(bare.decoder().audio().unwrap().channels(), 2);
+        let mut bare = NotOpenedCodec::new(codec);
+        bare.set_audio_format(8_000, 2);
+        assert_eq!(bare.into_context().decoder().audio().unwrap().channels(), 2);
     }
 
     #[test]
     fn extradata_round_trips() {
         init();
-        let mut ctx = ffmpeg::codec::Context::new();
-        set_extradata(&mut ctx, &[1, 2, 3]);
-        assert_eq!(extradata(&ctx), [1, 2, 3]);
-        set_extradata(&mut ctx, &[]);
-        assert!(extradata(&ctx).is_empty());
+        let mut ctx = NotOpenedCodec::new(ffmpeg::decoder::find(ffmpeg::codec::Id::H264).unwrap());
+        assert!(extradata(ctx.context()).is_empty(), "a fresh context has none");
+        ctx.set_extradata(&[1, 2, 3]);
+        assert_eq!(extradata(ctx.context()), [1, 2, 3]);
+        ctx.set_extradata(&[4, 5]);
+        assert_eq!(extradata(ctx.context()), [4, 5], "replaced, the old buffer freed");
+        ctx.set_extradata(&[]);
+        assert!(extradata(ctx.context()).is_empty());
+    }
+
+    #[test]
+    fn a_software_frame_has_no_frames_context() {
+        let frame = ffmpeg::frame::Video::new(ffmpeg::format::Pixel::YUV420P, 16, 16);
+        assert!(frame_hw_frames(&frame).is_none());
+    }
+
+    #[test]
+    fn a_capture_that_ends_first_leaves_the_level_raised_for_one_still_running() {
+        init();
+        // SAFETY: reads one int (see `LevelRaise`).
+        let level = || unsafe { sys::av_log_get_level() };
+        let (inside_tx, inside_rx) = std::sync::mpsc::channel();
+        let (leave_tx, leave_rx) = std::sync::mpsc::channel::<()>();
+        let first = std::thread::spawn(move || {
+            capture_log(|| {
+                inside_tx.send(()).unwrap();
+                leave_rx.recv().unwrap();
+            })
+        });
+        inside_rx.recv().unwrap();
+        // The second capture starts while the first runs, and outlives it.
+        capture_log(|| {
+            leave_tx.send(()).unwrap();
+            first.join().unwrap();
+            assert_eq!(level(), AV_LOG_VERBOSE, "the first capture's end kept the level for this one");
+        });
+        // Other tests capture in parallel: judge the level only when none runs.
+        let captures = CAPTURES.lock().unwrap();
+        if captures.0 == 0 {
+            assert_eq!(level(), captures.1, "put back once the last capture ended");
+            assert!(captures.1 < AV_LOG_VERBOSE);
+        }
     }
 }

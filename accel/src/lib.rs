@@ -4,7 +4,10 @@
 //! the per-session pipeline (decode once, split + scale, encode every rung) on
 //! dedicated threads joined to tokio by bounded unit channels, and the audio
 //! transcode of non-AAC sources (MP3, G.711, Opus) to AAC-LC. All `unsafe`
-//! lives in the private `ffi` module.
+//! lives in the private `ffi` module: the lints below refuse it anywhere else.
+
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod audio;
 pub mod bench;
@@ -12,6 +15,7 @@ pub mod bitstream;
 pub mod cadence;
 pub mod device;
 pub mod error;
+#[allow(unsafe_code)]
 mod ffi;
 pub mod meter;
 pub mod options;

@@ -194,21 +194,18 @@ fn try_encoder(
 ) -> Result<(), String> {
     let codec = ffmpeg::encoder::find_by_name(encoder).ok_or_else(|| "not in this FFmpeg".to_string())?;
     let (result, log) = ffi::capture_log(|| -> Result<(), String> {
-        let mut ctx = ffmpeg::codec::Context::new_with_codec(codec).encoder().video().map_err(|e| e.to_string())?;
+        let mut unopened = ffi::NotOpenedCodec::new(codec);
+        if let Some(device) = hw {
+            unopened.set_hw_frames(&device.frames(ffmpeg::format::Pixel::NV12, width, height)?);
+        }
+        let mut ctx = unopened.into_context().encoder().video().map_err(|e| e.to_string())?;
         ctx.set_width(width);
         ctx.set_height(height);
         ctx.set_time_base((1, 90_000));
         ctx.set_frame_rate(Some((30, 1)));
         ctx.set_bit_rate(500_000);
         ctx.set_max_b_frames(0);
-        match hw {
-            Some(device) => {
-                let frames = device.frames(ffmpeg::format::Pixel::NV12, width, height)?;
-                ctx.set_format(device.kind().pixel_format());
-                ffi::set_hw_frames(&mut ctx, &frames);
-            }
-            None => ctx.set_format(ffmpeg::format::Pixel::YUV420P),
-        }
+        ctx.set_format(hw.map_or(ffmpeg::format::Pixel::YUV420P, |device| device.kind().pixel_format()));
         let mut dict = ffmpeg::Dictionary::new();
         for (k, v) in extra {
             dict.set(k, v);

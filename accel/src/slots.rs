@@ -427,6 +427,7 @@ mod tests {
         let pool = pool();
         pool.mark_failed(&DeviceId::new("cuda:0"));
         let err = pool.lease(&demand(1, 10.0), EncoderPolicy::HardwareOnly).unwrap_err();
+        assert!(err.is_capacity(), "a refusal, typed: {err:?}");
         assert_eq!(err.to_string(), "hardware-only: cuda:0 failed and is out of service");
         assert_eq!(pool.lease(&demand(1, 10.0), EncoderPolicy::PreferHardware).unwrap().device().as_str(), "cpu");
     }

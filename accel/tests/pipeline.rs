@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use accel::pipeline::{Fault, Pipeline, PipelineConfig, PipelineEvent};
+use accel::pipeline::{Fault, Outputs, Pipeline, PipelineConfig, PipelineEvent, Rendition};
 use accel::{Backend, DeviceId, source};
 use media::{CodecConfig, RenditionSpec, StreamEvent, TrackKind, UnitReceiver, VideoCodec, unit_channel};
 
@@ -32,6 +32,13 @@ struct Received {
     video_pts: Vec<i64>,
     keyframe_pts: Vec<i64>,
     audio_units: usize,
+}
+
+/// One consumer thread per rendition, in the ladder's order (each checked to carry its rung's name).
+fn consume(config: &PipelineConfig, renditions: Vec<Rendition>) -> Vec<std::thread::JoinHandle<Received>> {
+    let names: Vec<String> = config.rungs.iter().map(RenditionSpec::name).collect();
+    assert_eq!(renditions.iter().map(|r| r.name.clone()).collect::<Vec<_>>(), names);
+    renditions.into_iter().map(|r| std::thread::spawn(move || drain(r.stream))).collect()
 }
 
 fn drain(mut rx: UnitReceiver) -> Received {
@@ -63,9 +70,9 @@ fn run(
     source: &source::Source,
 ) -> (Vec<Received>, Vec<PipelineEvent>, accel::pipeline::PipelineStats) {
     let (mut input_tx, input_rx) = unit_channel(8192);
-    let (mut outputs, receivers): (Vec<_>, Vec<_>) = config.rungs.iter().map(|_| unit_channel(8192)).unzip();
-    let mut pipeline = Pipeline::start(config, input_rx, std::mem::take(&mut outputs)).unwrap();
-    let consumers: Vec<_> = receivers.into_iter().map(|rx| std::thread::spawn(move || drain(rx))).collect();
+    let (outputs, renditions) = Outputs::for_rungs(&config.rungs, 8192).unwrap();
+    let consumers = consume(&config, renditions);
+    let mut pipeline = Pipeline::start(config, input_rx, outputs).unwrap();
     for event in &source.events {
         match event {
             StreamEvent::Tracks(t) => input_tx.blocking_send_tracks(t.clone()).unwrap(),
@@ -151,8 +158,8 @@ fn an_encoder_failure_hands_the_ladder_back_and_it_resumes() {
     let mut failing = config(vec![rung(180, 300, VideoCodec::H264, None), rung(144, 200, VideoCodec::H264, None)]);
     failing.fail_after_frames = Some(20);
     let (mut input_tx, input_rx) = unit_channel(8192);
-    let (outputs, receivers): (Vec<_>, Vec<_>) = failing.rungs.iter().map(|_| unit_channel(8192)).unzip();
-    let consumers: Vec<_> = receivers.into_iter().map(|rx| std::thread::spawn(move || drain(rx))).collect();
+    let (outputs, renditions) = Outputs::for_rungs(&failing.rungs, 8192).unwrap();
+    let consumers = consume(&failing, renditions);
     let mut pipeline = Pipeline::start(failing.clone(), input_rx, outputs).unwrap();
     let mut events = source.events.iter();
     // Feed until the failure is reported.
@@ -176,7 +183,7 @@ fn an_encoder_failure_hands_the_ladder_back_and_it_resumes() {
         }
     };
     assert!(resume.source_tracks.is_some());
-    assert!(resume.outputs.iter().all(Option::is_some));
+    assert_eq!(resume.outputs.names().collect::<Vec<_>>(), ["144p", "180p"], "every rung's output handed back");
     let moved = Pipeline::resume(PipelineConfig { fail_after_frames: None, ..failing }, resume).unwrap();
     for event in events {
         if let StreamEvent::Unit(u) = event {
@@ -199,8 +206,8 @@ fn a_tripped_fault_switch_fails_the_running_pipeline_once() {
     let source = source::generated(320, 180, 30, 2, 30).unwrap();
     let config = config(vec![rung(180, 300, VideoCodec::H264, None), rung(144, 200, VideoCodec::H264, None)]);
     let (mut input_tx, input_rx) = unit_channel(8192);
-    let (outputs, receivers): (Vec<_>, Vec<_>) = config.rungs.iter().map(|_| unit_channel(8192)).unzip();
-    let consumers: Vec<_> = receivers.into_iter().map(|rx| std::thread::spawn(move || drain(rx))).collect();
+    let (outputs, renditions) = Outputs::for_rungs(&config.rungs, 8192).unwrap();
+    let consumers = consume(&config, renditions);
     let mut pipeline = Pipeline::start(config.clone(), input_rx, outputs).unwrap();
     let mut events = source.events.iter();
     let (mut fed_video, mut tripped) = (0, false);

@@ -1,6 +1,8 @@
 //! What the benchmarks share: the recording they all read (made once by the
 //! `ffmpeg` program) and its FLV tags, as an RTMP publisher would send them.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;

@@ -3,6 +3,8 @@
 //! FLV/AVC/AAC into `media` stream events on a sink the `IngestHandler`
 //! grants, and is the only FLV-aware code of the appliance.
 
+#![forbid(unsafe_code)]
+
 mod amf0;
 mod chunk;
 mod command;

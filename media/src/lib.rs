@@ -1,6 +1,8 @@
 //! Shared media vocabulary of the appliance. No async runtime, no I/O: every
 //! stage crate (ingest, accel, packager) speaks these types and nothing else.
 
+#![forbid(unsafe_code)]
+
 pub mod audio_codec;
 pub mod codec;
 pub mod hevc;

@@ -2,6 +2,8 @@
 //! playlists, the in-RAM rendition store and the axum origin routes. It only
 //! sees `media` types; it never knows where the units came from.
 
+#![forbid(unsafe_code)]
+
 pub mod cmaf;
 pub mod latency;
 pub mod live_stream;

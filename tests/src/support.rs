@@ -2,6 +2,8 @@
 //! 0 with its own data directory, the real `ffmpeg` program as publisher, a
 //! real HTTP client, an independent LL-HLS playlist parser, and `ffprobe`.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
