@@ -1,6 +1,7 @@
 //! `appliance serve`: binds the RTMP and HTTP listeners, wires ingest to the
-//! packager through the publish routing, serves the origin and the pages, and
-//! drains on shutdown (every live stream gets its ENDLIST).
+//! live sessions' supervisor through the publish routing, serves the origin,
+//! the API and the pages, and drains on shutdown (every live stream gets its
+//! ENDLIST).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +14,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::live::routing::PublishRouting;
+use crate::live::supervisor::{LiveConfig, Supervisor};
+use crate::live::transcode::Transcoder;
 use crate::live::viewers::Viewers;
 use crate::state::{EndReason, Store, StoreError};
 
@@ -25,7 +28,8 @@ pub struct Appliance {
     pub http_addr: SocketAddr,
     pub store: Store,
     pub origin: Arc<OriginStore>,
-    pub routing: Arc<PublishRouting>,
+    /// The owner of every live session, and the registry of what is live.
+    pub live: Supervisor,
     /// Players per channel, counted from the origin's requests.
     pub viewers: Arc<Viewers>,
     shutdown: watch::Sender<bool>,
@@ -38,7 +42,20 @@ impl Appliance {
         let store = Store::open(&config.data_dir)?;
         recover(&store)?;
         let origin = Arc::new(OriginStore::new(Duration::from_secs(config.hls.retention_seconds)));
-        let routing = Arc::new(PublishRouting::new(store.clone(), origin.clone(), config));
+        let transcoder = Transcoder::new(&config.data_dir);
+        // Probe the encoders at start (on a blocking thread), not at the first ladder publish.
+        let probing = transcoder.clone();
+        tokio::spawn(async move {
+            probing.ready().await;
+        });
+        let live = Supervisor::spawn(LiveConfig {
+            store: store.clone(),
+            origin: origin.clone(),
+            transcoder,
+            part_target: config.part_target(),
+            window_seconds: config.hls.window_seconds,
+        });
+        let routing = Arc::new(PublishRouting::new(store.clone(), live.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
 
         let ingest_config = ingest::IngestConfig { max_connections: config.rtmp.max_connections, ..Default::default() };
@@ -73,14 +90,13 @@ impl Appliance {
             (&config.webhooks).into(),
             shutdown_rx.clone(),
         ));
-        tasks.push(routing.supervisor().spawn_reconciler(shutdown_rx.clone()));
-        tasks.push(routing.supervisor().spawn_checkpointer(config.checkpoint_interval(), shutdown_rx.clone()));
+        tasks.push(live.spawn_reconciler(store.clone(), shutdown_rx.clone()));
+        tasks.push(live.spawn_checkpointer(store.clone(), config.checkpoint_interval(), shutdown_rx.clone()));
         let app = crate::http::app(crate::http::Sources {
             config,
             store: &store,
             origin: origin.clone(),
-            supervisor: routing.supervisor().clone(),
-            transcoder: routing.transcoder().clone(),
+            live: live.clone(),
             viewers: viewers.clone(),
             rtmp_addr,
             http_addr,
@@ -110,22 +126,19 @@ impl Appliance {
                 }
             }
         }));
-        Ok(Appliance { rtmp_addr, http_addr, store, origin, routing, viewers, shutdown, tasks })
+        Ok(Appliance { rtmp_addr, http_addr, store, origin, live, viewers, shutdown, tasks })
     }
 
     /// What systemd shows as STATUS: channels live, sessions, encoder usage.
     pub fn status(&self) -> crate::systemd_notify::ServiceStatus {
-        let live = self.routing.live();
-        let mut channels: Vec<&str> = live.iter().map(|p| p.channel.as_str()).collect();
-        channels.sort_unstable();
-        channels.dedup();
+        let sessions = self.live.registry().len();
         // Encoder sessions leased and available over the healthy devices, once probed.
-        let encoders = self.routing.transcoder().slot_usage().map(|devices| {
+        let encoders = self.live.transcoder().slot_usage().map(|devices| {
             devices.iter().filter(|d| d.healthy).fold((0, 0), |(used, total), d| {
                 (used + d.used.sessions as usize, total + d.capacity.sessions as usize)
             })
         });
-        crate::systemd_notify::ServiceStatus { channels_live: channels.len(), sessions: live.len(), encoders }
+        crate::systemd_notify::ServiceStatus { channels_live: sessions, sessions, encoders }
     }
 
     /// A receiver that turns true when shutdown begins.
@@ -137,8 +150,7 @@ impl Appliance {
     pub async fn shutdown(self) {
         // Every session in progress ends (`appliance-shutdown`): publishers are
         // disconnected, playlists get ENDLIST, and the records say why.
-        self.routing.supervisor().end_all(EndReason::ApplianceShutdown, DRAIN_DEADLINE).await;
-        self.routing.end_all();
+        self.live.end_all(EndReason::ApplianceShutdown, DRAIN_DEADLINE).await;
         let _ = self.shutdown.send(true);
         let drained = tokio::time::timeout(DRAIN_DEADLINE, async {
             for task in self.tasks {

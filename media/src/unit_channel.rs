@@ -1,7 +1,10 @@
 //! The bounded stream of `StreamEvent`s between two stages. A consumer that
 //! falls behind never grows memory: when the queue is full the producer drops
 //! units until the next video keyframe (so the consumer resumes on a clean
-//! decode point) and counts what it dropped.
+//! decode point) and counts what it dropped. A producer that must never wait
+//! (a session fanning out to outputs) announces tracks without waiting too:
+//! an announcement that finds the queue full is kept and delivered before
+//! the keyframe the consumer resumes on.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +18,10 @@ use crate::unit::{EncodedUnit, StreamEvent};
 pub fn unit_channel(capacity: usize) -> (UnitSender, UnitReceiver) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let stats = Arc::new(DropStats::default());
-    (UnitSender { tx, stats: stats.clone(), dropping: false, has_video: false }, UnitReceiver { rx, stats })
+    (
+        UnitSender { tx, stats: stats.clone(), dropping: false, has_video: false, pending: None },
+        UnitReceiver { rx, stats },
+    )
 }
 
 /// Counters shared by both ends of a unit channel.
@@ -51,6 +57,8 @@ pub struct UnitSender {
     stats: Arc<DropStats>,
     dropping: bool,
     has_video: bool,
+    /// An announcement that found the queue full (`announce`), sent before the next unit that resumes.
+    pending: Option<Arc<[TrackInfo]>>,
 }
 
 impl UnitSender {
@@ -66,6 +74,28 @@ impl UnitSender {
         self.tx.blocking_send(StreamEvent::Tracks(tracks)).map_err(|_| SendError::Closed)
     }
 
+    /// Announces the track set without waiting: when the queue is full the
+    /// announcement is kept, units are dropped (counted) until the next
+    /// keyframe, and the announcement goes just before it. Returns whether it
+    /// was queued now.
+    pub fn announce(&mut self, tracks: Arc<[TrackInfo]>) -> Result<bool, SendError> {
+        self.has_video = tracks.iter().any(|t| t.kind == TrackKind::Video);
+        self.pending = None;
+        match self.tx.try_send(StreamEvent::Tracks(tracks)) {
+            Ok(()) => Ok(true),
+            Err(mpsc::error::TrySendError::Full(StreamEvent::Tracks(tracks))) => {
+                if !self.dropping {
+                    self.stats.drop_episodes.fetch_add(1, Ordering::Relaxed);
+                }
+                self.dropping = true;
+                self.pending = Some(tracks);
+                Ok(false)
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => unreachable!("a track announcement was sent"),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
+        }
+    }
+
     /// Sends a unit without waiting. Returns `Ok(false)` when it was dropped.
     pub fn send_unit(&mut self, unit: EncodedUnit) -> Result<bool, SendError> {
         if self.dropping {
@@ -73,6 +103,18 @@ impl UnitSender {
             if !resumes {
                 self.stats.dropped_units.fetch_add(1, Ordering::Relaxed);
                 return Ok(false);
+            }
+        }
+        if let Some(tracks) = self.pending.take() {
+            match self.tx.try_send(StreamEvent::Tracks(tracks)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(StreamEvent::Tracks(tracks))) => {
+                    self.pending = Some(tracks);
+                    self.stats.dropped_units.fetch_add(1, Ordering::Relaxed);
+                    return Ok(false);
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => unreachable!("a track announcement was sent"),
+                Err(mpsc::error::TrySendError::Closed(_)) => return Err(SendError::Closed),
             }
         }
         match self.tx.try_send(StreamEvent::Unit(unit)) {
@@ -157,6 +199,29 @@ mod tests {
         assert!(tx.send_unit(unit(TrackKind::Audio, true, 4)).unwrap());
         assert_eq!(tx.stats().dropped_units(), 3);
         assert_eq!(tx.stats().drop_episodes(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_announcement_to_a_full_queue_waits_for_the_next_keyframe() {
+        let (mut tx, mut rx) = unit_channel(2);
+        let video: Arc<[TrackInfo]> = Arc::from(vec![TrackInfo {
+            kind: TrackKind::Video,
+            timebase: crate::Timebase::VIDEO,
+            codec: crate::CodecConfig::OtherAudio(crate::OtherAudioConfig::g711(crate::AudioCodec::G711ALaw, 1)),
+            frame_rate: None,
+            bitrate: None,
+        }]);
+        assert!(tx.announce(video.clone()).unwrap());
+        assert!(tx.send_unit(unit(TrackKind::Video, true, 0)).unwrap());
+        assert!(!tx.announce(video.clone()).unwrap(), "full: kept for later");
+        assert!(!tx.send_unit(unit(TrackKind::Video, false, 1)).unwrap());
+        rx.recv().await.unwrap();
+        assert!(!tx.send_unit(unit(TrackKind::Video, false, 2)).unwrap(), "room, but no keyframe yet");
+        rx.recv().await.unwrap();
+        assert!(tx.send_unit(unit(TrackKind::Video, true, 3)).unwrap(), "the keyframe, after the announcement");
+        assert!(matches!(rx.recv().await, Some(StreamEvent::Tracks(t)) if t == video));
+        assert!(matches!(rx.recv().await, Some(StreamEvent::Unit(u)) if u.dts == 3));
+        assert_eq!((tx.stats().dropped_units(), tx.stats().drop_episodes()), (2, 1));
     }
 
     #[tokio::test]

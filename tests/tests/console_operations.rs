@@ -86,8 +86,7 @@ async fn an_operator_watches_live_figures_copies_urls_manages_tokens_and_webhook
                 publishers.remove(channel); // killed on drop
             }
             if let Some(channel) = message["inject_fault"].as_str() {
-                let transcoder = app.appliance.routing.transcoder();
-                assert!(transcoder.inject_fault(channel, Fault::Encoder), "a ladder runs on {channel}");
+                assert!(app.appliance.live.inject_fault(channel, Fault::Encoder).await, "a ladder runs on {channel}");
             }
             last = line;
         }

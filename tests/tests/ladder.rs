@@ -15,6 +15,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use accel::pipeline::Fault;
+use appliance::live::events::{LiveEvent, SessionEvent};
 use appliance::state::NewChannel;
 use appliance::state::lifecycle::{EndReason, SessionState};
 use media::{ChannelOutput, EncoderPolicy, Ladder, LatencyMode, RenditionSpec, VideoCodec};
@@ -330,8 +331,8 @@ async fn an_encoder_failure_moves_the_ladder_with_a_discontinuity_not_an_endlist
         app.playlist_until(path, |p| complete(p) >= 2).await;
     }
 
-    let transcoder = app.appliance.routing.transcoder();
-    assert!(transcoder.inject_fault("failover", Fault::Encoder), "a ladder runs on the channel");
+    let mut events = app.appliance.live.registry().subscribe();
+    assert!(app.appliance.live.inject_fault("failover", Fault::Encoder).await, "a ladder runs on the channel");
 
     // Every rung: a discontinuity, then at least two more complete segments, no ENDLIST meanwhile.
     let dir = tempfile::tempdir().unwrap();
@@ -377,14 +378,14 @@ async fn an_encoder_failure_moves_the_ladder_with_a_discontinuity_not_an_endlist
     assert_eq!(app.media_playlist_path("failover", None).await, first_path, "still the same session");
 
     // Reported: one move, from the CPU slot to the CPU slot, with the failure.
-    let moves = transcoder.moves();
+    let moves = encoder_moves(&mut events);
     assert_eq!(moves.len(), 1, "{moves:?}");
-    assert_eq!(
-        (moves[0].channel.as_str(), moves[0].session.as_str()),
-        ("failover", first_path.split('/').nth(3).unwrap())
-    );
-    assert_eq!((moves[0].from.as_str(), moves[0].to.as_str()), ("cpu", "cpu"));
-    assert!(moves[0].error.contains("injected encoder failure"), "{moves:?}");
+    let LiveEvent { channel, session, event: SessionEvent::EncoderMoved { from, to, error, .. } } = &moves[0] else {
+        unreachable!("only moves are kept")
+    };
+    assert_eq!((channel.as_str(), session.as_str()), ("failover", first_path.split('/').nth(3).unwrap()));
+    assert_eq!((from.as_str(), to.as_str()), ("cpu", "cpu"));
+    assert!(error.contains("injected encoder failure"), "{moves:?}");
 
     // ENDLIST once the publisher leaves, and the session ended normally.
     let (ok, stderr) = finish(publisher).await;
@@ -493,8 +494,8 @@ async fn hls_js_keeps_playing_across_a_ladder_move() {
     let mut lines = tokio::io::BufReader::new(player.stdout.take().unwrap()).lines();
     let first = tokio::time::timeout(STEP_TIMEOUT, lines.next_line()).await.expect("hls.js starts playing in time");
     assert_eq!(first.unwrap().as_deref(), Some(r#"{"playing":true}"#));
-    let transcoder = app.appliance.routing.transcoder();
-    assert!(transcoder.inject_fault("failover-player", Fault::Encoder));
+    let mut events = app.appliance.live.registry().subscribe();
+    assert!(app.appliance.live.inject_fault("failover-player", Fault::Encoder).await);
     let report = tokio::time::timeout(STEP_TIMEOUT + Duration::from_secs(WATCH_SECONDS), lines.next_line())
         .await
         .expect("player finishes in time")
@@ -504,7 +505,7 @@ async fn hls_js_keeps_playing_across_a_ladder_move() {
     assert!(status.success(), "player failed: {report}");
     let report: serde_json::Value = serde_json::from_str(&report).expect("player report");
     eprintln!("player report: {report}");
-    assert_eq!(transcoder.moves().len(), 1, "the ladder moved while hls.js played");
+    assert_eq!(encoder_moves(&mut events).len(), 1, "the ladder moved while hls.js played");
     assert_eq!(report["fatal_errors"], serde_json::json!([]), "{report}");
     assert_eq!(report["console_errors"], serde_json::json!([]), "{report}");
     let played = report["played_seconds"].as_f64().unwrap();
@@ -544,8 +545,19 @@ async fn a_60_fps_source_is_counted_at_60_fps_and_refused_when_it_does_not_fit()
     );
     let (ok, _) = finish(publisher).await;
     assert!(!ok, "the publisher is disconnected");
-    let usage = app.appliance.routing.transcoder().ready().await.1.usage();
+    let usage = app.appliance.live.transcoder().ready().await.1.usage();
     let cpu = usage.iter().find(|u| u.id == accel::DeviceId::cpu()).expect("the CPU is a slot");
     assert_eq!(cpu.used, accel::Load::default(), "the lease was given back");
     app.appliance.shutdown().await;
+}
+
+/// The ladder moves reported on `events` so far.
+fn encoder_moves(events: &mut tokio::sync::broadcast::Receiver<LiveEvent>) -> Vec<LiveEvent> {
+    let mut moves = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if matches!(event.event, SessionEvent::EncoderMoved { .. }) {
+            moves.push(event);
+        }
+    }
+    moves
 }

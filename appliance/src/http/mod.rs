@@ -16,8 +16,7 @@ use axum::Router;
 use packager::OriginStore;
 
 use crate::config::Config;
-use crate::live::supervisor::SessionSupervisor;
-use crate::live::transcode::Transcoder;
+use crate::live::supervisor::Supervisor;
 use crate::live::viewers::{Viewers, count_viewers};
 use crate::state::Store;
 use api::ApiState;
@@ -30,8 +29,7 @@ pub struct Sources<'a> {
     pub config: &'a Config,
     pub store: &'a Store,
     pub origin: Arc<OriginStore>,
-    pub supervisor: Arc<SessionSupervisor>,
-    pub transcoder: Arc<Transcoder>,
+    pub live: Supervisor,
     pub viewers: Arc<Viewers>,
     pub rtmp_addr: SocketAddr,
     pub http_addr: SocketAddr,
@@ -46,7 +44,7 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
         rtmp_port: sources.rtmp_addr.port(),
         http_port: sources.http_addr.port(),
     };
-    let mut state = ApiState::new(sources.store.clone(), sources.supervisor, sources.transcoder, urls);
+    let mut state = ApiState::new(sources.store.clone(), sources.live, urls);
     state.data_dir = Arc::new(config.data_dir.clone());
     state.viewers = sources.viewers.clone();
     state.limit_rates(&config.api);

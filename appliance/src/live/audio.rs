@@ -1,11 +1,13 @@
 //! The session's audio stage, in front of passthrough and ladder alike: a
-//! stream whose audio is AAC (or that has none) passes through untouched;
-//! MP3, G.711 or Opus audio is decoded once and encoded once to AAC-LC
-//! (`accel::audio`) on a dedicated thread, before the ladder splits, so every
-//! rendition shares one AAC track. The announcement keeps the audio track's
-//! index and carries the AAC configuration; video passes untouched and in
-//! order. When the decoder cannot open (or the transcode fails) the session
-//! goes on without audio, with one warning.
+//! stream whose audio is AAC (or that has none) never reaches it (the
+//! session checks each announcement, `needs_transcode`); MP3, G.711 or Opus
+//! audio is decoded once and encoded once to AAC-LC (`accel::audio`) on a
+//! dedicated thread, before the ladder splits, so every rendition shares one
+//! AAC track. Once started, every event of the session goes through the
+//! thread, so audio and video stay in order. The announcement keeps the audio
+//! track's index and carries the AAC configuration; video passes untouched.
+//! When the decoder cannot open (or the transcode fails) the session goes on
+//! without audio, with one warning.
 
 use std::sync::Arc;
 
@@ -13,58 +15,32 @@ use accel::audio::AacTranscoder;
 use accel::pipeline::truncate_thread_name;
 use media::{EncodedUnit, SendError, StreamEvent, TrackInfo, UnitReceiver, UnitSender, unit_channel};
 
-/// Events between the audio stage and what follows it (the packager or the ladder).
+/// Events queued into the thread, and out of it to what follows (the packager or the ladder).
 const STAGE_QUEUE: usize = 256;
 
-/// Whose stream this is, for thread names and logs.
-#[derive(Debug, Clone)]
-struct Label {
-    channel: String,
-    session: String,
+/// Whether `tracks` carry audio that the stage must transcode to AAC.
+pub fn needs_transcode(tracks: &[TrackInfo]) -> bool {
+    transcode_index(tracks).is_some()
 }
 
-/// Wraps a session's `events` in the audio stage and returns what follows
-/// it reads. Passes events through as they are until an announcement carries
-/// audio that is not AAC; from there on every event goes through the
-/// transcoding thread, so audio and video stay in order.
-pub fn aac_audio(channel: &str, session: &str, events: UnitReceiver) -> UnitReceiver {
-    let (out, rx) = unit_channel(STAGE_QUEUE);
-    let label = Label { channel: channel.to_string(), session: session.to_string() };
-    tokio::spawn(pass_through(label, events, out));
-    rx
+/// A running audio stage: the session writes `input` and reads `output`.
+#[derive(Debug)]
+pub struct AudioStage {
+    pub input: UnitSender,
+    pub output: UnitReceiver,
+    pub thread: std::thread::JoinHandle<()>,
 }
 
-/// Copies events until the first announcement with audio to transcode, then
-/// hands the stream to a dedicated thread (libav never runs on the runtime).
-async fn pass_through(label: Label, mut events: UnitReceiver, mut out: UnitSender) {
-    while let Some(event) = events.recv().await {
-        match event {
-            StreamEvent::Tracks(tracks) if transcode_index(&tracks).is_some() => {
-                let name = truncate_thread_name(format!("audio-{}", label.channel));
-                let stage = AudioStage {
-                    label: label.clone(),
-                    out,
-                    route: Route::PassThrough,
-                    tracks: tracks.clone(),
-                    map: Vec::new(),
-                };
-                if let Err(e) = std::thread::Builder::new().name(name).spawn(move || stage.run(tracks, events)) {
-                    tracing::error!(channel = %label.channel, session = %label.session, error = %e, "cannot start the audio transcode thread; the stream ends");
-                }
-                return;
-            }
-            StreamEvent::Tracks(tracks) => {
-                if out.send_tracks(tracks).await.is_err() {
-                    return;
-                }
-            }
-            StreamEvent::Unit(unit) => {
-                if out.send_unit(unit).is_err() {
-                    return;
-                }
-            }
-        }
-    }
+/// Starts the stage's thread for `channel` (its name, for the thread and logs).
+pub fn start(channel: &str) -> std::io::Result<AudioStage> {
+    let (input, events) = unit_channel(STAGE_QUEUE);
+    let (out, output) = unit_channel(STAGE_QUEUE);
+    let name = truncate_thread_name(format!("audio-{channel}"));
+    // The session's span (channel, session) follows the stage onto its thread.
+    let span = tracing::info_span!("audio");
+    let worker = Worker { out, route: Route::PassThrough, tracks: Arc::from(Vec::new()), map: Vec::new() };
+    let thread = std::thread::Builder::new().name(name).spawn(move || span.in_scope(|| worker.run(events)))?;
+    Ok(AudioStage { input, output, thread })
 }
 
 /// The index of the audio track that must be transcoded to AAC, if any.
@@ -82,9 +58,8 @@ enum Route {
     Dropped { index: usize, source: TrackInfo },
 }
 
-/// The transcoding side of the stage, on its own thread.
-struct AudioStage {
-    label: Label,
+/// The stage's thread.
+struct Worker {
     out: UnitSender,
     route: Route,
     /// The source's last announcement.
@@ -93,12 +68,9 @@ struct AudioStage {
     map: Vec<Option<usize>>,
 }
 
-impl AudioStage {
-    fn run(mut self, first: Arc<[TrackInfo]>, mut events: UnitReceiver) {
-        let span = tracing::info_span!("audio", channel = %self.label.channel, session = %self.label.session);
-        let _entered = span.enter();
-        let run = || -> Result<(), SendError> {
-            self.on_tracks(first)?;
+impl Worker {
+    fn run(mut self, mut events: UnitReceiver) {
+        let mut run = || -> Result<(), SendError> {
             while let Some(event) = events.blocking_recv() {
                 match event {
                     StreamEvent::Tracks(tracks) => self.on_tracks(tracks)?,
@@ -135,7 +107,7 @@ impl AudioStage {
                         Route::Transcode { index, source, transcoder: Box::new(transcoder) }
                     }
                     Err(error) => {
-                        tracing::warn!(channel = %self.label.channel, codec = source.codec.name(), reason = %error, "audio cannot be transcoded to AAC; the session goes on without audio");
+                        tracing::warn!(codec = source.codec.name(), reason = %error, "audio cannot be transcoded to AAC; the session goes on without audio");
                         Route::Dropped { index, source }
                     }
                 },
@@ -192,7 +164,7 @@ impl AudioStage {
         else {
             return Ok(());
         };
-        tracing::warn!(channel = %self.label.channel, codec = source.codec.name(), %error, stats = ?transcoder.stats(), "audio transcode failed; the session goes on without audio");
+        tracing::warn!(codec = source.codec.name(), %error, stats = ?transcoder.stats(), "audio transcode failed; the session goes on without audio");
         self.route = Route::Dropped { index, source };
         let tracks = self.tracks.clone();
         self.announce(&tracks)
@@ -251,8 +223,7 @@ mod tests {
     /// One second of 25 fps video (each frame's data is its number) and the
     /// audio the source sent with it (`audio_unit` for the i-th of 50 units, 20 ms each).
     async fn publish(tracks: Vec<TrackInfo>, audio_unit: impl Fn(usize) -> EncodedUnit) -> Vec<StreamEvent> {
-        let (mut tx, rx) = unit_channel(256);
-        let mut stage = aac_audio("test", "s1", rx);
+        let AudioStage { input: mut tx, output: mut stage, thread } = start("test").unwrap();
         tx.send_tracks(Arc::from(tracks)).await.unwrap();
         for i in 0..50 {
             tx.send_unit(audio_unit(i)).unwrap();
@@ -267,7 +238,10 @@ mod tests {
         loop {
             match tokio::time::timeout(Duration::from_secs(30), stage.recv()).await {
                 Ok(Some(event)) => events.push(event),
-                Ok(None) => return events,
+                Ok(None) => {
+                    thread.join().expect("the stage's thread ends cleanly");
+                    return events;
+                }
                 Err(_) => panic!("the audio stage never ended"),
             }
         }
@@ -298,6 +272,8 @@ mod tests {
     async fn aac_passes_through_untouched() {
         let aac = CodecConfig::Aac(AacConfig::from_asc(Bytes::from_static(&[0x11, 0x90])).unwrap());
         let tracks = vec![video(), audio(aac, 48_000)];
+        assert!(!needs_transcode(&tracks), "the session keeps AAC off the stage's thread");
+        // And a stage already running (an earlier announcement had MP3) passes AAC untouched.
         let events = publish(tracks.clone(), |i| unit(1, TrackKind::Audio, i as i64 * 1024, vec![0x21, i as u8])).await;
         assert_eq!(announced(&events), [Arc::from(tracks)]);
         assert_video_untouched(&events);
@@ -309,6 +285,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn g711_becomes_aac_in_its_place() {
         let g711 = audio(CodecConfig::OtherAudio(OtherAudioConfig::g711(AudioCodec::G711MuLaw, 1)), 8_000);
+        assert!(needs_transcode(&[video(), g711.clone()]));
         // 20 ms of a square wave a unit: 160 mu-law bytes.
         let square = |i: usize| {
             unit(1, TrackKind::Audio, i as i64 * 160, (0..160).map(|n| if n % 16 < 8 { 0x20 } else { 0xa0 }).collect())

@@ -1,10 +1,10 @@
 //! What a session in progress looks like now, for the API and the console:
-//! its input as measured where the session supervisor relays it (codecs,
+//! its input as measured where the session reads it (codecs,
 //! picture size, frame rate and bitrate over the last complete seconds, units
 //! dropped on the way), and where it is encoded (pass-through, or the ladder's
 //! backend, device and rungs, with its moves after failures).
 //!
-//! The relay is the meter's only writer: a unit costs a few relaxed atomic
+//! The session's task is the meter's only writer: a unit costs a few relaxed atomic
 //! loads and stores (no lock, no allocation, no clock read: the unit carries
 //! its arrival instant). Readers sum the window's per-second buckets. Track
 //! announcements and placements are rare and sit behind mutexes the unit path
@@ -139,6 +139,8 @@ pub struct LiveFigures {
     /// Distinct players (client address and User-Agent) that fetched the channel's playlists or media
     /// in the last 30 s. A CDN edge or proxy in front of the appliance counts as one viewer.
     pub viewers: u32,
+    /// The session's outputs (the LL-HLS packager, and any other plugged in).
+    pub outputs: Vec<OutputFigures>,
 }
 
 /// The publisher's input as the appliance receives it.
@@ -225,10 +227,34 @@ pub struct EncoderMove {
     pub at: String,
 }
 
-/// One session in progress: shared by its relay (the writer), the transcoder
-/// (the placement) and the API (the reader).
+/// What an output of a session is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutputState {
+    Running,
+    /// Stopped with an error; the session went on without it.
+    Failed,
+    /// Its feeds ended with the session.
+    Ended,
+}
+
+/// One output of a session in progress, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct OutputFigures {
+    /// `packager`, `recorder`, ...
+    pub name: String,
+    pub state: OutputState,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// Units dropped on its queues because it fell behind (each drop skips to the next keyframe).
+    pub dropped_units: u64,
+    /// Times it fell behind.
+    pub drop_episodes: u64,
+}
+
+/// One session in progress: written by its task (input, placement) and read by the API.
 #[derive(Debug)]
-pub struct LiveSession {
+pub struct SessionFigures {
     pub channel: String,
     pub session: String,
     meter: InputMeter,
@@ -242,9 +268,9 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl LiveSession {
+impl SessionFigures {
     /// A session of `channel`; a pass-through one is placed at once.
-    pub fn new(channel: &str, session: &str, passthrough: bool, started: Instant) -> LiveSession {
+    pub fn new(channel: &str, session: &str, passthrough: bool, started: Instant) -> SessionFigures {
         let placement = passthrough.then(|| EncoderPlacement {
             mode: PlacementMode::Passthrough,
             backend: None,
@@ -254,7 +280,7 @@ impl LiveSession {
             moves: 0,
             last_move: None,
         });
-        LiveSession {
+        SessionFigures {
             channel: channel.to_string(),
             session: session.to_string(),
             meter: InputMeter::new(started),
@@ -264,7 +290,7 @@ impl LiveSession {
         }
     }
 
-    /// Counts a relayed unit (the hot path: atomics only).
+    /// Counts an input unit (the hot path: atomics only).
     pub fn record(&self, unit: &EncodedUnit) {
         self.meter.record(unit.kind, unit.data.len(), unit.arrival.instant);
     }
@@ -384,6 +410,7 @@ impl LiveSession {
             },
             encoder: self.placement(),
             viewers,
+            outputs: Vec::new(),
         }
     }
 }
@@ -444,7 +471,7 @@ mod tests {
 
     #[test]
     fn placement_follows_the_ladder_and_its_moves() {
-        let live = LiveSession::new("cam", "s1", false, Instant::now());
+        let live = SessionFigures::new("cam", "s1", false, Instant::now());
         assert_eq!(live.placement(), None, "a ladder is placed once it starts");
         live.placed(Backend::Nvenc, &DeviceId::new("cuda:0"), vec!["360p".into()], vec!["720p".into()]);
         let moved = live.moved(
@@ -461,7 +488,7 @@ mod tests {
         // The restarted pipeline reports its rungs again: the moves stay counted.
         live.placed(Backend::Software, &DeviceId::cpu(), vec!["360p".into()], vec!["720p".into()]);
         assert_eq!(live.placement().unwrap().moves, 1);
-        let passthrough = LiveSession::new("cam", "s2", true, Instant::now()).placement().unwrap();
+        let passthrough = SessionFigures::new("cam", "s2", true, Instant::now()).placement().unwrap();
         assert_eq!((passthrough.mode, passthrough.backend), (PlacementMode::Passthrough, None));
     }
 }

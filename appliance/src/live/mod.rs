@@ -1,10 +1,21 @@
-//! What happens to a publish: routing it to its channel, the owner of every
-//! live session, the audio stage and the ladder's wiring to `accel`, and the
-//! live figures the API and console read.
+//! What happens to a publish. `routing` answers ingest; the `supervisor` is
+//! the one owner of every live session and keeps the `registry` of what is
+//! live; each `session` task owns its input, its processing (`audio`, the
+//! ladder through `transcode`) and its outputs, plugged in through `ports`
+//! and fed by `fanout` (the LL-HLS packager is one: `packaging`). Stages
+//! report up as typed `events`; `figures` and `viewers` are what the API and
+//! console read.
 
 pub mod audio;
+pub mod control;
+pub mod events;
+pub mod fanout;
 pub mod figures;
+pub mod packaging;
+pub mod ports;
+pub mod registry;
 pub mod routing;
+pub mod session;
 pub mod supervisor;
 pub mod transcode;
 pub mod viewers;

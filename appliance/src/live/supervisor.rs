@@ -1,224 +1,149 @@
-//! The owner of every session in progress. Each granted publish gets a relay
-//! task between ingest and its pipeline that records the session's steps
-//! (`processing`, `live` at the first part, the end with its reason and
-//! stats), enforces the channel's maximum duration, and is the kill switch:
-//! when it stops, the publisher's queue closes, so ingest drops the RTMP
-//! connection, and the pipeline's input ends, so the playlists get ENDLIST.
+//! The one owner of every live session: a task that takes `Command`s (with
+//! oneshot replies) from the rest of the appliance: start a session for a
+//! granted publish, end one or all, plug an output into one, inject a fault
+//! (tests and drills); it spawns each session's task into its `JoinSet` and
+//! joins it, and keeps the registry of what is live that everyone reads.
+//! A session's task owns its stages (see `session`); their status comes up
+//! to it as typed events, never as calls into the supervisor.
 //!
-//! Stop, delete and shutdown end sessions through `end`; a reconciler also
-//! ends sessions whose channel another process (the CLI) stopped or deleted.
-//! A checkpointer writes the figures of every session in progress into their
-//! records periodically (one transaction for all), so a crash keeps them.
-//!
-//! Each session in progress has a `LiveSession`: the relay meters its input
-//! there (atomics only), the transcoder reports where the ladder runs and its
-//! moves (a move is also recorded as a `session.encoder_moved` event), and
-//! the API reads the figures.
+//! Also the checkpointer: it writes the figures of every session in progress
+//! into their records periodically (one transaction for all), so a crash
+//! keeps them.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use accel::{Backend, DeviceId};
-use media::{ChannelOutput, DropStats, StreamEvent, UnitReceiver, UnitSender, unit_channel};
-use packager::{LiveStream, Progress};
-use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
+use accel::pipeline::Fault;
+use ingest::{Refusal, RefusalKind};
+use media::{ChannelOutput, UnitSender};
+use packager::OriginStore;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::Instrument;
 
-use crate::live::figures::LiveSession;
-use crate::live::transcode::LadderMove;
-use crate::state::lifecycle::{ChannelState, EndReason, Event};
-use crate::state::{Channel, EncoderMoved, EncoderSlot, Session, SessionCheckpoint, SessionStats, Store, StoreError};
+pub use super::control::Ending;
+use super::control::SessionCommand;
+use super::figures::SessionFigures;
+use super::packaging::{PackagerOutput, PackagingConfig};
+use super::ports::Output;
+use super::registry::{LiveEntry, Registry};
+use super::session::{SessionDeps, SessionSpec};
+use super::transcode::{Transcoder, rendition_names};
+use crate::state::lifecycle::{ChannelState, EndReason};
+use crate::state::{Channel, Session, SessionCheckpoint, SessionStats, Store, StoreError};
 
+/// Commands waiting for the supervisor.
+const COMMAND_QUEUE: usize = 256;
+/// Commands waiting for one session.
+const SESSION_COMMANDS: usize = 16;
 /// How often sessions are checked against channels changed by another process.
 const RECONCILE_INTERVAL: Duration = Duration::from_secs(1);
-/// How long the end of a session is retried after transient failures (a full
-/// disk); past it a restart records it (`appliance-restart`).
-const END_RETRY_FOR: Duration = Duration::from_secs(3600);
 
-/// How a session in progress is to end.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ending {
-    End(EndReason),
-    /// The pipeline failed; the session goes to `error` with this text.
-    Fail(String),
-}
-
+/// What the supervisor is asked to do.
 #[derive(Debug)]
-struct Running {
-    session: String,
-    live: Arc<LiveSession>,
-    /// The renditions the session is packaged into.
-    renditions: Vec<String>,
-    stop: Option<oneshot::Sender<Ending>>,
-    task: Option<JoinHandle<()>>,
+enum Command {
+    /// Start a session for a granted publish; the reply is the sink ingest feeds, or the refusal.
+    Start { channel: Channel, record: Session, peer: SocketAddr, reply: oneshot::Sender<Result<UnitSender, Refusal>> },
+    /// End `channel`'s session (if it is `session`, when given); replies whether one was running.
+    End { channel: String, session: Option<String>, ending: Ending, reply: oneshot::Sender<bool> },
+    /// End every session; replies once all have ended.
+    EndAll { reason: EndReason, reply: oneshot::Sender<()> },
+    /// Plug an output into `channel`'s session.
+    Attach { channel: String, output: Box<dyn Output>, reply: oneshot::Sender<Result<(), String>> },
+    /// Trip a failure in `channel`'s ladder; replies whether one ran.
+    InjectFault { channel: String, fault: Fault, reply: oneshot::Sender<bool> },
 }
 
-/// Sessions in progress, by channel.
-#[derive(Debug)]
-pub struct SessionSupervisor {
-    store: Store,
-    running: Mutex<HashMap<String, Running>>,
+/// How sessions are set up: the packager's settings and what sessions share.
+#[derive(Clone)]
+pub struct LiveConfig {
+    pub store: Store,
+    pub origin: Arc<OriginStore>,
+    pub transcoder: Arc<Transcoder>,
+    /// The configured part target (ultra-low latency only).
+    pub part_target: Duration,
+    /// Seconds of media the playlists list.
+    pub window_seconds: u64,
 }
 
-/// Runs a blocking store operation off the runtime.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(StoreError::Database { path: String::new(), reason: format!("task failed: {e}") }))
+/// The handle on the supervisor: cheap to clone; every call is a command.
+#[derive(Debug, Clone)]
+pub struct Supervisor {
+    commands: mpsc::Sender<Command>,
+    registry: Arc<Registry>,
+    transcoder: Arc<Transcoder>,
 }
 
-impl SessionSupervisor {
-    pub fn new(store: Store) -> Arc<Self> {
-        Arc::new(Self { store, running: Mutex::new(HashMap::new()) })
+impl Supervisor {
+    /// Starts the supervisor's task; it runs until every handle is dropped.
+    pub fn spawn(config: LiveConfig) -> Supervisor {
+        let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
+        let registry = Arc::new(Registry::default());
+        let transcoder = config.transcoder.clone();
+        let owner = Owner { config, registry: registry.clone(), sessions: JoinSet::new(), waiting: Vec::new() };
+        tokio::spawn(owner.run(receiver).instrument(tracing::info_span!("supervisor")));
+        Supervisor { commands, registry, transcoder }
     }
 
-    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, Running>> {
-        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    /// What is live now.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
     }
 
-    /// Wires a granted session: returns the sink ingest feeds and the receiver
-    /// the pipeline (packager or transcoder) consumes, with the relay between
-    /// them. `queue` bounds each side.
-    pub fn attach(
-        self: &Arc<Self>,
-        channel: &Channel,
-        session: &Session,
-        stream: Arc<LiveStream>,
-        queue: usize,
-    ) -> (UnitSender, UnitReceiver) {
-        let (sink, input) = unit_channel(queue);
-        let (output, events) = unit_channel(queue);
-        let (stop, stopped) = oneshot::channel();
-        let max = channel.max_session_seconds.map(Duration::from_secs);
-        // The channel as the session began: a later change of its output applies from the next session.
-        let passthrough = channel.output == ChannelOutput::Passthrough;
-        let live = Arc::new(LiveSession::new(&channel.name, &session.id, passthrough, Instant::now()));
-        live.count_drops(input.stats());
-        live.count_drops(output.stats());
-        let relay = Relay {
-            supervisor: self.clone(),
-            channel: channel.name.clone(),
-            session: session.id.clone(),
-            stream,
-            max,
-            live: live.clone(),
-        };
-        let renditions = relay.renditions();
-        let mut running = self.running();
-        let task = tokio::spawn(relay.run(input, output, stopped));
-        running.insert(
-            channel.name.clone(),
-            Running { session: session.id.clone(), live, renditions, stop: Some(stop), task: Some(task) },
-        );
-        (sink, events)
+    /// The encoder probe and slots.
+    pub fn transcoder(&self) -> &Arc<Transcoder> {
+        &self.transcoder
     }
 
-    /// The live figures of `channel`'s session in progress here, if any.
-    pub fn live(&self, channel: &str) -> Option<Arc<LiveSession>> {
-        self.running().get(channel).map(|r| r.live.clone())
+    async fn ask<T>(&self, command: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(command(reply)).await.ok()?;
+        answer.await.ok()
     }
 
-    /// `channel`'s session in progress if it is `session`.
-    fn live_session(&self, channel: &str, session: &str) -> Option<Arc<LiveSession>> {
-        self.live(channel).filter(|live| live.session == session)
+    /// Starts a session for a publish the store granted; the sink ingest
+    /// feeds, or the refusal (the session's end is then already recorded).
+    pub async fn start(&self, channel: Channel, record: Session, peer: SocketAddr) -> Result<UnitSender, Refusal> {
+        let refused = || Refusal::new(RefusalKind::Unavailable, "the appliance is shutting down");
+        self.ask(|reply| Command::Start { channel, record, peer, reply }).await.unwrap_or_else(|| Err(refused()))
     }
 
-    /// A queue of the session (the audio stage's, the transcoder's input): its drops count as the session's.
-    pub fn count_drops(&self, channel: &str, session: &str, stats: Arc<DropStats>) {
-        if let Some(live) = self.live_session(channel, session) {
-            live.count_drops(stats);
-        }
-    }
-
-    /// A session's ladder runs `kept` (`dropped`: above the source) on `backend`/`device`.
-    pub fn encoder_placed(
-        &self,
-        channel: &str,
-        session: &str,
-        backend: Backend,
-        device: &DeviceId,
-        kept: Vec<String>,
-        dropped: Vec<String>,
-    ) {
-        if let Some(live) = self.live_session(channel, session) {
-            live.placed(backend, device, kept, dropped);
-        }
-    }
-
-    /// A session's ladder moved to `backend` on `moved.to` after a failure: the
-    /// placement follows, and `session.encoder_moved` goes into the outbox.
-    pub fn encoder_moved(&self, moved: &LadderMove, backend: Backend) {
-        let to = EncoderSlot::new(backend, &moved.to);
-        let Some(live) = self.live_session(&moved.channel, &moved.session) else { return };
-        let change = live.moved(&moved.from, to, &moved.error, moved.at);
-        let (kept, moves) = live.placement().map_or((Vec::new(), 1), |p| (p.kept, p.moves));
-        let record = EncoderMoved {
-            session: moved.session.clone(),
-            from: change.from,
-            to: change.to,
-            reason: change.reason,
-            kept,
-            moves,
-        };
-        let (store, channel) = (self.store.clone(), moved.channel.clone());
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        runtime.spawn(async move {
-            let session = record.session.clone();
-            match blocking(move || store.record_encoder_move(&channel, record)).await {
-                Ok(event) => tracing::info!(channel = %event.channel, %session, sequence = event.sequence, "session.encoder_moved recorded"),
-                Err(e) => tracing::error!(%session, error = %e, "cannot record the encoder move"),
-            }
-        });
-    }
-
-    /// Ends a channel's session in progress (if it is `session`, when given).
+    /// Ends `channel`'s session in progress (if it is `session`, when given).
     /// Returns whether one was running here.
-    pub fn end(&self, channel: &str, session: Option<&str>, ending: Ending) -> bool {
-        let mut running = self.running();
-        let Some(entry) = running.get_mut(channel) else { return false };
-        if session.is_some_and(|s| s != entry.session) {
-            return false;
-        }
-        match entry.stop.take() {
-            Some(stop) => stop.send(ending).is_ok(),
-            None => false,
-        }
-    }
-
-    /// (channel, session) of every session in progress here.
-    pub fn sessions(&self) -> Vec<(String, String)> {
-        self.running().iter().map(|(c, r)| (c.clone(), r.session.clone())).collect()
+    pub async fn end(&self, channel: &str, session: Option<&str>, ending: Ending) -> bool {
+        let (channel, session) = (channel.to_string(), session.map(str::to_string));
+        self.ask(|reply| Command::End { channel, session, ending, reply }).await.unwrap_or(false)
     }
 
     /// Ends every session with `reason` and waits (bounded) for their records.
     pub async fn end_all(&self, reason: EndReason, deadline: Duration) {
-        let tasks: Vec<JoinHandle<()>> = {
-            let mut running = self.running();
-            running
-                .values_mut()
-                .filter_map(|r| {
-                    if let Some(stop) = r.stop.take() {
-                        let _ = stop.send(Ending::End(reason));
-                    }
-                    r.task.take()
-                })
-                .collect()
-        };
-        let all = async {
-            for task in tasks {
-                let _ = task.await;
-            }
-        };
-        if tokio::time::timeout(deadline, all).await.is_err() {
+        if tokio::time::timeout(deadline, self.ask(|reply| Command::EndAll { reason, reply })).await.is_err() {
             tracing::warn!("sessions still ending after the shutdown deadline");
         }
     }
 
+    /// Plugs `output` into `channel`'s session in progress.
+    pub async fn attach(&self, channel: &str, output: Box<dyn Output>) -> Result<(), String> {
+        let channel = channel.to_string();
+        self.ask(|reply| Command::Attach { channel, output, reply })
+            .await
+            .unwrap_or_else(|| Err("the appliance is shutting down".into()))
+    }
+
+    /// Trips the fault switch of `channel`'s running ladder: its next encoded
+    /// frame fails with `fault`, and the ladder moves per policy exactly as
+    /// after a real failure. For end-to-end tests and failover drills; it is
+    /// reachable only from inside the process. Returns whether a ladder was
+    /// running on the channel.
+    pub async fn inject_fault(&self, channel: &str, fault: Fault) -> bool {
+        let channel = channel.to_string();
+        self.ask(|reply| Command::InjectFault { channel, fault, reply }).await.unwrap_or(false)
+    }
+
     /// Ends sessions whose channel was stopped or deleted by another process.
-    pub fn spawn_reconciler(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    pub fn spawn_reconciler(&self, store: Store, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         let supervisor = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(RECONCILE_INTERVAL);
@@ -231,30 +156,34 @@ impl SessionSupervisor {
                 if stopping {
                     return;
                 }
-                supervisor.reconcile().await;
+                supervisor.reconcile(&store).await;
             }
         })
     }
 
-    async fn reconcile(&self) {
-        let sessions = self.sessions();
+    async fn reconcile(&self, store: &Store) {
+        let sessions = self.registry.all();
         if sessions.is_empty() {
             return;
         }
-        let store = self.store.clone();
-        let names: Vec<String> = sessions.iter().map(|(c, _)| c.clone()).collect();
-        let channels = blocking(move || names.iter().map(|n| store.get(n)).collect::<Result<Vec<_>, _>>()).await;
-        let Ok(channels) = channels else { return };
-        for ((name, session), channel) in sessions.iter().zip(channels) {
+        let store = store.clone();
+        let names: Vec<String> = sessions.iter().map(|e| e.channel.clone()).collect();
+        let channels =
+            tokio::task::spawn_blocking(move || names.iter().map(|n| store.get(n)).collect::<Result<Vec<_>, _>>())
+                .await;
+        let Ok(Ok(channels)) = channels else { return };
+        for (entry, channel) in sessions.iter().zip(channels) {
             let reason = match channel {
                 None => Some(EndReason::ChannelDeleted),
                 Some(c) if c.state != ChannelState::Active => Some(EndReason::ChannelStopped),
-                Some(c) if c.current_session.as_deref() != Some(session.as_str()) => Some(EndReason::ChannelStopped),
+                Some(c) if c.current_session.as_deref() != Some(entry.session.as_str()) => {
+                    Some(EndReason::ChannelStopped)
+                }
                 Some(_) => None,
             };
             if let Some(reason) = reason {
-                tracing::info!(channel = %name, session = %session, %reason, "channel changed elsewhere; ending the session");
-                self.end(name, Some(session), Ending::End(reason));
+                tracing::info!(channel = %entry.channel, session = %entry.session, %reason, "channel changed elsewhere; ending the session");
+                self.end(&entry.channel, Some(&entry.session), Ending::End(reason)).await;
             }
         }
     }
@@ -262,11 +191,12 @@ impl SessionSupervisor {
     /// Checkpoints the figures of every session in progress every `every`
     /// (see `checkpoint`), until shutdown.
     pub fn spawn_checkpointer(
-        self: &Arc<Self>,
+        &self,
+        store: Store,
         every: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
-        let supervisor = self.clone();
+        let registry = self.registry.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -279,166 +209,185 @@ impl SessionSupervisor {
                 if stopping {
                     return;
                 }
-                supervisor.checkpoint(&mut written).await;
+                checkpoint(&registry, &store, &mut written).await;
             }
         })
     }
+}
 
-    /// Writes the stats so far of the sessions in progress whose figures
-    /// moved since their last checkpoint (`written`: what each got last), in
-    /// one transaction. The relay's unit path is not touched: the figures are
-    /// read from the atomics it already keeps.
-    async fn checkpoint(&self, written: &mut HashMap<String, SessionStats>) {
-        let all: Vec<SessionCheckpoint> = self
-            .running()
-            .iter()
-            .map(|(channel, r)| SessionCheckpoint {
-                channel: channel.clone(),
-                session: r.session.clone(),
-                stats: r.live.stats(r.renditions.clone()),
-            })
-            .collect();
-        written.retain(|session, _| all.iter().any(|c| &c.session == session));
-        let due: Vec<SessionCheckpoint> =
-            all.into_iter().filter(|c| c.stats.units_in > 0 && written.get(&c.session) != Some(&c.stats)).collect();
-        if due.is_empty() {
+/// Writes the stats so far of the sessions in progress whose figures moved
+/// since their last checkpoint (`written`: what each got last), in one
+/// transaction. The sessions' unit path is not touched: the figures are read
+/// from the atomics it already keeps.
+async fn checkpoint(registry: &Registry, store: &Store, written: &mut HashMap<String, SessionStats>) {
+    let all: Vec<SessionCheckpoint> = registry
+        .all()
+        .iter()
+        .map(|e| SessionCheckpoint {
+            channel: e.channel.clone(),
+            session: e.session.clone(),
+            stats: e.figures.stats(e.renditions.clone()),
+        })
+        .collect();
+    written.retain(|session, _| all.iter().any(|c| &c.session == session));
+    let due: Vec<SessionCheckpoint> =
+        all.into_iter().filter(|c| c.stats.units_in > 0 && written.get(&c.session) != Some(&c.stats)).collect();
+    if due.is_empty() {
+        return;
+    }
+    let store = store.clone();
+    let sessions = due.len();
+    let started = Instant::now();
+    let done = tokio::task::spawn_blocking(move || (store.checkpoint_sessions(&due), due)).await;
+    let (result, due): (Result<usize, StoreError>, _) = match done {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::warn!(error = %e, "session checkpoint task failed");
             return;
         }
-        let store = self.store.clone();
-        let sessions = due.len();
-        let started = Instant::now();
-        let (result, due) = match tokio::task::spawn_blocking(move || (store.checkpoint_sessions(&due), due)).await {
-            Ok(done) => done,
-            Err(e) => {
-                tracing::warn!(error = %e, "session checkpoint task failed");
-                return;
-            }
-        };
-        match result {
-            Ok(count) => {
-                tracing::debug!(
-                    sessions,
-                    written = count,
-                    took_us = started.elapsed().as_micros() as u64,
-                    "sessions checkpointed"
-                );
-                written.extend(due.into_iter().map(|c| (c.session, c.stats)));
-            }
-            Err(e) => {
-                tracing::warn!(sessions, error = %e, "cannot checkpoint the sessions in progress; trying again at the next interval")
-            }
+    };
+    match result {
+        Ok(count) => {
+            tracing::debug!(
+                sessions,
+                written = count,
+                took_us = started.elapsed().as_micros() as u64,
+                "sessions checkpointed"
+            );
+            written.extend(due.into_iter().map(|c| (c.session, c.stats)));
         }
-    }
-
-    fn forget(&self, channel: &str, session: &str) {
-        let mut running = self.running();
-        if running.get(channel).is_some_and(|r| r.session == session) {
-            running.remove(channel);
+        Err(e) => {
+            tracing::warn!(sessions, error = %e, "cannot checkpoint the sessions in progress; trying again at the next interval")
         }
     }
 }
 
-/// One session's relay between ingest and its pipeline.
-struct Relay {
-    supervisor: Arc<SessionSupervisor>,
-    channel: String,
-    session: String,
-    stream: Arc<LiveStream>,
-    max: Option<Duration>,
-    live: Arc<LiveSession>,
+/// The supervisor's task and what only it touches.
+struct Owner {
+    config: LiveConfig,
+    registry: Arc<Registry>,
+    /// Every session's task, with its (channel, session).
+    sessions: JoinSet<(String, String)>,
+    /// `EndAll` replies waiting for the last session to end.
+    waiting: Vec<oneshot::Sender<()>>,
 }
 
-impl Relay {
-    async fn run(self, mut input: UnitReceiver, mut output: UnitSender, mut stopped: oneshot::Receiver<Ending>) {
-        let store = self.supervisor.store.clone();
-        let (channel, session) = (self.channel.clone(), self.session.clone());
-        let _ = self.step(Event::PipelineStarting).await;
-        let mut first_part = tokio::task::JoinSet::new();
-        for rendition in &self.stream.renditions {
-            let mut progress = rendition.subscribe();
-            first_part.spawn(async move {
-                let has_part = |p: &Progress| p.last_part.is_some() || p.ended;
-                progress.wait_for(has_part).await.is_ok_and(|p| p.last_part.is_some())
-            });
-        }
-        let mut live = false;
-        let deadline = self.max.map(|max| tokio::time::Instant::now() + max);
-        let ending = loop {
-            tokio::select! {
-                ending = &mut stopped => break ending.unwrap_or(Ending::End(EndReason::ApplianceShutdown)),
-                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
-                    break Ending::End(EndReason::MaxDuration);
-                }
-                event = input.recv() => match event {
-                    None => break Ending::End(EndReason::PublisherLeft),
-                    Some(StreamEvent::Tracks(tracks)) => {
-                        self.live.announce(&tracks);
-                        if output.send_tracks(tracks).await.is_err() {
-                            break Ending::Fail("the pipeline stopped taking media".into());
-                        }
-                    }
-                    Some(StreamEvent::Unit(unit)) => {
-                        self.live.record(&unit);
-                        if output.send_unit(unit).is_err() {
-                            break Ending::Fail("the pipeline stopped taking media".into());
-                        }
-                    }
-                },
-                Some(done) = first_part.join_next(), if !live => {
-                    if done.unwrap_or(false) && self.step(Event::FirstPart).await.is_ok() {
-                        live = true;
-                        tracing::info!(%channel, %session, "session live");
-                    }
-                }
-            }
-        };
-        // The kill switch: closing the publisher's queue ends the RTMP session;
-        // closing the pipeline's input ends every rendition with ENDLIST.
-        drop(input);
-        drop(output);
-        first_part.abort_all();
-        let stats = self.live.stats(self.renditions());
-        let (bytes_in, units_in, dropped_units) = (stats.bytes_in, stats.units_in, stats.dropped_units);
-        let (event, error) = match &ending {
-            Ending::End(reason) => (Event::End(*reason), None),
-            Ending::Fail(text) => (Event::Fail, Some(text.clone())),
-        };
-        self.supervisor.forget(&channel, &session);
-        // Until its end is recorded the channel counts as live and refuses a new
-        // publish, so a transient failure (a full disk) is retried until it clears.
-        let mut wait = Duration::from_secs(1);
-        let given_up = Instant::now() + END_RETRY_FOR;
+impl Owner {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         loop {
-            let (store, c, s, stats, error) =
-                (store.clone(), channel.clone(), session.clone(), stats.clone(), error.clone());
-            match blocking(move || store.end_session(&c, &s, event, stats, error)).await {
-                Ok(Some(ended)) => {
-                    tracing::info!(%channel, %session, state = ?ended.state, reason = ?ended.end_reason, bytes_in, units_in, dropped_units, duration_ms = ended.duration_ms(), "session over");
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.handle(command),
+                    None => break,
+                },
+                Some(joined) = self.sessions.join_next() => {
+                    if let Ok((channel, session)) = joined {
+                        self.registry.remove(&channel, &session);
+                    }
+                    if self.sessions.is_empty() {
+                        for reply in self.waiting.drain(..) {
+                            let _ = reply.send(());
+                        }
+                    }
                 }
-                Ok(None) => tracing::debug!(%channel, %session, "session was already recorded as over"),
-                Err(e) if e.needs_reopen() && Instant::now() < given_up => {
-                    tracing::warn!(%channel, %session, error = %e, retry_in_s = wait.as_secs(), "cannot record the end of a session yet; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(30));
-                    continue;
-                }
-                Err(e) => tracing::error!(%channel, %session, error = %e, "cannot record the end of a session"),
             }
-            return;
+        }
+        // Every handle is gone (the appliance stopped): sessions end with it.
+        for entry in self.registry.all() {
+            let _ = entry.control.try_send(SessionCommand::Stop(Ending::End(EndReason::ApplianceShutdown)));
+        }
+        while self.sessions.join_next().await.is_some() {}
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Start { channel, record, peer, reply } => self.start(channel, record, peer, reply),
+            Command::End { channel, session, ending, reply } => {
+                let entry = self.registry.get(&channel).filter(|e| session.as_ref().is_none_or(|s| *s == e.session));
+                let sent = entry.is_some_and(|e| e.control.try_send(SessionCommand::Stop(ending)).is_ok());
+                let _ = reply.send(sent);
+            }
+            Command::EndAll { reason, reply } => {
+                for entry in self.registry.all() {
+                    let _ = entry.control.try_send(SessionCommand::Stop(Ending::End(reason)));
+                }
+                if self.sessions.is_empty() {
+                    let _ = reply.send(());
+                } else {
+                    self.waiting.push(reply);
+                }
+            }
+            Command::Attach { channel, output, reply } => match self.registry.get(&channel) {
+                Some(entry) => {
+                    if let Err(
+                        mpsc::error::TrySendError::Full(SessionCommand::Attach(_, reply))
+                        | mpsc::error::TrySendError::Closed(SessionCommand::Attach(_, reply)),
+                    ) = entry.control.try_send(SessionCommand::Attach(output, reply))
+                    {
+                        let _ = reply.send(Err(format!("channel {channel}'s session is busy or ending")));
+                    }
+                }
+                None => {
+                    let _ = reply.send(Err(format!("channel {channel} has no session in progress")));
+                }
+            },
+            Command::InjectFault { channel, fault, reply } => match self.registry.get(&channel) {
+                Some(entry) => {
+                    if let Err(
+                        mpsc::error::TrySendError::Full(SessionCommand::InjectFault(_, reply))
+                        | mpsc::error::TrySendError::Closed(SessionCommand::InjectFault(_, reply)),
+                    ) = entry.control.try_send(SessionCommand::InjectFault(fault, reply))
+                    {
+                        let _ = reply.send(false);
+                    }
+                }
+                None => {
+                    let _ = reply.send(false);
+                }
+            },
         }
     }
 
-    fn renditions(&self) -> Vec<String> {
-        self.stream.renditions.iter().map(|r| r.name.clone()).collect()
-    }
-
-    async fn step(&self, event: Event) -> Result<Session, StoreError> {
-        let store = self.supervisor.store.clone();
-        let (c, s) = (self.channel.clone(), self.session.clone());
-        let result = blocking(move || store.advance_session(&c, &s, event)).await;
-        if let Err(e) = &result {
-            tracing::warn!(channel = %self.channel, session = %self.session, ?event, error = %e, "session step not recorded");
-        }
-        result
+    /// Registers the session and starts its task; the task answers `reply`.
+    fn start(
+        &mut self,
+        channel: Channel,
+        record: Session,
+        peer: SocketAddr,
+        reply: oneshot::Sender<Result<UnitSender, Refusal>>,
+    ) {
+        let (control, commands) = mpsc::channel(SESSION_COMMANDS);
+        let passthrough = channel.output == ChannelOutput::Passthrough;
+        let figures = Arc::new(SessionFigures::new(&channel.name, &record.id, passthrough, Instant::now()));
+        let renditions = rendition_names(&channel.output);
+        let entry = LiveEntry::new(&channel.name, &record.id, peer, renditions, figures.clone(), control);
+        self.registry.insert(Arc::new(entry));
+        let mode = channel.latency_mode;
+        let packaging =
+            PackagingConfig { mode, part_target: self.config.part_target, window_seconds: self.config.window_seconds };
+        let packager = PackagerOutput::new(self.config.origin.clone(), &channel.name, &record.id, packaging);
+        let spec = SessionSpec {
+            keyframe_interval: mode.segment_target(),
+            outputs: vec![Box::new(packager)],
+            figures,
+            peer,
+            record,
+            channel,
+        };
+        let deps = SessionDeps {
+            store: self.config.store.clone(),
+            transcoder: self.config.transcoder.clone(),
+            registry: self.registry.clone(),
+        };
+        let (name, id) = (spec.channel.name.clone(), spec.record.id.clone());
+        let span = tracing::info_span!("session", channel = %name, session = %id);
+        tracing::info!(parent: &span, %peer, %mode, "session starting");
+        self.sessions.spawn(
+            async move {
+                super::session::run(spec, deps, commands, reply).await;
+                (name, id)
+            }
+            .instrument(span),
+        );
     }
 }

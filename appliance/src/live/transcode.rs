@@ -1,49 +1,43 @@
-//! The appliance's side of `accel`: probes the encoders once at start (off
-//! the runtime), keeps the slot pool, and for a granted publish whose channel
-//! outputs a ladder leases a slot for the whole ladder under the channel's
-//! policy and returns one stream per rendition (the ladder's rungs, then the
-//! source when the ladder includes it).
+//! The appliance's side of `accel`: the encoder probe (once, at start, off
+//! the runtime) and the slot pool (`Transcoder`), and a session's ladder
+//! stage.
 //!
-//! The lease taken at publish time is for a nominal source (16:9 at 30 fps),
-//! so a channel that cannot have a slot at all is refused at once. A small
-//! task per session then supervises the ladder: at the source's first video
-//! announcement it re-lets the slot for the real size and frame rate (moving,
-//! falling back or refusing per policy) and only then starts the pipeline on
-//! the slot it got; it logs the pipeline's stats, raises the fallback alert,
-//! and moves the ladder to another slot when an encoder or device fails, which
-//! the packager turns into a discontinuity in every rendition, not an ENDLIST.
-//! When the ladder cannot go on, the session ends with the reason. Also the
-//! `probe` and `bench transcode` commands.
+//! A ladder's slot is leased at publish time for a nominal source (16:9 at
+//! 30 fps), so a channel that cannot have a slot at all is refused at once
+//! with the scheduler's typed error. The stage's task then supervises the
+//! ladder: at the source's first video announcement it re-lets the slot for
+//! the real size and frame rate (moving, falling back or refusing per policy)
+//! and only then starts the pipeline on the slot it got; it logs the
+//! pipeline's stats, raises the fallback alert, and moves the ladder to
+//! another slot when an encoder or device fails, which the packager turns
+//! into a discontinuity in every rendition, not an ENDLIST. What it does
+//! comes up to the session as typed events (`EncoderPlaced`,
+//! `EncoderMoved`); when the ladder cannot go on, the task ends with the
+//! reason and the session ends with it.
 
-use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use accel::pipeline::{Fault, FaultSwitch, INPUT_QUEUE, Pipeline, PipelineConfig, PipelineEvent, Resume};
+use accel::pipeline::{FaultSwitch, INPUT_QUEUE, Outputs, Pipeline, PipelineConfig, PipelineEvent, Rendition, Resume};
 use accel::probe::ProbeReport;
 use accel::scheduler::{Demand, NOMINAL_FPS};
-use accel::{Calibration, DeviceId, Lease, SlotPool};
-use media::{
-    ChannelOutput, EncoderPolicy, RenditionSpec, StreamEvent, TrackInfo, TrackKind, UnitReceiver, UnitSender,
-    unit_channel,
-};
-use serde::Serialize;
-use tokio::sync::watch;
+use accel::{AccelError, Calibration, Lease, SlotPool};
+use media::{ChannelOutput, EncoderPolicy, Ladder, RenditionSpec, TrackInfo, TrackKind, UnitSender, unit_channel};
+use tokio::sync::{mpsc, watch};
 
-use crate::live::supervisor::{Ending, SessionSupervisor};
-use crate::state::Channel;
+use super::events::SessionEvent;
 
-/// The queue between the transcoder and each rendition's packager.
+/// The queue between the ladder and the session's fan-out, per rendition.
 const RENDITION_QUEUE: usize = 256;
 /// How often a running ladder logs its per-rung stats.
 const STATS_INTERVAL: Duration = Duration::from_secs(30);
 /// Moves of one session's ladder after failures before it gives up.
 const MAX_MOVES: u32 = 3;
-/// Ladder moves remembered for `Transcoder::moves`.
-const MOVES_KEPT: usize = 32;
 
-/// The renditions a channel's sessions have, in the order `Transcoder::start` returns their streams.
+/// The renditions a channel's sessions have: the ladder's rungs, then the
+/// source when the ladder offers it, or the source alone.
 pub fn rendition_names(output: &ChannelOutput) -> Vec<String> {
     match output {
         ChannelOutput::Passthrough => vec!["source".to_string()],
@@ -57,58 +51,16 @@ pub fn rendition_names(output: &ChannelOutput) -> Vec<String> {
     }
 }
 
-/// A ladder moved to another slot after an encoder or device failure.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LadderMove {
-    pub channel: String,
-    pub session: String,
-    pub from: DeviceId,
-    pub to: DeviceId,
-    /// The failure that caused it.
-    pub error: String,
-    pub at: SystemTime,
-}
-
-/// The ladders running now (their fault switches) and the latest moves.
-#[derive(Debug, Default)]
-struct Ladders {
-    /// Channel -> (session, fault switch).
-    running: Mutex<HashMap<String, (String, FaultSwitch)>>,
-    moves: Mutex<VecDeque<LadderMove>>,
-}
-
-impl Ladders {
-    fn forget(&self, channel: &str, session: &str) {
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if running.get(channel).is_some_and(|(s, _)| s == session) {
-            running.remove(channel);
-        }
-    }
-
-    fn record(&self, moved: LadderMove) {
-        let mut moves = self.moves.lock().unwrap_or_else(|e| e.into_inner());
-        if moves.len() >= MOVES_KEPT {
-            moves.pop_front();
-        }
-        moves.push_back(moved);
-    }
-}
-
-/// Encoder probe and slots, shared by every publish.
+/// Encoder probe and slots, shared by every session.
 #[derive(Debug)]
 pub struct Transcoder {
     data_dir: std::path::PathBuf,
     state: tokio::sync::OnceCell<(Arc<ProbeReport>, SlotPool)>,
-    ladders: Arc<Ladders>,
 }
 
 impl Transcoder {
     pub fn new(data_dir: &Path) -> Arc<Self> {
-        Arc::new(Self {
-            data_dir: data_dir.to_path_buf(),
-            state: tokio::sync::OnceCell::new(),
-            ladders: Arc::new(Ladders::default()),
-        })
+        Arc::new(Self { data_dir: data_dir.to_path_buf(), state: tokio::sync::OnceCell::new() })
     }
 
     /// Encoder slot usage once the probe has run; never waits for it (systemd STATUS).
@@ -150,122 +102,71 @@ impl Transcoder {
             .await
     }
 
-    /// Wires a session's `events`: passthrough returns them as the one "source"
-    /// stream; a ladder leases a slot for a nominal source and hands the
-    /// session to its supervising task, or says why not (the probe's reason
-    /// for `hardware-only` without hardware, a spent CPU budget). Later
-    /// failures end the session through `supervisor` with their reason.
-    pub async fn start(
-        &self,
-        channel: &Channel,
-        session: &str,
-        events: UnitReceiver,
-        keyframe_interval: Duration,
-        supervisor: &Arc<SessionSupervisor>,
-    ) -> Result<Vec<UnitReceiver>, String> {
-        let events = crate::live::audio::aac_audio(&channel.name, session, events);
-        supervisor.count_drops(&channel.name, session, events.stats());
-        let ChannelOutput::Ladder { ladder } = &channel.output else { return Ok(vec![events]) };
+    /// Leases a slot for `ladder` at a nominal source under `policy`, or says
+    /// why not (`is_capacity()`: no slot fits; otherwise the probe's reason,
+    /// e.g. `hardware-only` without hardware).
+    pub async fn lease(&self, ladder: &Ladder, policy: EncoderPolicy) -> Result<LadderLease, AccelError> {
         let (_, pool) = self.ready().await;
         let demand = Demand::for_rungs(&ladder.rungs, NOMINAL_FPS);
-        let lease = pool.lease(&demand, channel.encoder_policy).map_err(|e| e.to_string())?;
+        let lease = pool.lease(&demand, policy)?;
+        Ok(LadderLease { lease, pool: pool.clone(), demand, policy, ladder: ladder.clone() })
+    }
+}
+
+/// A ladder's slot, leased for a session that has not started yet.
+#[derive(Debug)]
+pub struct LadderLease {
+    lease: Lease,
+    pool: SlotPool,
+    demand: Demand,
+    policy: EncoderPolicy,
+    ladder: Ladder,
+}
+
+/// The latest track announcement of a session.
+pub type Announced = Option<Arc<[TrackInfo]>>;
+
+/// A session's ladder: the session writes the source into `input` (and
+/// publishes each announcement on `tracks` first), reads each rung's stream
+/// from `renditions`, and joins `run`.
+pub struct LadderStage {
+    pub input: UnitSender,
+    pub tracks: watch::Sender<Announced>,
+    /// The rungs' streams, by rendition name, in the ladder's order.
+    pub renditions: Vec<Rendition>,
+    /// Trips a failure in the running ladder (tests and failover drills).
+    pub faults: FaultSwitch,
+    /// The supervision: `Ok` when the publish ended, `Err` with the reason when the ladder cannot go on.
+    pub run: std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>,
+}
+
+impl LadderLease {
+    /// Starts supervising the ladder; the pipeline itself starts at the
+    /// source's first video announcement. `label` names threads and logs.
+    pub fn start(
+        self,
+        label: &str,
+        keyframe_interval: Duration,
+        events: mpsc::Sender<SessionEvent>,
+    ) -> Result<LadderStage, AccelError> {
         let (input, input_rx) = unit_channel(INPUT_QUEUE);
-        let (outputs, mut streams): (Vec<_>, Vec<_>) =
-            ladder.rungs.iter().map(|_| unit_channel(RENDITION_QUEUE)).unzip();
-        let source_tx = ladder.include_source.then(|| {
-            let (tx, rx) = unit_channel(RENDITION_QUEUE);
-            streams.push(rx);
-            tx
-        });
+        let (outputs, renditions) = Outputs::for_rungs(&self.ladder.rungs, RENDITION_QUEUE)?;
         let faults = FaultSwitch::default();
         let config = PipelineConfig {
-            label: channel.name.clone(),
-            backend: lease.backend(),
-            device: lease.device().clone(),
-            rungs: ladder.rungs.clone(),
+            label: label.to_string(),
+            backend: self.lease.backend(),
+            device: self.lease.device().clone(),
+            rungs: self.ladder.rungs.clone(),
             keyframe_interval,
             preset: None,
             fail_after_frames: None,
             faults: faults.clone(),
         };
-        self.ladders
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(channel.name.clone(), (session.to_string(), faults));
-        let (tracks_tx, tracks) = watch::channel(None);
-        tokio::spawn(forward(events, input, source_tx, tracks_tx));
-        let supervised = Supervised {
-            pool: pool.clone(),
-            demand,
-            policy: channel.encoder_policy,
-            channel: channel.name.clone(),
-            session: session.to_string(),
-            ladders: self.ladders.clone(),
-            supervisor: supervisor.clone(),
-        };
-        let resume = Resume { input: input_rx, outputs: outputs.into_iter().map(Some).collect(), source_tracks: None };
-        tokio::spawn(supervised.run(lease, config, resume, tracks));
-        Ok(streams)
-    }
-
-    /// Trips the fault switch of `channel`'s running ladder: its next encoded
-    /// frame fails with `fault`, and the ladder moves per policy exactly as
-    /// after a real failure. For end-to-end tests and failover drills; it is
-    /// reachable only from inside the process. Returns whether a ladder was
-    /// running on the channel.
-    pub fn inject_fault(&self, channel: &str, fault: Fault) -> bool {
-        let running = self.ladders.running.lock().unwrap_or_else(|e| e.into_inner());
-        let Some((session, switch)) = running.get(channel) else { return false };
-        tracing::warn!(%channel, %session, ?fault, "fault injected into the ladder");
-        switch.trip(fault);
-        true
-    }
-
-    /// The latest ladder moves after failures, oldest first.
-    pub fn moves(&self) -> Vec<LadderMove> {
-        self.ladders.moves.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
-    }
-}
-
-/// The latest track announcement of a session.
-type Announced = Option<Arc<[TrackInfo]>>;
-
-/// Copies the session's events into the pipeline's small input (where a
-/// transcode that falls behind drops to the next keyframe, counted) and, for
-/// a ladder that includes it, into the source rendition. Every track
-/// announcement is also published on `tracks` (before it is queued, so the
-/// supervisor can start the pipeline that will read it).
-async fn forward(
-    mut events: UnitReceiver,
-    mut input: UnitSender,
-    mut source: Option<UnitSender>,
-    tracks: watch::Sender<Announced>,
-) {
-    while let Some(event) = events.recv().await {
-        match event {
-            StreamEvent::Tracks(announced) => {
-                tracks.send_replace(Some(announced.clone()));
-                if let Some(s) = source.as_mut()
-                    && s.send_tracks(announced.clone()).await.is_err()
-                {
-                    source = None;
-                }
-                if input.send_tracks(announced).await.is_err() && source.is_none() {
-                    return;
-                }
-            }
-            StreamEvent::Unit(unit) => {
-                if let Some(s) = source.as_mut()
-                    && s.send_unit(unit.clone()).is_err()
-                {
-                    source = None;
-                }
-                if input.send_unit(unit).is_err() && source.is_none() {
-                    return;
-                }
-            }
-        }
+        let (tracks, announced) = watch::channel(None);
+        let supervised = Supervised { pool: self.pool, demand: self.demand, policy: self.policy, events };
+        let resume = Resume { input: input_rx, outputs, source_tracks: None };
+        let run = Box::pin(supervised.run(self.lease, config, resume, announced));
+        Ok(LadderStage { input, tracks, renditions, faults, run })
     }
 }
 
@@ -289,25 +190,13 @@ struct Supervised {
     /// What the lease is for: nominal until the first video announcement, then the source's.
     demand: Demand,
     policy: EncoderPolicy,
-    channel: String,
-    session: String,
-    ladders: Arc<Ladders>,
-    supervisor: Arc<SessionSupervisor>,
+    events: mpsc::Sender<SessionEvent>,
 }
 
 impl Supervised {
-    async fn run(mut self, lease: Lease, config: PipelineConfig, resume: Resume, tracks: watch::Receiver<Announced>) {
-        let outcome = self.supervise(lease, config, resume, tracks).await;
-        self.ladders.forget(&self.channel, &self.session);
-        if let Err(reason) = outcome {
-            tracing::error!(alert = "transcode-failed", channel = %self.channel, session = %self.session, %reason, "ladder stopped: the session ends");
-            self.supervisor.end(&self.channel, Some(&self.session), Ending::Fail(reason));
-        }
-    }
-
     /// Runs the ladder until the publish ends (`Ok`) or it cannot go on (`Err` with the reason).
-    async fn supervise(
-        &mut self,
+    async fn run(
+        mut self,
         mut lease: Lease,
         mut config: PipelineConfig,
         resume: Resume,
@@ -327,14 +216,12 @@ impl Supervised {
         }
         if let Some(why) = lease.fallback() {
             // The alert: prefer-hardware fell back to the CPU.
-            tracing::warn!(alert = "transcode-fallback", channel = %self.channel, session = %self.session, reason = why, "no hardware slot: ladder runs on the CPU");
+            tracing::warn!(alert = "transcode-fallback", reason = why, "no hardware slot: ladder runs on the CPU");
         }
         config.backend = lease.backend();
         config.device = lease.device().clone();
-        // The pipeline's input queue (kept across moves): its drops are the session's.
-        self.supervisor.count_drops(&self.channel, &self.session, resume.input.stats());
         let mut pipeline = Pipeline::resume(config.clone(), resume).map_err(|e| e.to_string())?;
-        tracing::info!(channel = %self.channel, session = %self.session, %source, backend = %lease.backend(), device = %lease.device(), load = ?lease.load(), "ladder leased");
+        tracing::info!(%source, backend = %lease.backend(), device = %lease.device(), load = ?lease.load(), "ladder leased");
 
         let mut tick = tokio::time::interval(STATS_INTERVAL);
         tick.tick().await;
@@ -344,7 +231,7 @@ impl Supervised {
             let event = tokio::select! {
                 event = pipeline.next_event() => event,
                 _ = tick.tick() => {
-                    self.log_stats(&pipeline, "transcode");
+                    log_stats(&pipeline, "transcode");
                     continue;
                 }
                 changed = tracks.changed(), if tracks_open => {
@@ -356,20 +243,19 @@ impl Supervised {
             };
             match event {
                 Some(PipelineEvent::Configured { source, kept, dropped }) => {
-                    tracing::info!(channel = %self.channel, session = %self.session, source = ?source, kept = ?kept, dropped_above_source = ?dropped, "ladder running");
-                    self.supervisor.encoder_placed(
-                        &self.channel,
-                        &self.session,
-                        lease.backend(),
-                        lease.device(),
+                    tracing::info!(source = ?source, kept = ?kept, dropped_above_source = ?dropped, "ladder running");
+                    let placed = SessionEvent::EncoderPlaced {
+                        backend: lease.backend(),
+                        device: lease.device().clone(),
                         kept,
                         dropped,
-                    );
+                    };
+                    let _ = self.events.send(placed).await;
                 }
                 Some(PipelineEvent::Failed { error, resume: Some(resume) }) if moves < MAX_MOVES => {
                     moves += 1;
                     let from = lease.device().clone();
-                    tracing::error!(alert = "transcode-failed", channel = %self.channel, session = %self.session, device = %from, %error, "encoder failed; moving the ladder");
+                    tracing::error!(alert = "transcode-failed", device = %from, %error, "encoder failed; moving the ladder");
                     if error.is_device_lost() && lease.backend().is_hardware() {
                         self.pool.mark_failed(&from);
                     }
@@ -377,24 +263,21 @@ impl Supervised {
                         .relet(&self.demand, self.policy)
                         .map_err(|e| format!("{error}; and no slot to move the ladder to: {e}"))?;
                     if let Some(why) = lease.fallback() {
-                        tracing::warn!(alert = "transcode-fallback", channel = %self.channel, session = %self.session, reason = why, "ladder moved to the CPU");
+                        tracing::warn!(alert = "transcode-fallback", reason = why, "ladder moved to the CPU");
                     }
                     config.backend = lease.backend();
                     config.device = lease.device().clone();
                     pipeline = Pipeline::resume(config.clone(), resume)
                         .map_err(|e| format!("{error}; and the ladder could not restart: {e}"))?;
-                    tracing::warn!(alert = "transcode-moved", channel = %self.channel, session = %self.session, from = %from, to = %lease.device(), "ladder moved (a discontinuity in every rendition)");
-                    let moved = LadderMove {
-                        channel: self.channel.clone(),
-                        session: self.session.clone(),
+                    tracing::warn!(alert = "transcode-moved", from = %from, to = %lease.device(), "ladder moved (a discontinuity in every rendition)");
+                    let moved = SessionEvent::EncoderMoved {
                         from,
                         to: lease.device().clone(),
+                        backend: lease.backend(),
                         error: error.to_string(),
                         at: SystemTime::now(),
                     };
-                    // The session's placement follows and `session.encoder_moved` is recorded.
-                    self.supervisor.encoder_moved(&moved, lease.backend());
-                    self.ladders.record(moved);
+                    let _ = self.events.send(moved).await;
                 }
                 Some(PipelineEvent::Failed { error, .. }) if error.is_closed() => return Ok(()),
                 Some(PipelineEvent::Failed { error, .. }) => {
@@ -402,7 +285,7 @@ impl Supervised {
                     return Err(format!("transcode failed{after}: {error}"));
                 }
                 Some(PipelineEvent::Finished) | None => {
-                    self.log_stats(&pipeline, "transcode ended");
+                    log_stats(&pipeline, "transcode ended");
                     return Ok(());
                 }
             }
@@ -420,23 +303,25 @@ impl Supervised {
         let Some(demand) = Demand::for_tracks(rungs, tracks).filter(|d| *d != self.demand) else { return };
         let source = describe_source(tracks);
         match lease.resize(&demand) {
-            None => {
-                tracing::info!(channel = %self.channel, session = %self.session, %source, load = ?lease.load(), "source changed; lease adjusted")
-            }
+            None => tracing::info!(%source, load = ?lease.load(), "source changed; lease adjusted"),
             Some(over) => {
-                tracing::warn!(alert = "transcode-over-budget", channel = %self.channel, session = %self.session, %source, reason = %over, "source changed; the ladder now uses more than its slot has")
+                tracing::warn!(alert = "transcode-over-budget", %source, reason = %over, "source changed; the ladder now uses more than its slot has")
             }
         }
         self.demand = demand;
     }
+}
 
-    fn log_stats(&self, pipeline: &Pipeline, message: &str) {
-        let stats = pipeline.stats();
-        for rung in &stats.rungs {
-            tracing::info!(channel = %self.channel, rendition = %rung.name, frames = rung.frames, added_latency_p50_ms = rung.latency_ms_p50, added_latency_p95_ms = rung.latency_ms_p95, added_latency_max_ms = rung.latency_ms_max, "{message}");
-        }
-        if stats.input_dropped_units > 0 {
-            tracing::warn!(channel = %self.channel, dropped_units = stats.input_dropped_units, episodes = stats.input_drop_episodes, "transcode fell behind real time: input dropped to the next keyframe");
-        }
+fn log_stats(pipeline: &Pipeline, message: &str) {
+    let stats = pipeline.stats();
+    for rung in &stats.rungs {
+        tracing::info!(rendition = %rung.name, frames = rung.frames, added_latency_p50_ms = rung.latency_ms_p50, added_latency_p95_ms = rung.latency_ms_p95, added_latency_max_ms = rung.latency_ms_max, "{message}");
+    }
+    if stats.input_dropped_units > 0 {
+        tracing::warn!(
+            dropped_units = stats.input_dropped_units,
+            episodes = stats.input_drop_episodes,
+            "transcode fell behind real time: input dropped to the next keyframe"
+        );
     }
 }

@@ -14,6 +14,7 @@
 //! the file at its next operation. Inside a process operations take turns on
 //! a mutex.
 
+pub mod blocking;
 pub mod channels;
 pub mod clock;
 pub mod ids;

@@ -17,9 +17,10 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::signature::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, TYPE_HEADER, sign};
 use crate::config::WebhooksConfig;
 use crate::http::api::resources::{EventResource, PublicUrls};
+use crate::state::Store;
+use crate::state::blocking::blocking;
 use crate::state::clock;
 use crate::state::outbox::{Attempt, AttemptOutcome, PendingHead};
-use crate::state::{Store, StoreError};
 
 /// How often the outbox is looked at when nothing wakes the worker (events
 /// written by another process, such as the CLI).
@@ -103,14 +104,6 @@ struct Worker {
 }
 
 type Lane = (String, String);
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(StoreError::Database { path: String::new(), reason: format!("task failed: {e}") }))
-}
 
 impl Worker {
     async fn run(self, mut shutdown: watch::Receiver<bool>) {

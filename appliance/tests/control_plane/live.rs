@@ -136,7 +136,7 @@ async fn an_encoder_move_is_a_signed_webhook_and_the_api_shows_the_new_placement
 
     // The encoder fails under the running ladder.
     let injected = Instant::now();
-    assert!(app.appliance.routing.transcoder().inject_fault("mover", Fault::Encoder));
+    assert!(app.appliance.live.inject_fault("mover", Fault::Encoder).await);
 
     // The webhook arrives, signed (the receiver verifies every signature), with the move.
     let arrival = poll(STEP, || async { receiver.arrivals().into_iter().find(|a| a.kind == "session.encoder_moved") })

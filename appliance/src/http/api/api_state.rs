@@ -9,8 +9,7 @@ use super::resources::{ChannelResource, PublicUrls, SessionResource};
 use crate::http::access::console_sessions::Sessions;
 use crate::http::access::rate_limit::RateLimits;
 use crate::live::figures::LiveFigures;
-use crate::live::supervisor::SessionSupervisor;
-use crate::live::transcode::Transcoder;
+use crate::live::supervisor::Supervisor;
 use crate::live::viewers::Viewers;
 use crate::state::{Channel, Session, Store};
 
@@ -21,8 +20,8 @@ pub const PREFIX: &str = "/api/v1";
 #[derive(Debug, Clone)]
 pub struct ApiState {
     pub store: Store,
-    pub supervisor: Arc<SessionSupervisor>,
-    pub transcoder: Arc<Transcoder>,
+    /// The live sessions: their registry, the encoders, and the commands that end them.
+    pub live: Supervisor,
     pub urls: Arc<PublicUrls>,
     pub started: Instant,
     /// The OpenAPI document, rendered once.
@@ -38,17 +37,11 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    pub fn new(
-        store: Store,
-        supervisor: Arc<SessionSupervisor>,
-        transcoder: Arc<Transcoder>,
-        urls: PublicUrls,
-    ) -> ApiState {
+    pub fn new(store: Store, live: Supervisor, urls: PublicUrls) -> ApiState {
         let limits = Arc::new(RateLimits::default());
         ApiState {
             store,
-            supervisor,
-            transcoder,
+            live,
             urls: Arc::new(urls),
             started: Instant::now(),
             openapi_json: Arc::new(String::new()),
@@ -73,10 +66,12 @@ impl ApiState {
     /// The live figures of `channel`'s session in progress if it is `session`
     /// (`viewers`: the channel's, when already counted).
     pub fn live(&self, channel: &str, session: &str, viewers: Option<u32>) -> Option<LiveFigures> {
-        let live = self.supervisor.live(channel).filter(|l| l.session == session)?;
+        let entry = self.live.registry().session(channel, session)?;
         let now = Instant::now();
         let viewers = viewers.unwrap_or_else(|| self.viewers.count(channel, now));
-        Some(live.figures(viewers, now))
+        let mut figures = entry.figures.figures(viewers, now);
+        figures.outputs = entry.outputs();
+        Some(figures)
     }
 
     /// A channel as the API shows it, with its session's live figures.

@@ -252,7 +252,7 @@ pub async fn delete_channel(
     let target = name.clone();
     let (_, ended) = blocking(move || store.delete_channel(&target)).await?;
     if let Some(session) = ended {
-        api.supervisor.end(&name, Some(&session), Ending::End(EndReason::ChannelDeleted));
+        api.live.end(&name, Some(&session), Ending::End(EndReason::ChannelDeleted)).await;
     }
     tracing::info!(channel = %name, "api: channel deleted");
     Ok(StatusCode::NO_CONTENT)
@@ -289,7 +289,7 @@ pub async fn stop_channel(
     let store = api.store.clone();
     let (channel, end) = blocking(move || store.stop_channel(&name)).await?;
     if let Some((session, reason)) = end {
-        api.supervisor.end(&channel.name, Some(&session), Ending::End(reason));
+        api.live.end(&channel.name, Some(&session), Ending::End(reason)).await;
     }
     tracing::info!(channel = %channel.name, "api: channel stopped");
     Ok(Json(api.channel_resource(channel, None)))

@@ -72,7 +72,7 @@ fn load(l: accel::scheduler::Load) -> SlotLoad {
     responses((status = 200, description = "Devices and their usage", body = Encoders), ReadErrors),
     security(("bearer" = [])))]
 pub async fn encoders(State(api): State<ApiState>, _: ReadAccess) -> Result<Json<Encoders>, ApiError> {
-    let ready = tokio::time::timeout(PROBE_WAIT, api.transcoder.ready()).await;
+    let ready = tokio::time::timeout(PROBE_WAIT, api.live.transcoder().ready()).await;
     let Ok((report, pool)) = ready else {
         return Err(ApiError::new(ProblemKind::Unavailable, "the encoder probe is still running"));
     };
@@ -104,6 +104,6 @@ pub async fn encoders(State(api): State<ApiState>, _: ReadAccess) -> Result<Json
         libavcodec: report.libavcodec.clone(),
         cpu_cores: report.cpu_cores as u32,
         devices,
-        sessions_in_progress: api.supervisor.sessions().len() as u32,
+        sessions_in_progress: api.live.registry().len() as u32,
     }))
 }

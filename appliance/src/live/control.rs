@@ -1,0 +1,26 @@
+//! What can be asked of a running session (by the supervisor, its only
+//! sender), and how a session is to end.
+
+use accel::pipeline::Fault;
+use tokio::sync::oneshot;
+
+use super::ports::Output;
+use crate::state::lifecycle::EndReason;
+
+/// How a session in progress is to end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    End(EndReason),
+    /// The processing failed; the session goes to `error` with this text.
+    Fail(String),
+}
+
+/// What the supervisor asks of a running session.
+#[derive(Debug)]
+pub enum SessionCommand {
+    Stop(Ending),
+    /// Plugs an output in next to the others (it starts at the next keyframe).
+    Attach(Box<dyn Output>, oneshot::Sender<Result<(), String>>),
+    /// Trips a failure in the running ladder; `false` without one.
+    InjectFault(Fault, oneshot::Sender<bool>),
+}
