@@ -177,7 +177,7 @@ fn run_server(config: Config, demo: bool) -> anyhow::Result<()> {
 }
 
 fn channel(config: &Config, command: ChannelCommand) -> anyhow::Result<()> {
-    let store = Store::open_shared(&config.data_dir)?;
+    let store = Store::open(&config.data_dir)?;
     let host = &config.public_host;
     let rtmp_port = config.rtmp_addr().port();
     let http_port = config.http_addr().port();
@@ -237,7 +237,7 @@ fn channel(config: &Config, command: ChannelCommand) -> anyhow::Result<()> {
 }
 
 fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
-    let store = Store::open_shared(&config.data_dir)?;
+    let store = Store::open(&config.data_dir)?;
     match command {
         TokenCommand::Create { name, scope } => {
             let (token, text) = store.create_token(&name, scope)?;

@@ -18,7 +18,7 @@ use super::signature::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, TYPE_HEADE
 use crate::config::WebhooksConfig;
 use crate::http::api::resources::{EventResource, PublicUrls};
 use crate::state::clock;
-use crate::state::outbox::{Attempt, AttemptOutcome, PendingHead};
+use crate::state::{Attempt, AttemptOutcome, PendingHead};
 use crate::state::{Store, StoreError};
 
 /// How often the outbox is looked at when nothing wakes the worker (events
