@@ -5,8 +5,8 @@
 //! when it stops, the publisher's queue closes, so ingest drops the RTMP
 //! connection, and the pipeline's input ends, so the playlists get ENDLIST.
 //!
-//! Stop, delete and shutdown end sessions through `end`; a reconciler also
-//! ends sessions whose channel another process (the CLI) stopped or deleted.
+//! Stop, delete and shutdown end sessions through `end` (the CLI's stop and
+//! delete too: they go through the API on the control socket).
 //! A checkpointer writes the figures of every session in progress into their
 //! records periodically (one transaction for all), so a crash keeps them.
 //!
@@ -27,11 +27,9 @@ use tokio::task::JoinHandle;
 
 use crate::live::figures::LiveSession;
 use crate::live::transcode::LadderMove;
-use crate::state::lifecycle::{ChannelState, EndReason, Event};
+use crate::state::lifecycle::{EndReason, Event};
 use crate::state::{Channel, EncoderMoved, EncoderSlot, Session, SessionCheckpoint, SessionStats, Store, StoreError};
 
-/// How often sessions are checked against channels changed by another process.
-const RECONCILE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long the end of a session is retried after transient failures (a full
 /// disk); past it a restart records it (`appliance-restart`).
 const END_RETRY_FOR: Duration = Duration::from_secs(3600);
@@ -214,48 +212,6 @@ impl SessionSupervisor {
         };
         if tokio::time::timeout(deadline, all).await.is_err() {
             tracing::warn!("sessions still ending after the shutdown deadline");
-        }
-    }
-
-    /// Ends sessions whose channel was stopped or deleted by another process.
-    pub fn spawn_reconciler(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-        let supervisor = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(RECONCILE_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                let stopping = tokio::select! {
-                    _ = tick.tick() => false,
-                    _ = shutdown.wait_for(|s| *s) => true,
-                };
-                if stopping {
-                    return;
-                }
-                supervisor.reconcile().await;
-            }
-        })
-    }
-
-    async fn reconcile(&self) {
-        let sessions = self.sessions();
-        if sessions.is_empty() {
-            return;
-        }
-        let store = self.store.clone();
-        let names: Vec<String> = sessions.iter().map(|(c, _)| c.clone()).collect();
-        let channels = blocking(move || names.iter().map(|n| store.get(n)).collect::<Result<Vec<_>, _>>()).await;
-        let Ok(channels) = channels else { return };
-        for ((name, session), channel) in sessions.iter().zip(channels) {
-            let reason = match channel {
-                None => Some(EndReason::ChannelDeleted),
-                Some(c) if c.state != ChannelState::Active => Some(EndReason::ChannelStopped),
-                Some(c) if c.current_session.as_deref() != Some(session.as_str()) => Some(EndReason::ChannelStopped),
-                Some(_) => None,
-            };
-            if let Some(reason) = reason {
-                tracing::info!(channel = %name, session = %session, %reason, "channel changed elsewhere; ending the session");
-                self.end(name, Some(session), Ending::End(reason));
-            }
         }
     }
 
