@@ -90,7 +90,6 @@ impl Appliance {
             (&config.webhooks).into(),
             shutdown_rx.clone(),
         ));
-        tasks.push(live.spawn_reconciler(store.clone(), shutdown_rx.clone()));
         tasks.push(live.spawn_checkpointer(store.clone(), config.checkpoint_interval(), shutdown_rx.clone()));
         let app = crate::http::app(crate::http::Sources {
             config,
@@ -101,6 +100,10 @@ impl Appliance {
             rtmp_addr,
             http_addr,
         })?;
+        // The control socket: the same app for the local administrator (the CLI).
+        let control = crate::http::control_socket::ControlSocket::bind(&config.data_dir)?;
+        tracing::info!(path = %control.path().display(), "control socket listening");
+        tasks.push(control.serve(app.clone(), shutdown_rx.clone()));
         let mut stop = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
             let graceful = axum::serve(http, app.into_make_service_with_connect_info::<SocketAddr>())

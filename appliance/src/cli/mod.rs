@@ -1,16 +1,21 @@
 //! The `appliance` command line: `serve` (with `--demo`),
-//! `channel add|list|remove|start|stop|rotate-key` and `token create|list|revoke`.
-//! The channel and token commands work on the state file while `serve` runs.
+//! `channel add|list|remove|start|stop|rotate-key`, `token create|list|revoke`,
+//! `admin set-password`, `probe` and `bench`. The channel, token and admin
+//! commands go through the running server's control socket, or work on the
+//! state file when no server runs (see `control`).
 
+mod control;
 mod encoders;
 mod ladder;
+mod local_api;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::Config;
-use crate::state::{NewChannel, Scope, Store};
+use crate::state::{NewChannel, Scope};
 use clap::{Parser, Subcommand};
+use control::Control;
 use media::LatencyMode;
 
 #[derive(Debug, Parser)]
@@ -131,7 +136,7 @@ fn set_admin_password(config: &Config) -> anyhow::Result<()> {
     std::io::stdin().read_line(&mut line)?;
     let typed = line.trim_end_matches(['\r', '\n']);
     let password = if typed.is_empty() { crate::http::console::password::generate() } else { typed.to_string() };
-    crate::http::console::password::set(&config.data_dir, &password)?;
+    control::set_admin_password(config, &password)?;
     if typed.is_empty() {
         println!("admin password set to: {password}");
     } else {
@@ -177,10 +182,7 @@ fn run_server(config: Config, demo: bool) -> anyhow::Result<()> {
 }
 
 fn channel(config: &Config, command: ChannelCommand) -> anyhow::Result<()> {
-    let store = Store::open_shared(&config.data_dir)?;
-    let host = &config.public_host;
-    let rtmp_port = config.rtmp_addr().port();
-    let http_port = config.http_addr().port();
+    let control = Control::open(config)?;
     match command {
         ChannelCommand::Add { name, latency_mode, idle, ladder, encoder_policy } => {
             let output = match ladder {
@@ -190,77 +192,71 @@ fn channel(config: &Config, command: ChannelCommand) -> anyhow::Result<()> {
                 None => media::ChannelOutput::Passthrough,
             };
             let new = NewChannel { name, latency_mode, output, encoder_policy, ..NewChannel::default() };
-            let channel = store.create_channel(new, !idle)?;
+            let channel = control.create_channel(new, !idle)?;
+            let key = channel.stream_key.unwrap_or_default();
+            let publish = channel.publish_url.unwrap_or_default();
             println!("channel {} created ({})", channel.name, channel.latency_mode);
             println!("state:    {}", channel.state);
-            println!("publish:  rtmp://{host}:{rtmp_port}/live/{}", channel.stream_key);
-            println!("  server: rtmp://{host}:{rtmp_port}/live");
-            println!("  key:    {}", channel.stream_key);
-            println!("playback: http://{host}:{http_port}/hls/{}/index.m3u8", channel.name);
+            println!("publish:  {publish}");
+            println!("  server: {}", publish.strip_suffix(&format!("/{key}")).unwrap_or(&publish));
+            println!("  key:    {key}");
+            println!("playback: {}", channel.playback_url);
         }
         ChannelCommand::List => {
-            let mut channels = store.list()?;
-            channels.sort_by(|a, b| a.name.cmp(&b.name));
             println!("{:<24} {:<10} {:<8} playback", "NAME", "MODE", "STATE");
-            for c in channels {
-                println!(
-                    "{:<24} {:<10} {:<8} http://{host}:{http_port}/hls/{}/index.m3u8",
-                    c.name,
-                    c.latency_mode.as_str(),
-                    c.state.as_str(),
-                    c.name
-                );
+            for c in control.channels()? {
+                println!("{:<24} {:<10} {:<8} {}", c.name, c.latency_mode.as_str(), c.state.as_str(), c.playback_url);
             }
         }
         ChannelCommand::Remove { name } => {
-            store.remove(&name)?;
+            control.remove_channel(&name)?;
             println!("channel {name} removed");
         }
         ChannelCommand::Start { name } => {
-            store.start_channel(&name)?;
+            control.start_channel(&name)?;
             println!("channel {name} started: publishes are accepted");
         }
         ChannelCommand::Stop { name } => {
-            let (_, ended) = store.stop_channel(&name)?;
+            let channel = control.stop_channel(&name)?;
             println!("channel {name} stopped: publishes are refused");
-            if let Some((session, _)) = ended {
-                println!("its live session {session} is being ended by the running appliance");
+            match (channel.current_session, &control) {
+                (Some(session), Control::Server(_)) => {
+                    println!("its live session {session} is being ended by the running appliance")
+                }
+                (Some(session), Control::File { .. }) => {
+                    println!(
+                        "its session {session} was in progress when the appliance stopped; its next start records the end"
+                    )
+                }
+                (None, _) => {}
             }
         }
         ChannelCommand::RotateKey { name } => {
-            let channel = store.rotate_stream_key(&name)?;
+            let channel = control.rotate_stream_key(&name)?;
             println!("channel {name}: new stream key (the old one is refused from now on)");
-            println!("publish:  rtmp://{host}:{rtmp_port}/live/{}", channel.stream_key);
+            println!("publish:  {}", channel.publish_url.unwrap_or_default());
         }
     }
     Ok(())
 }
 
 fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
-    let store = Store::open_shared(&config.data_dir)?;
+    let control = Control::open(config)?;
     match command {
         TokenCommand::Create { name, scope } => {
-            let (token, text) = store.create_token(&name, scope)?;
+            let (token, text) = control.create_token(&name, scope)?;
             println!("token {} created ({}, scope {})", token.id, token.name, token.scope.as_str());
             println!("{text}");
             println!("keep it now: it is not shown again. Use it as `Authorization: Bearer {text}`");
         }
         TokenCommand::List => {
             println!("{:<18} {:<6} NAME", "ID", "SCOPE");
-            let mut cursor: Option<String> = None;
-            loop {
-                let page = store.list_tokens(cursor.as_deref(), 500)?;
-                for t in &page.items {
-                    println!("{:<18} {:<6} {}", t.id, t.scope.as_str(), t.name);
-                }
-                match page.next_cursor {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
+            for t in control.tokens()? {
+                println!("{:<18} {:<6} {}", t.id, t.scope.as_str(), t.name);
             }
         }
         TokenCommand::Revoke { id } => {
-            store.revoke_token(&id)?;
+            control.revoke_token(&id)?;
             println!("token {id} revoked");
         }
     }

@@ -1,11 +1,13 @@
 //! The HTTP side of the appliance: the LL-HLS origin (the packager's routes,
 //! with the viewer count), the demo and watch pages, the REST API and the
-//! console, behind the layer that resolves the client's address.
+//! console, behind the layer that resolves the client's address; the same
+//! app on the owner-only control socket for the local administrator.
 
 pub mod access;
 pub mod api;
 pub mod client_address;
 pub mod console;
+pub mod control_socket;
 pub mod problem;
 pub mod web;
 

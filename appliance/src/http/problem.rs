@@ -30,7 +30,7 @@ pub enum ProblemKind {
     TooManyRequests,
     /// Too many failed authentications from the client's address; retry after `Retry-After`.
     TooManyAttempts,
-    /// The state database is busy (another process holds it); retry.
+    /// The state database is busy (`StoreError::Busy`: another process holds it); retry.
     Unavailable,
     /// The data disk is full: nothing was changed; retry once there is room.
     InsufficientStorage,
@@ -188,7 +188,7 @@ impl From<StoreError> for ApiError {
             StoreError::Exists(_) | StoreError::Refused { .. } => ApiError::new(ProblemKind::Conflict, e.to_string()),
             StoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
             StoreError::Invalid { field, reason } => ApiError::field(field, reason),
-            StoreError::Database { ref reason, .. } if reason.contains("another process") => {
+            StoreError::Busy { .. } => {
                 tracing::warn!(error = %e, "api: state database busy");
                 ApiError::new(ProblemKind::Unavailable, "the state database is busy")
             }
@@ -243,5 +243,21 @@ pub async fn blocking<T: Send + 'static>(
             tracing::error!(error = %e, "api: state task failed");
             Err(ApiError::new(ProblemKind::Internal, "the state operation failed; see the appliance log"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_state_database_is_a_503_with_a_stable_type_and_retry_after() {
+        let busy = StoreError::Busy { path: "/data/appliance.redb".into() };
+        let error = ApiError::from(busy);
+        assert_eq!(error.problem().kind, "urn:appliance:problem:unavailable");
+        assert!(!error.detail.contains("/data"), "no internal path in the body: {}", error.detail);
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
     }
 }

@@ -31,15 +31,13 @@ use super::ports::Output;
 use super::registry::{LiveEntry, Registry};
 use super::session::{SessionDeps, SessionSpec};
 use super::transcode::{Transcoder, rendition_names};
-use crate::state::lifecycle::{ChannelState, EndReason};
+use crate::state::lifecycle::EndReason;
 use crate::state::{Channel, Session, SessionCheckpoint, SessionStats, Store, StoreError};
 
 /// Commands waiting for the supervisor.
 const COMMAND_QUEUE: usize = 256;
 /// Commands waiting for one session.
 const SESSION_COMMANDS: usize = 16;
-/// How often sessions are checked against channels changed by another process.
-const RECONCILE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the supervisor is asked to do.
 #[derive(Debug)]
@@ -140,52 +138,6 @@ impl Supervisor {
     pub async fn inject_fault(&self, channel: &str, fault: Fault) -> bool {
         let channel = channel.to_string();
         self.ask(|reply| Command::InjectFault { channel, fault, reply }).await.unwrap_or(false)
-    }
-
-    /// Ends sessions whose channel was stopped or deleted by another process.
-    pub fn spawn_reconciler(&self, store: Store, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-        let supervisor = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(RECONCILE_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                let stopping = tokio::select! {
-                    _ = tick.tick() => false,
-                    _ = shutdown.wait_for(|s| *s) => true,
-                };
-                if stopping {
-                    return;
-                }
-                supervisor.reconcile(&store).await;
-            }
-        })
-    }
-
-    async fn reconcile(&self, store: &Store) {
-        let sessions = self.registry.all();
-        if sessions.is_empty() {
-            return;
-        }
-        let store = store.clone();
-        let names: Vec<String> = sessions.iter().map(|e| e.channel.clone()).collect();
-        let channels =
-            tokio::task::spawn_blocking(move || names.iter().map(|n| store.get(n)).collect::<Result<Vec<_>, _>>())
-                .await;
-        let Ok(Ok(channels)) = channels else { return };
-        for (entry, channel) in sessions.iter().zip(channels) {
-            let reason = match channel {
-                None => Some(EndReason::ChannelDeleted),
-                Some(c) if c.state != ChannelState::Active => Some(EndReason::ChannelStopped),
-                Some(c) if c.current_session.as_deref() != Some(entry.session.as_str()) => {
-                    Some(EndReason::ChannelStopped)
-                }
-                Some(_) => None,
-            };
-            if let Some(reason) = reason {
-                tracing::info!(channel = %entry.channel, session = %entry.session, %reason, "channel changed elsewhere; ending the session");
-                self.end(&entry.channel, Some(&entry.session), Ending::End(reason)).await;
-            }
-        }
     }
 
     /// Checkpoints the figures of every session in progress every `every`

@@ -4,141 +4,18 @@
 
 use std::ops::Bound;
 
-use media::{ChannelOutput, EncoderPolicy, LatencyMode};
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
-use serde::{Deserialize, Serialize};
+use media::LatencyMode;
+use redb::{ReadTransaction, ReadableTable};
 
+use super::error::StoreError;
 use super::lifecycle::{self, ChannelState, EndReason, Event, Lifecycle};
-use super::outbox::{self, EventType, Snapshot};
-use super::sessions::{self, Session};
+use super::page::Page;
+use super::records::channel::{validate_max_session, validate_output};
+use super::records::{Channel, ChannelPatch, EventType, NewChannel, Snapshot, validate_name};
+use super::rows::{append_event, decode, finish_session, lifecycle_of, load_channel as load, save_channel as save};
+use super::store::Store;
 use super::tables::{CHANNELS, SESSIONS, STREAM_KEYS};
-use super::{Page, Store, StoreError, clock, decode, encode, ids};
-
-/// Longest maximum session duration a channel may set (30 days).
-pub const MAX_SESSION_SECONDS: u64 = 30 * 86_400;
-/// Most rungs in a ladder.
-pub const MAX_RUNGS: usize = 8;
-
-/// A channel an operator created: where one broadcaster publishes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Channel {
-    pub name: String,
-    pub stream_key: String,
-    pub latency_mode: LatencyMode,
-    #[serde(default)]
-    pub output: ChannelOutput,
-    #[serde(default)]
-    pub encoder_policy: EncoderPolicy,
-    /// A session is ended when it reaches this many seconds; none: no limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_session_seconds: Option<u64>,
-    #[serde(default = "ChannelState::before_states")]
-    pub state: ChannelState,
-    /// The session in progress (init, processing or live), if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub current_session: Option<String>,
-    /// Seconds since the Unix epoch.
-    pub created_at: u64,
-    /// Milliseconds since the Unix epoch of the last change (0: none since creation).
-    #[serde(default)]
-    pub updated_ms: u64,
-}
-
-/// What creating a channel takes.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct NewChannel {
-    pub name: String,
-    pub latency_mode: LatencyMode,
-    pub output: ChannelOutput,
-    pub encoder_policy: EncoderPolicy,
-    pub max_session_seconds: Option<u64>,
-}
-
-/// A partial update; `None` leaves a field as it is. Applies from the next session.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ChannelPatch {
-    pub latency_mode: Option<LatencyMode>,
-    pub output: Option<ChannelOutput>,
-    pub encoder_policy: Option<EncoderPolicy>,
-    /// `Some(None)` removes the limit.
-    pub max_session_seconds: Option<Option<u64>>,
-}
-
-/// Channel names appear in URLs and logs: a strict slug (checked by `validate_name`).
-pub const NAME_PATTERN: &str = "^[a-z0-9_-]{1,64}$";
-
-/// Channel names appear in URLs and logs: a strict slug.
-pub fn validate_name(name: &str) -> Result<(), StoreError> {
-    let ok = (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if ok { Ok(()) } else { Err(StoreError::InvalidName(name.to_string())) }
-}
-
-fn validate_max_session(seconds: Option<u64>) -> Result<(), StoreError> {
-    match seconds {
-        Some(s) if !(1..=MAX_SESSION_SECONDS).contains(&s) => {
-            Err(StoreError::invalid("max_session_seconds", format!("{s} is outside 1..={MAX_SESSION_SECONDS}")))
-        }
-        _ => Ok(()),
-    }
-}
-
-fn validate_output(output: &ChannelOutput) -> Result<(), StoreError> {
-    let ChannelOutput::Ladder { ladder } = output else { return Ok(()) };
-    if ladder.rungs.is_empty() || ladder.rungs.len() > MAX_RUNGS {
-        return Err(StoreError::invalid("output.ladder.rungs", format!("a ladder has 1 to {MAX_RUNGS} rungs")));
-    }
-    let mut names = std::collections::HashSet::new();
-    for (i, rung) in ladder.rungs.iter().enumerate() {
-        let field = |f: &str| format!("output.ladder.rungs[{i}].{f}");
-        if !(64..=4320).contains(&rung.height) || rung.height % 2 != 0 {
-            return Err(StoreError::invalid(
-                field("height"),
-                format!("{} is not an even number in 64..=4320", rung.height),
-            ));
-        }
-        if !(64..=200_000).contains(&rung.bitrate_kbps) {
-            return Err(StoreError::invalid(
-                field("bitrate_kbps"),
-                format!("{} is outside 64..=200000", rung.bitrate_kbps),
-            ));
-        }
-        if let Some(fps) = rung.max_fps.filter(|f| !(1..=240).contains(f)) {
-            return Err(StoreError::invalid(field("max_fps"), format!("{fps} is outside 1..=240")));
-        }
-        if !names.insert(rung.name()) {
-            return Err(StoreError::invalid(
-                format!("output.ladder.rungs[{i}]"),
-                format!("rendition {} appears twice", rung.name()),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Reads a channel inside a transaction.
-pub(crate) fn load(tx: &WriteTransaction, name: &str) -> Result<Channel, StoreError> {
-    let table = tx.open_table(CHANNELS)?;
-    let json = table.get(name)?.ok_or_else(|| StoreError::not_found("channel", name))?;
-    decode(json.value())
-}
-
-pub(crate) fn save(tx: &WriteTransaction, channel: &Channel) -> Result<(), StoreError> {
-    tx.open_table(CHANNELS)?.insert(channel.name.as_str(), encode(channel).as_slice())?;
-    Ok(())
-}
-
-/// The channel's state with its current session's.
-pub(crate) fn lifecycle_of(
-    tx: &WriteTransaction,
-    channel: &Channel,
-) -> Result<(Lifecycle, Option<Session>), StoreError> {
-    let session = match &channel.current_session {
-        Some(id) => sessions::load(tx, &channel.name, id)?,
-        None => None,
-    };
-    Ok((Lifecycle { channel: channel.state, session: session.as_ref().map(|s| s.state) }, session))
-}
+use super::{clock, ids};
 
 fn refused(channel: &str, refusal: lifecycle::Refusal) -> StoreError {
     StoreError::Refused { what: "channel", id: channel.to_string(), refusal }
@@ -173,13 +50,13 @@ impl Store {
             }
             tx.open_table(STREAM_KEYS)?.insert(channel.stream_key.as_str(), channel.name.as_str())?;
             save(tx, &channel)?;
-            outbox::append(tx, EventType::ChannelCreated, &channel.name, Snapshot::Channel(Box::new(channel.clone())))?;
+            append_event(tx, EventType::ChannelCreated, &channel.name, Snapshot::Channel(Box::new(channel.clone())))?;
             if start {
                 let step = lifecycle::transition(Lifecycle { channel: channel.state, session: None }, Event::Start)
                     .map_err(|r| refused(&channel.name, r))?;
                 channel.state = step.next.channel;
                 save(tx, &channel)?;
-                outbox::append(
+                append_event(
                     tx,
                     EventType::ChannelStarted,
                     &channel.name,
@@ -257,7 +134,7 @@ impl Store {
             }
             channel.updated_ms = clock::now_ms();
             save(tx, &channel)?;
-            outbox::append(tx, EventType::ChannelUpdated, name, Snapshot::Channel(Box::new(channel.clone())))?;
+            append_event(tx, EventType::ChannelUpdated, name, Snapshot::Channel(Box::new(channel.clone())))?;
             Ok(channel)
         })
     }
@@ -271,7 +148,7 @@ impl Store {
             channel.state = step.next.channel;
             channel.updated_ms = clock::now_ms();
             save(tx, &channel)?;
-            outbox::append(tx, EventType::ChannelStarted, name, Snapshot::Channel(Box::new(channel.clone())))?;
+            append_event(tx, EventType::ChannelStarted, name, Snapshot::Channel(Box::new(channel.clone())))?;
             Ok(channel)
         })
     }
@@ -286,7 +163,7 @@ impl Store {
             channel.state = step.next.channel;
             channel.updated_ms = clock::now_ms();
             save(tx, &channel)?;
-            outbox::append(tx, EventType::ChannelStopped, name, Snapshot::Channel(Box::new(channel.clone())))?;
+            append_event(tx, EventType::ChannelStopped, name, Snapshot::Channel(Box::new(channel.clone())))?;
             let end = step.end_session.zip(channel.current_session.clone()).map(|(reason, id)| (id, reason));
             Ok((channel, end))
         })
@@ -303,7 +180,7 @@ impl Store {
             drop(keys);
             channel.updated_ms = clock::now_ms();
             save(tx, &channel)?;
-            outbox::append(tx, EventType::ChannelUpdated, name, Snapshot::Channel(Box::new(channel.clone())))?;
+            append_event(tx, EventType::ChannelUpdated, name, Snapshot::Channel(Box::new(channel.clone())))?;
             Ok(channel)
         })
     }
@@ -319,12 +196,12 @@ impl Store {
             let mut ended = None;
             if let (Some(reason), Some(session)) = (step.end_session, session) {
                 ended = channel.current_session.clone();
-                sessions::finish(tx, &mut channel, session, Event::End(reason), None, None)?;
+                finish_session(tx, &mut channel, session, Event::End(reason), None, None)?;
             }
             tx.open_table(STREAM_KEYS)?.remove(channel.stream_key.as_str())?;
             tx.open_table(CHANNELS)?.remove(name)?;
             tx.open_table(SESSIONS)?.retain_in((name, "")..(name, "\u{10FFFF}"), |_, _| false)?;
-            outbox::append(tx, EventType::ChannelDeleted, name, Snapshot::Channel(Box::new(channel.clone())))?;
+            append_event(tx, EventType::ChannelDeleted, name, Snapshot::Channel(Box::new(channel.clone())))?;
             Ok((channel, ended))
         })
     }
@@ -338,7 +215,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::outbox::EventType as E;
+    use crate::state::EventType as E;
 
     fn kinds(store: &Store) -> Vec<EventType> {
         store.list_events(None, 1000).unwrap().items.into_iter().map(|e| e.kind).collect()
@@ -354,6 +231,7 @@ mod tests {
         assert_eq!(a.state, ChannelState::Active);
         assert!(matches!(store.add("news", LatencyMode::Low), Err(StoreError::Exists(_))));
 
+        drop(store);
         let reopened = Store::open(dir.path()).unwrap();
         let names: Vec<String> = reopened.list().unwrap().into_iter().map(|c| c.name).collect();
         assert_eq!(names, ["news", "studio-1"]);
@@ -367,29 +245,6 @@ mod tests {
             kinds(&reopened),
             [E::ChannelCreated, E::ChannelStarted, E::ChannelCreated, E::ChannelStarted, E::ChannelDeleted]
         );
-    }
-
-    #[test]
-    fn names_are_slugs() {
-        for good in ["a", "demo", "studio_2-main", &"x".repeat(64)] {
-            assert!(validate_name(good).is_ok(), "{good}");
-        }
-        for bad in ["", "Demo", "a b", "../x", "é", &"x".repeat(65), "a/b"] {
-            assert_eq!(
-                validate_name(bad).unwrap_err().to_string(),
-                format!("channel name {bad:?} is invalid: use 1 to 64 of a-z, 0-9, '-' and '_'")
-            );
-        }
-    }
-
-    #[test]
-    fn records_without_the_new_fields_read_back_active_and_passthrough() {
-        let old = r#"{"name":"legacy","stream_key":"sk_x","latency_mode":"low","created_at":1700000000}"#;
-        let channel: Channel = serde_json::from_str(old).unwrap();
-        assert_eq!(channel.state, ChannelState::Active);
-        assert_eq!(channel.output, ChannelOutput::Passthrough);
-        assert_eq!(channel.encoder_policy, EncoderPolicy::PreferHardware);
-        assert_eq!(channel.max_session_seconds, None);
     }
 
     #[test]

@@ -11,159 +11,21 @@
 
 use std::ops::Bound;
 
-use redb::{ReadableTable, WriteTransaction};
-use serde::{Deserialize, Serialize};
+use redb::ReadableTable;
 
-use super::channels::{self, Channel};
+use super::error::StoreError;
 use super::lifecycle::{self, EndReason, Event, SessionState};
-use super::outbox::{self, EventType, Snapshot};
+use super::page::Page;
+use super::records::{
+    Channel, EncoderMoved, Event as OutboxEvent, EventType, Session, SessionCheckpoint, SessionStats, Snapshot,
+};
+use super::rows::{
+    append_event, decode, finish_session as finish, lifecycle_of, load_channel, load_session as load, save_channel,
+    save_session as save, session_refused as refused,
+};
+use super::store::Store;
 use super::tables::{CHANNELS, SESSIONS, STREAM_KEYS};
-use super::{Page, Store, StoreError, clock, decode, encode, ids};
-
-/// One publish of a channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Session {
-    pub id: String,
-    pub channel: String,
-    pub state: SessionState,
-    /// The publisher's address.
-    pub peer: String,
-    pub started_ms: u64,
-    #[serde(default)]
-    pub live_ms: Option<u64>,
-    #[serde(default)]
-    pub ended_ms: Option<u64>,
-    #[serde(default)]
-    pub end_reason: Option<EndReason>,
-    #[serde(default)]
-    pub error: Option<String>,
-    /// Media payload bytes received from the publisher.
-    #[serde(default)]
-    pub bytes_in: u64,
-    /// Media units (frames) received from the publisher.
-    #[serde(default)]
-    pub units_in: u64,
-    /// Units dropped because a stage fell behind.
-    #[serde(default)]
-    pub dropped_units: u64,
-    /// The renditions the session was packaged into.
-    #[serde(default)]
-    pub renditions: Vec<String>,
-    /// When the stats were last checkpointed while the session was in progress.
-    #[serde(default)]
-    pub checkpoint_ms: Option<u64>,
-}
-
-impl Session {
-    /// How long it ran (so far, for one in progress).
-    pub fn duration_ms(&self) -> u64 {
-        self.ended_ms.unwrap_or_else(clock::now_ms).saturating_sub(self.started_ms)
-    }
-}
-
-/// An encoder slot: backend and device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct EncoderSlot {
-    /// `software`, `nvenc`, `qsv` or `vaapi`.
-    pub backend: String,
-    /// The device's id: `cpu`, `cuda:0`, `vaapi:/dev/dri/renderD128`, ...
-    pub device: String,
-}
-
-impl EncoderSlot {
-    pub fn new(backend: accel::Backend, device: &accel::DeviceId) -> EncoderSlot {
-        EncoderSlot { backend: backend.to_string(), device: device.to_string() }
-    }
-}
-
-/// A session's ladder moved to another encoder slot after an encoder or
-/// device failure: the `session.encoder_moved` event's data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct EncoderMoved {
-    /// The session (its media playlists get a discontinuity, not an ENDLIST).
-    pub session: String,
-    pub from: EncoderSlot,
-    pub to: EncoderSlot,
-    /// The failure that caused the move.
-    pub reason: String,
-    /// The rungs running when the move was decided (rendition names).
-    pub kept: Vec<String>,
-    /// Moves of this session so far, this one included.
-    pub moves: u32,
-}
-
-/// What a pipeline measured by the end of a session (or so far).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SessionStats {
-    pub bytes_in: u64,
-    pub units_in: u64,
-    pub dropped_units: u64,
-    pub renditions: Vec<String>,
-}
-
-impl SessionStats {
-    fn apply(self, session: &mut Session) {
-        session.bytes_in = self.bytes_in;
-        session.units_in = self.units_in;
-        session.dropped_units = self.dropped_units;
-        session.renditions = self.renditions;
-    }
-}
-
-/// The stats so far of a session in progress, to checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionCheckpoint {
-    pub channel: String,
-    pub session: String,
-    pub stats: SessionStats,
-}
-
-pub(crate) fn load(tx: &WriteTransaction, channel: &str, id: &str) -> Result<Option<Session>, StoreError> {
-    tx.open_table(SESSIONS)?.get((channel, id))?.map(|v| decode(v.value())).transpose()
-}
-
-fn save(tx: &WriteTransaction, session: &Session) -> Result<(), StoreError> {
-    tx.open_table(SESSIONS)?.insert((session.channel.as_str(), session.id.as_str()), encode(session).as_slice())?;
-    Ok(())
-}
-
-fn refused(id: &str, refusal: lifecycle::Refusal) -> StoreError {
-    StoreError::Refused { what: "session", id: id.to_string(), refusal }
-}
-
-/// Ends (`End`) or fails (`Fail`) the channel's current session inside `tx`,
-/// clears it from the channel and appends `session.ended` or `session.error`.
-pub(crate) fn finish(
-    tx: &WriteTransaction,
-    channel: &mut Channel,
-    mut session: Session,
-    ending: Event,
-    stats: Option<SessionStats>,
-    error: Option<String>,
-) -> Result<Session, StoreError> {
-    let now = lifecycle::Lifecycle { channel: channel.state, session: Some(session.state) };
-    let step = lifecycle::transition(now, ending).map_err(|r| refused(&session.id, r))?;
-    session.state = step.next.session.unwrap_or(SessionState::Ended);
-    session.ended_ms = Some(match ending {
-        // Found in progress at start-up: it ended after its last checkpoint,
-        // the last moment it is known to have run (the restart can be much later).
-        Event::End(EndReason::ApplianceRestart) => session.checkpoint_ms.unwrap_or_else(clock::now_ms),
-        _ => clock::now_ms(),
-    });
-    if let Event::End(reason) = ending {
-        session.end_reason = Some(reason);
-    }
-    session.error = error;
-    if let Some(stats) = stats {
-        stats.apply(&mut session);
-    }
-    save(tx, &session)?;
-    channel.current_session = None;
-    channels::save(tx, channel)?;
-    let kind = if session.state == SessionState::Error { EventType::SessionError } else { EventType::SessionEnded };
-    outbox::append(tx, kind, &channel.name, Snapshot::Session(Box::new(session.clone())))?;
-    Ok(session)
-}
+use super::{clock, ids};
 
 impl Store {
     /// Accepts a publish on `stream_key` if its channel takes one: creates the
@@ -174,8 +36,8 @@ impl Store {
         self.write(|tx| {
             let name = tx.open_table(STREAM_KEYS)?.get(stream_key)?.map(|n| n.value().to_string());
             let Some(name) = name else { return Err(StoreError::not_found("stream key", "(redacted)")) };
-            let mut channel = channels::load(tx, &name)?;
-            let (now, _) = channels::lifecycle_of(tx, &channel)?;
+            let mut channel = load_channel(tx, &name)?;
+            let (now, _) = lifecycle_of(tx, &channel)?;
             lifecycle::transition(now, Event::Publish).map_err(|refusal| StoreError::Refused {
                 what: "channel",
                 id: name.clone(),
@@ -200,8 +62,8 @@ impl Store {
             };
             save(tx, &session)?;
             channel.current_session = Some(session.id.clone());
-            channels::save(tx, &channel)?;
-            outbox::append(tx, EventType::SessionInit, &name, Snapshot::Session(Box::new(session.clone())))?;
+            save_channel(tx, &channel)?;
+            append_event(tx, EventType::SessionInit, &name, Snapshot::Session(Box::new(session.clone())))?;
             Ok((channel, session))
         })
     }
@@ -210,7 +72,7 @@ impl Store {
     /// `FirstPart` (to `live`, appending `session.live`).
     pub fn advance_session(&self, channel: &str, id: &str, event: Event) -> Result<Session, StoreError> {
         self.write(|tx| {
-            let channel = channels::load(tx, channel)?;
+            let channel = load_channel(tx, channel)?;
             let current = channel.current_session.as_deref() == Some(id);
             let session = load(tx, &channel.name, id)?.ok_or_else(|| StoreError::not_found("session", id))?;
             let now = lifecycle::Lifecycle { channel: channel.state, session: current.then_some(session.state) };
@@ -222,12 +84,7 @@ impl Store {
             }
             save(tx, &session)?;
             if event == Event::FirstPart {
-                outbox::append(
-                    tx,
-                    EventType::SessionLive,
-                    &channel.name,
-                    Snapshot::Session(Box::new(session.clone())),
-                )?;
+                append_event(tx, EventType::SessionLive, &channel.name, Snapshot::Session(Box::new(session.clone())))?;
             }
             Ok(session)
         })
@@ -244,7 +101,7 @@ impl Store {
         error: Option<String>,
     ) -> Result<Option<Session>, StoreError> {
         self.write(|tx| {
-            let mut channel = match channels::load(tx, channel) {
+            let mut channel = match load_channel(tx, channel) {
                 Ok(channel) => channel,
                 Err(StoreError::NotFound { .. }) => return Ok(None),
                 Err(e) => return Err(e),
@@ -307,7 +164,7 @@ impl Store {
                     }
                     _ => {
                         channel.current_session = None;
-                        channels::save(tx, &channel)?;
+                        save_channel(tx, &channel)?;
                     }
                 }
             }
@@ -317,12 +174,12 @@ impl Store {
 
     /// Appends `session.encoder_moved` for a session of `channel` (in progress
     /// or just over: the move happened either way).
-    pub fn record_encoder_move(&self, channel: &str, moved: EncoderMoved) -> Result<outbox::Event, StoreError> {
+    pub fn record_encoder_move(&self, channel: &str, moved: EncoderMoved) -> Result<OutboxEvent, StoreError> {
         self.write(|tx| {
             if load(tx, channel, &moved.session)?.is_none() {
                 return Err(StoreError::not_found("session", &moved.session));
             }
-            outbox::append(tx, EventType::SessionEncoderMoved, channel, Snapshot::EncoderMoved(Box::new(moved)))
+            append_event(tx, EventType::SessionEncoderMoved, channel, Snapshot::EncoderMoved(Box::new(moved)))
         })
     }
 
@@ -355,7 +212,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::outbox::EventType as E;
+    use crate::state::EncoderSlot;
+    use crate::state::EventType as E;
     use media::LatencyMode;
 
     #[test]
@@ -391,6 +249,7 @@ mod tests {
         assert_eq!(rest.next_cursor, None);
 
         // The process dies: the next start-up ends what was in progress.
+        drop(store);
         let reopened = Store::open(dir.path()).unwrap();
         let recovered = reopened.recover_sessions().unwrap();
         assert_eq!(recovered.len(), 1);

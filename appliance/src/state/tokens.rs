@@ -4,54 +4,17 @@
 
 use std::ops::Bound;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::error::StoreError;
+use super::page::Page;
+use super::records::token::validate_token_name;
+use super::records::{ApiToken, Scope};
+use super::rows::{decode, encode};
+use super::store::Store;
 use super::tables::TOKENS;
-use super::{Page, Store, StoreError, clock, decode, encode, ids};
-
-/// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Scope {
-    /// GET routes only.
-    Read,
-    /// Everything (including managing tokens and webhooks).
-    Write,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Read => "read",
-            Scope::Write => "write",
-        }
-    }
-}
-
-impl std::str::FromStr for Scope {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "read" => Ok(Scope::Read),
-            "write" => Ok(Scope::Write),
-            _ => Err(format!("unknown scope {s:?} (expected read or write)")),
-        }
-    }
-}
-
-/// A stored token (never the secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiToken {
-    pub id: String,
-    pub name: String,
-    pub scope: Scope,
-    /// Hex SHA-256 of the secret part.
-    pub secret_sha256: String,
-    pub created_ms: u64,
-}
+use super::{clock, ids};
 
 fn digest(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
@@ -70,21 +33,6 @@ fn unhex(text: &str) -> Option<[u8; 32]> {
         *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     Some(out)
-}
-
-/// What a token name may look like (also the OpenAPI pattern).
-pub const TOKEN_NAME_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9 ._:@/+-]{0,63}$";
-
-fn validate_token_name(name: &str) -> Result<(), StoreError> {
-    static PATTERN: std::sync::LazyLock<regex::Regex> =
-        std::sync::LazyLock::new(|| regex::Regex::new(TOKEN_NAME_PATTERN).expect("valid pattern"));
-    if !PATTERN.is_match(name) {
-        return Err(StoreError::invalid(
-            "name",
-            "use 1 to 64 of letters, digits, space and ._:@/+- (starting with a letter or digit)",
-        ));
-    }
-    Ok(())
 }
 
 impl Store {

@@ -20,7 +20,7 @@ use crate::http::api::resources::{EventResource, PublicUrls};
 use crate::state::Store;
 use crate::state::blocking::blocking;
 use crate::state::clock;
-use crate::state::outbox::{Attempt, AttemptOutcome, PendingHead};
+use crate::state::{Attempt, AttemptOutcome, PendingHead};
 
 /// How often the outbox is looked at when nothing wakes the worker (events
 /// written by another process, such as the CLI).

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::support::Harness;
 
 /// Every operation the API must offer, as (method, path).
-const OPERATIONS: [(&str, &str); 23] = [
+const OPERATIONS: [(&str, &str); 24] = [
     ("get", "/api/v1/health"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/channels"),
@@ -33,6 +33,7 @@ const OPERATIONS: [(&str, &str); 23] = [
     ("get", "/api/v1/webhooks/{id}"),
     ("delete", "/api/v1/webhooks/{id}"),
     ("get", "/api/v1/webhooks/{id}/deliveries"),
+    ("put", "/api/v1/console/password"),
 ];
 
 /// Operations a read token may call (every other one needs write).

@@ -71,7 +71,7 @@ async fn a_crash_keeps_the_live_sessions_stats_up_to_the_last_checkpoint() {
     }
     let data = tempfile::tempdir().unwrap();
     let (key, token) = {
-        let store = appliance::state::Store::open_shared(data.path()).unwrap();
+        let store = appliance::state::Store::open(data.path()).unwrap();
         let channel = store.add("crashy", media::LatencyMode::UltraLow).unwrap();
         (channel.stream_key, store.create_token("checkpoint-test", Scope::Read).unwrap().1)
     };

@@ -154,7 +154,7 @@ async fn the_cli_stops_a_channel_while_the_server_runs() {
     let publisher = publish(&app.rtmp_url(channel["stream_key"].as_str().unwrap()), 30.0);
     app.session_until("remote", "live", |s| s["state"] == "live").await;
 
-    // Another process changes the same redb file while the server runs.
+    // The CLI, another process, stops it through the server's control socket.
     let data = app.data.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_appliance"))
@@ -193,15 +193,14 @@ async fn a_session_live_when_the_process_died_is_ended_with_appliance_restart() 
             appliance::Appliance::start(&config).await.expect("first appliance starts")
         });
         let channel = appliance.store.add("crashy", media::LatencyMode::UltraLow).unwrap();
-        ready_tx.send((appliance.rtmp_addr, channel.stream_key)).unwrap();
+        ready_tx.send((appliance.rtmp_addr, channel.stream_key, appliance.store.clone())).unwrap();
         let _ = die_rx.recv();
         runtime.shutdown_background();
         drop(appliance);
     });
-    let (rtmp, key) = ready_rx.recv().unwrap();
+    let (rtmp, key, store) = ready_rx.recv().unwrap();
     let publisher = publish(&format!("rtmp://{rtmp}/live/{key}"), 30.0);
-    // Read the file as another process would (the CLI's way: per operation, by handover).
-    let store = appliance::state::Store::open_shared(data.path()).unwrap();
+    // Read the records through the first appliance's own handle on the file.
     let live = poll(STEP, || {
         let store = store.clone();
         async move {
@@ -213,6 +212,8 @@ async fn a_session_live_when_the_process_died_is_ended_with_appliance_restart() 
     .expect("the session went live");
     die_tx.send(()).unwrap();
     first.join().unwrap();
+    // The last handle of the dead process: the file is free for the next one.
+    drop(store);
     let (ok, _) = finish(publisher, STEP).await;
     assert!(!ok, "the publisher lost its connection with the process");
 

@@ -5,7 +5,8 @@
 //! not); failed authentications are limited per address, the console's
 //! sign-in drawing on the same budget; behind a trusted reverse proxy each
 //! forwarded client has its own budget (and the header is ignored from any
-//! other peer); the OpenAPI document declares 429 on every operation.
+//! other peer); the OpenAPI document declares 429 on every operation; the
+//! control socket's local administrator is never limited and needs no token.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -215,4 +216,30 @@ async fn the_openapi_document_declares_429_on_every_operation() {
     }
     assert!(operations >= 23, "{operations} operations");
     app.appliance.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_socket_is_the_local_administrator_never_limited() {
+    let app = Harness::start_with(|c| {
+        (c.api.read_per_second, c.api.read_burst) = (1, 2);
+        (c.api.mutation_per_second, c.api.mutation_burst) = (1, 2);
+    })
+    .await;
+    let socket = app.data.path().join("appliance.sock");
+    let local = reqwest::Client::builder().unix_socket(socket.as_path()).timeout(STEP).build().unwrap();
+    let url = |path: &str| format!("http://appliance{path}");
+    // Well over both budgets, with no token: every request is served, write scope included.
+    for i in 0..10 {
+        let reply = send(local.post(url("/api/v1/channels")).json(&json!({"name": format!("local-{i}")}))).await;
+        assert_eq!(reply.status, 201, "{reply:?}");
+        assert_eq!(reply.ratelimit, None, "no budget counted: {reply:?}");
+        let reply = send(local.get(url("/api/v1/tokens"))).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+    }
+    // Over TCP the same requests without a token are refused, and the budget is counted.
+    let reply = send(app.http.get(app.url("/api/v1/channels"))).await;
+    assert_eq!(reply.status, 401, "{reply:?}");
+    assert!(reply.ratelimit.is_some(), "{reply:?}");
+    app.appliance.shutdown().await;
+    assert!(!socket.exists(), "the socket goes at shutdown");
 }

@@ -1,17 +1,16 @@
 //! Signed-in console sessions, kept in memory (a restart signs everyone out,
 //! which is what an appliance reboot should do): a random 256-bit id in an
 //! HttpOnly cookie, a CSRF token that every mutation must echo in
-//! `X-CSRF-Token`, an absolute expiry. A new admin password (set from the CLI
-//! while the appliance runs) ends every session. Also the per-address limit on
+//! `X-CSRF-Token`, an absolute expiry. A new admin password (set through the
+//! API, which the CLI uses while the appliance runs) ends every session. Also the per-address limit on
 //! failed sign-ins: the API's failed-authentication limiter
 //! (`api::rate_limit`), so wrong passwords and invalid API tokens from one
 //! address draw on one budget.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use subtle::ConstantTimeEq;
@@ -32,8 +31,6 @@ const MAX_SESSIONS: usize = 256;
 struct Session {
     csrf: String,
     expires: Instant,
-    /// The password file's modification time at sign-in.
-    password_stamp: Option<SystemTime>,
 }
 
 /// Every signed-in session and the sign-in failure budgets.
@@ -41,8 +38,6 @@ struct Session {
 pub struct Sessions {
     sessions: Mutex<HashMap<String, Session>>,
     failures: Arc<FailureLimiter>,
-    /// The admin password file, whose change ends every session.
-    password_file: OnceLock<PathBuf>,
 }
 
 /// What a valid session cookie gives.
@@ -66,16 +61,19 @@ impl Default for Sessions {
 impl Sessions {
     /// No sessions yet; failed sign-ins are charged to `failures`.
     pub fn new(failures: Arc<FailureLimiter>) -> Sessions {
-        Sessions { sessions: Mutex::default(), failures, password_file: OnceLock::new() }
+        Sessions { sessions: Mutex::default(), failures }
     }
 
-    /// Sessions end when this file (the admin password hash) changes.
-    pub fn watch_password_file(&self, path: PathBuf) {
-        let _ = self.password_file.set(path);
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Session>> {
+        // Every change to the map is a single insert or remove, so a panic
+        // elsewhere while the lock was held cannot leave it half-changed:
+        // go on with it rather than fail every later request.
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn password_stamp(&self) -> Option<SystemTime> {
-        std::fs::metadata(self.password_file.get()?).and_then(|m| m.modified()).ok()
+    /// Ends every session (the admin password changed).
+    pub fn end_all(&self) {
+        self.sessions().clear();
     }
 
     /// A fresh session (never one the client chose: no fixation); returns (id, csrf).
@@ -83,23 +81,22 @@ impl Sessions {
         let id = random_token();
         let csrf = random_token();
         let now = Instant::now();
-        let mut sessions = self.sessions.lock().expect("sessions lock");
+        let mut sessions = self.sessions();
         sessions.retain(|_, s| s.expires > now);
         if sessions.len() >= MAX_SESSIONS
             && let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| k.clone())
         {
             sessions.remove(&oldest);
         }
-        let password_stamp = self.password_stamp();
-        sessions.insert(id.clone(), Session { csrf: csrf.clone(), expires: now + LIFETIME, password_stamp });
+        sessions.insert(id.clone(), Session { csrf: csrf.clone(), expires: now + LIFETIME });
         (id, csrf)
     }
 
     /// The session with this id, if it exists and has not expired.
     pub fn get(&self, id: &str) -> Option<SignedIn> {
-        let mut sessions = self.sessions.lock().expect("sessions lock");
+        let mut sessions = self.sessions();
         let session = sessions.get(id)?.clone();
-        if session.expires <= Instant::now() || session.password_stamp != self.password_stamp() {
+        if session.expires <= Instant::now() {
             sessions.remove(id);
             return None;
         }
@@ -107,7 +104,7 @@ impl Sessions {
     }
 
     pub fn remove(&self, id: &str) {
-        self.sessions.lock().expect("sessions lock").remove(id);
+        self.sessions().remove(id);
     }
 
     /// Whether `client` may try to sign in now; `Err(retry after)` when it failed too often.
@@ -154,15 +151,33 @@ mod tests {
 
     #[test]
     fn a_new_password_ends_every_session() {
-        let dir = tempfile::tempdir().unwrap();
-        crate::http::console::password::set(dir.path(), "first password").unwrap();
+        // The password route calls `end_all` (tests/control_plane checks the route end to end).
         let sessions = Sessions::default();
-        sessions.watch_password_file(crate::http::console::password::path(dir.path()));
         let (id, _) = sessions.create();
+        let (other, _) = sessions.create();
         assert!(sessions.get(&id).is_some());
-        std::thread::sleep(Duration::from_millis(20));
-        crate::http::console::password::set(dir.path(), "second password").unwrap();
-        assert_eq!(sessions.get(&id), None);
+        sessions.end_all();
+        assert_eq!((sessions.get(&id), sessions.get(&other)), (None, None));
+        let (fresh, _) = sessions.create();
+        assert!(sessions.get(&fresh).is_some(), "signing in again works");
+    }
+
+    #[test]
+    fn a_panic_while_the_lock_is_held_does_not_fail_every_later_request() {
+        let sessions = Arc::new(Sessions::default());
+        let (id, _) = sessions.create();
+        let holder = sessions.clone();
+        let panicked = std::thread::spawn(move || {
+            let _held = holder.sessions.lock().unwrap();
+            panic!("a bug while holding the lock");
+        })
+        .join();
+        assert!(panicked.is_err() && sessions.sessions.is_poisoned());
+        assert!(sessions.get(&id).is_some());
+        let (fresh, _) = sessions.create();
+        assert!(sessions.get(&fresh).is_some());
+        sessions.remove(&fresh);
+        assert_eq!(sessions.get(&fresh), None);
     }
 
     #[test]

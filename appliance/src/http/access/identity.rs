@@ -1,9 +1,15 @@
-//! Who a request is: a bearer token (checked against the store), a signed-in
-//! console session (its cookie), or nobody. Missing or invalid tokens get 401
-//! with `WWW-Authenticate: Bearer` (the API's `ReadAccess`/`WriteAccess`
-//! extractors turn an identity into access). Tokens
-//! are checked against the store on every request, so a revocation (from the
-//! API or the CLI in another process) takes effect at once.
+//! Who a request is: the local administrator (a connection on the control
+//! socket), a bearer token (checked against the store), a signed-in console
+//! session (its cookie), or nobody. Missing or invalid tokens get 401 with
+//! `WWW-Authenticate: Bearer` (the API's `ReadAccess`/`WriteAccess`
+//! extractors turn an identity into access). Tokens are checked against the
+//! store on every request, so a revocation takes effect at once.
+//!
+//! The control socket (`<data_dir>/appliance.sock`, owner-only) is how the
+//! `appliance` CLI reaches the running server: whoever can open it can
+//! already read and write the state file, so the file permission is the
+//! credential (as with docker.sock). Its connections act with the write
+//! scope, send no token and are never rate limited.
 //!
 //! A signed-in console session (its cookie) stands in for a write token when
 //! no `Authorization` header is sent; every method but GET and HEAD then needs
@@ -25,12 +31,20 @@ const MAX_TOKEN_LEN: usize = 256;
 /// Who a request says it is.
 #[derive(Debug, Clone)]
 pub enum Identity {
+    /// A connection on the control socket: the local administrator.
+    Local,
     /// An `Authorization` header: its valid token, or why it is refused.
     Bearer(Result<ApiToken, ApiError>),
     /// A signed-in console session's cookie (and no `Authorization` header).
     Console { id: String, signed_in: SignedIn },
     /// No credentials.
     Anonymous,
+}
+
+/// Marks every request of `router` as the local administrator's: only for
+/// the router served on the owner-only control socket.
+pub fn local_administrator(router: axum::Router) -> axum::Router {
+    router.layer(axum::Extension(Identity::Local))
 }
 
 /// Who the request is (resolved once per request; see the module's note).
@@ -71,9 +85,21 @@ async fn bearer(value: &axum::http::HeaderValue, store: &Store) -> Result<ApiTok
 /// The token a request acts with: its bearer token, or its console session as a write token.
 pub async fn authenticate(parts: &Parts, store: &Store, console: &Sessions) -> Result<ApiToken, ApiError> {
     match identify(parts, store, console).await {
+        Identity::Local => Ok(local_token()),
         Identity::Bearer(token) => token,
         Identity::Console { signed_in, .. } => console_token(parts, &signed_in),
         Identity::Anonymous => Err(unauthorized("send an API token as `Authorization: Bearer <token>`")),
+    }
+}
+
+/// The local administrator as a write token (its id appears in the logs as `by`).
+fn local_token() -> ApiToken {
+    ApiToken {
+        id: "local".into(),
+        name: "local administrator (control socket)".into(),
+        scope: Scope::Write,
+        secret_sha256: String::new(),
+        created_ms: 0,
     }
 }
 

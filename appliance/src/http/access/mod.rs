@@ -1,6 +1,7 @@
-//! Who may use the HTTP side, and how much: the caller's identity (API
-//! token or console session), console sign-in sessions, and the rate limits
-//! with the shared budget of failed authentications.
+//! Who may use the HTTP side, and how much: the caller's identity (the
+//! control socket's local administrator, an API token or a console session),
+//! console sign-in sessions, and the rate limits with the shared budget of
+//! failed authentications.
 
 pub mod console_sessions;
 pub mod identity;

@@ -3,7 +3,8 @@
 //! (an API token, a console session) or, without one, its address; and a
 //! bucket per address for failed authentications, shared with the console's
 //! sign-in, so guessing tokens or the password is slow. The buckets are
-//! `limiter`'s; refusals are logged as counts, never one line each.
+//! `limiter`'s; refusals are logged as counts, never one line each. The
+//! control socket's local administrator is not limited.
 
 use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, Ipv4Addr};
@@ -159,6 +160,10 @@ pub struct Gate {
 /// with a bearer token from an address with no failed-authentication budget
 /// left is refused before its token is even checked.
 pub async fn limit(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    if matches!(request.extensions().get::<Identity>(), Some(Identity::Local)) {
+        // The control socket: the box's own administrator, never limited (see `identity`).
+        return next.run(request).await;
+    }
     let now = Instant::now();
     let address = address_key(client_address(request.extensions()));
     let (mut parts, body) = request.into_parts();
@@ -179,7 +184,7 @@ pub async fn limit(State(gate): State<Gate>, request: Request, next: Next) -> Re
             limits.failures.charge(address, now);
             (Client::Address(address), "")
         }
-        Identity::Bearer(Err(_)) | Identity::Anonymous => (Client::Address(address), ""),
+        Identity::Bearer(Err(_)) | Identity::Anonymous | Identity::Local => (Client::Address(address), ""),
     };
     let mutation = !matches!(parts.method, Method::GET | Method::HEAD);
     let verdict = limits.check(client, mutation, now);

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::state::channels::{MAX_RUNGS, MAX_SESSION_SECONDS};
+use crate::state::records::{MAX_RUNGS, MAX_SESSION_SECONDS};
 
 /// How a channel trades latency for buffer.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

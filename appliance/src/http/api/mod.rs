@@ -1,13 +1,16 @@
 //! The REST API under `/api/v1`: channels (CRUD, start, stop, stream key
 //! rotation), their sessions, API tokens, webhook endpoints with their
 //! deliveries, the event log, encoders and health, with the OpenAPI 3
-//! document generated from the same handlers and types. Every route but
-//! `/api/v1/health` needs a bearer token; read tokens may only GET. Every
-//! route is rate limited per client (`rate_limit`).
+//! document generated from the same handlers and types, and the console's
+//! admin password. Every route but `/api/v1/health` needs a bearer token
+//! (or a console session, or the control socket: see `access::identity`);
+//! read tokens may only GET. Every route is rate limited per client
+//! (`rate_limit`), except on the control socket.
 
 pub mod api_state;
 pub mod auth;
 pub mod channels;
+pub mod console_password;
 pub mod encoders;
 pub mod errors;
 pub mod events;
@@ -51,7 +54,8 @@ pub fn openapi_router() -> OpenApiRouter<ApiState> {
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(events::list_events))
         .routes(routes!(encoders::encoders))
-        .routes(routes!(system::system));
+        .routes(routes!(system::system))
+        .routes(routes!(console_password::set_console_password));
     OpenApiRouter::with_openapi(openapi::base_document()).nest(PREFIX, v1)
 }
 

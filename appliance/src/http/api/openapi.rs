@@ -21,7 +21,9 @@ use super::errors::ReadErrors;
             Errors are RFC 9457 problem details. Lists are paginated with `limit` and `cursor`. \
             Requests are rate limited per token, console session or (without one) client address: \
             every response carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`; \
-            over the limit the answer is 429 with `Retry-After`.",
+            over the limit the answer is 429 with `Retry-After`. On the appliance itself the same API \
+            is served on the owner-only Unix socket `<data_dir>/appliance.sock` to the local \
+            administrator, without a token and without rate limits (what the `appliance` CLI uses).",
     ),
     modifiers(&BearerScheme),
     components(schemas(crate::http::problem::Problem)),
@@ -31,6 +33,7 @@ use super::errors::ReadErrors;
         (name = "tokens", description = "API tokens"),
         (name = "webhooks", description = "Webhook endpoints, deliveries and the event log"),
         (name = "encoders", description = "Encoder devices and slot usage"),
+        (name = "console", description = "The operator console's admin account"),
         (name = "health", description = "Liveness"),
     )
 )]

@@ -8,11 +8,11 @@ use utoipa::ToSchema;
 use super::media_schemas::{ChannelOutputSchema, EncoderPolicySchema, LatencyModeSchema};
 use crate::live::figures::LiveFigures;
 use crate::state::clock::rfc3339;
-use crate::state::outbox::{Attempt, Snapshot};
 use crate::state::{
     ApiToken, Channel, ChannelState, Delivery, DeliveryState, EncoderMoved, EndReason, Event, EventType, Scope,
     Session, SessionState, WebhookEndpoint,
 };
+use crate::state::{Attempt, Snapshot};
 
 /// Where the appliance is reached, for the URLs in channel resources.
 #[derive(Debug, Clone, PartialEq, Eq)]

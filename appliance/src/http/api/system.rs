@@ -90,7 +90,9 @@ fn cpu_percent() -> Option<f64> {
     let total: u64 = values.iter().take(8).sum();
     let idle = values.get(3).copied().unwrap_or(0) + values.get(4).copied().unwrap_or(0);
     let busy = total.saturating_sub(idle);
-    let mut last = LAST_CPU.lock().ok()?;
+    // Two counters written together: a poisoned lock still holds a valid
+    // pair, and failing here forever would blank the figure for good.
+    let mut last = LAST_CPU.lock().unwrap_or_else(|e| e.into_inner());
     let previous = last.replace((busy, total));
     let (prev_busy, prev_total) = previous?;
     let dt = total.checked_sub(prev_total).filter(|d| *d > 0)?;

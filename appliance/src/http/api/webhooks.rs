@@ -16,7 +16,7 @@ use super::resources::{CreatedWebhook, DeliveryResource, WebhookResource};
 use crate::http::problem::ApiError;
 use crate::http::problem::blocking;
 use crate::state::EventType;
-use crate::state::webhooks::NewWebhook;
+use crate::state::NewWebhook;
 
 /// A new endpoint.
 #[derive(Debug, Deserialize, ToSchema)]

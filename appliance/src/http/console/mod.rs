@@ -43,7 +43,6 @@ impl Console {
                 tracing::error!(error = %e, "console: cannot create the admin password; set one with `appliance admin set-password`")
             }
         }
-        sessions.watch_password_file(password::path(&data_dir));
         Console { data_dir, sessions }
     }
 }

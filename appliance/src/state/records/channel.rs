@@ -1,0 +1,139 @@
+//! A channel: where one broadcaster publishes (name, stream key, latency
+//! mode, output, encoder policy, lifecycle state), what creating or changing
+//! one takes, and the checks of those fields.
+
+use media::{ChannelOutput, EncoderPolicy, LatencyMode};
+use serde::{Deserialize, Serialize};
+
+use crate::state::error::StoreError;
+use crate::state::lifecycle::ChannelState;
+
+/// Longest maximum session duration a channel may set (30 days).
+pub const MAX_SESSION_SECONDS: u64 = 30 * 86_400;
+/// Most rungs in a ladder.
+pub const MAX_RUNGS: usize = 8;
+
+/// A channel an operator created: where one broadcaster publishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Channel {
+    pub name: String,
+    pub stream_key: String,
+    pub latency_mode: LatencyMode,
+    #[serde(default)]
+    pub output: ChannelOutput,
+    #[serde(default)]
+    pub encoder_policy: EncoderPolicy,
+    /// A session is ended when it reaches this many seconds; none: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_session_seconds: Option<u64>,
+    #[serde(default = "ChannelState::before_states")]
+    pub state: ChannelState,
+    /// The session in progress (init, processing or live), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_session: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub created_at: u64,
+    /// Milliseconds since the Unix epoch of the last change (0: none since creation).
+    #[serde(default)]
+    pub updated_ms: u64,
+}
+
+/// What creating a channel takes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewChannel {
+    pub name: String,
+    pub latency_mode: LatencyMode,
+    pub output: ChannelOutput,
+    pub encoder_policy: EncoderPolicy,
+    pub max_session_seconds: Option<u64>,
+}
+
+/// A partial update; `None` leaves a field as it is. Applies from the next session.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChannelPatch {
+    pub latency_mode: Option<LatencyMode>,
+    pub output: Option<ChannelOutput>,
+    pub encoder_policy: Option<EncoderPolicy>,
+    /// `Some(None)` removes the limit.
+    pub max_session_seconds: Option<Option<u64>>,
+}
+
+/// Channel names appear in URLs and logs: a strict slug (checked by `validate_name`).
+pub const NAME_PATTERN: &str = "^[a-z0-9_-]{1,64}$";
+
+/// Channel names appear in URLs and logs: a strict slug.
+pub fn validate_name(name: &str) -> Result<(), StoreError> {
+    let ok = (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok { Ok(()) } else { Err(StoreError::InvalidName(name.to_string())) }
+}
+
+pub(crate) fn validate_max_session(seconds: Option<u64>) -> Result<(), StoreError> {
+    match seconds {
+        Some(s) if !(1..=MAX_SESSION_SECONDS).contains(&s) => {
+            Err(StoreError::invalid("max_session_seconds", format!("{s} is outside 1..={MAX_SESSION_SECONDS}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn validate_output(output: &ChannelOutput) -> Result<(), StoreError> {
+    let ChannelOutput::Ladder { ladder } = output else { return Ok(()) };
+    if ladder.rungs.is_empty() || ladder.rungs.len() > MAX_RUNGS {
+        return Err(StoreError::invalid("output.ladder.rungs", format!("a ladder has 1 to {MAX_RUNGS} rungs")));
+    }
+    let mut names = std::collections::HashSet::new();
+    for (i, rung) in ladder.rungs.iter().enumerate() {
+        let field = |f: &str| format!("output.ladder.rungs[{i}].{f}");
+        if !(64..=4320).contains(&rung.height) || rung.height % 2 != 0 {
+            return Err(StoreError::invalid(
+                field("height"),
+                format!("{} is not an even number in 64..=4320", rung.height),
+            ));
+        }
+        if !(64..=200_000).contains(&rung.bitrate_kbps) {
+            return Err(StoreError::invalid(
+                field("bitrate_kbps"),
+                format!("{} is outside 64..=200000", rung.bitrate_kbps),
+            ));
+        }
+        if let Some(fps) = rung.max_fps.filter(|f| !(1..=240).contains(f)) {
+            return Err(StoreError::invalid(field("max_fps"), format!("{fps} is outside 1..=240")));
+        }
+        if !names.insert(rung.name()) {
+            return Err(StoreError::invalid(
+                format!("output.ladder.rungs[{i}]"),
+                format!("rendition {} appears twice", rung.name()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_slugs() {
+        for good in ["a", "demo", "studio_2-main", &"x".repeat(64)] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Demo", "a b", "../x", "é", &"x".repeat(65), "a/b"] {
+            assert_eq!(
+                validate_name(bad).unwrap_err().to_string(),
+                format!("channel name {bad:?} is invalid: use 1 to 64 of a-z, 0-9, '-' and '_'")
+            );
+        }
+    }
+
+    #[test]
+    fn records_without_the_new_fields_read_back_active_and_passthrough() {
+        let old = r#"{"name":"legacy","stream_key":"sk_x","latency_mode":"low","created_at":1700000000}"#;
+        let channel: Channel = serde_json::from_str(old).unwrap();
+        assert_eq!(channel.state, ChannelState::Active);
+        assert_eq!(channel.output, ChannelOutput::Passthrough);
+        assert_eq!(channel.encoder_policy, EncoderPolicy::PreferHardware);
+        assert_eq!(channel.max_session_seconds, None);
+    }
+}

@@ -1,0 +1,16 @@
+//! The state database's records: plain data (what is stored, what creating
+//! or changing it takes) and the checks of their fields, with no access to
+//! the file. The transactions (`state::channels`, `state::sessions`, ...)
+//! read and write them.
+
+pub mod channel;
+pub mod event;
+pub mod session;
+pub mod token;
+pub mod webhook;
+
+pub use channel::{Channel, ChannelPatch, MAX_RUNGS, MAX_SESSION_SECONDS, NAME_PATTERN, NewChannel, validate_name};
+pub use event::{Attempt, AttemptOutcome, Delivery, DeliveryState, Event, EventType, PendingHead, Snapshot};
+pub use session::{EncoderMoved, EncoderSlot, Session, SessionCheckpoint, SessionStats};
+pub use token::{ApiToken, Scope, TOKEN_NAME_PATTERN};
+pub use webhook::{DESCRIPTION_PATTERN, MAX_URL_LEN, NewWebhook, SECRET_PATTERN, URL_PATTERN, WebhookEndpoint};

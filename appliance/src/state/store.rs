@@ -1,0 +1,124 @@
+//! The handle on the state file: opens it (creating the tables), and runs
+//! read and write transactions on it, one at a time in this process.
+//!
+//! redb lets one process hold the file at a time. The server keeps it open
+//! for its whole life (opening costs milliseconds, an operation on an open
+//! file microseconds); the CLI's commands go through the running server's
+//! control socket and open the file themselves only when no server runs.
+//! A second opener is refused at once with `StoreError::Busy`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use redb::{Database, ReadTransaction, WriteTransaction};
+
+use super::error::StoreError;
+use super::tables;
+
+/// Handle on the state database file; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    /// The open file; `None` after an I/O error closed it (reopened at the
+    /// next operation). One operation at a time in this process.
+    db: Mutex<Option<Database>>,
+    /// Woken after every committed write: the webhook worker looks for new deliveries.
+    changed: tokio::sync::Notify,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir`, creates missing
+    /// tables, and keeps the file open until the last handle goes.
+    /// `StoreError::Busy` when another process holds it.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Database {
+            path: data_dir.display().to_string(),
+            reason: format!("cannot create the data directory: {e}"),
+        })?;
+        let path = data_dir.join("appliance.redb");
+        let db = Database::create(&path).map_err(|e| StoreError::from(e).located(&path))?;
+        let store =
+            Self { inner: Arc::new(Inner { path, db: Mutex::new(Some(db)), changed: tokio::sync::Notify::new() }) };
+        store.write(|tx| Ok(tables::create_all(tx)?))?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Notified after each committed write.
+    pub fn changed(&self) -> &tokio::sync::Notify {
+        &self.inner.changed
+    }
+
+    fn with_db<T>(&self, f: impl FnOnce(&Database) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        // A panic inside an earlier operation leaves at worst an uncommitted
+        // transaction, which redb rolls back: the file handle stays usable.
+        let mut held = self.inner.db.lock().unwrap_or_else(|e| e.into_inner());
+        let db = match held.take() {
+            Some(db) => db,
+            None => Database::create(&self.inner.path).map_err(|e| StoreError::from(e).located(&self.inner.path))?,
+        };
+        let result = f(&db).map_err(|e| e.located(&self.inner.path));
+        if let Err(e) = &result
+            && e.needs_reopen()
+        {
+            // redb refuses everything after an I/O error until the file is reopened:
+            // close it now, so the next operation (once the disk has room) works again.
+            tracing::error!(alert = "state-io", error = %e, "state database closed after an I/O error; it reopens at the next operation");
+            drop(db);
+            return result;
+        }
+        *held = Some(db);
+        result
+    }
+
+    /// Runs `f` in a read transaction.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.with_db(|db| f(&db.begin_read()?))
+    }
+
+    /// Runs `f` in one write transaction, committed only if `f` succeeds.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let value = self.write_quietly(f)?;
+        self.inner.changed.notify_one();
+        Ok(value)
+    }
+
+    /// `write` for a change that appends no event: the webhook worker is not woken.
+    pub(crate) fn write_quietly<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_db(|db| {
+            let tx = db.begin_write()?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_opener_is_refused_at_once_as_busy_until_the_first_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Store::open(dir.path()).unwrap();
+        let started = std::time::Instant::now();
+        let second = Store::open(dir.path()).unwrap_err();
+        assert!(second.is_busy(), "{second}");
+        assert!(second.to_string().contains(&first.path().display().to_string()), "{second}");
+        eprintln!("busy refusal took {:?}", started.elapsed());
+        drop(first);
+        Store::open(dir.path()).expect("free again once the holder closed it");
+    }
+}
