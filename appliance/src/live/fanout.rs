@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use media::{DropStats, EncodedUnit, StreamEvent, TrackInfo, UnitSender, unit_channel};
+use media::{DropStats, EncodedUnit, StreamEvent, TrackInfo, TrackKind, UnitSender, unit_channel};
 
 use super::ports::{Feed, Subscription, Tracks};
 
@@ -18,6 +18,10 @@ struct Subscriber {
     tracks: Tracks,
     /// Source track index -> index in what this subscriber was announced (`None`: left out).
     map: Vec<Option<usize>>,
+    /// Whether it was announced a video track (then only a video keyframe starts it).
+    has_video: bool,
+    /// Joined mid-stream: nothing is sent before a unit a decoder can start from.
+    waiting_for_keyframe: bool,
     queue: UnitSender,
 }
 
@@ -43,12 +47,19 @@ impl Subscriber {
                 Arc::from(kept)
             }
         };
+        self.has_video = announced.iter().any(|t| t.kind == TrackKind::Video);
         self.queue.announce(announced).is_ok()
     }
 
     /// Sends `unit` if this subscriber wants its track. `false`: it has gone.
     fn send(&mut self, unit: &EncodedUnit) -> bool {
         let Some(Some(track)) = self.map.get(unit.track) else { return true };
+        if self.waiting_for_keyframe {
+            if !(unit.keyframe && (unit.kind == TrackKind::Video || !self.has_video)) {
+                return true;
+            }
+            self.waiting_for_keyframe = false;
+        }
         let mut unit = unit.clone();
         unit.track = *track;
         self.queue.send_unit(unit).is_ok()
@@ -82,8 +93,17 @@ impl Fanout {
         }
         let (queue, events) = unit_channel(capacity);
         let stats = queue.stats();
-        let mut subscriber = Subscriber { output, tracks: subscription.tracks, map: Vec::new(), queue };
+        let mut subscriber = Subscriber {
+            output,
+            tracks: subscription.tracks,
+            map: Vec::new(),
+            has_video: false,
+            waiting_for_keyframe: false,
+            queue,
+        };
         if let Some(tracks) = &self.last_tracks {
+            // Mid-stream: it starts at the next keyframe, with the tracks announced first.
+            subscriber.waiting_for_keyframe = true;
             subscriber.announce(tracks);
         }
         self.subscribers.push(subscriber);
@@ -122,7 +142,7 @@ impl Fanout {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use media::{AacConfig, Arrival, AvcConfig, CodecConfig, Timebase, TrackKind};
+    use media::{AacConfig, Arrival, AvcConfig, CodecConfig, Timebase};
 
     use super::*;
     use crate::live::ports::Renditions;
@@ -195,11 +215,19 @@ mod tests {
     async fn a_late_subscriber_is_announced_the_tracks_and_a_gone_one_is_reported() {
         let mut fanout = Fanout::new("source");
         fanout.send(&StreamEvent::Tracks(tracks()));
-        let (mut late, _) = fanout.subscribe(0, &Subscription::everything(), 8).unwrap();
+        fanout.send(&unit(0, TrackKind::Video, true, 0));
+        fanout.send(&unit(0, TrackKind::Video, false, 1));
+        let (mut late, late_drops) = fanout.subscribe(0, &Subscription::everything(), 8).unwrap();
         assert!(matches!(late.events.recv().await, Some(StreamEvent::Tracks(t)) if t.len() == 2));
+        // Mid-GOP: it starts at the next video keyframe, and what it skipped is not a drop.
+        fanout.send(&unit(0, TrackKind::Video, false, 2));
+        fanout.send(&unit(1, TrackKind::Audio, true, 2));
+        fanout.send(&unit(0, TrackKind::Video, true, 3));
+        assert!(matches!(late.events.recv().await, Some(StreamEvent::Unit(u)) if u.dts == 3 && u.keyframe));
+        assert_eq!(late_drops.dropped_units(), 0);
         let (gone, _) = fanout.subscribe(1, &Subscription::everything(), 8).unwrap();
         drop(gone);
-        assert_eq!(fanout.send(&unit(0, TrackKind::Video, true, 0)), [1]);
+        assert_eq!(fanout.send(&unit(0, TrackKind::Video, true, 4)), [1]);
         assert!(fanout.has_subscribers());
         fanout.unsubscribe(0);
         assert!(!fanout.has_subscribers());
