@@ -332,7 +332,8 @@ impl Owner {
             registry: self.registry.clone(),
         };
         let (name, id) = (spec.channel.name.clone(), spec.record.id.clone());
-        let span = tracing::info_span!("session", channel = %name, session = %id);
+        // A root span: every line of the session and its outputs names the channel and session, nothing more.
+        let span = tracing::info_span!(parent: None, "session", channel = %name, session = %id);
         tracing::info!(parent: &span, %peer, %mode, "session starting");
         self.sessions.spawn(
             async move {
