@@ -39,6 +39,18 @@ pub enum RefusalKind {
 }
 
 impl RefusalKind {
+    /// Every kind, in the order of their discriminants.
+    pub const ALL: [RefusalKind; 3] = [RefusalKind::UnknownKey, RefusalKind::AlreadyLive, RefusalKind::Unavailable];
+
+    /// The kind's name in logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            RefusalKind::UnknownKey => "unknown_key",
+            RefusalKind::AlreadyLive => "already_live",
+            RefusalKind::Unavailable => "unavailable",
+        }
+    }
+
     /// The `onStatus` code sent to the publisher. OBS's librtmp closes the
     /// connection and shows "code (description)" for all three; FFmpeg shows
     /// the description.

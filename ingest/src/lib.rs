@@ -3,14 +3,18 @@
 //! FLV/AVC/AAC into `media` stream events on a sink the `IngestHandler`
 //! grants, and is the only FLV-aware code of the appliance.
 
+mod admission;
 mod amf0;
 mod chunk;
+mod client_address;
 mod command;
 mod demuxer;
 mod error;
 mod flv;
 mod handler;
+mod memory_budget;
 mod metadata;
+mod refusal_log;
 mod server;
 mod session;
 mod timestamps;
@@ -20,4 +24,4 @@ pub use demuxer::{DemuxStats, Demuxer};
 pub use error::IngestError;
 pub use handler::{IngestHandler, PublishGrant, PublishRequest, Refusal, RefusalKind, key_prefix};
 pub use metadata::StreamMetadata;
-pub use server::{IngestConfig, RtmpServer, RtmpServerHandle};
+pub use server::{ConnectionStats, IngestConfig, RtmpServer, RtmpServerHandle};
