@@ -136,6 +136,14 @@ mod tests {
     }
 
     #[test]
+    fn refusal_kinds_in_discriminant_order() {
+        for (i, kind) in RefusalKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, i, "{kind:?}");
+        }
+        assert_eq!(RefusalKind::ALL.map(RefusalKind::name), ["unknown_key", "already_live", "unavailable"]);
+    }
+
+    #[test]
     fn debug_never_shows_the_key() {
         let req = PublishRequest {
             peer: "127.0.0.1:5000".parse().unwrap(),

@@ -11,6 +11,8 @@ mod command;
 mod demuxer;
 mod error;
 mod flv;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod handler;
 mod memory_budget;
 mod metadata;
