@@ -42,6 +42,13 @@ if ! command -v cargo >/dev/null 2>&1; then
   export PATH="$HOME/.cargo/bin:$PATH"
 fi
 
+# cargo-fuzz for the fuzz smoke run (fuzz/smoke.sh); the targets build on the
+# stable compiler with RUSTC_BOOTSTRAP=1.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "installing cargo-fuzz" >&2
+  cargo install cargo-fuzz --version 0.13.2 --locked >&2
+fi
+
 # The player test drives hls.js in Chromium through playwright-core (pinned by the lock file).
 if [ ! -d tests/player/node_modules/playwright-core ]; then
   (cd tests/player && npm ci --no-audit --no-fund --loglevel=error) >&2

@@ -30,6 +30,14 @@ pub struct RtmpConfig {
     pub listen: String,
     /// Simultaneous RTMP connections accepted.
     pub max_connections: usize,
+    /// Of those, connections that have not yet published with a valid key.
+    pub max_unauthenticated: usize,
+    /// Unauthenticated connections from one client address (IPv6: one /64).
+    pub max_unauthenticated_per_address: usize,
+    /// From accept to the client's `connect`.
+    pub connect_timeout_ms: u64,
+    /// From accept to `publish`.
+    pub publish_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,7 +152,14 @@ impl Default for Config {
 
 impl Default for RtmpConfig {
     fn default() -> Self {
-        Self { listen: "0.0.0.0:1935".into(), max_connections: 256 }
+        Self {
+            listen: "0.0.0.0:1935".into(),
+            max_connections: 256,
+            max_unauthenticated: 64,
+            max_unauthenticated_per_address: 16,
+            connect_timeout_ms: 5000,
+            publish_timeout_ms: 10_000,
+        }
     }
 }
 
@@ -174,11 +189,15 @@ pub enum ConfigError {
 }
 
 /// Environment variables that override the file, and the field each sets.
-pub const ENV_VARS: [&str; 22] = [
+pub const ENV_VARS: [&str; 26] = [
     "APPLIANCE_DATA_DIR",
     "APPLIANCE_PUBLIC_HOST",
     "APPLIANCE_RTMP_LISTEN",
     "APPLIANCE_RTMP_MAX_CONNECTIONS",
+    "APPLIANCE_RTMP_MAX_UNAUTHENTICATED",
+    "APPLIANCE_RTMP_MAX_UNAUTHENTICATED_PER_ADDRESS",
+    "APPLIANCE_RTMP_CONNECT_TIMEOUT_MS",
+    "APPLIANCE_RTMP_PUBLISH_TIMEOUT_MS",
     "APPLIANCE_HTTP_LISTEN",
     "APPLIANCE_HTTP_TRUSTED_PROXIES",
     "APPLIANCE_HLS_PART_TARGET_MS",
@@ -237,6 +256,12 @@ impl Config {
                 "APPLIANCE_PUBLIC_HOST" => self.public_host = value,
                 "APPLIANCE_RTMP_LISTEN" => self.rtmp.listen = value,
                 "APPLIANCE_RTMP_MAX_CONNECTIONS" => self.rtmp.max_connections = number(name, &value)?,
+                "APPLIANCE_RTMP_MAX_UNAUTHENTICATED" => self.rtmp.max_unauthenticated = number(name, &value)?,
+                "APPLIANCE_RTMP_MAX_UNAUTHENTICATED_PER_ADDRESS" => {
+                    self.rtmp.max_unauthenticated_per_address = number(name, &value)?
+                }
+                "APPLIANCE_RTMP_CONNECT_TIMEOUT_MS" => self.rtmp.connect_timeout_ms = number(name, &value)?,
+                "APPLIANCE_RTMP_PUBLISH_TIMEOUT_MS" => self.rtmp.publish_timeout_ms = number(name, &value)?,
                 "APPLIANCE_HTTP_LISTEN" => self.http.listen = value,
                 "APPLIANCE_HTTP_TRUSTED_PROXIES" => {
                     self.http.trusted_proxies =
@@ -285,8 +310,26 @@ impl Config {
         if let Err(e) = self.rtmp.listen.parse::<SocketAddr>() {
             return invalid("rtmp.listen", format!("{:?} is not an address:port ({e})", self.rtmp.listen));
         }
-        if !(1..=100_000).contains(&self.rtmp.max_connections) {
-            return invalid("rtmp.max_connections", format!("{} is outside 1..=100000", self.rtmp.max_connections));
+        let r = &self.rtmp;
+        if !(1..=100_000).contains(&r.max_connections) {
+            return invalid("rtmp.max_connections", format!("{} is outside 1..=100000", r.max_connections));
+        }
+        if !(1..=r.max_connections).contains(&r.max_unauthenticated) {
+            let (value, max) = (r.max_unauthenticated, r.max_connections);
+            return invalid("rtmp.max_unauthenticated", format!("{value} is outside 1..=max_connections (1..={max})"));
+        }
+        if !(1..=r.max_unauthenticated).contains(&r.max_unauthenticated_per_address) {
+            let (value, max) = (r.max_unauthenticated_per_address, r.max_unauthenticated);
+            let reason = format!("{value} is outside 1..=max_unauthenticated (1..={max})");
+            return invalid("rtmp.max_unauthenticated_per_address", reason);
+        }
+        if !(100..=60_000).contains(&r.connect_timeout_ms) {
+            return invalid("rtmp.connect_timeout_ms", format!("{} is outside 100..=60000", r.connect_timeout_ms));
+        }
+        if !(r.connect_timeout_ms..=300_000).contains(&r.publish_timeout_ms) {
+            let (value, min) = (r.publish_timeout_ms, r.connect_timeout_ms);
+            let reason = format!("{value} is outside connect_timeout_ms..=300000 ({min}..=300000)");
+            return invalid("rtmp.publish_timeout_ms", reason);
         }
         if let Err(e) = self.http.listen.parse::<SocketAddr>() {
             return invalid("http.listen", format!("{:?} is not an address:port ({e})", self.http.listen));
@@ -347,6 +390,19 @@ impl Config {
         self.rtmp.listen.parse().expect("validated")
     }
 
+    /// The RTMP server's limits.
+    pub fn ingest(&self) -> ingest::IngestConfig {
+        let r = &self.rtmp;
+        ingest::IngestConfig {
+            max_connections: r.max_connections,
+            max_unauthenticated: r.max_unauthenticated,
+            max_unauthenticated_per_address: r.max_unauthenticated_per_address,
+            connect_deadline: Duration::from_millis(r.connect_timeout_ms),
+            publish_deadline: Duration::from_millis(r.publish_timeout_ms),
+            ..ingest::IngestConfig::default()
+        }
+    }
+
     pub fn http_addr(&self) -> SocketAddr {
         self.http.listen.parse().expect("validated")
     }
@@ -392,8 +448,30 @@ mod tests {
     }
 
     #[test]
+    fn rtmp_limits_reach_ingest() {
+        let env = |name: &str| match name {
+            "APPLIANCE_RTMP_MAX_UNAUTHENTICATED" => Some("20".to_string()),
+            "APPLIANCE_RTMP_MAX_UNAUTHENTICATED_PER_ADDRESS" => Some("4".to_string()),
+            "APPLIANCE_RTMP_CONNECT_TIMEOUT_MS" => Some("2000".to_string()),
+            "APPLIANCE_RTMP_PUBLISH_TIMEOUT_MS" => Some("6000".to_string()),
+            _ => None,
+        };
+        let ingest = Config::load(None, env).unwrap().ingest();
+        assert_eq!(
+            (ingest.max_connections, ingest.max_unauthenticated, ingest.max_unauthenticated_per_address),
+            (256, 20, 4)
+        );
+        assert_eq!(
+            (ingest.connect_deadline, ingest.publish_deadline),
+            (Duration::from_secs(2), Duration::from_secs(6))
+        );
+        assert_eq!(ingest.validate(), Ok(()));
+        assert_eq!(Config::default().ingest().validate(), Ok(()), "the defaults pass ingest's own checks");
+    }
+
+    #[test]
     fn error_texts_are_pinned() {
-        let cases: [(&str, &str); 11] = [
+        let cases: [(&str, &str); 15] = [
             ("bogus = 1", "unknown field `bogus`"),
             ("[hls]\npart_target_ms = 50", "hls.part_target_ms: 50 is outside 100..=2000"),
             (
@@ -414,6 +492,16 @@ mod tests {
             ("[api]\nread_burst = 0", "api.read_burst: 0 is outside 1..=1000000"),
             ("[api]\nauth_failures_per_minute = 0", "api.auth_failures_per_minute: 0 is outside 1..=1000000"),
             ("[sessions]\ncheckpoint_seconds = 0", "sessions.checkpoint_seconds: 0 is outside 1..=3600"),
+            ("[rtmp]\nmax_connections = 32", "rtmp.max_unauthenticated: 64 is outside 1..=max_connections (1..=32)"),
+            (
+                "[rtmp]\nmax_unauthenticated_per_address = 65",
+                "rtmp.max_unauthenticated_per_address: 65 is outside 1..=max_unauthenticated (1..=64)",
+            ),
+            ("[rtmp]\nconnect_timeout_ms = 50", "rtmp.connect_timeout_ms: 50 is outside 100..=60000"),
+            (
+                "[rtmp]\npublish_timeout_ms = 4000",
+                "rtmp.publish_timeout_ms: 4000 is outside connect_timeout_ms..=300000 (5000..=300000)",
+            ),
         ];
         for (text, want) in cases {
             let got = match Config::from_toml(text) {

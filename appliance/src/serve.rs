@@ -58,8 +58,7 @@ impl Appliance {
         let routing = Arc::new(PublishRouting::new(store.clone(), live.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
 
-        let ingest_config = ingest::IngestConfig { max_connections: config.rtmp.max_connections, ..Default::default() };
-        let rtmp = ingest::RtmpServer::bind(config.rtmp_addr(), ingest_config, routing.clone())
+        let rtmp = ingest::RtmpServer::bind(config.rtmp_addr(), config.ingest(), routing.clone())
             .await
             .with_context(|| format!("cannot listen for RTMP on {}", config.rtmp.listen))?;
         let rtmp_addr = rtmp.local_addr()?;

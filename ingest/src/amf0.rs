@@ -2,7 +2,8 @@
 //! sizes maps and vectors from counts in the input (`with_capacity(u32)`), so
 //! a 24-byte command could make it allocate hundreds of gigabytes and abort
 //! the process, and it recurses without a depth limit. `check_amf0` walks a
-//! payload the way the decoder would and refuses those that could do harm.
+//! payload the way the decoder would, quirks included, and refuses those
+//! that could do harm.
 
 use crate::error::IngestError;
 
@@ -47,6 +48,13 @@ enum Frame {
 struct Cursor<'a> {
     data: &'a [u8],
     pos: usize,
+    /// A marker the decoder has already taken from the stream and will use
+    /// for the next value. scuffle-amf0 0.2 peeks for an end marker after an
+    /// ECMA array's last pair, keeps what it read, and reads the next key
+    /// (which has no marker) from after it: the walk must do the same, or it
+    /// checks different bytes than the decoder sizes containers from (found
+    /// by the `amf0` fuzz target: a 6.5 GB allocation).
+    pending: Option<u8>,
 }
 
 impl Cursor<'_> {
@@ -76,6 +84,11 @@ impl Cursor<'_> {
         self.data.get(self.pos).copied()
     }
 
+    /// A value's marker: the one the decoder kept, or the next byte.
+    fn marker(&mut self) -> Option<u8> {
+        self.pending.take().or_else(|| self.u8())
+    }
+
     /// A key or typed-object name: u16 length and bytes.
     fn short_string(&mut self) -> Option<usize> {
         let len = self.u16()?;
@@ -86,18 +99,19 @@ impl Cursor<'_> {
 
 fn walk(data: &[u8]) -> Walk {
     const OBJECT_END: u8 = 0x09;
-    let mut c = Cursor { data, pos: 0 };
+    let mut c = Cursor { data, pos: 0, pending: None };
     let mut stack: Vec<Frame> = Vec::new();
     loop {
         match stack.last_mut() {
             None => {
-                if c.remaining() == 0 {
+                if c.remaining() == 0 && c.pending.is_none() {
                     return Walk::Done;
                 }
             }
             Some(Frame::Object) => {
                 let Some(key_len) = c.short_string() else { return Walk::DecoderStops };
-                if key_len == 0 && c.peek() == Some(OBJECT_END) {
+                // A kept marker is never the end marker; it stays for the value.
+                if key_len == 0 && c.pending.is_none() && c.peek() == Some(OBJECT_END) {
                     c.pos += 1;
                     stack.pop();
                     continue;
@@ -106,11 +120,18 @@ fn walk(data: &[u8]) -> Walk {
             Some(Frame::Ecma { left }) => {
                 if *left == 0 {
                     stack.pop();
-                    match c.peek() {
-                        Some(OBJECT_END) => c.pos += 1,
-                        // The decoder peeks a marker here and fails on an unknown one.
-                        Some(marker) if marker > 0x11 => return Walk::DecoderStops,
-                        _ => {}
+                    // The decoder peeks a marker here (a kept one if it has one):
+                    // an end marker is consumed, another is kept for the next value.
+                    if c.pending.is_none() {
+                        match c.peek() {
+                            None => {}
+                            Some(OBJECT_END) => c.pos += 1,
+                            Some(marker) if marker > 0x11 => return Walk::DecoderStops,
+                            Some(marker) => {
+                                c.pos += 1;
+                                c.pending = Some(marker);
+                            }
+                        }
                     }
                     continue;
                 }
@@ -128,7 +149,7 @@ fn walk(data: &[u8]) -> Walk {
             }
         }
         // One value.
-        let Some(marker) = c.u8() else { return Walk::DecoderStops };
+        let Some(marker) = c.marker() else { return Walk::DecoderStops };
         let skipped = match marker {
             0x00 => c.take(8).map(drop),
             0x01 => c.take(1).map(drop),
@@ -261,6 +282,27 @@ mod tests {
                 let _ = Amf0Decoder::from_slice(&bytes).decode_all();
             }
         }
+    }
+
+    /// Found by the `amf0` fuzz target (its crash input, shortened): after an
+    /// ECMA array inside an object the decoder keeps the byte it peeked (here
+    /// 0x08) as the next value's marker and reads the next key (here empty)
+    /// from after it, then sizes an ECMA array from the four bytes after that.
+    /// The old walk read the key from the kept byte instead, found it
+    /// truncated and let the payload through.
+    #[test]
+    fn the_decoder_keeps_the_marker_it_peeks_after_an_ecma_array() {
+        let bomb = command("connect", &[0x03, 0, 1, b'k', 0x08, 0, 0, 0, 0, 0x08, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+        let got = check_amf0(&bomb).map_err(|e| e.to_string());
+        assert_eq!(got, Err("AMF0 message rejected: ECMA array count exceeds the message".to_owned()));
+        // The same shape with a count that fits the message is accepted, and decodes.
+        let fits = command("connect", &[0x03, 0, 1, b'k', 0x08, 0, 0, 0, 0, 0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0x09]);
+        assert_eq!(check_amf0(&fits).map_err(|e| e.to_string()), Ok(()));
+        let _ = Amf0Decoder::from_slice(&fits).decode_all();
+        // A kept marker before the end of the message still counts as a value to come.
+        let kept = command("foo", &[0x08, 0, 0, 0, 0, 0x0a, 0x7f, 0xff, 0xff, 0xff]);
+        let got = check_amf0(&kept).map_err(|e| e.to_string());
+        assert_eq!(got, Err("AMF0 message rejected: strict array count exceeds the message".to_owned()));
     }
 
     #[test]

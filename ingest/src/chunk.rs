@@ -4,12 +4,18 @@
 //! delta again (FFmpeg sends one whenever two consecutive messages on a chunk
 //! stream have the same size and delta, e.g. B-frames or equal-size AAC
 //! frames), and deltas wrap at 32 bits instead of overflowing.
+//!
+//! Until its connection publishes, a reader takes only small messages. One
+//! unfinished message's worth is its own (all a real client ever has in
+//! flight); beyond that, unfinished messages are charged to a budget shared
+//! by every connection that has not published.
 
 use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
 
 use crate::error::IngestError;
+use crate::memory_budget::Account;
 
 /// RTMP's initial chunk size.
 pub(crate) const DEFAULT_CHUNK_SIZE: usize = 128;
@@ -17,6 +23,9 @@ pub(crate) const DEFAULT_CHUNK_SIZE: usize = 128;
 pub(crate) const MAX_CHUNK_SIZE: usize = 0xff_ffff;
 /// Larger messages are refused (a 4K keyframe is a few MB).
 pub(crate) const MAX_MESSAGE_SIZE: usize = 8 << 20;
+/// Larger messages are refused before a publish is granted: commands are a
+/// few hundred bytes (FFmpeg's `connect` is about 250, OBS's about 400).
+pub(crate) const PRE_PUBLISH_MAX_MESSAGE: usize = 8 << 10;
 /// Bytes of unfinished messages held at once, over all chunk streams.
 pub(crate) const MAX_PARTIAL_BYTES: usize = 16 << 20;
 /// Chunk streams a client may use (encoders use three to five).
@@ -43,6 +52,44 @@ struct ChunkStream {
     /// chunks on this stream then carry one too.
     extended: bool,
     partial: Option<BytesMut>,
+    /// What `partial` took of the pre-publish allowance and budget.
+    held: Held,
+}
+
+/// What one unfinished message holds before publish: the bytes allocated
+/// for it, and the part of those charged to the shared budget.
+#[derive(Debug, Default, Clone, Copy)]
+struct Held {
+    reserved: usize,
+    charged: usize,
+}
+
+/// A reader's pre-publish memory: its own allowance, then the shared budget.
+#[derive(Debug)]
+struct PrePublish {
+    account: Account,
+    /// Bytes reserved for unfinished messages now.
+    reserved: usize,
+}
+
+impl PrePublish {
+    /// Reserves `bytes` for a new unfinished message.
+    fn hold(&mut self, bytes: usize) -> Result<Held, IngestError> {
+        let over = |reserved: usize| reserved.saturating_sub(PRE_PUBLISH_MAX_MESSAGE);
+        let charged = over(self.reserved + bytes) - over(self.reserved);
+        if !self.account.charge(charged) {
+            return Err(IngestError::Overloaded(
+                "connections that have not published hold the most unfinished message data allowed",
+            ));
+        }
+        self.reserved += bytes;
+        Ok(Held { reserved: bytes, charged })
+    }
+
+    fn free(&mut self, held: Held) {
+        self.reserved = self.reserved.saturating_sub(held.reserved);
+        self.account.release(held.charged);
+    }
 }
 
 #[derive(Debug)]
@@ -50,11 +97,20 @@ pub(crate) struct ChunkReader {
     streams: HashMap<u32, ChunkStream>,
     chunk_size: usize,
     partial_bytes: usize,
+    max_message: usize,
+    /// Before publish: what unfinished messages may hold.
+    pre_publish: Option<PrePublish>,
 }
 
 impl Default for ChunkReader {
     fn default() -> Self {
-        Self { streams: HashMap::new(), chunk_size: DEFAULT_CHUNK_SIZE, partial_bytes: 0 }
+        Self {
+            streams: HashMap::new(),
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            partial_bytes: 0,
+            max_message: MAX_MESSAGE_SIZE,
+            pre_publish: None,
+        }
     }
 }
 
@@ -73,6 +129,21 @@ struct Header {
 }
 
 impl ChunkReader {
+    /// A reader for a connection that has not published: messages up to
+    /// `PRE_PUBLISH_MAX_MESSAGE`; unfinished ones beyond one such message
+    /// are charged to `account`.
+    pub fn before_publish(account: Account) -> Self {
+        let pre_publish = PrePublish { account, reserved: 0 };
+        Self { max_message: PRE_PUBLISH_MAX_MESSAGE, pre_publish: Some(pre_publish), ..Self::default() }
+    }
+
+    /// The connection published: full-size messages, and what it held of
+    /// the pre-publish budget is given back.
+    pub fn authenticated(&mut self) {
+        self.max_message = MAX_MESSAGE_SIZE;
+        self.pre_publish = None;
+    }
+
     /// The client's Set Chunk Size.
     pub fn set_chunk_size(&mut self, size: u32) -> Result<(), IngestError> {
         let size = (size & 0x7fff_ffff) as usize;
@@ -83,10 +154,21 @@ impl ChunkReader {
         Ok(())
     }
 
+    /// Bytes of unfinished messages held now.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn partial_bytes(&self) -> usize {
+        self.partial_bytes
+    }
+
     /// The client's Abort Message: drops the unfinished message on `csid`.
     pub fn abort(&mut self, csid: u32) {
-        if let Some(partial) = self.streams.get_mut(&csid).and_then(|s| s.partial.take()) {
+        let Some(stream) = self.streams.get_mut(&csid) else { return };
+        if let Some(partial) = stream.partial.take() {
             self.partial_bytes -= partial.len();
+            let held = std::mem::take(&mut stream.held);
+            if let Some(pre_publish) = &mut self.pre_publish {
+                pre_publish.free(held);
+            }
         }
     }
 
@@ -145,8 +227,11 @@ impl ChunkReader {
                 stream.extended,
             ),
         };
-        if length > MAX_MESSAGE_SIZE {
-            return Err(IngestError::Chunk("message larger than 8 MiB"));
+        if length > self.max_message {
+            return Err(match self.pre_publish {
+                Some(_) => IngestError::BeforePublish("a message larger than 8 KiB"),
+                None => IngestError::Chunk("message larger than 8 MiB"),
+            });
         }
         let received = stream.partial.as_ref().map_or(0, BytesMut::len);
         let take = (length - received).min(self.chunk_size);
@@ -154,22 +239,42 @@ impl ChunkReader {
             return Ok(None);
         }
         let payload = buf.split_to(header.size + take).freeze().slice(header.size..);
-        *stream =
-            ChunkStream { timestamp, delta, length, type_id, stream_id, extended, partial: stream.partial.take() };
+        *stream = ChunkStream {
+            timestamp,
+            delta,
+            length,
+            type_id,
+            stream_id,
+            extended,
+            partial: stream.partial.take(),
+            held: stream.held,
+        };
         if received + take < length {
             if self.partial_bytes + take > MAX_PARTIAL_BYTES {
                 return Err(IngestError::Chunk("too much unfinished message data"));
             }
+            let partial = match stream.partial.as_mut() {
+                Some(partial) => partial,
+                None => {
+                    let capacity = length.min(1 << 20);
+                    // Before publish the whole message is held up front: that is what gets allocated.
+                    if let Some(pre_publish) = &mut self.pre_publish {
+                        stream.held = pre_publish.hold(capacity)?;
+                    }
+                    stream.partial.insert(BytesMut::with_capacity(capacity))
+                }
+            };
             self.partial_bytes += take;
-            stream
-                .partial
-                .get_or_insert_with(|| BytesMut::with_capacity(length.min(1 << 20)))
-                .extend_from_slice(&payload);
+            partial.extend_from_slice(&payload);
             return Ok(Some(None));
         }
         let payload = match stream.partial.take() {
             Some(mut partial) => {
                 self.partial_bytes -= partial.len();
+                let held = std::mem::take(&mut stream.held);
+                if let Some(pre_publish) = &mut self.pre_publish {
+                    pre_publish.free(held);
+                }
                 partial.extend_from_slice(&payload);
                 partial.freeze()
             }
@@ -231,6 +336,7 @@ impl ChunkReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory_budget::MemoryBudget;
 
     /// (timestamp, message type, payload) of a message read.
     type Read = (u32, u8, Vec<u8>);
@@ -401,6 +507,59 @@ mod tests {
         buf.extend_from_slice(&type0(5, 0, 8 << 20, 9, 1, &[]));
         buf.extend_from_slice(&vec![0u8; 6 << 20]);
         assert_eq!(reader.read(&mut buf).unwrap_err().to_string(), "chunk stream: too much unfinished message data");
+    }
+
+    #[test]
+    fn before_publish_small_messages_and_a_shared_budget() {
+        const MAX: usize = PRE_PUBLISH_MAX_MESSAGE;
+        let budget = MemoryBudget::new(2 * MAX);
+        let mut a = ChunkReader::before_publish(budget.account());
+        let too_big = read_all(&mut a, &type0(3, 0, MAX as u32 + 1, 20, 0, &[])).unwrap_err();
+        assert_eq!(too_big.to_string(), "before publish: a message larger than 8 KiB");
+
+        // Messages of the largest size allowed, started on three connections: each
+        // holds one for free, a second one is charged in full to the shared budget.
+        let start = |csid| type0(csid, 0, MAX as u32, 20, 0, &[7; DEFAULT_CHUNK_SIZE]);
+        let (mut a, mut b, mut c) = (
+            ChunkReader::before_publish(budget.account()),
+            ChunkReader::before_publish(budget.account()),
+            ChunkReader::before_publish(budget.account()),
+        );
+        assert_eq!(read_all(&mut a, &start(3)).unwrap(), []);
+        assert_eq!(budget.used(), 0, "one message in progress is the connection's own");
+        assert_eq!(read_all(&mut a, &start(4)).unwrap(), []);
+        assert_eq!(read_all(&mut b, &[start(3), start(4)].concat()).unwrap(), []);
+        assert_eq!(read_all(&mut c, &start(3)).unwrap(), []);
+        assert_eq!(budget.used(), 2 * MAX);
+        let spent = read_all(&mut c, &start(4)).unwrap_err();
+        assert_eq!(
+            spent.to_string(),
+            "server busy: connections that have not published hold the most unfinished message data allowed"
+        );
+        assert_eq!(budget.used(), 2 * MAX, "nothing charged for the refused one");
+
+        // Completing a message gives its charge back, so do Abort and the end of the connection.
+        let rest: Vec<u8> = (1..MAX / DEFAULT_CHUNK_SIZE).flat_map(|_| type3(4, &[7; DEFAULT_CHUNK_SIZE])).collect();
+        let done = read_all(&mut a, &rest).unwrap();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].2.len(), MAX);
+        assert_eq!(budget.used(), MAX);
+        b.abort(4);
+        assert_eq!(budget.used(), 0);
+        assert_eq!(read_all(&mut b, &start(5)).unwrap(), []);
+        assert_eq!(budget.used(), MAX);
+        drop(b);
+        drop(c);
+        assert_eq!(budget.used(), 0);
+
+        // A granted publish lifts the limit and leaves the budget.
+        assert_eq!(read_all(&mut a, &start(5)).unwrap(), []);
+        assert_eq!(budget.used(), MAX);
+        a.authenticated();
+        assert_eq!(budget.used(), 0);
+        assert_eq!(read_all(&mut a, &type0(6, 0, 1 << 20, 9, 1, &[0; 128])).unwrap(), []);
+        let partial = a.partial_bytes();
+        assert_eq!((budget.used(), partial), (0, 3 * DEFAULT_CHUNK_SIZE), "messages started before publish complete");
     }
 
     #[test]

@@ -32,6 +32,16 @@ pub enum IngestError {
     /// An AMF0 data message could not be decoded.
     #[error("AMF0: {0}")]
     Amf0(#[from] scuffle_amf0::Amf0Error),
+    /// Before a publish is granted only small commands are taken.
+    #[error("before publish: {0}")]
+    BeforePublish(&'static str),
+    /// Closed to protect the server: the budget of connections that have not
+    /// published is spent (memory), or a newer connection displaced this one.
+    #[error("server busy: {0}")]
+    Overloaded(&'static str),
+    /// The client did not send `connect` in time.
+    #[error("no connect within {0:?} of connecting")]
+    ConnectDeadline(Duration),
     /// The client did not reach `publish` in time.
     #[error("no publish within {0:?} of connecting")]
     PublishDeadline(Duration),
@@ -86,6 +96,7 @@ impl IngestError {
             | IngestError::Command(_)
             | IngestError::Amf0Rejected(_)
             | IngestError::Amf0(_)
+            | IngestError::BeforePublish(_)
             | IngestError::PlayNotSupported
             | IngestError::DoublePublish
             | IngestError::Truncated(_)
@@ -96,7 +107,12 @@ impl IngestError {
 
     /// The client was too slow: no publish in time, or a silent publisher.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, IngestError::PublishDeadline(_) | IngestError::Idle(_))
+        matches!(self, IngestError::ConnectDeadline(_) | IngestError::PublishDeadline(_) | IngestError::Idle(_))
+    }
+
+    /// The server shed this connection to protect itself (not the client's fault alone).
+    pub fn is_overload(&self) -> bool {
+        matches!(self, IngestError::Overloaded(_))
     }
 
     /// The stage after ingest went away or stopped taking units; the publish ends cleanly.
@@ -126,27 +142,36 @@ mod tests {
 
     #[test]
     fn classifiers() {
-        let cases: Vec<(IngestError, [bool; 4])> = vec![
-            // (error, [client_closed, protocol, timeout, consumer_gone])
-            (IngestError::Io(io::ErrorKind::ConnectionReset.into()), [true, false, false, false]),
-            (IngestError::Io(io::ErrorKind::UnexpectedEof.into()), [true, false, false, false]),
-            (IngestError::Rtmp(RtmpError::Io(io::ErrorKind::UnexpectedEof.into())), [true, false, false, false]),
-            (IngestError::Io(io::ErrorKind::PermissionDenied.into()), [false, false, false, false]),
-            (IngestError::NotRtmp(b'G'), [false, true, false, false]),
-            (IngestError::Chunk("x"), [false, true, false, false]),
-            (IngestError::Command("x"), [false, true, false, false]),
-            (IngestError::Amf0Rejected("x"), [false, true, false, false]),
-            (IngestError::PlayNotSupported, [false, true, false, false]),
-            (IngestError::Truncated("x"), [false, true, false, false]),
-            (IngestError::PublishDeadline(Duration::from_secs(1)), [false, false, true, false]),
-            (IngestError::Idle(Duration::from_secs(1)), [false, false, true, false]),
-            (IngestError::ConsumerGone, [false, false, false, true]),
-            (IngestError::ConsumerStalled(Duration::from_secs(1)), [false, false, false, true]),
-            (IngestError::Shutdown, [false, false, false, false]),
-            (IngestError::Refused(RefusalKind::UnknownKey), [false, false, false, false]),
+        let cases: Vec<(IngestError, [bool; 5])> = vec![
+            // (error, [client_closed, protocol, timeout, consumer_gone, overload])
+            (IngestError::Io(io::ErrorKind::ConnectionReset.into()), [true, false, false, false, false]),
+            (IngestError::Io(io::ErrorKind::UnexpectedEof.into()), [true, false, false, false, false]),
+            (IngestError::Rtmp(RtmpError::Io(io::ErrorKind::UnexpectedEof.into())), [true, false, false, false, false]),
+            (IngestError::Io(io::ErrorKind::PermissionDenied.into()), [false, false, false, false, false]),
+            (IngestError::NotRtmp(b'G'), [false, true, false, false, false]),
+            (IngestError::Chunk("x"), [false, true, false, false, false]),
+            (IngestError::Command("x"), [false, true, false, false, false]),
+            (IngestError::Amf0Rejected("x"), [false, true, false, false, false]),
+            (IngestError::PlayNotSupported, [false, true, false, false, false]),
+            (IngestError::Truncated("x"), [false, true, false, false, false]),
+            (IngestError::PublishDeadline(Duration::from_secs(1)), [false, false, true, false, false]),
+            (IngestError::Idle(Duration::from_secs(1)), [false, false, true, false, false]),
+            (IngestError::ConsumerGone, [false, false, false, true, false]),
+            (IngestError::ConsumerStalled(Duration::from_secs(1)), [false, false, false, true, false]),
+            (IngestError::Shutdown, [false, false, false, false, false]),
+            (IngestError::Refused(RefusalKind::UnknownKey), [false, false, false, false, false]),
+            (IngestError::BeforePublish("x"), [false, true, false, false, false]),
+            (IngestError::ConnectDeadline(Duration::from_secs(1)), [false, false, true, false, false]),
+            (IngestError::Overloaded("x"), [false, false, false, false, true]),
         ];
         for (err, want) in cases {
-            let got = [err.is_client_closed(), err.is_protocol_error(), err.is_timeout(), err.is_consumer_gone()];
+            let got = [
+                err.is_client_closed(),
+                err.is_protocol_error(),
+                err.is_timeout(),
+                err.is_consumer_gone(),
+                err.is_overload(),
+            ];
             assert_eq!(got, want, "{err:?}");
         }
     }

@@ -39,6 +39,18 @@ pub enum RefusalKind {
 }
 
 impl RefusalKind {
+    /// Every kind, in the order of their discriminants.
+    pub const ALL: [RefusalKind; 3] = [RefusalKind::UnknownKey, RefusalKind::AlreadyLive, RefusalKind::Unavailable];
+
+    /// The kind's name in logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            RefusalKind::UnknownKey => "unknown_key",
+            RefusalKind::AlreadyLive => "already_live",
+            RefusalKind::Unavailable => "unavailable",
+        }
+    }
+
     /// The `onStatus` code sent to the publisher. OBS's librtmp closes the
     /// connection and shows "code (description)" for all three; FFmpeg shows
     /// the description.
@@ -121,6 +133,14 @@ mod tests {
             assert_eq!(stream_key(name), key, "{name}");
             assert_eq!(key_prefix(stream_key(name)), prefix, "{name}");
         }
+    }
+
+    #[test]
+    fn refusal_kinds_in_discriminant_order() {
+        for (i, kind) in RefusalKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, i, "{kind:?}");
+        }
+        assert_eq!(RefusalKind::ALL.map(RefusalKind::name), ["unknown_key", "already_live", "unavailable"]);
     }
 
     #[test]

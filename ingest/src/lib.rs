@@ -5,14 +5,20 @@
 
 #![forbid(unsafe_code)]
 
+mod admission;
 mod amf0;
 mod chunk;
+mod client_address;
 mod command;
 mod demuxer;
 mod error;
 mod flv;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod handler;
+mod memory_budget;
 mod metadata;
+mod refusal_log;
 mod server;
 mod session;
 mod timestamps;
@@ -22,4 +28,4 @@ pub use demuxer::{DemuxStats, Demuxer};
 pub use error::IngestError;
 pub use handler::{IngestHandler, PublishGrant, PublishRequest, Refusal, RefusalKind, key_prefix};
 pub use metadata::StreamMetadata;
-pub use server::{IngestConfig, RtmpServer, RtmpServerHandle};
+pub use server::{ConnectionStats, IngestConfig, RtmpServer, RtmpServerHandle};

@@ -1,6 +1,7 @@
-//! The RTMP listener: accepts connections up to a limit, runs each in its own
-//! task with a tracing span, counts how connections end (reported once a
-//! minute, never per connection), and shuts down on request.
+//! The RTMP listener: admits connections within the limits (`admission`),
+//! runs each in its own task with a tracing span, counts how connections end
+//! (reported once a minute, never per connection), summarises publish
+//! refusals (`refusal_log`), and shuts down on request.
 
 use std::future::Future;
 use std::io;
@@ -9,46 +10,147 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, ToSocketAddrs};
-use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
+use crate::admission::{Admission, Limits, Rejection};
+use crate::chunk::PRE_PUBLISH_MAX_MESSAGE;
+use crate::client_address::ClientAddress;
 use crate::handler::IngestHandler;
-use crate::session::{self, Ended};
+use crate::memory_budget::MemoryBudget;
+use crate::refusal_log::{MAX_ADDRESSES, RefusalLog};
+use crate::session::{self, Admitted, Ended};
 
 /// Limits of the RTMP server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestConfig {
-    /// Connections served at once; more are closed on accept.
+    /// Connections served at once, publishing or not; more are closed on accept.
     pub max_connections: usize,
+    /// Of those, connections that have not yet published with a valid key
+    /// (a publish the handler granted). Kept below `max_connections` so that
+    /// clients without a key never take the slots of publishers with one.
+    pub max_unauthenticated: usize,
+    /// Unauthenticated connections from one client address (an IPv6 client
+    /// counts by its /64). Publishing connections are not capped by address.
+    pub max_unauthenticated_per_address: usize,
+    /// From accept to the client's `connect` command (cut to
+    /// `publish_deadline` when longer).
+    pub connect_deadline: Duration,
     /// From accept to `publish` (handshake, connect, createStream); also the
     /// time the handler has to decide. Stops slowloris handshakes from
     /// holding a slot (scuffle alone only times out a single silent read).
-    pub handshake_deadline: Duration,
+    pub publish_deadline: Duration,
     /// A publisher that sends no audio or video for this long is dropped.
     pub idle_timeout: Duration,
+    /// Bytes of unfinished messages that all unauthenticated connections
+    /// together may hold; a connection that needs more is closed.
+    pub unauthenticated_buffer: usize,
+    /// After its first refusal is logged, further refusals from the same
+    /// address are summarised in one line per this interval.
+    pub refusal_log_interval: Duration,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        Self { max_connections: 64, handshake_deadline: Duration::from_secs(10), idle_timeout: Duration::from_secs(10) }
+        Self {
+            max_connections: 64,
+            max_unauthenticated: 32,
+            max_unauthenticated_per_address: 16,
+            connect_deadline: Duration::from_secs(5),
+            publish_deadline: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(10),
+            unauthenticated_buffer: 4 << 20,
+            refusal_log_interval: Duration::from_secs(60),
+        }
     }
 }
 
 impl IngestConfig {
-    /// Refuses limits that would close every connection.
+    /// Refuses limits that would close every connection or contradict each other.
     pub fn validate(&self) -> Result<(), String> {
         if self.max_connections == 0 {
             return Err("ingest: max_connections must be at least 1".to_owned());
         }
-        if self.handshake_deadline.is_zero() {
-            return Err("ingest: handshake_deadline must be longer than 0".to_owned());
+        if !(1..=self.max_connections).contains(&self.max_unauthenticated) {
+            return Err(format!(
+                "ingest: max_unauthenticated must be between 1 and max_connections ({})",
+                self.max_connections
+            ));
+        }
+        if !(1..=self.max_unauthenticated).contains(&self.max_unauthenticated_per_address) {
+            return Err(format!(
+                "ingest: max_unauthenticated_per_address must be between 1 and max_unauthenticated ({})",
+                self.max_unauthenticated
+            ));
+        }
+        if self.publish_deadline.is_zero() {
+            return Err("ingest: publish_deadline must be longer than 0".to_owned());
+        }
+        if self.connect_deadline.is_zero() {
+            return Err("ingest: connect_deadline must be longer than 0".to_owned());
         }
         if self.idle_timeout.is_zero() {
             return Err("ingest: idle_timeout must be longer than 0".to_owned());
         }
+        if self.unauthenticated_buffer < PRE_PUBLISH_MAX_MESSAGE {
+            return Err(format!(
+                "ingest: unauthenticated_buffer must be at least {PRE_PUBLISH_MAX_MESSAGE} bytes (one pre-publish message)"
+            ));
+        }
+        if self.refusal_log_interval.is_zero() {
+            return Err("ingest: refusal_log_interval must be longer than 0".to_owned());
+        }
         Ok(())
     }
+
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            total: self.max_connections,
+            unauthenticated: self.max_unauthenticated,
+            per_address: self.max_unauthenticated_per_address,
+        }
+    }
+}
+
+/// What every connection of one server shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: IngestConfig,
+    /// Unfinished messages of unauthenticated connections.
+    pub budget: Arc<MemoryBudget>,
+    pub refusals: RefusalLog,
+}
+
+impl Shared {
+    pub fn new(config: IngestConfig) -> Arc<Self> {
+        Arc::new(Self {
+            budget: MemoryBudget::new(config.unauthenticated_buffer),
+            refusals: RefusalLog::new(config.refusal_log_interval, MAX_ADDRESSES),
+            config,
+        })
+    }
+}
+
+/// Connection figures of a running server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// Connections being served now.
+    pub open: usize,
+    /// Of those, the ones that have not published with a valid key.
+    pub unauthenticated: usize,
+    /// Unauthenticated connections displaced by newer ones so far.
+    pub displaced: u64,
+    /// Connections closed on accept so far because their address held its
+    /// share of unauthenticated connections.
+    pub refused_per_address: u64,
+    /// Connections closed on accept so far because every slot (or the whole
+    /// unauthenticated budget) was taken and nobody could be displaced.
+    pub refused_full: u64,
+    /// Bytes of unfinished messages unauthenticated connections hold now,
+    /// and the most they held at once.
+    pub unauthenticated_buffered: usize,
+    pub unauthenticated_buffered_peak: usize,
 }
 
 /// How often the counters of refused and failed connections are logged (when non-zero).
@@ -59,9 +161,9 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 /// A bound RTMP listener, not yet serving.
 pub struct RtmpServer<H> {
     listener: TcpListener,
-    config: IngestConfig,
+    shared: Arc<Shared>,
     handler: Arc<H>,
-    slots: Arc<Semaphore>,
+    admission: Arc<Admission>,
 }
 
 impl<H: IngestHandler> RtmpServer<H> {
@@ -69,8 +171,8 @@ impl<H: IngestHandler> RtmpServer<H> {
     pub async fn bind(addr: impl ToSocketAddrs, config: IngestConfig, handler: Arc<H>) -> io::Result<Self> {
         config.validate().map_err(|msg| io::Error::new(io::ErrorKind::InvalidInput, msg))?;
         let listener = TcpListener::bind(addr).await?;
-        let slots = Arc::new(Semaphore::new(config.max_connections));
-        Ok(Self { listener, config, handler, slots })
+        let admission = Admission::new(config.limits());
+        Ok(Self { listener, shared: Shared::new(config), handler, admission })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -80,43 +182,44 @@ impl<H: IngestHandler> RtmpServer<H> {
     /// Serves until `shutdown` resolves, then stops accepting, closes every
     /// connection (each granted publish ends with `on_unpublish`) and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Self { listener, config, handler, slots } = self;
-        let config = Arc::new(config);
+        let Self { listener, shared, handler, admission } = self;
+        let config = &shared.config;
         let local = listener.local_addr().ok();
-        tracing::info!(addr = ?local, max_connections = config.max_connections, "RTMP ingest listening");
+        tracing::info!(
+            addr = ?local,
+            max_connections = config.max_connections,
+            max_unauthenticated = config.max_unauthenticated,
+            max_unauthenticated_per_address = config.max_unauthenticated_per_address,
+            "RTMP ingest listening"
+        );
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut counts = Counts::default();
         let mut report = tokio::time::interval(REPORT_INTERVAL);
         report.tick().await;
+        let mut refusal_report = tokio::time::interval(config.refusal_log_interval);
+        refusal_report.tick().await;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => match slots.clone().try_acquire_owned() {
-                        Ok(slot) => {
+                    Ok((stream, peer)) => match admission.admit(peer.ip()) {
+                        Ok((ticket, eviction)) => {
+                            let _ = stream.set_nodelay(true);
                             let span = tracing::info_span!(
                                 "rtmp",
                                 %peer,
                                 key = tracing::field::Empty,
                                 label = tracing::field::Empty
                             );
-                            let task = session::serve(stream, peer, handler.clone(), config.clone(), stop_rx.clone());
-                            tasks.spawn(
-                                async move {
-                                    let ended = task.await;
-                                    drop(slot);
-                                    ended
-                                }
-                                .instrument(span),
-                            );
+                            let admitted = Admitted { ticket, eviction };
+                            let task =
+                                session::serve(stream, peer, handler.clone(), shared.clone(), admitted, stop_rx.clone());
+                            tasks.spawn(task.instrument(span));
                         }
-                        Err(_) => {
-                            if counts.over_limit == 0 {
-                                tracing::warn!(%peer, limit = config.max_connections, "connection limit reached; closing new connections (further ones are counted)");
-                            }
-                            counts.over_limit += 1;
+                        Err(rejection) => {
+                            counts.reject(rejection, peer, config);
                             drop(stream);
                         }
                     },
@@ -131,6 +234,7 @@ impl<H: IngestHandler> RtmpServer<H> {
                 },
                 Some(joined) = tasks.join_next(), if !tasks.is_empty() => counts.add(joined),
                 _ = report.tick() => counts.report(),
+                _ = refusal_report.tick() => shared.refusals.report(),
             }
         }
         drop(listener);
@@ -146,6 +250,7 @@ impl<H: IngestHandler> RtmpServer<H> {
             tasks.shutdown().await;
         }
         counts.report();
+        shared.refusals.report_all();
         tracing::info!(addr = ?local, "RTMP ingest stopped");
     }
 
@@ -153,13 +258,13 @@ impl<H: IngestHandler> RtmpServer<H> {
     /// `shutdown`) stops accepting and closes every connection.
     pub fn spawn(self) -> io::Result<RtmpServerHandle> {
         let local_addr = self.local_addr()?;
-        let slots = self.slots.clone();
-        let max_connections = self.config.max_connections;
+        let admission = self.admission.clone();
+        let budget = self.shared.budget.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(self.run(async move {
             let _ = stopped.await;
         }));
-        Ok(RtmpServerHandle { local_addr, stop: Some(stop), task: Some(task), slots, max_connections })
+        Ok(RtmpServerHandle { local_addr, stop: Some(stop), task: Some(task), admission, budget })
     }
 }
 
@@ -170,8 +275,8 @@ pub struct RtmpServerHandle {
     local_addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    slots: Arc<Semaphore>,
-    max_connections: usize,
+    admission: Arc<Admission>,
+    budget: Arc<MemoryBudget>,
 }
 
 impl RtmpServerHandle {
@@ -181,7 +286,20 @@ impl RtmpServerHandle {
 
     /// Connections being served now.
     pub fn connections(&self) -> usize {
-        self.max_connections - self.slots.available_permits()
+        self.admission.open()
+    }
+
+    pub fn stats(&self) -> ConnectionStats {
+        ConnectionStats {
+            open: self.admission.open(),
+            unauthenticated: self.admission.unauthenticated(),
+            displaced: self.admission.evicted(),
+            refused_per_address: self.admission.rejected(Rejection::Address),
+            refused_full: self.admission.rejected(Rejection::Full)
+                + self.admission.rejected(Rejection::Unauthenticated),
+            unauthenticated_buffered: self.budget.used(),
+            unauthenticated_buffered_peak: self.budget.peak(),
+        }
     }
 
     /// Stops accepting, closes every connection and waits for them.
@@ -204,16 +322,50 @@ impl Drop for RtmpServerHandle {
 struct Counts {
     client_faults: u64,
     refused: u64,
+    /// Closed on accept: every slot, or the unauthenticated budget, was taken.
     over_limit: u64,
+    /// Closed on accept: the client address held its share of unauthenticated connections.
+    over_address_limit: u64,
+    /// Closed to protect the server: displaced, or over the pre-publish memory budget.
+    shed: u64,
     accept_errors: u64,
     other: u64,
 }
 
 impl Counts {
+    /// A connection closed on accept; the first of each kind per report is logged.
+    fn reject(&mut self, rejection: Rejection, peer: SocketAddr, config: &IngestConfig) {
+        match rejection {
+            Rejection::Full | Rejection::Unauthenticated => {
+                if self.over_limit == 0 {
+                    tracing::warn!(
+                        %peer,
+                        max_connections = config.max_connections,
+                        max_unauthenticated = config.max_unauthenticated,
+                        full = ?rejection,
+                        "connection limit reached; closing new connections (further ones are counted)"
+                    );
+                }
+                self.over_limit += 1;
+            }
+            Rejection::Address => {
+                if self.over_address_limit == 0 {
+                    tracing::warn!(
+                        address = %ClientAddress::of(peer.ip()),
+                        limit = config.max_unauthenticated_per_address,
+                        "a client address holds its most connections that have not published; closing new ones from it (further ones are counted)"
+                    );
+                }
+                self.over_address_limit += 1;
+            }
+        }
+    }
+
     fn add(&mut self, joined: Result<Ended, tokio::task::JoinError>) {
         match joined {
             Ok(Ended::ClientFault) => self.client_faults += 1,
             Ok(Ended::Refused) => self.refused += 1,
+            Ok(Ended::Shed) => self.shed += 1,
             Ok(Ended::Other) => self.other += 1,
             Ok(Ended::Closed | Ended::ConsumerGone | Ended::Shutdown) => {}
             Err(err) if err.is_panic() => {
@@ -226,12 +378,14 @@ impl Counts {
     }
 
     fn report(&mut self) {
-        let Counts { client_faults, refused, over_limit, accept_errors, other } = *self;
-        if client_faults + refused + over_limit + accept_errors + other > 0 {
+        let Counts { client_faults, refused, over_limit, over_address_limit, shed, accept_errors, other } = *self;
+        if client_faults + refused + over_limit + over_address_limit + shed + accept_errors + other > 0 {
             tracing::info!(
                 client_faults,
                 refused,
                 over_limit,
+                over_address_limit,
+                shed,
                 accept_errors,
                 other,
                 "RTMP connections closed early since the last report"
@@ -252,10 +406,34 @@ mod tests {
         let cases = [
             (IngestConfig { max_connections: 0, ..ok.clone() }, "ingest: max_connections must be at least 1"),
             (
-                IngestConfig { handshake_deadline: Duration::ZERO, ..ok.clone() },
-                "ingest: handshake_deadline must be longer than 0",
+                IngestConfig { max_unauthenticated: 65, ..ok.clone() },
+                "ingest: max_unauthenticated must be between 1 and max_connections (64)",
+            ),
+            (
+                IngestConfig { max_unauthenticated: 0, ..ok.clone() },
+                "ingest: max_unauthenticated must be between 1 and max_connections (64)",
+            ),
+            (
+                IngestConfig { max_unauthenticated_per_address: 33, ..ok.clone() },
+                "ingest: max_unauthenticated_per_address must be between 1 and max_unauthenticated (32)",
+            ),
+            (
+                IngestConfig { publish_deadline: Duration::ZERO, ..ok.clone() },
+                "ingest: publish_deadline must be longer than 0",
+            ),
+            (
+                IngestConfig { connect_deadline: Duration::ZERO, ..ok.clone() },
+                "ingest: connect_deadline must be longer than 0",
             ),
             (IngestConfig { idle_timeout: Duration::ZERO, ..ok.clone() }, "ingest: idle_timeout must be longer than 0"),
+            (
+                IngestConfig { unauthenticated_buffer: 8191, ..ok.clone() },
+                "ingest: unauthenticated_buffer must be at least 8192 bytes (one pre-publish message)",
+            ),
+            (
+                IngestConfig { refusal_log_interval: Duration::ZERO, ..ok.clone() },
+                "ingest: refusal_log_interval must be longer than 0",
+            ),
         ];
         for (config, want) in cases {
             assert_eq!(config.validate().unwrap_err(), want);

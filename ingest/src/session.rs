@@ -4,6 +4,11 @@
 //! At `publish` it asks the `IngestHandler`; a granted publish feeds its
 //! `Demuxer` and the events go to the granted sink; a refusal gets an RTMP
 //! error status. Every granted publish ends exactly once.
+//!
+//! Until a publish is granted the connection is unauthenticated: it must send
+//! `connect` and `publish` in time, may send only small commands (no media),
+//! and its unfinished messages are charged to the budget shared by every
+//! unauthenticated connection; a newer connection may displace it.
 
 use std::io::Cursor;
 use std::net::SocketAddr;
@@ -25,17 +30,17 @@ use scuffle_rtmp::protocol_control_messages::{
     ProtocolControlMessageSetPeerBandwidthLimitType, ProtocolControlMessageWindowAcknowledgementSize,
 };
 use scuffle_rtmp::user_control_messages::EventMessageStreamBegin;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
+use crate::admission::{Eviction, Ticket};
 use crate::chunk::{ChunkReader, Message};
 use crate::command::{self, ClientCommand};
 use crate::demuxer::Demuxer;
 use crate::error::IngestError;
 use crate::handler::{IngestHandler, PublishRequest, Refusal, RefusalKind, key_prefix, stream_key};
 use crate::metadata;
-use crate::server::IngestConfig;
+use crate::server::{IngestConfig, Shared};
 use crate::warnings::{Warning, Warnings};
 
 /// How long the consumer may take to accept a track announcement.
@@ -49,7 +54,11 @@ const OUR_CHUNK_SIZE: usize = 4096;
 const ACK_WINDOW: u32 = 2_500_000;
 /// The message stream `createStream` hands out (one publish per connection).
 const PUBLISH_STREAM_ID: u32 = 1;
+/// Room made in the read buffer before each read while publishing.
 const READ_RESERVE: usize = 64 * 1024;
+/// The same before a publish is granted: commands are small, and an idle
+/// unauthenticated connection should hold little memory.
+const PRE_PUBLISH_READ_RESERVE: usize = 4 * 1024;
 
 /// How a connection ended, for the server's aggregated counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,31 +68,47 @@ pub(crate) enum Ended {
     Refused,
     /// Garbage, unsupported requests, or too slow (deadlines).
     ClientFault,
+    /// Closed to protect the server (pre-publish memory budget, displaced by a newer connection).
+    Shed,
     ConsumerGone,
     Shutdown,
     Other,
 }
 
-/// Serves one accepted connection to its end.
-pub(crate) async fn serve<H: IngestHandler>(
-    stream: TcpStream,
+/// One accepted connection's admission: its slot, and the signal that it was displaced.
+pub(crate) struct Admitted {
+    pub ticket: Ticket,
+    pub eviction: Eviction,
+}
+
+/// Serves one accepted connection (a TCP stream, or an in-memory one for the
+/// fuzzer) to its end.
+pub(crate) async fn serve<S, H>(
+    stream: S,
     peer: SocketAddr,
     handler: Arc<H>,
-    config: Arc<IngestConfig>,
+    shared: Arc<Shared>,
+    admitted: Admitted,
     mut shutdown: watch::Receiver<bool>,
-) -> Ended {
-    let _ = stream.set_nodelay(true);
-    let deadline = Arc::new(Deadline::new(config.handshake_deadline));
+) -> Ended
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    H: IngestHandler,
+{
+    let Admitted { ticket, eviction } = admitted;
+    let config = &shared.config;
+    let deadline = Arc::new(Deadline::new(config.connect_deadline, config.publish_deadline));
     let mut session = Session {
         stream,
         peer,
         handler,
-        config,
+        chunks: ChunkReader::before_publish(shared.budget.account()),
+        shared: shared.clone(),
+        ticket,
         deadline: deadline.clone(),
         span: tracing::Span::current(),
         read_buf: BytesMut::new(),
         write_buf: Vec::new(),
-        chunks: ChunkReader::default(),
         writer: ChunkWriter::default(),
         bytes_in: 0,
         ack_window: ACK_WINDOW,
@@ -97,16 +122,21 @@ pub(crate) async fn serve<H: IngestHandler>(
     let outcome = tokio::select! {
         result = session.run() => result,
         err = deadline.expired() => Err(err),
+        () = eviction.wait() => Err(IngestError::Overloaded(
+            "displaced by a newer connection while the budget of connections that have not published was full",
+        )),
         _ = shutdown.wait_for(|stop| *stop) => Err(IngestError::Shutdown),
     };
     session.finish(outcome).await
 }
 
-struct Session<H: IngestHandler> {
-    stream: TcpStream,
+struct Session<S, H: IngestHandler> {
+    stream: S,
     peer: SocketAddr,
     handler: Arc<H>,
-    config: Arc<IngestConfig>,
+    shared: Arc<Shared>,
+    /// The connection's slot; authenticated when a publish is granted.
+    ticket: Ticket,
     deadline: Arc<Deadline>,
     span: tracing::Span,
     read_buf: BytesMut,
@@ -147,11 +177,15 @@ impl<H: IngestHandler> Drop for Grant<H> {
     }
 }
 
-impl<H: IngestHandler> Session<H> {
+impl<S: AsyncRead + AsyncWrite + Unpin + Send, H: IngestHandler> Session<S, H> {
+    fn config(&self) -> &IngestConfig {
+        &self.shared.config
+    }
+
     async fn run(&mut self) -> Result<(), IngestError> {
         self.handshake().await?;
         loop {
-            self.read_buf.reserve(READ_RESERVE);
+            self.read_buf.reserve(if self.publish.is_some() { READ_RESERVE } else { PRE_PUBLISH_READ_RESERVE });
             let n = self.stream.read_buf(&mut self.read_buf).await?;
             if n == 0 {
                 return Ok(());
@@ -274,6 +308,7 @@ impl<H: IngestHandler> Session<H> {
                 Command { transaction_id, command_type: CommandType::NetConnection(result) }
                     .write(&mut self.write_buf, &self.writer)?;
                 self.app = Some(app);
+                self.deadline.connected(self.config().publish_deadline);
             }
             ClientCommand::CreateStream { transaction_id } => {
                 let result = NetConnectionCommand::CreateStreamResult { stream_id: PUBLISH_STREAM_ID as f64 };
@@ -327,7 +362,7 @@ impl<H: IngestHandler> Session<H> {
         let prefix = key_prefix(&key);
         self.span.record("key", prefix.as_str());
         let request = PublishRequest { peer: self.peer, app: app.clone(), stream_key: key };
-        let answer = tokio::time::timeout(self.config.handshake_deadline, self.handler.on_publish(request))
+        let answer = tokio::time::timeout(self.config().publish_deadline, self.handler.on_publish(request))
             .await
             .unwrap_or_else(|_| Err(Refusal::new(RefusalKind::Unavailable, "the server did not decide in time")));
         let grant = match answer {
@@ -341,6 +376,8 @@ impl<H: IngestHandler> Session<H> {
                 return Err(IngestError::Refused(kind));
             }
         };
+        self.ticket.authenticate();
+        self.chunks.authenticated();
         self.span.record("label", grant.label.as_str());
         tracing::info!(app, publish_id = grant.publish_id, "publish started");
         EventMessageStreamBegin { stream_id: PUBLISH_STREAM_ID }.write(&self.writer, &mut self.write_buf)?;
@@ -350,7 +387,7 @@ impl<H: IngestHandler> Session<H> {
             CommandResultLevel::Status,
             &format!("{prefix} is now published"),
         )?;
-        self.deadline.extend(self.config.idle_timeout);
+        self.deadline.extend(self.config().idle_timeout);
         self.publish = Some(Publish {
             grant: Grant { handler: self.handler.clone(), publish_id: grant.publish_id, sink: Some(grant.sink) },
             demuxer: Demuxer::default(),
@@ -367,17 +404,21 @@ impl<H: IngestHandler> Session<H> {
         payload: &Bytes,
         arrival: Arrival,
     ) -> Result<(), IngestError> {
+        let idle_timeout = self.config().idle_timeout;
         let Some(publish) = self.publish.as_mut() else {
-            self.warnings.note(Warning::StrayMessage, "media or metadata outside a publish; ignored");
+            if matches!(MessageType(type_id), MessageType::Video | MessageType::Audio) {
+                return Err(IngestError::BeforePublish("audio or video"));
+            }
+            self.warnings.note(Warning::StrayMessage, "metadata outside a publish; ignored");
             return Ok(());
         };
         match MessageType(type_id) {
             MessageType::Video => {
-                self.deadline.extend(self.config.idle_timeout);
+                self.deadline.extend(idle_timeout);
                 publish.demuxer.push_video(timestamp, payload, arrival, &mut self.events);
             }
             MessageType::Audio => {
-                self.deadline.extend(self.config.idle_timeout);
+                self.deadline.extend(idle_timeout);
                 publish.demuxer.push_audio(timestamp, payload, arrival, &mut self.events);
             }
             _ => match metadata::read(payload) {
@@ -459,13 +500,13 @@ impl<H: IngestHandler> Session<H> {
             tracing::info!(publish_id = publish.grant.publish_id, "stream warnings: {}", publish.demuxer.warnings);
         }
         drop(publish);
-        self.deadline.restart(self.config.handshake_deadline);
+        self.deadline.restart(self.config().publish_deadline);
     }
 
     /// Ends what is left, closes the socket and says how the connection ended.
     async fn finish(mut self, outcome: Result<(), IngestError>) -> Ended {
         if let Some(refusal) = self.refusal.take() {
-            tracing::warn!(peer = %self.peer, kind = ?refusal.kind, reason = %refusal.reason, "publish refused");
+            self.shared.refusals.refused(self.peer, &refusal);
             self.linger().await;
             return Ended::Refused;
         }
@@ -482,6 +523,10 @@ impl<H: IngestHandler> Session<H> {
             }
             Err(IngestError::Shutdown) => Ended::Shutdown,
             Err(err) if err.is_consumer_gone() => Ended::ConsumerGone,
+            Err(err) if err.is_overload() => {
+                tracing::debug!(%err, "connection closed");
+                Ended::Shed
+            }
             Err(err) if err.is_protocol_error() || err.is_timeout() => {
                 if !published {
                     tracing::debug!(%err, "connection closed");
@@ -515,14 +560,15 @@ impl<H: IngestHandler> Session<H> {
     }
 }
 
-/// The connection's one deadline: reach `publish` in time, then keep
-/// sending media. Updated by the session, watched by `expired`.
+/// The connection's one deadline: reach `connect`, then `publish`, in time
+/// (both counted from accept), then keep sending media. Updated by the
+/// session, watched by `expired`.
 struct Deadline {
     /// tokio's clock, so tests can run it paused.
     start: tokio::time::Instant,
     /// Milliseconds after `start`; `u64::MAX` while paused.
     at_ms: AtomicU64,
-    /// `PUBLISH_DEADLINE` or `IDLE_DEADLINE`.
+    /// `CONNECT_DEADLINE`, `PUBLISH_DEADLINE` or `IDLE_DEADLINE`.
     kind: AtomicU64,
     /// The span the current deadline was set with, for the error.
     span_ms: AtomicU64,
@@ -530,24 +576,40 @@ struct Deadline {
 
 const PUBLISH_DEADLINE: u64 = 0;
 const IDLE_DEADLINE: u64 = 1;
+const CONNECT_DEADLINE: u64 = 2;
+
+fn millis(duration: Duration) -> u64 {
+    duration.as_millis().min(u64::MAX as u128 / 2) as u64
+}
 
 impl Deadline {
-    fn new(handshake: Duration) -> Self {
+    fn new(connect: Duration, publish: Duration) -> Self {
         let deadline = Self {
             start: tokio::time::Instant::now(),
             at_ms: AtomicU64::new(u64::MAX),
-            kind: AtomicU64::new(PUBLISH_DEADLINE),
+            kind: AtomicU64::new(CONNECT_DEADLINE),
             span_ms: AtomicU64::new(0),
         };
-        deadline.set(PUBLISH_DEADLINE, handshake);
+        let connect = connect.min(publish);
+        deadline.set_at(CONNECT_DEADLINE, millis(connect), connect);
         deadline
     }
 
     fn set(&self, kind: u64, after: Duration) {
-        let after_ms = after.as_millis().min(u64::MAX as u128 / 2) as u64;
+        self.set_at(kind, self.now_ms().saturating_add(millis(after)), after);
+    }
+
+    fn set_at(&self, kind: u64, at_ms: u64, span: Duration) {
         self.kind.store(kind, Ordering::Relaxed);
-        self.span_ms.store(after_ms, Ordering::Relaxed);
-        self.at_ms.store(self.now_ms().saturating_add(after_ms), Ordering::Relaxed);
+        self.span_ms.store(millis(span), Ordering::Relaxed);
+        self.at_ms.store(at_ms, Ordering::Relaxed);
+    }
+
+    /// `connect` arrived: `publish` is due `publish` after accept.
+    fn connected(&self, publish: Duration) {
+        if self.kind.load(Ordering::Relaxed) == CONNECT_DEADLINE {
+            self.set_at(PUBLISH_DEADLINE, millis(publish), publish);
+        }
     }
 
     fn now_ms(&self) -> u64 {
@@ -578,6 +640,7 @@ impl Deadline {
                 let span = Duration::from_millis(self.span_ms.load(Ordering::Relaxed));
                 return match self.kind.load(Ordering::Relaxed) {
                     IDLE_DEADLINE => IngestError::Idle(span),
+                    CONNECT_DEADLINE => IngestError::ConnectDeadline(span),
                     _ => IngestError::PublishDeadline(span),
                 };
             }
@@ -593,11 +656,25 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn deadline_fires_unless_moved() {
-        let deadline = Deadline::new(Duration::from_secs(10));
-        let err = tokio::time::timeout(Duration::from_secs(11), deadline.expired()).await.unwrap();
-        assert!(matches!(err, IngestError::PublishDeadline(d) if d == Duration::from_secs(10)), "{err:?}");
+        let secs = Duration::from_secs;
+        let deadline = Deadline::new(secs(5), secs(10));
+        let err = tokio::time::timeout(secs(6), deadline.expired()).await.unwrap();
+        assert!(matches!(err, IngestError::ConnectDeadline(d) if d == secs(5)), "{err:?}");
 
-        let deadline = Deadline::new(Duration::from_secs(10));
+        // `connect` after 3 s: `publish` is due 10 s after accept, not after connect.
+        let deadline = Deadline::new(secs(5), secs(10));
+        tokio::time::advance(secs(3)).await;
+        deadline.connected(secs(10));
+        assert!(tokio::time::timeout(secs(6), deadline.expired()).await.is_err());
+        let err = tokio::time::timeout(secs(2), deadline.expired()).await.unwrap();
+        assert!(matches!(err, IngestError::PublishDeadline(d) if d == secs(10)), "{err:?}");
+
+        // A connect deadline longer than the publish deadline is cut to it.
+        let deadline = Deadline::new(secs(30), secs(10));
+        let err = tokio::time::timeout(secs(11), deadline.expired()).await.unwrap();
+        assert!(matches!(err, IngestError::ConnectDeadline(d) if d == secs(10)), "{err:?}");
+
+        let deadline = Deadline::new(secs(5), secs(10));
         deadline.pause();
         assert!(tokio::time::timeout(Duration::from_secs(60), deadline.expired()).await.is_err());
         deadline.extend(Duration::from_secs(3));

@@ -233,7 +233,7 @@ async fn second_publisher_is_refused_and_the_live_one_is_untouched() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_clients_do_not_disturb_a_live_publish() {
     require_ffmpeg!();
-    let config = IngestConfig { handshake_deadline: 3 * SECOND, ..IngestConfig::default() };
+    let config = IngestConfig { publish_deadline: 3 * SECOND, ..IngestConfig::default() };
     let mut h = Harness::start(&["live-key"], config).await;
     let live = Ffmpeg::publish_test_pattern(&h.url("live-key"), 9, true, &[]);
     let grant = h.next_grant(10 * SECOND).await;
@@ -289,10 +289,10 @@ async fn hostile_clients_do_not_disturb_a_live_publish() {
     abusers.spawn(async move {
         let mut c = RawClient::connect(addr).await;
         c.handshake().await;
-        // 6 MB is within the limit: accepted, then never completed (until the deadline).
+        // 6 MB is within the limit of a publisher, not of a client that has not published.
         let _ = c.send_raw(&[0x03, 0, 0, 0, 0x60, 0, 0, 9, 1, 0, 0, 0]).await;
         let _ = c.send_raw(&[0u8; 128]).await;
-        ("a huge message never completed", c.closed_within(limit).await)
+        ("a 6 MB message before publish", c.closed_within(limit).await)
     });
     abusers.spawn(async move {
         let mut c = RawClient::connect(addr).await;
@@ -364,8 +364,13 @@ async fn hostile_clients_do_not_disturb_a_live_publish() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_limit_and_publish_deadline() {
-    let config =
-        IngestConfig { max_connections: 2, handshake_deadline: Duration::from_millis(1500), ..IngestConfig::default() };
+    let config = IngestConfig {
+        max_connections: 2,
+        max_unauthenticated: 2,
+        max_unauthenticated_per_address: 2,
+        publish_deadline: Duration::from_millis(1500),
+        ..IngestConfig::default()
+    };
     let h = Harness::start(&[], config).await;
     let mut silent = RawClient::connect(h.addr()).await;
     let trickler = RawClient::connect(h.addr()).await;
@@ -511,4 +516,34 @@ async fn enhanced_rtmp_avc_is_carried() {
     assert_eq!((units[1].dts, units[1].pts, units[1].keyframe), (40 * 90, 40 * 90, false));
     assert_eq!(&units[1].data[..], [0, 0, 0, 2, 0x41, 0x9a]);
     eventually(SECOND, "on_unpublish", || h.handler.unpublished() == [grant.publish_id]).await;
+}
+
+/// Until a publish is granted only small commands are taken, and `connect`
+/// must come within its own (shorter) deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_publish_only_small_commands_in_time() {
+    let config = IngestConfig { connect_deadline: SECOND, publish_deadline: 30 * SECOND, ..IngestConfig::default() };
+    let mut h = Harness::start(&["in-time"], config).await;
+    let mut connected = RawClient::connect(h.addr()).await;
+    connected.handshake().await;
+    connected.send_connect("live").await.unwrap();
+    let mut silent = RawClient::connect(h.addr()).await;
+    silent.handshake().await;
+
+    let mut big = RawClient::connect(h.addr()).await;
+    big.handshake().await;
+    // A Type 0 header on chunk stream 3 for an 8193-byte AMF0 command.
+    big.send_raw(&[0x03, 0, 0, 0, 0, 0x20, 0x01, 20, 0, 0, 0, 0]).await.unwrap();
+    assert!(big.closed_within(5 * SECOND).await.is_some(), "a 8193-byte message before publish");
+    let mut media = RawClient::connect(h.addr()).await;
+    media.handshake().await;
+    media.message(MessageType::Video, 1, 0, vec![0x17, 0, 0, 0, 0, 1, 0x64]).await.unwrap();
+    assert!(media.closed_within(5 * SECOND).await.is_some(), "video before publish");
+
+    assert!(silent.closed_within(10 * SECOND).await.is_some(), "no connect: closed by the connect deadline");
+    assert!(connected.closed_within(Duration::from_millis(300)).await.is_none(), "connected in time: still open");
+    connected.start_publish("live", "in-time").await.unwrap();
+    let grant = h.next_grant(5 * SECOND).await;
+    assert_eq!(grant.key, "in-time");
+    assert!(h.handler.requests.lock().unwrap().len() == 1, "only the one publish reached the handler");
 }

@@ -283,21 +283,24 @@ fn sps_picture_size(nal: &[u8]) -> Result<(u32, u32), CodecError> {
         crop_t = b.ue().ok_or(err("crop"))?;
         crop_b = b.ue().ok_or(err("crop"))?;
     }
-    let (sub_w, sub_h) = match chroma_format_idc {
+    let (sub_w, sub_h): (u32, u32) = match chroma_format_idc {
         0 | 3 => (1, 1),
         2 => (2, 1),
         _ => (2, 2),
     };
-    let crop_unit_x = if chroma_format_idc == 0 { 1 } else { sub_w };
-    let crop_unit_y = (if chroma_format_idc == 0 { 1 } else { sub_h }) * (2 - frame_mbs_only);
-    let width = (width_mbs * 16).checked_sub((crop_l + crop_r) * crop_unit_x).ok_or(err("crop wider than picture"))?;
-    let height = (height_map_units * 16 * (2 - frame_mbs_only))
-        .checked_sub((crop_t + crop_b) * crop_unit_y)
-        .ok_or(err("crop taller than picture"))?;
+    // Exp-Golomb fields reach 2^32 - 1: the products are taken in 64 bits.
+    let field_factor = u64::from(2 - frame_mbs_only);
+    let crop_unit_x = u64::from(if chroma_format_idc == 0 { 1 } else { sub_w });
+    let crop_unit_y = u64::from(if chroma_format_idc == 0 { 1 } else { sub_h }) * field_factor;
+    let crop_x = (u64::from(crop_l) + u64::from(crop_r)) * crop_unit_x;
+    let crop_y = (u64::from(crop_t) + u64::from(crop_b)) * crop_unit_y;
+    let width = (u64::from(width_mbs) * 16).checked_sub(crop_x).ok_or(err("crop wider than picture"))?;
+    let height =
+        (u64::from(height_map_units) * 16 * field_factor).checked_sub(crop_y).ok_or(err("crop taller than picture"))?;
     if width == 0 || height == 0 || width > 16_384 || height > 16_384 {
         return Err(err("picture size out of range"));
     }
-    Ok((width, height))
+    Ok((width as u32, height as u32))
 }
 
 fn skip_scaling_list(b: &mut BitReader, size: usize) -> Option<()> {
@@ -411,6 +414,19 @@ mod tests {
         }
         assert_eq!(AacConfig::from_asc(Bytes::from_static(&[0x12])).unwrap_err(), CodecError::AacTruncated);
         assert_eq!(AacConfig::from_asc(Bytes::from_static(&[0x16, 0x80])).unwrap_err(), CodecError::AacSampleRate(13));
+    }
+
+    /// Found by the `avcc` fuzz target: an SPS whose width in macroblocks
+    /// (an Exp-Golomb code near 2^32) overflowed `width_mbs * 16`.
+    #[test]
+    fn huge_sps_fields_are_errors() {
+        let record = [
+            0x01, 0x00, 0x01, 0x3a, 0x00, 0x01, 0x00, 0x25, 0x00, 0x00, 0x00, 0x00, 0x84, 0x00, 0x00, 0x01, 0x23, 0x00,
+            0x00, 0x00, 0x00, 0x3a, 0x00, 0x00, 0x00, 0x3a, 0x00, 0x00, 0x00, 0x00, 0x84, 0x00, 0x00, 0x01, 0x23, 0x00,
+            0x00, 0x00, 0x00, 0x3a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xa7, 0x2e, 0x00, 0xff, 0xff, 0xff,
+            0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x23, 0x00, 0x00, 0x00,
+        ];
+        assert!(AvcConfig::from_record(Bytes::copy_from_slice(&record)).is_err());
     }
 
     #[test]

@@ -184,16 +184,20 @@ pub fn parse_sps(nal: &[u8]) -> Result<HevcSps, CodecError> {
     }
     let bit_depth_luma = b.ue().ok_or(err("luma bit depth"))?.saturating_add(8);
     let bit_depth_chroma = b.ue().ok_or(err("chroma bit depth"))?.saturating_add(8);
-    let (sub_w, sub_h) = match chroma_format_idc {
+    let (sub_w, sub_h): (u32, u32) = match chroma_format_idc {
         1 => (2, 2),
         2 => (2, 1),
         _ => (1, 1),
     };
-    let width = pic_width.checked_sub(sub_w * (left + right)).ok_or(err("window wider than picture"))?;
-    let height = pic_height.checked_sub(sub_h * (top + bottom)).ok_or(err("window taller than picture"))?;
+    // Exp-Golomb fields reach 2^32 - 1: the window is taken in 64 bits.
+    let window_x = u64::from(sub_w) * (u64::from(left) + u64::from(right));
+    let window_y = u64::from(sub_h) * (u64::from(top) + u64::from(bottom));
+    let width = u64::from(pic_width).checked_sub(window_x).ok_or(err("window wider than picture"))?;
+    let height = u64::from(pic_height).checked_sub(window_y).ok_or(err("window taller than picture"))?;
     if width == 0 || height == 0 || width > 16_384 || height > 16_384 || chroma_format_idc > 3 {
         return Err(err("picture size out of range"));
     }
+    let (width, height) = (width as u32, height as u32);
     Ok(HevcSps {
         general_ptl,
         max_sub_layers: max_sub_layers_minus1 as u8 + 1,
@@ -267,6 +271,17 @@ mod tests {
             };
             assert_eq!(c.rfc6381(), want);
         }
+    }
+
+    /// Found by the `hvcc` fuzz target: a conformance window near 2^32
+    /// overflowed `sub_w * (left + right)`.
+    #[test]
+    fn huge_sps_fields_are_errors() {
+        let record = [
+            0x01, 0xfa, 0xfa, 0x74, 0xfa, 0xfa, 0xfa, 0xfa, 0x0a, 0x05, 0x05, 0xff, 0x00, 0x3a, 0x03, 0x00, 0x00, 0x00,
+            0x01, 0x9b, 0x00, 0xd7, 0x00, 0x00, 0x00, 0x01, 0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 0xfa,
+        ];
+        assert!(HevcConfig::from_record(Bytes::copy_from_slice(&record)).is_err());
     }
 
     #[test]

@@ -121,14 +121,15 @@ async fn media_file(
 const NOT_FOUND: Failure = Failure(StatusCode::NOT_FOUND, "not found\n");
 
 #[derive(Debug, PartialEq, Eq)]
-enum MediaFile {
+pub enum MediaFile {
     Playlist,
     Init(u32),
     Segment(u64),
     Part(u64, u32),
 }
 
-fn parse_file(file: &str) -> Option<MediaFile> {
+/// The file part of a media URI (public for the `origin_request` fuzz target).
+pub fn parse_file(file: &str) -> Option<MediaFile> {
     if file == "index.m3u8" {
         return Some(MediaFile::Playlist);
     }

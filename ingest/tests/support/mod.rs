@@ -28,11 +28,13 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-/// Returns early from a test, loudly, when the `ffmpeg` program is missing.
+/// Returns early from a test, loudly, when the `ffmpeg` program is missing;
+/// fails it instead where `CI=true` (CI must run every test).
 #[macro_export]
 macro_rules! require_ffmpeg {
     () => {
         if !$crate::support::have_tool("ffmpeg") || !$crate::support::have_tool("ffprobe") {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "ffmpeg and ffprobe are required where CI=true");
             eprintln!("skipped: ffmpeg not installed");
             return;
         }
@@ -369,6 +371,29 @@ impl RawClient {
         Self { stream, writer: ChunkWriter::default() }
     }
 
+    /// Connects from `source` (another loopback address, say, to play a
+    /// second client machine).
+    pub async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> std::io::Result<Self> {
+        let socket = if source.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.bind(SocketAddr::new(source, 0))?;
+        let stream = tokio::time::timeout(Duration::from_secs(2), socket.connect(addr))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        Ok(Self { stream, writer: ChunkWriter::default() })
+    }
+
+    /// A `connect` command, without waiting for its answer.
+    pub async fn send_connect(&mut self, app: &str) -> std::io::Result<()> {
+        let connect: Amf0Object = [
+            ("app".into(), Amf0Value::String(app.to_owned().into())),
+            ("tcUrl".into(), Amf0Value::String(format!("rtmp://127.0.0.1/{app}").into())),
+        ]
+        .into_iter()
+        .collect();
+        self.command(0, &[Amf0Value::String("connect".into()), Amf0Value::Number(1.0), Amf0Value::Object(connect)])
+            .await
+    }
+
     pub async fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(bytes).await
     }
@@ -455,6 +480,14 @@ impl RawClient {
         .await;
         closed.ok().map(|()| start.elapsed())
     }
+}
+
+/// This process's resident memory, from `/proc/self/status`.
+pub fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS in /proc/self/status");
+    let kib: u64 = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("VmRSS in kB");
+    kib * 1024
 }
 
 /// Log lines written on this thread while the guard lives (use a
