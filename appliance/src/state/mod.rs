@@ -43,6 +43,10 @@ const BUSY_RETRY: Duration = Duration::from_secs(5);
 const HANDOVER_POLL: Duration = Duration::from_millis(20);
 /// The longest a holder pauses for one request before treating it as stale.
 const HANDOVER_MAX: Duration = Duration::from_secs(5);
+/// redb's page cache. Its default (1 GiB) keeps every page the server has
+/// read or written, so the process grew with the file (sessions and events
+/// pile up: about 0.5 KB of heap per publish); the hot pages fit in far less.
+const CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Why a state operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -217,7 +221,7 @@ impl Store {
         let deadline = Instant::now() + BUSY_RETRY;
         let mut requested = false;
         loop {
-            match Database::create(&self.inner.path) {
+            match Database::builder().set_cache_size(CACHE_BYTES).create(&self.inner.path) {
                 Ok(db) => {
                     if self.inner.hold && requested {
                         self.withdraw_request();
