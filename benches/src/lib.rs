@@ -1,7 +1,7 @@
 //! What the benchmarks share: the recordings they read (made once by the
 //! `ffmpeg` program) and their FLV tags, as an RTMP publisher would send them;
-//! and the parts of the memory bench (the appliance as a child process, an
-//! RTMP publisher, an HTTP client, /proc samples).
+//! and the parts of the memory bench and the soak (the appliance as a child
+//! process, an RTMP publisher, an LL-HLS player, /proc samples, trends).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,9 +14,11 @@ use packager::{Rendition, Segmenter, SegmenterConfig, WindowConfig};
 
 pub mod appliance_process;
 pub mod http_client;
+pub mod ll_hls_player;
 pub mod media_playlist;
 pub mod process_stats;
 pub mod rtmp_publisher;
+pub mod trend;
 
 /// Seconds of the shared recording.
 pub const MEDIA_SECONDS: u32 = 60;
