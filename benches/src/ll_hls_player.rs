@@ -33,6 +33,9 @@ pub struct Seen {
     /// Preload-hinted parts that were never made (404): the segment ended
     /// first, so the next part opened the next segment. Not failures.
     pub hint_misses: u64,
+    /// Multivariant requests answered 404 or 503 while the channel had no
+    /// stream (its publisher away or starting). Not failures.
+    pub waits: u64,
     /// Intervals between new parts seen by a player within a session.
     pub gaps: Vec<Duration>,
     /// Sessions a player started watching.
@@ -72,13 +75,14 @@ impl ChannelWatch {
         self.with(|w| w.part_target)
     }
 
-    fn answered(&self, status: u16, bytes: usize, hinted: bool) {
+    fn answered(&self, status: u16, bytes: usize, kind: Kind) {
         self.with(|w| {
             w.seen.requests += 1;
             w.seen.bytes += bytes as u64;
-            match status {
-                200 => {}
-                404 if hinted => w.seen.hint_misses += 1,
+            match (status, kind) {
+                (200, _) => {}
+                (404, Kind::Hint) => w.seen.hint_misses += 1,
+                (404 | 503, Kind::Multivariant) => w.seen.waits += 1,
                 _ => *w.seen.failures.entry(status).or_default() += 1,
             }
         });
@@ -134,6 +138,14 @@ impl std::fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
+/// What a request is for: some answers other than 200 are expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Plain,
+    Hint,
+    Multivariant,
+}
+
 /// GET on `connection` (opened on first use); counts the answer in `watch`.
 async fn fetch(
     http: SocketAddr,
@@ -141,28 +153,27 @@ async fn fetch(
     watch: &ChannelWatch,
     path: &str,
 ) -> Result<bytes::Bytes, HttpError> {
-    fetch_as(http, connection, watch, path, false).await
+    fetch_as(http, connection, watch, path, Kind::Plain).await
 }
 
-/// `fetch`, for a preload-hinted part when `hinted`.
 async fn fetch_as(
     http: SocketAddr,
     connection: &mut Option<HttpConnection>,
     watch: &ChannelWatch,
     path: &str,
-    hinted: bool,
+    kind: Kind,
 ) -> Result<bytes::Bytes, HttpError> {
     if connection.as_ref().is_none_or(HttpConnection::is_closed) {
-        *connection = Some(HttpConnection::open(http).await.inspect_err(|_| watch.answered(0, 0, hinted))?);
+        *connection = Some(HttpConnection::open(http).await.inspect_err(|_| watch.answered(0, 0, kind))?);
     }
     let open = connection.as_mut().expect("opened above");
     match open.get(path, REQUEST_LIMIT).await {
         Ok((status, body)) => {
-            watch.answered(status, body.len(), hinted);
+            watch.answered(status, body.len(), kind);
             if status == 200 { Ok(body) } else { Err(Box::new(Refused(status))) }
         }
         Err(e) => {
-            watch.answered(0, 0, hinted);
+            watch.answered(0, 0, kind);
             *connection = None;
             Err(e)
         }
@@ -178,7 +189,8 @@ impl Player {
     /// Watches one session from its start to its ENDLIST.
     async fn session(&mut self) -> Result<(), HttpError> {
         let multivariant = format!("/hls/{}/index.m3u8", self.channel);
-        let body = match fetch(self.http, &mut self.playlists, &self.watch, &multivariant).await {
+        let body = match fetch_as(self.http, &mut self.playlists, &self.watch, &multivariant, Kind::Multivariant).await
+        {
             Ok(body) => body,
             Err(e) if e.downcast_ref::<Refused>().is_some_and(|r| matches!(r.0, 404 | 503)) => {
                 // No stream yet, or not described yet: a player shows its poster and asks again.
@@ -225,7 +237,9 @@ impl Player {
                 };
                 let hinted = async {
                     match &hint {
-                        Some(path) => fetch_as(http, media, &watch, path, true).await.is_ok().then(|| path.clone()),
+                        Some(path) => {
+                            fetch_as(http, media, &watch, path, Kind::Hint).await.is_ok().then(|| path.clone())
+                        }
                         None => None,
                     }
                 };

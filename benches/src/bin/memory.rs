@@ -413,6 +413,10 @@ fn growth_per_thousand(rounds: &[Round], phase: &str) -> Option<f64> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if args.cycle_channels == 0 || args.reloads == 0 {
+        eprintln!("memory: --cycle-channels and --reloads must be at least 1");
+        return std::process::ExitCode::from(2);
+    }
     if benches::skip_without_ffmpeg() {
         return std::process::ExitCode::FAILURE;
     }

@@ -153,6 +153,19 @@ struct Sample {
     p99_gap_ms: f64,
     stalls: usize,
     publishers_up: usize,
+    /// The machine's 1-minute load average, and how late this program's own
+    /// 100 ms tick woke at worst: a stall that coincides with a late tick is
+    /// the machine starving everyone (publishers, players), not the appliance.
+    load: f64,
+    late_ms: f64,
+}
+
+/// The 1-minute load average.
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -169,6 +182,7 @@ fn merge(total: &mut Seen, more: Seen) {
     total.requests += more.requests;
     total.sessions += more.sessions;
     total.hint_misses += more.hint_misses;
+    total.waits += more.waits;
     total.gaps.extend(more.gaps);
     for (status, n) in more.failures {
         *total.failures.entry(status).or_default() += n;
@@ -188,6 +202,9 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: &Args) -> Result<bool, String> {
+    if args.channels + args.ladder_channels == 0 || args.players == 0 || args.sample_seconds == 0 {
+        return Err("at least one channel, one player and a sample every second or slower".into());
+    }
     if benches::skip_without_ffmpeg() {
         return Err("the ffmpeg program is needed".into());
     }
@@ -250,8 +267,19 @@ fn run(args: &Args) -> Result<bool, String> {
         }
     }
     println!(
-        "{:>7} {:>8} {:>5} {:>7} {:>8} {:>9} {:>9} {:>6} {:>6} {:>4}",
-        "t_s", "rss_MiB", "fds", "threads", "parts/s", "p99gap_ms", "maxgap_ms", "stalls", "fails", "up"
+        "{:>7} {:>8} {:>5} {:>7} {:>8} {:>9} {:>9} {:>6} {:>6} {:>4} {:>5} {:>7}",
+        "t_s",
+        "rss_MiB",
+        "fds",
+        "threads",
+        "parts/s",
+        "p99gap_ms",
+        "maxgap_ms",
+        "stalls",
+        "fails",
+        "up",
+        "load",
+        "late_ms"
     );
     let started = Instant::now();
     let mut samples: Vec<Sample> = Vec::new();
@@ -259,9 +287,12 @@ fn run(args: &Args) -> Result<bool, String> {
     let mut next_churn = (args.churn_seconds > 0).then(|| started + Duration::from_secs(args.churn_seconds));
     let mut churns = 0usize;
     let mut died = None;
+    let mut late = Duration::ZERO;
     while started.elapsed() < duration {
+        let asleep = Instant::now();
         std::thread::sleep(TICK);
         let now = Instant::now();
+        late = late.max(now.duration_since(asleep).saturating_sub(TICK));
         if let Some(status) = app.exited() {
             died = Some(status);
             break;
@@ -294,10 +325,12 @@ fn run(args: &Args) -> Result<bool, String> {
                         let at = since.duration_since(started).as_secs_f64();
                         let length = now.duration_since(since).as_secs_f64();
                         eprintln!(
-                            "{at:>7.0} {}: stalled {:.2} s (no new part; limit {:.2} s)",
+                            "{at:>7.0} {}: stalled {:.2} s (no new part; limit {:.2} s; load {:.1}; this program's tick late by {} ms at worst since the last sample)",
                             channel.name,
                             length,
-                            limit.as_secs_f64()
+                            limit.as_secs_f64(),
+                            load_average(),
+                            late.as_millis()
                         );
                         channel.stalls.push((at, length));
                         channel.stalled_since = None;
@@ -344,9 +377,12 @@ fn run(args: &Args) -> Result<bool, String> {
                 p99_gap_ms: percentile(&gaps, 0.99),
                 stalls: channels.iter().map(|c| c.stalls.len() + usize::from(c.stalled_since.is_some())).sum(),
                 publishers_up: channels.iter().filter(|c| c.up_since.is_some()).count(),
+                load: load_average(),
+                late_ms: late.as_secs_f64() * 1000.0,
             };
+            late = Duration::ZERO;
             println!(
-                "{:>7.0} {:>8.1} {:>5} {:>7} {:>8.1} {:>9.0} {:>9.0} {:>6} {:>6} {:>4}",
+                "{:>7.0} {:>8.1} {:>5} {:>7} {:>8.1} {:>9.0} {:>9.0} {:>6} {:>6} {:>4} {:>5.1} {:>7.0}",
                 sample.at,
                 stats.rss_mib(),
                 stats.fds,
@@ -356,7 +392,9 @@ fn run(args: &Args) -> Result<bool, String> {
                 sample.max_gap_ms,
                 sample.stalls,
                 sample.failures,
-                sample.publishers_up
+                sample.publishers_up,
+                sample.load,
+                sample.late_ms
             );
             samples.push(sample);
         }
@@ -485,7 +523,7 @@ fn summarize(
             .map(|s| {
                 serde_json::json!({"t": s.at, "rss_mib": s.stats.rss_mib(), "fds": s.stats.fds, "threads": s.stats.threads,
                     "parts": s.parts, "failures": s.failures, "gap_p99_ms": s.p99_gap_ms, "gap_max_ms": s.max_gap_ms,
-                    "stalls": s.stalls, "publishers_up": s.publishers_up})
+                    "stalls": s.stalls, "publishers_up": s.publishers_up, "load": s.load, "late_ms": s.late_ms})
             })
             .collect();
         println!(
