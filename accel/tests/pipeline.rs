@@ -220,6 +220,13 @@ fn a_tripped_fault_switch_fails_the_running_pipeline_once() {
             }
         }
         if fed_video == 10 && !tripped {
+            // Trip once every rung has announced and encoded (a loaded machine may be slower
+            // than the feed): the move must be seen as a second announcement by every consumer.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while !all_rungs_encoding(&pipeline, config.rungs.len()) {
+                assert!(std::time::Instant::now() < deadline, "the rungs never encoded a frame");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
             config.faults.trip(Fault::DeviceLost);
             tripped = true;
         }
@@ -250,6 +257,12 @@ fn a_tripped_fault_switch_fails_the_running_pipeline_once() {
         assert!(r.video_pts.len() > 20 && r.video_pts.len() < 60, "{}", r.video_pts.len());
         assert!(r.video_pts.windows(2).all(|w| w[0] < w[1]), "timestamps keep increasing across the move");
     }
+}
+
+/// Whether each of `rungs` rungs has encoded a frame (and so announced its tracks).
+fn all_rungs_encoding(pipeline: &Pipeline, rungs: usize) -> bool {
+    let stats = pipeline.stats();
+    stats.rungs.len() == rungs && stats.rungs.iter().all(|r| r.frames > 0)
 }
 
 /// Waits for a (resumed) pipeline to finish its input cleanly, then joins it.

@@ -22,12 +22,7 @@ const SECONDS: u32 = 20;
 
 /// CPU seconds this process has used (user + system).
 fn own_cpu_seconds() -> f64 {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes into the struct we own; RUSAGE_SELF is always valid.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    assert_eq!(rc, 0, "getrusage");
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    process_cpu_seconds(std::process::id()).expect("this process's /proc/self/stat")
 }
 
 /// CPU seconds a running process has used, from /proc (None once it is gone).
@@ -36,8 +31,7 @@ fn process_cpu_seconds(pid: u32) -> Option<f64> {
     // Fields after the command (which may hold spaces) start after the last ')'.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let per_second = rustix::param::clock_ticks_per_second() as f64;
     Some(ticks / per_second)
 }
 

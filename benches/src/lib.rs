@@ -1,5 +1,7 @@
-//! What the benchmarks share: the recording they all read (made once by the
-//! `ffmpeg` program) and its FLV tags, as an RTMP publisher would send them.
+//! What the benchmarks share: the recordings they read (made once by the
+//! `ffmpeg` program) and their FLV tags, as an RTMP publisher would send them;
+//! and the parts of the memory bench and the soak (the appliance as a child
+//! process, an RTMP publisher, an LL-HLS player, /proc samples, trends).
 
 #![forbid(unsafe_code)]
 
@@ -12,6 +14,14 @@ use bytes::Bytes;
 use media::{Arrival, LatencyMode};
 use packager::{Rendition, Segmenter, SegmenterConfig, WindowConfig};
 
+pub mod appliance_process;
+pub mod http_client;
+pub mod ll_hls_player;
+pub mod media_playlist;
+pub mod process_stats;
+pub mod rtmp_publisher;
+pub mod trend;
+
 /// Seconds of the shared recording.
 pub const MEDIA_SECONDS: u32 = 60;
 
@@ -20,6 +30,11 @@ pub struct Tag {
     pub kind: u8,
     pub timestamp: u32,
     pub data: Bytes,
+}
+
+/// Asks a child process to end (SIGTERM), as systemd or an operator would.
+pub fn terminate(child: &std::process::Child) {
+    let _ = rustix::process::kill_process(rustix::process::Pid::from_child(child), rustix::process::Signal::TERM);
 }
 
 /// Whether `program -version` (or `-v`) runs: the references are real programs.
@@ -62,19 +77,32 @@ pub fn ram_dir() -> PathBuf {
 
 /// `MEDIA_SECONDS` of 720p30 x264 (4 Mb/s, a keyframe a second) + AAC in FLV, made once.
 pub fn recording(dir: &Path) -> PathBuf {
-    let path = dir.join(format!("bench-source-{MEDIA_SECONDS}s-720p.flv"));
+    recording_of(dir, "720p", "1280x720", "4M")
+}
+
+/// `MEDIA_SECONDS` of 360p30 x264 (800 kb/s, a keyframe a second) + AAC in FLV,
+/// made once: the soak's and the memory bench's publishers send it.
+pub fn small_recording(dir: &Path) -> PathBuf {
+    recording_of(dir, "360p", "640x360", "800k")
+}
+
+fn recording_of(dir: &Path, name: &str, size: &str, bitrate: &str) -> PathBuf {
+    let path = dir.join(format!("bench-source-{MEDIA_SECONDS}s-{name}.flv"));
     if path.exists() {
         return path;
     }
+    // Written aside and renamed, so an interrupted run never leaves half a recording.
+    let partial = path.with_extension("partial.flv");
     let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"])
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30")])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-t", &MEDIA_SECONDS.to_string(), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
-        .args(["-g", "30", "-b:v", "4M", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-f", "flv"])
-        .arg(&path)
+        .args(["-g", "30", "-b:v", bitrate, "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-f", "flv"])
+        .arg(&partial)
         .status()
         .expect("the ffmpeg program is needed for this benchmark");
     assert!(status.success(), "ffmpeg could not make the source");
+    std::fs::rename(&partial, &path).expect("the recording is renamed into place");
     path
 }
 
