@@ -20,7 +20,7 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::live_stream::LiveStream;
 use crate::origin_store::OriginStore;
-use crate::rendition::{Progress, Rendition};
+use crate::rendition::{PartLookup, Progress, Rendition};
 
 const PLAYLIST: &str = "application/vnd.apple.mpegurl";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -59,7 +59,8 @@ struct Failure(StatusCode, &'static str);
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let mut response = (self.0, self.1).into_response();
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        // Not cached anywhere: what is missing now may exist a moment later.
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
     }
 }
@@ -176,12 +177,13 @@ async fn media_playlist(
     if part.is_some() && msn.is_none() {
         return Err(Failure(StatusCode::BAD_REQUEST, "_HLS_part requires _HLS_msn\n"));
     }
+    // A finished playlist ignores the directives (RFC 8216bis 6.2.5.1, 6.2.5.2).
+    let progress = rendition.progress();
+    let msn = msn.filter(|_| !progress.ended);
+    let skip = skip && !progress.ended;
     let blocking = msn.is_some();
     if let Some(msn) = msn {
-        let progress = rendition.progress();
-        if msn > progress.live_msn() + 2 {
-            return Err(Failure(StatusCode::BAD_REQUEST, "_HLS_msn is more than two segments ahead\n"));
-        }
+        check_directives(rendition, &progress, msn, part)?;
         let wait = Duration::from_secs(3 * rendition.target_duration());
         let ready = move |p: &Progress| match part {
             Some(part) => p.has_part(msn, part),
@@ -203,18 +205,66 @@ async fn media_playlist(
     Ok(playlist_response(rendered.text.clone(), Some(rendered.gzip.clone()), cache, headers))
 }
 
-/// Serves a part; a request for the part the preload hint names waits until it exists.
+/// Refuses at once what could only be answered after a long hold (RFC
+/// 8216bis 6.2.5.2): `_HLS_msn` more than two past the last complete segment,
+/// or `_HLS_part` further past the last part than the Advance Part Limit.
+fn check_directives(rendition: &Rendition, progress: &Progress, msn: u64, part: Option<u32>) -> Result<(), Failure> {
+    if msn > progress.last_complete.map_or(1, |last| last + 2) {
+        return Err(Failure(StatusCode::BAD_REQUEST, "_HLS_msn is more than two segments past the last one\n"));
+    }
+    let (Some(part), Some(part_target)) = (part, rendition.part_target()) else { return Ok(()) };
+    let target = rendition.target_duration() as f64;
+    let parts_per_segment = (target / part_target).ceil().max(1.0) as u64;
+    let ahead = parts_ahead(progress, msn, part, parts_per_segment);
+    if ahead as f64 > advance_part_limit(part_target) {
+        return Err(Failure(StatusCode::BAD_REQUEST, "_HLS_part is beyond the Advance Part Limit\n"));
+    }
+    Ok(())
+}
+
+/// The Advance Part Limit: three seconds of parts, at least three parts.
+fn advance_part_limit(part_target: f64) -> f64 {
+    if part_target < 1.0 { 3.0 / part_target } else { 3.0 }
+}
+
+/// How many parts `(msn, part)` lies past the last published one; segments
+/// not made yet are counted as `parts_per_segment` parts.
+fn parts_ahead(progress: &Progress, msn: u64, part: u32, parts_per_segment: u64) -> u64 {
+    let Some((last_msn, last_part)) = progress.last_part else {
+        return msn * parts_per_segment + part as u64 + 1;
+    };
+    if (msn, part) <= (last_msn, last_part) {
+        return 0;
+    }
+    if msn == last_msn {
+        return (part - last_part) as u64;
+    }
+    let rest_of_last = if progress.last_complete >= Some(last_msn) {
+        0
+    } else {
+        parts_per_segment.saturating_sub(last_part as u64 + 1)
+    };
+    rest_of_last + (msn - last_msn - 1) * parts_per_segment + part as u64 + 1
+}
+
+/// Serves a part; a request for the part the preload hint names waits until
+/// it exists (503 if the live stream stalls that long, 404 if it ends first).
 async fn part(rendition: &Arc<Rendition>, msn: u64, index: u32) -> Result<Response, Failure> {
-    if let Some(data) = rendition.part(msn, index) {
-        return Ok(media_response(data, "video/iso.segment"));
-    }
-    if rendition.next_part() != Some((msn, index)) {
-        return Err(NOT_FOUND);
-    }
-    let wait = Duration::from_secs(3 * rendition.target_duration());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3 * rendition.target_duration());
+    // Subscribed before looking, so a part published in between still wakes us.
     let mut rx = rendition.subscribe();
-    let _ = tokio::time::timeout(wait, rx.wait_for(|p| p.has_part(msn, index))).await;
-    rendition.part(msn, index).map(|d| media_response(d, "video/iso.segment")).ok_or(NOT_FOUND)
+    loop {
+        match rendition.lookup_part(msn, index) {
+            PartLookup::Ready(data) => return Ok(media_response(data, "video/iso.segment")),
+            PartLookup::Gone => return Err(NOT_FOUND),
+            PartLookup::Coming => {}
+        }
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(NOT_FOUND),
+            Err(_) => return Err(Failure(StatusCode::SERVICE_UNAVAILABLE, "the hinted part did not appear in time\n")),
+        }
+    }
 }
 
 fn media_response(data: Bytes, content_type: &'static str) -> Response {

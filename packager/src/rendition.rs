@@ -114,6 +114,16 @@ pub struct Rendition {
     cache: Mutex<RenderCache>,
 }
 
+/// Where a requested part stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartLookup {
+    Ready(Bytes),
+    /// The next part of a live stream: not made yet, worth waiting for.
+    Coming,
+    /// Gone from the window, never made, or the stream ended without it.
+    Gone,
+}
+
 /// Summary used by the multivariant playlist.
 #[derive(Debug, Clone)]
 pub struct RenditionSummary {
@@ -297,6 +307,22 @@ impl Rendition {
     pub fn part(&self, msn: u64, index: u32) -> Option<Bytes> {
         let state = self.read();
         find_segment(&state, msn).and_then(|s| s.parts.get(index as usize)).map(|p| p.data.clone())
+    }
+
+    /// Where a requested part stands, in one look under the lock (no race
+    /// between "not there" and "not the next one"). The segmenter hints only
+    /// parts it will make (the last frame it holds always makes the hinted
+    /// part, even when its producer restarts), so `Coming` ends in `Ready`
+    /// unless the stream ends first.
+    pub fn lookup_part(&self, msn: u64, index: u32) -> PartLookup {
+        let state = self.read();
+        if let Some(part) = find_segment(&state, msn).and_then(|s| s.parts.get(index as usize)) {
+            return PartLookup::Ready(part.data.clone());
+        }
+        if !state.ended && next_part_of(&state) == Some((msn, index)) {
+            return PartLookup::Coming;
+        }
+        PartLookup::Gone
     }
 
     /// The part a preload hint points at now: (msn, index).

@@ -10,7 +10,9 @@
 //! - a part closes as soon as the next frame could not fit (one frame of
 //!   look-ahead gives each sample its duration), so it is published about one
 //!   frame after its last frame arrived;
-//! - segments are cut on the first keyframe at or after the segment target;
+//! - segments are cut on the first keyframe at or after the segment target,
+//!   and closed as soon as their last part is when the next frame is that
+//!   keyframe, so a preload hint never names a part that will not be made;
 //! - a new track set starts a new init segment and a discontinuity; the same
 //!   set announced again after media (its producer restarted: a transcode
 //!   moved to another encoder) starts a discontinuity with the same init.
@@ -329,6 +331,12 @@ impl Segmenter {
             previous.duration = (sample.dts - previous.dts).min(u32::MAX as i64) as u32;
             self.last_driver_duration = previous.duration;
             self.place(previous, out);
+            // The part just closed and the next frame opens a segment: close the
+            // segment now, so the preload hint names part 0 of the next segment
+            // rather than a part of this one that will never be made.
+            if self.part.driver.is_empty() && self.starts_segment(&sample) {
+                self.close_segment(out);
+            }
         }
         if self.segment.is_none() && self.part.driver.is_empty() && !sample.keyframe {
             return; // a stream starts on a keyframe; skip to the first one
@@ -338,11 +346,7 @@ impl Segmenter {
 
     /// Adds a driver sample whose duration is known, cutting parts and segments around it.
     fn place(&mut self, sample: Pending, out: &mut Vec<Output>) {
-        let starts_segment = match &self.segment {
-            None => true,
-            Some(segment) => sample.keyframe && sample.dts - segment.start_dts >= self.segment_threshold_ticks,
-        };
-        if starts_segment {
+        if self.starts_segment(&sample) {
             self.close_part(out, Some(sample.dts));
             self.close_segment(out);
             self.open_segment(&sample, out);
@@ -358,6 +362,14 @@ impl Segmenter {
         // Close now if another frame of the same length would not fit: publish without waiting.
         if self.part.duration_ticks + duration > self.part_target_ticks {
             self.close_part(out, Some(end));
+        }
+    }
+
+    /// Whether `sample` opens a new segment: the first keyframe at the segment target.
+    fn starts_segment(&self, sample: &Pending) -> bool {
+        match &self.segment {
+            None => true,
+            Some(segment) => sample.keyframe && sample.dts - segment.start_dts >= self.segment_threshold_ticks,
         }
     }
 

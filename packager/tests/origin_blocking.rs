@@ -6,15 +6,29 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use media::{Arrival, AvcConfig, CodecConfig, EncodedUnit, LatencyMode, StreamEvent, Timebase, TrackInfo, TrackKind};
+use packager::rendition::PartLookup;
 use packager::{LiveStream, OriginStore, Output, Rendition, Segmenter, SegmenterConfig, WindowConfig};
 
 use media::test_vectors::AVCC_640X360 as AVCC;
 
-/// A synthetic 30 fps video source with a keyframe every second.
+fn video_track() -> TrackInfo {
+    TrackInfo {
+        kind: TrackKind::Video,
+        timebase: Timebase::VIDEO,
+        codec: CodecConfig::Avc(AvcConfig::from_record(Bytes::from_static(&AVCC)).unwrap()),
+        frame_rate: Some((30, 1)),
+        bitrate: None,
+    }
+}
+
+/// A synthetic 30 fps video source, a keyframe every `gop` frames (a second
+/// unless a test says otherwise), optionally on RTMP's millisecond clock.
 struct Source {
     segmenter: Segmenter,
     rendition: Arc<Rendition>,
     frame: i64,
+    gop: i64,
+    millisecond_clock: bool,
 }
 
 impl Source {
@@ -23,30 +37,30 @@ impl Source {
             part_target: Duration::from_millis(200),
             segment_target: Duration::from_secs(1),
         });
-        let track = TrackInfo {
-            kind: TrackKind::Video,
-            timebase: Timebase::VIDEO,
-            codec: CodecConfig::Avc(AvcConfig::from_record(Bytes::from_static(&AVCC)).unwrap()),
-            frame_rate: Some((30, 1)),
-            bitrate: None,
-        };
         let mut out = Vec::new();
-        segmenter.push(StreamEvent::Tracks(vec![track].into()), &mut out);
+        segmenter.push(StreamEvent::Tracks(vec![video_track()].into()), &mut out);
         rendition.apply(&out);
-        Self { segmenter, rendition, frame: 0 }
+        Self { segmenter, rendition, frame: 0, gop: 30, millisecond_clock: false }
+    }
+
+    /// The producer restarts: the same track announced again (a transcode moved encoders).
+    fn restart(&mut self) {
+        let mut out = Vec::new();
+        self.segmenter.push(StreamEvent::Tracks(vec![video_track()].into()), &mut out);
+        self.rendition.apply(&out);
     }
 
     /// Pushes `frames` frames and publishes what they complete (at `now` for retention).
     fn frames(&mut self, frames: i64, now: Instant) {
         let mut out: Vec<Output> = Vec::new();
         for _ in 0..frames {
-            let dts = self.frame * 3000;
+            let dts = if self.millisecond_clock { self.frame * 1000 / 30 * 90 } else { self.frame * 3000 };
             let unit = EncodedUnit {
                 track: 0,
                 kind: TrackKind::Video,
                 pts: dts,
                 dts,
-                keyframe: self.frame % 30 == 0,
+                keyframe: self.frame % self.gop == 0,
                 data: Bytes::from(vec![0u8; 2000]),
                 arrival: Arrival::now(),
             };
@@ -109,6 +123,99 @@ async fn blocking_reload_is_answered_when_the_part_appears() {
     );
 }
 
+/// RFC 8216bis 6.2.6: a hinted part must be made. Segments are cut on
+/// keyframes, often right where a part ends (five 200 ms parts of a 1 s GOP):
+/// the hint must already name part 0 of the next segment then.
+#[test]
+fn every_preload_hint_names_a_part_that_is_made() {
+    for (gop, millisecond_clock) in [(30, false), (30, true), (15, true), (60, true), (45, false), (7, true)] {
+        let (_store, _stream, mut source) = setup();
+        source.gop = gop;
+        source.millisecond_clock = millisecond_clock;
+        let mut hints = Vec::new();
+        for _ in 0..600 {
+            source.frames(1, Instant::now());
+            if let Some(hint) = source.rendition.next_part()
+                && hints.last() != Some(&hint)
+            {
+                hints.push(hint);
+            }
+        }
+        let pending = hints.pop();
+        assert!(hints.len() > 50, "gop {gop}: {} hints", hints.len());
+        for (msn, index) in hints {
+            assert!(
+                source.rendition.part(msn, index).is_some(),
+                "gop {gop}, ms clock {millisecond_clock}: hinted part{msn}.{index} was never made"
+            );
+        }
+        assert_eq!(source.rendition.lookup_part(pending.unwrap().0, pending.unwrap().1), PartLookup::Coming);
+    }
+}
+
+/// Only the hinted part is held; it is made even when the producer restarts
+/// right after a part closed (the frame the segmenter holds makes it); a part
+/// an ended stream never made is gone.
+#[test]
+fn the_hinted_part_is_made_across_a_producer_restart() {
+    let (_store, stream, mut source) = setup();
+    source.frames(75, Instant::now());
+    let complete = source.rendition.progress().last_complete.unwrap();
+    let count = (0..).take_while(|i| source.rendition.part(complete, *i).is_some()).count() as u32;
+    assert_eq!(source.rendition.lookup_part(complete, count), PartLookup::Gone, "past a segment's last part");
+    // Push until a part of the segment in progress has just closed.
+    let closed = |s: &Source| s.rendition.progress().last_part.map(|(_, i)| i);
+    let before = closed(&source);
+    while closed(&source) == before {
+        source.frames(1, Instant::now());
+    }
+    let (msn, index) = source.rendition.next_part().unwrap();
+    assert!(index > 0, "inside a segment");
+    assert_eq!(source.rendition.lookup_part(msn, index), PartLookup::Coming);
+    assert_eq!(source.rendition.lookup_part(msn, index + 1), PartLookup::Gone, "only the hinted part is held");
+    source.restart();
+    assert!(matches!(source.rendition.lookup_part(msn, index), PartLookup::Ready(_)), "the hinted part was made");
+    assert_eq!(source.rendition.progress().last_complete, Some(msn), "and its segment cut short");
+    let (msn, index) = source.rendition.next_part().unwrap();
+    assert_eq!((source.rendition.lookup_part(msn, index), index), (PartLookup::Coming, 0));
+    stream.end();
+    assert_eq!(source.rendition.lookup_part(msn, index), PartLookup::Gone);
+}
+
+/// RFC 8216bis 6.2.5.2: requests that could only be answered after a long
+/// hold get 400 at once; those at the limits are held and answered.
+#[tokio::test]
+async fn directives_past_the_limits_are_refused_at_once() {
+    let (store, _stream, mut source) = setup();
+    source.frames(40, Instant::now());
+    let base = serve(store).await;
+    let client = reqwest::Client::new();
+    let url = |q: String| format!("{base}/hls/ch/s1/source/index.m3u8?{q}");
+    let progress = source.rendition.progress();
+    let last = progress.last_complete.unwrap();
+    let (last_msn, last_part) = progress.last_part.unwrap();
+    assert_eq!(last_msn, last + 1, "a segment is in progress");
+    // PART-TARGET is 0.206 s: the Advance Part Limit is 3 / 0.206 = 14.6 parts.
+    for query in [format!("_HLS_msn={}", last + 3), format!("_HLS_msn={last_msn}&_HLS_part={}", last_part + 15)] {
+        let response = tokio::time::timeout(Duration::from_secs(2), client.get(url(query.clone())).send())
+            .await
+            .unwrap_or_else(|_| panic!("{query} was held instead of refused"))
+            .unwrap();
+        assert_eq!(response.status(), 400, "{query}");
+        assert_eq!(response.headers()["cache-control"], "no-store", "{query}");
+    }
+    // At the limits: held until the stream gets there.
+    let held = [format!("_HLS_msn={}", last + 2), format!("_HLS_msn={last_msn}&_HLS_part={}", last_part + 14)];
+    let waiters: Vec<_> = held.iter().map(|q| tokio::spawn(client.get(url(q.clone())).send())).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(waiters.iter().all(|w| !w.is_finished()), "requests at the limits are held, not refused");
+    source.frames(90, Instant::now());
+    for (query, waiter) in held.iter().zip(waiters) {
+        let response = tokio::time::timeout(Duration::from_secs(2), waiter).await.unwrap().unwrap().unwrap();
+        assert_eq!(response.status(), 200, "{query}");
+    }
+}
+
 #[tokio::test]
 async fn refusals_timeouts_and_close() {
     let (store, stream, mut source) = setup();
@@ -123,19 +230,19 @@ async fn refusals_timeouts_and_close() {
             (r.status().as_u16(), r.text().await.unwrap())
         }
     };
-    let live = source.rendition.progress().live_msn();
+    let last = source.rendition.progress().last_complete.unwrap();
     assert_eq!(get("_HLS_part=1".into()).await.0, 400);
-    assert_eq!(get(format!("_HLS_msn={}", live + 3)).await.0, 400);
-    assert_eq!(get(format!("_HLS_msn={}&_HLS_part=-1", live)).await.0, 400);
+    assert_eq!(get(format!("_HLS_msn={}", last + 3)).await.0, 400);
+    assert_eq!(get(format!("_HLS_msn={}&_HLS_part=-1", last)).await.0, 400);
 
-    // Two segments ahead is allowed, but the stream is stalled: 503 after three target durations.
+    // Two segments past the last is allowed, but the stream is stalled: 503 after three target durations.
     let started = Instant::now();
-    let (status, _) = get(format!("_HLS_msn={}&_HLS_part=0", live + 2)).await;
+    let (status, _) = get(format!("_HLS_msn={}&_HLS_part=0", last + 2)).await;
     assert_eq!(status, 503);
     assert!(started.elapsed() >= Duration::from_secs(3), "held for three target durations first");
 
     // Closing the stream releases every waiter with the final playlist.
-    let waiter = tokio::spawn(get(format!("_HLS_msn={}&_HLS_part=0", live + 1)));
+    let waiter = tokio::spawn(get(format!("_HLS_msn={}&_HLS_part=0", last + 2)));
     tokio::time::sleep(Duration::from_millis(200)).await;
     stream.end();
     let (status, body) = tokio::time::timeout(Duration::from_secs(2), waiter).await.unwrap().unwrap();

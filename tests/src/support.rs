@@ -172,6 +172,11 @@ pub async fn run_browser_script(script: &Path, args: &[&str], limit: Duration) -
     report
 }
 
+/// The directory of a media playlist path, for resolving its relative URIs.
+pub fn base(path: &str) -> &str {
+    &path[..path.rfind('/').map_or(0, |i| i + 1)]
+}
+
 /// Polls `f` every 50 ms until it returns `Some` or `limit` passes.
 pub async fn poll<T, F, Fut>(limit: Duration, mut f: F) -> Option<T>
 where

@@ -6,13 +6,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use media::LatencyMode;
-use tests::{MediaPlaylist, Publish, TestAppliance, attributes, finish, have_ffmpeg, probe};
+use tests::{MediaPlaylist, Publish, TestAppliance, attributes, base, finish, have_ffmpeg, probe};
 use tokio::io::AsyncWriteExt;
-
-/// Directory of a media playlist path (for resolving its relative URIs).
-fn base(path: &str) -> &str {
-    &path[..path.rfind('/').unwrap() + 1]
-}
 
 /// Downloads init + every complete segment (and separately init + every part) into files.
 async fn download(
