@@ -2,6 +2,7 @@
 //! playlists, the in-RAM rendition store and the axum origin routes. It only
 //! sees `media` types; it never knows where the units came from.
 
+pub mod cache_control;
 pub mod cmaf;
 pub mod latency;
 pub mod live_stream;

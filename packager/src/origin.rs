@@ -18,12 +18,12 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tower_http::cors::{Any, CorsLayer};
 
+use crate::cache_control::{Freshness, NO_STORE};
 use crate::live_stream::LiveStream;
 use crate::origin_store::OriginStore;
 use crate::rendition::{PartLookup, Progress, Rendition};
 
 const PLAYLIST: &str = "application/vnd.apple.mpegurl";
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// How long a request for the multivariant playlist waits for a new stream's first part.
 const FIRST_PART_WAIT: Duration = Duration::from_secs(10);
 
@@ -33,7 +33,10 @@ pub fn router(store: Arc<OriginStore>) -> Router {
         .allow_origin(Any)
         .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD, axum::http::Method::OPTIONS])
         .allow_headers(Any)
-        .expose_headers([header::CONTENT_LENGTH, header::AGE, header::DATE]);
+        .expose_headers([header::CONTENT_LENGTH, header::AGE, header::DATE])
+        // The answer is the same for every origin: no `Vary: Origin`, which
+        // would split a CDN's cache (and its request collapsing) per embedding site.
+        .vary([] as [header::HeaderName; 0]);
     Router::new()
         .route("/hls/{channel}/index.m3u8", get(multivariant))
         .route("/hls/{channel}/{session}/{rendition}/{file}", get(media_file))
@@ -60,7 +63,7 @@ impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let mut response = (self.0, self.1).into_response();
         // Not cached anywhere: what is missing now may exist a moment later.
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
         response
     }
 }
@@ -77,7 +80,9 @@ async fn multivariant(
         return Failure(StatusCode::SERVICE_UNAVAILABLE, "stream has no media yet\n").into_response();
     }
     let text = Bytes::from(stream.multivariant());
-    playlist_response(text, None, "public, max-age=1", &headers)
+    // It changes when a new publish starts a new session: as fresh as a live playlist.
+    let target_duration = stream.renditions.iter().map(|r| r.target_duration()).min().unwrap_or(1);
+    playlist_response(text, None, Freshness::LivePlaylist { target_duration }, &headers)
 }
 
 /// Waits until every rendition of a fresh stream has a part (players start right after).
@@ -199,10 +204,15 @@ async fn media_playlist(
         }
     }
     let rendered = rendition.playlist(skip, stream.reports_for(&rendition.name));
-    // A blocking response describes a moment that has passed and is cacheable by its query;
-    // a plain reload must be fresh within about half a part.
-    let cache = if blocking || rendition.progress().ended { "public, max-age=60" } else { "public, max-age=1" };
-    Ok(playlist_response(rendered.text.clone(), Some(rendered.gzip.clone()), cache, headers))
+    let target_duration = rendition.target_duration();
+    let freshness = if rendition.progress().ended {
+        Freshness::FinalPlaylist { target_duration }
+    } else if blocking {
+        Freshness::BlockingPlaylist { target_duration }
+    } else {
+        Freshness::LivePlaylist { target_duration }
+    };
+    Ok(playlist_response(rendered.text.clone(), Some(rendered.gzip.clone()), freshness, headers))
 }
 
 /// Refuses at once what could only be answered after a long hold (RFC
@@ -271,11 +281,11 @@ fn media_response(data: Bytes, content_type: &'static str) -> Response {
     let mut response = Response::new(Body::from(data));
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    h.insert(header::CACHE_CONTROL, Freshness::Media.header());
     response
 }
 
-fn playlist_response(text: Bytes, gzip: Option<Bytes>, cache: &'static str, request: &HeaderMap) -> Response {
+fn playlist_response(text: Bytes, gzip: Option<Bytes>, freshness: Freshness, request: &HeaderMap) -> Response {
     let accepts_gzip =
         request.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
             |coding| {
@@ -292,7 +302,7 @@ fn playlist_response(text: Bytes, gzip: Option<Bytes>, cache: &'static str, requ
     let mut response = Response::new(Body::from(body));
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PLAYLIST));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(header::CACHE_CONTROL, freshness.header());
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     if encoded {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));

@@ -319,3 +319,50 @@ fn sibling_renditions_report_each_other() {
     let master = stream.multivariant();
     assert!(master.contains("s1/high/index.m3u8") && master.contains("s1/low/index.m3u8"), "{master}");
 }
+
+/// Every kind of response carries the caching a CDN needs (RFC 8216bis
+/// Appendix B.1), and nothing varies by `Origin` (one cache entry for all sites).
+#[tokio::test]
+async fn cache_headers_for_browsers_and_shared_caches() {
+    let (store, stream, mut source) = setup();
+    source.frames(40, Instant::now());
+    let base = serve(store).await;
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let request = client.get(format!("{base}/hls/ch/{path}")).header("origin", "https://viewer.example");
+        async move { request.send().await.unwrap() }
+    };
+    let (msn, part) = source.rendition.progress().last_part.unwrap();
+    let cases = [
+        ("index.m3u8".to_string(), 200, "public, max-age=0, s-maxage=0", Some("Accept-Encoding")),
+        ("s1/source/index.m3u8".into(), 200, "public, max-age=0, s-maxage=0", Some("Accept-Encoding")),
+        (
+            format!("s1/source/index.m3u8?_HLS_msn={msn}&_HLS_part={part}"),
+            200,
+            "public, max-age=6",
+            Some("Accept-Encoding"),
+        ),
+        ("s1/source/init0.mp4".into(), 200, "public, max-age=31536000, immutable", None),
+        ("s1/source/seg0.m4s".into(), 200, "public, max-age=31536000, immutable", None),
+        (format!("s1/source/part{msn}.{part}.m4s"), 200, "public, max-age=31536000, immutable", None),
+        (format!("s1/source/part{msn}.{}.m4s", part + 2), 404, "no-store", None),
+        ("s1/source/seg99.m4s".into(), 404, "no-store", None),
+        ("s1/nope/index.m3u8".into(), 404, "no-store", None),
+        ("s1/source/index.m3u8?_HLS_msn=99".into(), 400, "no-store", None),
+    ];
+    for (path, status, cache_control, vary) in cases {
+        let response = get(path.clone()).await;
+        assert_eq!(response.status(), status, "{path}");
+        let headers = response.headers();
+        assert_eq!(headers["cache-control"], cache_control, "{path}");
+        assert_eq!(headers.get("vary").map(|v| v.to_str().unwrap()), vary, "{path}");
+        assert_eq!(headers["access-control-allow-origin"], "*", "{path}");
+    }
+    // Once ended, the playlist is final, and directives are ignored (answered at once).
+    stream.end();
+    let response = get("s1/source/index.m3u8?_HLS_msn=99&_HLS_part=3&_HLS_skip=YES".into()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=6");
+    let text = response.text().await.unwrap();
+    assert!(text.ends_with("#EXT-X-ENDLIST\n") && !text.contains("#EXT-X-SKIP"), "{text}");
+}
