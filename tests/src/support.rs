@@ -8,6 +8,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+pub mod edge;
+
 use appliance::{Appliance, Channel, Config};
 use media::LatencyMode;
 use tokio::process::{Child, Command};
@@ -25,6 +27,22 @@ pub fn browser_driver(name: &str) -> Option<std::path::PathBuf> {
     }
     eprintln!("skipped: Chromium or tests/{name}/node_modules is missing (scripts/test.sh installs both)");
     None
+}
+
+/// Whether `program` runs (`program <version_flag>`). Without it a test
+/// skips loudly, or fails under `CI=true`, where every tool must be installed.
+pub fn have_tool(program: &str, version_flag: &str, install: &str) -> bool {
+    let present = std::process::Command::new(program)
+        .arg(version_flag)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !present {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{program} is not installed ({install})");
+        eprintln!("skipped: {program} is not installed ({install})");
+    }
+    present
 }
 
 /// Whether `ffmpeg` and `ffprobe` exist; tests that need them skip loudly otherwise.
