@@ -15,8 +15,8 @@ pub mod segmenter;
 
 pub use latency::{LatencyStats, LatencySummary};
 pub use live_stream::LiveStream;
-pub use origin::router;
+pub use origin::{PartDelivery, router, router_with};
 pub use origin_store::OriginStore;
 pub use packaging::package;
-pub use rendition::{Progress, Rendition, WindowConfig};
+pub use rendition::{Progress, Rendition, SoFar, WindowConfig};
 pub use segmenter::{Output, Segmenter, SegmenterConfig};

@@ -21,14 +21,40 @@ use tower_http::cors::{Any, CorsLayer};
 use crate::cache_control::{Freshness, NO_STORE};
 use crate::live_stream::LiveStream;
 use crate::origin_store::OriginStore;
-use crate::rendition::{PartLookup, Progress, Rendition};
+use crate::rendition::{Progress, Rendition, SoFar};
 
 const PLAYLIST: &str = "application/vnd.apple.mpegurl";
+const SEGMENT: &str = "video/iso.segment";
 /// How long a request for the multivariant playlist waits for a new stream's first part.
 const FIRST_PART_WAIT: Duration = Duration::from_secs(10);
 
-/// The origin's routes over `store`.
+/// How parts and segments still being made reach a client that asks for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PartDelivery {
+    /// Answered at once with chunked transfer; each frame's CMAF chunk is
+    /// sent as soon as it is packaged (within a frame of ingest).
+    #[default]
+    Chunks,
+    /// A part's bytes leave only once the whole part can (RFC 8216bis
+    /// 6.2.6, for clients that measure bandwidth per part); a segment in
+    /// progress is sent part by part.
+    WholeParts,
+}
+
+/// What the routes share.
+#[derive(Debug, Clone)]
+struct Origin {
+    store: Arc<OriginStore>,
+    delivery: PartDelivery,
+}
+
+/// The origin's routes over `store`, delivering parts while they are made.
 pub fn router(store: Arc<OriginStore>) -> Router {
+    router_with(store, PartDelivery::default())
+}
+
+/// The origin's routes over `store`.
+pub fn router_with(store: Arc<OriginStore>, delivery: PartDelivery) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD, axum::http::Method::OPTIONS])
@@ -41,7 +67,7 @@ pub fn router(store: Arc<OriginStore>) -> Router {
         .route("/hls/{channel}/index.m3u8", get(multivariant))
         .route("/hls/{channel}/{session}/{rendition}/{file}", get(media_file))
         .layer(cors)
-        .with_state(store)
+        .with_state(Origin { store, delivery })
 }
 
 /// Query parameters of LL-HLS playlist requests.
@@ -69,7 +95,7 @@ impl IntoResponse for Failure {
 }
 
 async fn multivariant(
-    State(store): State<Arc<OriginStore>>,
+    State(Origin { store, .. }): State<Origin>,
     Path(channel): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -99,7 +125,7 @@ async fn wait_described(stream: &Arc<LiveStream>) -> bool {
 }
 
 async fn media_file(
-    State(store): State<Arc<OriginStore>>,
+    State(Origin { store, delivery }): State<Origin>,
     Path((channel, session, rendition, file)): Path<(String, String, String, String)>,
     Query(query): Query<PlaylistQuery>,
     headers: HeaderMap,
@@ -115,10 +141,8 @@ async fn media_file(
         Some(MediaFile::Init(version)) => {
             rendition.init(version).map(|d| media_response(d, "video/mp4")).ok_or(NOT_FOUND)
         }
-        Some(MediaFile::Segment(msn)) => {
-            rendition.segment(msn).map(|d| media_response(d, "video/iso.segment")).ok_or(NOT_FOUND)
-        }
-        Some(MediaFile::Part(msn, index)) => part(&rendition, msn, index).await,
+        Some(MediaFile::Segment(msn)) => segment(&rendition, msn, delivery),
+        Some(MediaFile::Part(msn, index)) => part(&rendition, msn, index, delivery).await,
         None => Err(NOT_FOUND),
     };
     result.unwrap_or_else(IntoResponse::into_response)
@@ -257,22 +281,138 @@ fn parts_ahead(progress: &Progress, msn: u64, part: u32, parts_per_segment: u64)
     rest_of_last + (msn - last_msn - 1) * parts_per_segment + part as u64 + 1
 }
 
-/// Serves a part; a request for the part the preload hint names waits until
-/// it exists (503 if the live stream stalls that long, 404 if it ends first).
-async fn part(rendition: &Arc<Rendition>, msn: u64, index: u32) -> Result<Response, Failure> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3 * rendition.target_duration());
+/// Serves a part. The hinted part, or one being made, is answered at once
+/// and sent as it is made (`Chunks`), or held until it is whole
+/// (`WholeParts`: 503 if the live stream stalls that long, 404 if it ends first).
+async fn part(rendition: &Arc<Rendition>, msn: u64, index: u32, delivery: PartDelivery) -> Result<Response, Failure> {
+    let chunks = delivery == PartDelivery::Chunks;
+    let deadline = tokio::time::Instant::now() + made_within(rendition);
     // Subscribed before looking, so a part published in between still wakes us.
-    let mut rx = rendition.subscribe();
+    let mut rx = rendition.subscribe_made();
     loop {
-        match rendition.lookup_part(msn, index) {
-            PartLookup::Ready(data) => return Ok(media_response(data, "video/iso.segment")),
-            PartLookup::Gone => return Err(NOT_FOUND),
-            PartLookup::Coming => {}
+        match rendition.part_so_far(msn, index, chunks) {
+            SoFar::Made { mut pieces, complete: true } => {
+                return Ok(media_response(pieces.pop().unwrap_or_default(), SEGMENT));
+            }
+            SoFar::Gone => return Err(NOT_FOUND),
+            _ if chunks => return Ok(progressive_response(rendition.clone(), Piece::Part(msn, index), chunks)),
+            _ => {}
         }
         match tokio::time::timeout_at(deadline, rx.changed()).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return Err(NOT_FOUND),
             Err(_) => return Err(Failure(StatusCode::SERVICE_UNAVAILABLE, "the hinted part did not appear in time\n")),
+        }
+    }
+}
+
+/// Serves a segment; the one being made (or the next) is answered at once
+/// and sent as it is made: chunk by chunk, or part by part with `WholeParts`.
+fn segment(rendition: &Arc<Rendition>, msn: u64, delivery: PartDelivery) -> Result<Response, Failure> {
+    let chunks = delivery == PartDelivery::Chunks;
+    match rendition.segment_so_far(msn, chunks) {
+        SoFar::Made { mut pieces, complete: true } => Ok(media_response(pieces.pop().unwrap_or_default(), SEGMENT)),
+        SoFar::Gone => Err(NOT_FOUND),
+        _ => Ok(progressive_response(rendition.clone(), Piece::Segment(msn), chunks)),
+    }
+}
+
+/// How long a live stream may go without making what a request waits for.
+fn made_within(rendition: &Rendition) -> Duration {
+    Duration::from_secs(3 * rendition.target_duration())
+}
+
+/// A part or a segment, for a response that follows it while it is made.
+#[derive(Debug, Clone, Copy)]
+enum Piece {
+    Part(u64, u32),
+    Segment(u64),
+}
+
+/// A 200 with chunked transfer whose body is the resource as it is made.
+/// The body ends when the resource is whole; it is cut short (so no cache
+/// keeps it) if the stream ends without it or stalls for three target durations.
+fn progressive_response(rendition: Arc<Rendition>, piece: Piece, chunks: bool) -> Response {
+    let made = rendition.subscribe_made();
+    let follow = Follow { rendition, piece, chunks, made, sent: 0, done: false };
+    let body = futures_util::stream::unfold(follow, |mut follow| async move {
+        let next = follow.next().await?;
+        Some((next, follow))
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SEGMENT));
+    h.insert(header::CACHE_CONTROL, Freshness::Media.header());
+    response
+}
+
+/// Follows one part or segment as it is made, yielding the bytes not sent yet.
+struct Follow {
+    rendition: Arc<Rendition>,
+    piece: Piece,
+    chunks: bool,
+    made: tokio::sync::watch::Receiver<u64>,
+    sent: usize,
+    done: bool,
+}
+
+impl Follow {
+    async fn next(&mut self) -> Option<std::io::Result<Bytes>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            let so_far = match self.piece {
+                Piece::Part(msn, index) => self.rendition.part_so_far(msn, index, self.chunks),
+                Piece::Segment(msn) => self.rendition.segment_so_far(msn, self.chunks),
+            };
+            match so_far {
+                SoFar::Made { pieces, complete } => {
+                    let fresh = unsent(&pieces, self.sent);
+                    self.sent += fresh.len();
+                    self.done = complete;
+                    if !fresh.is_empty() {
+                        return Some(Ok(fresh));
+                    }
+                    if complete {
+                        return None;
+                    }
+                }
+                SoFar::Coming => {}
+                SoFar::Gone => return self.cut("the stream ended before it was made"),
+            }
+            match tokio::time::timeout(made_within(&self.rendition), self.made.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return self.cut("the stream ended before it was made"),
+                Err(_) => return self.cut("the stream stalled while it was made"),
+            }
+        }
+    }
+
+    fn cut(&mut self, why: &'static str) -> Option<std::io::Result<Bytes>> {
+        self.done = true;
+        Some(Err(std::io::Error::other(why)))
+    }
+}
+
+/// The bytes of `pieces` (in order) past the first `sent`, as one buffer.
+fn unsent(pieces: &[Bytes], sent: usize) -> Bytes {
+    let mut start = 0;
+    let mut fresh: Vec<Bytes> = Vec::new();
+    for piece in pieces {
+        let end = start + piece.len();
+        if end > sent {
+            fresh.push(piece.slice(sent.saturating_sub(start).min(piece.len())..));
+        }
+        start = end;
+    }
+    match fresh.len() {
+        0 => Bytes::new(),
+        1 => fresh.pop().unwrap_or_default(),
+        _ => {
+            let mut joined = bytes::BytesMut::with_capacity(fresh.iter().map(Bytes::len).sum());
+            fresh.iter().for_each(|b| joined.extend_from_slice(b));
+            joined.freeze()
         }
     }
 }

@@ -10,6 +10,9 @@
 //! - a part closes as soon as the next frame could not fit (one frame of
 //!   look-ahead gives each sample its duration), so it is published about one
 //!   frame after its last frame arrived;
+//! - while it is made, each frame (two at 60 fps, two AAC frames) is written
+//!   as a CMAF chunk (`moof`+`mdat`) the moment its duration is known, for
+//!   origins that deliver parts while they are made; the part is its chunks;
 //! - segments are cut on the first keyframe at or after the segment target,
 //!   and closed as soon as their last part is when the next frame is that
 //!   keyframe, so a preload hint never names a part that will not be made;
@@ -31,6 +34,9 @@ use crate::cmaf::{Sample, TrackRun, write_fragment, write_init};
 const PART_TARGET_SLACK: f64 = 1.03;
 /// Frames looked at to estimate the frame duration when the source declared no rate.
 const WARMUP_FRAMES: usize = 5;
+/// A chunk of a part is written once it holds this much of the driver track:
+/// every frame at 30 fps and below, every two at 60 fps or of AAC audio.
+const CHUNK_TARGET: Duration = Duration::from_millis(30);
 /// The wall-clock anchor of program date-time is moved when it drifts this far from arrival time.
 const PDT_REANCHOR: Duration = Duration::from_secs(1);
 
@@ -59,6 +65,16 @@ pub enum Output {
         program_date_time: SystemTime,
         discontinuity: bool,
         init_version: u32,
+    },
+    /// One CMAF chunk (`moof`+`mdat`) of the part `(msn, index)` being made,
+    /// written as soon as its frames' durations are known; the part, when
+    /// it closes, is exactly its chunks in order.
+    Chunk {
+        msn: u64,
+        index: u32,
+        data: Bytes,
+        /// When the first frame of this chunk reached the appliance.
+        first_arrival: Instant,
     },
     Part(PartOutput),
     SegmentEnd {
@@ -120,9 +136,22 @@ struct SegmentState {
 
 #[derive(Debug, Default)]
 struct PartState {
-    /// Driver samples with known durations.
+    /// Driver samples with known durations, not yet written into a chunk.
     driver: Vec<Pending>,
+    /// Driver ticks of the whole part: chunks written and samples pending.
     duration_ticks: i64,
+    /// Driver ticks of `driver`.
+    chunk_ticks: i64,
+    /// The part's CMAF chunks written so far (one `moof`+`mdat` each).
+    chunks: Vec<Bytes>,
+    first_arrival: Option<Instant>,
+    independent: bool,
+}
+
+impl PartState {
+    fn is_empty(&self) -> bool {
+        self.driver.is_empty() && self.chunks.is_empty()
+    }
 }
 
 /// Turns stream events into parts and segments for one rendition.
@@ -334,11 +363,11 @@ impl Segmenter {
             // The part just closed and the next frame opens a segment: close the
             // segment now, so the preload hint names part 0 of the next segment
             // rather than a part of this one that will never be made.
-            if self.part.driver.is_empty() && self.starts_segment(&sample) {
+            if self.part.is_empty() && self.starts_segment(&sample) {
                 self.close_segment(out);
             }
         }
-        if self.segment.is_none() && self.part.driver.is_empty() && !sample.keyframe {
+        if self.segment.is_none() && self.part.is_empty() && !sample.keyframe {
             return; // a stream starts on a keyframe; skip to the first one
         }
         self.held = Some(sample);
@@ -350,18 +379,19 @@ impl Segmenter {
             self.close_part(out, Some(sample.dts));
             self.close_segment(out);
             self.open_segment(&sample, out);
-        } else if !self.part.driver.is_empty()
-            && self.part.duration_ticks + sample.duration as i64 > self.part_target_ticks
-        {
+        } else if !self.part.is_empty() && self.part.duration_ticks + sample.duration as i64 > self.part_target_ticks {
             self.close_part(out, Some(sample.dts));
         }
         let duration = sample.duration as i64;
         let end = sample.dts + duration;
         self.part.duration_ticks += duration;
+        self.part.chunk_ticks += duration;
         self.part.driver.push(sample);
         // Close now if another frame of the same length would not fit: publish without waiting.
         if self.part.duration_ticks + duration > self.part_target_ticks {
             self.close_part(out, Some(end));
+        } else if self.part.chunk_ticks >= self.timebase(self.driver).ticks(CHUNK_TARGET) {
+            self.write_chunk(out, Some(end));
         }
     }
 
@@ -418,10 +448,41 @@ impl Segmenter {
         self.segment = Some(SegmentState { msn, start_dts: first.dts, parts: 0, duration_ticks: 0 });
     }
 
-    /// Writes the current part as one fragment. `end` is the driver time the
-    /// part covers up to; side-track samples starting before it go in too
-    /// (`None`: all of them, at the end of the stream).
+    /// Writes what is pending as the part's last chunk and publishes the part.
+    /// `end` is the driver time the part covers up to (see `write_chunk`).
     fn close_part(&mut self, out: &mut Vec<Output>, end: Option<i64>) {
+        self.write_chunk(out, end);
+        if self.part.chunks.is_empty() {
+            return;
+        }
+        let part = std::mem::take(&mut self.part);
+        let driver_tb = self.timebase(self.driver);
+        let Some(segment) = self.segment.as_mut() else { return };
+        let index = segment.parts;
+        segment.parts += 1;
+        segment.duration_ticks += part.duration_ticks;
+        let data = match part.chunks.as_slice() {
+            [only] => only.clone(),
+            chunks => {
+                let mut joined = bytes::BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+                chunks.iter().for_each(|c| joined.extend_from_slice(c));
+                joined.freeze()
+            }
+        };
+        out.push(Output::Part(PartOutput {
+            msn: segment.msn,
+            index,
+            duration: driver_tb.seconds(part.duration_ticks),
+            independent: part.independent,
+            data,
+            first_arrival: part.first_arrival.unwrap_or_else(Instant::now),
+        }));
+    }
+
+    /// Writes the pending driver samples as one CMAF chunk of the current
+    /// part. `end` is the driver time they cover up to; side-track samples
+    /// starting before it go in too (`None`: all of them, at the end of the stream).
+    fn write_chunk(&mut self, out: &mut Vec<Output>, end: Option<i64>) {
         if self.part.driver.is_empty() {
             return;
         }
@@ -452,10 +513,13 @@ impl Segmenter {
                 taken
             })
             .collect();
-        let driver_samples = &per_track[self.driver];
-        let first_arrival = driver_samples[0].arrival.instant;
-        let independent = driver_samples[0].keyframe;
-        let duration_ticks = std::mem::take(&mut self.part.duration_ticks);
+        self.part.chunk_ticks = 0;
+        let first = &per_track[self.driver][0];
+        let first_arrival = first.arrival.instant;
+        if self.part.chunks.is_empty() {
+            self.part.first_arrival = Some(first_arrival);
+            self.part.independent = first.keyframe;
+        }
         let samples: Vec<Vec<Sample>> = per_track
             .iter()
             .map(|list| {
@@ -481,18 +545,9 @@ impl Segmenter {
             .collect();
         let bytes = write_fragment(self.fragment_sequence, &runs);
         self.fragment_sequence = self.fragment_sequence.wrapping_add(1);
-        let Some(segment) = self.segment.as_mut() else { return };
-        let index = segment.parts;
-        segment.parts += 1;
-        segment.duration_ticks += duration_ticks;
-        out.push(Output::Part(PartOutput {
-            msn: segment.msn,
-            index,
-            duration: driver_tb.seconds(duration_ticks),
-            independent,
-            data: bytes,
-            first_arrival,
-        }));
+        let Some(segment) = self.segment.as_ref() else { return };
+        self.part.chunks.push(bytes.clone());
+        out.push(Output::Chunk { msn: segment.msn, index: segment.parts, data: bytes, first_arrival });
     }
 
     fn close_segment(&mut self, out: &mut Vec<Output>) {
@@ -685,8 +740,61 @@ mod tests {
         let first = parts(&out)[0];
         assert!(first.independent);
         assert_eq!(first.duration, 0.2);
-        // The fragment holds two trafs: video and audio.
-        assert_eq!(first.data.windows(4).filter(|w| w == b"traf").count(), 2);
+        // Six chunks, one per frame, each with a video and an audio traf.
+        assert_eq!(first.data.windows(4).filter(|w| w == b"moof").count(), 6);
+        assert_eq!(first.data.windows(4).filter(|w| w == b"traf").count(), 12);
+    }
+
+    /// Each frame's chunk comes out as soon as its duration is known (the
+    /// next frame arrived), before the part that closes with it; the part is
+    /// exactly its chunks. At 60 fps a chunk holds two frames.
+    #[test]
+    fn parts_are_their_chunks_written_as_frames_arrive() {
+        for (fps, frames_per_chunk) in [(30, 1), (60, 2)] {
+            let config =
+                SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) };
+            let mut s = Segmenter::new(config);
+            let mut out = Vec::new();
+            s.push(StreamEvent::Tracks(vec![video_track(Some((fps, 1)))].into()), &mut out);
+            let frame = 90_000 / fps as i64;
+            let mut chunks_per_push = Vec::new();
+            for i in 0..(3 * fps as i64) {
+                let before = out.len();
+                s.push(unit(0, TrackKind::Video, i * frame, i * frame, i % fps as i64 == 0), &mut out);
+                chunks_per_push.push(out[before..].iter().filter(|o| matches!(o, Output::Chunk { .. })).count());
+            }
+            // From the second frame on, every push (30 fps) or every other push (60 fps) writes a chunk.
+            let written: usize = chunks_per_push.iter().sum();
+            assert!(chunks_per_push.iter().all(|n| *n <= 1), "{fps} fps: {chunks_per_push:?}");
+            assert_eq!(written, (3 * fps as usize - 1) / frames_per_chunk, "{fps} fps");
+            let mut pending: Vec<u8> = Vec::new();
+            let mut seen_parts = 0;
+            for o in &out {
+                match o {
+                    Output::Chunk { msn, index, data, .. } => {
+                        let (m, i) = parts(&out).get(seen_parts).map(|p| (p.msn, p.index)).unwrap_or((*msn, *index));
+                        assert_eq!((*msn, *index), (m, i), "a chunk names the part it belongs to");
+                        assert_eq!(data.windows(4).filter(|w| w == b"moof").count(), 1);
+                        pending.extend_from_slice(data);
+                    }
+                    Output::Part(part) => {
+                        assert_eq!(
+                            part.data.as_ref(),
+                            pending.as_slice(),
+                            "part {}.{} is its chunks",
+                            part.msn,
+                            part.index
+                        );
+                        let samples = part.data.windows(4).filter(|w| w == b"moof").count();
+                        assert_eq!(samples * frames_per_chunk, 6 * fps as usize / 30, "{fps} fps part {}", part.index);
+                        pending.clear();
+                        seen_parts += 1;
+                    }
+                    _ => {}
+                }
+            }
+            assert!(seen_parts >= 10, "{fps} fps: {seen_parts} parts");
+        }
     }
 
     #[test]

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use media::{Arrival, AvcConfig, CodecConfig, EncodedUnit, LatencyMode, StreamEvent, Timebase, TrackInfo, TrackKind};
-use packager::rendition::PartLookup;
-use packager::{LiveStream, OriginStore, Output, Rendition, Segmenter, SegmenterConfig, WindowConfig};
+use packager::{
+    LiveStream, OriginStore, Output, PartDelivery, Rendition, Segmenter, SegmenterConfig, SoFar, WindowConfig,
+};
 
 use media::test_vectors::AVCC_640X360 as AVCC;
 
@@ -72,9 +73,13 @@ impl Source {
 }
 
 async fn serve(store: Arc<OriginStore>) -> String {
+    serve_with(store, PartDelivery::default()).await
+}
+
+async fn serve_with(store: Arc<OriginStore>, delivery: PartDelivery) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, packager::router(store)).await.unwrap() });
+    tokio::spawn(async move { axum::serve(listener, packager::router_with(store, delivery)).await.unwrap() });
     format!("http://{addr}")
 }
 
@@ -92,7 +97,8 @@ fn setup() -> (Arc<OriginStore>, Arc<LiveStream>, Source) {
 async fn blocking_reload_is_answered_when_the_part_appears() {
     let (store, _stream, mut source) = setup();
     source.frames(40, Instant::now());
-    let base = serve(store).await;
+    // Whole parts: the hinted part's response waits for the whole part.
+    let base = serve_with(store, PartDelivery::WholeParts).await;
     let client = reqwest::Client::new();
     let (msn, part) = source.rendition.next_part().unwrap();
     let url = format!("{base}/hls/ch/s1/source/index.m3u8?_HLS_msn={msn}&_HLS_part={part}");
@@ -123,6 +129,89 @@ async fn blocking_reload_is_answered_when_the_part_appears() {
     );
 }
 
+/// The hinted part, and the segment in progress, are answered at once and
+/// receive each frame's chunk as it is packaged; what arrives is exactly the
+/// part (the segment) once made.
+#[tokio::test]
+async fn parts_and_segments_are_delivered_while_they_are_made() {
+    let (store, _stream, mut source) = setup();
+    source.frames(40, Instant::now());
+    // Up to a part just published: the next one has no chunk yet.
+    let closed = source.rendition.progress().last_part;
+    while source.rendition.progress().last_part == closed {
+        source.frames(1, Instant::now());
+    }
+    let base = serve(store).await;
+    let client = reqwest::Client::new();
+    let (msn, index) = source.rendition.next_part().unwrap();
+    let get = |file: String| {
+        let request = client.get(format!("{base}/hls/ch/s1/source/{file}"));
+        async move { tokio::time::timeout(Duration::from_secs(2), request.send()).await.expect("answered at once").unwrap() }
+    };
+    let mut part = get(format!("part{msn}.{index}.m4s")).await;
+    let mut segment = get(format!("seg{msn}.m4s")).await;
+    for response in [&part, &segment] {
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["cache-control"], "public, max-age=31536000, immutable");
+        assert!(response.headers().get("content-length").is_none(), "chunked transfer");
+    }
+    // The segment so far (its finished parts) arrives at once.
+    let finished: Vec<u8> = (0..index).flat_map(|i| source.rendition.part(msn, i).unwrap()).collect();
+    let mut segment_bytes = Vec::new();
+    while segment_bytes.len() < finished.len() {
+        let chunk = tokio::time::timeout(Duration::from_secs(2), segment.chunk()).await.unwrap().unwrap().unwrap();
+        segment_bytes.extend_from_slice(&chunk);
+    }
+    assert_eq!(segment_bytes, finished);
+    // Each frame pushed (its duration known once the next arrives) is one chunk at the client.
+    let mut part_bytes = Vec::new();
+    for frame in 0..3 {
+        source.frames(1, Instant::now());
+        let chunk = tokio::time::timeout(Duration::from_secs(2), part.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("frame {frame}'s chunk was not sent as it was made"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(chunk.windows(4).filter(|w| w == b"moof").count(), 1, "frame {frame}: one moof+mdat");
+        part_bytes.extend_from_slice(&chunk);
+    }
+    source.frames(40, Instant::now());
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(2), part.chunk()).await.unwrap().unwrap() {
+        part_bytes.extend_from_slice(&chunk);
+    }
+    assert_eq!(part_bytes, source.rendition.part(msn, index).unwrap().to_vec(), "the part as published");
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(2), segment.chunk()).await.unwrap().unwrap() {
+        segment_bytes.extend_from_slice(&chunk);
+    }
+    assert_eq!(segment_bytes, source.rendition.segment(msn).unwrap().to_vec(), "the segment as published");
+}
+
+/// A part being followed when its stream ends without it is cut short (so
+/// no cache keeps a truncated part), not completed.
+#[tokio::test]
+async fn a_part_cut_off_by_the_end_of_its_stream_is_not_completed() {
+    let (store, stream, mut source) = setup();
+    source.frames(41, Instant::now());
+    let base = serve(store).await;
+    let (msn, index) = source.rendition.next_part().unwrap();
+    let mut part = reqwest::get(format!("{base}/hls/ch/s1/source/part{msn}.{index}.m4s")).await.unwrap();
+    source.frames(1, Instant::now());
+    assert!(tokio::time::timeout(Duration::from_secs(2), part.chunk()).await.unwrap().unwrap().is_some());
+    stream.end();
+    let cut = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match part.chunk().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return false,
+                Err(_) => return true,
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(cut, "the body ended as if the part were whole");
+}
+
 /// RFC 8216bis 6.2.6: a hinted part must be made. Segments are cut on
 /// keyframes, often right where a part ends (five 200 ms parts of a 1 s GOP):
 /// the hint must already name part 0 of the next segment then.
@@ -149,7 +238,7 @@ fn every_preload_hint_names_a_part_that_is_made() {
                 "gop {gop}, ms clock {millisecond_clock}: hinted part{msn}.{index} was never made"
             );
         }
-        assert_eq!(source.rendition.lookup_part(pending.unwrap().0, pending.unwrap().1), PartLookup::Coming);
+        assert_eq!(source.rendition.part_so_far(pending.unwrap().0, pending.unwrap().1, false), SoFar::Coming);
     }
 }
 
@@ -162,7 +251,7 @@ fn the_hinted_part_is_made_across_a_producer_restart() {
     source.frames(75, Instant::now());
     let complete = source.rendition.progress().last_complete.unwrap();
     let count = (0..).take_while(|i| source.rendition.part(complete, *i).is_some()).count() as u32;
-    assert_eq!(source.rendition.lookup_part(complete, count), PartLookup::Gone, "past a segment's last part");
+    assert_eq!(source.rendition.part_so_far(complete, count, false), SoFar::Gone, "past a segment's last part");
     // Push until a part of the segment in progress has just closed.
     let closed = |s: &Source| s.rendition.progress().last_part.map(|(_, i)| i);
     let before = closed(&source);
@@ -171,15 +260,18 @@ fn the_hinted_part_is_made_across_a_producer_restart() {
     }
     let (msn, index) = source.rendition.next_part().unwrap();
     assert!(index > 0, "inside a segment");
-    assert_eq!(source.rendition.lookup_part(msn, index), PartLookup::Coming);
-    assert_eq!(source.rendition.lookup_part(msn, index + 1), PartLookup::Gone, "only the hinted part is held");
+    assert_eq!(source.rendition.part_so_far(msn, index, false), SoFar::Coming);
+    assert_eq!(source.rendition.part_so_far(msn, index + 1, false), SoFar::Gone, "only the hinted part is held");
     source.restart();
-    assert!(matches!(source.rendition.lookup_part(msn, index), PartLookup::Ready(_)), "the hinted part was made");
+    assert!(
+        matches!(source.rendition.part_so_far(msn, index, false), SoFar::Made { complete: true, .. }),
+        "the hinted part was made"
+    );
     assert_eq!(source.rendition.progress().last_complete, Some(msn), "and its segment cut short");
     let (msn, index) = source.rendition.next_part().unwrap();
-    assert_eq!((source.rendition.lookup_part(msn, index), index), (PartLookup::Coming, 0));
+    assert_eq!((source.rendition.part_so_far(msn, index, false), index), (SoFar::Coming, 0));
     stream.end();
-    assert_eq!(source.rendition.lookup_part(msn, index), PartLookup::Gone);
+    assert_eq!(source.rendition.part_so_far(msn, index, false), SoFar::Gone);
 }
 
 /// RFC 8216bis 6.2.5.2: requests that could only be answered after a long

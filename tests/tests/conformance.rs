@@ -1,6 +1,7 @@
 //! RFC 8216bis rules an LL-HLS conformance checker looks at, with the real
 //! `ffmpeg` program publishing and a real HTTP client acting as a player that
-//! follows the preload hints (as Shaka Player and Safari do).
+//! follows the preload hints (as Shaka Player and Safari do); hinted parts
+//! are answered while they are made, and are then the parts as published.
 
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ async fn every_hinted_part_is_served_and_far_directives_are_refused() {
 
     // Follow the hints like a player: request the hinted part and the playlist
     // that will list it at once; both are held until the part exists.
-    let (mut served, mut first_of_segment) = (0, 0);
+    let (mut served, mut first_of_segment, mut streamed_parts) = (0, 0, 0);
     while served < 30 {
         let hint = playlist.preload_hint.clone().expect("a live playlist has a preload hint");
         let (msn, index) = part_numbers(&hint);
@@ -34,6 +35,13 @@ async fn every_hinted_part_is_served_and_far_directives_are_refused() {
         let blocking = format!("{path}?_HLS_msn={msn}&_HLS_part={index}");
         let (part, (status, text)) = tokio::join!(app.get(&part_url), app.get_text(&blocking));
         assert_eq!(part.status(), 200, "the hinted {hint} was not served");
+        // Answered before it was made (chunked transfer, no length), it is the part as published.
+        let streamed = part.headers().get("content-length").is_none();
+        let bytes = part.bytes().await.expect("the hinted part's body");
+        let published = app.get(&part_url).await;
+        assert!(published.headers().get("content-length").is_some(), "{hint} is whole by now");
+        assert_eq!(bytes, published.bytes().await.unwrap(), "{hint} as streamed and as published");
+        streamed_parts += usize::from(streamed);
         assert_eq!(status, 200, "{blocking}: {text}");
         playlist = MediaPlaylist::parse(&text);
         playlist.assert_ll_hls_rules();
@@ -43,6 +51,7 @@ async fn every_hinted_part_is_served_and_far_directives_are_refused() {
         first_of_segment += usize::from(index == 0);
     }
     assert!(first_of_segment >= 3, "hints crossed {first_of_segment} segment boundaries");
+    assert!(streamed_parts > 0, "hinted parts are answered while they are made");
 
     // Directives far past the live edge are refused at once, not held.
     let last = playlist.segments.iter().rev().find(|s| s.uri.is_some()).expect("a complete segment").msn;
