@@ -418,25 +418,26 @@ impl Segmenter {
         }
         let msn = self.next_msn;
         self.next_msn += 1;
+        // Anchored on a whole millisecond, so program date-times (printed to the
+        // millisecond) step exactly with media time: a player that places
+        // segments by them sees neither gaps nor overlaps.
+        let arrival_ms = whole_millis(first.arrival.wall);
         let wall = match self.pdt_anchor {
             Some((anchor_wall, anchor_pts)) => {
-                let offset = driver_tb.seconds(first.pts - anchor_pts);
-                let computed = if offset >= 0.0 {
-                    anchor_wall + Duration::from_secs_f64(offset)
-                } else {
-                    anchor_wall - Duration::from_secs_f64(-offset)
-                };
+                let offset_ns = i128::from(first.pts - anchor_pts) * 1_000_000_000 / i128::from(driver_tb.0.max(1));
+                let offset = Duration::from_nanos(offset_ns.unsigned_abs().min(u64::MAX as u128) as u64);
+                let computed = if offset_ns >= 0 { anchor_wall + offset } else { anchor_wall - offset };
                 let drift = first.arrival.wall.duration_since(computed).unwrap_or_else(|e| e.duration());
                 if drift > PDT_REANCHOR {
-                    self.pdt_anchor = Some((first.arrival.wall, first.pts));
-                    first.arrival.wall
+                    self.pdt_anchor = Some((arrival_ms, first.pts));
+                    arrival_ms
                 } else {
                     computed
                 }
             }
             None => {
-                self.pdt_anchor = Some((first.arrival.wall, first.pts));
-                first.arrival.wall
+                self.pdt_anchor = Some((arrival_ms, first.pts));
+                arrival_ms
             }
         };
         out.push(Output::SegmentStart {
@@ -569,6 +570,12 @@ impl Segmenter {
         self.close_part(out, None);
         self.close_segment(out);
     }
+}
+
+/// `time` cut down to a whole millisecond since the epoch.
+fn whole_millis(time: SystemTime) -> SystemTime {
+    let since = time.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    SystemTime::UNIX_EPOCH + Duration::from_millis(since.as_millis() as u64)
 }
 
 #[cfg(test)]
@@ -717,6 +724,52 @@ mod tests {
             }
         }
         assert!(matches!(out.last(), Some(Output::End)));
+    }
+
+    /// Program date-times sit on whole milliseconds and step exactly with
+    /// the segments' durations (RTMP's millisecond clock, 90 kHz ticks).
+    #[test]
+    fn program_date_times_step_with_media_time() {
+        let config =
+            SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) };
+        let mut s = Segmenter::new(config);
+        let mut out = Vec::new();
+        s.push(StreamEvent::Tracks(vec![video_track(None)].into()), &mut out);
+        // Frames arrive in real time (a wall clock off a whole millisecond), stamped on RTMP's millisecond clock.
+        let (instant, wall) = (Instant::now(), SystemTime::UNIX_EPOCH + Duration::from_micros(1_790_000_000_123_456));
+        for i in 0..300i64 {
+            let ms = i * 1000 / 30;
+            let arrival = Arrival {
+                instant: instant + Duration::from_millis(ms as u64),
+                wall: wall + Duration::from_millis(ms as u64),
+            };
+            let data = Bytes::from_static(&[0, 0, 0, 1, 0x65]);
+            let unit = EncodedUnit {
+                track: 0,
+                kind: TrackKind::Video,
+                pts: ms * 90,
+                dts: ms * 90,
+                keyframe: i % 30 == 0,
+                data,
+                arrival,
+            };
+            s.push(StreamEvent::Unit(unit), &mut out);
+        }
+        s.finish(&mut out);
+        let mut starts = Vec::new();
+        let mut durations = Vec::new();
+        for o in &out {
+            match o {
+                Output::SegmentStart { program_date_time, .. } => starts.push(*program_date_time),
+                Output::SegmentEnd { duration, .. } => durations.push(*duration),
+                _ => {}
+            }
+        }
+        let millis = |t: &SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as f64 / 1e6;
+        assert!(starts.iter().all(|t| millis(t).fract() == 0.0), "whole milliseconds: {starts:?}");
+        for (pair, duration) in starts.windows(2).zip(&durations) {
+            assert!((millis(&pair[1]) - millis(&pair[0]) - duration * 1000.0).abs() < 1e-6, "{starts:?} {durations:?}");
+        }
     }
 
     #[test]
