@@ -1,6 +1,7 @@
 //! The pages the appliance serves besides the origin: the live preview at
 //! `/?channel=<name>` with hls.js embedded in the binary (`/` alone leads to
-//! the console), and a health probe.
+//! the console), the viewers' watch page `/watch/{channel}` (embeddable in an
+//! iframe), and a health probe.
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -9,11 +10,15 @@ use axum::routing::get;
 
 const INDEX_HTML: &str = include_str!("../../webui/index.html");
 const HLS_JS: &[u8] = include_bytes!("../../webui/vendor/hls.min.js");
+const WATCH_HTML: &str = include_str!("../../webui/watch.html");
+const WATCH_JS: &str = include_str!("../../webui/watch.js");
 
 pub fn router() -> Router {
     Router::new()
         .route("/", get(index))
         .route("/assets/hls.min.js", get(hls_js))
+        .route("/watch/{channel}", get(watch))
+        .route("/assets/watch.js", get(watch_js))
         .route("/healthz", get(|| async { "ok\n" }))
 }
 
@@ -38,5 +43,27 @@ async fn hls_js() -> Response {
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    response
+}
+
+/// The watch page of a channel (it reads the channel from its own path).
+/// Other sites may frame it: that is what the embed snippet is for.
+async fn watch() -> Response {
+    let mut response = Html(WATCH_HTML).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; script-src 'self'; style-src 'unsafe-inline'; media-src 'self' blob:; worker-src 'self' blob:; img-src 'self' data:; frame-ancestors *"),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+async fn watch_js() -> Response {
+    let mut response = WATCH_JS.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }

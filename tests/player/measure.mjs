@@ -20,18 +20,26 @@ export async function watchHlsJs(page, seconds, { switchLevels = false } = {}) {
     hls.on("hlsLevelSwitched", (_, d) => switched.push(d.level));
     let nextSwitch = performance.now() + 2000;
     const latencies = [];
+    const glass = [];
+    let [rateMin, rateMax] = [video.playbackRate, video.playbackRate];
     const start = video.currentTime;
     const began = performance.now();
     while (performance.now() - began < seconds * 1000) {
       await new Promise((r) => setTimeout(r, 250));
       if (Number.isFinite(hls.latency) && hls.latency > 0) latencies.push(hls.latency);
+      // The wall clock minus the program date-time on screen: ingest to display, on one machine's clock.
+      if (hls.playingDate && !video.paused) glass.push((Date.now() - hls.playingDate.getTime()) / 1000);
+      rateMin = Math.min(rateMin, video.playbackRate);
+      rateMax = Math.max(rateMax, video.playbackRate);
       if (switchLevels && hls.levels.length > 1 && performance.now() >= nextSwitch) {
         nextSwitch += 2000;
         hls.nextLevel = (Math.max(hls.currentLevel, 0) + 1) % hls.levels.length;
       }
     }
     latencies.sort((a, b) => a - b);
-    const q = (p) => latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] : null;
+    glass.sort((a, b) => a - b);
+    const quantile = (v, p) => v.length ? v[Math.min(v.length - 1, Math.floor(p * v.length))] : null;
+    const q = (p) => quantile(latencies, p);
     return {
       played_seconds: video.currentTime - start,
       wall_seconds: (performance.now() - began) / 1000,
@@ -39,11 +47,13 @@ export async function watchHlsJs(page, seconds, { switchLevels = false } = {}) {
       fatal_errors: fatal,
       http_errors: httpErrors,
       latency_p50: q(0.5), latency_p95: q(0.95), latency_max: latencies.at(-1) ?? null,
+      ingest_to_display_p50: quantile(glass, 0.5), ingest_to_display_p95: quantile(glass, 0.95),
       target_latency: hls.targetLatency,
       low_latency_mode: hls.lowLatencyMode,
       levels: hls.levels.map((l) => `${l.width}x${l.height}@${l.bitrate}`),
       video_size: [video.videoWidth, video.videoHeight],
       levels_switched: switched,
+      playback_rate: [rateMin, rateMax],
     };
   }, [seconds, switchLevels]);
 }

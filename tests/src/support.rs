@@ -11,7 +11,7 @@ use std::time::Duration;
 pub mod edge;
 
 use appliance::{Appliance, Channel, Config};
-use media::LatencyMode;
+use media::{ChannelOutput, EncoderPolicy, Ladder, LatencyMode, RenditionSpec, VideoCodec};
 use tokio::process::{Child, Command};
 
 /// Every await in a test is bounded by this unless it says otherwise.
@@ -96,6 +96,34 @@ impl TestAppliance {
 
     pub fn add_channel(&self, name: &str, mode: LatencyMode) -> Channel {
         self.appliance.store.add(name, mode).expect("channel added")
+    }
+
+    /// A ladder channel of H.264 `rungs` (height, kbit/s), with the source when `include_source`.
+    pub fn add_ladder_channel(
+        &self,
+        name: &str,
+        mode: LatencyMode,
+        rungs: &[(u32, u32)],
+        include_source: bool,
+        policy: EncoderPolicy,
+    ) -> appliance::state::Channel {
+        let rungs = rungs
+            .iter()
+            .map(|&(height, bitrate_kbps)| RenditionSpec {
+                height,
+                bitrate_kbps,
+                codec: VideoCodec::H264,
+                max_fps: None,
+            })
+            .collect();
+        let new = appliance::state::NewChannel {
+            name: name.to_string(),
+            latency_mode: mode,
+            output: ChannelOutput::Ladder { ladder: Ladder { rungs, include_source } },
+            encoder_policy: policy,
+            ..appliance::state::NewChannel::default()
+        };
+        self.appliance.store.create_channel(new, true).expect("ladder channel created")
     }
 
     pub fn url(&self, path: &str) -> String {

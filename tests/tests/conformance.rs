@@ -58,7 +58,11 @@ async fn every_hinted_part_is_served_and_far_directives_are_refused() {
         let millis = |s: &tests::Segment| pdt_millis(s.program_date_time.as_deref().expect("EXT-X-PROGRAM-DATE-TIME"));
         let step = (millis(pair[1]) - millis(pair[0])) as f64 / 1000.0;
         let duration = pair[0].duration.unwrap();
-        assert!((step - duration).abs() <= 0.0015, "segment {}: EXTINF {duration} but the next PDT is {step} s later", pair[0].msn);
+        assert!(
+            (step - duration).abs() <= 0.0015,
+            "segment {}: EXTINF {duration} but the next PDT is {step} s later",
+            pair[0].msn
+        );
     }
     assert!(streamed_parts > 0, "hinted parts are answered while they are made");
 
@@ -81,5 +85,7 @@ async fn every_hinted_part_is_served_and_far_directives_are_refused() {
 fn pdt_millis(pdt: &str) -> i64 {
     let time = &pdt[11..23];
     let (h, m, s) = (&time[0..2], &time[3..5], &time[6..12]);
-    h.parse::<i64>().unwrap() * 3_600_000 + m.parse::<i64>().unwrap() * 60_000 + (s.parse::<f64>().unwrap() * 1000.0).round() as i64
+    h.parse::<i64>().unwrap() * 3_600_000
+        + m.parse::<i64>().unwrap() * 60_000
+        + (s.parse::<f64>().unwrap() * 1000.0).round() as i64
 }

@@ -70,7 +70,8 @@ async fn ll_hls_through_the_reference_nginx_edge() {
     // Several hls.js players through the edge.
     let (origin_before, edge_before) = (origin.answered().len(), edge.access_log().lines().count());
     let url = at_edge("/?channel=edge");
-    let args = [url.as_str(), &WATCH_SECONDS.to_string(), &PLAYERS.to_string()];
+    let seconds = WATCH_SECONDS.to_string();
+    let args: Vec<&str> = std::iter::once(seconds.as_str()).chain(std::iter::repeat_n(url.as_str(), PLAYERS)).collect();
     let limit = STEP_TIMEOUT + Duration::from_secs(WATCH_SECONDS);
     let report = tests::run_browser_script(&player.join("players.mjs"), &args, limit).await;
     // The edge's access log stays for a look after the run (cache status and timings per request).
