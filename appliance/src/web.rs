@@ -27,43 +27,44 @@ async fn index(axum::extract::RawQuery(query): axum::extract::RawQuery) -> Respo
     if !query.as_deref().unwrap_or("").split('&').any(|pair| pair.starts_with("channel=")) {
         return axum::response::Redirect::to("/console/").into_response();
     }
-    let mut response = Html(INDEX_HTML).into_response();
+    page(
+        INDEX_HTML,
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; media-src 'self' blob:; worker-src 'self' blob:; img-src 'self' data:",
+    )
+}
+
+/// An HTML page, never cached without revalidation, under `csp`.
+fn page(html: &'static str, csp: &'static str) -> Response {
+    let mut response = Html(html).into_response();
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; media-src 'self' blob:; worker-src 'self' blob:; img-src 'self' data:"),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
 
-async fn hls_js() -> Response {
-    let mut response = HLS_JS.into_response();
+/// A script with its `Cache-Control`.
+fn script(body: &'static [u8], cache_control: &'static str) -> Response {
+    let mut response = body.into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
     response
+}
+
+async fn hls_js() -> Response {
+    script(HLS_JS, "public, max-age=86400")
 }
 
 /// The watch page of a channel (it reads the channel from its own path).
 /// Other sites may frame it: that is what the embed snippet is for.
 async fn watch() -> Response {
-    let mut response = Html(WATCH_HTML).into_response();
-    let h = response.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; script-src 'self'; style-src 'unsafe-inline'; media-src 'self' blob:; worker-src 'self' blob:; img-src 'self' data:; frame-ancestors *"),
-    );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    response
+    page(
+        WATCH_HTML,
+        "default-src 'self'; script-src 'self'; style-src 'unsafe-inline'; media-src 'self' blob:; worker-src 'self' blob:; img-src 'self' data:; frame-ancestors *",
+    )
 }
 
 async fn watch_js() -> Response {
-    let mut response = WATCH_JS.into_response();
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    script(WATCH_JS.as_bytes(), "no-cache")
 }
