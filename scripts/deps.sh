@@ -10,6 +10,8 @@ APT_PACKAGES=(
   ffmpeg fonts-dejavu-core ca-certificates curl
   python3 python3-venv
   chromium
+  # the reference LL-HLS edge and its test (tests/tests/edge.rs), and the origin bench's reference
+  nginx
   # systemd units check; the bootable image and its boot test in qemu
   systemd mmdebstrap e2fsprogs dosfstools mtools gdisk syslinux syslinux-common
   qemu-system-x86 ovmf fdisk

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cache_control;
 pub mod cmaf;
 pub mod latency;
 pub mod live_stream;
@@ -16,8 +17,8 @@ pub mod segmenter;
 
 pub use latency::{LatencyStats, LatencySummary};
 pub use live_stream::LiveStream;
-pub use origin::router;
+pub use origin::{PartDelivery, router, router_with};
 pub use origin_store::OriginStore;
 pub use packaging::package;
-pub use rendition::{Progress, Rendition, WindowConfig};
+pub use rendition::{Progress, Rendition, SoFar, WindowConfig};
 pub use segmenter::{Output, Segmenter, SegmenterConfig};

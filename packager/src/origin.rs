@@ -18,27 +18,56 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tower_http::cors::{Any, CorsLayer};
 
+use crate::cache_control::{Freshness, NO_STORE};
 use crate::live_stream::LiveStream;
 use crate::origin_store::OriginStore;
-use crate::rendition::{Progress, Rendition};
+use crate::rendition::{Progress, Rendition, SoFar};
 
 const PLAYLIST: &str = "application/vnd.apple.mpegurl";
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const SEGMENT: &str = "video/iso.segment";
 /// How long a request for the multivariant playlist waits for a new stream's first part.
 const FIRST_PART_WAIT: Duration = Duration::from_secs(10);
 
-/// The origin's routes over `store`.
+/// How parts and segments still being made reach a client that asks for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PartDelivery {
+    /// Answered at once with chunked transfer; each frame's CMAF chunk is
+    /// sent as soon as it is packaged (within a frame of ingest).
+    #[default]
+    Chunks,
+    /// A part's bytes leave only once the whole part can (RFC 8216bis
+    /// 6.2.6, for clients that measure bandwidth per part); a segment in
+    /// progress is sent part by part.
+    WholeParts,
+}
+
+/// What the routes share.
+#[derive(Debug, Clone)]
+struct Origin {
+    store: Arc<OriginStore>,
+    delivery: PartDelivery,
+}
+
+/// The origin's routes over `store`, delivering parts while they are made.
 pub fn router(store: Arc<OriginStore>) -> Router {
+    router_with(store, PartDelivery::default())
+}
+
+/// The origin's routes over `store`.
+pub fn router_with(store: Arc<OriginStore>, delivery: PartDelivery) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD, axum::http::Method::OPTIONS])
         .allow_headers(Any)
-        .expose_headers([header::CONTENT_LENGTH, header::AGE, header::DATE]);
+        .expose_headers([header::CONTENT_LENGTH, header::AGE, header::DATE])
+        // The answer is the same for every origin: no `Vary: Origin`, which
+        // would split a CDN's cache (and its request collapsing) per embedding site.
+        .vary([] as [header::HeaderName; 0]);
     Router::new()
         .route("/hls/{channel}/index.m3u8", get(multivariant))
         .route("/hls/{channel}/{session}/{rendition}/{file}", get(media_file))
         .layer(cors)
-        .with_state(store)
+        .with_state(Origin { store, delivery })
 }
 
 /// Query parameters of LL-HLS playlist requests.
@@ -59,13 +88,14 @@ struct Failure(StatusCode, &'static str);
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let mut response = (self.0, self.1).into_response();
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        // Not cached anywhere: what is missing now may exist a moment later.
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
         response
     }
 }
 
 async fn multivariant(
-    State(store): State<Arc<OriginStore>>,
+    State(Origin { store, .. }): State<Origin>,
     Path(channel): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -76,7 +106,9 @@ async fn multivariant(
         return Failure(StatusCode::SERVICE_UNAVAILABLE, "stream has no media yet\n").into_response();
     }
     let text = Bytes::from(stream.multivariant());
-    playlist_response(text, None, "public, max-age=1", &headers)
+    // It changes when a new publish starts a new session: as fresh as a live playlist.
+    let target_duration = stream.renditions.iter().map(|r| r.target_duration()).min().unwrap_or(1);
+    playlist_response(text, None, Freshness::LivePlaylist { target_duration }, &headers)
 }
 
 /// Waits until every rendition of a fresh stream has a part (players start right after).
@@ -93,7 +125,7 @@ async fn wait_described(stream: &Arc<LiveStream>) -> bool {
 }
 
 async fn media_file(
-    State(store): State<Arc<OriginStore>>,
+    State(Origin { store, delivery }): State<Origin>,
     Path((channel, session, rendition, file)): Path<(String, String, String, String)>,
     Query(query): Query<PlaylistQuery>,
     headers: HeaderMap,
@@ -109,10 +141,8 @@ async fn media_file(
         Some(MediaFile::Init(version)) => {
             rendition.init(version).map(|d| media_response(d, "video/mp4")).ok_or(NOT_FOUND)
         }
-        Some(MediaFile::Segment(msn)) => {
-            rendition.segment(msn).map(|d| media_response(d, "video/iso.segment")).ok_or(NOT_FOUND)
-        }
-        Some(MediaFile::Part(msn, index)) => part(&rendition, msn, index).await,
+        Some(MediaFile::Segment(msn)) => segment(&rendition, msn, delivery),
+        Some(MediaFile::Part(msn, index)) => part(&rendition, msn, index, delivery).await,
         None => Err(NOT_FOUND),
     };
     result.unwrap_or_else(IntoResponse::into_response)
@@ -177,12 +207,13 @@ async fn media_playlist(
     if part.is_some() && msn.is_none() {
         return Err(Failure(StatusCode::BAD_REQUEST, "_HLS_part requires _HLS_msn\n"));
     }
+    // A finished playlist ignores the directives (RFC 8216bis 6.2.5.1, 6.2.5.2).
+    let progress = rendition.progress();
+    let msn = msn.filter(|_| !progress.ended);
+    let skip = skip && !progress.ended;
     let blocking = msn.is_some();
     if let Some(msn) = msn {
-        let progress = rendition.progress();
-        if msn > progress.live_msn() + 2 {
-            return Err(Failure(StatusCode::BAD_REQUEST, "_HLS_msn is more than two segments ahead\n"));
-        }
+        check_directives(rendition, &progress, msn, part)?;
         let wait = Duration::from_secs(3 * rendition.target_duration());
         let ready = move |p: &Progress| match part {
             Some(part) => p.has_part(msn, part),
@@ -198,35 +229,204 @@ async fn media_playlist(
         }
     }
     let rendered = rendition.playlist(skip, stream.reports_for(&rendition.name));
-    // A blocking response describes a moment that has passed and is cacheable by its query;
-    // a plain reload must be fresh within about half a part.
-    let cache = if blocking || rendition.progress().ended { "public, max-age=60" } else { "public, max-age=1" };
-    Ok(playlist_response(rendered.text.clone(), Some(rendered.gzip.clone()), cache, headers))
+    let target_duration = rendition.target_duration();
+    let freshness = if rendition.progress().ended {
+        Freshness::FinalPlaylist { target_duration }
+    } else if blocking {
+        Freshness::BlockingPlaylist { target_duration }
+    } else {
+        Freshness::LivePlaylist { target_duration }
+    };
+    Ok(playlist_response(rendered.text.clone(), Some(rendered.gzip.clone()), freshness, headers))
 }
 
-/// Serves a part; a request for the part the preload hint names waits until it exists.
-async fn part(rendition: &Arc<Rendition>, msn: u64, index: u32) -> Result<Response, Failure> {
-    if let Some(data) = rendition.part(msn, index) {
-        return Ok(media_response(data, "video/iso.segment"));
+/// Refuses at once what could only be answered after a long hold (RFC
+/// 8216bis 6.2.5.2): `_HLS_msn` more than two past the last complete segment,
+/// or `_HLS_part` further past the last part than the Advance Part Limit.
+fn check_directives(rendition: &Rendition, progress: &Progress, msn: u64, part: Option<u32>) -> Result<(), Failure> {
+    if msn > progress.last_complete.map_or(1, |last| last + 2) {
+        return Err(Failure(StatusCode::BAD_REQUEST, "_HLS_msn is more than two segments past the last one\n"));
     }
-    if rendition.next_part() != Some((msn, index)) {
-        return Err(NOT_FOUND);
+    let (Some(part), Some(part_target)) = (part, rendition.part_target()) else { return Ok(()) };
+    let target = rendition.target_duration() as f64;
+    let parts_per_segment = (target / part_target).ceil().max(1.0) as u64;
+    let ahead = parts_ahead(progress, msn, part, parts_per_segment);
+    if ahead as f64 > advance_part_limit(part_target) {
+        return Err(Failure(StatusCode::BAD_REQUEST, "_HLS_part is beyond the Advance Part Limit\n"));
     }
-    let wait = Duration::from_secs(3 * rendition.target_duration());
-    let mut rx = rendition.subscribe();
-    let _ = tokio::time::timeout(wait, rx.wait_for(|p| p.has_part(msn, index))).await;
-    rendition.part(msn, index).map(|d| media_response(d, "video/iso.segment")).ok_or(NOT_FOUND)
+    Ok(())
+}
+
+/// The Advance Part Limit: three seconds of parts, at least three parts.
+fn advance_part_limit(part_target: f64) -> f64 {
+    if part_target < 1.0 { 3.0 / part_target } else { 3.0 }
+}
+
+/// How many parts `(msn, part)` lies past the last published one; segments
+/// not made yet are counted as `parts_per_segment` parts.
+fn parts_ahead(progress: &Progress, msn: u64, part: u32, parts_per_segment: u64) -> u64 {
+    let Some((last_msn, last_part)) = progress.last_part else {
+        return msn * parts_per_segment + part as u64 + 1;
+    };
+    if (msn, part) <= (last_msn, last_part) {
+        return 0;
+    }
+    if msn == last_msn {
+        return (part - last_part) as u64;
+    }
+    let rest_of_last = if progress.last_complete >= Some(last_msn) {
+        0
+    } else {
+        parts_per_segment.saturating_sub(last_part as u64 + 1)
+    };
+    rest_of_last + (msn - last_msn - 1) * parts_per_segment + part as u64 + 1
+}
+
+/// Serves a part. The hinted part, or one being made, is answered at once
+/// and sent as it is made (`Chunks`), or held until it is whole
+/// (`WholeParts`: 503 if the live stream stalls that long, 404 if it ends first).
+async fn part(rendition: &Arc<Rendition>, msn: u64, index: u32, delivery: PartDelivery) -> Result<Response, Failure> {
+    let chunks = delivery == PartDelivery::Chunks;
+    let deadline = tokio::time::Instant::now() + made_within(rendition);
+    // Subscribed before looking, so a part published in between still wakes us.
+    let mut rx = rendition.subscribe_made();
+    loop {
+        match rendition.part_so_far(msn, index, chunks) {
+            SoFar::Made { mut pieces, complete: true } => {
+                return Ok(media_response(pieces.pop().unwrap_or_default(), SEGMENT));
+            }
+            SoFar::Gone => return Err(NOT_FOUND),
+            _ if chunks => return Ok(progressive_response(rendition.clone(), Piece::Part(msn, index), chunks)),
+            _ => {}
+        }
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(NOT_FOUND),
+            Err(_) => return Err(Failure(StatusCode::SERVICE_UNAVAILABLE, "the hinted part did not appear in time\n")),
+        }
+    }
+}
+
+/// Serves a segment; the one being made (or the next) is answered at once
+/// and sent as it is made: chunk by chunk, or part by part with `WholeParts`.
+fn segment(rendition: &Arc<Rendition>, msn: u64, delivery: PartDelivery) -> Result<Response, Failure> {
+    let chunks = delivery == PartDelivery::Chunks;
+    match rendition.segment_so_far(msn, chunks) {
+        SoFar::Made { mut pieces, complete: true } => Ok(media_response(pieces.pop().unwrap_or_default(), SEGMENT)),
+        SoFar::Gone => Err(NOT_FOUND),
+        _ => Ok(progressive_response(rendition.clone(), Piece::Segment(msn), chunks)),
+    }
+}
+
+/// How long a live stream may go without making what a request waits for.
+fn made_within(rendition: &Rendition) -> Duration {
+    Duration::from_secs(3 * rendition.target_duration())
+}
+
+/// A part or a segment, for a response that follows it while it is made.
+#[derive(Debug, Clone, Copy)]
+enum Piece {
+    Part(u64, u32),
+    Segment(u64),
+}
+
+/// A 200 with chunked transfer whose body is the resource as it is made.
+/// The body ends when the resource is whole; it is cut short (so no cache
+/// keeps it) if the stream ends without it or stalls for three target durations.
+fn progressive_response(rendition: Arc<Rendition>, piece: Piece, chunks: bool) -> Response {
+    let made = rendition.subscribe_made();
+    let follow = Follow { rendition, piece, chunks, made, sent: 0, done: false };
+    let body = futures_util::stream::unfold(follow, |mut follow| async move {
+        let next = follow.next().await?;
+        Some((next, follow))
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SEGMENT));
+    h.insert(header::CACHE_CONTROL, Freshness::Media.header());
+    response
+}
+
+/// Follows one part or segment as it is made, yielding the bytes not sent yet.
+struct Follow {
+    rendition: Arc<Rendition>,
+    piece: Piece,
+    chunks: bool,
+    made: tokio::sync::watch::Receiver<u64>,
+    sent: usize,
+    done: bool,
+}
+
+impl Follow {
+    async fn next(&mut self) -> Option<std::io::Result<Bytes>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            let so_far = match self.piece {
+                Piece::Part(msn, index) => self.rendition.part_so_far(msn, index, self.chunks),
+                Piece::Segment(msn) => self.rendition.segment_so_far(msn, self.chunks),
+            };
+            match so_far {
+                SoFar::Made { pieces, complete } => {
+                    let fresh = unsent(&pieces, self.sent);
+                    self.sent += fresh.len();
+                    self.done = complete;
+                    if !fresh.is_empty() {
+                        return Some(Ok(fresh));
+                    }
+                    if complete {
+                        return None;
+                    }
+                }
+                SoFar::Coming => {}
+                SoFar::Gone => return self.cut("the stream ended before it was made"),
+            }
+            match tokio::time::timeout(made_within(&self.rendition), self.made.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return self.cut("the stream ended before it was made"),
+                Err(_) => return self.cut("the stream stalled while it was made"),
+            }
+        }
+    }
+
+    fn cut(&mut self, why: &'static str) -> Option<std::io::Result<Bytes>> {
+        self.done = true;
+        Some(Err(std::io::Error::other(why)))
+    }
+}
+
+/// The bytes of `pieces` (in order) past the first `sent`, as one buffer.
+fn unsent(pieces: &[Bytes], sent: usize) -> Bytes {
+    let mut start = 0;
+    let mut fresh: Vec<Bytes> = Vec::new();
+    for piece in pieces {
+        let end = start + piece.len();
+        if end > sent {
+            fresh.push(piece.slice(sent.saturating_sub(start).min(piece.len())..));
+        }
+        start = end;
+    }
+    match fresh.len() {
+        0 => Bytes::new(),
+        1 => fresh.pop().unwrap_or_default(),
+        _ => {
+            let mut joined = bytes::BytesMut::with_capacity(fresh.iter().map(Bytes::len).sum());
+            fresh.iter().for_each(|b| joined.extend_from_slice(b));
+            joined.freeze()
+        }
+    }
 }
 
 fn media_response(data: Bytes, content_type: &'static str) -> Response {
     let mut response = Response::new(Body::from(data));
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    h.insert(header::CACHE_CONTROL, Freshness::Media.header());
     response
 }
 
-fn playlist_response(text: Bytes, gzip: Option<Bytes>, cache: &'static str, request: &HeaderMap) -> Response {
+fn playlist_response(text: Bytes, gzip: Option<Bytes>, freshness: Freshness, request: &HeaderMap) -> Response {
     let accepts_gzip =
         request.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
             |coding| {
@@ -243,7 +443,7 @@ fn playlist_response(text: Bytes, gzip: Option<Bytes>, cache: &'static str, requ
     let mut response = Response::new(Body::from(body));
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PLAYLIST));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(header::CACHE_CONTROL, freshness.header());
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     if encoded {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));

@@ -69,6 +69,8 @@ struct Segment {
     discontinuity: bool,
     init_version: u32,
     parts: Vec<Part>,
+    /// The CMAF chunks of the part being made, until it is published.
+    pending: Vec<Bytes>,
     /// Duration and the whole segment (its parts concatenated) once complete.
     complete: Option<(f64, Bytes)>,
     /// When it left the playlist window; dropped from memory a retention later.
@@ -111,7 +113,21 @@ pub struct Rendition {
     config: WindowConfig,
     state: RwLock<State>,
     progress: watch::Sender<Progress>,
+    /// Bumped whenever anything is made, chunks included: what readers of
+    /// parts and segments in progress wait on.
+    made: watch::Sender<u64>,
     cache: Mutex<RenderCache>,
+}
+
+/// A part or segment as far as it is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SoFar {
+    /// Its bytes so far, in order (whole parts and chunks); `complete` once nothing more comes.
+    Made { pieces: Vec<Bytes>, complete: bool },
+    /// Not begun, but next: worth waiting for.
+    Coming,
+    /// Gone from memory, never to be made, or the stream ended without it.
+    Gone,
 }
 
 /// Summary used by the multivariant playlist.
@@ -131,6 +147,7 @@ impl Rendition {
             config,
             state: RwLock::new(state),
             progress: watch::Sender::new(Progress::default()),
+            made: watch::Sender::new(0),
             cache: Mutex::new(RenderCache::default()),
         }
     }
@@ -149,16 +166,23 @@ impl Rendition {
         if outputs.is_empty() {
             return;
         }
+        // Chunks change neither the playlist nor what blocking requests wait for.
+        let listed = outputs.iter().any(|o| !matches!(o, Output::Chunk { .. }));
         let progress = {
             let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
             for output in outputs {
                 self.apply_one(&mut state, output);
             }
-            self.evict(&mut state, now);
-            state.version += 1;
-            progress_of(&state)
+            if listed {
+                self.evict(&mut state, now);
+                state.version += 1;
+            }
+            listed.then(|| progress_of(&state))
         };
-        self.progress.send_replace(progress);
+        if let Some(progress) = progress {
+            self.progress.send_replace(progress);
+        }
+        self.made.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn apply_one(&self, state: &mut State, output: &Output) {
@@ -178,12 +202,21 @@ impl Rendition {
                     discontinuity: *discontinuity,
                     init_version: *init_version,
                     parts: Vec::new(),
+                    pending: Vec::new(),
                     complete: None,
                     retired_at: None,
                 });
             }
+            Output::Chunk { msn, index, data, .. } => {
+                if let Some(segment) = state.segments.back_mut().filter(|s| s.msn == *msn)
+                    && segment.parts.len() == *index as usize
+                {
+                    segment.pending.push(data.clone());
+                }
+            }
             Output::Part(part) => {
                 if let Some(segment) = state.segments.back_mut().filter(|s| s.msn == part.msn) {
+                    segment.pending.clear();
                     segment.parts.push(Part {
                         duration: part.duration,
                         independent: part.independent,
@@ -255,7 +288,10 @@ impl Rendition {
         let bytes = state
             .segments
             .iter()
-            .map(|s| s.complete.as_ref().map_or_else(|| s.parts.iter().map(|p| p.data.len()).sum(), |(_, d)| d.len()))
+            .map(|s| match &s.complete {
+                Some((_, data)) => data.len(),
+                None => s.parts.iter().map(|p| p.data.len()).chain(s.pending.iter().map(Bytes::len)).sum(),
+            })
             .sum();
         (state.segments.len(), bytes)
     }
@@ -266,6 +302,55 @@ impl Rendition {
 
     pub fn subscribe(&self) -> watch::Receiver<Progress> {
         self.progress.subscribe()
+    }
+
+    /// Changes whenever anything is made (a chunk, a part, a segment, the end).
+    pub fn subscribe_made(&self) -> watch::Receiver<u64> {
+        self.made.subscribe()
+    }
+
+    /// The part `(msn, index)` as far as it is made, in one look under the
+    /// lock: whole, its chunks so far (when `chunks`; otherwise a part in
+    /// progress is `Coming`), coming (the hinted next part: the segmenter
+    /// hints only parts it will make), or gone.
+    pub fn part_so_far(&self, msn: u64, index: u32, chunks: bool) -> SoFar {
+        let state = self.read();
+        if let Some(segment) = find_segment(&state, msn) {
+            if let Some(part) = segment.parts.get(index as usize) {
+                return SoFar::Made { pieces: vec![part.data.clone()], complete: true };
+            }
+            let in_progress = segment.complete.is_none() && segment.parts.len() == index as usize && !state.ended;
+            if in_progress && chunks && !segment.pending.is_empty() {
+                return SoFar::Made { pieces: segment.pending.clone(), complete: false };
+            }
+            if in_progress {
+                return SoFar::Coming;
+            }
+        }
+        if !state.ended && next_part_of(&state) == Some((msn, index)) {
+            return SoFar::Coming;
+        }
+        SoFar::Gone
+    }
+
+    /// The segment `msn` as far as it is made: whole, its parts (and, when
+    /// `chunks`, the chunks of the part in progress) so far, coming (the next
+    /// one), or gone.
+    pub fn segment_so_far(&self, msn: u64, chunks: bool) -> SoFar {
+        let state = self.read();
+        match find_segment(&state, msn) {
+            Some(Segment { complete: Some((_, data)), .. }) => {
+                SoFar::Made { pieces: vec![data.clone()], complete: true }
+            }
+            Some(segment) if !state.ended => {
+                let parts = segment.parts.iter().map(|p| p.data.clone());
+                let pending = segment.pending.iter().filter(|_| chunks).cloned();
+                SoFar::Made { pieces: parts.chain(pending).collect(), complete: false }
+            }
+            Some(_) => SoFar::Gone,
+            None if !state.ended && next_part_of(&state) == Some((msn, 0)) => SoFar::Coming,
+            None => SoFar::Gone,
+        }
     }
 
     /// Marks the rendition ended (publisher gone) and releases every waiter.

@@ -10,7 +10,12 @@
 //! - a part closes as soon as the next frame could not fit (one frame of
 //!   look-ahead gives each sample its duration), so it is published about one
 //!   frame after its last frame arrived;
-//! - segments are cut on the first keyframe at or after the segment target;
+//! - while it is made, each frame (two at 60 fps, two AAC frames) is written
+//!   as a CMAF chunk (`moof`+`mdat`) the moment its duration is known, for
+//!   origins that deliver parts while they are made; the part is its chunks;
+//! - segments are cut on the first keyframe at or after the segment target,
+//!   and closed as soon as their last part is when the next frame is that
+//!   keyframe, so a preload hint never names a part that will not be made;
 //! - a new track set starts a new init segment and a discontinuity; the same
 //!   set announced again after media (its producer restarted: a transcode
 //!   moved to another encoder) starts a discontinuity with the same init.
@@ -29,6 +34,9 @@ use crate::cmaf::{Sample, TrackRun, write_fragment, write_init};
 const PART_TARGET_SLACK: f64 = 1.03;
 /// Frames looked at to estimate the frame duration when the source declared no rate.
 const WARMUP_FRAMES: usize = 5;
+/// A chunk of a part is written once it holds this much of the driver track:
+/// every frame at 30 fps and below, every two at 60 fps or of AAC audio.
+const CHUNK_TARGET: Duration = Duration::from_millis(30);
 /// The wall-clock anchor of program date-time is moved when it drifts this far from arrival time.
 const PDT_REANCHOR: Duration = Duration::from_secs(1);
 
@@ -57,6 +65,16 @@ pub enum Output {
         program_date_time: SystemTime,
         discontinuity: bool,
         init_version: u32,
+    },
+    /// One CMAF chunk (`moof`+`mdat`) of the part `(msn, index)` being made,
+    /// written as soon as its frames' durations are known; the part, when
+    /// it closes, is exactly its chunks in order.
+    Chunk {
+        msn: u64,
+        index: u32,
+        data: Bytes,
+        /// When the first frame of this chunk reached the appliance.
+        first_arrival: Instant,
     },
     Part(PartOutput),
     SegmentEnd {
@@ -118,9 +136,22 @@ struct SegmentState {
 
 #[derive(Debug, Default)]
 struct PartState {
-    /// Driver samples with known durations.
+    /// Driver samples with known durations, not yet written into a chunk.
     driver: Vec<Pending>,
+    /// Driver ticks of the whole part: chunks written and samples pending.
     duration_ticks: i64,
+    /// Driver ticks of `driver`.
+    chunk_ticks: i64,
+    /// The part's CMAF chunks written so far (one `moof`+`mdat` each).
+    chunks: Vec<Bytes>,
+    first_arrival: Option<Instant>,
+    independent: bool,
+}
+
+impl PartState {
+    fn is_empty(&self) -> bool {
+        self.driver.is_empty() && self.chunks.is_empty()
+    }
 }
 
 /// Turns stream events into parts and segments for one rendition.
@@ -329,8 +360,14 @@ impl Segmenter {
             previous.duration = (sample.dts - previous.dts).min(u32::MAX as i64) as u32;
             self.last_driver_duration = previous.duration;
             self.place(previous, out);
+            // The part just closed and the next frame opens a segment: close the
+            // segment now, so the preload hint names part 0 of the next segment
+            // rather than a part of this one that will never be made.
+            if self.part.is_empty() && self.starts_segment(&sample) {
+                self.close_segment(out);
+            }
         }
-        if self.segment.is_none() && self.part.driver.is_empty() && !sample.keyframe {
+        if self.segment.is_none() && self.part.is_empty() && !sample.keyframe {
             return; // a stream starts on a keyframe; skip to the first one
         }
         self.held = Some(sample);
@@ -338,26 +375,31 @@ impl Segmenter {
 
     /// Adds a driver sample whose duration is known, cutting parts and segments around it.
     fn place(&mut self, sample: Pending, out: &mut Vec<Output>) {
-        let starts_segment = match &self.segment {
-            None => true,
-            Some(segment) => sample.keyframe && sample.dts - segment.start_dts >= self.segment_threshold_ticks,
-        };
-        if starts_segment {
+        if self.starts_segment(&sample) {
             self.close_part(out, Some(sample.dts));
             self.close_segment(out);
             self.open_segment(&sample, out);
-        } else if !self.part.driver.is_empty()
-            && self.part.duration_ticks + sample.duration as i64 > self.part_target_ticks
-        {
+        } else if !self.part.is_empty() && self.part.duration_ticks + sample.duration as i64 > self.part_target_ticks {
             self.close_part(out, Some(sample.dts));
         }
         let duration = sample.duration as i64;
         let end = sample.dts + duration;
         self.part.duration_ticks += duration;
+        self.part.chunk_ticks += duration;
         self.part.driver.push(sample);
         // Close now if another frame of the same length would not fit: publish without waiting.
         if self.part.duration_ticks + duration > self.part_target_ticks {
             self.close_part(out, Some(end));
+        } else if self.part.chunk_ticks >= self.timebase(self.driver).ticks(CHUNK_TARGET) {
+            self.write_chunk(out, Some(end));
+        }
+    }
+
+    /// Whether `sample` opens a new segment: the first keyframe at the segment target.
+    fn starts_segment(&self, sample: &Pending) -> bool {
+        match &self.segment {
+            None => true,
+            Some(segment) => sample.keyframe && sample.dts - segment.start_dts >= self.segment_threshold_ticks,
         }
     }
 
@@ -376,25 +418,26 @@ impl Segmenter {
         }
         let msn = self.next_msn;
         self.next_msn += 1;
+        // Anchored on a whole millisecond, so program date-times (printed to the
+        // millisecond) step exactly with media time: a player that places
+        // segments by them sees neither gaps nor overlaps.
+        let arrival_ms = whole_millis(first.arrival.wall);
         let wall = match self.pdt_anchor {
             Some((anchor_wall, anchor_pts)) => {
-                let offset = driver_tb.seconds(first.pts - anchor_pts);
-                let computed = if offset >= 0.0 {
-                    anchor_wall + Duration::from_secs_f64(offset)
-                } else {
-                    anchor_wall - Duration::from_secs_f64(-offset)
-                };
+                let offset_ns = i128::from(first.pts - anchor_pts) * 1_000_000_000 / i128::from(driver_tb.0.max(1));
+                let offset = Duration::from_nanos(offset_ns.unsigned_abs().min(u64::MAX as u128) as u64);
+                let computed = if offset_ns >= 0 { anchor_wall + offset } else { anchor_wall - offset };
                 let drift = first.arrival.wall.duration_since(computed).unwrap_or_else(|e| e.duration());
                 if drift > PDT_REANCHOR {
-                    self.pdt_anchor = Some((first.arrival.wall, first.pts));
-                    first.arrival.wall
+                    self.pdt_anchor = Some((arrival_ms, first.pts));
+                    arrival_ms
                 } else {
                     computed
                 }
             }
             None => {
-                self.pdt_anchor = Some((first.arrival.wall, first.pts));
-                first.arrival.wall
+                self.pdt_anchor = Some((arrival_ms, first.pts));
+                arrival_ms
             }
         };
         out.push(Output::SegmentStart {
@@ -406,10 +449,41 @@ impl Segmenter {
         self.segment = Some(SegmentState { msn, start_dts: first.dts, parts: 0, duration_ticks: 0 });
     }
 
-    /// Writes the current part as one fragment. `end` is the driver time the
-    /// part covers up to; side-track samples starting before it go in too
-    /// (`None`: all of them, at the end of the stream).
+    /// Writes what is pending as the part's last chunk and publishes the part.
+    /// `end` is the driver time the part covers up to (see `write_chunk`).
     fn close_part(&mut self, out: &mut Vec<Output>, end: Option<i64>) {
+        self.write_chunk(out, end);
+        if self.part.chunks.is_empty() {
+            return;
+        }
+        let part = std::mem::take(&mut self.part);
+        let driver_tb = self.timebase(self.driver);
+        let Some(segment) = self.segment.as_mut() else { return };
+        let index = segment.parts;
+        segment.parts += 1;
+        segment.duration_ticks += part.duration_ticks;
+        let data = match part.chunks.as_slice() {
+            [only] => only.clone(),
+            chunks => {
+                let mut joined = bytes::BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+                chunks.iter().for_each(|c| joined.extend_from_slice(c));
+                joined.freeze()
+            }
+        };
+        out.push(Output::Part(PartOutput {
+            msn: segment.msn,
+            index,
+            duration: driver_tb.seconds(part.duration_ticks),
+            independent: part.independent,
+            data,
+            first_arrival: part.first_arrival.unwrap_or_else(Instant::now),
+        }));
+    }
+
+    /// Writes the pending driver samples as one CMAF chunk of the current
+    /// part. `end` is the driver time they cover up to; side-track samples
+    /// starting before it go in too (`None`: all of them, at the end of the stream).
+    fn write_chunk(&mut self, out: &mut Vec<Output>, end: Option<i64>) {
         if self.part.driver.is_empty() {
             return;
         }
@@ -440,10 +514,13 @@ impl Segmenter {
                 taken
             })
             .collect();
-        let driver_samples = &per_track[self.driver];
-        let first_arrival = driver_samples[0].arrival.instant;
-        let independent = driver_samples[0].keyframe;
-        let duration_ticks = std::mem::take(&mut self.part.duration_ticks);
+        self.part.chunk_ticks = 0;
+        let first = &per_track[self.driver][0];
+        let first_arrival = first.arrival.instant;
+        if self.part.chunks.is_empty() {
+            self.part.first_arrival = Some(first_arrival);
+            self.part.independent = first.keyframe;
+        }
         let samples: Vec<Vec<Sample>> = per_track
             .iter()
             .map(|list| {
@@ -469,18 +546,9 @@ impl Segmenter {
             .collect();
         let bytes = write_fragment(self.fragment_sequence, &runs);
         self.fragment_sequence = self.fragment_sequence.wrapping_add(1);
-        let Some(segment) = self.segment.as_mut() else { return };
-        let index = segment.parts;
-        segment.parts += 1;
-        segment.duration_ticks += duration_ticks;
-        out.push(Output::Part(PartOutput {
-            msn: segment.msn,
-            index,
-            duration: driver_tb.seconds(duration_ticks),
-            independent,
-            data: bytes,
-            first_arrival,
-        }));
+        let Some(segment) = self.segment.as_ref() else { return };
+        self.part.chunks.push(bytes.clone());
+        out.push(Output::Chunk { msn: segment.msn, index: segment.parts, data: bytes, first_arrival });
     }
 
     fn close_segment(&mut self, out: &mut Vec<Output>) {
@@ -502,6 +570,12 @@ impl Segmenter {
         self.close_part(out, None);
         self.close_segment(out);
     }
+}
+
+/// `time` cut down to a whole millisecond since the epoch.
+fn whole_millis(time: SystemTime) -> SystemTime {
+    let since = time.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    SystemTime::UNIX_EPOCH + Duration::from_millis(since.as_millis() as u64)
 }
 
 #[cfg(test)]
@@ -652,6 +726,52 @@ mod tests {
         assert!(matches!(out.last(), Some(Output::End)));
     }
 
+    /// Program date-times sit on whole milliseconds and step exactly with
+    /// the segments' durations (RTMP's millisecond clock, 90 kHz ticks).
+    #[test]
+    fn program_date_times_step_with_media_time() {
+        let config =
+            SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) };
+        let mut s = Segmenter::new(config);
+        let mut out = Vec::new();
+        s.push(StreamEvent::Tracks(vec![video_track(None)].into()), &mut out);
+        // Frames arrive in real time (a wall clock off a whole millisecond), stamped on RTMP's millisecond clock.
+        let (instant, wall) = (Instant::now(), SystemTime::UNIX_EPOCH + Duration::from_micros(1_790_000_000_123_456));
+        for i in 0..300i64 {
+            let ms = i * 1000 / 30;
+            let arrival = Arrival {
+                instant: instant + Duration::from_millis(ms as u64),
+                wall: wall + Duration::from_millis(ms as u64),
+            };
+            let data = Bytes::from_static(&[0, 0, 0, 1, 0x65]);
+            let unit = EncodedUnit {
+                track: 0,
+                kind: TrackKind::Video,
+                pts: ms * 90,
+                dts: ms * 90,
+                keyframe: i % 30 == 0,
+                data,
+                arrival,
+            };
+            s.push(StreamEvent::Unit(unit), &mut out);
+        }
+        s.finish(&mut out);
+        let mut starts = Vec::new();
+        let mut durations = Vec::new();
+        for o in &out {
+            match o {
+                Output::SegmentStart { program_date_time, .. } => starts.push(*program_date_time),
+                Output::SegmentEnd { duration, .. } => durations.push(*duration),
+                _ => {}
+            }
+        }
+        let millis = |t: &SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as f64 / 1e6;
+        assert!(starts.iter().all(|t| millis(t).fract() == 0.0), "whole milliseconds: {starts:?}");
+        for (pair, duration) in starts.windows(2).zip(&durations) {
+            assert!((millis(&pair[1]) - millis(&pair[0]) - duration * 1000.0).abs() < 1e-6, "{starts:?} {durations:?}");
+        }
+    }
+
     #[test]
     fn waits_for_the_first_keyframe_and_keeps_audio_in_step() {
         let config =
@@ -673,8 +793,61 @@ mod tests {
         let first = parts(&out)[0];
         assert!(first.independent);
         assert_eq!(first.duration, 0.2);
-        // The fragment holds two trafs: video and audio.
-        assert_eq!(first.data.windows(4).filter(|w| w == b"traf").count(), 2);
+        // Six chunks, one per frame, each with a video and an audio traf.
+        assert_eq!(first.data.windows(4).filter(|w| w == b"moof").count(), 6);
+        assert_eq!(first.data.windows(4).filter(|w| w == b"traf").count(), 12);
+    }
+
+    /// Each frame's chunk comes out as soon as its duration is known (the
+    /// next frame arrived), before the part that closes with it; the part is
+    /// exactly its chunks. At 60 fps a chunk holds two frames.
+    #[test]
+    fn parts_are_their_chunks_written_as_frames_arrive() {
+        for (fps, frames_per_chunk) in [(30, 1), (60, 2)] {
+            let config =
+                SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) };
+            let mut s = Segmenter::new(config);
+            let mut out = Vec::new();
+            s.push(StreamEvent::Tracks(vec![video_track(Some((fps, 1)))].into()), &mut out);
+            let frame = 90_000 / fps as i64;
+            let mut chunks_per_push = Vec::new();
+            for i in 0..(3 * fps as i64) {
+                let before = out.len();
+                s.push(unit(0, TrackKind::Video, i * frame, i * frame, i % fps as i64 == 0), &mut out);
+                chunks_per_push.push(out[before..].iter().filter(|o| matches!(o, Output::Chunk { .. })).count());
+            }
+            // From the second frame on, every push (30 fps) or every other push (60 fps) writes a chunk.
+            let written: usize = chunks_per_push.iter().sum();
+            assert!(chunks_per_push.iter().all(|n| *n <= 1), "{fps} fps: {chunks_per_push:?}");
+            assert_eq!(written, (3 * fps as usize - 1) / frames_per_chunk, "{fps} fps");
+            let mut pending: Vec<u8> = Vec::new();
+            let mut seen_parts = 0;
+            for o in &out {
+                match o {
+                    Output::Chunk { msn, index, data, .. } => {
+                        let (m, i) = parts(&out).get(seen_parts).map(|p| (p.msn, p.index)).unwrap_or((*msn, *index));
+                        assert_eq!((*msn, *index), (m, i), "a chunk names the part it belongs to");
+                        assert_eq!(data.windows(4).filter(|w| w == b"moof").count(), 1);
+                        pending.extend_from_slice(data);
+                    }
+                    Output::Part(part) => {
+                        assert_eq!(
+                            part.data.as_ref(),
+                            pending.as_slice(),
+                            "part {}.{} is its chunks",
+                            part.msn,
+                            part.index
+                        );
+                        let samples = part.data.windows(4).filter(|w| w == b"moof").count();
+                        assert_eq!(samples * frames_per_chunk, 6 * fps as usize / 30, "{fps} fps part {}", part.index);
+                        pending.clear();
+                        seen_parts += 1;
+                    }
+                    _ => {}
+                }
+            }
+            assert!(seen_parts >= 10, "{fps} fps: {seen_parts} parts");
+        }
     }
 
     #[test]

@@ -6,15 +6,30 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use media::{Arrival, AvcConfig, CodecConfig, EncodedUnit, LatencyMode, StreamEvent, Timebase, TrackInfo, TrackKind};
-use packager::{LiveStream, OriginStore, Output, Rendition, Segmenter, SegmenterConfig, WindowConfig};
+use packager::{
+    LiveStream, OriginStore, Output, PartDelivery, Rendition, Segmenter, SegmenterConfig, SoFar, WindowConfig,
+};
 
 use media::test_vectors::AVCC_640X360 as AVCC;
 
-/// A synthetic 30 fps video source with a keyframe every second.
+fn video_track() -> TrackInfo {
+    TrackInfo {
+        kind: TrackKind::Video,
+        timebase: Timebase::VIDEO,
+        codec: CodecConfig::Avc(AvcConfig::from_record(Bytes::from_static(&AVCC)).unwrap()),
+        frame_rate: Some((30, 1)),
+        bitrate: None,
+    }
+}
+
+/// A synthetic 30 fps video source, a keyframe every `gop` frames (a second
+/// unless a test says otherwise), optionally on RTMP's millisecond clock.
 struct Source {
     segmenter: Segmenter,
     rendition: Arc<Rendition>,
     frame: i64,
+    gop: i64,
+    millisecond_clock: bool,
 }
 
 impl Source {
@@ -23,30 +38,30 @@ impl Source {
             part_target: Duration::from_millis(200),
             segment_target: Duration::from_secs(1),
         });
-        let track = TrackInfo {
-            kind: TrackKind::Video,
-            timebase: Timebase::VIDEO,
-            codec: CodecConfig::Avc(AvcConfig::from_record(Bytes::from_static(&AVCC)).unwrap()),
-            frame_rate: Some((30, 1)),
-            bitrate: None,
-        };
         let mut out = Vec::new();
-        segmenter.push(StreamEvent::Tracks(vec![track].into()), &mut out);
+        segmenter.push(StreamEvent::Tracks(vec![video_track()].into()), &mut out);
         rendition.apply(&out);
-        Self { segmenter, rendition, frame: 0 }
+        Self { segmenter, rendition, frame: 0, gop: 30, millisecond_clock: false }
+    }
+
+    /// The producer restarts: the same track announced again (a transcode moved encoders).
+    fn restart(&mut self) {
+        let mut out = Vec::new();
+        self.segmenter.push(StreamEvent::Tracks(vec![video_track()].into()), &mut out);
+        self.rendition.apply(&out);
     }
 
     /// Pushes `frames` frames and publishes what they complete (at `now` for retention).
     fn frames(&mut self, frames: i64, now: Instant) {
         let mut out: Vec<Output> = Vec::new();
         for _ in 0..frames {
-            let dts = self.frame * 3000;
+            let dts = if self.millisecond_clock { self.frame * 1000 / 30 * 90 } else { self.frame * 3000 };
             let unit = EncodedUnit {
                 track: 0,
                 kind: TrackKind::Video,
                 pts: dts,
                 dts,
-                keyframe: self.frame % 30 == 0,
+                keyframe: self.frame % self.gop == 0,
                 data: Bytes::from(vec![0u8; 2000]),
                 arrival: Arrival::now(),
             };
@@ -58,9 +73,13 @@ impl Source {
 }
 
 async fn serve(store: Arc<OriginStore>) -> String {
+    serve_with(store, PartDelivery::default()).await
+}
+
+async fn serve_with(store: Arc<OriginStore>, delivery: PartDelivery) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, packager::router(store)).await.unwrap() });
+    tokio::spawn(async move { axum::serve(listener, packager::router_with(store, delivery)).await.unwrap() });
     format!("http://{addr}")
 }
 
@@ -78,7 +97,8 @@ fn setup() -> (Arc<OriginStore>, Arc<LiveStream>, Source) {
 async fn blocking_reload_is_answered_when_the_part_appears() {
     let (store, _stream, mut source) = setup();
     source.frames(40, Instant::now());
-    let base = serve(store).await;
+    // Whole parts: the hinted part's response waits for the whole part.
+    let base = serve_with(store, PartDelivery::WholeParts).await;
     let client = reqwest::Client::new();
     let (msn, part) = source.rendition.next_part().unwrap();
     let url = format!("{base}/hls/ch/s1/source/index.m3u8?_HLS_msn={msn}&_HLS_part={part}");
@@ -109,6 +129,185 @@ async fn blocking_reload_is_answered_when_the_part_appears() {
     );
 }
 
+/// The hinted part, and the segment in progress, are answered at once and
+/// receive each frame's chunk as it is packaged; what arrives is exactly the
+/// part (the segment) once made.
+#[tokio::test]
+async fn parts_and_segments_are_delivered_while_they_are_made() {
+    let (store, _stream, mut source) = setup();
+    source.frames(40, Instant::now());
+    // Up to a part just published: the next one has no chunk yet.
+    let closed = source.rendition.progress().last_part;
+    while source.rendition.progress().last_part == closed {
+        source.frames(1, Instant::now());
+    }
+    let base = serve(store).await;
+    let client = reqwest::Client::new();
+    let (msn, index) = source.rendition.next_part().unwrap();
+    let get = |file: String| {
+        let request = client.get(format!("{base}/hls/ch/s1/source/{file}"));
+        async move { tokio::time::timeout(Duration::from_secs(2), request.send()).await.expect("answered at once").unwrap() }
+    };
+    let mut part = get(format!("part{msn}.{index}.m4s")).await;
+    let mut segment = get(format!("seg{msn}.m4s")).await;
+    for response in [&part, &segment] {
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["cache-control"], "public, max-age=31536000, immutable");
+        assert!(response.headers().get("content-length").is_none(), "chunked transfer");
+    }
+    // The segment so far (its finished parts) arrives at once.
+    let finished: Vec<u8> = (0..index).flat_map(|i| source.rendition.part(msn, i).unwrap()).collect();
+    let mut segment_bytes = Vec::new();
+    while segment_bytes.len() < finished.len() {
+        let chunk = tokio::time::timeout(Duration::from_secs(2), segment.chunk()).await.unwrap().unwrap().unwrap();
+        segment_bytes.extend_from_slice(&chunk);
+    }
+    assert_eq!(segment_bytes, finished);
+    // Each frame pushed (its duration known once the next arrives) is one chunk at the client.
+    let mut part_bytes = Vec::new();
+    for frame in 0..3 {
+        source.frames(1, Instant::now());
+        let chunk = tokio::time::timeout(Duration::from_secs(2), part.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("frame {frame}'s chunk was not sent as it was made"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(chunk.windows(4).filter(|w| w == b"moof").count(), 1, "frame {frame}: one moof+mdat");
+        part_bytes.extend_from_slice(&chunk);
+    }
+    source.frames(40, Instant::now());
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(2), part.chunk()).await.unwrap().unwrap() {
+        part_bytes.extend_from_slice(&chunk);
+    }
+    assert_eq!(part_bytes, source.rendition.part(msn, index).unwrap().to_vec(), "the part as published");
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(2), segment.chunk()).await.unwrap().unwrap() {
+        segment_bytes.extend_from_slice(&chunk);
+    }
+    assert_eq!(segment_bytes, source.rendition.segment(msn).unwrap().to_vec(), "the segment as published");
+}
+
+/// A part being followed when its stream ends without it is cut short (so
+/// no cache keeps a truncated part), not completed.
+#[tokio::test]
+async fn a_part_cut_off_by_the_end_of_its_stream_is_not_completed() {
+    let (store, stream, mut source) = setup();
+    source.frames(41, Instant::now());
+    let base = serve(store).await;
+    let (msn, index) = source.rendition.next_part().unwrap();
+    let mut part = reqwest::get(format!("{base}/hls/ch/s1/source/part{msn}.{index}.m4s")).await.unwrap();
+    source.frames(1, Instant::now());
+    assert!(tokio::time::timeout(Duration::from_secs(2), part.chunk()).await.unwrap().unwrap().is_some());
+    stream.end();
+    let cut = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match part.chunk().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return false,
+                Err(_) => return true,
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(cut, "the body ended as if the part were whole");
+}
+
+/// RFC 8216bis 6.2.6: a hinted part must be made. Segments are cut on
+/// keyframes, often right where a part ends (five 200 ms parts of a 1 s GOP):
+/// the hint must already name part 0 of the next segment then.
+#[test]
+fn every_preload_hint_names_a_part_that_is_made() {
+    for (gop, millisecond_clock) in [(30, false), (30, true), (15, true), (60, true), (45, false), (7, true)] {
+        let (_store, _stream, mut source) = setup();
+        source.gop = gop;
+        source.millisecond_clock = millisecond_clock;
+        let mut hints = Vec::new();
+        for _ in 0..600 {
+            source.frames(1, Instant::now());
+            if let Some(hint) = source.rendition.next_part()
+                && hints.last() != Some(&hint)
+            {
+                hints.push(hint);
+            }
+        }
+        let pending = hints.pop();
+        assert!(hints.len() > 50, "gop {gop}: {} hints", hints.len());
+        for (msn, index) in hints {
+            assert!(
+                source.rendition.part(msn, index).is_some(),
+                "gop {gop}, ms clock {millisecond_clock}: hinted part{msn}.{index} was never made"
+            );
+        }
+        assert_eq!(source.rendition.part_so_far(pending.unwrap().0, pending.unwrap().1, false), SoFar::Coming);
+    }
+}
+
+/// Only the hinted part is held; it is made even when the producer restarts
+/// right after a part closed (the frame the segmenter holds makes it); a part
+/// an ended stream never made is gone.
+#[test]
+fn the_hinted_part_is_made_across_a_producer_restart() {
+    let (_store, stream, mut source) = setup();
+    source.frames(75, Instant::now());
+    let complete = source.rendition.progress().last_complete.unwrap();
+    let count = (0..).take_while(|i| source.rendition.part(complete, *i).is_some()).count() as u32;
+    assert_eq!(source.rendition.part_so_far(complete, count, false), SoFar::Gone, "past a segment's last part");
+    // Push until a part of the segment in progress has just closed.
+    let closed = |s: &Source| s.rendition.progress().last_part.map(|(_, i)| i);
+    let before = closed(&source);
+    while closed(&source) == before {
+        source.frames(1, Instant::now());
+    }
+    let (msn, index) = source.rendition.next_part().unwrap();
+    assert!(index > 0, "inside a segment");
+    assert_eq!(source.rendition.part_so_far(msn, index, false), SoFar::Coming);
+    assert_eq!(source.rendition.part_so_far(msn, index + 1, false), SoFar::Gone, "only the hinted part is held");
+    source.restart();
+    assert!(
+        matches!(source.rendition.part_so_far(msn, index, false), SoFar::Made { complete: true, .. }),
+        "the hinted part was made"
+    );
+    assert_eq!(source.rendition.progress().last_complete, Some(msn), "and its segment cut short");
+    let (msn, index) = source.rendition.next_part().unwrap();
+    assert_eq!((source.rendition.part_so_far(msn, index, false), index), (SoFar::Coming, 0));
+    stream.end();
+    assert_eq!(source.rendition.part_so_far(msn, index, false), SoFar::Gone);
+}
+
+/// RFC 8216bis 6.2.5.2: requests that could only be answered after a long
+/// hold get 400 at once; those at the limits are held and answered.
+#[tokio::test]
+async fn directives_past_the_limits_are_refused_at_once() {
+    let (store, _stream, mut source) = setup();
+    source.frames(40, Instant::now());
+    let base = serve(store).await;
+    let client = reqwest::Client::new();
+    let url = |q: String| format!("{base}/hls/ch/s1/source/index.m3u8?{q}");
+    let progress = source.rendition.progress();
+    let last = progress.last_complete.unwrap();
+    let (last_msn, last_part) = progress.last_part.unwrap();
+    assert_eq!(last_msn, last + 1, "a segment is in progress");
+    // PART-TARGET is 0.206 s: the Advance Part Limit is 3 / 0.206 = 14.6 parts.
+    for query in [format!("_HLS_msn={}", last + 3), format!("_HLS_msn={last_msn}&_HLS_part={}", last_part + 15)] {
+        let response = tokio::time::timeout(Duration::from_secs(2), client.get(url(query.clone())).send())
+            .await
+            .unwrap_or_else(|_| panic!("{query} was held instead of refused"))
+            .unwrap();
+        assert_eq!(response.status(), 400, "{query}");
+        assert_eq!(response.headers()["cache-control"], "no-store", "{query}");
+    }
+    // At the limits: held until the stream gets there.
+    let held = [format!("_HLS_msn={}", last + 2), format!("_HLS_msn={last_msn}&_HLS_part={}", last_part + 14)];
+    let waiters: Vec<_> = held.iter().map(|q| tokio::spawn(client.get(url(q.clone())).send())).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(waiters.iter().all(|w| !w.is_finished()), "requests at the limits are held, not refused");
+    source.frames(90, Instant::now());
+    for (query, waiter) in held.iter().zip(waiters) {
+        let response = tokio::time::timeout(Duration::from_secs(2), waiter).await.unwrap().unwrap().unwrap();
+        assert_eq!(response.status(), 200, "{query}");
+    }
+}
+
 #[tokio::test]
 async fn refusals_timeouts_and_close() {
     let (store, stream, mut source) = setup();
@@ -123,19 +322,19 @@ async fn refusals_timeouts_and_close() {
             (r.status().as_u16(), r.text().await.unwrap())
         }
     };
-    let live = source.rendition.progress().live_msn();
+    let last = source.rendition.progress().last_complete.unwrap();
     assert_eq!(get("_HLS_part=1".into()).await.0, 400);
-    assert_eq!(get(format!("_HLS_msn={}", live + 3)).await.0, 400);
-    assert_eq!(get(format!("_HLS_msn={}&_HLS_part=-1", live)).await.0, 400);
+    assert_eq!(get(format!("_HLS_msn={}", last + 3)).await.0, 400);
+    assert_eq!(get(format!("_HLS_msn={}&_HLS_part=-1", last)).await.0, 400);
 
-    // Two segments ahead is allowed, but the stream is stalled: 503 after three target durations.
+    // Two segments past the last is allowed, but the stream is stalled: 503 after three target durations.
     let started = Instant::now();
-    let (status, _) = get(format!("_HLS_msn={}&_HLS_part=0", live + 2)).await;
+    let (status, _) = get(format!("_HLS_msn={}&_HLS_part=0", last + 2)).await;
     assert_eq!(status, 503);
     assert!(started.elapsed() >= Duration::from_secs(3), "held for three target durations first");
 
     // Closing the stream releases every waiter with the final playlist.
-    let waiter = tokio::spawn(get(format!("_HLS_msn={}&_HLS_part=0", live + 1)));
+    let waiter = tokio::spawn(get(format!("_HLS_msn={}&_HLS_part=0", last + 2)));
     tokio::time::sleep(Duration::from_millis(200)).await;
     stream.end();
     let (status, body) = tokio::time::timeout(Duration::from_secs(2), waiter).await.unwrap().unwrap();
@@ -211,4 +410,51 @@ fn sibling_renditions_report_each_other() {
     // The multivariant playlist lists both variants.
     let master = stream.multivariant();
     assert!(master.contains("s1/high/index.m3u8") && master.contains("s1/low/index.m3u8"), "{master}");
+}
+
+/// Every kind of response carries the caching a CDN needs (RFC 8216bis
+/// Appendix B.1), and nothing varies by `Origin` (one cache entry for all sites).
+#[tokio::test]
+async fn cache_headers_for_browsers_and_shared_caches() {
+    let (store, stream, mut source) = setup();
+    source.frames(40, Instant::now());
+    let base = serve(store).await;
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let request = client.get(format!("{base}/hls/ch/{path}")).header("origin", "https://viewer.example");
+        async move { request.send().await.unwrap() }
+    };
+    let (msn, part) = source.rendition.progress().last_part.unwrap();
+    let cases = [
+        ("index.m3u8".to_string(), 200, "public, max-age=0, s-maxage=0", Some("Accept-Encoding")),
+        ("s1/source/index.m3u8".into(), 200, "public, max-age=0, s-maxage=0", Some("Accept-Encoding")),
+        (
+            format!("s1/source/index.m3u8?_HLS_msn={msn}&_HLS_part={part}"),
+            200,
+            "public, max-age=6",
+            Some("Accept-Encoding"),
+        ),
+        ("s1/source/init0.mp4".into(), 200, "public, max-age=31536000, immutable", None),
+        ("s1/source/seg0.m4s".into(), 200, "public, max-age=31536000, immutable", None),
+        (format!("s1/source/part{msn}.{part}.m4s"), 200, "public, max-age=31536000, immutable", None),
+        (format!("s1/source/part{msn}.{}.m4s", part + 2), 404, "no-store", None),
+        ("s1/source/seg99.m4s".into(), 404, "no-store", None),
+        ("s1/nope/index.m3u8".into(), 404, "no-store", None),
+        ("s1/source/index.m3u8?_HLS_msn=99".into(), 400, "no-store", None),
+    ];
+    for (path, status, cache_control, vary) in cases {
+        let response = get(path.clone()).await;
+        assert_eq!(response.status(), status, "{path}");
+        let headers = response.headers();
+        assert_eq!(headers["cache-control"], cache_control, "{path}");
+        assert_eq!(headers.get("vary").map(|v| v.to_str().unwrap()), vary, "{path}");
+        assert_eq!(headers["access-control-allow-origin"], "*", "{path}");
+    }
+    // Once ended, the playlist is final, and directives are ignored (answered at once).
+    stream.end();
+    let response = get("s1/source/index.m3u8?_HLS_msn=99&_HLS_part=3&_HLS_skip=YES".into()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=6");
+    let text = response.text().await.unwrap();
+    assert!(text.ends_with("#EXT-X-ENDLIST\n") && !text.contains("#EXT-X-SKIP"), "{text}");
 }

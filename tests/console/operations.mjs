@@ -83,8 +83,10 @@ try {
   await page.waitForSelector("#stream-key[data-key]");
   const key = await copied("#stream-key-copy");
   const playback = await copied("#playback-url-copy");
+  const embed = await copied("#embed-copy");
   report.copies = {
     rtmp: [rtmp, channel.publish_url], key: [key, channel.stream_key], playback: [playback, channel.playback_url],
+    embed,
     revealed_key_text: await text("#stream-key"),
   };
   step("copy buttons");

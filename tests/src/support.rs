@@ -10,8 +10,10 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+pub mod edge;
+
 use appliance::{Appliance, Channel, Config};
-use media::LatencyMode;
+use media::{ChannelOutput, EncoderPolicy, Ladder, LatencyMode, RenditionSpec, VideoCodec};
 use tokio::process::{Child, Command};
 
 /// Every await in a test is bounded by this unless it says otherwise.
@@ -27,6 +29,22 @@ pub fn browser_driver(name: &str) -> Option<std::path::PathBuf> {
     }
     eprintln!("skipped: Chromium or tests/{name}/node_modules is missing (scripts/test.sh installs both)");
     None
+}
+
+/// Whether `program` runs (`program <version_flag>`). Without it a test
+/// skips loudly, or fails under `CI=true`, where every tool must be installed.
+pub fn have_tool(program: &str, version_flag: &str, install: &str) -> bool {
+    let present = std::process::Command::new(program)
+        .arg(version_flag)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !present {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{program} is not installed ({install})");
+        eprintln!("skipped: {program} is not installed ({install})");
+    }
+    present
 }
 
 /// Whether `ffmpeg` and `ffprobe` exist; tests that need them skip loudly otherwise.
@@ -80,6 +98,34 @@ impl TestAppliance {
 
     pub fn add_channel(&self, name: &str, mode: LatencyMode) -> Channel {
         self.appliance.store.add(name, mode).expect("channel added")
+    }
+
+    /// A ladder channel of H.264 `rungs` (height, kbit/s), with the source when `include_source`.
+    pub fn add_ladder_channel(
+        &self,
+        name: &str,
+        mode: LatencyMode,
+        rungs: &[(u32, u32)],
+        include_source: bool,
+        policy: EncoderPolicy,
+    ) -> appliance::state::Channel {
+        let rungs = rungs
+            .iter()
+            .map(|&(height, bitrate_kbps)| RenditionSpec {
+                height,
+                bitrate_kbps,
+                codec: VideoCodec::H264,
+                max_fps: None,
+            })
+            .collect();
+        let new = appliance::state::NewChannel {
+            name: name.to_string(),
+            latency_mode: mode,
+            output: ChannelOutput::Ladder { ladder: Ladder { rungs, include_source } },
+            encoder_policy: policy,
+            ..appliance::state::NewChannel::default()
+        };
+        self.appliance.store.create_channel(new, true).expect("ladder channel created")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -172,6 +218,11 @@ pub async fn run_browser_script(script: &Path, args: &[&str], limit: Duration) -
     let report = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON report on the last line");
     eprintln!("{} report: {report}", script.file_name().unwrap_or_default().to_string_lossy());
     report
+}
+
+/// The directory of a media playlist path, for resolving its relative URIs.
+pub fn base(path: &str) -> &str {
+    &path[..path.rfind('/').map_or(0, |i| i + 1)]
 }
 
 /// Polls `f` every 50 ms until it returns `Some` or `limit` passes.

@@ -2,7 +2,7 @@
 //! (tests/console/operations.mjs): the dashboard shows a live publish's
 //! input as measured (resolution, frame rate, bitrate) and its encoder
 //! (`passthrough`, then `software` for a ladder); the copy buttons put the
-//! API's RTMP URL, stream key and playback URL on the clipboard; an API token
+//! API's RTMP URL, stream key, playback URL and watch-page iframe snippet on the clipboard; an API token
 //! made on the system page is shown once, works over HTTP and stops working
 //! when revoked; a webhook is made and deleted there; the rendition switcher
 //! of a 360p/240p ladder changes hls.js's level and the picture's height; an
@@ -127,6 +127,11 @@ async fn an_operator_watches_live_figures_copies_urls_manages_tokens_and_webhook
     assert_eq!(report["copies"]["key"][0].as_str(), Some(keys[PASSTHROUGH].as_str()));
     assert_eq!(report["masked"]["shows_key"], false, "masked until revealed: {}", report["masked"]);
     assert_eq!(report["copies"]["revealed_key_text"].as_str(), Some(keys[PASSTHROUGH].as_str()));
+    // The embed snippet frames the channel's watch page (played in tests/player/watch.mjs).
+    let playback = report["copies"]["playback"][1].as_str().unwrap_or_default();
+    let watch = format!("{}/watch/{PASSTHROUGH}?embed=1", &playback[..playback.find("/hls/").unwrap_or(0)]);
+    let embed = report["copies"]["embed"].as_str().unwrap_or_default();
+    assert!(embed.starts_with("<iframe ") && embed.contains(&format!("src=\"{watch}\"")), "embed snippet: {embed}");
 
     // (b) The token: shown once, working with its scope, revoked.
     let token = &report["token"];

@@ -47,18 +47,7 @@ fn ladder_channel_of(
     include_source: bool,
     policy: EncoderPolicy,
 ) -> appliance::state::Channel {
-    let rungs = rungs
-        .iter()
-        .map(|&(height, bitrate_kbps)| RenditionSpec { height, bitrate_kbps, codec: VideoCodec::H264, max_fps: None })
-        .collect();
-    let new = NewChannel {
-        name: name.to_string(),
-        latency_mode: LatencyMode::UltraLow,
-        output: ChannelOutput::Ladder { ladder: Ladder { rungs, include_source } },
-        encoder_policy: policy,
-        ..NewChannel::default()
-    };
-    app.appliance.store.create_channel(new, true).expect("ladder channel created")
+    app.add_ladder_channel(name, LatencyMode::UltraLow, rungs, include_source, policy)
 }
 
 /// The variants of a multivariant playlist: attributes and URI.

@@ -18,6 +18,12 @@ function outputText(output) {
   return rungs.join(", ");
 }
 
+// The iframe that embeds a channel's watch page in another site.
+function embedSnippet(channel) {
+  const watch = channel.playback_url.replace(/\/hls\/.*$/, `/watch/${enc(channel.name)}?embed=1`);
+  return `<iframe src="${watch}" width="640" height="400" style="border:0" allow="autoplay; fullscreen" allowfullscreen></iframe>`;
+}
+
 function playbackPath(channel) {
   return `/hls/${enc(channel.name)}/index.m3u8`;
 }
@@ -240,7 +246,8 @@ export function channelPage(main, name) {
         h("div", { class: "row" },
           h("button", { type: "button", class: "ghost", id: "reveal", "aria-pressed": String(revealed), onclick: () => { revealed = !revealed; renderCopies(channel); } }, revealed ? "Hide" : "Reveal"),
           h("button", { type: "button", class: "ghost", id: "stream-key-copy", "aria-describedby": "key-label", onclick: () => copyText(c.stream_key) }, "Copy"))),
-      copyRow("Playback URL", "playback-url", playback, playback));
+      copyRow("Playback URL", "playback-url", playback, playback),
+      copyRow("Embed", "embed", embedSnippet(c), embedSnippet(c)));
   };
   const renderDetails = (c) => replace(details,
     h("dt", {}, "Latency mode"), h("dd", {}, c.latency_mode),

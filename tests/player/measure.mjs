@@ -1,0 +1,68 @@
+// Watches one hls.js player (a page exposing `window.hlsPlayer` and a
+// `<video id="video">`) for a while and returns what it did: playback
+// progress, stalls, errors, and the latency hls.js measures from
+// EXT-X-PROGRAM-DATE-TIME. With `switchLevels` the player is asked to change
+// level every two seconds, cycling through an ABR ladder.
+export async function watchHlsJs(page, seconds, { switchLevels = false } = {}) {
+  return page.evaluate(async ([seconds, switchLevels]) => {
+    const video = document.getElementById("video");
+    const hls = window.hlsPlayer;
+    let stalls = 0;
+    const fatal = [];
+    const httpErrors = [];
+    video.addEventListener("waiting", () => stalls++);
+    hls.on("hlsError", (_, d) => {
+      if (d.fatal) fatal.push(d.details);
+      const code = d.response && d.response.code;
+      if (code >= 400 || code === 0) httpErrors.push(`${code} ${d.details} ${d.url || (d.frag && d.frag.url) || ""}`);
+    });
+    const switched = [];
+    hls.on("hlsLevelSwitched", (_, d) => switched.push(d.level));
+    let nextSwitch = performance.now() + 2000;
+    const latencies = [];
+    const glass = [];
+    let [rateMin, rateMax] = [video.playbackRate, video.playbackRate];
+    const start = video.currentTime;
+    const began = performance.now();
+    while (performance.now() - began < seconds * 1000) {
+      await new Promise((r) => setTimeout(r, 250));
+      if (Number.isFinite(hls.latency) && hls.latency > 0) latencies.push(hls.latency);
+      // The wall clock minus the program date-time on screen: ingest to display, on one machine's clock.
+      if (hls.playingDate && !video.paused) glass.push((Date.now() - hls.playingDate.getTime()) / 1000);
+      rateMin = Math.min(rateMin, video.playbackRate);
+      rateMax = Math.max(rateMax, video.playbackRate);
+      if (switchLevels && hls.levels.length > 1 && performance.now() >= nextSwitch) {
+        nextSwitch += 2000;
+        hls.nextLevel = (Math.max(hls.currentLevel, 0) + 1) % hls.levels.length;
+      }
+    }
+    latencies.sort((a, b) => a - b);
+    glass.sort((a, b) => a - b);
+    const quantile = (v, p) => v.length ? v[Math.min(v.length - 1, Math.floor(p * v.length))] : null;
+    const q = (p) => quantile(latencies, p);
+    return {
+      played_seconds: video.currentTime - start,
+      wall_seconds: (performance.now() - began) / 1000,
+      stalls,
+      fatal_errors: fatal,
+      http_errors: httpErrors,
+      latency_p50: q(0.5), latency_p95: q(0.95), latency_max: latencies.at(-1) ?? null,
+      ingest_to_display_p50: quantile(glass, 0.5), ingest_to_display_p95: quantile(glass, 0.95),
+      target_latency: hls.targetLatency,
+      low_latency_mode: hls.lowLatencyMode,
+      levels: hls.levels.map((l) => `${l.width}x${l.height}@${l.bitrate}`),
+      video_size: [video.videoWidth, video.videoHeight],
+      levels_switched: switched,
+      playback_rate: [rateMin, rateMax],
+    };
+  }, [seconds, switchLevels]);
+}
+
+// Opens `url` in `context` and waits until its hls.js player plays.
+export async function openPlaying(context, url, consoleErrors) {
+  const page = await context.newPage();
+  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+  await page.goto(url);
+  await page.waitForFunction(() => window.hlsPlayer && document.getElementById("video").currentTime > 0, null, { timeout: 20000 });
+  return page;
+}
