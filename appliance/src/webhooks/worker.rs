@@ -22,9 +22,10 @@ use crate::state::blocking::blocking;
 use crate::state::clock;
 use crate::state::{Attempt, AttemptOutcome, PendingHead};
 
-/// How often the outbox is looked at when nothing wakes the worker (events
-/// written by another process, such as the CLI).
-const POLL: Duration = Duration::from_secs(1);
+/// How long to wait before reading the outbox again after a failed read.
+/// Otherwise the worker sleeps until a write wakes it (`Store::changed`: the
+/// CLI writes through the running server) or the next retry is due: no polling.
+const READ_RETRY: Duration = Duration::from_secs(5);
 /// Attempts in flight at once (each to a different endpoint or channel).
 const MAX_IN_FLIGHT: usize = 16;
 /// How often old events are pruned.
@@ -117,7 +118,7 @@ impl Worker {
                 next_prune = Instant::now() + PRUNE_EVERY;
                 this.prune().await;
             }
-            let mut wait = POLL;
+            let mut wait = next_prune.saturating_duration_since(Instant::now());
             let store = this.store.clone();
             match blocking(move || store.pending_heads()).await {
                 Ok(heads) => {
@@ -140,7 +141,10 @@ impl Worker {
                         busy.insert(lane);
                     }
                 }
-                Err(e) => tracing::error!(error = %e, "webhooks: cannot read the outbox"),
+                Err(e) => {
+                    tracing::error!(error = %e, "webhooks: cannot read the outbox");
+                    wait = READ_RETRY;
+                }
             }
             tokio::select! {
                 _ = this.store.changed().notified() => {}
@@ -184,7 +188,7 @@ impl Worker {
             Ok(None) => return,
             Err(e) => {
                 tracing::error!(error = %e, "webhooks: cannot read a delivery");
-                tokio::time::sleep(POLL).await;
+                tokio::time::sleep(READ_RETRY).await;
                 return;
             }
         };
