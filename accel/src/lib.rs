@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod probe;
 pub mod scheduler;
 pub mod slots;
+pub mod thread_name;
 pub mod source;
 
 pub use device::{Backend, DeviceId};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use scuffle_rtmp::error::RtmpError;
 
-use crate::handler::RefusalKind;
+use crate::refusal::RefusalKind;
 
 /// Why a connection, a publish or a tag was not carried through.
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,8 @@ use crate::admission::Admission;
 use crate::chunk::{ChunkReader, MAX_PARTIAL_BYTES, PRE_PUBLISH_MAX_MESSAGE};
 use crate::handler::{IngestHandler, PublishGrant, PublishRequest, Refusal, RefusalKind};
 use crate::memory_budget::MemoryBudget;
-use crate::server::{IngestConfig, Shared};
+use crate::ingest_config::IngestConfig;
+use crate::server_state::Shared;
 use crate::session::{self, Admitted};
 use crate::{Demuxer, amf0, command, flv, metadata};
 

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use crate::metadata::StreamMetadata;
+pub use crate::refusal::{Refusal, RefusalKind};
 
 /// A client asks to publish. `stream_key` is the publish name with any
 /// `?query` suffix removed; it is a secret, so `Debug` shows only a prefix.
@@ -24,56 +25,6 @@ impl fmt::Debug for PublishRequest {
             .field("app", &self.app)
             .field("stream_key", &key_prefix(&self.stream_key))
             .finish()
-    }
-}
-
-/// Why a publish was refused; chooses the RTMP status code the publisher sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RefusalKind {
-    /// No channel has this stream key.
-    UnknownKey,
-    /// The channel is already live from another publisher.
-    AlreadyLive,
-    /// The channel exists but cannot take a publish now (disabled, no capacity, shutting down).
-    Unavailable,
-}
-
-impl RefusalKind {
-    /// Every kind, in the order of their discriminants.
-    pub const ALL: [RefusalKind; 3] = [RefusalKind::UnknownKey, RefusalKind::AlreadyLive, RefusalKind::Unavailable];
-
-    /// The kind's name in logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            RefusalKind::UnknownKey => "unknown_key",
-            RefusalKind::AlreadyLive => "already_live",
-            RefusalKind::Unavailable => "unavailable",
-        }
-    }
-
-    /// The `onStatus` code sent to the publisher. OBS's librtmp closes the
-    /// connection and shows "code (description)" for all three; FFmpeg shows
-    /// the description.
-    pub fn status_code(self) -> &'static str {
-        match self {
-            RefusalKind::UnknownKey => "NetStream.Publish.Denied",
-            RefusalKind::AlreadyLive => "NetStream.Publish.BadName",
-            RefusalKind::Unavailable => "NetStream.Publish.Rejected",
-        }
-    }
-}
-
-/// A refused publish: the kind picks the status code, the reason is the
-/// description the publisher sees and the text of the log line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub kind: RefusalKind,
-    pub reason: String,
-}
-
-impl Refusal {
-    pub fn new(kind: RefusalKind, reason: impl Into<String>) -> Self {
-        Self { kind, reason: reason.into() }
     }
 }
 

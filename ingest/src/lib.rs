@@ -16,10 +16,13 @@ mod flv;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod handler;
+mod ingest_config;
 mod memory_budget;
 mod metadata;
+mod refusal;
 mod refusal_log;
 mod server;
+mod server_state;
 mod session;
 mod timestamps;
 mod warnings;

@@ -40,7 +40,8 @@ use crate::demuxer::Demuxer;
 use crate::error::IngestError;
 use crate::handler::{IngestHandler, PublishRequest, Refusal, RefusalKind, key_prefix, stream_key};
 use crate::metadata;
-use crate::server::{IngestConfig, Shared};
+use crate::ingest_config::IngestConfig;
+use crate::server_state::Shared;
 use crate::warnings::{Warning, Warnings};
 
 /// How long the consumer may take to accept a track announcement.

@@ -7,7 +7,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::codec::CodecError;
+use crate::codec_error::CodecError;
 use crate::mpeg_audio::MpegAudioHeader;
 use crate::opus::{OPUS_RATE, OpusHead};
 

@@ -4,7 +4,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{BitReader, CodecError, strip_emulation_prevention};
+use crate::bit_reader::{BitReader, strip_emulation_prevention};
+use crate::codec_error::CodecError;
 
 /// NAL unit types of the parameter sets (ITU-T H.265 Table 7-1).
 pub const HEVC_NAL_VPS: u8 = 32;

@@ -4,7 +4,9 @@
 #![forbid(unsafe_code)]
 
 pub mod audio_codec;
+mod bit_reader;
 pub mod codec;
+pub mod codec_error;
 pub mod hevc;
 pub mod ladder;
 pub mod latency_mode;

@@ -2,7 +2,7 @@
 //! unofficial MPEG-2.5): MP3 has no sequence header, so ingest reads the sample
 //! rate and channels from the first frame, and counts the samples a tag carries.
 
-use crate::codec::CodecError;
+use crate::codec_error::CodecError;
 
 /// MPEG audio version of a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

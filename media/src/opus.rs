@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use crate::codec::CodecError;
+use crate::codec_error::CodecError;
 
 /// Opus always runs at 48 kHz: its timestamps and durations are in 48 kHz samples.
 pub const OPUS_RATE: u32 = 48_000;

@@ -27,7 +27,8 @@
 //!
 //! | file | owns |
 //! | --- | --- |
-//! | `mod.rs` | the handle (`Pipeline`), its config, events, stats and `Resume` |
+//! | `mod.rs` | the handle (`Pipeline`) |
+//! | `config.rs`, `events.rs`, `stats.rs` | its configuration, its events (and `Resume`), its figures |
 //! | `rendition.rs` | the renditions by name: `Outputs` (writing ends) and `Rendition` (reading ends) |
 //! | `session.rs` | the session thread: tracks, which rungs run, frames and audio to the rung threads |
 //! | `decode.rs` | the one decoder of the source (on the device where the backend has one) |
@@ -35,27 +36,32 @@
 //! | `rung.rs` | one rung's encoder thread: encoder, frame-rate cap, track announcements, units out |
 //! | `fault.rs` | `Fault` and `FaultSwitch`, the injection for tests and drills |
 
+mod config;
 mod decode;
+mod events;
 mod fault;
 mod rendition;
 mod rung;
 mod scale;
 mod session;
+mod stats;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
-use media::{DropStats, RenditionSpec, TrackInfo, UnitReceiver};
-use serde::Serialize;
+use media::UnitReceiver;
 
 use crate::device::{Backend, DeviceId};
 use crate::error::AccelError;
 use crate::ffi::{self, HwDevice, HwKind};
-use crate::meter::{RungMeter, RungStats};
 
+pub use config::PipelineConfig;
+pub use events::{PipelineEvent, Resume};
 pub use fault::{Fault, FaultSwitch};
+pub use stats::PipelineStats;
+use stats::Shared;
+pub use crate::thread_name::truncate_thread_name;
 pub use rendition::{Outputs, Rendition};
 pub use scale::rung_size;
 
@@ -64,65 +70,6 @@ pub use scale::rung_size;
 pub const INPUT_QUEUE: usize = 64;
 /// Pipeline events to the supervisor.
 const EVENT_QUEUE: usize = 16;
-/// Audio units held before the first video frame decides which rungs run
-/// (the session thread), or before a rung's first announcement (a rung thread).
-const EARLY_AUDIO: usize = 256;
-
-/// What one pipeline does.
-#[derive(Debug, Clone)]
-pub struct PipelineConfig {
-    /// Channel name, for thread names and logs.
-    pub label: String,
-    pub backend: Backend,
-    pub device: DeviceId,
-    /// The ladder's rungs; each names the output it writes (`RenditionSpec::name`, unique).
-    pub rungs: Vec<RenditionSpec>,
-    /// Keyframe cadence: the segment target.
-    pub keyframe_interval: Duration,
-    /// Encoder preset instead of the table's (tests and the bench use `ultrafast`).
-    pub preset: Option<String>,
-    /// Test hook: the first rung's encoder fails after this many frames.
-    #[doc(hidden)]
-    pub fail_after_frames: Option<u64>,
-    /// Fault injection on the running ladder (tests and drills); shared by
-    /// every pipeline started or resumed with clones of this config.
-    pub faults: FaultSwitch,
-}
-
-/// What the supervisor hears from a pipeline.
-#[derive(Debug)]
-pub enum PipelineEvent {
-    /// The first video frame was decoded: these rungs run, those above the source were dropped (rendition names).
-    Configured { source: (u32, u32), kept: Vec<String>, dropped: Vec<String> },
-    /// The pipeline stopped on an error. With `resume`, the ladder can be
-    /// restarted (`Pipeline::resume`) on another slot: the input and the
-    /// outputs are handed back, so the HLS stream continues with a discontinuity.
-    Failed { error: AccelError, resume: Option<Resume> },
-    /// The input ended (publish over) and every output was closed.
-    Finished,
-}
-
-/// The channels of a failed pipeline, to restart the ladder with.
-#[derive(Debug)]
-pub struct Resume {
-    pub input: UnitReceiver,
-    /// By rendition name; a rung that was dropped or whose consumer left has none.
-    pub outputs: Outputs,
-    /// The source's last track announcement (the source does not repeat it).
-    pub source_tracks: Option<Arc<[TrackInfo]>>,
-}
-
-/// A snapshot of a running pipeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PipelineStats {
-    pub decoded_frames: u64,
-    /// Source units dropped at the input because the transcode fell behind.
-    pub input_dropped_units: u64,
-    pub input_drop_episodes: u64,
-    /// The running rungs, in the ladder's order, each by its rendition name.
-    pub rungs: Vec<RungStats>,
-}
-
 /// A running pipeline. Dropping it asks the threads to stop (at the next input event).
 #[derive(Debug)]
 pub struct Pipeline {
@@ -130,14 +77,6 @@ pub struct Pipeline {
     stop: Arc<AtomicBool>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
-}
-
-/// What the session thread shares with the handle: the figures of `stats`.
-#[derive(Debug)]
-struct Shared {
-    meters: Mutex<Vec<Arc<RungMeter>>>,
-    decoded: AtomicU64,
-    input_drops: Arc<DropStats>,
 }
 
 impl Pipeline {
@@ -235,14 +174,6 @@ impl Drop for Pipeline {
     }
 }
 
-/// `name` cut to the 15 bytes a Linux thread name holds (a readable prefix).
-pub fn truncate_thread_name(mut name: String) -> String {
-    while name.len() > 15 {
-        name.pop();
-    }
-    name
-}
-
 fn hw_kind(backend: Backend) -> Option<HwKind> {
     match backend {
         Backend::Software => None,
@@ -263,7 +194,9 @@ fn open_device(kind: HwKind, device: &DeviceId) -> Result<HwDevice, String> {
 
 #[cfg(test)]
 mod tests {
-    use media::{VideoCodec, unit_channel};
+    use std::time::Duration;
+
+    use media::{RenditionSpec, VideoCodec, unit_channel};
 
     use super::*;
 

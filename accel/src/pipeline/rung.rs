@@ -12,7 +12,9 @@ use std::time::Instant;
 use ffmpeg_next as ffmpeg;
 use media::{Arrival, CodecConfig, EncodedUnit, RenditionSpec, Timebase, TrackInfo, TrackKind, UnitSender, VideoCodec};
 
-use super::{EARLY_AUDIO, Fault, FaultSwitch, PipelineConfig, truncate_thread_name};
+use super::config::{EARLY_AUDIO, PipelineConfig};
+use super::fault::{Fault, FaultSwitch};
+use crate::thread_name::truncate_thread_name;
 use crate::bitstream;
 use crate::cadence::{FrameRateCap, TICKS_PER_SECOND};
 use crate::device::{Backend, DeviceId};

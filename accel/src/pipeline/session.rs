@@ -15,7 +15,10 @@ use media::{EncodedUnit, StreamEvent, Timebase, TrackInfo, TrackKind, UnitReceiv
 use super::decode::SourceDecoder;
 use super::rung::{RungEncoder, RungInput, Worker, WorkerExit};
 use super::scale::Scaler;
-use super::{EARLY_AUDIO, Outputs, PipelineConfig, PipelineEvent, Resume, Shared};
+use super::config::{EARLY_AUDIO, PipelineConfig};
+use super::events::{PipelineEvent, Resume};
+use super::rendition::Outputs;
+use super::stats::Shared;
 use crate::cadence::KeyframeCadence;
 use crate::error::AccelError;
 use crate::ffi::HwDevice;
