@@ -1,4 +1,4 @@
-//! Every `unsafe` block of the appliance: the parts of FFmpeg that
+//! Every `unsafe` block of the appliance (here and in `ffi/`): the parts of FFmpeg that
 //! `ffmpeg-next` does not wrap (hardware device and frame contexts, codec
 //! extradata, buffer-source parameters, the log callback) and the run-time
 //! loading of NVIDIA's driver libraries. Each raw pointer is owned by an RAII
@@ -15,6 +15,8 @@ use std::sync::{Mutex, Once};
 
 use ffmpeg::ffi as sys;
 use ffmpeg_next as ffmpeg;
+
+pub mod output;
 
 /// FFmpeg log levels (libavutil/log.h).
 const AV_LOG_ERROR: c_int = 16;

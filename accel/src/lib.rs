@@ -23,8 +23,9 @@ pub mod pipeline;
 pub mod probe;
 pub mod scheduler;
 pub mod slots;
-pub mod thread_name;
 pub mod source;
+pub mod stream_out;
+pub mod thread_name;
 
 pub use device::{Backend, DeviceId};
 pub use error::AccelError;

@@ -15,10 +15,10 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
 use crate::admission::{Admission, Rejection};
-use crate::memory_budget::MemoryBudget;
 use crate::client_address::ClientAddress;
 use crate::handler::IngestHandler;
 pub use crate::ingest_config::IngestConfig;
+use crate::memory_budget::MemoryBudget;
 use crate::server_state::Shared;
 use crate::session::{self, Admitted, Ended};
 

@@ -39,8 +39,8 @@ use crate::command::{self, ClientCommand};
 use crate::demuxer::Demuxer;
 use crate::error::IngestError;
 use crate::handler::{IngestHandler, PublishRequest, Refusal, RefusalKind, key_prefix, stream_key};
-use crate::metadata;
 use crate::ingest_config::IngestConfig;
+use crate::metadata;
 use crate::server_state::Shared;
 use crate::warnings::{Warning, Warnings};
 

@@ -56,14 +56,14 @@ use crate::device::{Backend, DeviceId};
 use crate::error::AccelError;
 use crate::ffi::{self, HwDevice, HwKind};
 
+pub use crate::thread_name::truncate_thread_name;
 pub use config::PipelineConfig;
 pub use events::{PipelineEvent, Resume};
 pub use fault::{Fault, FaultSwitch};
-pub use stats::PipelineStats;
-use stats::Shared;
-pub use crate::thread_name::truncate_thread_name;
 pub use rendition::{Outputs, Rendition};
 pub use scale::rung_size;
+pub use stats::PipelineStats;
+use stats::Shared;
 
 /// Events between ingest and a pipeline: small, so a transcode that falls
 /// behind drops (to the next keyframe) within about a second instead of queueing.

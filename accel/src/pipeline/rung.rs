@@ -14,7 +14,6 @@ use media::{Arrival, CodecConfig, EncodedUnit, RenditionSpec, Timebase, TrackInf
 
 use super::config::{EARLY_AUDIO, PipelineConfig};
 use super::fault::{Fault, FaultSwitch};
-use crate::thread_name::truncate_thread_name;
 use crate::bitstream;
 use crate::cadence::{FrameRateCap, TICKS_PER_SECOND};
 use crate::device::{Backend, DeviceId};
@@ -22,6 +21,7 @@ use crate::error::AccelError;
 use crate::ffi::{self, NotOpenedCodec};
 use crate::meter::RungMeter;
 use crate::options::EncoderSettings;
+use crate::thread_name::truncate_thread_name;
 
 /// Frames queued to each rung's encoder thread.
 const RUNG_QUEUE: usize = 4;

@@ -12,12 +12,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ffmpeg_next as ffmpeg;
 use media::{EncodedUnit, StreamEvent, Timebase, TrackInfo, TrackKind, UnitReceiver};
 
-use super::decode::SourceDecoder;
-use super::rung::{RungEncoder, RungInput, Worker, WorkerExit};
-use super::scale::Scaler;
 use super::config::{EARLY_AUDIO, PipelineConfig};
+use super::decode::SourceDecoder;
 use super::events::{PipelineEvent, Resume};
 use super::rendition::Outputs;
+use super::rung::{RungEncoder, RungInput, Worker, WorkerExit};
+use super::scale::Scaler;
 use super::stats::Shared;
 use crate::cadence::KeyframeCadence;
 use crate::error::AccelError;

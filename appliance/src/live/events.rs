@@ -23,6 +23,10 @@ pub enum SessionEvent {
     /// A queue of the session dropped units since the last report (each
     /// episode a skip to the next keyframe). Reported at most once an interval.
     Dropped { queue: String, units: u64, episodes: u64 },
+    /// An output's connection to another server came up (`attempt` 1: the first).
+    LinkUp { output: String, attempt: u32 },
+    /// An output's connection failed or dropped; it is tried again after `retry_in`.
+    LinkDown { output: String, attempt: u32, error: String, retry_in: std::time::Duration },
 }
 
 /// An event with the session it is of, as watchers receive it.

@@ -250,6 +250,9 @@ pub struct OutputFigures {
     pub dropped_units: u64,
     /// Times it fell behind.
     pub drop_episodes: u64,
+    /// Its connection, for an output that sends to another server (a restream destination).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<super::link::LinkFigures>,
 }
 
 /// One session in progress: written by its task (input, placement) and read by the API.

@@ -2,7 +2,8 @@
 //! the one owner of every live session and keeps the `registry` of what is
 //! live; each `session` task owns its input, its processing (`audio`, the
 //! ladder through `transcode`) and its outputs, plugged in through `ports`
-//! and fed by `fanout` (the LL-HLS packager is one: `packaging`). Stages
+//! and fed by `fanout` (the LL-HLS packager is one: `packaging`; each restream
+//! destination another: `restream`, its connection's figures in `link`). Stages
 //! report up as typed `events`; `figures` and `viewers` are what the API and
 //! console read.
 
@@ -11,9 +12,11 @@ pub mod control;
 pub mod events;
 pub mod fanout;
 pub mod figures;
+pub mod link;
 pub mod packaging;
 pub mod ports;
 pub mod registry;
+pub mod restream;
 pub mod routing;
 pub mod session;
 pub mod supervisor;

@@ -118,6 +118,11 @@ pub trait Output: Send + 'static {
 
     fn subscription(&self) -> Subscription;
 
+    /// The connection's figures, for an output that sends to another server.
+    fn link(&self) -> Option<std::sync::Arc<super::link::Link>> {
+        None
+    }
+
     /// Starts the output on its feeds (in rendition order). Must not block:
     /// blocking work goes to a thread the returned future joins.
     fn start(self: Box<Self>, feeds: Vec<Feed>, reporter: Reporter) -> OutputRun;

@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::control::SessionCommand;
 use super::events::{LiveEvent, SessionEvent};
 use super::figures::{OutputFigures, SessionFigures};
+use super::link::Link;
 
 /// Events kept for watchers that fall behind (they lose the oldest beyond it).
 const EVENT_BACKLOG: usize = 256;
@@ -30,6 +31,8 @@ pub struct LiveEntry {
     pub renditions: Vec<String>,
     pub figures: Arc<SessionFigures>,
     outputs: Mutex<Vec<OutputFigures>>,
+    /// The connections of outputs that send to other servers, by output name: read live.
+    links: Mutex<Vec<(String, Arc<Link>)>>,
     /// The session's commands; only the supervisor sends them.
     pub(super) control: mpsc::Sender<SessionCommand>,
 }
@@ -52,12 +55,25 @@ impl LiveEntry {
             renditions,
             figures,
             outputs: Mutex::new(Vec::new()),
+            links: Mutex::new(Vec::new()),
         }
     }
 
     /// The outputs now.
     pub fn outputs(&self) -> Vec<OutputFigures> {
-        self.outputs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        let mut outputs = self.outputs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        for output in &mut outputs {
+            if let Some((_, link)) = links.iter().find(|(name, _)| *name == output.name) {
+                output.link = Some(link.figures());
+            }
+        }
+        outputs
+    }
+
+    /// Lists an output's connection (the session does, as it plugs the output in).
+    pub(super) fn add_link(&self, output: &str, link: Arc<Link>) {
+        self.links.lock().unwrap_or_else(|e| e.into_inner()).push((output.to_string(), link));
     }
 
     /// Replaces the outputs' figures (the session is the only writer).

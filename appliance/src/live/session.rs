@@ -29,12 +29,15 @@ pub use super::control::{Ending, SessionCommand};
 use super::events::SessionEvent;
 use super::fanout::Fanout;
 use super::figures::{OutputFigures, OutputState, SessionFigures};
+use super::link::Link;
 use super::ports::{OUTPUT_QUEUE, Output, Reporter};
 use super::registry::Registry;
+use super::restream;
 use super::transcode::{LadderStage, Transcoder};
 use crate::state::blocking::blocking;
 use crate::state::lifecycle::{EndReason, Event};
-use crate::state::{Channel, EncoderMoved, EncoderSlot, Session, SessionStats, Store, StoreError};
+use crate::state::records::restream::RestreamReport;
+use crate::state::{Channel, EncoderMoved, EncoderSlot, EventType, Session, SessionStats, Store, StoreError};
 
 /// Events buffered between ingest and the session (about 6 s of 30 fps video with audio).
 pub const INPUT_QUEUE: usize = 512;
@@ -93,6 +96,8 @@ struct OutputSlot {
     /// Its queues' counters, and what was last reported of them.
     queues: Vec<Arc<DropStats>>,
     reported: (u64, u64),
+    /// Its connection, when it sends to another server.
+    link: Option<Arc<Link>>,
 }
 
 impl OutputSlot {
@@ -108,6 +113,7 @@ impl OutputSlot {
             error: self.error.clone(),
             dropped_units,
             drop_episodes,
+            link: self.link.as_ref().map(|link| link.figures()),
         }
     }
 }
@@ -218,6 +224,8 @@ pub async fn run(
         running.finish(input, Ending::End(EndReason::PublisherLeft), SelectAll::new(), stage_events).await;
         return;
     }
+    // After the grant, so a publish never waits for them; they start at a keyframe.
+    running.attach_restreams().await;
     let _ = running.step(Event::PipelineStarting).await;
     let rungs: SelectAll<RungStream> = rungs.into_iter().map(rung_stream).collect();
     let max = spec.channel.max_session_seconds.map(Duration::from_secs);
@@ -306,6 +314,7 @@ impl Running {
         let index = self.outputs.len();
         let name = output.name().to_string();
         let subscription = output.subscription();
+        let link = output.link();
         let mut feeds = Vec::new();
         let mut queues = Vec::new();
         for fanout in &mut self.fanouts {
@@ -323,9 +332,36 @@ impl Running {
         let run = output.start(feeds, reporter);
         self.stages.spawn(async move { (Stage::Output(index), run.await.map_err(|e| e.to_string())) }.instrument(span));
         tracing::info!(output = %name, "output attached");
-        self.outputs.push(OutputSlot { name, state: OutputState::Running, error: None, queues, reported: (0, 0) });
+        if let (Some(link), Some(entry)) = (&link, self.deps.registry.session(&self.channel, &self.session)) {
+            entry.add_link(&name, link.clone());
+        }
+        self.outputs.push(OutputSlot {
+            name,
+            state: OutputState::Running,
+            error: None,
+            queues,
+            reported: (0, 0),
+            link,
+        });
         self.publish_outputs();
         Ok(())
+    }
+
+    /// Plugs in an output for each enabled restream destination of the channel.
+    async fn attach_restreams(&mut self) {
+        let (store, channel) = (self.deps.store.clone(), self.channel.clone());
+        match blocking(move || store.restreams(&channel)).await {
+            Ok(destinations) => {
+                for output in restream::outputs(destinations) {
+                    if let Err(reason) = self.attach(output) {
+                        tracing::warn!(%reason, "a restream destination was left out");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "restream destinations cannot be read; the session goes on without them")
+            }
+        }
     }
 
     /// A source event (after metering): into the audio stage when it runs (or
@@ -390,6 +426,14 @@ impl Running {
                 None
             }
             SessionEvent::ProcessingFailed { reason } => Some(Ending::Fail(reason.clone())),
+            SessionEvent::LinkUp { output, attempt } => {
+                self.record_link(output, EventType::RestreamConnected, *attempt, None, None);
+                None
+            }
+            SessionEvent::LinkDown { output, attempt, error, retry_in } => {
+                self.record_link(output, EventType::RestreamFailed, *attempt, Some(error.clone()), Some(*retry_in));
+                None
+            }
             SessionEvent::Viewable | SessionEvent::OutputFailed { .. } | SessionEvent::Dropped { .. } => None,
         };
         self.deps.registry.publish(&self.channel, &self.session, event);
@@ -453,6 +497,36 @@ impl Running {
         if changed {
             self.publish_outputs();
         }
+    }
+
+    /// `restream.connected` / `restream.failed` into the outbox, for the output's destination.
+    fn record_link(
+        &self,
+        output: &str,
+        kind: EventType,
+        attempt: u32,
+        error: Option<String>,
+        retry_in: Option<Duration>,
+    ) {
+        let Some(link) = self.outputs.iter().find(|o| o.name == output).and_then(|o| o.link.clone()) else { return };
+        let report = RestreamReport {
+            destination: link.destination.clone(),
+            url: link.url.clone(),
+            rendition: link.rendition.clone(),
+            session: self.session.clone(),
+            attempt,
+            error,
+            retry_in_ms: retry_in.map(|d| d.as_millis() as u64),
+        };
+        let (store, channel) = (self.deps.store.clone(), self.channel.clone());
+        tokio::spawn(
+            async move {
+                if let Err(e) = blocking(move || store.record_restream_event(&channel, kind, report)).await {
+                    tracing::error!(error = %e, event = kind.as_str(), "cannot record the restream event");
+                }
+            }
+            .in_current_span(),
+        );
     }
 
     /// The ladder moved: the placement follows, and `session.encoder_moved` goes into the outbox.

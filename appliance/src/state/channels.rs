@@ -14,7 +14,7 @@ use super::records::channel::{validate_max_session, validate_output};
 use super::records::{Channel, ChannelPatch, EventType, NewChannel, Snapshot, validate_name};
 use super::rows::{append_event, decode, finish_session, lifecycle_of, load_channel as load, save_channel as save};
 use super::store::Store;
-use super::tables::{CHANNELS, SESSIONS, STREAM_KEYS};
+use super::tables::{CHANNELS, RESTREAMS, SESSIONS, STREAM_KEYS};
 use super::{clock, ids};
 
 fn refused(channel: &str, refusal: lifecycle::Refusal) -> StoreError {
@@ -201,6 +201,7 @@ impl Store {
             tx.open_table(STREAM_KEYS)?.remove(channel.stream_key.as_str())?;
             tx.open_table(CHANNELS)?.remove(name)?;
             tx.open_table(SESSIONS)?.retain_in((name, "")..(name, "\u{10FFFF}"), |_, _| false)?;
+            tx.open_table(RESTREAMS)?.retain_in((name, "")..(name, "\u{10FFFF}"), |_, _| false)?;
             append_event(tx, EventType::ChannelDeleted, name, Snapshot::Channel(Box::new(channel.clone())))?;
             Ok((channel, ended))
         })

@@ -8,7 +8,7 @@
 //! and the checks of its fields), `store` (the open file and its
 //! transactions), `rows` (record reads and writes that several transactions
 //! share inside one write transaction), and the transactions, one module per
-//! resource (`channels`, `sessions`, `tokens`, `webhooks`, `outbox`), which
+//! resource (`channels`, `sessions`, `tokens`, `webhooks`, `restreams`, `outbox`), which
 //! never import each other. `lifecycle` is the pure state machine the
 //! transactions apply. One process holds the file at a time (see `store`).
 
@@ -21,6 +21,7 @@ pub mod lifecycle;
 pub mod outbox;
 pub mod page;
 pub mod records;
+pub mod restreams;
 mod rows;
 pub mod sessions;
 pub mod store;

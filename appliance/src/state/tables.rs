@@ -20,6 +20,8 @@ pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 pub const DELIVERIES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("deliveries");
 /// (endpoint id, event sequence) -> `PendingDelivery`: the deliveries still to make (the worker's queue).
 pub const PENDING: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("pending_deliveries");
+/// (channel name, destination id) -> `RestreamDestination`.
+pub const RESTREAMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("restreams");
 /// Counters: `next_event_sequence`.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -33,6 +35,7 @@ pub fn create_all(tx: &redb::WriteTransaction) -> Result<(), redb::TableError> {
     tx.open_table(EVENTS)?;
     tx.open_table(DELIVERIES)?;
     tx.open_table(PENDING)?;
+    tx.open_table(RESTREAMS)?;
     tx.open_table(META)?;
     Ok(())
 }

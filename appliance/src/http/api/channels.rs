@@ -100,7 +100,7 @@ fn present<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Option<u64>>, D::E
 }
 
 /// A channel name from the path; anything that is not a name cannot exist.
-fn channel_name(name: String) -> Result<String, ApiError> {
+pub(super) fn channel_name(name: String) -> Result<String, ApiError> {
     validate_name(&name).map_err(|_| ApiError::not_found(format!("channel {:?} does not exist", truncated(&name))))?;
     Ok(name)
 }

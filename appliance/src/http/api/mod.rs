@@ -20,6 +20,7 @@ pub mod media_schemas;
 pub mod openapi;
 pub mod pagination;
 pub mod resources;
+pub mod restreams;
 pub mod sessions;
 pub mod system;
 pub mod tokens;
@@ -45,6 +46,8 @@ pub fn openapi_router() -> OpenApiRouter<ApiState> {
         .routes(routes!(channels::start_channel))
         .routes(routes!(channels::stop_channel))
         .routes(routes!(channels::rotate_stream_key))
+        .routes(routes!(restreams::list_restreams, restreams::create_restream))
+        .routes(routes!(restreams::update_restream, restreams::delete_restream))
         .routes(routes!(sessions::list_sessions))
         .routes(routes!(sessions::get_session))
         .routes(routes!(tokens::list_tokens, tokens::create_token))

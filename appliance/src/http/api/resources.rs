@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::media_schemas::{ChannelOutputSchema, EncoderPolicySchema, LatencyModeSchema};
 use crate::live::figures::LiveFigures;
 use crate::state::clock::rfc3339;
+use crate::state::records::restream::RestreamReport;
 use crate::state::{
     ApiToken, Channel, ChannelState, Delivery, DeliveryState, EncoderMoved, EndReason, Event, EventType, Scope,
     Session, SessionState, WebhookEndpoint,
@@ -267,6 +268,8 @@ pub enum EventData {
     Session(SessionResource),
     /// `session.encoder_moved`: the ladder's move, not the whole session.
     EncoderMoved(EncoderMoved),
+    /// `restream.connected`, `restream.failed`: the destination as shown (never its key).
+    Restream(RestreamReport),
 }
 
 /// An event: the body of every webhook delivery.
@@ -290,6 +293,7 @@ impl EventResource {
             Snapshot::Channel(channel) => EventData::Channel(ChannelResource::public(*channel, urls)),
             Snapshot::Session(session) => EventData::Session(SessionResource::from(*session)),
             Snapshot::EncoderMoved(moved) => EventData::EncoderMoved(*moved),
+            Snapshot::Restream(report) => EventData::Restream(*report),
         };
         EventResource {
             id: event.id,

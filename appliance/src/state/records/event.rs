@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::channel::Channel;
+use super::restream::RestreamReport;
 use super::session::{EncoderMoved, Session};
 
 /// The kinds of event, as named in webhook payloads and endpoint filters.
@@ -31,10 +32,16 @@ pub enum EventType {
     /// A session's ladder moved to another encoder slot after a failure.
     #[serde(rename = "session.encoder_moved")]
     SessionEncoderMoved,
+    /// A restream destination took the stream (at the session's start or after a retry).
+    #[serde(rename = "restream.connected")]
+    RestreamConnected,
+    /// A restream destination refused or dropped the stream; it is retried with backoff.
+    #[serde(rename = "restream.failed")]
+    RestreamFailed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 12] = [
         EventType::ChannelCreated,
         EventType::ChannelUpdated,
         EventType::ChannelDeleted,
@@ -45,6 +52,8 @@ impl EventType {
         EventType::SessionEnded,
         EventType::SessionError,
         EventType::SessionEncoderMoved,
+        EventType::RestreamConnected,
+        EventType::RestreamFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +68,8 @@ impl EventType {
             EventType::SessionEnded => "session.ended",
             EventType::SessionError => "session.error",
             EventType::SessionEncoderMoved => "session.encoder_moved",
+            EventType::RestreamConnected => "restream.connected",
+            EventType::RestreamFailed => "restream.failed",
         }
     }
 }
@@ -70,6 +81,7 @@ pub enum Snapshot {
     Channel(Box<Channel>),
     Session(Box<Session>),
     EncoderMoved(Box<EncoderMoved>),
+    Restream(Box<RestreamReport>),
 }
 
 /// One event in the outbox.

@@ -5,6 +5,7 @@
 
 pub mod channel;
 pub mod event;
+pub mod restream;
 pub mod session;
 pub mod token;
 pub mod webhook;
