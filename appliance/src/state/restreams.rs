@@ -24,7 +24,8 @@ fn check_new(new: &NewRestream) -> Result<(), StoreError> {
 
 fn check_patch(patch: &RestreamPatch) -> Result<(), StoreError> {
     patch.url.as_deref().map_or(Ok(()), validate_url)?;
-    patch.key.as_deref().map_or(Ok(()), validate_key)?;
+    // An empty key removes the key.
+    patch.key.as_deref().filter(|k| !k.is_empty()).map_or(Ok(()), validate_key)?;
     patch.rendition.as_deref().map_or(Ok(()), validate_rendition)?;
     patch.description.as_deref().map_or(Ok(()), validate_description)
 }

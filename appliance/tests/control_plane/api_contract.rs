@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::support::Harness;
 
 /// Every operation the API must offer, as (method, path).
-const OPERATIONS: [(&str, &str); 24] = [
+const OPERATIONS: [(&str, &str); 28] = [
     ("get", "/api/v1/health"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/channels"),
@@ -34,6 +34,10 @@ const OPERATIONS: [(&str, &str); 24] = [
     ("delete", "/api/v1/webhooks/{id}"),
     ("get", "/api/v1/webhooks/{id}/deliveries"),
     ("put", "/api/v1/console/password"),
+    ("get", "/api/v1/channels/{name}/restreams"),
+    ("post", "/api/v1/channels/{name}/restreams"),
+    ("patch", "/api/v1/channels/{name}/restreams/{id}"),
+    ("delete", "/api/v1/channels/{name}/restreams/{id}"),
 ];
 
 /// Operations a read token may call (every other one needs write).

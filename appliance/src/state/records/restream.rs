@@ -111,8 +111,7 @@ pub fn validate_url(url: &str) -> Result<(), StoreError> {
 }
 
 pub fn validate_key(key: &str) -> Result<(), StoreError> {
-    // Empty removes the key (a patch); otherwise printable, and not a URL separator.
-    if !key.is_empty() && !matches(KEY_PATTERN, key) {
+    if !matches(KEY_PATTERN, key) {
         return Err(StoreError::invalid("key", "use 1 to 512 printable characters without / ? & #"));
     }
     Ok(())
@@ -196,7 +195,7 @@ mod tests {
         assert!(validate_key("live_12345_abc").is_ok());
         assert!(validate_key("a/b").is_err());
         assert!(validate_key("x\ny").is_err());
-        assert!(validate_key("").is_ok());
+        assert!(validate_key("").is_err());
         assert!(validate_rendition("720p").is_ok());
         assert!(validate_rendition("../x").is_err());
     }
