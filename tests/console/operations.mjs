@@ -33,6 +33,7 @@ try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, permissions: ["clipboard-read", "clipboard-write"] });
   const page = await context.newPage();
   const shot = watchPage(page, report, shots);
+  const location_hash_channel = (hash) => hash.replace(/^#\/channels\//, "").split("/")[0];
   const apiGet = (path) => page.evaluate(async (p) => (await fetch(`/api/v1${p}`)).json(), path);
   const card = (channel, field) => `[data-channel="${channel}"] [data-field=${field}]`;
   const text = async (selector) => (await page.textContent(selector)).trim();
@@ -103,6 +104,28 @@ try {
   };
   await shot("channel-live");
   step("channel page live figures");
+
+  // A restream destination added on the channel page: listed with its key masked, then removed.
+  const restreamUrl = "rtmp://127.0.0.1:9/live2";
+  const restreamKey = "console-secret-key-42";
+  await page.fill("#rs-url", restreamUrl);
+  await page.fill("#rs-key", restreamKey);
+  await page.click("#restream-form button[type=submit]");
+  await page.waitForFunction((u) => [...document.querySelectorAll("#restreams tr")].some((r) => r.cells[0]?.textContent.startsWith(u)), restreamUrl);
+  const channelName = decodeURIComponent(location_hash_channel(await page.evaluate(() => location.hash)));
+  const destinations = await apiGet(`/channels/${encodeURIComponent(channelName)}/restreams`);
+  report.restream = {
+    row: await page.evaluate(() => document.querySelector("#restreams tr")?.cells[0]?.textContent ?? null),
+    page_shows_key: (await page.content()).includes(restreamKey),
+    api: destinations.map((d) => ({ url: d.url, key_set: d.key_set, rendition: d.rendition, has_key_field: "key" in d })),
+  };
+  await shot("channel-restream");
+  await page.click(`[aria-label="Remove restream to ${restreamUrl}"]`);
+  await page.waitForSelector("#confirm[open]");
+  await page.click("#confirm-ok");
+  await page.waitForFunction(() => document.querySelector("#restreams tr td.muted")?.textContent === "No restream destinations.");
+  report.restream.api_after_delete = (await apiGet(`/channels/${encodeURIComponent(channelName)}/restreams`)).length;
+  step("restream destination added and removed");
 
   // (b) An API token made on the system page: shown once, listed, working, then revoked.
   await page.click("a[data-nav=system]");

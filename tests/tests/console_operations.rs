@@ -4,7 +4,8 @@
 //! (`passthrough`, then `software` for a ladder); the copy buttons put the
 //! API's RTMP URL, stream key, playback URL and watch-page iframe snippet on the clipboard; an API token
 //! made on the system page is shown once, works over HTTP and stops working
-//! when revoked; a webhook is made and deleted there; the rendition switcher
+//! when revoked; a restream destination is added (its key never shown) and
+//! removed on the channel page; a webhook is made and deleted there; the rendition switcher
 //! of a 360p/240p ladder changes hls.js's level and the picture's height; an
 //! encoder failure injected under the ladder shows as an alert on the
 //! channel page, the dashboard and the system page's recent events.
@@ -141,6 +142,13 @@ async fn an_operator_watches_live_figures_copies_urls_manages_tokens_and_webhook
     let text = token["text"].as_str().unwrap();
     let after = app.http.get(app.url("/api/v1/channels")).bearer_auth(text).send().await.unwrap();
     assert_eq!(after.status().as_u16(), 401, "the revoked token opens nothing");
+
+    // A restream destination on the channel page: listed, its key never shown, then gone.
+    let restream = &report["restream"];
+    assert_eq!(restream["row"].as_str(), Some("rtmp://127.0.0.1:9/live2 + key •••"), "{restream}");
+    assert_eq!(restream["page_shows_key"], false, "{restream}");
+    assert_eq!(restream["api"], json!([{ "url": "rtmp://127.0.0.1:9/live2", "key_set": true, "rendition": "source", "has_key_field": false }]));
+    assert_eq!(restream["api_after_delete"], 0);
 
     // (c) The webhook, with its filter, made and gone.
     let webhook = &report["webhook"];

@@ -183,6 +183,8 @@ export function channelPage(main, name) {
   const details = h("dl", { class: "facts" });
   const liveFacts = h("dl", { class: "facts", id: "live" });
   const moveAlert = h("p", { class: "alert", id: "move-alert", role: "status", hidden: true });
+  const restreams = restreamSection(name);
+  const restreamPanel = restreams.panel;
   replace(main,
     h("div", { class: "row" }, title, state, h("span", { class: "spacer" }), actions),
     h("div", { class: "two" },
@@ -195,6 +197,7 @@ export function channelPage(main, name) {
         h("section", { class: "panel", "aria-labelledby": "live-h" }, h("h2", { id: "live-h" }, "Live session"), moveAlert, liveFacts),
         h("section", { class: "panel", "aria-labelledby": "conn-h" }, h("h2", { id: "conn-h" }, "Connect"), copies,
           h("h2", {}, "Settings"), details))),
+    restreamPanel,
     h("section", { class: "panel", "aria-labelledby": "hist-h" }, h("h2", { id: "hist-h" }, "Sessions"),
       h("table", {}, h("thead", {}, h("tr", {}, ["Started", "State", "Duration", "Publisher", "Renditions", "End reason"].map((t) => h("th", { scope: "col" }, t)))), history)));
 
@@ -297,6 +300,7 @@ export function channelPage(main, name) {
       : h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No sessions yet.")));
     const current = sessions.find((s) => s.id === c.current_session);
     renderLive(c, current);
+    await restreams.refresh();
     const live = current && current.state === "live";
     if (live && playing !== current.id) {
       player?.destroy();
@@ -320,6 +324,52 @@ export function channelPage(main, name) {
   };
   const stop = poll(refresh, 3000);
   return () => { stop(); clearInterval(latencyTimer); player?.destroy(); window.consolePlayer = null; };
+}
+
+// Restream destinations of a channel: other platforms that get a rendition of
+// every session. Keys are write-only (the API never returns them).
+function restreamSection(name) {
+  const rows = h("tbody", { id: "restreams" });
+  const url = h("input", { id: "rs-url", type: "url", required: true, placeholder: "rtmp://a.rtmp.youtube.com/live2", autocomplete: "off" });
+  const key = h("input", { id: "rs-key", type: "password", placeholder: "stream key at the destination", autocomplete: "off" });
+  const rendition = h("input", { id: "rs-rendition", value: "source", size: 8, "aria-describedby": "rs-rendition-help" });
+  const refresh = async () => {
+    const list = await api.get(`/channels/${enc(name)}/restreams`);
+    replace(rows, list.length ? list.map((d) => {
+      const link = d.link;
+      const state = !d.enabled ? "disabled" : link ? link.state : "idle";
+      const detail = link?.state === "retrying" && link.last_error ? link.last_error : link?.state === "live" ? `${bytes(link.bytes)} sent` : "";
+      return h("tr", { "data-restream": d.id },
+        h("td", { class: "mono" }, d.url, d.key_set ? h("span", { class: "muted" }, " + key •••") : ""),
+        h("td", {}, d.rendition),
+        h("td", { "data-field": "restream-state" }, badge(state, state === "live" ? "live" : state === "retrying" ? "error" : "idle")),
+        h("td", { class: "muted", "data-field": "restream-detail" }, detail),
+        h("td", {},
+          h("button", { type: "button", class: "ghost", "aria-label": `${d.enabled ? "Disable" : "Enable"} restream to ${d.url}`, onclick: async () => {
+            try { await api.patch(`/channels/${enc(name)}/restreams/${enc(d.id)}`, { enabled: !d.enabled }); toast(d.enabled ? "Restream disabled (from the next session)" : "Restream enabled (from the next session)"); await refresh(); } catch (e) { toast(e.message); }
+          } }, d.enabled ? "Disable" : "Enable"),
+          h("button", { type: "button", class: "ghost", "aria-label": `Remove restream to ${d.url}`, onclick: async () => {
+            if (await confirmDialog(`Remove the restream to ${d.url}? A session in progress keeps sending until it ends.`, "Remove")) {
+              try { await api.del(`/channels/${enc(name)}/restreams/${enc(d.id)}`); toast("Restream removed"); await refresh(); } catch (e) { toast(e.message); }
+            }
+          } }, "Remove")));
+    }) : h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No restream destinations.")));
+  };
+  const form = h("form", { id: "restream-form" },
+    h("div", { class: "row" }, h("label", { for: "rs-url" }, "URL"), url),
+    h("div", { class: "row" }, h("label", { for: "rs-key" }, "Key"), key,
+      h("label", { for: "rs-rendition" }, "Rendition"), rendition,
+      h("button", { type: "submit" }, "Add destination")),
+    h("p", { class: "muted", id: "rs-rendition-help" }, "source, or a ladder rung's name. Applies from the next session."));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { url: url.value.trim(), rendition: rendition.value.trim() || "source" };
+    if (key.value) body.key = key.value;
+    try { await api.post(`/channels/${enc(name)}/restreams`, body); key.value = ""; url.value = ""; toast("Restream destination added"); await refresh(); } catch (e) { toast(e.message); }
+  });
+  const panel = h("section", { class: "panel", "aria-labelledby": "rs-h" }, h("h2", { id: "rs-h" }, "Restream"),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Destination", "Rendition", "State", "", ""].map((t) => h("th", { scope: "col" }, t)))), rows), form);
+  return { panel, refresh };
 }
 
 // ---------------------------------------------------------------- create / edit
