@@ -10,7 +10,7 @@ APT_PACKAGES=(
   ffmpeg fonts-dejavu-core ca-certificates curl
   python3 python3-venv
   chromium
-  # the reference LL-HLS edge and its test (tests/tests/edge.rs), and the origin bench's reference
+  # the reference LL-HLS edge and its test (tests/tests/e2e/edge.rs), and the origin bench's reference
   nginx
   # systemd units check; the bootable image and its boot test in qemu
   systemd mmdebstrap e2fsprogs dosfstools mtools gdisk syslinux syslinux-common
@@ -61,7 +61,7 @@ if [ ! -d tests/console/node_modules/playwright-core ]; then
 fi
 
 # Schemathesis (PyPI) fuzzes the REST API from its OpenAPI document (the
-# appliance's control_plane test), from a virtual environment under target/.
+# e2e test api::schemathesis), from a virtual environment under target/.
 if [ ! -x target/schemathesis/bin/schemathesis ]; then
   echo "installing schemathesis into target/schemathesis" >&2
   if ! { python3 -m venv target/schemathesis >&2 &&

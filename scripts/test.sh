@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: unit tests, the CMAF/ffprobe checks, and the
-# end-to-end tests with the real ffmpeg publisher and HTTP client.
+# Runs the whole test suite: unit tests, each crate's tests of its own API
+# (ingest, packager, accel), the end-to-end tests (one binary, tests/tests/e2e:
+# the real ffmpeg publisher, HTTP clients, ffprobe, Chromium) and the appliance
+# binary's own tests (appliance/tests/binary). A test whose tool is missing
+# skips loudly, and fails where CI=true. The long player runs are commands,
+# not part of it: `cargo run -p tests --bin players -- soak|latency-modes`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh

@@ -10,11 +10,7 @@ fn systemd_dir() -> PathBuf {
 }
 
 fn have_systemd_analyze() -> bool {
-    let present = Command::new("systemd-analyze").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !present {
-        eprintln!("skipped: systemd-analyze is not installed (package systemd)");
-    }
-    present
+    test_tools::have_tool("systemd-analyze", "--version", "package systemd")
 }
 
 /// Every unit in systemd/ and image/rootfs/, verified as systemd would load

@@ -270,6 +270,7 @@ async fn hostile_clients_do_not_disturb_a_live_publish() {
                 if write.write_all(&[byte]).await.is_err() {
                     break;
                 }
+                // The attack under test: one byte every 200 ms.
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         });
@@ -385,6 +386,7 @@ async fn connection_limit_and_publish_deadline() {
             if write.write_all(&[byte]).await.is_err() {
                 break;
             }
+            // The attack under test: one byte every 100 ms.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
@@ -422,6 +424,7 @@ async fn idle_publisher_times_out() {
             if write.write_all(&ack).await.is_err() {
                 break;
             }
+            // The client under test acknowledges every 300 ms and sends nothing else.
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     });

@@ -30,6 +30,7 @@ fn flood(
             let mut buf = [0u8; 64];
             while !stop.load(Ordering::Relaxed) {
                 let Ok(mut client) = RawClient::connect_from(addr, source).await else {
+                    // The flood's pace when a connect fails: retry shortly, as a flooder does.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };

@@ -309,6 +309,13 @@ impl Rendition {
         self.made.subscribe()
     }
 
+    /// How many watchers wait on this rendition now (each held blocking
+    /// reload or hinted part is one), so that a test can make a part once
+    /// its requests are held rather than after a guessed sleep.
+    pub fn watchers(&self) -> usize {
+        self.progress.receiver_count() + self.made.receiver_count()
+    }
+
     /// The part `(msn, index)` as far as it is made, in one look under the
     /// lock: whole, its chunks so far (when `chunks`; otherwise a part in
     /// progress is `Coming`), coming (the hinted next part: the segmenter

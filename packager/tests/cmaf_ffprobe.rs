@@ -19,8 +19,7 @@ const AAC_FRAME: u32 = media::codec::AAC_FRAME_SAMPLES;
 
 #[test]
 fn ffprobe_reads_our_fragments() {
-    if !tool_present("ffmpeg") || !tool_present("ffprobe") {
-        println!("skipped: ffprobe not installed");
+    if !test_tools::have_ffmpeg() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -99,10 +98,6 @@ fn ffprobe_reads_our_fragments() {
     let audio_pts: Vec<i64> = probe["packets"].as_array().unwrap().iter().map(|p| p["pts"].as_i64().unwrap()).collect();
     let want: Vec<i64> = (0..audio.frames.len() as i64).map(|i| i * i64::from(AAC_FRAME)).collect();
     assert_eq!(audio_pts, want, "audio packet pts");
-}
-
-fn tool_present(name: &str) -> bool {
-    Command::new(name).arg("-version").output().is_ok_and(|o| o.status.success())
 }
 
 fn run(program: &str, args: &[&str]) -> Output {

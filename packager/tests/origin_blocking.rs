@@ -93,6 +93,15 @@ fn setup() -> (Arc<OriginStore>, Arc<LiveStream>, Source) {
     (store, stream, Source::new(rendition))
 }
 
+/// Waits (bounded) until `more` requests than `before` are held on `rendition`.
+async fn held(rendition: &Rendition, before: usize, more: usize) {
+    let held = test_tools::eventually(Duration::from_secs(10), || async {
+        (rendition.watchers() >= before + more).then_some(())
+    })
+    .await;
+    assert!(held.is_some(), "{more} requests were never held ({} watchers)", rendition.watchers());
+}
+
 #[tokio::test]
 async fn blocking_reload_is_answered_when_the_part_appears() {
     let (store, _stream, mut source) = setup();
@@ -102,6 +111,7 @@ async fn blocking_reload_is_answered_when_the_part_appears() {
     let client = reqwest::Client::new();
     let (msn, part) = source.rendition.next_part().unwrap();
     let url = format!("{base}/hls/ch/s1/source/index.m3u8?_HLS_msn={msn}&_HLS_part={part}");
+    let watching = source.rendition.watchers();
     let request = tokio::spawn({
         let client = client.clone();
         async move {
@@ -114,7 +124,7 @@ async fn blocking_reload_is_answered_when_the_part_appears() {
         let url = format!("{base}/hls/ch/s1/source/part{msn}.{part}.m4s");
         async move { client.get(url).send().await.unwrap().status().as_u16() }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    held(&source.rendition, watching, 2).await;
     assert!(!request.is_finished(), "the request is held while the part does not exist");
     assert!(!hinted.is_finished(), "the hinted part is held too");
     source.frames(7, Instant::now());
@@ -297,12 +307,13 @@ async fn directives_past_the_limits_are_refused_at_once() {
         assert_eq!(response.headers()["cache-control"], "no-store", "{query}");
     }
     // At the limits: held until the stream gets there.
-    let held = [format!("_HLS_msn={}", last + 2), format!("_HLS_msn={last_msn}&_HLS_part={}", last_part + 14)];
-    let waiters: Vec<_> = held.iter().map(|q| tokio::spawn(client.get(url(q.clone())).send())).collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let limits = [format!("_HLS_msn={}", last + 2), format!("_HLS_msn={last_msn}&_HLS_part={}", last_part + 14)];
+    let watching = source.rendition.watchers();
+    let waiters: Vec<_> = limits.iter().map(|q| tokio::spawn(client.get(url(q.clone())).send())).collect();
+    held(&source.rendition, watching, limits.len()).await;
     assert!(waiters.iter().all(|w| !w.is_finished()), "requests at the limits are held, not refused");
     source.frames(90, Instant::now());
-    for (query, waiter) in held.iter().zip(waiters) {
+    for (query, waiter) in limits.iter().zip(waiters) {
         let response = tokio::time::timeout(Duration::from_secs(2), waiter).await.unwrap().unwrap().unwrap();
         assert_eq!(response.status(), 200, "{query}");
     }
@@ -334,8 +345,9 @@ async fn refusals_timeouts_and_close() {
     assert!(started.elapsed() >= Duration::from_secs(3), "held for three target durations first");
 
     // Closing the stream releases every waiter with the final playlist.
+    let watching = source.rendition.watchers();
     let waiter = tokio::spawn(get(format!("_HLS_msn={}&_HLS_part=0", last + 2)));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    held(&source.rendition, watching, 1).await;
     stream.end();
     let (status, body) = tokio::time::timeout(Duration::from_secs(2), waiter).await.unwrap().unwrap();
     assert_eq!(status, 200);

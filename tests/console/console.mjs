@@ -1,6 +1,6 @@
 // Walks through the operator's console in Debian's headless Chromium as a new
 // operator would, and prints one JSON line per milestone; the last line is
-// the report. The Rust test (tests/tests/console.rs) publishes with the real
+// the report. The Rust test (tests/tests/e2e/console.rs) publishes with the real
 // ffmpeg program when it reads the `{"publish": <stream key>}` line.
 //
 //   node console.mjs <appliance url> <admin password> <screenshot dir>

@@ -1,7 +1,7 @@
 // The console's day-to-day operations in Debian's headless Chromium, against
 // a running appliance with two channels: a pass-through one and a software
 // ladder (360p, 240p). Prints one JSON line per request to the Rust test
-// (tests/tests/console_operations.rs), which publishes with the real ffmpeg
+// (tests/tests/e2e/console_operations.rs), which publishes with the real ffmpeg
 // program and trips the encoder: `{"publish": <channel>}`,
 // `{"unpublish": <channel>}`, `{"inject_fault": <channel>}`; the last line is
 // the report.

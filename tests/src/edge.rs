@@ -13,7 +13,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::{STEP_TIMEOUT, TestAppliance, poll};
+use crate::{STEP_TIMEOUT, TestAppliance, eventually};
 
 /// The reference configuration in the repository.
 pub fn reference_config() -> PathBuf {
@@ -105,7 +105,7 @@ impl Edge {
             .spawn()
             .expect("nginx starts");
         let mut edge = Edge { addr, dir, nginx };
-        let accepting = poll(STEP_TIMEOUT, || async { tokio::net::TcpStream::connect(addr).await.ok() }).await;
+        let accepting = eventually(STEP_TIMEOUT, || async { tokio::net::TcpStream::connect(addr).await.ok() }).await;
         if accepting.is_none() || edge.nginx.try_wait().ok().flatten().is_some() {
             panic!("nginx did not start: {}", edge.error_log());
         }
@@ -130,10 +130,7 @@ impl Drop for Edge {
     fn drop(&mut self) {
         // SIGTERM to the master stops its workers too (SIGKILL would orphan them).
         let _ = Command::new("kill").arg("-TERM").arg(self.nginx.id().to_string()).status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while self.nginx.try_wait().ok().flatten().is_none() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let _ = crate::eventually_blocking(Duration::from_secs(10), || self.nginx.try_wait().ok().flatten());
         let _ = self.nginx.kill();
         let _ = self.nginx.wait();
     }

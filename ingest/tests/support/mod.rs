@@ -28,26 +28,15 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-/// Returns early from a test, loudly, when the `ffmpeg` program is missing;
-/// fails it instead where `CI=true` (CI must run every test).
+/// Returns early from a test when the `ffmpeg` and `ffprobe` programs are
+/// missing: loudly, and as a failure where `CI=true` (`test_tools::have_ffmpeg`).
 #[macro_export]
 macro_rules! require_ffmpeg {
     () => {
-        if !$crate::support::have_tool("ffmpeg") || !$crate::support::have_tool("ffprobe") {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "ffmpeg and ffprobe are required where CI=true");
-            eprintln!("skipped: ffmpeg not installed");
+        if !test_tools::have_ffmpeg() {
             return;
         }
     };
-}
-
-pub fn have_tool(name: &str) -> bool {
-    std::process::Command::new(name)
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// Awaits `fut` or panics after `limit` with `what`.
@@ -58,13 +47,10 @@ pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>
     }
 }
 
-/// Polls `cond` every 20 ms until it holds, or panics after `limit`.
+/// Polls `cond` until it holds, or panics after `limit` (`test_tools::eventually`).
 pub async fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {limit:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let held = test_tools::eventually(limit, || std::future::ready(cond().then_some(()))).await;
+    assert!(held.is_some(), "timed out after {limit:?}: {what}");
 }
 
 /// A granted publish as the test sees it.

@@ -1,0 +1,122 @@
+//! The real `ffmpeg` program as the publisher: a lavfi test pattern and tone,
+//! x264 and AAC (or another audio codec), sent over RTMP in real time or at once.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use crate::STEP_TIMEOUT;
+
+/// How the test publisher encodes.
+#[derive(Debug, Clone)]
+pub struct Publish {
+    pub seconds: f64,
+    pub video: bool,
+    pub audio: bool,
+    /// x264 B-frames (0 keeps `-tune zerolatency`).
+    pub bframes: u32,
+    /// Send in real time (`-re`); otherwise as fast as ffmpeg can.
+    pub realtime: bool,
+    pub size: &'static str,
+    pub fps: u32,
+    /// The audio encoder (AAC unless a test asks for another).
+    pub audio_codec: PublishAudio,
+}
+
+/// Audio codecs the test publisher can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PublishAudio {
+    /// FFmpeg's AAC-LC at 48 kHz, 96 kbit/s.
+    #[default]
+    Aac,
+    /// libmp3lame at 44.1 kHz, 128 kbit/s (FLV sound format 2).
+    Mp3,
+    /// G.711 A-law, 8 kHz mono (FLV sound format 7).
+    G711ALaw,
+}
+
+impl PublishAudio {
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            PublishAudio::Aac => &["-c:a", "aac", "-b:a", "96k"],
+            PublishAudio::Mp3 => &["-c:a", "libmp3lame", "-b:a", "128k", "-ar", "44100"],
+            PublishAudio::G711ALaw => &["-c:a", "pcm_alaw", "-ar", "8000", "-ac", "1"],
+        }
+    }
+}
+
+impl Default for Publish {
+    fn default() -> Self {
+        Self {
+            seconds: 4.0,
+            video: true,
+            audio: true,
+            bframes: 0,
+            realtime: true,
+            size: "640x360",
+            fps: 30,
+            audio_codec: PublishAudio::Aac,
+        }
+    }
+}
+
+impl Publish {
+    /// Starts the real `ffmpeg` program publishing to `url`.
+    pub fn start(&self, url: &str) -> Child {
+        let mut c = Command::new("ffmpeg");
+        c.args(["-hide_banner", "-nostats", "-loglevel", "error"]);
+        if self.realtime {
+            c.arg("-re");
+        }
+        let mut maps = Vec::new();
+        if self.video {
+            c.args(["-f", "lavfi", "-i", &format!("testsrc2=size={}:rate={}", self.size, self.fps)]);
+            maps.push(maps.len());
+        }
+        if self.audio {
+            c.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]);
+            maps.push(maps.len());
+        }
+        for input in maps {
+            c.args(["-map", &input.to_string()]);
+        }
+        c.args(["-t", &self.seconds.to_string()]);
+        if self.video {
+            c.args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]);
+            let gop = self.fps.to_string();
+            c.args(["-g", &gop, "-keyint_min", &gop, "-sc_threshold", "0"]);
+            if self.bframes == 0 {
+                c.args(["-tune", "zerolatency"]);
+            } else {
+                c.args(["-bf", &self.bframes.to_string()]);
+            }
+        }
+        if self.audio {
+            c.args(self.audio_codec.args());
+        }
+        c.args(["-f", "flv", url]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+        c.spawn().expect("ffmpeg starts")
+    }
+}
+
+/// Starts the default publish (360p30 test pattern and AAC tone, real time) of `seconds` to `url`.
+pub fn publish(url: &str, seconds: f64) -> Child {
+    Publish { seconds, ..Publish::default() }.start(url)
+}
+
+/// Waits for a publisher to exit; returns (success, stderr).
+pub async fn finish(child: Child) -> (bool, String) {
+    let output = tokio::time::timeout(STEP_TIMEOUT, child.wait_with_output())
+        .await
+        .expect("publisher exits in time")
+        .expect("publisher output");
+    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// Waits at most `limit` for a publisher to exit; returns whether it succeeded and how long it took.
+pub async fn finish_within(mut child: Child, limit: Duration) -> (bool, Duration) {
+    let started = tokio::time::Instant::now();
+    let status = tokio::time::timeout(limit, child.wait()).await.expect("publisher exits in time").expect("status");
+    (status.success(), started.elapsed())
+}

@@ -1,0 +1,82 @@
+//! Property-based fuzzing of the API from its own OpenAPI document with
+//! schemathesis (installed by `scripts/deps.sh` into `target/schemathesis`):
+//! every check (`--checks all`: no 5xx, status codes, content types and
+//! bodies as documented, valid input accepted, invalid input refused, auth
+//! enforced, deleted resources gone, unsupported methods 405) against the
+//! running appliance, with a bounded number of examples per operation.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::TestAppliance;
+
+/// Examples per operation and phase; about a minute on two cores.
+const MAX_EXAMPLES: &str = "40";
+/// A fixed seed keeps runs comparable.
+const SEED: &str = "20260401";
+
+fn schemathesis() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("SCHEMATHESIS") {
+        return Some(PathBuf::from(path));
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/schemathesis/bin/schemathesis");
+    if venv.exists() {
+        return Some(venv);
+    }
+    let on_path = std::process::Command::new("schemathesis")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    on_path.then(|| PathBuf::from("schemathesis"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
+    let Some(program) = schemathesis() else {
+        support::skip(
+            "schemathesis is not installed (scripts/deps.sh installs it into target/schemathesis; \
+             or set SCHEMATHESIS=/path/to/schemathesis)",
+        );
+        return;
+    };
+    // Fuzzed webhook URLs must never be called: delivery stays off in this test.
+    let app = TestAppliance::start_with(|c| c.webhooks.deliver = false).await;
+    let reply = app.call("GET", "/api/v1/openapi.json", Some(&app.read_token), None).await;
+    assert_eq!(reply.status, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let document = dir.path().join("openapi.json");
+    std::fs::write(&document, serde_json::to_vec_pretty(&reply.body).unwrap()).unwrap();
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/api/schemathesis.toml");
+
+    let started = Instant::now();
+    let mut command = tokio::process::Command::new(&program);
+    command
+        .arg("--config-file")
+        .arg(&config)
+        .arg("run")
+        .arg(&document)
+        .args(["--url", &app.url("")])
+        .args(["--header", &format!("Authorization: Bearer {}", app.write_token)])
+        .args(["--checks", "all", "--max-examples", MAX_EXAMPLES, "--seed", SEED, "--workers", "2"])
+        .args(["--request-timeout", "10", "--no-color"])
+        .current_dir(dir.path())
+        .env("SCHEMATHESIS_TELEMETRY", "false")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(300), command.output())
+        .await
+        .expect("schemathesis finishes within 5 minutes")
+        .expect("schemathesis runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let summary: String =
+        stdout.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+    eprintln!("schemathesis took {:?}:\n{summary}", started.elapsed());
+    assert!(output.status.success(), "schemathesis found problems:\n{stdout}\n{stderr}");
+    app.appliance.shutdown().await;
+}

@@ -1,0 +1,19 @@
+//! The end-to-end tests: one test binary (each module a part of the product
+//! as a user meets it), all started through the `support` library of this
+//! crate: an appliance on port 0 with its own data directory, the real
+//! `ffmpeg` program as publisher, real HTTP clients, `ffprobe`, hls.js and
+//! Shaka Player in Chromium, nginx as an edge, qemu for the image.
+//!
+//! Run one part with a filter: `cargo test -p tests --test e2e ladder::`.
+
+mod api;
+mod audio;
+mod conformance;
+mod console;
+mod console_operations;
+mod edge;
+mod image_boot;
+mod ladder;
+mod outputs;
+mod player;
+mod spine;
