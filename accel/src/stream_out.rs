@@ -228,10 +228,12 @@ impl StreamOut {
             packet.set_flags(ffmpeg::codec::packet::Flags::KEY);
         }
         self.watchdog.arm(self.io_timeout);
-        let (written, log) = ffi::capture_log(|| packet.write_interleaved(self.output.output()));
+        // No log capture per packet (a lock and two level changes each): FFmpeg's
+        // lines about a failed write reach the log through the callback anyway.
+        let written = packet.write_interleaved(self.output.output());
         self.watchdog.disarm();
         written.map_err(|e| {
-            self.watchdog.reason(self.io_timeout).unwrap_or_else(|| StreamOutError::Send(describe(&e, &log)))
+            self.watchdog.reason(self.io_timeout).unwrap_or_else(|| StreamOutError::Send(describe(&e, &[])))
         })?;
         self.bytes += unit.data.len() as u64;
         Ok(())

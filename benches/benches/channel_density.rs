@@ -14,42 +14,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use appliance::{Appliance, Config};
+use benches::cpu::{copy_publisher, own_cpu_seconds, process_cpu_seconds, wait_all};
 use benches::{recording, target_dir};
 use media::LatencyMode;
 
 const CHANNELS: usize = 8;
 const SECONDS: u32 = 20;
 
-/// CPU seconds this process has used (user + system).
-fn own_cpu_seconds() -> f64 {
-    process_cpu_seconds(std::process::id()).expect("this process's /proc/self/stat")
-}
-
-/// CPU seconds a running process has used, from /proc (None once it is gone).
-fn process_cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command (which may hold spaces) start after the last ')'.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    let per_second = rustix::param::clock_ticks_per_second() as f64;
-    Some(ticks / per_second)
-}
-
-/// A real-time `-c copy` publisher of the recording to `url`.
 fn publisher(source: &Path, url: &str) -> Child {
-    Command::new("ffmpeg")
-        .args(["-v", "error", "-re", "-i"])
-        .arg(source)
-        .args(["-t", &SECONDS.to_string(), "-c", "copy", "-f", "flv", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ffmpeg starts")
-}
-
-fn wait_all(children: Vec<Child>) -> usize {
-    children.into_iter().map(|mut c| c.wait().map(|s| s.success()).unwrap_or(false)).filter(|ok| *ok).count()
+    copy_publisher(source, url, SECONDS)
 }
 
 /// Ours: the appliance in this process; returns (CPU seconds, channels that went live).

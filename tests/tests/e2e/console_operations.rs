@@ -130,7 +130,10 @@ async fn an_operator_watches_live_figures_copies_urls_manages_tokens_and_webhook
     let restream = &report["restream"];
     assert_eq!(restream["row"].as_str(), Some("rtmp://127.0.0.1:9/live2 + key •••"), "{restream}");
     assert_eq!(restream["page_shows_key"], false, "{restream}");
-    assert_eq!(restream["api"], json!([{ "url": "rtmp://127.0.0.1:9/live2", "key_set": true, "rendition": "source", "has_key_field": false }]));
+    assert_eq!(
+        restream["api"],
+        json!([{ "url": "rtmp://127.0.0.1:9/live2", "key_set": true, "rendition": "source", "has_key_field": false }])
+    );
     assert_eq!(restream["api_after_delete"], 0);
 
     // (c) The webhook, with its filter, made and gone.

@@ -16,4 +16,5 @@ mod image_boot;
 mod ladder;
 mod outputs;
 mod player;
+mod restream;
 mod spine;

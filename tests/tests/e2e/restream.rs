@@ -12,7 +12,7 @@ use std::time::Duration;
 use appliance::state::Scope;
 use media::LatencyMode;
 use serde_json::{Value, json};
-use tests::{Publish, STEP_TIMEOUT, TestAppliance, have_ffmpeg, poll, probe};
+use support::{Publish, STEP_TIMEOUT, TestAppliance, eventually, have_ffmpeg, probe};
 
 /// A free loopback port for the late listener (bound, read, released).
 fn free_port() -> u16 {
@@ -100,7 +100,7 @@ async fn a_channel_is_restreamed_to_another_appliance_and_to_a_destination_that_
     let playlist = mirror.playlist_until(&path, |p| p.segments.iter().filter(|s| s.uri.is_some()).count() >= 3).await;
     let dir = tempfile::tempdir().unwrap();
     let mirrored_file = dir.path().join("mirror.mp4");
-    let complete = tests::MediaPlaylist {
+    let complete = support::MediaPlaylist {
         segments: playlist.segments.iter().filter(|s| s.uri.is_some()).cloned().collect(),
         ..playlist.clone()
     };
@@ -111,7 +111,7 @@ async fn a_channel_is_restreamed_to_another_appliance_and_to_a_destination_that_
     assert!(probed.video_frames >= 60, "{probed:?}");
     assert!(probed.errors.trim().is_empty(), "the restream decodes cleanly: {}", probed.errors);
 
-    let live = poll(STEP_TIMEOUT, || async {
+    let live = eventually(STEP_TIMEOUT, || async {
         link(&origin, &read_token, &mirror_id).await.filter(|l| l["state"] == "live" && l["bytes"].as_u64() > Some(0))
     })
     .await
@@ -119,7 +119,7 @@ async fn a_channel_is_restreamed_to_another_appliance_and_to_a_destination_that_
     assert_eq!(live["attempts"], 1, "{live}");
 
     // The late destination is refused (nobody listens) and retried with its error shown.
-    let retrying = poll(STEP_TIMEOUT, || async {
+    let retrying = eventually(STEP_TIMEOUT, || async {
         link(&origin, &read_token, &late_id).await.filter(|l| l["state"] == "retrying")
     })
     .await
@@ -149,7 +149,7 @@ async fn a_channel_is_restreamed_to_another_appliance_and_to_a_destination_that_
     assert!(dts.windows(2).all(|w| w[1] > w[0]), "video timestamps never go backwards");
 
     // Events: both destinations connected, the late one failed first; no key anywhere.
-    let events = poll(STEP_TIMEOUT, || async {
+    let events = eventually(STEP_TIMEOUT, || async {
         let (_, page) = api(&origin, &read_token, reqwest::Method::GET, "/events?limit=200", None).await;
         let items = page["items"].as_array()?.clone();
         let of = |kind: &str, id: &str| items.iter().any(|e| e["type"] == kind && e["data"]["destination"] == id);
