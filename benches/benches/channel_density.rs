@@ -11,10 +11,10 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use appliance::{Appliance, Config};
-use benches::cpu::{copy_publisher, own_cpu_seconds, process_cpu_seconds, wait_all};
+use benches::cpu::{copy_publisher, cpu_until_exit, own_cpu_seconds, wait_all};
 use benches::{recording, target_dir};
 use media::LatencyMode;
 
@@ -57,11 +57,11 @@ fn ours(source: &Path) -> (f64, usize) {
 /// The reference: one `ffmpeg` RTMP listener per channel remuxing to fMP4 HLS.
 fn reference(source: &Path, out: &Path) -> f64 {
     let base_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listeners: Vec<(Child, u32)> = (0..CHANNELS)
+    let mut listeners: Vec<Child> = (0..CHANNELS)
         .map(|i| {
             let dir = out.join(format!("ch{i}"));
             std::fs::create_dir_all(&dir).unwrap();
-            let child = Command::new("ffmpeg")
+            Command::new("ffmpeg")
                 .args(["-v", "error", "-f", "flv", "-listen", "1", "-i"])
                 .arg(format!("rtmp://127.0.0.1:{}/live/ref", base_port + i as u16 + 1))
                 .args(["-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_list_size", "24"])
@@ -71,9 +71,7 @@ fn reference(source: &Path, out: &Path) -> f64 {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .expect("ffmpeg starts");
-            let pid = child.id();
-            (child, pid)
+                .expect("ffmpeg starts")
         })
         .collect();
     // Let the listeners bind; probing their ports would take the one connection each accepts.
@@ -81,30 +79,9 @@ fn reference(source: &Path, out: &Path) -> f64 {
     let publishers: Vec<Child> = (0..CHANNELS)
         .map(|i| publisher(source, &format!("rtmp://127.0.0.1:{}/live/ref", base_port + i as u16 + 1)))
         .collect();
-    let mut last_seen = [0.0; CHANNELS];
-    let (mut listeners, pids): (Vec<Child>, Vec<u32>) = listeners.into_iter().unzip();
-    let deadline = Instant::now() + Duration::from_secs(SECONDS as u64 + 30);
-    while Instant::now() < deadline {
-        let mut running = 0;
-        for (i, pid) in pids.iter().enumerate() {
-            if let Some(cpu) = process_cpu_seconds(*pid) {
-                last_seen[i] = cpu;
-            }
-            if listeners[i].try_wait().ok().flatten().is_none() {
-                running += 1;
-            }
-        }
-        if running == 0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    for listener in &mut listeners {
-        let _ = listener.kill();
-        let _ = listener.wait();
-    }
+    let cpu = cpu_until_exit(&mut listeners, Duration::from_secs(SECONDS as u64 + 30));
     wait_all(publishers);
-    last_seen.iter().sum()
+    cpu
 }
 
 fn main() {

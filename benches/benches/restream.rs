@@ -13,11 +13,11 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use appliance::state::records::restream::NewRestream;
 use appliance::{Appliance, Config};
-use benches::cpu::{copy_publisher, own_cpu_seconds, process_cpu_seconds, wait_all};
+use benches::cpu::{copy_publisher, cpu_until_exit, own_cpu_seconds, wait_all};
 use benches::{recording, target_dir};
 use media::LatencyMode;
 
@@ -102,7 +102,7 @@ fn ours(source: &Path, restream: bool) -> (f64, usize) {
 fn reference(source: &Path, restream: bool) -> f64 {
     let mut sinks = Vec::new();
     let ports: Vec<u16> = (0..CHANNELS).map(|_| free_port()).collect();
-    let listeners: Vec<Child> = ports
+    let mut listeners: Vec<Child> = ports
         .iter()
         .map(|port| {
             let mut command = Command::new("ffmpeg");
@@ -124,25 +124,10 @@ fn reference(source: &Path, restream: bool) -> f64 {
         .iter()
         .map(|port| copy_publisher(source, &format!("rtmp://127.0.0.1:{port}/live/ref"), SECONDS))
         .collect();
-    let pids: Vec<u32> = listeners.iter().map(Child::id).collect();
-    let mut listeners = listeners;
-    let mut last_seen = vec![0.0; CHANNELS];
-    let deadline = Instant::now() + Duration::from_secs(SECONDS as u64 + 30);
-    while Instant::now() < deadline {
-        for (i, pid) in pids.iter().enumerate() {
-            if let Some(cpu) = process_cpu_seconds(*pid) {
-                last_seen[i] = cpu;
-            }
-        }
-        if listeners.iter_mut().all(|l| l.try_wait().ok().flatten().is_some()) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    stop(listeners);
+    let cpu = cpu_until_exit(&mut listeners, Duration::from_secs(SECONDS as u64 + 30));
     wait_all(publishers);
     stop(sinks);
-    last_seen.iter().sum()
+    cpu
 }
 
 fn main() {

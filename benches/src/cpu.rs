@@ -37,3 +37,28 @@ pub fn copy_publisher(source: &Path, url: &str, seconds: u32) -> Child {
 pub fn wait_all(children: Vec<Child>) -> usize {
     children.into_iter().map(|mut c| c.wait().map(|s| s.success()).unwrap_or(false)).filter(|ok| *ok).count()
 }
+
+/// The CPU seconds `children` use until they all exit (sampled from /proc
+/// every 100 ms: a child's time is gone once it is reaped), or until `limit`;
+/// then any still running is killed.
+pub fn cpu_until_exit(children: &mut [Child], limit: std::time::Duration) -> f64 {
+    let pids: Vec<u32> = children.iter().map(Child::id).collect();
+    let mut last_seen = vec![0.0; children.len()];
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        for (seen, pid) in last_seen.iter_mut().zip(&pids) {
+            if let Some(cpu) = process_cpu_seconds(*pid) {
+                *seen = cpu;
+            }
+        }
+        if children.iter_mut().all(|c| c.try_wait().ok().flatten().is_some()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    for child in children.iter_mut() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    last_seen.iter().sum()
+}
