@@ -9,6 +9,7 @@ pub mod client_address;
 pub mod console;
 pub mod control_socket;
 pub mod problem;
+pub mod server;
 pub mod web;
 
 use std::net::SocketAddr;

@@ -6,10 +6,12 @@
 //! disk (refused clearly, live channels kept, recovered without a restart),
 //! rate limits per token and per address, a live session's stats surviving a
 //! SIGKILL through its checkpoints, and schemathesis fuzzing the API from its
-//! own OpenAPI document.
+//! own OpenAPI document; and the HTTP listener under idle and slow clients
+//! (timeouts and connection caps).
 
 mod api_contract;
 mod checkpoints;
+mod connections;
 mod full_disk;
 mod fuzz;
 mod lifecycle;
