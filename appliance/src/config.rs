@@ -100,6 +100,10 @@ pub struct ApiConfig {
     /// every attempt from that address waits.
     pub auth_failures_per_minute: u32,
     pub auth_failure_burst: u32,
+    /// Failed console sign-ins from all addresses together per minute,
+    /// sustained, and at once; an attempt counts from when it starts.
+    pub sign_in_failures_per_minute_total: u32,
+    pub sign_in_failure_burst_total: u32,
 }
 
 impl Default for ApiConfig {
@@ -111,6 +115,8 @@ impl Default for ApiConfig {
             mutation_burst: 20,
             auth_failures_per_minute: 5,
             auth_failure_burst: 5,
+            sign_in_failures_per_minute_total: 30,
+            sign_in_failure_burst_total: 30,
         }
     }
 }
@@ -204,7 +210,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables that override the file, and the field each sets.
-pub const ENV_VARS: [&str; 30] = [
+pub const ENV_VARS: [&str; 32] = [
     "APPLIANCE_DATA_DIR",
     "APPLIANCE_PUBLIC_HOST",
     "APPLIANCE_RTMP_LISTEN",
@@ -234,6 +240,8 @@ pub const ENV_VARS: [&str; 30] = [
     "APPLIANCE_API_MUTATION_BURST",
     "APPLIANCE_API_AUTH_FAILURES_PER_MINUTE",
     "APPLIANCE_API_AUTH_FAILURE_BURST",
+    "APPLIANCE_API_SIGN_IN_FAILURES_PER_MINUTE_TOTAL",
+    "APPLIANCE_API_SIGN_IN_FAILURE_BURST_TOTAL",
     "APPLIANCE_SESSIONS_CHECKPOINT_SECONDS",
 ];
 
@@ -316,6 +324,12 @@ impl Config {
                 "APPLIANCE_API_MUTATION_BURST" => self.api.mutation_burst = number(name, &value)?,
                 "APPLIANCE_API_AUTH_FAILURES_PER_MINUTE" => self.api.auth_failures_per_minute = number(name, &value)?,
                 "APPLIANCE_API_AUTH_FAILURE_BURST" => self.api.auth_failure_burst = number(name, &value)?,
+                "APPLIANCE_API_SIGN_IN_FAILURES_PER_MINUTE_TOTAL" => {
+                    self.api.sign_in_failures_per_minute_total = number(name, &value)?
+                }
+                "APPLIANCE_API_SIGN_IN_FAILURE_BURST_TOTAL" => {
+                    self.api.sign_in_failure_burst_total = number(name, &value)?
+                }
                 "APPLIANCE_SESSIONS_CHECKPOINT_SECONDS" => self.sessions.checkpoint_seconds = number(name, &value)?,
                 _ => unreachable!("every name in ENV_VARS is matched"),
             }
@@ -413,6 +427,8 @@ impl Config {
             ("api.mutation_burst", a.mutation_burst),
             ("api.auth_failures_per_minute", a.auth_failures_per_minute),
             ("api.auth_failure_burst", a.auth_failure_burst),
+            ("api.sign_in_failures_per_minute_total", a.sign_in_failures_per_minute_total),
+            ("api.sign_in_failure_burst_total", a.sign_in_failure_burst_total),
         ];
         for (field, value) in limits {
             if !(1..=1_000_000).contains(&value) {

@@ -7,7 +7,12 @@
 //! rate limits per token and per address, a live session's stats surviving a
 //! SIGKILL through its checkpoints, and schemathesis fuzzing the API from its
 //! own OpenAPI document; and the HTTP listener under idle and slow clients
-//! (timeouts and connection caps).
+//! (timeouts and connection caps), and a flood of console sign-ins.
+
+// The binary's allocator (src/main.rs), so memory figures are the product's.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod api_contract;
 mod checkpoints;
@@ -17,5 +22,6 @@ mod fuzz;
 mod lifecycle;
 mod live;
 mod rate_limits;
+mod sign_in_flood;
 mod support;
 mod webhooks;
