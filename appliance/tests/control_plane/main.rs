@@ -7,7 +7,8 @@
 //! rate limits per token and per address, a live session's stats surviving a
 //! SIGKILL through its checkpoints, and schemathesis fuzzing the API from its
 //! own OpenAPI document; and the HTTP listener under idle and slow clients
-//! (timeouts and connection caps), and a flood of console sign-ins.
+//! (timeouts and connection caps), a flood of console sign-ins, and who
+//! sees stream keys.
 
 // The binary's allocator (src/main.rs), so memory figures are the product's.
 #[cfg(feature = "jemalloc")]
@@ -23,5 +24,6 @@ mod lifecycle;
 mod live;
 mod rate_limits;
 mod sign_in_flood;
+mod stream_keys;
 mod support;
 mod webhooks;
