@@ -50,6 +50,8 @@ pub struct HttpConfig {
     pub header_timeout_ms: u64,
     /// How long a keep-alive connection may wait for its next request.
     pub idle_timeout_ms: u64,
+    /// From a request's head to the end of its body; slower bodies fail (400).
+    pub body_timeout_ms: u64,
     /// Connections open at once; when full, the longest idle one is closed for a newcomer.
     pub max_connections: usize,
     /// Connections of one client address (IPv6: one /64; trusted proxies are exempt).
@@ -184,6 +186,7 @@ impl Default for HttpConfig {
             trusted_proxies: Vec::new(),
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
+            body_timeout_ms: 30_000,
             max_connections: 2048,
             max_connections_per_address: 256,
         }
@@ -210,7 +213,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables that override the file, and the field each sets.
-pub const ENV_VARS: [&str; 32] = [
+pub const ENV_VARS: [&str; 33] = [
     "APPLIANCE_DATA_DIR",
     "APPLIANCE_PUBLIC_HOST",
     "APPLIANCE_RTMP_LISTEN",
@@ -223,6 +226,7 @@ pub const ENV_VARS: [&str; 32] = [
     "APPLIANCE_HTTP_TRUSTED_PROXIES",
     "APPLIANCE_HTTP_HEADER_TIMEOUT_MS",
     "APPLIANCE_HTTP_IDLE_TIMEOUT_MS",
+    "APPLIANCE_HTTP_BODY_TIMEOUT_MS",
     "APPLIANCE_HTTP_MAX_CONNECTIONS",
     "APPLIANCE_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
     "APPLIANCE_HLS_PART_TARGET_MS",
@@ -296,6 +300,7 @@ impl Config {
                 }
                 "APPLIANCE_HTTP_HEADER_TIMEOUT_MS" => self.http.header_timeout_ms = number(name, &value)?,
                 "APPLIANCE_HTTP_IDLE_TIMEOUT_MS" => self.http.idle_timeout_ms = number(name, &value)?,
+                "APPLIANCE_HTTP_BODY_TIMEOUT_MS" => self.http.body_timeout_ms = number(name, &value)?,
                 "APPLIANCE_HTTP_MAX_CONNECTIONS" => self.http.max_connections = number(name, &value)?,
                 "APPLIANCE_HTTP_MAX_CONNECTIONS_PER_ADDRESS" => {
                     self.http.max_connections_per_address = number(name, &value)?
@@ -382,6 +387,9 @@ impl Config {
         }
         if !(1000..=3_600_000).contains(&h.idle_timeout_ms) {
             return invalid("http.idle_timeout_ms", format!("{} is outside 1000..=3600000", h.idle_timeout_ms));
+        }
+        if !(1000..=600_000).contains(&h.body_timeout_ms) {
+            return invalid("http.body_timeout_ms", format!("{} is outside 1000..=600000", h.body_timeout_ms));
         }
         if !(16..=1_000_000).contains(&h.max_connections) {
             return invalid("http.max_connections", format!("{} is outside 16..=1000000", h.max_connections));
@@ -470,6 +478,7 @@ impl Config {
             timeouts: crate::http::server::activity::Timeouts {
                 header: Duration::from_millis(h.header_timeout_ms),
                 idle: Duration::from_millis(h.idle_timeout_ms),
+                body: Duration::from_millis(h.body_timeout_ms),
             },
             caps: crate::http::server::registry::Caps {
                 total: h.max_connections,
@@ -543,7 +552,7 @@ mod tests {
 
     #[test]
     fn error_texts_are_pinned() {
-        let cases: [(&str, &str); 18] = [
+        let cases: [(&str, &str); 19] = [
             ("bogus = 1", "unknown field `bogus`"),
             ("[hls]\npart_target_ms = 50", "hls.part_target_ms: 50 is outside 100..=2000"),
             (
@@ -571,6 +580,7 @@ mod tests {
             ),
             ("[http]\nheader_timeout_ms = 100", "http.header_timeout_ms: 100 is outside 500..=120000"),
             ("[http]\nidle_timeout_ms = 0", "http.idle_timeout_ms: 0 is outside 1000..=3600000"),
+            ("[http]\nbody_timeout_ms = 999", "http.body_timeout_ms: 999 is outside 1000..=600000"),
             (
                 "[http]\nmax_connections = 100",
                 "http.max_connections_per_address: 256 is outside 1..=max_connections (1..=100)",

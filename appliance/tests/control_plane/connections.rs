@@ -304,3 +304,30 @@ async fn a_held_blocking_reload_is_never_idle_and_an_idle_keep_alive_connection_
     assert!(closed_within(&mut keep_alive, STEP).await, "the idle keep-alive connection is closed");
     drop(publisher);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_sent_a_byte_at_a_time_fails_at_the_body_timeout_and_frees_its_connection() {
+    let app = Harness::start_with(|c| c.http.body_timeout_ms = 1000).await;
+    let mut slow = connect_from(2, app.appliance.http_addr).await.unwrap();
+    let head = "POST /console/api/session HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n";
+    slow.write_all(format!("{head}Content-Length: 1000\r\n\r\n{{").as_bytes()).await.unwrap();
+    // A byte every 200 ms: never idle, never finished.
+    let answer = tokio::time::timeout(STEP, async {
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            let _ = slow.write_all(b" ").await;
+            match tokio::time::timeout(Duration::from_millis(200), slow.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) => return answer,
+                Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("the slow body is cut and its connection closed");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400 "), "the handler answered the failed body: {answer:?}");
+    let freed = poll(STEP, || async { (app.appliance.http_connections.open() == 0).then_some(()) }).await;
+    assert!(freed.is_some(), "the connection is not counted any more");
+}

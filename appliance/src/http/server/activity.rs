@@ -12,13 +12,15 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-/// The two timeouts of a connection.
+/// The timeouts of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// From the first byte of a request's head to its end (slowloris).
     pub header: Duration,
     /// From the end of a response to the first byte of the next request.
     pub idle: Duration,
+    /// From a request's head to the end of its body (`body_deadline`).
+    pub body: Duration,
 }
 
 /// What a connection is doing, shared by its reader, its requests and the
@@ -123,7 +125,8 @@ mod tests {
 
     use super::*;
 
-    const TIMEOUTS: Timeouts = Timeouts { header: Duration::from_secs(10), idle: Duration::from_secs(60) };
+    const TIMEOUTS: Timeouts =
+        Timeouts { header: Duration::from_secs(10), idle: Duration::from_secs(60), body: Duration::from_secs(30) };
 
     fn secs(n: u64) -> Duration {
         Duration::from_secs(n)

@@ -25,6 +25,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 use super::activity::{Activity, Busy, Timeouts};
+use super::body_deadline::Deadlined;
 use super::registry::Admitted;
 
 /// A request's head and the response's buffered bytes, at most (hyper's
@@ -53,7 +54,7 @@ pub async fn serve(
     // The ticket keeps the connection counted until this function returns.
     let Admitted { activity, mut shed, ticket: _ticket } = admitted;
     let io = TokioIo::new(Observed { stream, activity: activity.clone() });
-    let service = Dispatch { app, peer, activity: activity.clone() };
+    let service = Dispatch { app, peer, activity: activity.clone(), body_timeout: timeouts.body };
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.header_read_timeout(None).max_buf_size(MAX_BUFFER);
     let connection = builder.serve_connection(io, service);
@@ -103,6 +104,7 @@ struct Dispatch {
     app: Router,
     peer: SocketAddr,
     activity: Arc<Activity>,
+    body_timeout: Duration,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
@@ -112,7 +114,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
 
     fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
         let busy = self.activity.begin_request();
-        let mut request = request.map(Body::new);
+        let mut request = request.map(|body| Body::new(Deadlined::new(body, self.body_timeout)));
         request.extensions_mut().insert(ConnectInfo(self.peer));
         let app = self.app.clone();
         Box::pin(async move {

@@ -1,7 +1,7 @@
 //! The HTTP server of the TCP listener: our accept loop over hyper's HTTP/1.1
 //! connections (in place of `axum::serve`, which has no timeouts and no
 //! caps), so that idle and slow clients cannot hold the box: a header
-//! timeout (slowloris), an idle keep-alive timeout, caps on connections in
+//! timeout (slowloris), a body timeout, an idle keep-alive timeout, caps on connections in
 //! total and per client address that shed the longest idle connection to
 //! make room (`registry`), `accept` failures that back off and are logged as
 //! counts (`accept_errors`), and TCP_NODELAY (parts are streamed frame by
@@ -11,6 +11,7 @@
 
 pub mod accept_errors;
 pub mod activity;
+pub mod body_deadline;
 pub mod connection;
 pub mod registry;
 
