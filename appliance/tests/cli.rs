@@ -1,7 +1,8 @@
 //! The `appliance` command line as an operator uses it: channel and token
 //! management against a real redb file when no server runs, the same
 //! commands through a running `appliance serve` (its owner-only control
-//! socket), and a bad configuration refused before binding.
+//! socket), a bad configuration refused before binding, and `serve` under a
+//! low open-file limit.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -121,7 +122,12 @@ impl Drop for Server {
 /// Starts `appliance serve` on `data` and waits (bounded) until its control
 /// socket listens; `first`: the data directory is new (a password is printed).
 fn serve(data: &Path, first: bool) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_appliance"))
+    serve_with(Command::new(env!("CARGO_BIN_EXE_appliance")), data, first)
+}
+
+/// `serve` as `command` runs it (the binary, or a wrapper that runs the binary).
+fn serve_with(mut command: Command, data: &Path, first: bool) -> Server {
+    let mut child = command
         .arg("serve")
         .env("APPLIANCE_DATA_DIR", data)
         .env("APPLIANCE_RTMP_LISTEN", "127.0.0.1:0")
@@ -330,4 +336,39 @@ fn while_serve_runs_the_cli_goes_through_its_owner_only_control_socket() {
     assert!(!socket(data.path()).exists(), "removed at shutdown");
     let (ok, out, _) = run(appliance(data.path()).args(["channel", "list"]));
     assert!(ok && out.contains("after-crash"), "{out}");
+}
+
+/// Under a limit of 512 open files (systemd's default is 1024 soft), the
+/// HTTP cap is lowered to fit (512 - 256 reserved - 64 RTMP = 192), so 600
+/// idle connections are shed instead of exhausting the descriptors, and the
+/// health check still answers (with `axum::serve` it timed out: every
+/// descriptor was held and the newcomer waited in the listen queue).
+#[test]
+fn at_a_low_open_file_limit_serve_sheds_idle_connections_and_the_health_check_answers() {
+    let present = Command::new("prlimit").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !present {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "prlimit is not installed (util-linux)");
+        eprintln!("skipped: prlimit is not installed (util-linux)");
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let mut command = Command::new("prlimit");
+    command.args(["--nofile=512:512", env!("CARGO_BIN_EXE_appliance")]);
+    command.env("APPLIANCE_RTMP_MAX_CONNECTIONS", "64");
+    let server = serve_with(command, data.path(), true);
+    let pid = server.child.id();
+    let open_files = || std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+    let idle: Vec<std::net::TcpStream> =
+        (0..600).filter_map(|_| std::net::TcpStream::connect(server.http).ok()).collect();
+    assert_eq!(idle.len(), 600, "the kernel takes every connection");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let health = runtime.block_on(async {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+        http.get(format!("http://{}/api/v1/health", server.http)).send().await
+    });
+    assert_eq!(health.expect("the health check answers at the limit").status().as_u16(), 200);
+    let files = open_files();
+    assert!((192..450).contains(&files), "the server holds {files} files: the cap, not the limit");
+    drop(idle);
+    stop(server);
 }
