@@ -185,7 +185,7 @@ impl Default for HttpConfig {
             listen: "0.0.0.0:8080".into(),
             trusted_proxies: Vec::new(),
             header_timeout_ms: 10_000,
-            idle_timeout_ms: 60_000,
+            idle_timeout_ms: 75_000,
             body_timeout_ms: 30_000,
             max_connections: 2048,
             max_connections_per_address: 256,
