@@ -46,6 +46,16 @@ pub struct HttpConfig {
     pub listen: String,
     /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<String>,
+    /// From the first byte of a request's head to its last; slower clients are disconnected.
+    pub header_timeout_ms: u64,
+    /// How long a keep-alive connection may wait for its next request.
+    pub idle_timeout_ms: u64,
+    /// From a request's head to the end of its body; slower bodies fail (400).
+    pub body_timeout_ms: u64,
+    /// Connections open at once; when full, the longest idle one is closed for a newcomer.
+    pub max_connections: usize,
+    /// Connections of one client address (IPv6: one /64; trusted proxies are exempt).
+    pub max_connections_per_address: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +102,10 @@ pub struct ApiConfig {
     /// every attempt from that address waits.
     pub auth_failures_per_minute: u32,
     pub auth_failure_burst: u32,
+    /// Failed console sign-ins from all addresses together per minute,
+    /// sustained, and at once; an attempt counts from when it starts.
+    pub sign_in_failures_per_minute_total: u32,
+    pub sign_in_failure_burst_total: u32,
 }
 
 impl Default for ApiConfig {
@@ -103,6 +117,8 @@ impl Default for ApiConfig {
             mutation_burst: 20,
             auth_failures_per_minute: 5,
             auth_failure_burst: 5,
+            sign_in_failures_per_minute_total: 30,
+            sign_in_failure_burst_total: 30,
         }
     }
 }
@@ -165,7 +181,15 @@ impl Default for RtmpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: "0.0.0.0:8080".into(), trusted_proxies: Vec::new() }
+        Self {
+            listen: "0.0.0.0:8080".into(),
+            trusted_proxies: Vec::new(),
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 75_000,
+            body_timeout_ms: 30_000,
+            max_connections: 2048,
+            max_connections_per_address: 256,
+        }
     }
 }
 
@@ -189,7 +213,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables that override the file, and the field each sets.
-pub const ENV_VARS: [&str; 26] = [
+pub const ENV_VARS: [&str; 33] = [
     "APPLIANCE_DATA_DIR",
     "APPLIANCE_PUBLIC_HOST",
     "APPLIANCE_RTMP_LISTEN",
@@ -200,6 +224,11 @@ pub const ENV_VARS: [&str; 26] = [
     "APPLIANCE_RTMP_PUBLISH_TIMEOUT_MS",
     "APPLIANCE_HTTP_LISTEN",
     "APPLIANCE_HTTP_TRUSTED_PROXIES",
+    "APPLIANCE_HTTP_HEADER_TIMEOUT_MS",
+    "APPLIANCE_HTTP_IDLE_TIMEOUT_MS",
+    "APPLIANCE_HTTP_BODY_TIMEOUT_MS",
+    "APPLIANCE_HTTP_MAX_CONNECTIONS",
+    "APPLIANCE_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
     "APPLIANCE_HLS_PART_TARGET_MS",
     "APPLIANCE_HLS_WINDOW_SECONDS",
     "APPLIANCE_HLS_RETENTION_SECONDS",
@@ -215,6 +244,8 @@ pub const ENV_VARS: [&str; 26] = [
     "APPLIANCE_API_MUTATION_BURST",
     "APPLIANCE_API_AUTH_FAILURES_PER_MINUTE",
     "APPLIANCE_API_AUTH_FAILURE_BURST",
+    "APPLIANCE_API_SIGN_IN_FAILURES_PER_MINUTE_TOTAL",
+    "APPLIANCE_API_SIGN_IN_FAILURE_BURST_TOTAL",
     "APPLIANCE_SESSIONS_CHECKPOINT_SECONDS",
 ];
 
@@ -267,6 +298,13 @@ impl Config {
                     self.http.trusted_proxies =
                         value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
                 }
+                "APPLIANCE_HTTP_HEADER_TIMEOUT_MS" => self.http.header_timeout_ms = number(name, &value)?,
+                "APPLIANCE_HTTP_IDLE_TIMEOUT_MS" => self.http.idle_timeout_ms = number(name, &value)?,
+                "APPLIANCE_HTTP_BODY_TIMEOUT_MS" => self.http.body_timeout_ms = number(name, &value)?,
+                "APPLIANCE_HTTP_MAX_CONNECTIONS" => self.http.max_connections = number(name, &value)?,
+                "APPLIANCE_HTTP_MAX_CONNECTIONS_PER_ADDRESS" => {
+                    self.http.max_connections_per_address = number(name, &value)?
+                }
                 "APPLIANCE_HLS_PART_TARGET_MS" => self.hls.part_target_ms = number(name, &value)?,
                 "APPLIANCE_HLS_WINDOW_SECONDS" => self.hls.window_seconds = number(name, &value)?,
                 "APPLIANCE_HLS_RETENTION_SECONDS" => self.hls.retention_seconds = number(name, &value)?,
@@ -291,6 +329,12 @@ impl Config {
                 "APPLIANCE_API_MUTATION_BURST" => self.api.mutation_burst = number(name, &value)?,
                 "APPLIANCE_API_AUTH_FAILURES_PER_MINUTE" => self.api.auth_failures_per_minute = number(name, &value)?,
                 "APPLIANCE_API_AUTH_FAILURE_BURST" => self.api.auth_failure_burst = number(name, &value)?,
+                "APPLIANCE_API_SIGN_IN_FAILURES_PER_MINUTE_TOTAL" => {
+                    self.api.sign_in_failures_per_minute_total = number(name, &value)?
+                }
+                "APPLIANCE_API_SIGN_IN_FAILURE_BURST_TOTAL" => {
+                    self.api.sign_in_failure_burst_total = number(name, &value)?
+                }
                 "APPLIANCE_SESSIONS_CHECKPOINT_SECONDS" => self.sessions.checkpoint_seconds = number(name, &value)?,
                 _ => unreachable!("every name in ENV_VARS is matched"),
             }
@@ -337,6 +381,24 @@ impl Config {
         if let Err(reason) = crate::http::client_address::TrustedProxies::parse(&self.http.trusted_proxies) {
             return invalid("http.trusted_proxies", reason);
         }
+        let h = &self.http;
+        if !(500..=120_000).contains(&h.header_timeout_ms) {
+            return invalid("http.header_timeout_ms", format!("{} is outside 500..=120000", h.header_timeout_ms));
+        }
+        if !(1000..=3_600_000).contains(&h.idle_timeout_ms) {
+            return invalid("http.idle_timeout_ms", format!("{} is outside 1000..=3600000", h.idle_timeout_ms));
+        }
+        if !(1000..=600_000).contains(&h.body_timeout_ms) {
+            return invalid("http.body_timeout_ms", format!("{} is outside 1000..=600000", h.body_timeout_ms));
+        }
+        if !(16..=1_000_000).contains(&h.max_connections) {
+            return invalid("http.max_connections", format!("{} is outside 16..=1000000", h.max_connections));
+        }
+        if !(1..=h.max_connections).contains(&h.max_connections_per_address) {
+            let (value, max) = (h.max_connections_per_address, h.max_connections);
+            let reason = format!("{value} is outside 1..=max_connections (1..={max})");
+            return invalid("http.max_connections_per_address", reason);
+        }
         if !(100..=2000).contains(&self.hls.part_target_ms) {
             return invalid("hls.part_target_ms", format!("{} is outside 100..=2000", self.hls.part_target_ms));
         }
@@ -373,6 +435,8 @@ impl Config {
             ("api.mutation_burst", a.mutation_burst),
             ("api.auth_failures_per_minute", a.auth_failures_per_minute),
             ("api.auth_failure_burst", a.auth_failure_burst),
+            ("api.sign_in_failures_per_minute_total", a.sign_in_failures_per_minute_total),
+            ("api.sign_in_failure_burst_total", a.sign_in_failure_burst_total),
         ];
         for (field, value) in limits {
             if !(1..=1_000_000).contains(&value) {
@@ -405,6 +469,23 @@ impl Config {
 
     pub fn http_addr(&self) -> SocketAddr {
         self.http.listen.parse().expect("validated")
+    }
+
+    /// The HTTP server's timeouts and caps (validated: the proxies parse).
+    pub fn http_limits(&self) -> crate::http::server::Limits {
+        let h = &self.http;
+        crate::http::server::Limits {
+            timeouts: crate::http::server::activity::Timeouts {
+                header: Duration::from_millis(h.header_timeout_ms),
+                idle: Duration::from_millis(h.idle_timeout_ms),
+                body: Duration::from_millis(h.body_timeout_ms),
+            },
+            caps: crate::http::server::registry::Caps {
+                total: h.max_connections,
+                per_address: h.max_connections_per_address,
+            },
+            exempt: crate::http::client_address::TrustedProxies::parse(&h.trusted_proxies).unwrap_or_default(),
+        }
     }
 
     pub fn part_target(&self) -> Duration {
@@ -471,7 +552,7 @@ mod tests {
 
     #[test]
     fn error_texts_are_pinned() {
-        let cases: [(&str, &str); 15] = [
+        let cases: [(&str, &str); 19] = [
             ("bogus = 1", "unknown field `bogus`"),
             ("[hls]\npart_target_ms = 50", "hls.part_target_ms: 50 is outside 100..=2000"),
             (
@@ -496,6 +577,13 @@ mod tests {
             (
                 "[rtmp]\nmax_unauthenticated_per_address = 65",
                 "rtmp.max_unauthenticated_per_address: 65 is outside 1..=max_unauthenticated (1..=64)",
+            ),
+            ("[http]\nheader_timeout_ms = 100", "http.header_timeout_ms: 100 is outside 500..=120000"),
+            ("[http]\nidle_timeout_ms = 0", "http.idle_timeout_ms: 0 is outside 1000..=3600000"),
+            ("[http]\nbody_timeout_ms = 999", "http.body_timeout_ms: 999 is outside 1000..=600000"),
+            (
+                "[http]\nmax_connections = 100",
+                "http.max_connections_per_address: 256 is outside 1..=max_connections (1..=100)",
             ),
             ("[rtmp]\nconnect_timeout_ms = 50", "rtmp.connect_timeout_ms: 50 is outside 100..=60000"),
             (

@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod fd_limit;
 pub mod http;
 pub mod live;
 pub mod logging;

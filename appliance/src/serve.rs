@@ -32,6 +32,8 @@ pub struct Appliance {
     pub live: Supervisor,
     /// Players per channel, counted from the origin's requests.
     pub viewers: Arc<Viewers>,
+    /// The HTTP listener's open connections.
+    pub http_connections: Arc<crate::http::server::registry::Registry>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -103,16 +105,11 @@ impl Appliance {
         let control = crate::http::control_socket::ControlSocket::bind(&config.data_dir)?;
         tracing::info!(path = %control.path().display(), "control socket listening");
         tasks.push(control.serve(app.clone(), shutdown_rx.clone()));
-        let mut stop = shutdown_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let graceful = axum::serve(http, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                });
-            if let Err(e) = graceful.await {
-                tracing::error!(error = %e, "http server failed");
-            }
-        }));
+        let mut limits = config.http_limits();
+        limits.caps.total = crate::fd_limit::fit(limits.caps.total, config.rtmp.max_connections);
+        let server = crate::http::server::HttpServer::new(http, limits);
+        let http_connections = server.registry();
+        tasks.push(tokio::spawn(server.run(app, shutdown_rx.clone())));
         let sweeper_origin = origin.clone();
         let sweeper_viewers = viewers.clone();
         let mut stop = shutdown_rx;
@@ -128,7 +125,7 @@ impl Appliance {
                 }
             }
         }));
-        Ok(Appliance { rtmp_addr, http_addr, store, origin, live, viewers, shutdown, tasks })
+        Ok(Appliance { rtmp_addr, http_addr, store, origin, live, viewers, http_connections, shutdown, tasks })
     }
 
     /// What systemd shows as STATUS: channels live, sessions, encoder usage.

@@ -14,8 +14,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use benches::http_load::{Connections, load, median};
 use benches::{have_program, packaged, read_flv, recording, target_dir};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -31,24 +32,6 @@ const CONNECTIONS: usize = 16;
 const ROUND: Duration = Duration::from_secs(3);
 const ROUNDS: usize = 3;
 const PLAYLIST: &str = "/hls/bench/s1/source/index.m3u8";
-
-/// What one round of load achieved.
-#[derive(Debug, Clone, Copy, Default)]
-struct Round {
-    requests: u64,
-    bytes: u64,
-    errors: u64,
-    seconds: f64,
-}
-
-impl Round {
-    fn per_second(&self) -> f64 {
-        self.requests as f64 / self.seconds
-    }
-    fn megabytes_per_second(&self) -> f64 {
-        self.bytes as f64 / 1e6 / self.seconds
-    }
-}
 
 /// One GET on an open connection: (status, body length).
 async fn get(
@@ -69,49 +52,6 @@ async fn connect(
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
     Ok(sender)
-}
-
-/// `CONNECTIONS` connections loop over `paths` for `ROUND`.
-async fn load(addr: SocketAddr, paths: Arc<Vec<String>>) -> Round {
-    let started = Instant::now();
-    let deadline = started + ROUND;
-    let mut tasks = tokio::task::JoinSet::new();
-    for connection in 0..CONNECTIONS {
-        let paths = paths.clone();
-        tasks.spawn(async move {
-            let mut round = Round::default();
-            let Ok(mut sender) = connect(addr).await else {
-                round.errors += 1;
-                return round;
-            };
-            let mut next = connection * paths.len() / CONNECTIONS; // spread the connections over the files
-            while Instant::now() < deadline {
-                match get(&mut sender, &paths[next % paths.len()]).await {
-                    Ok((200, body)) => {
-                        round.requests += 1;
-                        round.bytes += body.len() as u64;
-                    }
-                    _ => {
-                        round.errors += 1;
-                        match connect(addr).await {
-                            Ok(fresh) => sender = fresh,
-                            Err(_) => return round,
-                        }
-                    }
-                }
-                next += 1;
-            }
-            round
-        });
-    }
-    let mut total = Round::default();
-    while let Some(Ok(round)) = tasks.join_next().await {
-        total.requests += round.requests;
-        total.bytes += round.bytes;
-        total.errors += round.errors;
-    }
-    total.seconds = started.elapsed().as_secs_f64();
-    total
 }
 
 /// Our origin on its own runtime (as many workers as cores, like the appliance).
@@ -199,11 +139,6 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn median(mut rounds: Vec<Round>) -> Round {
-    rounds.sort_by(|a, b| a.per_second().total_cmp(&b.per_second()));
-    rounds[rounds.len() / 2]
-}
-
 fn main() {
     for (program, flag) in [("ffmpeg", "-version"), ("nginx", "-v")] {
         if !have_program(program, flag) {
@@ -263,8 +198,9 @@ fn main() {
     for (mix, paths) in &mixes {
         let (mut our_rounds, mut nginx_rounds) = (Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
-            our_rounds.push(client.block_on(load(ours, paths.clone())));
-            nginx_rounds.push(client.block_on(load(nginx_addr, paths.clone())));
+            let keep_alive = Connections::KeepAlive;
+            our_rounds.push(client.block_on(load(ours, paths.clone(), CONNECTIONS, ROUND, keep_alive)));
+            nginx_rounds.push(client.block_on(load(nginx_addr, paths.clone(), CONNECTIONS, ROUND, keep_alive)));
         }
         let errors: u64 = our_rounds.iter().chain(&nginx_rounds).map(|r| r.errors).sum();
         assert_eq!(errors, 0, "{mix}: requests failed");

@@ -17,6 +17,7 @@ use packager::{Rendition, Segmenter, SegmenterConfig, WindowConfig};
 pub mod appliance_process;
 pub mod cpu;
 pub mod http_client;
+pub mod http_load;
 pub mod ll_hls_player;
 pub mod media_playlist;
 pub mod process_stats;

@@ -37,6 +37,8 @@ pub fn test_config(data: &std::path::Path) -> Config {
     config.api.mutation_burst = 1_000_000;
     config.api.auth_failures_per_minute = 1_000_000;
     config.api.auth_failure_burst = 1_000_000;
+    config.api.sign_in_failures_per_minute_total = 1_000_000;
+    config.api.sign_in_failure_burst_total = 1_000_000;
     config
 }
 

@@ -84,6 +84,11 @@ impl TrustedProxies {
         self.0.iter().any(|n| n.contains(ip))
     }
 
+    /// Whether a TCP peer is one of the trusted proxies.
+    pub fn trusts_peer(&self, peer: IpAddr) -> bool {
+        self.trusts(canonical(peer))
+    }
+
     /// The client of a request that reached us from `peer`.
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let peer = canonical(peer);

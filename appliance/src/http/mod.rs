@@ -9,6 +9,7 @@ pub mod client_address;
 pub mod console;
 pub mod control_socket;
 pub mod problem;
+pub mod server;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -46,11 +47,11 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
         rtmp_port: sources.rtmp_addr.port(),
         http_port: sources.http_addr.port(),
     };
-    let mut state = ApiState::new(sources.store.clone(), sources.live, urls);
+    let mut state = ApiState::new(sources.store.clone(), sources.live, urls)?;
     state.data_dir = Arc::new(config.data_dir.clone());
     state.viewers = sources.viewers.clone();
     state.limit_rates(&config.api);
-    let console = Console::open(config.data_dir.clone(), state.console.clone());
+    let console = Console::open(config.data_dir.clone(), state.console.clone(), state.password_workers.clone());
     let api = api::router(state).merge(console::router(console));
     let counted = axum::middleware::from_fn_with_state(sources.viewers, count_viewers);
     let proxies = TrustedProxies::parse(&config.http.trusted_proxies)

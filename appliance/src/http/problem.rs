@@ -174,7 +174,8 @@ impl IntoResponse for ApiError {
         if self.kind == ProblemKind::Unauthorized {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"appliance\""));
         }
-        if self.kind == ProblemKind::Unavailable {
+        if matches!(self.kind, ProblemKind::Unavailable | ProblemKind::TooManyRequests | ProblemKind::TooManyAttempts) {
+            // A default; the rate limits set their own.
             h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response

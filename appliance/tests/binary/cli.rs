@@ -1,7 +1,8 @@
 //! The `appliance` command line as an operator uses it: channel and token
 //! management against a real redb file when no server runs, the same
 //! commands through a running `appliance serve` (its owner-only control
-//! socket), and a bad configuration refused before binding.
+//! socket), a bad configuration refused before binding, and `serve` under a
+//! low open-file limit.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -250,4 +251,38 @@ async fn the_cli_stops_a_channel_while_the_server_runs() {
     assert_eq!(over["end_reason"], "channel-stopped");
     assert_eq!(app.get_json("/api/v1/channels/remote").await["state"], "stopped");
     app.appliance.shutdown().await;
+}
+
+/// Under a limit of 512 open files (systemd's default is 1024 soft), the
+/// HTTP cap is lowered to fit (512 - 256 reserved - 64 RTMP = 192), so 600
+/// idle connections are shed instead of exhausting the descriptors, and the
+/// health check still answers (with `axum::serve` it timed out: every
+/// descriptor was held and the newcomer waited in the listen queue).
+#[test]
+fn at_a_low_open_file_limit_serve_sheds_idle_connections_and_the_health_check_answers() {
+    if !support::have_tool("prlimit", "--version", "util-linux") {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    // `serve` under prlimit: a wrapper the server process starts as.
+    let wrapper = data.path().join("appliance-at-512-files");
+    std::fs::write(&wrapper, format!("#!/bin/sh\nexec prlimit --nofile=512:512 {APPLIANCE} \"$@\"\n")).unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let state = data.path().join("state");
+    let server = ServeProcess::start(&wrapper, &state, &[("APPLIANCE_RTMP_MAX_CONNECTIONS", "64")], true);
+    let pid = server.child.id();
+    let open_files = || std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+    let idle: Vec<std::net::TcpStream> =
+        (0..600).filter_map(|_| std::net::TcpStream::connect(server.http).ok()).collect();
+    assert_eq!(idle.len(), 600, "the kernel takes every connection");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let health = runtime.block_on(async {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+        http.get(format!("http://{}/api/v1/health", server.http)).send().await
+    });
+    assert_eq!(health.expect("the health check answers at the limit").status().as_u16(), 200);
+    let files = open_files();
+    assert!((192..450).contains(&files), "the server holds {files} files: the cap, not the limit");
+    drop(idle);
+    server.stop();
 }

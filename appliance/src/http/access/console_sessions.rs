@@ -5,7 +5,10 @@
 //! API, which the CLI uses while the appliance runs) ends every session. Also the per-address limit on
 //! failed sign-ins: the API's failed-authentication limiter
 //! (`api::rate_limit`), so wrong passwords and invalid API tokens from one
-//! address draw on one budget.
+//! address draw on one budget; and a budget of failed sign-ins from all
+//! addresses together, so a flood from many addresses is bounded too. Both
+//! are charged when an attempt starts, not when it has failed: attempts
+//! still being checked count (a success gives its charge back).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,7 +18,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use subtle::ConstantTimeEq;
 
-use super::limiter::{FailureLimiter, Quota, address_key};
+use super::limiter::{FailureLimiter, Quota, RateLimiter, address_key};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "appliance_session";
@@ -26,6 +29,9 @@ pub const LIFETIME: Duration = Duration::from_secs(12 * 3600);
 pub const MAX_FAILURES: u32 = 5;
 /// Sessions kept at most (the oldest go first).
 const MAX_SESSIONS: usize = 256;
+/// Failed sign-ins from all addresses together by default
+/// (`api.sign_in_failures_per_minute_total`, `api.sign_in_failure_burst_total`).
+pub const MAX_FAILURES_TOTAL: u32 = 30;
 
 #[derive(Debug, Clone)]
 struct Session {
@@ -38,6 +44,8 @@ struct Session {
 pub struct Sessions {
     sessions: Mutex<HashMap<String, Session>>,
     failures: Arc<FailureLimiter>,
+    /// Sign-in failures of every address together.
+    failures_total: RateLimiter<()>,
 }
 
 /// What a valid session cookie gives.
@@ -54,14 +62,16 @@ fn random_token() -> String {
 impl Default for Sessions {
     /// Sessions with a failure limiter of their own, at the default quota.
     fn default() -> Self {
-        Sessions::new(Arc::new(FailureLimiter::new(Quota::per_minute(MAX_FAILURES, MAX_FAILURES))))
+        let failures = Arc::new(FailureLimiter::new(Quota::per_minute(MAX_FAILURES, MAX_FAILURES)));
+        Sessions::new(failures, Quota::per_minute(MAX_FAILURES_TOTAL, MAX_FAILURES_TOTAL))
     }
 }
 
 impl Sessions {
-    /// No sessions yet; failed sign-ins are charged to `failures`.
-    pub fn new(failures: Arc<FailureLimiter>) -> Sessions {
-        Sessions { sessions: Mutex::default(), failures }
+    /// No sessions yet; sign-in attempts are charged to `failures` (per
+    /// address) and to a budget of `total` for every address together.
+    pub fn new(failures: Arc<FailureLimiter>, total: Quota) -> Sessions {
+        Sessions { sessions: Mutex::default(), failures, failures_total: RateLimiter::with_capacity(total, 1) }
     }
 
     fn sessions(&self) -> MutexGuard<'_, HashMap<String, Session>> {
@@ -107,18 +117,31 @@ impl Sessions {
         self.sessions().remove(id);
     }
 
-    /// Whether `client` may try to sign in now; `Err(retry after)` when it failed too often.
-    pub fn may_try(&self, client: IpAddr) -> Result<(), Duration> {
-        self.failures.peek(address_key(client), Instant::now())
+    /// Starts a sign-in attempt from `client`: charges its address's budget
+    /// and everyone's as a failure, or `Err(retry after)` when either is
+    /// spent (then nothing is charged). Follow with `succeeded` or `not_run`;
+    /// a failed attempt needs nothing more.
+    pub fn begin_attempt(&self, client: IpAddr) -> Result<(), Duration> {
+        let (address, now) = (address_key(client), Instant::now());
+        self.failures.peek(address, now)?;
+        self.failures_total.peek((), now)?;
+        self.failures.charge(address, now);
+        self.failures_total.charge((), now);
+        Ok(())
     }
 
-    pub fn failed(&self, client: IpAddr) {
-        self.failures.charge(address_key(client), Instant::now());
+    /// The attempt could not run (no password worker was free): its charge is given back.
+    pub fn not_run(&self, client: IpAddr) {
+        let now = Instant::now();
+        self.failures.refund(address_key(client), now);
+        self.failures_total.refund((), now);
     }
 
-    /// The admin signed in from `client`: its failures are forgotten (it knows the password).
+    /// The admin signed in from `client`: its failures are forgotten (it
+    /// knows the password) and the attempt is given back to everyone's budget.
     pub fn succeeded(&self, client: IpAddr) {
         self.failures.forget(address_key(client));
+        self.failures_total.refund((), Instant::now());
     }
 }
 
@@ -151,7 +174,7 @@ mod tests {
 
     #[test]
     fn a_new_password_ends_every_session() {
-        // The password route calls `end_all` (tests/control_plane checks the route end to end).
+        // The password route calls `end_all` (tests/tests/e2e/api checks the route end to end).
         let sessions = Sessions::default();
         let (id, _) = sessions.create();
         let (other, _) = sessions.create();
@@ -181,20 +204,33 @@ mod tests {
     }
 
     #[test]
-    fn failures_are_limited_per_address() {
+    fn attempts_are_charged_when_they_start_per_address_and_in_total() {
         let sessions = Sessions::default();
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         for _ in 0..MAX_FAILURES {
-            assert!(sessions.may_try(a).is_ok());
-            sessions.failed(a);
+            assert!(sessions.begin_attempt(a).is_ok(), "attempts in progress count at once");
         }
-        let wait = sessions.may_try(a).unwrap_err();
+        let wait = sessions.begin_attempt(a).unwrap_err();
         assert!(wait > Duration::from_secs(11) && wait <= Duration::from_secs(12), "one more per 12 s: {wait:?}");
-        assert!(sessions.may_try(b).is_ok());
+        assert!(sessions.begin_attempt(b).is_ok());
+        sessions.not_run(b);
         sessions.succeeded(a);
-        assert!(sessions.may_try(a).is_ok());
+        assert!(sessions.begin_attempt(a).is_ok());
+        sessions.succeeded(a);
         assert_eq!(MAX_FAILURES, crate::config::ApiConfig::default().auth_failure_burst);
+
+        // Many addresses: everyone's budget runs out, and a refusal charges nothing.
+        let mut refused = 0;
+        for i in 0..100u8 {
+            let client = IpAddr::from([198, 51, 100, i]);
+            if sessions.begin_attempt(client).is_err() {
+                refused += 1;
+                assert!(sessions.failures.peek(address_key(client), Instant::now()).is_ok());
+            }
+        }
+        assert_eq!(100 - refused, MAX_FAILURES_TOTAL as usize - 4, "a's four failures count in the total");
+        assert_eq!(MAX_FAILURES_TOTAL, crate::config::ApiConfig::default().sign_in_failure_burst_total);
     }
 
     #[test]

@@ -144,6 +144,15 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
         self.store(&mut shard, key, (full_at + interval).min(t + capacity), t);
     }
 
+    /// Gives back one request taken from `key`'s bucket (it was not used after all).
+    pub fn refund(&self, key: K, now: Instant) {
+        let (t, interval) = (self.nanos(now), self.quota.interval_ns);
+        let mut shard = self.shard(&key);
+        if let Some(full_at) = shard.get_mut(&key) {
+            *full_at = full_at.saturating_sub(interval).max(t);
+        }
+    }
+
     /// Forgets `key`'s bucket (it is full again).
     pub fn forget(&self, key: K) {
         self.shard(&key).remove(&key);
@@ -238,6 +247,22 @@ mod tests {
         assert_eq!(limiter.peek(ip, t0 + Duration::from_secs(12)), Ok(()));
         limiter.forget(ip);
         assert_eq!(limiter.peek(ip, t0), Ok(()));
+    }
+
+    #[test]
+    fn a_request_taken_and_refunded_is_as_if_never_taken() {
+        let limiter = RateLimiter::new(Quota::per_minute(5, 1));
+        let t0 = Instant::now();
+        assert!(limiter.check("a", t0).allowed);
+        assert!(!limiter.check("a", t0).allowed);
+        limiter.refund("a", t0);
+        assert!(limiter.check("a", t0).allowed, "the refunded request can be taken again");
+        limiter.refund("a", t0);
+        limiter.refund("a", t0);
+        assert!(limiter.check("a", t0).allowed);
+        assert!(!limiter.check("a", t0).allowed, "refunds never fill a bucket past its size");
+        limiter.refund("absent", t0);
+        assert!(limiter.peek("absent", t0).is_ok());
     }
 
     #[test]

@@ -76,6 +76,12 @@ impl RateLimits {
         self.failures.clone()
     }
 
+    /// Failed sign-ins of every address together.
+    pub fn sign_in_total(&self) -> Quota {
+        let c = &self.config;
+        Quota::per_minute(c.sign_in_failures_per_minute_total, c.sign_in_failure_burst_total)
+    }
+
     /// The client a credential is charged as.
     pub fn credential(&self, kind: &str, id: &str) -> Client {
         Client::Credential(self.credentials.hash_one((kind, id)))

@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::resources::{ChannelResource, PublicUrls, SessionResource};
 use crate::http::access::console_sessions::Sessions;
 use crate::http::access::rate_limit::RateLimits;
+use crate::http::console::password_workers::{DEFAULT_QUEUE, PasswordWorkers, default_workers};
 use crate::live::figures::LiveFigures;
 use crate::live::supervisor::Supervisor;
 use crate::live::viewers::Viewers;
@@ -34,22 +35,27 @@ pub struct ApiState {
     pub viewers: Arc<Viewers>,
     /// Request budgets per client, and failed authentications per address.
     pub limits: Arc<RateLimits>,
+    /// The threads that hash passwords (the console's sign-in shares them).
+    pub password_workers: Arc<PasswordWorkers>,
 }
 
 impl ApiState {
-    pub fn new(store: Store, live: Supervisor, urls: PublicUrls) -> ApiState {
+    /// Starts the password workers (their threads end when the last clone goes).
+    pub fn new(store: Store, live: Supervisor, urls: PublicUrls) -> std::io::Result<ApiState> {
         let limits = Arc::new(RateLimits::default());
-        ApiState {
+        let password_workers = Arc::new(PasswordWorkers::start(default_workers(), DEFAULT_QUEUE)?);
+        Ok(ApiState {
             store,
             live,
             urls: Arc::new(urls),
             started: Instant::now(),
             openapi_json: Arc::new(String::new()),
-            console: Arc::new(Sessions::new(limits.failures())),
+            console: Arc::new(Sessions::new(limits.failures(), limits.sign_in_total())),
             data_dir: Arc::new(std::path::PathBuf::from(".")),
             viewers: Arc::default(),
             limits,
-        }
+            password_workers,
+        })
     }
 
     /// Applies `config`'s rate limits. The console's sign-in shares the
@@ -57,7 +63,7 @@ impl ApiState {
     /// before anything signs in.
     pub fn limit_rates(&mut self, config: &crate::config::ApiConfig) {
         let limits = Arc::new(RateLimits::new(config));
-        self.console = Arc::new(Sessions::new(limits.failures()));
+        self.console = Arc::new(Sessions::new(limits.failures(), limits.sign_in_total()));
         self.limits = limits;
     }
 }

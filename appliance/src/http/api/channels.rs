@@ -109,13 +109,15 @@ fn truncated(text: &str) -> String {
     text.chars().take(64).collect()
 }
 
-/// List channels by name.
+/// List channels by name. `stream_key` and `publish_url` are shown to write scope only (a write
+/// token, the console), never to a read token.
 #[utoipa::path(get, path = "/channels", tag = "channels", params(PageQuery),
-    responses((status = 200, description = "A page of channels", body = Page<ChannelResource>), ReadErrors),
+    responses((status = 200, description = "A page of channels (stream keys for write scope only)",
+        body = Page<ChannelResource>), ReadErrors),
     security(("bearer" = [])))]
 pub async fn list_channels(
     State(api): State<ApiState>,
-    _: ReadAccess,
+    ReadAccess(caller): ReadAccess,
     page: PageQuery,
 ) -> Result<Json<Page<ChannelResource>>, ApiError> {
     let store = api.store.clone();
@@ -131,7 +133,7 @@ pub async fn list_channels(
     Ok(Json(Page::from_state(list, |c| {
         let count = viewers.get(&c.name).copied().unwrap_or(0);
         let session = sessions.remove(&c.name);
-        let mut resource = api.channel_resource(c, Some(count));
+        let mut resource = api.channel_resource(c, Some(count)).for_scope(caller.scope);
         resource.session = session.map(|s| Box::new(SessionResource::from(s)));
         resource
     })))
@@ -164,14 +166,16 @@ pub async fn create_channel(
     Ok((StatusCode::CREATED, headers, Json(api.channel_resource(channel, None))).into_response())
 }
 
-/// Get a channel.
+/// Get a channel. `stream_key` and `publish_url` are shown to write scope only (a write token, the
+/// console), never to a read token.
 #[utoipa::path(get, path = "/channels/{name}", tag = "channels",
     params(ChannelName),
-    responses((status = 200, description = "The channel", body = ChannelResource), ReadErrors),
+    responses((status = 200, description = "The channel (its stream key for write scope only)",
+        body = ChannelResource), ReadErrors),
     security(("bearer" = [])))]
 pub async fn get_channel(
     State(api): State<ApiState>,
-    _: ReadAccess,
+    ReadAccess(caller): ReadAccess,
     Path(name): Path<String>,
 ) -> Result<Json<ChannelResource>, ApiError> {
     let name = channel_name(name)?;
@@ -184,7 +188,7 @@ pub async fn get_channel(
     })
     .await?;
     let (session, channel) = found.ok_or_else(|| ApiError::not_found(format!("channel {name:?} does not exist")))?;
-    let mut resource = api.channel_resource(channel, None);
+    let mut resource = api.channel_resource(channel, None).for_scope(caller.scope);
     resource.session = session.map(|s| Box::new(SessionResource::from(s)));
     Ok(Json(resource))
 }

@@ -12,12 +12,8 @@ use super::api_state::ApiState;
 use super::auth::WriteAccess;
 use super::errors::WriteErrors;
 use super::json_body::ApiJson;
-use crate::http::console::password;
+use crate::http::console::password::{self, MAX_CHARS, MIN_CHARS};
 use crate::http::problem::{ApiError, ProblemKind};
-
-/// Shortest and longest password accepted, in characters.
-pub const MIN_CHARS: usize = 8;
-pub const MAX_CHARS: usize = 1024;
 
 /// A new admin password.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -41,9 +37,14 @@ pub async fn set_console_password(
         return Err(ApiError::field("password", format!("use {MIN_CHARS} to {MAX_CHARS} characters")));
     }
     let data_dir = api.data_dir.clone();
-    // Hashing (argon2id) takes tens of milliseconds: off the runtime.
-    let set = tokio::task::spawn_blocking(move || password::set(&data_dir, &body.password)).await;
-    match set {
+    // Hashing (argon2id: 19 MiB, tens of milliseconds) runs on the password workers, off the runtime.
+    let Ok(setting) = api.password_workers.try_run(move || password::set(&data_dir, &body.password)) else {
+        return Err(ApiError::new(
+            ProblemKind::TooManyRequests,
+            "the appliance is hashing too many passwords at once; try again in a second",
+        ));
+    };
+    match setting.await {
         Ok(Ok(())) => {}
         Ok(Err(e))
             if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull) =>
@@ -62,7 +63,7 @@ pub async fn set_console_password(
             ));
         }
         Err(e) => {
-            tracing::error!(error = %e, "api: the password task failed");
+            tracing::error!(error = %e, "api: the password job failed");
             return Err(ApiError::new(
                 ProblemKind::Internal,
                 "the password could not be stored; see the appliance log",

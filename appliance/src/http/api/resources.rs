@@ -29,10 +29,11 @@ pub struct ChannelResource {
     #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub name: String,
     pub state: ChannelState,
-    /// The secret a publisher uses (absent in webhook payloads).
+    /// The secret a publisher uses: a write-level secret, shown only to write scope (write tokens,
+    /// the console); absent for read tokens and in webhook payloads.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_key: Option<String>,
-    /// `rtmp://host:port/live/<stream key>` (absent in webhook payloads).
+    /// `rtmp://host:port/live/<stream key>`: shown only to write scope, like `stream_key`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publish_url: Option<String>,
     /// The multivariant playlist of the channel's newest session.
@@ -70,6 +71,16 @@ impl ChannelResource {
         resource.publish_url = Some(publish);
         resource.stream_key = Some(key);
         resource
+    }
+
+    /// The view of a caller with `scope`: the stream key (and the publish URL
+    /// that contains it) is a write-level secret, so a read token does not see it.
+    pub fn for_scope(mut self, scope: Scope) -> ChannelResource {
+        if scope != Scope::Write {
+            self.stream_key = None;
+            self.publish_url = None;
+        }
+        self
     }
 
     /// The webhook payload's view (no stream key).

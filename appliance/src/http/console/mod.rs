@@ -6,10 +6,12 @@
 
 pub mod assets;
 pub mod password;
+pub mod password_workers;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -20,19 +22,22 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::http::access::console_sessions::{self as sessions, Sessions};
-use crate::http::problem::{ApiError, PROBLEM_JSON, ProblemKind};
+use crate::http::problem::{ApiError, ProblemKind};
+use password_workers::PasswordWorkers;
 
 /// The console's shared state.
 #[derive(Debug, Clone)]
 pub struct Console {
     pub data_dir: PathBuf,
     pub sessions: Arc<Sessions>,
+    /// Where sign-ins hash the password (shared with the API's password change).
+    pub password_workers: Arc<PasswordWorkers>,
 }
 
 impl Console {
     /// The console of the appliance whose state is in `data_dir`; creates the
     /// admin password on first start and prints it once.
-    pub fn open(data_dir: PathBuf, sessions: Arc<Sessions>) -> Console {
+    pub fn open(data_dir: PathBuf, sessions: Arc<Sessions>, password_workers: Arc<PasswordWorkers>) -> Console {
         match password::ensure(&data_dir) {
             Ok(Some(initial)) => {
                 tracing::warn!(password = %initial, "console: created the admin account; sign in as admin with this password (shown once; change it with `appliance admin set-password`)");
@@ -43,7 +48,7 @@ impl Console {
                 tracing::error!(error = %e, "console: cannot create the admin password; set one with `appliance admin set-password`")
             }
         }
-        Console { data_dir, sessions }
+        Console { data_dir, sessions, password_workers }
     }
 }
 
@@ -121,21 +126,19 @@ fn client(extensions: &Extensions) -> IpAddr {
     crate::http::client_address::of(extensions).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
-/// Sign in as admin: `{"password": "..."}` as JSON (a cross-site form cannot send that).
+/// A 429 problem for a sign-in that may not start now.
+fn try_later(kind: ProblemKind, detail: String, retry: Duration) -> Response {
+    let mut response = ApiError::new(kind, detail).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry.as_secs().max(1)));
+    response
+}
+
+/// Sign in as admin: `{"password": "..."}` as JSON (a cross-site form cannot
+/// send that). The attempt is charged to the failure budgets before the
+/// password is hashed, on the password workers; when they are all busy it
+/// gets 429 at once and its charge back.
 async fn sign_in(State(console): State<Console>, extensions: Extensions, headers: HeaderMap, body: Bytes) -> Response {
     let client = client(&extensions);
-    if let Err(retry) = console.sessions.may_try(client) {
-        tracing::warn!(%client, "console: sign-in refused, too many failed attempts");
-        let problem = serde_json::json!({
-            "type": "urn:appliance:problem:too-many-attempts", "title": "Too many failed sign-ins",
-            "status": 429, "detail": format!("too many failed sign-ins from this address; try again in {} s", retry.as_secs().max(1)),
-        });
-        let mut response = (StatusCode::TOO_MANY_REQUESTS, problem.to_string()).into_response();
-        let h = response.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        h.insert(header::RETRY_AFTER, HeaderValue::from(retry.as_secs().max(1)));
-        return response;
-    }
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -147,11 +150,25 @@ async fn sign_in(State(console): State<Console>, extensions: Extensions, headers
     let Ok(form) = serde_json::from_slice::<SignIn>(&body) else {
         return ApiError::field("password", "send {\"password\": \"...\"}").into_response();
     };
+    if form.password.chars().count() > password::MAX_CHARS {
+        // Longer than any password can be set: wrong, and not worth hashing.
+        return ApiError::field("password", "wrong password").into_response();
+    }
+    if let Err(retry) = console.sessions.begin_attempt(client) {
+        tracing::debug!(%client, "console: sign-in refused, too many failed attempts");
+        let detail = format!("too many failed sign-ins; try again in {} s", retry.as_secs().max(1));
+        return try_later(ProblemKind::TooManyAttempts, detail, retry);
+    }
     let data_dir = console.data_dir.clone();
-    let verified =
-        tokio::task::spawn_blocking(move || password::verify(&data_dir, &form.password)).await.unwrap_or(false);
-    if !verified {
-        console.sessions.failed(client);
+    let verifying = match console.password_workers.try_run(move || password::verify(&data_dir, &form.password)) {
+        Ok(verifying) => verifying,
+        Err(_) => {
+            console.sessions.not_run(client);
+            let detail = "the appliance is checking too many sign-ins at once; try again in 1 s".to_string();
+            return try_later(ProblemKind::TooManyRequests, detail, Duration::from_secs(1));
+        }
+    };
+    if !verifying.await.unwrap_or(false) {
         tracing::warn!(%client, "console: failed sign-in");
         return ApiError::field("password", "wrong password").into_response();
     }

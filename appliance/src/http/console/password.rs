@@ -10,6 +10,10 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::Rng;
 
+/// Shortest and longest password accepted, in characters.
+pub const MIN_CHARS: usize = 8;
+pub const MAX_CHARS: usize = 1024;
+
 /// The file that holds the hash.
 pub fn path(data_dir: &Path) -> PathBuf {
     data_dir.join("admin-password")

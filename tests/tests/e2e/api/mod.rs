@@ -5,7 +5,9 @@
 //! live figures and its ladder's move after an encoder failure as a signed
 //! webhook, a full data disk (refused clearly, live channels kept, recovered
 //! without a restart), rate limits per token and per address, and
-//! schemathesis fuzzing the API from its own OpenAPI document.
+//! schemathesis fuzzing the API from its own OpenAPI document; and who sees
+//! stream keys. The HTTP listener under idle and slow clients and the sign-in
+//! flood are in `tests/tests/hostile/` (they measure this process's memory).
 
 mod contract;
 mod full_disk;
@@ -13,4 +15,5 @@ mod lifecycle;
 mod live_figures;
 mod rate_limits;
 mod schemathesis;
+mod stream_keys;
 mod webhooks;
