@@ -1,7 +1,8 @@
 //! The `appliance` command line as an operator uses it: channel and token
 //! management against a real redb file when no server runs, the same
 //! commands through a running `appliance serve` (its owner-only control
-//! socket), and a bad configuration refused before binding.
+//! socket), a bad configuration refused before binding, and the CLI stopping
+//! a live channel of an appliance running in the test's own process.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
