@@ -1,8 +1,9 @@
 //! The `appliance` command line as an operator uses it: channel and token
 //! management against a real redb file when no server runs, the same
 //! commands through a running `appliance serve` (its owner-only control
-//! socket), a bad configuration refused before binding, and `serve` under a
-//! low open-file limit.
+//! socket), a bad configuration refused before binding, the CLI stopping
+//! a live channel of an appliance running in the test's own process, and
+//! `serve` under a low open-file limit.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
