@@ -13,6 +13,7 @@ pub mod fanout;
 pub mod figures;
 pub mod packaging;
 pub mod ports;
+pub mod recorder;
 pub mod registry;
 pub mod routing;
 pub mod session;

@@ -11,6 +11,7 @@ use crate::http::access::rate_limit::RateLimits;
 use crate::live::figures::LiveFigures;
 use crate::live::supervisor::Supervisor;
 use crate::live::viewers::Viewers;
+use crate::recordings::Recordings;
 use crate::state::{Channel, Session, Store};
 
 /// The prefix of every API route.
@@ -34,6 +35,8 @@ pub struct ApiState {
     pub viewers: Arc<Viewers>,
     /// Request budgets per client, and failed authentications per address.
     pub limits: Arc<RateLimits>,
+    /// Recorded sessions on disk (absent in states built without a data directory).
+    pub recordings: Option<Recordings>,
 }
 
 impl ApiState {
@@ -49,6 +52,7 @@ impl ApiState {
             data_dir: Arc::new(std::path::PathBuf::from(".")),
             viewers: Arc::default(),
             limits,
+            recordings: None,
         }
     }
 

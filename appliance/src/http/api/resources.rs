@@ -12,7 +12,7 @@ use crate::state::{
     ApiToken, Channel, ChannelState, Delivery, DeliveryState, EncoderMoved, EndReason, Event, EventType, Scope,
     Session, SessionState, WebhookEndpoint,
 };
-use crate::state::{Attempt, Snapshot};
+use crate::state::{Attempt, RecordingNotice, RecordingSettings, Snapshot};
 
 /// Where the appliance is reached, for the URLs in channel resources.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,7 @@ pub struct ChannelResource {
     pub encoder_policy: media::EncoderPolicy,
     /// Sessions end when they reach this many seconds; null: no limit.
     pub max_session_seconds: Option<u64>,
+    pub recording: RecordingSettings,
     /// The session in progress, if any.
     pub current_session: Option<String>,
     /// The live figures of the session in progress (input, encoder, viewers); absent when there is none
@@ -83,6 +84,7 @@ impl ChannelResource {
             output: channel.output,
             encoder_policy: channel.encoder_policy,
             max_session_seconds: channel.max_session_seconds,
+            recording: channel.recording,
             current_session: channel.current_session,
             live: None,
             session: None,
@@ -267,6 +269,8 @@ pub enum EventData {
     Session(SessionResource),
     /// `session.encoder_moved`: the ladder's move, not the whole session.
     EncoderMoved(EncoderMoved),
+    /// `recording.ready`, `recording.deleted`, `recording.failed`: the recording.
+    Recording(RecordingNotice),
 }
 
 /// An event: the body of every webhook delivery.
@@ -290,6 +294,7 @@ impl EventResource {
             Snapshot::Channel(channel) => EventData::Channel(ChannelResource::public(*channel, urls)),
             Snapshot::Session(session) => EventData::Session(SessionResource::from(*session)),
             Snapshot::EncoderMoved(moved) => EventData::EncoderMoved(*moved),
+            Snapshot::Recording(notice) => EventData::Recording(*notice),
         };
         EventResource {
             id: event.id,

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::channel::Channel;
+use super::recording::RecordingNotice;
 use super::session::{EncoderMoved, Session};
 
 /// The kinds of event, as named in webhook payloads and endpoint filters.
@@ -31,10 +32,19 @@ pub enum EventType {
     /// A session's ladder moved to another encoder slot after a failure.
     #[serde(rename = "session.encoder_moved")]
     SessionEncoderMoved,
+    /// A session's catchup is playable (its recording ended, or was closed after a restart).
+    #[serde(rename = "recording.ready")]
+    RecordingReady,
+    /// A recording was deleted (retention, the disk quota, or the API).
+    #[serde(rename = "recording.deleted")]
+    RecordingDeleted,
+    /// Recording stopped (a full disk); it resumes by itself when there is room.
+    #[serde(rename = "recording.failed")]
+    RecordingFailed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 13] = [
         EventType::ChannelCreated,
         EventType::ChannelUpdated,
         EventType::ChannelDeleted,
@@ -45,6 +55,9 @@ impl EventType {
         EventType::SessionEnded,
         EventType::SessionError,
         EventType::SessionEncoderMoved,
+        EventType::RecordingReady,
+        EventType::RecordingDeleted,
+        EventType::RecordingFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +72,9 @@ impl EventType {
             EventType::SessionEnded => "session.ended",
             EventType::SessionError => "session.error",
             EventType::SessionEncoderMoved => "session.encoder_moved",
+            EventType::RecordingReady => "recording.ready",
+            EventType::RecordingDeleted => "recording.deleted",
+            EventType::RecordingFailed => "recording.failed",
         }
     }
 }
@@ -70,6 +86,7 @@ pub enum Snapshot {
     Channel(Box<Channel>),
     Session(Box<Session>),
     EncoderMoved(Box<EncoderMoved>),
+    Recording(Box<RecordingNotice>),
 }
 
 /// One event in the outbox.
