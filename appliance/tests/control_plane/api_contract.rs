@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::support::Harness;
 
 /// Every operation the API must offer, as (method, path).
-const OPERATIONS: [(&str, &str); 24] = [
+const OPERATIONS: [(&str, &str); 30] = [
     ("get", "/api/v1/health"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/channels"),
@@ -34,6 +34,12 @@ const OPERATIONS: [(&str, &str); 24] = [
     ("delete", "/api/v1/webhooks/{id}"),
     ("get", "/api/v1/webhooks/{id}/deliveries"),
     ("put", "/api/v1/console/password"),
+    ("get", "/api/v1/channels/{name}/recordings"),
+    ("get", "/api/v1/channels/{name}/recordings/{session}"),
+    ("delete", "/api/v1/channels/{name}/recordings/{session}"),
+    ("put", "/api/v1/channels/{name}/recordings/{session}/lock"),
+    ("delete", "/api/v1/channels/{name}/recordings/{session}/lock"),
+    ("get", "/api/v1/recordings/usage"),
 ];
 
 /// Operations a read token may call (every other one needs write).
@@ -42,7 +48,7 @@ fn read_allowed(method: &str, path: &str) -> bool {
 }
 
 fn concrete(path: &str) -> String {
-    path.replace("{name}", "audit").replace("{id}", "x")
+    path.replace("{name}", "audit").replace("{id}", "x").replace("{session}", "x")
 }
 
 async fn document(app: &Harness) -> Value {
