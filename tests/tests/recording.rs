@@ -6,7 +6,9 @@
 //! end. The appliance binary killed with SIGKILL mid-recording and restarted
 //! keeps a playable recording up to the kill (minus at most one segment).
 //! Retention with a tiny quota deletes the oldest unlocked recording first
-//! and never a locked one.
+//! and never a locked one. A full data disk stops the recording (not the
+//! live channel) with `recording.failed`; it resumes once there is room,
+//! across a discontinuity, with nothing written before damaged.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -412,4 +414,122 @@ async fn a_recording_killed_mid_session_is_playable_up_to_the_kill_after_a_resta
         })
         .collect();
     assert_eq!(ready.get(&session), Some(&Some("interrupted".to_string())), "{ready:?}");
+}
+
+/// A tmpfs of `size` mounted on `dir` (root only), unmounted on drop.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !mounted {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "cannot mount a tmpfs (CI runs as root)");
+            eprintln!("skipped: cannot mount a small tmpfs to fill (needs root)");
+        }
+        mounted.then(|| SmallDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_the_recording_not_the_channel_and_it_resumes_when_there_is_room() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let mount = tempfile::tempdir().unwrap();
+    let Some(_disk) = SmallDisk::mount(mount.path(), "48m") else { return };
+    let data = mount.path().to_path_buf();
+    let app = TestAppliance::start_with(|config| {
+        config.data_dir = data.clone();
+        config.recording.keep_free_percent = 0;
+        config.recording.sweep_seconds = 3600;
+    })
+    .await;
+    let channel = app.appliance.store.create_channel(recorded("full", ChannelOutput::Passthrough), true).unwrap();
+    let publisher = Publish { seconds: 36.0, ..Publish::default() }.start(&app.rtmp_url(&channel.stream_key));
+    let catalog = app.appliance.recordings.catalog();
+    let segments =
+        |session: &str| catalog.rendition("full", session, "source").map(|(_, i)| i.entries).unwrap_or_default();
+    let session = poll(STEP_TIMEOUT, || async {
+        let recording = catalog.list("full").ok()?.into_iter().next()?;
+        (recording.renditions.first()?.segments >= 2).then_some(recording.meta.session)
+    })
+    .await
+    .expect("recording starts");
+    let live_path = format!("/hls/full/{session}/source/index.m3u8");
+    let live_msn = || async {
+        let (status, text) = app.get_text(&live_path).await;
+        (status == 200)
+            .then(|| MediaPlaylist::parse(&text).segments.iter().rev().find_map(|s| s.uri.as_ref().map(|_| s.msn)))?
+    };
+
+    // The disk fills up: the live channel goes on, the recording does not.
+    let filler = data.join("filler");
+    let fill = filler.clone();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut out = std::fs::File::create(&fill).expect("the filler file");
+        let block = vec![0u8; 64 * 1024];
+        while out.write_all(&block).is_ok() {}
+        let _ = out.sync_all();
+    })
+    .await
+    .unwrap();
+    let recorded_before = segments(&session);
+    let at_fill = live_msn().await.expect("live segments");
+    poll(STEP_TIMEOUT, || async { live_msn().await.filter(|msn| *msn >= at_fill + 2) })
+        .await
+        .expect("the live playlist keeps advancing on a full disk");
+    let while_full = segments(&session);
+    assert!(
+        while_full.len() <= recorded_before.len() + 1,
+        "nothing recorded on a full disk (one segment may have been on its way): {} then {}",
+        recorded_before.len(),
+        while_full.len()
+    );
+
+    // Room again: recording resumes by itself, after a discontinuity.
+    std::fs::remove_file(&filler).unwrap();
+    poll(STEP_TIMEOUT, || async {
+        let entries = segments(&session);
+        entries.iter().skip(while_full.len()).any(|e| e.discontinuity).then_some(())
+    })
+    .await
+    .expect("recording resumes with a discontinuity where the gap is");
+    let (ok, stderr) = finish(publisher).await;
+    assert!(ok, "publisher failed: {stderr}");
+    let recording = finished_recordings(catalog, "full", 1).await.remove(0);
+    assert!(recording.renditions[0].discontinuities >= 1, "{:?}", recording.renditions);
+    assert!(recording.meta.last_failure.as_deref().is_some_and(|f| f.contains("space")), "{:?}", recording.meta);
+    let entries = segments(&session);
+    assert_eq!(&entries[..recorded_before.len()], &recorded_before[..], "what was written before is untouched");
+
+    // `recording.failed` reached the outbox once there was room to write it.
+    let failed = poll(STEP_TIMEOUT, || async {
+        let events = app.appliance.store.list_events(None, 500).ok()?.items;
+        events.into_iter().find(|e| e.kind == EventType::RecordingFailed)
+    })
+    .await
+    .expect("recording.failed");
+    let Snapshot::Recording(notice) = failed.snapshot else { panic!("a recording notice") };
+    assert!(notice.reason.as_deref().is_some_and(|r| r.contains("space")), "{notice:?}");
+
+    // The catchup plays across the gap: both sides decode without error.
+    let base = format!("/hls/full/recordings/{session}/source/index.m3u8");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gap.mp4");
+    let playlist = download_catchup(&app, &base, &file).await;
+    assert!(playlist.segments.iter().skip(1).any(|s| s.discontinuity), "EXT-X-DISCONTINUITY at the gap");
+    let probed = probe(&file);
+    assert_eq!(probed.errors, "", "the recording decodes without error");
+    app.appliance.shutdown().await;
 }

@@ -47,7 +47,7 @@ pub fn recover(catalog: &Catalog, notifier: &Notifier) -> Result<usize, Recordin
         meta.ended_ms = Some(last_end_ms.unwrap_or(meta.started_ms));
         meta::write(&dir, &meta)?;
         tracing::warn!(%channel, %session, segments, "recording was in progress when the appliance stopped; closed as interrupted, playable up to its last segment");
-        notifier.notify(&channel, &session, EventType::RecordingReady, Some("interrupted".into()));
+        let _ = notifier.notify(&channel, &session, EventType::RecordingReady, Some("interrupted".into()));
         closed += 1;
     }
     Ok(closed)

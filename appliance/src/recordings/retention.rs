@@ -107,7 +107,7 @@ pub fn sweep(
         match catalog.delete(&deletion.channel, &deletion.session) {
             Ok(recording) => {
                 tracing::info!(channel = %deletion.channel, session = %deletion.session, reason = deletion.reason, bytes = recording.bytes, "recording deleted by retention");
-                notifier.deleted(&recording, deletion.reason);
+                let _ = notifier.deleted(&recording, deletion.reason);
                 done.push(deletion);
             }
             // Locked or deleted meanwhile: it stays, or is gone anyway.

@@ -207,7 +207,7 @@ pub async fn delete_recording(
     on_disk(&api, move |r| {
         let recording = r.catalog().delete(&name, &session)?;
         tracing::info!(channel = %name, %session, bytes = recording.bytes, "api: recording deleted");
-        r.notifier().deleted(&recording, "api");
+        let _ = r.notifier().deleted(&recording, "api");
         Ok(())
     })
     .await?;

@@ -59,6 +59,8 @@ pub struct Writer {
     renditions: HashMap<String, RenditionFiles>,
     /// Why writing fails now, while it does.
     failing: Option<String>,
+    /// Events that could not be written yet (the disk was full), oldest first.
+    unsent: Vec<(EventType, Option<String>)>,
 }
 
 impl Writer {
@@ -73,7 +75,8 @@ impl Writer {
             renditions: Vec::new(),
             last_failure: None,
         };
-        Writer { plan, notifier, dir, meta, meta_written: false, renditions: HashMap::new(), failing: None }
+        let renditions = HashMap::new();
+        Writer { plan, notifier, dir, meta, meta_written: false, renditions, failing: None, unsent: Vec::new() }
     }
 
     /// Writes every segment that comes until the stream ends, then closes the recording.
@@ -87,6 +90,7 @@ impl Writer {
                     if let Some(reason) = self.failing.take() {
                         tracing::info!(%reason, "recording resumed");
                     }
+                    self.send_unsent();
                 }
                 Err(e) => self.failed(&segment, e),
             }
@@ -147,6 +151,8 @@ impl Writer {
         std::fs::create_dir_all(&dir)?;
         let (index, _) = IndexWriter::open(&dir.join(INDEX_FILE))?;
         let video = segment.tracks.iter().find(|t| t.kind == TrackKind::Video);
+        // A first try that failed (a full disk) may have listed it already.
+        self.meta.renditions.retain(|r| *r.name != *segment.rendition);
         self.meta.renditions.push(RenditionMeta {
             name: segment.rendition.to_string(),
             codecs: segment.tracks.iter().map(|t| t.codec.rfc6381()).collect(),
@@ -171,7 +177,25 @@ impl Writer {
         tracing::error!(alert = "recording-failed", %reason, "recording stopped; it resumes when a segment can be written again (the live channel goes on)");
         self.meta.last_failure = Some(reason.clone());
         self.failing = Some(reason.clone());
-        self.notifier.notify(&self.plan.channel, &self.plan.session, EventType::RecordingFailed, Some(reason));
+        self.notify(EventType::RecordingFailed, Some(reason));
+    }
+
+    /// Sends an event, or keeps it to send once something can be written again.
+    fn notify(&mut self, kind: EventType, reason: Option<String>) {
+        self.send_unsent();
+        let (channel, session) = (&self.plan.channel, &self.plan.session);
+        if !self.unsent.is_empty() || !self.notifier.notify(channel, session, kind, reason.clone()) {
+            self.unsent.push((kind, reason));
+        }
+    }
+
+    fn send_unsent(&mut self) {
+        while let Some((kind, reason)) = self.unsent.first().cloned() {
+            if !self.notifier.notify(&self.plan.channel, &self.plan.session, kind, reason) {
+                return;
+            }
+            self.unsent.remove(0);
+        }
     }
 
     /// The session ended: the record says `ready` and the catchup is announced.
@@ -192,7 +216,13 @@ impl Writer {
             return;
         }
         tracing::info!(renditions = self.renditions.len(), "recording ready");
-        self.notifier.notify(&self.plan.channel, &self.plan.session, EventType::RecordingReady, None);
+        self.notify(EventType::RecordingReady, None);
+        if !self.unsent.is_empty() {
+            tracing::warn!(
+                events = self.unsent.len(),
+                "recording events could not be recorded (the data disk is full)"
+            );
+        }
     }
 }
 
