@@ -17,7 +17,7 @@ use crate::http::problem::{ApiError, ProblemKind};
 use crate::recordings::retention::disk_space;
 use crate::recordings::{Recording, RecordingError, Recordings};
 use crate::state::clock::rfc3339;
-use crate::state::{RecordRenditions, RecordingState};
+use crate::state::{RecordRenditions, RecordingState, validate_name};
 
 /// One rendition of a recording.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -176,6 +176,9 @@ pub async fn list_recordings(
     _: ReadAccess,
     Path(name): Path<String>,
 ) -> Result<Json<RecordingList>, ApiError> {
+    if validate_name(&name).is_err() {
+        return Err(ApiError::not_found("no such channel"));
+    }
     let list = on_disk(&api, move |r| r.catalog().list(&name)).await?;
     Ok(Json(RecordingList { items: list.into_iter().map(|r| RecordingResource::new(r, &api)).collect() }))
 }
