@@ -255,6 +255,16 @@ async fn retention_with_a_tiny_quota_deletes_the_oldest_unlocked_first_and_never
     let quota = Some("disk-quota".to_string());
     assert_eq!(deletions, [(middle.0.clone(), quota.clone()), (newest.0.clone(), quota)]);
 
+    // Recording settings over the API: checked, then applied (from the next session).
+    let channel_url = app.url("/api/v1/channels/kept");
+    let bad = serde_json::json!({"recording": {"enabled": true, "retain_days": 0}});
+    let refused = app.http.patch(&channel_url).bearer_auth(&token).json_body(&bad).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    assert_eq!(json(refused).await["field"], "recording.retain_days");
+    let good = serde_json::json!({"recording": {"enabled": true, "renditions": "top-and-source", "retain_days": 7}});
+    let patched = json(app.http.patch(&channel_url).bearer_auth(&token).json_body(&good).send().await.unwrap()).await;
+    assert_eq!(patched["recording"], good["recording"], "{patched}");
+
     // The API lists it, refuses to delete it while locked, deletes it once unlocked.
     let listed = json(app.http.get(api("")).bearer_auth(&token).send().await.unwrap()).await;
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "{listed}");
@@ -269,6 +279,17 @@ async fn retention_with_a_tiny_quota_deletes_the_oldest_unlocked_first_and_never
     assert_eq!((usage["recordings"].clone(), usage["recordings_bytes"].clone()), (0.into(), 0.into()), "{usage}");
     assert!(usage["disk_total_bytes"].as_u64().unwrap() > 0, "{usage}");
     app.appliance.shutdown().await;
+}
+
+/// A JSON request body (the tests' reqwest has no `json` feature).
+trait JsonBody {
+    fn json_body(self, body: &serde_json::Value) -> Self;
+}
+
+impl JsonBody for reqwest::RequestBuilder {
+    fn json_body(self, body: &serde_json::Value) -> Self {
+        self.header("Content-Type", "application/json").body(body.to_string())
+    }
 }
 
 async fn json(response: reqwest::Response) -> serde_json::Value {

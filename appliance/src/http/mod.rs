@@ -61,6 +61,7 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
         .map_err(|reason| anyhow::anyhow!("http.trusted_proxies: {reason}"))?;
     // Outermost: every layer below (rate limits, sign-in limit, viewers) sees the client's address.
     let resolved = axum::middleware::from_fn_with_state(proxies, client_address::resolve);
-    let origin = packager::router(sources.origin).merge(catchup::router(sources.recordings));
-    Ok(origin.layer(counted).merge(web::router()).merge(api).layer(resolved))
+    // Catchup is not counted: `viewers` are the live stream's.
+    let origin = packager::router(sources.origin).layer(counted).merge(catchup::router(sources.recordings));
+    Ok(origin.merge(web::router()).merge(api).layer(resolved))
 }

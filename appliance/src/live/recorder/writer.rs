@@ -251,3 +251,85 @@ fn retry_briefly(mut op: impl FnMut() -> io::Result<()>) -> io::Result<()> {
     }
     last
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use packager::segment_tap;
+
+    use super::*;
+    use crate::recordings::{Catalog, Recordings};
+    use crate::state::{RecordRenditions, Store};
+
+    fn segment(rendition: &str, msn: u64) -> SealedSegment {
+        SealedSegment {
+            rendition: Arc::from(rendition),
+            msn,
+            duration: 2.0,
+            program_date_time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + msn * 2),
+            discontinuity: false,
+            init_version: 0,
+            init: Bytes::from_static(b"init"),
+            tracks: Arc::from(Vec::new()),
+            data: Bytes::from(format!("{rendition} segment {msn}")),
+        }
+    }
+
+    fn plan(dir: &Path, renditions: RecordRenditions) -> RecordingPlan {
+        RecordingPlan {
+            layout: Layout::new(dir),
+            channel: "cam".into(),
+            session: "0190000000000abcd".into(),
+            settings: RecordingSettings { enabled: true, renditions, retain_days: None },
+            renditions: ["720p", "480p", "source"].map(String::from).to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_writer_records_what_the_plan_says_marks_gaps_and_ends_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let recordings = Recordings::new(
+            dir.path(),
+            store.clone(),
+            crate::recordings::retention::Quota { keep_free_percent: 0.0, max_bytes: None },
+        );
+        let (tap, segments) = segment_tap(16);
+        for s in [segment("480p", 0), segment("720p", 0), segment("source", 0), segment("720p", 1)] {
+            assert!(tap.offer(s));
+        }
+        // Segment 2 never reached the recorder (a full tap): 3 starts a discontinuity.
+        assert!(tap.offer(segment("720p", 3)));
+        drop(tap);
+        Writer::new(plan(dir.path(), RecordRenditions::TopAndSource), recordings.notifier().clone()).run(segments);
+
+        let catalog: &Catalog = recordings.catalog();
+        let recording = catalog.get("cam", "0190000000000abcd").unwrap();
+        assert_eq!(recording.meta.state, RecordingState::Ready);
+        assert_eq!(recording.rendition_names(), ["720p", "source"], "the top rung and the source, top first");
+        let (_, index) = catalog.rendition("cam", "0190000000000abcd", "720p").unwrap();
+        let flags: Vec<(u64, bool)> = index.entries.iter().map(|e| (e.msn, e.discontinuity)).collect();
+        assert_eq!(flags, [(0, false), (1, false), (3, true)]);
+        let path = catalog.media_path("cam", "0190000000000abcd", "720p", "seg3.m4s").unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), b"720p segment 3", "the segment's bytes, as handed over");
+        let events = store.list_events(None, 10).unwrap().items;
+        assert_eq!(events.iter().map(|e| e.kind).collect::<Vec<_>>(), [EventType::RecordingReady]);
+    }
+
+    #[test]
+    fn a_session_with_nothing_recorded_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let recordings = Recordings::new(
+            dir.path(),
+            store,
+            crate::recordings::retention::Quota { keep_free_percent: 0.0, max_bytes: None },
+        );
+        let (tap, segments) = segment_tap(4);
+        drop(tap);
+        Writer::new(plan(dir.path(), RecordRenditions::All), recordings.notifier().clone()).run(segments);
+        assert!(recordings.catalog().all().unwrap().is_empty());
+    }
+}
