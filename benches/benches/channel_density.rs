@@ -11,45 +11,18 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use appliance::{Appliance, Config};
+use benches::cpu::{cpu_until_exit, own_cpu_seconds, replay, wait_all};
 use benches::{recording, target_dir};
 use media::LatencyMode;
 
 const CHANNELS: usize = 8;
 const SECONDS: u32 = 20;
 
-/// CPU seconds this process has used (user + system).
-fn own_cpu_seconds() -> f64 {
-    process_cpu_seconds(std::process::id()).expect("this process's /proc/self/stat")
-}
-
-/// CPU seconds a running process has used, from /proc (None once it is gone).
-fn process_cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command (which may hold spaces) start after the last ')'.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    let per_second = rustix::param::clock_ticks_per_second() as f64;
-    Some(ticks / per_second)
-}
-
-/// A real-time `-c copy` publisher of the recording to `url`.
 fn publisher(source: &Path, url: &str) -> Child {
-    Command::new("ffmpeg")
-        .args(["-v", "error", "-re", "-i"])
-        .arg(source)
-        .args(["-t", &SECONDS.to_string(), "-c", "copy", "-f", "flv", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ffmpeg starts")
-}
-
-fn wait_all(children: Vec<Child>) -> usize {
-    children.into_iter().map(|mut c| c.wait().map(|s| s.success()).unwrap_or(false)).filter(|ok| *ok).count()
+    replay(source, url, SECONDS)
 }
 
 /// Ours: the appliance in this process; returns (CPU seconds, channels that went live).
@@ -84,11 +57,11 @@ fn ours(source: &Path) -> (f64, usize) {
 /// The reference: one `ffmpeg` RTMP listener per channel remuxing to fMP4 HLS.
 fn reference(source: &Path, out: &Path) -> f64 {
     let base_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listeners: Vec<(Child, u32)> = (0..CHANNELS)
+    let listeners: Vec<Child> = (0..CHANNELS)
         .map(|i| {
             let dir = out.join(format!("ch{i}"));
             std::fs::create_dir_all(&dir).unwrap();
-            let child = Command::new("ffmpeg")
+            Command::new("ffmpeg")
                 .args(["-v", "error", "-f", "flv", "-listen", "1", "-i"])
                 .arg(format!("rtmp://127.0.0.1:{}/live/ref", base_port + i as u16 + 1))
                 .args(["-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_list_size", "24"])
@@ -98,9 +71,7 @@ fn reference(source: &Path, out: &Path) -> f64 {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .expect("ffmpeg starts");
-            let pid = child.id();
-            (child, pid)
+                .expect("ffmpeg starts")
         })
         .collect();
     // Let the listeners bind; probing their ports would take the one connection each accepts.
@@ -108,30 +79,10 @@ fn reference(source: &Path, out: &Path) -> f64 {
     let publishers: Vec<Child> = (0..CHANNELS)
         .map(|i| publisher(source, &format!("rtmp://127.0.0.1:{}/live/ref", base_port + i as u16 + 1)))
         .collect();
-    let mut last_seen = [0.0; CHANNELS];
-    let (mut listeners, pids): (Vec<Child>, Vec<u32>) = listeners.into_iter().unzip();
-    let deadline = Instant::now() + Duration::from_secs(SECONDS as u64 + 30);
-    while Instant::now() < deadline {
-        let mut running = 0;
-        for (i, pid) in pids.iter().enumerate() {
-            if let Some(cpu) = process_cpu_seconds(*pid) {
-                last_seen[i] = cpu;
-            }
-            if listeners[i].try_wait().ok().flatten().is_none() {
-                running += 1;
-            }
-        }
-        if running == 0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    for listener in &mut listeners {
-        let _ = listener.kill();
-        let _ = listener.wait();
-    }
+    let limit = Duration::from_secs(SECONDS as u64 + 30);
+    let cpu = cpu_until_exit(listeners, limit);
     wait_all(publishers);
-    last_seen.iter().sum()
+    cpu
 }
 
 fn main() {

@@ -15,6 +15,7 @@ use media::{Arrival, LatencyMode};
 use packager::{Rendition, Segmenter, SegmenterConfig, WindowConfig};
 
 pub mod appliance_process;
+pub mod cpu;
 pub mod http_client;
 pub mod ll_hls_player;
 pub mod media_playlist;
