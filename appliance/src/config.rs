@@ -22,6 +22,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub api: ApiConfig,
     pub sessions: SessionsConfig,
+    pub recording: RecordingConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,6 +139,24 @@ impl Default for SessionsConfig {
     }
 }
 
+/// Recordings on the data partition: the global quota and how often it is enforced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordingConfig {
+    /// Percent of the data partition kept free: the oldest unlocked recordings are deleted to keep it.
+    pub keep_free_percent: u32,
+    /// Most bytes all recordings may take together; 0: no cap besides the free share.
+    pub max_bytes: u64,
+    /// How often retention (channel days and the quota) is enforced.
+    pub sweep_seconds: u64,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        Self { keep_free_percent: 10, max_bytes: 0, sweep_seconds: 60 }
+    }
+}
+
 impl Default for WebhooksConfig {
     fn default() -> Self {
         Self {
@@ -162,6 +181,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             api: ApiConfig::default(),
             sessions: SessionsConfig::default(),
+            recording: RecordingConfig::default(),
         }
     }
 }
@@ -447,6 +467,14 @@ impl Config {
             let seconds = self.sessions.checkpoint_seconds;
             return invalid("sessions.checkpoint_seconds", format!("{seconds} is outside 1..=3600"));
         }
+        if self.recording.keep_free_percent > 90 {
+            let percent = self.recording.keep_free_percent;
+            return invalid("recording.keep_free_percent", format!("{percent} is outside 0..=90"));
+        }
+        if !(1..=3600).contains(&self.recording.sweep_seconds) {
+            let seconds = self.recording.sweep_seconds;
+            return invalid("recording.sweep_seconds", format!("{seconds} is outside 1..=3600"));
+        }
         Ok(())
     }
 
@@ -490,6 +518,14 @@ impl Config {
 
     pub fn part_target(&self) -> Duration {
         Duration::from_millis(self.hls.part_target_ms)
+    }
+
+    /// The recordings' global quota.
+    pub fn recording_quota(&self) -> crate::recordings::retention::Quota {
+        crate::recordings::retention::Quota {
+            keep_free_percent: f64::from(self.recording.keep_free_percent),
+            max_bytes: (self.recording.max_bytes > 0).then_some(self.recording.max_bytes),
+        }
     }
 
     pub fn checkpoint_interval(&self) -> Duration {
@@ -552,7 +588,7 @@ mod tests {
 
     #[test]
     fn error_texts_are_pinned() {
-        let cases: [(&str, &str); 19] = [
+        let cases: [(&str, &str); 21] = [
             ("bogus = 1", "unknown field `bogus`"),
             ("[hls]\npart_target_ms = 50", "hls.part_target_ms: 50 is outside 100..=2000"),
             (
@@ -573,6 +609,8 @@ mod tests {
             ("[api]\nread_burst = 0", "api.read_burst: 0 is outside 1..=1000000"),
             ("[api]\nauth_failures_per_minute = 0", "api.auth_failures_per_minute: 0 is outside 1..=1000000"),
             ("[sessions]\ncheckpoint_seconds = 0", "sessions.checkpoint_seconds: 0 is outside 1..=3600"),
+            ("[recording]\nkeep_free_percent = 91", "recording.keep_free_percent: 91 is outside 0..=90"),
+            ("[recording]\nsweep_seconds = 0", "recording.sweep_seconds: 0 is outside 1..=3600"),
             ("[rtmp]\nmax_connections = 32", "rtmp.max_unauthenticated: 64 is outside 1..=max_connections (1..=32)"),
             (
                 "[rtmp]\nmax_unauthenticated_per_address = 65",

@@ -4,7 +4,8 @@
 //!
 //! Folders by purpose: `live/` (what happens to a publish), `http/` (the
 //! origin, API, console and who may use them), `state/` (the redb file),
-//! `cli/` (the command line), `webhooks/` (delivery of the outbox).
+//! `cli/` (the command line), `webhooks/` (delivery of the outbox),
+//! `recordings/` (sessions recorded on disk: catchup, retention).
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -14,6 +15,7 @@ pub mod fd_limit;
 pub mod http;
 pub mod live;
 pub mod logging;
+pub mod recordings;
 pub mod serve;
 pub mod state;
 pub mod systemd_notify;

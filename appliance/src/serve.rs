@@ -17,6 +17,7 @@ use crate::live::routing::PublishRouting;
 use crate::live::supervisor::{LiveConfig, Supervisor};
 use crate::live::transcode::Transcoder;
 use crate::live::viewers::Viewers;
+use crate::recordings::Recordings;
 use crate::state::{EndReason, Store, StoreError};
 
 /// How long in-flight HTTP requests get to finish at shutdown.
@@ -34,6 +35,8 @@ pub struct Appliance {
     pub viewers: Arc<Viewers>,
     /// The HTTP listener's open connections.
     pub http_connections: Arc<crate::http::server::registry::Registry>,
+    /// Recorded sessions on the data partition.
+    pub recordings: Recordings,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -43,6 +46,15 @@ impl Appliance {
     pub async fn start(config: &Config) -> anyhow::Result<Appliance> {
         let store = Store::open(&config.data_dir)?;
         recover(&store)?;
+        let recordings = Recordings::new(&config.data_dir, store.clone(), config.recording_quota());
+        let closing = recordings.clone();
+        match tokio::task::spawn_blocking(move || closing.recover()).await? {
+            Ok(closed) if closed > 0 => tracing::warn!(closed, "recordings interrupted by the last stop were closed"),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(alert = "recordings", error = %e, "cannot close the recordings the last stop interrupted")
+            }
+        }
         let origin = Arc::new(OriginStore::new(Duration::from_secs(config.hls.retention_seconds)));
         let transcoder = Transcoder::new(&config.data_dir);
         // Probe the encoders at start (on a blocking thread), not at the first ladder publish.
@@ -56,6 +68,7 @@ impl Appliance {
             transcoder,
             part_target: config.part_target(),
             window_seconds: config.hls.window_seconds,
+            recordings: recordings.clone(),
         });
         let routing = Arc::new(PublishRouting::new(store.clone(), live.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -92,12 +105,14 @@ impl Appliance {
             shutdown_rx.clone(),
         ));
         tasks.push(live.spawn_checkpointer(store.clone(), config.checkpoint_interval(), shutdown_rx.clone()));
+        tasks.push(recordings.spawn_sweeper(Duration::from_secs(config.recording.sweep_seconds), shutdown_rx.clone()));
         let app = crate::http::app(crate::http::Sources {
             config,
             store: &store,
             origin: origin.clone(),
             live: live.clone(),
             viewers: viewers.clone(),
+            recordings: recordings.clone(),
             rtmp_addr,
             http_addr,
         })?;
@@ -125,7 +140,7 @@ impl Appliance {
                 }
             }
         }));
-        Ok(Appliance { rtmp_addr, http_addr, store, origin, live, viewers, http_connections, shutdown, tasks })
+        Ok(Appliance { rtmp_addr, http_addr, store, origin, live, viewers, http_connections, recordings, shutdown, tasks })
     }
 
     /// What systemd shows as STATUS: channels live, sessions, encoder usage.

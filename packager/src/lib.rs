@@ -13,6 +13,7 @@ pub mod origin_store;
 pub mod packaging;
 pub mod playlist;
 pub mod rendition;
+pub mod segment_tap;
 pub mod segmenter;
 
 pub use latency::{LatencyStats, LatencySummary};
@@ -21,4 +22,5 @@ pub use origin::{PartDelivery, router, router_with};
 pub use origin_store::OriginStore;
 pub use packaging::package;
 pub use rendition::{Progress, Rendition, SoFar, WindowConfig};
+pub use segment_tap::{SealedSegment, SegmentReceiver, SegmentTap, TapStats, segment_tap};
 pub use segmenter::{Output, Segmenter, SegmenterConfig};

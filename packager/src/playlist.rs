@@ -70,12 +70,25 @@ impl MediaPlaylist {
     }
 
     pub fn render(&self) -> String {
+        self.render_as(false)
+    }
+
+    /// The playlist of a finished recording (catchup): `EXT-X-PLAYLIST-TYPE:VOD`;
+    /// give it every segment, no parts, and `ended`.
+    pub fn render_vod(&self) -> String {
+        self.render_as(true)
+    }
+
+    fn render_as(&self, vod: bool) -> String {
         let mut out = String::with_capacity(256 + self.segments.len() * 160);
         out.push_str("#EXTM3U\n");
         // Version 9 for EXT-X-SKIP; 6 covers parts and EXT-X-MAP in fMP4 without skip.
         let version = if self.can_skip_until.is_some() { 9 } else { 6 };
         let _ = writeln!(out, "#EXT-X-VERSION:{version}");
         let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", self.target_duration);
+        if vod {
+            out.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
+        }
         out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
         if let Some(part_target) = self.part_target {
             let _ = write!(out, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES");

@@ -11,6 +11,7 @@ use media::{LatencyMode, TrackInfo};
 use tokio::sync::watch;
 
 use crate::playlist::{CompleteSegment, MediaPlaylist, PartEntry, RenditionReport, SegmentEntry};
+use crate::segment_tap::{SealedSegment, SegmentTap};
 use crate::segmenter::Output;
 
 /// Retention and window settings of a rendition.
@@ -91,6 +92,8 @@ struct State {
     total_seconds: f64,
     peak_bps: u64,
     version: u64,
+    /// Where complete segments are also handed (the recorder); dropped at the end.
+    tap: Option<SegmentTap>,
 }
 
 /// A rendered playlist and its gzip form.
@@ -150,6 +153,12 @@ impl Rendition {
             made: watch::Sender::new(0),
             cache: Mutex::new(RenderCache::default()),
         }
+    }
+
+    /// Hands every segment this rendition completes to `tap` as well, until it ends.
+    pub fn tapped(self, tap: SegmentTap) -> Self {
+        self.state.write().unwrap_or_else(|e| e.into_inner()).tap = Some(tap);
+        self
     }
 
     pub fn config(&self) -> WindowConfig {
@@ -241,12 +250,39 @@ impl Rendition {
                     offset += len;
                 }
                 let bps = if *duration > 0.0 { (whole.len() as f64 * 8.0 / duration) as u64 } else { 0 };
-                segment.complete = Some((*duration, whole));
+                segment.complete = Some((*duration, whole.clone()));
+                let sealed = (segment.msn, segment.program_date_time, segment.discontinuity, segment.init_version);
                 state.peak_bps = state.peak_bps.max(bps);
                 state.target_duration = state.target_duration.max(duration.round() as u64);
+                self.offer_to_tap(state, sealed, *duration, whole);
             }
             Output::Refused { .. } => {}
-            Output::End => state.ended = true,
+            Output::End => {
+                state.ended = true;
+                // The subscriber's stream ends once every rendition has ended.
+                state.tap = None;
+            }
+        }
+    }
+
+    /// Hands a segment just completed to the tap, if any (never waits).
+    fn offer_to_tap(&self, state: &State, sealed: (u64, SystemTime, bool, u32), duration: f64, data: Bytes) {
+        let Some(tap) = &state.tap else { return };
+        let (msn, program_date_time, discontinuity, init_version) = sealed;
+        let Some((_, init, tracks)) = state.inits.iter().find(|(v, _, _)| *v == init_version) else { return };
+        let segment = SealedSegment {
+            rendition: Arc::from(self.name.as_str()),
+            msn,
+            duration,
+            program_date_time,
+            discontinuity,
+            init_version,
+            init: init.clone(),
+            tracks: tracks.clone(),
+            data,
+        };
+        if !tap.offer(segment) {
+            tracing::debug!(rendition = %self.name, msn, "segment not handed to the tap (its queue is full or gone)");
         }
     }
 

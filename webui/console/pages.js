@@ -511,6 +511,7 @@ export function formPage(main, name) {
 const EVENT_TYPES = [
   "channel.created", "channel.updated", "channel.deleted", "channel.started", "channel.stopped",
   "session.init", "session.live", "session.ended", "session.error", "session.encoder_moved",
+  "recording.ready", "recording.deleted", "recording.failed",
 ];
 
 /// What an event says besides its type and channel; alerts are what an operator should look at.
@@ -520,6 +521,9 @@ function eventDetails(ev) {
     case "session.encoder_moved": return { alert: true, text: moveText({ ...d, at: ev.timestamp }) };
     case "session.error": return { alert: true, text: d.error || "failed" };
     case "session.ended": return { alert: false, text: d.end_reason || "" };
+    case "recording.failed": return { alert: true, text: d.reason || "recording stopped" };
+    case "recording.deleted": return { alert: false, text: d.reason || "" };
+    case "recording.ready": return { alert: false, text: d.reason || "" };
     default: return { alert: false, text: "" };
   }
 }

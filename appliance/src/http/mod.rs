@@ -1,10 +1,11 @@
 //! The HTTP side of the appliance: the LL-HLS origin (the packager's routes,
-//! with the viewer count), the demo and watch pages, the REST API and the
+//! and the catchup of recorded sessions, with the viewer count), the demo and watch pages, the REST API and the
 //! console, behind the layer that resolves the client's address; the same
 //! app on the owner-only control socket for the local administrator.
 
 pub mod access;
 pub mod api;
+pub mod catchup;
 pub mod client_address;
 pub mod console;
 pub mod control_socket;
@@ -21,6 +22,7 @@ use packager::OriginStore;
 use crate::config::Config;
 use crate::live::supervisor::Supervisor;
 use crate::live::viewers::{Viewers, count_viewers};
+use crate::recordings::Recordings;
 use crate::state::Store;
 use api::ApiState;
 use api::resources::PublicUrls;
@@ -34,6 +36,7 @@ pub struct Sources<'a> {
     pub origin: Arc<OriginStore>,
     pub live: Supervisor,
     pub viewers: Arc<Viewers>,
+    pub recordings: Recordings,
     pub rtmp_addr: SocketAddr,
     pub http_addr: SocketAddr,
 }
@@ -50,6 +53,7 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
     let mut state = ApiState::new(sources.store.clone(), sources.live, urls)?;
     state.data_dir = Arc::new(config.data_dir.clone());
     state.viewers = sources.viewers.clone();
+    state.recordings = Some(sources.recordings.clone());
     state.limit_rates(&config.api);
     let console = Console::open(config.data_dir.clone(), state.console.clone(), state.password_workers.clone());
     let api = api::router(state).merge(console::router(console));
@@ -58,5 +62,7 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
         .map_err(|reason| anyhow::anyhow!("http.trusted_proxies: {reason}"))?;
     // Outermost: every layer below (rate limits, sign-in limit, viewers) sees the client's address.
     let resolved = axum::middleware::from_fn_with_state(proxies, client_address::resolve);
-    Ok(packager::router(sources.origin).layer(counted).merge(web::router()).merge(api).layer(resolved))
+    // Catchup is not counted: `viewers` are the live stream's.
+    let origin = packager::router(sources.origin).layer(counted).merge(catchup::router(sources.recordings));
+    Ok(origin.merge(web::router()).merge(api).layer(resolved))
 }

@@ -15,6 +15,7 @@ pub mod figures;
 pub mod link;
 pub mod packaging;
 pub mod ports;
+pub mod recorder;
 pub mod registry;
 pub mod restream;
 pub mod routing;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use media::LatencyMode;
-use packager::{LatencyStats, LiveStream, OriginStore, Progress, Rendition, SegmenterConfig, WindowConfig};
+use packager::{LatencyStats, LiveStream, OriginStore, Progress, Rendition, SegmentTap, SegmenterConfig, WindowConfig};
 use tracing::Instrument;
 
 use super::events::SessionEvent;
@@ -43,11 +43,19 @@ pub struct PackagerOutput {
     channel: String,
     session: String,
     config: PackagingConfig,
+    /// Where every complete segment is also handed (the recorder).
+    tap: Option<SegmentTap>,
 }
 
 impl PackagerOutput {
     pub fn new(origin: Arc<OriginStore>, channel: &str, session: &str, config: PackagingConfig) -> PackagerOutput {
-        PackagerOutput { origin, channel: channel.to_string(), session: session.to_string(), config }
+        PackagerOutput { origin, channel: channel.to_string(), session: session.to_string(), config, tap: None }
+    }
+
+    /// Hands every segment of every rendition to `tap` as well (the recorder's input).
+    pub fn with_tap(mut self, tap: SegmentTap) -> PackagerOutput {
+        self.tap = Some(tap);
+        self
     }
 }
 
@@ -62,8 +70,19 @@ impl Output for PackagerOutput {
 
     fn start(self: Box<Self>, feeds: Vec<Feed>, reporter: Reporter) -> OutputRun {
         let window = self.config.window();
-        let renditions: Vec<Arc<Rendition>> =
-            feeds.iter().map(|f| Arc::new(Rendition::new(f.rendition.clone(), window))).collect();
+        let tap = self.tap;
+        let renditions: Vec<Arc<Rendition>> = feeds
+            .iter()
+            .map(|f| {
+                let rendition = Rendition::new(f.rendition.clone(), window);
+                Arc::new(match &tap {
+                    Some(tap) => rendition.tapped(tap.clone()),
+                    None => rendition,
+                })
+            })
+            .collect();
+        // Only the renditions hold the tap: its stream ends when they all have ended.
+        drop(tap);
         let stream = Arc::new(LiveStream::new(self.channel.clone(), self.session.clone(), renditions.clone()));
         // Listed in the origin at once: the multivariant playlist describes renditions as their media comes.
         self.origin.insert(stream.clone());

@@ -25,6 +25,9 @@ pub enum Renditions {
     All,
     /// Only these, by name; names the session does not have are ignored.
     Named(Vec<String>),
+    /// No unit stream: the output is fed another way (the recorder reads
+    /// the packager's sealed segments through a tap).
+    NoUnits,
 }
 
 impl Renditions {
@@ -32,6 +35,7 @@ impl Renditions {
         match self {
             Renditions::All => true,
             Renditions::Named(names) => names.iter().any(|n| n == name),
+            Renditions::NoUnits => false,
         }
     }
 }
@@ -64,6 +68,11 @@ impl Subscription {
     /// Every track of every rendition.
     pub fn everything() -> Subscription {
         Subscription { renditions: Renditions::All, tracks: Tracks::All }
+    }
+
+    /// No unit stream at all (an output fed by another output's products).
+    pub fn no_units() -> Subscription {
+        Subscription { renditions: Renditions::NoUnits, tracks: Tracks::All }
     }
 }
 

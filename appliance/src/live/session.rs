@@ -30,7 +30,7 @@ use super::events::SessionEvent;
 use super::fanout::Fanout;
 use super::figures::{OutputFigures, OutputState, SessionFigures};
 use super::link::Link;
-use super::ports::{OUTPUT_QUEUE, Output, Reporter};
+use super::ports::{OUTPUT_QUEUE, Output, Renditions, Reporter};
 use super::registry::Registry;
 use super::restream;
 use super::transcode::{LadderStage, Transcoder};
@@ -324,7 +324,7 @@ impl Running {
                 queues.push(stats);
             }
         }
-        if feeds.is_empty() {
+        if feeds.is_empty() && subscription.renditions != Renditions::NoUnits {
             return Err(format!("output {name}: the session has none of the renditions it wants"));
         }
         let reporter = Reporter { output: name.clone(), events: self.events.clone() };

@@ -28,9 +28,11 @@ use super::control::SessionCommand;
 use super::figures::SessionFigures;
 use super::packaging::{PackagerOutput, PackagingConfig};
 use super::ports::Output;
+use super::recorder::{RecorderOutput, RecordingPlan, TAP_QUEUE};
 use super::registry::{LiveEntry, Registry};
 use super::session::{SessionDeps, SessionSpec};
 use super::transcode::{Transcoder, rendition_names};
+use crate::recordings::Recordings;
 use crate::state::lifecycle::EndReason;
 use crate::state::{Channel, Session, SessionCheckpoint, SessionStats, Store, StoreError};
 
@@ -64,6 +66,8 @@ pub struct LiveConfig {
     pub part_target: Duration,
     /// Seconds of media the playlists list.
     pub window_seconds: u64,
+    /// Where channels with recording on record their sessions.
+    pub recordings: Recordings,
 }
 
 /// The handle on the supervisor: cheap to clone; every call is a command.
@@ -312,20 +316,28 @@ impl Owner {
         let passthrough = channel.output == ChannelOutput::Passthrough;
         let figures = Arc::new(SessionFigures::new(&channel.name, &record.id, passthrough, Instant::now()));
         let renditions = rendition_names(&channel.output);
-        let entry = LiveEntry::new(&channel.name, &record.id, peer, renditions, figures.clone(), control);
+        let entry = LiveEntry::new(&channel.name, &record.id, peer, renditions.clone(), figures.clone(), control);
         self.registry.insert(Arc::new(entry));
         let mode = channel.latency_mode;
         let packaging =
             PackagingConfig { mode, part_target: self.config.part_target, window_seconds: self.config.window_seconds };
-        let packager = PackagerOutput::new(self.config.origin.clone(), &channel.name, &record.id, packaging);
-        let spec = SessionSpec {
-            keyframe_interval: mode.segment_target(),
-            outputs: vec![Box::new(packager)],
-            figures,
-            peer,
-            record,
-            channel,
-        };
+        let mut packager = PackagerOutput::new(self.config.origin.clone(), &channel.name, &record.id, packaging);
+        let mut outputs: Vec<Box<dyn Output>> = Vec::new();
+        if channel.recording.enabled {
+            // The recorder writes the packager's own segments: one tap between them.
+            let (tap, segments) = packager::segment_tap(TAP_QUEUE);
+            packager = packager.with_tap(tap);
+            let plan = RecordingPlan {
+                layout: self.config.recordings.catalog().layout().clone(),
+                channel: channel.name.clone(),
+                session: record.id.clone(),
+                settings: channel.recording,
+                renditions,
+            };
+            outputs.push(Box::new(RecorderOutput::new(plan, self.config.recordings.notifier().clone(), segments)));
+        }
+        outputs.insert(0, Box::new(packager));
+        let spec = SessionSpec { keyframe_interval: mode.segment_target(), outputs, figures, peer, record, channel };
         let deps = SessionDeps {
             store: self.config.store.clone(),
             transcoder: self.config.transcoder.clone(),

@@ -31,6 +31,7 @@ impl Store {
         validate_name(&new.name)?;
         validate_output(&new.output)?;
         validate_max_session(new.max_session_seconds)?;
+        new.recording.validate()?;
         let now = clock::now_ms();
         let mut channel = Channel {
             name: new.name,
@@ -39,6 +40,7 @@ impl Store {
             output: new.output,
             encoder_policy: new.encoder_policy,
             max_session_seconds: new.max_session_seconds,
+            recording: new.recording,
             state: ChannelState::Idle,
             current_session: None,
             created_at: now / 1000,
@@ -118,6 +120,9 @@ impl Store {
         if let Some(max) = patch.max_session_seconds {
             validate_max_session(max)?;
         }
+        if let Some(recording) = &patch.recording {
+            recording.validate()?;
+        }
         self.write(|tx| {
             let mut channel = load(tx, name)?;
             if let Some(mode) = patch.latency_mode {
@@ -131,6 +136,9 @@ impl Store {
             }
             if let Some(max) = patch.max_session_seconds {
                 channel.max_session_seconds = max;
+            }
+            if let Some(recording) = patch.recording {
+                channel.recording = recording;
             }
             channel.updated_ms = clock::now_ms();
             save(tx, &channel)?;

@@ -8,7 +8,8 @@
 //! and the checks of its fields), `store` (the open file and its
 //! transactions), `rows` (record reads and writes that several transactions
 //! share inside one write transaction), and the transactions, one module per
-//! resource (`channels`, `sessions`, `tokens`, `webhooks`, `restreams`, `outbox`), which
+//! resource (`channels`, `sessions`, `tokens`, `webhooks`, `restreams`,
+//! `outbox`, `recordings`), which
 //! never import each other. `lifecycle` is the pure state machine the
 //! transactions apply. One process holds the file at a time (see `store`).
 
@@ -20,6 +21,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod outbox;
 pub mod page;
+pub mod recordings;
 pub mod records;
 pub mod restreams;
 mod rows;
@@ -34,7 +36,7 @@ pub use lifecycle::{ChannelState, EndReason, Refusal, SessionState};
 pub use page::Page;
 pub use records::{
     ApiToken, Attempt, AttemptOutcome, Channel, ChannelPatch, Delivery, DeliveryState, EncoderMoved, EncoderSlot,
-    Event, EventType, NewChannel, NewWebhook, PendingHead, Scope, Session, SessionCheckpoint, SessionStats, Snapshot,
-    WebhookEndpoint, validate_name,
+    Event, EventType, NewChannel, NewWebhook, PendingHead, RecordRenditions, RecordingNotice, RecordingSettings,
+    RecordingState, Scope, Session, SessionCheckpoint, SessionStats, Snapshot, WebhookEndpoint, validate_name,
 };
 pub use store::Store;

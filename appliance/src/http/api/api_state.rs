@@ -12,6 +12,7 @@ use crate::http::console::password_workers::{DEFAULT_QUEUE, PasswordWorkers, def
 use crate::live::figures::LiveFigures;
 use crate::live::supervisor::Supervisor;
 use crate::live::viewers::Viewers;
+use crate::recordings::Recordings;
 use crate::state::{Channel, Session, Store};
 
 /// The prefix of every API route.
@@ -37,6 +38,8 @@ pub struct ApiState {
     pub limits: Arc<RateLimits>,
     /// The threads that hash passwords (the console's sign-in shares them).
     pub password_workers: Arc<PasswordWorkers>,
+    /// Recorded sessions on disk (absent in states built without a data directory).
+    pub recordings: Option<Recordings>,
 }
 
 impl ApiState {
@@ -55,6 +58,7 @@ impl ApiState {
             viewers: Arc::default(),
             limits,
             password_workers,
+            recordings: None,
         })
     }
 

@@ -22,7 +22,9 @@ use super::resources::{ChannelResource, SessionResource};
 use crate::http::problem::ApiError;
 use crate::http::problem::blocking;
 use crate::live::supervisor::Ending;
-use crate::state::{Channel, ChannelPatch, EndReason, NewChannel, Session, Store, StoreError, validate_name};
+use crate::state::{
+    Channel, ChannelPatch, EndReason, NewChannel, RecordingSettings, Session, Store, StoreError, validate_name,
+};
 
 /// A new channel.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -44,6 +46,9 @@ pub struct CreateChannel {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 2592000)]
     pub max_session_seconds: Option<u64>,
+    /// Recording of its sessions (default: off).
+    #[serde(default)]
+    pub recording: RecordingSettings,
     /// Start the channel at once (state `active`) instead of leaving it `idle`.
     #[serde(default)]
     pub start: bool,
@@ -66,6 +71,9 @@ pub struct UpdateChannel {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<u64>, minimum = 1, maximum = 2592000)]
     pub max_session_seconds: Option<Option<u64>>,
+    /// Recording settings, replaced whole.
+    #[serde(default)]
+    pub recording: Option<RecordingSettings>,
 }
 
 /// An output with no field its kind does not have (`media`'s serde lets
@@ -155,6 +163,7 @@ pub async fn create_channel(
         output: body.output,
         encoder_policy: body.encoder_policy,
         max_session_seconds: body.max_session_seconds,
+        recording: body.recording,
     };
     let store = api.store.clone();
     let start = body.start;
@@ -234,6 +243,7 @@ pub async fn update_channel(
         output: body.output,
         encoder_policy: body.encoder_policy,
         max_session_seconds: body.max_session_seconds,
+        recording: body.recording,
     };
     let store = api.store.clone();
     let channel = blocking(move || store.update_channel(&name, patch)).await?;

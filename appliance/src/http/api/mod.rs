@@ -1,5 +1,5 @@
 //! The REST API under `/api/v1`: channels (CRUD, start, stop, stream key
-//! rotation), their sessions, API tokens, webhook endpoints with their
+//! rotation), their sessions and recordings, API tokens, webhook endpoints with their
 //! deliveries, the event log, encoders and health, with the OpenAPI 3
 //! document generated from the same handlers and types, and the console's
 //! admin password. Every route but `/api/v1/health` needs a bearer token
@@ -19,6 +19,7 @@ pub mod json_body;
 pub mod media_schemas;
 pub mod openapi;
 pub mod pagination;
+pub mod recordings;
 pub mod resources;
 pub mod restreams;
 pub mod sessions;
@@ -50,6 +51,10 @@ pub fn openapi_router() -> OpenApiRouter<ApiState> {
         .routes(routes!(restreams::update_restream, restreams::delete_restream))
         .routes(routes!(sessions::list_sessions))
         .routes(routes!(sessions::get_session))
+        .routes(routes!(recordings::list_recordings))
+        .routes(routes!(recordings::get_recording, recordings::delete_recording))
+        .routes(routes!(recordings::lock_recording, recordings::unlock_recording))
+        .routes(routes!(recordings::recording_usage))
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))

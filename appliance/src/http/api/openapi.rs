@@ -30,6 +30,7 @@ use super::errors::ReadErrors;
     tags(
         (name = "channels", description = "Channels: settings, lifecycle, stream keys"),
         (name = "sessions", description = "Sessions: one per publish"),
+        (name = "recordings", description = "Recorded sessions (catchup), locks, retention and disk usage"),
         (name = "tokens", description = "API tokens"),
         (name = "webhooks", description = "Webhook endpoints, deliveries and the event log"),
         (name = "encoders", description = "Encoder devices and slot usage"),

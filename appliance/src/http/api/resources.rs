@@ -13,7 +13,7 @@ use crate::state::{
     ApiToken, Channel, ChannelState, Delivery, DeliveryState, EncoderMoved, EndReason, Event, EventType, Scope,
     Session, SessionState, WebhookEndpoint,
 };
-use crate::state::{Attempt, Snapshot};
+use crate::state::{Attempt, RecordingNotice, RecordingSettings, Snapshot};
 
 /// Where the appliance is reached, for the URLs in channel resources.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +46,7 @@ pub struct ChannelResource {
     pub encoder_policy: media::EncoderPolicy,
     /// Sessions end when they reach this many seconds; null: no limit.
     pub max_session_seconds: Option<u64>,
+    pub recording: RecordingSettings,
     /// The session in progress, if any.
     pub current_session: Option<String>,
     /// The live figures of the session in progress (input, encoder, viewers); absent when there is none
@@ -95,6 +96,7 @@ impl ChannelResource {
             output: channel.output,
             encoder_policy: channel.encoder_policy,
             max_session_seconds: channel.max_session_seconds,
+            recording: channel.recording,
             current_session: channel.current_session,
             live: None,
             session: None,
@@ -281,6 +283,8 @@ pub enum EventData {
     EncoderMoved(EncoderMoved),
     /// `restream.connected`, `restream.failed`: the destination as shown (never its key).
     Restream(RestreamReport),
+    /// `recording.ready`, `recording.deleted`, `recording.failed`: the recording.
+    Recording(RecordingNotice),
 }
 
 /// An event: the body of every webhook delivery.
@@ -305,6 +309,7 @@ impl EventResource {
             Snapshot::Session(session) => EventData::Session(SessionResource::from(*session)),
             Snapshot::EncoderMoved(moved) => EventData::EncoderMoved(*moved),
             Snapshot::Restream(report) => EventData::Restream(*report),
+            Snapshot::Recording(notice) => EventData::Recording(*notice),
         };
         EventResource {
             id: event.id,

@@ -5,6 +5,7 @@
 use media::{ChannelOutput, EncoderPolicy, LatencyMode};
 use serde::{Deserialize, Serialize};
 
+use super::recording::RecordingSettings;
 use crate::state::error::StoreError;
 use crate::state::lifecycle::ChannelState;
 
@@ -26,6 +27,9 @@ pub struct Channel {
     /// A session is ended when it reaches this many seconds; none: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_session_seconds: Option<u64>,
+    /// Recording of its sessions (off in records written before recording existed).
+    #[serde(default)]
+    pub recording: RecordingSettings,
     #[serde(default = "ChannelState::before_states")]
     pub state: ChannelState,
     /// The session in progress (init, processing or live), if any.
@@ -46,6 +50,7 @@ pub struct NewChannel {
     pub output: ChannelOutput,
     pub encoder_policy: EncoderPolicy,
     pub max_session_seconds: Option<u64>,
+    pub recording: RecordingSettings,
 }
 
 /// A partial update; `None` leaves a field as it is. Applies from the next session.
@@ -56,6 +61,7 @@ pub struct ChannelPatch {
     pub encoder_policy: Option<EncoderPolicy>,
     /// `Some(None)` removes the limit.
     pub max_session_seconds: Option<Option<u64>>,
+    pub recording: Option<RecordingSettings>,
 }
 
 /// Channel names appear in URLs and logs: a strict slug (checked by `validate_name`).
@@ -135,5 +141,6 @@ mod tests {
         assert_eq!(channel.output, ChannelOutput::Passthrough);
         assert_eq!(channel.encoder_policy, EncoderPolicy::PreferHardware);
         assert_eq!(channel.max_session_seconds, None);
+        assert!(!channel.recording.enabled, "recording is off");
     }
 }

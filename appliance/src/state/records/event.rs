@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::channel::Channel;
 use super::restream::RestreamReport;
+use super::recording::RecordingNotice;
 use super::session::{EncoderMoved, Session};
 
 /// The kinds of event, as named in webhook payloads and endpoint filters.
@@ -38,10 +39,19 @@ pub enum EventType {
     /// A restream destination refused or dropped the stream; it is retried with backoff.
     #[serde(rename = "restream.failed")]
     RestreamFailed,
+    /// A session's catchup is playable (its recording ended, or was closed after a restart).
+    #[serde(rename = "recording.ready")]
+    RecordingReady,
+    /// A recording was deleted (retention, the disk quota, or the API).
+    #[serde(rename = "recording.deleted")]
+    RecordingDeleted,
+    /// Recording stopped (a full disk); it resumes by itself when there is room.
+    #[serde(rename = "recording.failed")]
+    RecordingFailed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 15] = [
         EventType::ChannelCreated,
         EventType::ChannelUpdated,
         EventType::ChannelDeleted,
@@ -54,6 +64,9 @@ impl EventType {
         EventType::SessionEncoderMoved,
         EventType::RestreamConnected,
         EventType::RestreamFailed,
+        EventType::RecordingReady,
+        EventType::RecordingDeleted,
+        EventType::RecordingFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +83,9 @@ impl EventType {
             EventType::SessionEncoderMoved => "session.encoder_moved",
             EventType::RestreamConnected => "restream.connected",
             EventType::RestreamFailed => "restream.failed",
+            EventType::RecordingReady => "recording.ready",
+            EventType::RecordingDeleted => "recording.deleted",
+            EventType::RecordingFailed => "recording.failed",
         }
     }
 }
@@ -82,6 +98,7 @@ pub enum Snapshot {
     Session(Box<Session>),
     EncoderMoved(Box<EncoderMoved>),
     Restream(Box<RestreamReport>),
+    Recording(Box<RecordingNotice>),
 }
 
 /// One event in the outbox.

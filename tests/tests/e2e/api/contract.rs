@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use support::{Reply, TestAppliance};
 
 /// Every operation the API must offer, as (method, path).
-const OPERATIONS: [(&str, &str); 28] = [
+const OPERATIONS: [(&str, &str); 34] = [
     ("get", "/api/v1/health"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/channels"),
@@ -38,6 +38,12 @@ const OPERATIONS: [(&str, &str); 28] = [
     ("post", "/api/v1/channels/{name}/restreams"),
     ("patch", "/api/v1/channels/{name}/restreams/{id}"),
     ("delete", "/api/v1/channels/{name}/restreams/{id}"),
+    ("get", "/api/v1/channels/{name}/recordings"),
+    ("get", "/api/v1/channels/{name}/recordings/{session}"),
+    ("delete", "/api/v1/channels/{name}/recordings/{session}"),
+    ("put", "/api/v1/channels/{name}/recordings/{session}/lock"),
+    ("delete", "/api/v1/channels/{name}/recordings/{session}/lock"),
+    ("get", "/api/v1/recordings/usage"),
 ];
 
 /// Operations a read token may call (every other one needs write).
@@ -46,7 +52,7 @@ fn read_allowed(method: &str, path: &str) -> bool {
 }
 
 fn concrete(path: &str) -> String {
-    path.replace("{name}", "audit").replace("{id}", "x")
+    path.replace("{name}", "audit").replace("{id}", "x").replace("{session}", "x")
 }
 
 async fn document(app: &TestAppliance) -> Value {

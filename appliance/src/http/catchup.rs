@@ -1,0 +1,119 @@
+//! Catchup: each finished recording served from disk as HLS VOD, beside the
+//! live origin and with the same headers (CORS, immutable media for CDNs).
+//!
+//! URIs: `/hls/{channel}/recordings/{session}/master.m3u8` (multivariant),
+//! `/hls/{channel}/recordings/{session}/{rendition}/index.m3u8` (media
+//! playlist) and `.../{rendition}/{init<v>.mp4|seg<msn>.m4s}`. Files are
+//! streamed from disk (never read whole into memory) with range requests,
+//! conditional requests and HEAD (tower-http's `ServeFile`). A recording
+//! still in progress has no playlists yet (404); a recording never changes
+//! once finished, so its playlists are immutable too.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use packager::cache_control::{Freshness, NO_STORE};
+use tower::ServiceExt;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::services::ServeFile;
+
+use crate::recordings::catchup::{media_playlist, multivariant};
+use crate::recordings::{Recording, RecordingError, Recordings};
+
+const PLAYLIST: &str = "application/vnd.apple.mpegurl";
+
+/// The catchup routes over `recordings`.
+pub fn router(recordings: Recordings) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD, axum::http::Method::OPTIONS])
+        .allow_headers(Any)
+        .expose_headers([header::CONTENT_LENGTH, header::CONTENT_RANGE, header::ACCEPT_RANGES])
+        .vary([] as [header::HeaderName; 0]);
+    Router::new()
+        .route("/hls/{channel}/recordings/{session}/master.m3u8", get(master))
+        .route("/hls/{channel}/recordings/{session}/{rendition}/{file}", get(rendition_file))
+        .layer(cors)
+        .with_state(recordings)
+}
+
+async fn master(State(recordings): State<Recordings>, Path((channel, session)): Path<(String, String)>) -> Response {
+    let read = tokio::task::spawn_blocking(move || {
+        let recording = recordings.catalog().get(&channel, &session)?;
+        let mut indexes = Vec::new();
+        for rendition in &recording.meta.renditions {
+            indexes.push(recordings.catalog().rendition(&channel, &session, &rendition.name)?.1.entries);
+        }
+        Ok::<_, RecordingError>((recording, indexes))
+    })
+    .await;
+    match read {
+        Ok(Ok((recording, indexes))) if finished(&recording) => playlist(multivariant(&recording, &indexes)),
+        Ok(Ok(_)) | Ok(Err(RecordingError::NotFound { .. })) => not_found(),
+        Ok(Err(e)) => failed(e),
+        Err(e) => failed(e),
+    }
+}
+
+async fn rendition_file(
+    State(recordings): State<Recordings>,
+    Path((channel, session, rendition, file)): Path<(String, String, String, String)>,
+    request: Request,
+) -> Response {
+    if file == "index.m3u8" {
+        let read =
+            tokio::task::spawn_blocking(move || recordings.catalog().rendition(&channel, &session, &rendition)).await;
+        return match read {
+            Ok(Ok((meta, index))) if meta.state.is_finished() && !index.entries.is_empty() => {
+                playlist(media_playlist(&index.entries))
+            }
+            Ok(Ok(_)) | Ok(Err(RecordingError::NotFound { .. })) => not_found(),
+            Ok(Err(e)) => failed(e),
+            Err(e) => failed(e),
+        };
+    }
+    let Some(path) = recordings.catalog().media_path(&channel, &session, &rendition, &file) else {
+        return not_found();
+    };
+    let content_type = if file.ends_with(".mp4") { "video/mp4" } else { "video/iso.segment" };
+    let mut response = match ServeFile::new(path).oneshot(request).await {
+        Ok(response) => response.map(Body::new),
+        Err(e) => return failed(e),
+    };
+    let status = response.status();
+    let headers = response.headers_mut();
+    if status.is_success() || status == StatusCode::NOT_MODIFIED {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(header::CACHE_CONTROL, Freshness::Media.header());
+    } else {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+    }
+    response
+}
+
+fn finished(recording: &Recording) -> bool {
+    recording.meta.state.is_finished() && recording.renditions.iter().any(|r| r.segments > 0)
+}
+
+fn playlist(text: String) -> Response {
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static(PLAYLIST)),
+        // A finished recording never changes under its URI (the session is in it).
+        (header::CACHE_CONTROL, Freshness::Media.header()),
+    ];
+    (headers, text).into_response()
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, [(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE))], "no such recording")
+        .into_response()
+}
+
+fn failed(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "catchup: cannot read a recording");
+    (StatusCode::INTERNAL_SERVER_ERROR, [(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE))], "")
+        .into_response()
+}

@@ -1,0 +1,56 @@
+//! The recorder as an output of a live session: it takes no unit stream; it
+//! reads the packager's sealed segments through a tap (the same bytes the
+//! origin serves: no second mux) and writes them to disk on its own thread
+//! (`writer`), so a slow or full disk never stalls the packager or the
+//! session. Its files and index are `crate::recordings`.
+
+pub mod writer;
+
+use packager::SegmentReceiver;
+
+use super::ports::{Feed, Output, OutputError, OutputRun, Reporter, Subscription};
+use crate::recordings::notify::Notifier;
+pub use writer::RecordingPlan;
+
+/// Segments the tap holds for the recorder (about a minute of 2 s segments
+/// for a four-rendition ladder): a disk stalled longer loses segments, counted.
+pub const TAP_QUEUE: usize = 128;
+
+/// The recorder output of one session.
+pub struct RecorderOutput {
+    plan: RecordingPlan,
+    notifier: Notifier,
+    segments: SegmentReceiver,
+}
+
+impl RecorderOutput {
+    /// Records the segments arriving on `segments` (the packager's tap) as `plan` says.
+    pub fn new(plan: RecordingPlan, notifier: Notifier, segments: SegmentReceiver) -> RecorderOutput {
+        RecorderOutput { plan, notifier, segments }
+    }
+}
+
+impl Output for RecorderOutput {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+
+    fn subscription(&self) -> Subscription {
+        Subscription::no_units()
+    }
+
+    fn start(self: Box<Self>, _feeds: Vec<Feed>, _reporter: Reporter) -> OutputRun {
+        let RecorderOutput { plan, notifier, segments } = *self;
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let span = tracing::Span::current();
+        let spawned = std::thread::Builder::new().name("recorder".into()).spawn(move || {
+            let _entered = span.enter();
+            writer::Writer::new(plan, notifier).run(segments);
+            let _ = done.send(());
+        });
+        Box::pin(async move {
+            spawned.map_err(|e| OutputError::new(format!("cannot start the recorder's thread: {e}")))?;
+            finished.await.map_err(|_| OutputError::new("the recorder's thread stopped unexpectedly"))
+        })
+    }
+}
