@@ -22,6 +22,7 @@ pub mod options;
 pub mod pipeline;
 pub mod probe;
 pub mod scheduler;
+pub mod slate;
 pub mod slots;
 pub mod thread_name;
 pub mod source;

@@ -54,6 +54,7 @@ impl Appliance {
             transcoder,
             part_target: config.part_target(),
             window_seconds: config.hls.window_seconds,
+            failover: config.failover_times(),
         });
         let routing = Arc::new(PublishRouting::new(store.clone(), live.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);

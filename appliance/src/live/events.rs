@@ -7,6 +7,8 @@ use std::time::SystemTime;
 
 use accel::{Backend, DeviceId};
 
+use crate::state::{OnAir, SwitchReason};
+
 /// An event of one live session.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionEvent {
@@ -23,6 +25,8 @@ pub enum SessionEvent {
     /// A queue of the session dropped units since the last report (each
     /// episode a skip to the next keyframe). Reported at most once an interval.
     Dropped { queue: String, units: u64, episodes: u64 },
+    /// What is on air changed (an input stalled or left, the primary returned, the slate).
+    InputSwitched { from: OnAir, to: OnAir, reason: SwitchReason },
 }
 
 /// An event with the session it is of, as watchers receive it.

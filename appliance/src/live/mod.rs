@@ -11,6 +11,7 @@ pub mod control;
 pub mod events;
 pub mod fanout;
 pub mod figures;
+pub mod input;
 pub mod packaging;
 pub mod ports;
 pub mod registry;

@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::control::SessionCommand;
 use super::events::{LiveEvent, SessionEvent};
 use super::figures::{OutputFigures, SessionFigures};
+use super::input::meters::InputMeters;
 
 /// Events kept for watchers that fall behind (they lose the oldest beyond it).
 const EVENT_BACKLOG: usize = 256;
@@ -29,6 +30,8 @@ pub struct LiveEntry {
     /// The renditions it is packaged into.
     pub renditions: Vec<String>,
     pub figures: Arc<SessionFigures>,
+    /// Its inputs (primary, backup) and what is on air.
+    pub inputs: Arc<InputMeters>,
     outputs: Mutex<Vec<OutputFigures>>,
     /// The session's commands; only the supervisor sends them.
     pub(super) control: mpsc::Sender<SessionCommand>,
@@ -51,6 +54,7 @@ impl LiveEntry {
             started: Instant::now(),
             renditions,
             figures,
+            inputs: Arc::default(),
             outputs: Mutex::new(Vec::new()),
         }
     }

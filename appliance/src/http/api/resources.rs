@@ -9,7 +9,8 @@ use super::media_schemas::{ChannelOutputSchema, EncoderPolicySchema, LatencyMode
 use crate::live::figures::LiveFigures;
 use crate::state::clock::rfc3339;
 use crate::state::{
-    ApiToken, Channel, ChannelState, Delivery, DeliveryState, EncoderMoved, EndReason, Event, EventType, Scope,
+    ApiToken, Channel, ChannelState, Delivery, DeliveryState, EncoderMoved, EndReason, Event, EventType, InputSwitched,
+    Scope,
     Session, SessionState, WebhookEndpoint,
 };
 use crate::state::{Attempt, Snapshot};
@@ -34,6 +35,13 @@ pub struct ChannelResource {
     /// `rtmp://host:port/live/<stream key>` (absent in webhook payloads).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publish_url: Option<String>,
+    /// The backup encoder's key, when the channel has one (absent in webhook payloads): a publish
+    /// on it joins the session in progress as its backup input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_stream_key: Option<String>,
+    /// `rtmp://host:port/live/<backup stream key>`, when the channel has one (absent in webhook payloads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_publish_url: Option<String>,
     /// The multivariant playlist of the channel's newest session.
     pub playback_url: String,
     #[schema(value_type = LatencyModeSchema)]
@@ -65,9 +73,13 @@ impl ChannelResource {
     pub fn full(channel: Channel, urls: &PublicUrls) -> ChannelResource {
         let publish = format!("rtmp://{}:{}/live/{}", urls.host, urls.rtmp_port, channel.stream_key);
         let key = channel.stream_key.clone();
+        let backup = channel.backup_stream_key.clone();
         let mut resource = Self::public(channel, urls);
         resource.publish_url = Some(publish);
         resource.stream_key = Some(key);
+        resource.backup_publish_url =
+            backup.as_ref().map(|key| format!("rtmp://{}:{}/live/{key}", urls.host, urls.rtmp_port));
+        resource.backup_stream_key = backup;
         resource
     }
 
@@ -78,6 +90,8 @@ impl ChannelResource {
             playback_url: format!("http://{}:{}/hls/{}/index.m3u8", urls.host, urls.http_port, channel.name),
             stream_key: None,
             publish_url: None,
+            backup_stream_key: None,
+            backup_publish_url: None,
             state: channel.state,
             latency_mode: channel.latency_mode,
             output: channel.output,
@@ -267,6 +281,8 @@ pub enum EventData {
     Session(SessionResource),
     /// `session.encoder_moved`: the ladder's move, not the whole session.
     EncoderMoved(EncoderMoved),
+    /// `session.input_switched`: what went on air, from what, and why.
+    InputSwitched(InputSwitched),
 }
 
 /// An event: the body of every webhook delivery.
@@ -290,6 +306,7 @@ impl EventResource {
             Snapshot::Channel(channel) => EventData::Channel(ChannelResource::public(*channel, urls)),
             Snapshot::Session(session) => EventData::Session(SessionResource::from(*session)),
             Snapshot::EncoderMoved(moved) => EventData::EncoderMoved(*moved),
+            Snapshot::InputSwitched(switched) => EventData::InputSwitched(*switched),
         };
         EventResource {
             id: event.id,

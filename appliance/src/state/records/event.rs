@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::channel::Channel;
+use super::input_switch::InputSwitched;
 use super::session::{EncoderMoved, Session};
 
 /// The kinds of event, as named in webhook payloads and endpoint filters.
@@ -31,10 +32,13 @@ pub enum EventType {
     /// A session's ladder moved to another encoder slot after a failure.
     #[serde(rename = "session.encoder_moved")]
     SessionEncoderMoved,
+    /// A session switched between its primary input, its backup and the slate.
+    #[serde(rename = "session.input_switched")]
+    SessionInputSwitched,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 11] = [
         EventType::ChannelCreated,
         EventType::ChannelUpdated,
         EventType::ChannelDeleted,
@@ -45,6 +49,7 @@ impl EventType {
         EventType::SessionEnded,
         EventType::SessionError,
         EventType::SessionEncoderMoved,
+        EventType::SessionInputSwitched,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +64,7 @@ impl EventType {
             EventType::SessionEnded => "session.ended",
             EventType::SessionError => "session.error",
             EventType::SessionEncoderMoved => "session.encoder_moved",
+            EventType::SessionInputSwitched => "session.input_switched",
         }
     }
 }
@@ -70,6 +76,7 @@ pub enum Snapshot {
     Channel(Box<Channel>),
     Session(Box<Session>),
     EncoderMoved(Box<EncoderMoved>),
+    InputSwitched(Box<InputSwitched>),
 }
 
 /// One event in the outbox.
