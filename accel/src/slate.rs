@@ -132,7 +132,8 @@ fn card(title: &str, width: u32, height: u32) -> ffmpeg::frame::Video {
     let stride = frame.stride(0);
     let luma = frame.data_mut(0);
     for (i, c) in text.iter().enumerate() {
-        let glyph = font8x8::legacy::BASIC_LEGACY.get(*c as usize).copied().unwrap_or(font8x8::legacy::BASIC_LEGACY[63]);
+        let glyph =
+            font8x8::legacy::BASIC_LEGACY.get(*c as usize).copied().unwrap_or(font8x8::legacy::BASIC_LEGACY[63]);
         for (row, bits) in glyph.iter().enumerate() {
             for col in 0..8 {
                 if bits & (1 << col) == 0 {

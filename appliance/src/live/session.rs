@@ -345,12 +345,7 @@ impl Running {
     }
 
     /// A second publish of the channel (the other stream key) joins as `role`.
-    fn attach_input(
-        &mut self,
-        port: &mut InputPort,
-        role: InputRole,
-        peer: SocketAddr,
-    ) -> Result<UnitSender, Refusal> {
+    fn attach_input(&mut self, port: &mut InputPort, role: InputRole, peer: SocketAddr) -> Result<UnitSender, Refusal> {
         if port.is_connected(role) {
             let text = format!("channel {}'s {role} input is already publishing", self.channel);
             return Err(Refusal::new(RefusalKind::AlreadyLive, text));
@@ -369,7 +364,8 @@ impl Running {
         tracing::warn!(alert = "input-switched", %from, to = %switch.to, reason = switch.reason.as_str(), switches, "on air: {}", switch.to);
         let event = SessionEvent::InputSwitched { from, to: switch.to, reason: switch.reason };
         self.deps.registry.publish(&self.channel, &self.session, event);
-        let record = InputSwitched { session: self.session.clone(), from, to: switch.to, reason: switch.reason, switches };
+        let record =
+            InputSwitched { session: self.session.clone(), from, to: switch.to, reason: switch.reason, switches };
         let (store, channel, session) = (self.deps.store.clone(), self.channel.clone(), self.session.clone());
         tokio::spawn(
             async move {
@@ -444,7 +440,9 @@ impl Running {
                 None
             }
             SessionEvent::ProcessingFailed { reason } => Some(Ending::Fail(reason.clone())),
-            SessionEvent::Viewable | SessionEvent::OutputFailed { .. } | SessionEvent::Dropped { .. }
+            SessionEvent::Viewable
+            | SessionEvent::OutputFailed { .. }
+            | SessionEvent::Dropped { .. }
             | SessionEvent::InputSwitched { .. } => None,
         };
         self.deps.registry.publish(&self.channel, &self.session, event);

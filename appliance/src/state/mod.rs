@@ -32,8 +32,8 @@ pub use error::StoreError;
 pub use lifecycle::{ChannelState, EndReason, Refusal, SessionState};
 pub use page::Page;
 pub use records::{
-    ApiToken, Attempt, AttemptOutcome, Channel, ChannelPatch, InputRole, Delivery, DeliveryState, EncoderMoved, EncoderSlot,
-    Event, EventType, InputSwitched, NewChannel, OnAir, SwitchReason, NewWebhook, PendingHead, Scope, Session, SessionCheckpoint, SessionStats, Snapshot,
-    WebhookEndpoint, validate_name,
+    ApiToken, Attempt, AttemptOutcome, Channel, ChannelPatch, Delivery, DeliveryState, EncoderMoved, EncoderSlot,
+    Event, EventType, InputRole, InputSwitched, NewChannel, NewWebhook, OnAir, PendingHead, Scope, Session,
+    SessionCheckpoint, SessionStats, Snapshot, SwitchReason, WebhookEndpoint, validate_name,
 };
 pub use store::Store;

@@ -17,7 +17,8 @@ use super::error::StoreError;
 use super::lifecycle::{self, EndReason, Event, SessionState};
 use super::page::Page;
 use super::records::{
-    Channel, EncoderMoved, Event as OutboxEvent, InputSwitched, EventType, Session, SessionCheckpoint, SessionStats, Snapshot,
+    Channel, EncoderMoved, Event as OutboxEvent, EventType, InputSwitched, Session, SessionCheckpoint, SessionStats,
+    Snapshot,
 };
 use super::rows::{
     append_event, decode, finish_session as finish, lifecycle_of, load_channel, load_session as load, save_channel,

@@ -22,7 +22,9 @@ use super::resources::{ChannelResource, SessionResource};
 use crate::http::problem::ApiError;
 use crate::http::problem::blocking;
 use crate::live::supervisor::Ending;
-use crate::state::{Channel, ChannelPatch, EndReason, InputRole, NewChannel, Session, Store, StoreError, validate_name};
+use crate::state::{
+    Channel, ChannelPatch, EndReason, InputRole, NewChannel, Session, Store, StoreError, validate_name,
+};
 
 /// A new channel.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -10,8 +10,7 @@ use crate::live::figures::LiveFigures;
 use crate::state::clock::rfc3339;
 use crate::state::{
     ApiToken, Channel, ChannelState, Delivery, DeliveryState, EncoderMoved, EndReason, Event, EventType, InputSwitched,
-    Scope,
-    Session, SessionState, WebhookEndpoint,
+    Scope, Session, SessionState, WebhookEndpoint,
 };
 use crate::state::{Attempt, Snapshot};
 

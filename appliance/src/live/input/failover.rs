@@ -80,6 +80,8 @@ pub struct Failover {
     pending: Option<(InputRole, SwitchReason)>,
     inputs: [Health; 2],
     slate_since: Option<Instant>,
+    /// The time of the last tick: moments up to it are decided.
+    ticked: Option<Instant>,
 }
 
 fn index(role: InputRole) -> usize {
@@ -91,7 +93,7 @@ fn index(role: InputRole) -> usize {
 
 impl Failover {
     pub fn new(times: FailoverTimes) -> Failover {
-        Failover { times, on_air: None, pending: None, inputs: [Health::default(); 2], slate_since: None }
+        Failover { times, on_air: None, pending: None, inputs: [Health::default(); 2], slate_since: None, ticked: None }
     }
 
     pub fn on_air(&self) -> Option<OnAir> {
@@ -149,6 +151,7 @@ impl Failover {
 
     /// The time passed `now` (at `deadline` or later).
     pub fn tick(&mut self, now: Instant) -> Tick {
+        self.ticked = Some(self.ticked.map_or(now, |at| at.max(now)));
         if let Some(switch) = self.decide(now) {
             return Tick::Slate(switch);
         }
@@ -197,8 +200,9 @@ impl Failover {
         }
     }
 
-    /// The next moment the time alone can change something (strictly after `now`).
-    pub fn deadline(&self, now: Instant) -> Option<Instant> {
+    /// The next moment the time alone can change something that no tick has
+    /// decided yet: it may be past (a caller that missed it ticks at once).
+    pub fn deadline(&self) -> Option<Instant> {
         let mut moments = Vec::with_capacity(4);
         for input in self.inputs.iter().filter(|i| i.connected) {
             if let Some(at) = input.last_delivery {
@@ -213,7 +217,7 @@ impl Failover {
         if let Some(since) = self.slate_since {
             moments.push(since + self.times.slate_grace);
         }
-        moments.into_iter().filter(|at| *at > now).min()
+        moments.into_iter().filter(|at| self.ticked.is_none_or(|ticked| *at > ticked)).min()
     }
 }
 
@@ -273,60 +277,143 @@ mod tests {
         use SwitchReason::*;
         let start = |role| Verdict::SwitchHere(switch(None, OnAir::input(role), InputReturned));
         let table: &[(&str, &[Step], Option<OnAir>)] = &[
-            ("the first input goes on air at its first keyframe", &[
-                Connect(P), Unit(P, 0, false, DROP), Unit(P, 33, true, start(P)), Unit(P, 66, false, FORWARD),
-            ], Some(OP)),
-            ("a backup that publishes first goes on air", &[
-                Connect(B), Unit(B, 0, true, start(B)), Unit(B, 33, false, FORWARD),
-            ], Some(OB)),
-            ("the backup is read and dropped while the primary delivers", &[
-                Connect(P), Unit(P, 0, true, start(P)), Connect(B), Unit(B, 10, true, DROP),
-                Unit(P, 500, false, FORWARD), Unit(B, 510, true, DROP), At(900, Tick::Nothing),
-            ], Some(OP)),
-            ("a stalled primary: the backup at its next keyframe", &[
-                Connect(P), Connect(B), Unit(P, 0, true, start(P)), Unit(B, 0, true, DROP),
-                Unit(B, 900, false, DROP), At(1000, Tick::Nothing), Unit(B, 1100, false, DROP),
-                Unit(B, 1200, true, Verdict::SwitchHere(switch(Some(OP), OB, Stalled))),
-                Unit(B, 1233, false, FORWARD),
-            ], Some(OB)),
-            ("a primary that comes back before the backup's keyframe stays on air", &[
-                Connect(P), Connect(B), Unit(P, 0, true, start(P)), Unit(B, 900, false, DROP),
-                At(1000, Tick::Nothing), Unit(P, 1050, false, FORWARD), Unit(B, 1100, true, DROP),
-            ], Some(OP)),
-            ("a disconnected primary: the backup at its next keyframe", &[
-                Connect(P), Connect(B), Unit(P, 0, true, start(P)), Unit(B, 10, false, DROP),
-                Leave(P, 100, Tick::Nothing),
-                Unit(B, 200, true, Verdict::SwitchHere(switch(Some(OP), OB, Disconnected))),
-            ], Some(OB)),
-            ("nothing delivers: the slate at once, then the end after the grace time", &[
-                Connect(P), Connect(B), Unit(P, 0, true, start(P)), Unit(B, 0, false, DROP),
-                At(999, Tick::Nothing), At(1000, Tick::Slate(switch(Some(OP), OS, Stalled))),
-                At(30_999, Tick::Nothing), At(31_000, Tick::End),
-            ], Some(OS)),
-            ("both leave: the slate, and the session ends after the grace time", &[
-                Connect(P), Connect(B), Unit(P, 0, true, start(P)), Unit(B, 0, false, DROP),
-                Leave(B, 100, Tick::Nothing), Leave(P, 200, Tick::Slate(switch(Some(OP), OS, Disconnected))),
-                At(30_200, Tick::End),
-            ], Some(OS)),
-            ("an input back while the slate is on air goes on air at its keyframe", &[
-                Connect(P), Unit(P, 0, true, start(P)), Leave(P, 100, Tick::Slate(switch(Some(OP), OS, Disconnected))),
-                Connect(B), Unit(B, 5000, false, DROP),
-                Unit(B, 5100, true, Verdict::SwitchHere(switch(Some(OS), OB, InputReturned))),
-                At(40_000, Tick::Slate(switch(Some(OB), OS, Stalled))),
-            ], Some(OS)),
-            ("the primary is preferred when both come back to the slate", &[
-                Connect(P), Unit(P, 0, true, start(P)), Leave(P, 100, Tick::Slate(switch(Some(OP), OS, Disconnected))),
-                Connect(B), Connect(P), Unit(B, 1000, false, DROP), Unit(P, 1000, false, DROP), Unit(B, 1100, true, DROP),
-                Unit(P, 1200, true, Verdict::SwitchHere(switch(Some(OS), OP, InputReturned))),
-            ], Some(OP)),
-            ("a publish that leaves before any keyframe ends the session at once", &[
-                Connect(P), Unit(P, 0, false, DROP), Leave(P, 50, Tick::End),
-            ], None),
-            ("a stalled backup with the primary delivering but not yet steady: back to the primary", &[
-                Connect(B), Unit(B, 0, true, start(B)), Connect(P), Unit(P, 500, true, DROP), Unit(B, 900, false, FORWARD),
-                Unit(P, 1400, false, DROP), At(1900, Tick::Nothing),
-                Unit(P, 2000, true, Verdict::SwitchHere(switch(Some(OB), OP, Stalled))),
-            ], Some(OP)),
+            (
+                "the first input goes on air at its first keyframe",
+                &[Connect(P), Unit(P, 0, false, DROP), Unit(P, 33, true, start(P)), Unit(P, 66, false, FORWARD)],
+                Some(OP),
+            ),
+            (
+                "a backup that publishes first goes on air",
+                &[Connect(B), Unit(B, 0, true, start(B)), Unit(B, 33, false, FORWARD)],
+                Some(OB),
+            ),
+            (
+                "the backup is read and dropped while the primary delivers",
+                &[
+                    Connect(P),
+                    Unit(P, 0, true, start(P)),
+                    Connect(B),
+                    Unit(B, 10, true, DROP),
+                    Unit(P, 500, false, FORWARD),
+                    Unit(B, 510, true, DROP),
+                    At(900, Tick::Nothing),
+                ],
+                Some(OP),
+            ),
+            (
+                "a stalled primary: the backup at its next keyframe",
+                &[
+                    Connect(P),
+                    Connect(B),
+                    Unit(P, 0, true, start(P)),
+                    Unit(B, 0, true, DROP),
+                    Unit(B, 900, false, DROP),
+                    At(1000, Tick::Nothing),
+                    Unit(B, 1100, false, DROP),
+                    Unit(B, 1200, true, Verdict::SwitchHere(switch(Some(OP), OB, Stalled))),
+                    Unit(B, 1233, false, FORWARD),
+                ],
+                Some(OB),
+            ),
+            (
+                "a primary that comes back before the backup's keyframe stays on air",
+                &[
+                    Connect(P),
+                    Connect(B),
+                    Unit(P, 0, true, start(P)),
+                    Unit(B, 900, false, DROP),
+                    At(1000, Tick::Nothing),
+                    Unit(P, 1050, false, FORWARD),
+                    Unit(B, 1100, true, DROP),
+                ],
+                Some(OP),
+            ),
+            (
+                "a disconnected primary: the backup at its next keyframe",
+                &[
+                    Connect(P),
+                    Connect(B),
+                    Unit(P, 0, true, start(P)),
+                    Unit(B, 10, false, DROP),
+                    Leave(P, 100, Tick::Nothing),
+                    Unit(B, 200, true, Verdict::SwitchHere(switch(Some(OP), OB, Disconnected))),
+                ],
+                Some(OB),
+            ),
+            (
+                "nothing delivers: the slate at once, then the end after the grace time",
+                &[
+                    Connect(P),
+                    Connect(B),
+                    Unit(P, 0, true, start(P)),
+                    Unit(B, 0, false, DROP),
+                    At(999, Tick::Nothing),
+                    At(1000, Tick::Slate(switch(Some(OP), OS, Stalled))),
+                    At(30_999, Tick::Nothing),
+                    At(31_000, Tick::End),
+                ],
+                Some(OS),
+            ),
+            (
+                "both leave: the slate, and the session ends after the grace time",
+                &[
+                    Connect(P),
+                    Connect(B),
+                    Unit(P, 0, true, start(P)),
+                    Unit(B, 0, false, DROP),
+                    Leave(B, 100, Tick::Nothing),
+                    Leave(P, 200, Tick::Slate(switch(Some(OP), OS, Disconnected))),
+                    At(30_200, Tick::End),
+                ],
+                Some(OS),
+            ),
+            (
+                "an input back while the slate is on air goes on air at its keyframe",
+                &[
+                    Connect(P),
+                    Unit(P, 0, true, start(P)),
+                    Leave(P, 100, Tick::Slate(switch(Some(OP), OS, Disconnected))),
+                    Connect(B),
+                    Unit(B, 5000, false, DROP),
+                    Unit(B, 5100, true, Verdict::SwitchHere(switch(Some(OS), OB, InputReturned))),
+                    At(40_000, Tick::Slate(switch(Some(OB), OS, Stalled))),
+                ],
+                Some(OS),
+            ),
+            (
+                "the primary is preferred when both come back to the slate",
+                &[
+                    Connect(P),
+                    Unit(P, 0, true, start(P)),
+                    Leave(P, 100, Tick::Slate(switch(Some(OP), OS, Disconnected))),
+                    Connect(B),
+                    Connect(P),
+                    Unit(B, 1000, false, DROP),
+                    Unit(P, 1000, false, DROP),
+                    Unit(B, 1100, true, DROP),
+                    Unit(P, 1200, true, Verdict::SwitchHere(switch(Some(OS), OP, InputReturned))),
+                ],
+                Some(OP),
+            ),
+            (
+                "a publish that leaves before any keyframe ends the session at once",
+                &[Connect(P), Unit(P, 0, false, DROP), Leave(P, 50, Tick::End)],
+                None,
+            ),
+            (
+                "a stalled backup with the primary delivering but not yet steady: back to the primary",
+                &[
+                    Connect(B),
+                    Unit(B, 0, true, start(B)),
+                    Connect(P),
+                    Unit(P, 500, true, DROP),
+                    Unit(B, 900, false, FORWARD),
+                    Unit(P, 1400, false, DROP),
+                    At(1900, Tick::Nothing),
+                    Unit(P, 2000, true, Verdict::SwitchHere(switch(Some(OB), OP, Stalled))),
+                ],
+                Some(OP),
+            ),
         ];
         for (name, steps, on_air) in table {
             run(name, steps, *on_air);
@@ -385,12 +472,15 @@ mod tests {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         let mut failover = Failover::new(TIMES);
-        assert_eq!(failover.deadline(at(0)), None, "nothing to wait for");
+        assert_eq!(failover.deadline(), None, "nothing to wait for");
         failover.connected(P);
         failover.unit(P, at(0), true);
-        assert_eq!(failover.deadline(at(0)), Some(at(1000)), "the on-air input's stall");
-        assert_eq!(failover.deadline(at(1000)), None, "only moments after now");
-        assert!(matches!(failover.tick(at(1000)), Tick::Slate(_)));
-        assert_eq!(failover.deadline(at(1000)), Some(at(31_000)), "the slate's grace");
+        assert_eq!(failover.deadline(), Some(at(1000)), "the on-air input's stall");
+        assert_eq!(failover.tick(at(500)), Tick::Nothing);
+        assert_eq!(failover.deadline(), Some(at(1000)), "not decided yet");
+        // A caller that wakes late still gets the moment it missed.
+        assert!(matches!(failover.tick(at(1200)), Tick::Slate(_)));
+        assert_eq!(failover.deadline(), Some(at(31_200)), "the slate's grace from when it went on air");
+        assert_eq!(failover.tick(at(40_000)), Tick::End, "ticking late ends it all the same");
     }
 }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use media::{StreamEvent, TrackInfo, TrackKind, UnitReceiver};
+use media::{StreamEvent, Timebase, TrackInfo, TrackKind, UnitReceiver};
 
 use super::failover::{Failover, FailoverTimes, Switch, Tick, Verdict};
 use super::meters::InputMeters;
@@ -29,12 +29,20 @@ pub enum PortEvent {
     Ended,
 }
 
+/// Audio units an input not on air keeps, so that the audio interleaved just
+/// before the keyframe it goes on air with goes along (no hole in the audio).
+const RECENT_AUDIO: usize = 8;
+/// How far before that keyframe kept audio may start.
+const AUDIO_LEAD: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// One connected input.
 struct Input {
     receiver: UnitReceiver,
     /// Its latest track announcement.
     tracks: Option<Arc<[TrackInfo]>>,
     meter: Arc<InputMeter>,
+    /// Its latest audio units while it is not on air.
+    recent_audio: VecDeque<media::EncodedUnit>,
 }
 
 impl Input {
@@ -88,7 +96,7 @@ impl InputPort {
     /// Plugs in the publish of `role` (its previous one has left).
     pub fn attach(&mut self, role: InputRole, receiver: UnitReceiver, peer: SocketAddr) {
         let meter = self.meters.connected(role, peer, receiver.stats());
-        self.inputs[slot(role)] = Some(Input { receiver, tracks: None, meter });
+        self.inputs[slot(role)] = Some(Input { receiver, tracks: None, meter, recent_audio: VecDeque::new() });
         self.failover.connected(role);
         tracing::info!(input = %role, %peer, "input connected");
     }
@@ -104,7 +112,7 @@ impl InputPort {
             if let Some(event) = self.ready.pop_front() {
                 return event;
             }
-            let deadline = self.failover.deadline(Instant::now()).map(tokio::time::Instant::from_std);
+            let deadline = self.failover.deadline().map(tokio::time::Instant::from_std);
             let [primary, backup] = &mut self.inputs;
             tokio::select! {
                 event = recv(primary) => self.on_input(InputRole::Primary, event),
@@ -140,16 +148,41 @@ impl InputPort {
                 let starts = unit.keyframe && (unit.kind == TrackKind::Video || !input.has_video());
                 let timebase = input.timebase(unit.track);
                 match self.failover.unit(role, unit.arrival.instant, starts) {
-                    Verdict::Drop => {}
+                    Verdict::Drop => {
+                        if unit.kind == TrackKind::Audio {
+                            if input.recent_audio.len() == RECENT_AUDIO {
+                                input.recent_audio.pop_front();
+                            }
+                            input.recent_audio.push_back(unit);
+                        }
+                    }
                     Verdict::Forward => self.forward(unit, timebase),
                     Verdict::SwitchHere(switch) => {
                         let tracks = input.tracks.clone();
+                        let lead = Timebase::VIDEO.ticks(AUDIO_LEAD);
+                        let start = timebase.rescale(unit.dts, Timebase::VIDEO) - lead;
+                        let audio: Vec<(media::EncodedUnit, Timebase)> = input
+                            .recent_audio
+                            .drain(..)
+                            .map(|a| {
+                                let tb = input
+                                    .tracks
+                                    .as_ref()
+                                    .and_then(|t| t.get(a.track))
+                                    .map_or(Timebase::VIDEO, |t| t.timebase);
+                                (a, tb)
+                            })
+                            .filter(|(a, tb)| tb.rescale(a.dts, Timebase::VIDEO) >= start)
+                            .collect();
                         self.slate = None;
                         self.timeline.switch_to(unit.dts, timebase);
                         self.switched(switch);
                         if let Some(tracks) = tracks {
                             self.slates.prepare(&tracks);
                             self.ready.push_back(PortEvent::Media(StreamEvent::Tracks(tracks)));
+                        }
+                        for (audio, tb) in audio {
+                            self.forward(audio, tb);
                         }
                         self.forward(unit, timebase);
                     }
@@ -172,6 +205,7 @@ impl InputPort {
     }
 
     fn on_tick(&mut self, tick: Tick) {
+        tracing::debug!(?tick, "failover tick");
         match tick {
             Tick::Nothing => {}
             Tick::End => self.ready.push_back(PortEvent::Ended),

@@ -18,12 +18,16 @@ use tokio::task::JoinHandle;
 const DEFAULT_FPS: u32 = 30;
 
 /// What a slate is rendered for: picture size, frame rate and audio format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Format {
     width: u32,
     height: u32,
     fps: u32,
     audio: Option<SlateAudio>,
+    /// The input's AAC-LC track, which the slate announces as its own: its
+    /// silent frames decode with it, and a ladder's rungs see no new audio
+    /// track (which would cost a discontinuity).
+    aac: Option<TrackInfo>,
 }
 
 impl Format {
@@ -34,12 +38,16 @@ impl Format {
             .frame_rate
             .filter(|(n, d)| *n > 0 && *d > 0)
             .map_or(DEFAULT_FPS, |(n, d)| ((n as f64 / d as f64).round() as u32).clamp(1, 60));
-        let audio = tracks.iter().find(|t| t.kind == TrackKind::Audio).map(|t| match &t.codec {
+        let input_audio = tracks.iter().find(|t| t.kind == TrackKind::Audio);
+        let audio = input_audio.map(|t| match &t.codec {
             CodecConfig::Aac(aac) => SlateAudio { sample_rate: aac.sample_rate, channels: aac.channels.clamp(1, 2) },
             // Audio the session transcodes to AAC: the slate is already AAC at a common rate.
             _ => SlateAudio { sample_rate: 48_000, channels: 2 },
         });
-        Some(Format { width, height, fps, audio })
+        let aac = input_audio
+            .filter(|t| matches!(&t.codec, CodecConfig::Aac(aac) if aac.object_type == 2 && aac.channels <= 2))
+            .cloned();
+        Some(Format { width, height, fps, audio, aac })
     }
 }
 
@@ -59,13 +67,19 @@ impl Slates {
     pub fn prepare(&mut self, tracks: &[TrackInfo]) {
         let Some(format) = Format::of(tracks) else { return };
         self.collect();
-        let have = |f: Option<Format>| f == Some(format);
-        if have(self.ready.as_ref().map(|(f, _)| *f)) || have(self.rendering.as_ref().map(|(f, _)| *f)) {
+        let have = |f: Option<&Format>| f == Some(&format);
+        if have(self.ready.as_ref().map(|(f, _)| f)) || have(self.rendering.as_ref().map(|(f, _)| f)) {
             return;
         }
-        let title = self.title.clone();
+        let (title, wanted) = (self.title.clone(), format.clone());
         let job = tokio::task::spawn_blocking(move || {
-            accel::slate::render(&title, format.width, format.height, format.fps, format.audio)
+            let mut slate = accel::slate::render(&title, wanted.width, wanted.height, wanted.fps, wanted.audio)?;
+            if let Some(aac) = wanted.aac {
+                let mut tracks = slate.tracks.to_vec();
+                tracks[1] = aac;
+                slate.tracks = tracks.into();
+            }
+            Ok(slate)
         });
         self.rendering = Some((format, job));
     }

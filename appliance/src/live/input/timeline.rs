@@ -2,7 +2,10 @@
 //! turn: each input (and the slate) has its own clock, so when one goes on
 //! air its timestamps are rebased to start right where the output so far
 //! ends, and every track's decode times keep increasing across the switch
-//! (a unit that would go back is dropped). The first input keeps its own
+//! (a unit that would go back is dropped). The new input's video starts
+//! exactly where the output's video ends (players buffer by the intersection
+//! of audio and video: a hole in the video is a stall); its audio follows
+//! with the same offset, an overlap dropped. The first input keeps its own
 //! timestamps.
 
 use media::{EncodedUnit, Timebase, TrackKind};
@@ -31,9 +34,9 @@ pub struct Timeline {
 }
 
 impl Timeline {
-    /// Where the output so far ends: after the last unit of every track, in `CLOCK` ticks.
+    /// Where the output so far ends, in `CLOCK` ticks: after its last video frame (after its last audio without video).
     fn end(&self) -> Option<i64> {
-        [self.video, self.audio].into_iter().flatten().map(|last| last.dts + last.step.max(1)).max()
+        self.video.or(self.audio).map(|last| last.dts + last.step.max(1))
     }
 
     /// A new input goes on air with a unit at `dts` (in `timebase`): its clock
@@ -99,20 +102,16 @@ mod tests {
         let mut timeline = Timeline::default();
         timeline.switch_to(3000, CLOCK);
         // 30 fps video (3000 ticks) and AAC at 48 kHz (1024 samples).
-        assert_eq!(feed(&mut timeline, &[(V, 3000), (A, 1600), (V, 6000), (A, 2624), (V, 9000)]), [
-            Some(3000),
-            Some(1600),
-            Some(6000),
-            Some(2624),
-            Some(9000)
-        ]);
+        assert_eq!(
+            feed(&mut timeline, &[(V, 3000), (A, 1600), (V, 6000), (A, 2624), (V, 9000)]),
+            [Some(3000), Some(1600), Some(6000), Some(2624), Some(9000)]
+        );
         // The backup's clock is far ahead; its keyframe lands one frame after the last video frame.
         timeline.switch_to(900_000, CLOCK);
-        assert_eq!(feed(&mut timeline, &[(V, 900_000), (A, 480_000), (V, 903_000)]), [
-            Some(12_000),
-            Some(6400),
-            Some(15_000)
-        ]);
+        assert_eq!(
+            feed(&mut timeline, &[(V, 900_000), (A, 480_000), (V, 903_000)]),
+            [Some(12_000), Some(6400), Some(15_000)]
+        );
         // Back to a clock behind the output: still forward, never back.
         timeline.switch_to(0, CLOCK);
         let out = feed(&mut timeline, &[(A, 0), (V, 0), (A, 1024), (V, 3000)]);
@@ -120,18 +119,21 @@ mod tests {
     }
 
     #[test]
-    fn a_unit_that_would_go_back_is_dropped() {
+    fn the_video_is_contiguous_and_overlapping_audio_is_dropped() {
         use TrackKind::{Audio as A, Video as V};
         let mut timeline = Timeline::default();
         timeline.switch_to(0, CLOCK);
-        // Audio runs ahead of video at the cut: the output ends after the audio.
-        assert_eq!(feed(&mut timeline, &[(V, 0), (A, 0), (A, 1024), (A, 2048), (A, 3072)]).len(), 5);
+        // Audio runs ahead of video at the cut (interleaving): four AAC frames, three video frames.
+        let first = [(V, 0), (A, 0), (A, 1024), (V, 3000), (A, 2048), (V, 6000), (A, 3072)];
+        assert!(feed(&mut timeline, &first).iter().all(Option::is_some));
         timeline.switch_to(90_000, CLOCK);
-        // The new input's audio from a little before its keyframe would overlap: dropped.
-        let out = feed(&mut timeline, &[(A, 48_000 - 2048), (V, 90_000), (A, 48_000), (A, 49_024)]);
-        assert_eq!(out[0], None, "before the output's last audio");
-        let video = out[1].unwrap();
-        assert_eq!(video, AUDIO.rescale(4096, CLOCK), "right after the last audio frame");
-        assert!(out[2].unwrap() > 3072 && out[3] > out[2]);
+        let out = feed(&mut timeline, &[(A, 48_000 - 2048), (A, 48_000 - 1024), (V, 90_000), (A, 48_000), (V, 93_000)]);
+        assert_eq!(out[2], Some(9000), "the keyframe right after the last video frame");
+        assert_eq!(out[4], Some(12_000));
+        assert_eq!(out[0], None, "audio before the output's last audio frame is dropped");
+        // 48k ticks: the last audio out was 3072; the new audio follows without going back.
+        let audio: Vec<i64> = [out[1], out[3]].into_iter().flatten().collect();
+        assert!(audio.iter().all(|dts| *dts > 3072) && audio.windows(2).all(|w| w[1] > w[0]), "{out:?}");
+        assert_eq!(out[3], Some(CLOCK.rescale(9000, AUDIO)), "the audio at the keyframe lands with it");
     }
 }

@@ -10,9 +10,11 @@ pub mod session;
 pub mod token;
 pub mod webhook;
 
-pub use channel::{Channel, ChannelPatch, InputRole, MAX_RUNGS, MAX_SESSION_SECONDS, NAME_PATTERN, NewChannel, validate_name};
-pub use input_switch::{InputSwitched, OnAir, SwitchReason};
+pub use channel::{
+    Channel, ChannelPatch, InputRole, MAX_RUNGS, MAX_SESSION_SECONDS, NAME_PATTERN, NewChannel, validate_name,
+};
 pub use event::{Attempt, AttemptOutcome, Delivery, DeliveryState, Event, EventType, PendingHead, Snapshot};
+pub use input_switch::{InputSwitched, OnAir, SwitchReason};
 pub use session::{EncoderMoved, EncoderSlot, Session, SessionCheckpoint, SessionStats};
 pub use token::{ApiToken, Scope, TOKEN_NAME_PATTERN};
 pub use webhook::{DESCRIPTION_PATTERN, MAX_URL_LEN, NewWebhook, SECRET_PATTERN, URL_PATTERN, WebhookEndpoint};
