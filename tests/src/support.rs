@@ -80,6 +80,8 @@ impl TestAppliance {
         let data = tempfile::tempdir().expect("temp dir");
         let mut config = Config { data_dir: data.path().to_path_buf(), ..Config::default() };
         config.rtmp.listen = "127.0.0.1:0".into();
+        // A publisher's end ends its session at once (no slate) unless a test sets a grace time.
+        config.failover.slate_seconds = 0;
         config.http.listen = "127.0.0.1:0".into();
         adjust(&mut config);
         config.validate().expect("test config is valid");

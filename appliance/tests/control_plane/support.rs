@@ -33,6 +33,8 @@ pub fn have_ffmpeg() -> bool {
 pub fn config(data: &Path) -> Config {
     let mut config = Config { data_dir: data.to_path_buf(), ..Config::default() };
     config.rtmp.listen = "127.0.0.1:0".into();
+    // A publisher's end ends its session at once (no slate), as these tests expect.
+    config.failover.slate_seconds = 0;
     config.http.listen = "127.0.0.1:0".into();
     config.webhooks.retry_base_ms = 200;
     config.webhooks.retry_max_ms = 1000;

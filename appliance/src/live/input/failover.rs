@@ -153,7 +153,8 @@ impl Failover {
     pub fn tick(&mut self, now: Instant) -> Tick {
         self.ticked = Some(self.ticked.map_or(now, |at| at.max(now)));
         if let Some(switch) = self.decide(now) {
-            return Tick::Slate(switch);
+            // No grace time: the session ends as a publisher's end always did, without a slate.
+            return if self.times.slate_grace.is_zero() { Tick::End } else { Tick::Slate(switch) };
         }
         let nothing_connected = !self.inputs.iter().any(|i| i.connected);
         match (self.on_air, self.slate_since) {
@@ -465,6 +466,15 @@ mod tests {
         let verdicts = deliver(&mut failover, t0, 10_500, 21_000, 500);
         let first = verdicts.iter().find(|(_, v)| matches!(v, Verdict::SwitchHere(_))).map(|(ms, _)| *ms);
         assert_eq!(first, Some(20_500), "10 s after the gap ended, not 10 s after the first delivery");
+    }
+
+    #[test]
+    fn without_a_grace_time_the_session_ends_when_nothing_delivers() {
+        let t0 = Instant::now();
+        let mut failover = Failover::new(FailoverTimes { slate_grace: Duration::ZERO, ..TIMES });
+        failover.connected(P);
+        assert!(matches!(failover.unit(P, t0, true), Verdict::SwitchHere(_)));
+        assert_eq!(failover.disconnected(P, t0 + Duration::from_millis(10)), Tick::End, "no slate, no switch");
     }
 
     #[test]

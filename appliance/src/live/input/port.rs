@@ -220,10 +220,6 @@ impl InputPort {
                     }
                     None => tracing::warn!("no slate to put on air: the output pauses until an input delivers"),
                 }
-                // A grace time of zero ends the session right away.
-                if self.failover.tick(Instant::now()) == Tick::End {
-                    self.ready.push_back(PortEvent::Ended);
-                }
             }
         }
     }
