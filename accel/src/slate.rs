@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use ffmpeg_next as ffmpeg;
-use media::{AacConfig, Arrival, CodecConfig, EncodedUnit, Timebase, TrackInfo, TrackKind, VideoCodec};
+use media::{AacConfig, CodecConfig, EncodedUnit, Timebase, TrackInfo, TrackKind};
 
-use crate::bitstream;
 use crate::error::AccelError;
 use crate::ffi;
 
@@ -48,42 +47,11 @@ fn fail(what: &str) -> impl Fn(ffmpeg::Error) -> AccelError + '_ {
 pub fn render(title: &str, width: u32, height: u32, fps: u32, audio: Option<SlateAudio>) -> Result<Slate, AccelError> {
     ffi::init();
     let (width, height, fps) = (width.max(16) & !1, height.max(16) & !1, fps.clamp(1, 60));
-    let codec = ffmpeg::encoder::find_by_name("libx264").ok_or(AccelError::EncoderMissing("libx264"))?;
-    let mut encoder = ffmpeg::codec::Context::new_with_codec(codec).encoder().video().map_err(fail("libx264"))?;
-    encoder.set_width(width);
-    encoder.set_height(height);
-    encoder.set_format(ffmpeg::format::Pixel::YUV420P);
-    encoder.set_time_base((1, 90_000));
-    encoder.set_frame_rate(Some((fps as i32, 1)));
-    encoder.set_gop(fps);
-    encoder.set_max_b_frames(0);
-    encoder.set_bit_rate(200_000);
-    encoder.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
-    let mut options = ffmpeg::Dictionary::new();
-    options.set("preset", "ultrafast");
-    options.set("tune", "zerolatency,stillimage");
-    options.set("x264-params", &format!("keyint={fps}:min-keyint={fps}:scenecut=0"));
-    let mut encoder = encoder.open_with(options).map_err(fail("libx264"))?;
-    let config = bitstream::codec_config(VideoCodec::H264, &ffi::extradata(encoder.as_ref()))
-        .map_err(|e| AccelError::Source(format!("slate parameter sets: {e}")))?;
+    let (mut encoder, config) = crate::source::open_x264(width, height, fps, fps, 200_000, "zerolatency,stillimage")?;
     let card = card(title, width, height);
     let frame_ticks = 90_000 / fps as i64;
     let mut video = Vec::with_capacity(fps as usize);
-    let mut packet = ffmpeg::Packet::empty();
-    let mut collect = |encoder: &mut ffmpeg::codec::encoder::video::Encoder, video: &mut Vec<EncodedUnit>| {
-        while encoder.receive_packet(&mut packet).is_ok() {
-            let pts = packet.pts().unwrap_or(0);
-            video.push(EncodedUnit {
-                track: 0,
-                kind: TrackKind::Video,
-                pts,
-                dts: packet.dts().unwrap_or(pts),
-                keyframe: packet.is_key(),
-                data: bitstream::to_length_prefixed(VideoCodec::H264, packet.data().unwrap_or_default()),
-                arrival: Arrival::now(),
-            });
-        }
-    };
+    let collect = crate::source::take_h264_packets;
     for n in 0..fps as i64 {
         let mut frame = card.clone();
         frame.set_pts(Some(n * frame_ticks));
