@@ -286,6 +286,11 @@ impl Running {
                             break Ending::Fail(reason);
                         }
                     }
+                    PortEvent::Slate(event) => {
+                        if let Err(reason) = self.source(event) {
+                            break Ending::Fail(reason);
+                        }
+                    }
                 },
                 Some(event) = recv_audio(&mut self.audio) => {
                     if let Err(reason) = self.process(event) {

@@ -21,8 +21,10 @@ use crate::state::{InputRole, OnAir};
 /// What the port hands the session.
 #[derive(Debug)]
 pub enum PortEvent {
-    /// Media on air (tracks, then units), on the output's timeline.
+    /// Media of an input on air (tracks, then units), on the output's timeline.
     Media(StreamEvent),
+    /// The slate's media, on the output's timeline (not the publisher's: not metered as input).
+    Slate(StreamEvent),
     /// What is on air changed.
     Switched(Switch),
     /// No input delivered for the slate's grace time (or every input left before anything went on air).
@@ -117,7 +119,11 @@ impl InputPort {
             tokio::select! {
                 event = recv(primary) => self.on_input(InputRole::Primary, event),
                 event = recv(backup) => self.on_input(InputRole::Backup, event),
-                (unit, timebase) = next_slate(&mut self.slate) => self.forward(unit, timebase),
+                (unit, timebase) = next_slate(&mut self.slate) => {
+                    if let Some(unit) = self.timeline.map(unit, timebase) {
+                        self.ready.push_back(PortEvent::Slate(StreamEvent::Unit(unit)));
+                    }
+                }
                 _ = sleep_until(deadline) => {
                     let tick = self.failover.tick(Instant::now());
                     self.on_tick(tick);
@@ -215,7 +221,7 @@ impl InputPort {
                     Some(slate) => {
                         let feed = SlateFeed::new(slate);
                         self.timeline.switch_to(0, media::Timebase::VIDEO);
-                        self.ready.push_back(PortEvent::Media(StreamEvent::Tracks(feed.tracks())));
+                        self.ready.push_back(PortEvent::Slate(StreamEvent::Tracks(feed.tracks())));
                         self.slate = Some(feed);
                     }
                     None => tracing::warn!("no slate to put on air: the output pauses until an input delivers"),
