@@ -149,6 +149,28 @@ impl Failover {
         if self.on_air == Some(OnAir::input(role)) { Verdict::Forward } else { Verdict::Drop }
     }
 
+    /// Puts the input that is to go on air after a stall or a disconnect on
+    /// air now, from the keyframe it already delivered (the caller replays
+    /// what it kept since): the output need not wait for its next one. Not
+    /// for the primary's return, which waits for a keyframe while the backup
+    /// is still on air.
+    pub fn switch_now(&mut self, role: InputRole) -> Option<Switch> {
+        let (target, reason) = self.pending?;
+        if target != role || reason == SwitchReason::PrimaryReturned {
+            return None;
+        }
+        self.pending = None;
+        let switch = Switch { from: self.on_air, to: OnAir::input(role), reason };
+        self.on_air = Some(switch.to);
+        self.slate_since = None;
+        Some(switch)
+    }
+
+    /// The input that goes on air at its next keyframe, if one is to.
+    pub fn pending(&self) -> Option<InputRole> {
+        self.pending.map(|(role, _)| role)
+    }
+
     /// The time passed `now` (at `deadline` or later).
     pub fn tick(&mut self, now: Instant) -> Tick {
         self.ticked = Some(self.ticked.map_or(now, |at| at.max(now)));
@@ -466,6 +488,32 @@ mod tests {
         let verdicts = deliver(&mut failover, t0, 10_500, 21_000, 500);
         let first = verdicts.iter().find(|(_, v)| matches!(v, Verdict::SwitchHere(_))).map(|(ms, _)| *ms);
         assert_eq!(first, Some(20_500), "10 s after the gap ended, not 10 s after the first delivery");
+    }
+
+    #[test]
+    fn a_failover_may_start_from_the_keyframe_already_delivered_but_a_return_may_not() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut failover = Failover::new(TIMES);
+        failover.connected(P);
+        failover.connected(B);
+        assert!(matches!(failover.unit(P, at(0), true), Verdict::SwitchHere(_)));
+        assert_eq!(failover.unit(B, at(10), true), Verdict::Drop);
+        assert_eq!(failover.switch_now(B), None, "nothing pending while the primary delivers");
+        assert_eq!(failover.disconnected(P, at(400)), Tick::Nothing);
+        assert_eq!(failover.pending(), Some(B));
+        let want = Switch { from: Some(OnAir::Primary), to: OnAir::Backup, reason: SwitchReason::Disconnected };
+        assert_eq!(failover.switch_now(B), Some(want));
+        assert_eq!((failover.on_air(), failover.pending()), (Some(OnAir::Backup), None));
+        assert_eq!(failover.unit(B, at(433), false), Verdict::Forward);
+        // The primary returns steady: that switch waits for its next keyframe.
+        failover.connected(P);
+        for ms in (500..=11_000).step_by(500) {
+            failover.unit(B, at(ms), false);
+            failover.unit(P, at(ms), false);
+        }
+        assert_eq!(failover.pending(), Some(P));
+        assert_eq!(failover.switch_now(P), None);
     }
 
     #[test]

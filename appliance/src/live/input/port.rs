@@ -36,6 +36,11 @@ pub enum PortEvent {
 const RECENT_AUDIO: usize = 8;
 /// How far before that keyframe kept audio may start.
 const AUDIO_LEAD: std::time::Duration = std::time::Duration::from_millis(100);
+/// Events an input not on air keeps since its latest keyframe, to go on air
+/// from that keyframe at once when the input on air fails (instead of waiting
+/// for its next one). Bounded below the ladder's input queue (64), which takes
+/// them as one burst; a longer run is dropped and the next keyframe awaited.
+const REPLAY: usize = 48;
 
 /// One connected input.
 struct Input {
@@ -45,9 +50,33 @@ struct Input {
     meter: Arc<InputMeter>,
     /// Its latest audio units while it is not on air.
     recent_audio: VecDeque<media::EncodedUnit>,
+    /// While it is not on air: its units since its latest video keyframe (up to `REPLAY`).
+    since_keyframe: Vec<media::EncodedUnit>,
 }
 
 impl Input {
+    /// Keeps a unit while not on air: the audio of the last moments, and the units since the latest keyframe.
+    fn keep(&mut self, unit: media::EncodedUnit, keyframe: bool) {
+        if keyframe {
+            self.since_keyframe.clear();
+            self.since_keyframe.push(unit);
+            return;
+        }
+        if !self.since_keyframe.is_empty() {
+            if self.since_keyframe.len() < REPLAY {
+                self.since_keyframe.push(unit.clone());
+            } else {
+                self.since_keyframe.clear();
+            }
+        }
+        if unit.kind == TrackKind::Audio {
+            if self.recent_audio.len() == RECENT_AUDIO {
+                self.recent_audio.pop_front();
+            }
+            self.recent_audio.push_back(unit);
+        }
+    }
+
     fn timebase(&self, track: usize) -> media::Timebase {
         self.tracks.as_ref().and_then(|t| t.get(track)).map_or(media::Timebase::VIDEO, |t| t.timebase)
     }
@@ -98,7 +127,8 @@ impl InputPort {
     /// Plugs in the publish of `role` (its previous one has left).
     pub fn attach(&mut self, role: InputRole, receiver: UnitReceiver, peer: SocketAddr) {
         let meter = self.meters.connected(role, peer, receiver.stats());
-        self.inputs[slot(role)] = Some(Input { receiver, tracks: None, meter, recent_audio: VecDeque::new() });
+        self.inputs[slot(role)] =
+            Some(Input { receiver, tracks: None, meter, recent_audio: VecDeque::new(), since_keyframe: Vec::new() });
         self.failover.connected(role);
         tracing::info!(input = %role, %peer, "input connected");
     }
@@ -127,6 +157,7 @@ impl InputPort {
                 _ = sleep_until(deadline) => {
                     let tick = self.failover.tick(Instant::now());
                     self.on_tick(tick);
+                    self.replay_pending();
                 }
             }
         }
@@ -154,46 +185,58 @@ impl InputPort {
                 let starts = unit.keyframe && (unit.kind == TrackKind::Video || !input.has_video());
                 let timebase = input.timebase(unit.track);
                 match self.failover.unit(role, unit.arrival.instant, starts) {
-                    Verdict::Drop => {
-                        if unit.kind == TrackKind::Audio {
-                            if input.recent_audio.len() == RECENT_AUDIO {
-                                input.recent_audio.pop_front();
-                            }
-                            input.recent_audio.push_back(unit);
-                        }
-                    }
+                    Verdict::Drop => input.keep(unit, starts),
                     Verdict::Forward => self.forward(unit, timebase),
                     Verdict::SwitchHere(switch) => {
-                        let tracks = input.tracks.clone();
-                        let lead = Timebase::VIDEO.ticks(AUDIO_LEAD);
-                        let start = timebase.rescale(unit.dts, Timebase::VIDEO) - lead;
-                        let audio: Vec<(media::EncodedUnit, Timebase)> = input
-                            .recent_audio
-                            .drain(..)
-                            .map(|a| {
-                                let tb = input
-                                    .tracks
-                                    .as_ref()
-                                    .and_then(|t| t.get(a.track))
-                                    .map_or(Timebase::VIDEO, |t| t.timebase);
-                                (a, tb)
-                            })
-                            .filter(|(a, tb)| tb.rescale(a.dts, Timebase::VIDEO) >= start)
-                            .collect();
-                        self.slate = None;
-                        self.timeline.switch_to(unit.dts, timebase);
-                        self.switched(switch);
-                        if let Some(tracks) = tracks {
-                            self.slates.prepare(&tracks);
-                            self.ready.push_back(PortEvent::Media(StreamEvent::Tracks(tracks)));
-                        }
-                        for (audio, tb) in audio {
-                            self.forward(audio, tb);
-                        }
-                        self.forward(unit, timebase);
+                        input.since_keyframe.clear();
+                        self.go_on_air(role, switch, vec![unit]);
                     }
                 }
             }
+        }
+        self.replay_pending();
+    }
+
+    /// When the input to go on air next kept its units since a keyframe, it goes on air now from there.
+    fn replay_pending(&mut self) {
+        let Some(role) = self.failover.pending() else { return };
+        let Some(input) = self.inputs[slot(role)].as_mut() else { return };
+        if input.since_keyframe.is_empty() {
+            return;
+        }
+        let Some(switch) = self.failover.switch_now(role) else { return };
+        let units = std::mem::take(&mut input.since_keyframe);
+        tracing::debug!(input = %role, units = units.len(), "on air from its latest keyframe");
+        self.go_on_air(role, switch, units);
+    }
+
+    /// `role` goes on air with `units`, the first a keyframe: the timeline
+    /// rebased there, its tracks announced, the audio it sent just before.
+    fn go_on_air(&mut self, role: InputRole, switch: Switch, units: Vec<media::EncodedUnit>) {
+        let Some(input) = self.inputs[slot(role)].as_mut() else { return };
+        let Some(first) = units.first() else { return };
+        let tracks = input.tracks.clone();
+        let timebase_of =
+            |track: usize| tracks.as_ref().and_then(|t| t.get(track)).map_or(Timebase::VIDEO, |t| t.timebase);
+        let (start_dts, start_tb) = (first.dts, timebase_of(first.track));
+        let start = start_tb.rescale(start_dts, Timebase::VIDEO);
+        let lead_from = start - Timebase::VIDEO.ticks(AUDIO_LEAD);
+        // Audio from just before the keyframe (what came after it is among `units`).
+        let audio: Vec<media::EncodedUnit> = input
+            .recent_audio
+            .drain(..)
+            .filter(|a| (lead_from..start).contains(&timebase_of(a.track).rescale(a.dts, Timebase::VIDEO)))
+            .collect();
+        self.slate = None;
+        self.timeline.switch_to(start_dts, start_tb);
+        self.switched(switch);
+        if let Some(tracks) = &tracks {
+            self.slates.prepare(tracks);
+            self.ready.push_back(PortEvent::Media(StreamEvent::Tracks(tracks.clone())));
+        }
+        for unit in audio.into_iter().chain(units) {
+            let timebase = timebase_of(unit.track);
+            self.forward(unit, timebase);
         }
     }
 
