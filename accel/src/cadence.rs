@@ -21,6 +21,12 @@ impl KeyframeCadence {
         Self { interval: interval_ticks.max(1), last: None }
     }
 
+    /// Forces a keyframe on the next frame again (the source switched inputs:
+    /// every rung starts a GOP there, so renditions stay aligned).
+    pub fn restart(&mut self) {
+        self.last = None;
+    }
+
     /// Whether the frame at `pts` must be a keyframe in every rung.
     pub fn decide(&mut self, pts: i64, source_keyframe: bool) -> bool {
         let force = match self.last {
@@ -91,6 +97,17 @@ mod tests {
         for (ms, source_key, want) in cases {
             assert_eq!(cadence.decide(ms * 90, source_key), want, "{ms} ms");
         }
+    }
+
+    #[test]
+    fn a_restart_forces_the_next_frame() {
+        let mut c = KeyframeCadence::new(2 * TICKS_PER_SECOND);
+        assert!(c.decide(0, true));
+        assert!(!c.decide(3000, false));
+        c.restart();
+        assert!(c.decide(6000, false), "the switch's first frame");
+        assert!(!c.decide(9000, false));
+        assert!(c.decide(6000 + 2 * TICKS_PER_SECOND, false), "the interval counts from the switch");
     }
 
     #[test]

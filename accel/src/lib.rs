@@ -22,6 +22,7 @@ pub mod options;
 pub mod pipeline;
 pub mod probe;
 pub mod scheduler;
+pub mod slate;
 pub mod slots;
 pub mod source;
 pub mod stream_out;

@@ -43,24 +43,8 @@ pub fn generated(width: u32, height: u32, fps: u32, seconds: u32, gop: u32) -> R
     graph.input("out", 0).map_err(fail("testsrc2 graph"))?.parse(&spec).map_err(fail("testsrc2 graph"))?;
     graph.validate().map_err(fail("testsrc2 graph"))?;
 
-    let codec = ffmpeg::encoder::find_by_name("libx264").ok_or(AccelError::EncoderMissing("libx264"))?;
-    let mut encoder = ffmpeg::codec::Context::new_with_codec(codec).encoder().video().map_err(fail("libx264"))?;
-    encoder.set_width(width);
-    encoder.set_height(height);
-    encoder.set_format(ffmpeg::format::Pixel::YUV420P);
-    encoder.set_time_base((1, 90_000));
-    encoder.set_frame_rate(Some((fps as i32, 1)));
-    encoder.set_gop(gop);
-    encoder.set_max_b_frames(0);
-    encoder.set_bit_rate(width as usize * height as usize * fps as usize / 10);
-    encoder.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
-    let mut options = ffmpeg::Dictionary::new();
-    options.set("preset", "ultrafast");
-    options.set("tune", "zerolatency");
-    options.set("x264-params", &format!("keyint={gop}:min-keyint={gop}:scenecut=0"));
-    let mut encoder = encoder.open_with(options).map_err(fail("libx264"))?;
-    let config = bitstream::codec_config(VideoCodec::H264, &ffi::extradata(encoder.as_ref()))
-        .map_err(|e| AccelError::Source(e.to_string()))?;
+    let bitrate = width as usize * height as usize * fps as usize / 10;
+    let (mut encoder, config) = open_x264(width, height, fps, gop, bitrate, "zerolatency")?;
     let (audio_track, audio_units) = generated_audio(seconds)?;
     let video_track = TrackInfo {
         kind: TrackKind::Video,
@@ -73,21 +57,7 @@ pub fn generated(width: u32, height: u32, fps: u32, seconds: u32, gop: u32) -> R
     let frame_ticks = 90_000 / fps as i64;
     let mut n = 0i64;
     let mut frame = ffmpeg::frame::Video::empty();
-    let mut packet = ffmpeg::Packet::empty();
-    let mut collect = |encoder: &mut ffmpeg::codec::encoder::video::Encoder, video: &mut Vec<EncodedUnit>| {
-        while encoder.receive_packet(&mut packet).is_ok() {
-            let pts = packet.pts().unwrap_or(0);
-            video.push(EncodedUnit {
-                track: 0,
-                kind: TrackKind::Video,
-                pts,
-                dts: packet.dts().unwrap_or(pts),
-                keyframe: packet.is_key(),
-                data: bitstream::to_length_prefixed(VideoCodec::H264, packet.data().unwrap_or_default()),
-                arrival: Arrival::now(),
-            });
-        }
-    };
+    let collect = take_h264_packets;
     while graph.get("out").expect("sink").sink().frame(&mut frame).is_ok() {
         frame.set_pts(Some(n * frame_ticks));
         // testsrc2 marks every frame I; let the GOP decide.
@@ -100,6 +70,54 @@ pub fn generated(width: u32, height: u32, fps: u32, seconds: u32, gop: u32) -> R
     collect(&mut encoder, &mut video);
     let events = interleave(vec![video_track, audio_track], vec![video, audio_units]);
     Ok(Source { events, width, height, fps: (fps, 1), seconds: seconds as f64 })
+}
+
+/// libx264 (ultrafast, no B-frames, a keyframe every `gop` frames exactly) for
+/// `width`x`height` YUV 4:2:0 at `fps` in 90 kHz ticks, with its codec configuration.
+pub(crate) fn open_x264(
+    width: u32,
+    height: u32,
+    fps: u32,
+    gop: u32,
+    bitrate: usize,
+    tune: &str,
+) -> Result<(ffmpeg::codec::encoder::video::Encoder, CodecConfig), AccelError> {
+    let codec = ffmpeg::encoder::find_by_name("libx264").ok_or(AccelError::EncoderMissing("libx264"))?;
+    let mut encoder = ffmpeg::codec::Context::new_with_codec(codec).encoder().video().map_err(fail("libx264"))?;
+    encoder.set_width(width);
+    encoder.set_height(height);
+    encoder.set_format(ffmpeg::format::Pixel::YUV420P);
+    encoder.set_time_base((1, 90_000));
+    encoder.set_frame_rate(Some((fps as i32, 1)));
+    encoder.set_gop(gop);
+    encoder.set_max_b_frames(0);
+    encoder.set_bit_rate(bitrate);
+    encoder.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
+    let mut options = ffmpeg::Dictionary::new();
+    options.set("preset", "ultrafast");
+    options.set("tune", tune);
+    options.set("x264-params", &format!("keyint={gop}:min-keyint={gop}:scenecut=0"));
+    let encoder = encoder.open_with(options).map_err(fail("libx264"))?;
+    let config = bitstream::codec_config(VideoCodec::H264, &ffi::extradata(encoder.as_ref()))
+        .map_err(|e| AccelError::Source(format!("libx264 parameter sets: {e}")))?;
+    Ok((encoder, config))
+}
+
+/// Moves every packet `encoder` (H.264) has ready into `video` as track 0's units.
+pub(crate) fn take_h264_packets(encoder: &mut ffmpeg::codec::encoder::video::Encoder, video: &mut Vec<EncodedUnit>) {
+    let mut packet = ffmpeg::Packet::empty();
+    while encoder.receive_packet(&mut packet).is_ok() {
+        let pts = packet.pts().unwrap_or(0);
+        video.push(EncodedUnit {
+            track: 0,
+            kind: TrackKind::Video,
+            pts,
+            dts: packet.dts().unwrap_or(pts),
+            keyframe: packet.is_key(),
+            data: bitstream::to_length_prefixed(VideoCodec::H264, packet.data().unwrap_or_default()),
+            arrival: Arrival::now(),
+        });
+    }
 }
 
 /// `seconds` of a 440 Hz tone as AAC-LC stereo at 48 kHz.

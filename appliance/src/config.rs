@@ -23,6 +23,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub sessions: SessionsConfig,
     pub recording: RecordingConfig,
+    pub failover: FailoverConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,6 +134,24 @@ pub struct SessionsConfig {
     pub checkpoint_seconds: u64,
 }
 
+/// A session's backup input and slate (`live::input`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FailoverConfig {
+    /// The input on air delivering no frame for this long goes off air.
+    pub switch_after_ms: u64,
+    /// The primary goes back on air after delivering steadily this long.
+    pub return_after_ms: u64,
+    /// How long the slate keeps the output going with no input delivering before the session ends.
+    pub slate_seconds: u64,
+}
+
+impl Default for FailoverConfig {
+    fn default() -> Self {
+        Self { switch_after_ms: 1000, return_after_ms: 10_000, slate_seconds: 30 }
+    }
+}
+
 impl Default for SessionsConfig {
     fn default() -> Self {
         Self { checkpoint_seconds: 10 }
@@ -182,6 +201,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             sessions: SessionsConfig::default(),
             recording: RecordingConfig::default(),
+            failover: FailoverConfig::default(),
         }
     }
 }
@@ -233,7 +253,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables that override the file, and the field each sets.
-pub const ENV_VARS: [&str; 33] = [
+pub const ENV_VARS: [&str; 36] = [
     "APPLIANCE_DATA_DIR",
     "APPLIANCE_PUBLIC_HOST",
     "APPLIANCE_RTMP_LISTEN",
@@ -267,6 +287,9 @@ pub const ENV_VARS: [&str; 33] = [
     "APPLIANCE_API_SIGN_IN_FAILURES_PER_MINUTE_TOTAL",
     "APPLIANCE_API_SIGN_IN_FAILURE_BURST_TOTAL",
     "APPLIANCE_SESSIONS_CHECKPOINT_SECONDS",
+    "APPLIANCE_FAILOVER_SWITCH_AFTER_MS",
+    "APPLIANCE_FAILOVER_RETURN_AFTER_MS",
+    "APPLIANCE_FAILOVER_SLATE_SECONDS",
 ];
 
 impl Config {
@@ -356,6 +379,9 @@ impl Config {
                     self.api.sign_in_failure_burst_total = number(name, &value)?
                 }
                 "APPLIANCE_SESSIONS_CHECKPOINT_SECONDS" => self.sessions.checkpoint_seconds = number(name, &value)?,
+                "APPLIANCE_FAILOVER_SWITCH_AFTER_MS" => self.failover.switch_after_ms = number(name, &value)?,
+                "APPLIANCE_FAILOVER_RETURN_AFTER_MS" => self.failover.return_after_ms = number(name, &value)?,
+                "APPLIANCE_FAILOVER_SLATE_SECONDS" => self.failover.slate_seconds = number(name, &value)?,
                 _ => unreachable!("every name in ENV_VARS is matched"),
             }
         }
@@ -475,6 +501,19 @@ impl Config {
             let seconds = self.recording.sweep_seconds;
             return invalid("recording.sweep_seconds", format!("{seconds} is outside 1..=3600"));
         }
+        let failover = &self.failover;
+        if !(100..=60_000).contains(&failover.switch_after_ms) {
+            let ms = failover.switch_after_ms;
+            return invalid("failover.switch_after_ms", format!("{ms} is outside 100..=60000"));
+        }
+        if !(100..=3_600_000).contains(&failover.return_after_ms) {
+            let ms = failover.return_after_ms;
+            return invalid("failover.return_after_ms", format!("{ms} is outside 100..=3600000"));
+        }
+        if failover.slate_seconds > 86_400 {
+            let seconds = failover.slate_seconds;
+            return invalid("failover.slate_seconds", format!("{seconds} is outside 0..=86400"));
+        }
         Ok(())
     }
 
@@ -530,6 +569,15 @@ impl Config {
 
     pub fn checkpoint_interval(&self) -> Duration {
         Duration::from_secs(self.sessions.checkpoint_seconds)
+    }
+
+    /// The failover times sessions run with.
+    pub fn failover_times(&self) -> crate::live::input::failover::FailoverTimes {
+        crate::live::input::failover::FailoverTimes {
+            switch_after: Duration::from_millis(self.failover.switch_after_ms),
+            return_after: Duration::from_millis(self.failover.return_after_ms),
+            slate_grace: Duration::from_secs(self.failover.slate_seconds),
+        }
     }
 }
 
@@ -588,7 +636,7 @@ mod tests {
 
     #[test]
     fn error_texts_are_pinned() {
-        let cases: [(&str, &str); 21] = [
+        let cases: [(&str, &str); 24] = [
             ("bogus = 1", "unknown field `bogus`"),
             ("[hls]\npart_target_ms = 50", "hls.part_target_ms: 50 is outside 100..=2000"),
             (
@@ -611,6 +659,9 @@ mod tests {
             ("[sessions]\ncheckpoint_seconds = 0", "sessions.checkpoint_seconds: 0 is outside 1..=3600"),
             ("[recording]\nkeep_free_percent = 91", "recording.keep_free_percent: 91 is outside 0..=90"),
             ("[recording]\nsweep_seconds = 0", "recording.sweep_seconds: 0 is outside 1..=3600"),
+            ("[failover]\nswitch_after_ms = 50", "failover.switch_after_ms: 50 is outside 100..=60000"),
+            ("[failover]\nreturn_after_ms = 0", "failover.return_after_ms: 0 is outside 100..=3600000"),
+            ("[failover]\nslate_seconds = 90000", "failover.slate_seconds: 90000 is outside 0..=86400"),
             ("[rtmp]\nmax_connections = 32", "rtmp.max_unauthenticated: 64 is outside 1..=max_connections (1..=32)"),
             (
                 "[rtmp]\nmax_unauthenticated_per_address = 65",

@@ -69,6 +69,7 @@ impl Appliance {
             part_target: config.part_target(),
             window_seconds: config.hls.window_seconds,
             recordings: recordings.clone(),
+            failover: config.failover_times(),
         });
         let routing = Arc::new(PublishRouting::new(store.clone(), live.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);

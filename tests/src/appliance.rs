@@ -39,6 +39,8 @@ pub fn test_config(data: &std::path::Path) -> Config {
     config.api.auth_failure_burst = 1_000_000;
     config.api.sign_in_failures_per_minute_total = 1_000_000;
     config.api.sign_in_failure_burst_total = 1_000_000;
+    // A publisher's end ends its session at once (no slate) unless a test sets a grace time.
+    config.failover.slate_seconds = 0;
     config
 }
 

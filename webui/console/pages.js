@@ -512,6 +512,7 @@ const EVENT_TYPES = [
   "channel.created", "channel.updated", "channel.deleted", "channel.started", "channel.stopped",
   "session.init", "session.live", "session.ended", "session.error", "session.encoder_moved",
   "recording.ready", "recording.deleted", "recording.failed",
+  "session.input_switched",
 ];
 
 /// What an event says besides its type and channel; alerts are what an operator should look at.
@@ -520,6 +521,8 @@ function eventDetails(ev) {
   switch (ev.type) {
     case "session.encoder_moved": return { alert: true, text: moveText({ ...d, at: ev.timestamp }) };
     case "session.error": return { alert: true, text: d.error || "failed" };
+    // Off the primary is an alert (the backup or the slate is on air); back on it is not.
+    case "session.input_switched": return { alert: d.to !== "primary", text: `on air: ${d.to} (from ${d.from}: ${d.reason})` };
     case "session.ended": return { alert: false, text: d.end_reason || "" };
     case "recording.failed": return { alert: true, text: d.reason || "recording stopped" };
     case "recording.deleted": return { alert: false, text: d.reason || "" };

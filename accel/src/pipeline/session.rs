@@ -138,6 +138,9 @@ impl Session {
         if previous_video != new_video || !self.decoder.is_open() {
             self.decoder.open(video.map(|i| &tracks[i]), self.config.backend, self.hw.as_ref())?;
         }
+        // An announcement starts a new run of the source (a switch to another
+        // input, the slate): every rung starts a GOP on its first frame.
+        self.cadence.restart();
         if audio != self.audio {
             self.audio = audio.clone();
             self.broadcast(|| RungInput::AudioTrack(audio.clone()))?;

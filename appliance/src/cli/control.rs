@@ -32,6 +32,9 @@ pub struct ChannelView {
     pub latency_mode: LatencyMode,
     pub stream_key: Option<String>,
     pub publish_url: Option<String>,
+    /// The backup encoder's publish URL, when the channel has a backup key.
+    #[serde(default)]
+    pub backup_publish_url: Option<String>,
     pub playback_url: String,
     /// The session in progress (after a stop: the one being ended).
     pub current_session: Option<String>,
@@ -45,6 +48,7 @@ impl From<ChannelResource> for ChannelView {
             latency_mode: c.latency_mode,
             stream_key: c.stream_key,
             publish_url: c.publish_url,
+            backup_publish_url: c.backup_publish_url,
             playback_url: c.playback_url,
             current_session: c.current_session,
         }
@@ -107,6 +111,7 @@ impl Control {
                     "encoder_policy": new.encoder_policy,
                     "max_session_seconds": new.max_session_seconds,
                     "start": start,
+                    "backup_input": new.backup,
                 });
                 Self::channel_call(api, Method::POST, &["channels"], Some(body))
             }
@@ -152,9 +157,15 @@ impl Control {
         }
     }
 
-    pub fn rotate_stream_key(&self, name: &str) -> anyhow::Result<ChannelView> {
+    /// Replaces the primary stream key, or the backup key (`backup`; one is made when the channel has none).
+    pub fn rotate_stream_key(&self, name: &str, backup: bool) -> anyhow::Result<ChannelView> {
         match self {
-            Control::Server(api) => Self::channel_call(api, Method::POST, &["channels", name, "rotate-key"], None),
+            Control::Server(api) => {
+                let query: &[(&str, &str)] = if backup { &[("input", "backup")] } else { &[] };
+                api.call(Method::POST, &["channels", name, "rotate-key"], query, None)?
+                    .ok_or_else(|| anyhow::anyhow!("the running appliance sent no channel"))
+            }
+            Control::File { store, urls } if backup => Ok(Self::view(store.rotate_backup_key(name)?, urls)),
             Control::File { store, urls } => Ok(Self::view(store.rotate_stream_key(name)?, urls)),
         }
     }

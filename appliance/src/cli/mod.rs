@@ -118,6 +118,9 @@ enum ChannelCommand {
         /// hardware-only, prefer-hardware or software.
         #[arg(long, default_value = "prefer-hardware", value_parser = ladder::parse_policy)]
         encoder_policy: media::EncoderPolicy,
+        /// Give the channel a backup stream key too, for a second encoder that takes over when the primary stops.
+        #[arg(long)]
+        backup: bool,
     },
     /// List channels.
     List,
@@ -128,7 +131,12 @@ enum ChannelCommand {
     /// Stop a channel: publishes are refused, a live session is ended.
     Stop { name: String },
     /// Replace the stream key; the old one is refused at once.
-    RotateKey { name: String },
+    RotateKey {
+        name: String,
+        /// Replace the backup key instead (a channel without one gets one).
+        #[arg(long)]
+        backup: bool,
+    },
 }
 
 fn set_admin_password(config: &Config) -> anyhow::Result<()> {
@@ -184,14 +192,14 @@ fn run_server(config: Config, demo: bool) -> anyhow::Result<()> {
 fn channel(config: &Config, command: ChannelCommand) -> anyhow::Result<()> {
     let control = Control::open(config)?;
     match command {
-        ChannelCommand::Add { name, latency_mode, idle, ladder, encoder_policy } => {
+        ChannelCommand::Add { name, latency_mode, idle, ladder, encoder_policy, backup } => {
             let output = match ladder {
                 Some(text) => media::ChannelOutput::Ladder {
                     ladder: ladder::parse_ladder(&text).map_err(|e| anyhow::anyhow!("--ladder: {e}"))?,
                 },
                 None => media::ChannelOutput::Passthrough,
             };
-            let new = NewChannel { name, latency_mode, output, encoder_policy, ..NewChannel::default() };
+            let new = NewChannel { name, latency_mode, output, encoder_policy, backup, ..NewChannel::default() };
             let channel = control.create_channel(new, !idle)?;
             let key = channel.stream_key.unwrap_or_default();
             let publish = channel.publish_url.unwrap_or_default();
@@ -200,6 +208,9 @@ fn channel(config: &Config, command: ChannelCommand) -> anyhow::Result<()> {
             println!("publish:  {publish}");
             println!("  server: {}", publish.strip_suffix(&format!("/{key}")).unwrap_or(&publish));
             println!("  key:    {key}");
+            if let Some(backup) = &channel.backup_publish_url {
+                println!("backup:   {backup}");
+            }
             println!("playback: {}", channel.playback_url);
         }
         ChannelCommand::List => {
@@ -231,10 +242,15 @@ fn channel(config: &Config, command: ChannelCommand) -> anyhow::Result<()> {
                 (None, _) => {}
             }
         }
-        ChannelCommand::RotateKey { name } => {
-            let channel = control.rotate_stream_key(&name)?;
-            println!("channel {name}: new stream key (the old one is refused from now on)");
-            println!("publish:  {}", channel.publish_url.unwrap_or_default());
+        ChannelCommand::RotateKey { name, backup } => {
+            let channel = control.rotate_stream_key(&name, backup)?;
+            if backup {
+                println!("channel {name}: new backup stream key (the old one is refused from now on)");
+                println!("backup:   {}", channel.backup_publish_url.unwrap_or_default());
+            } else {
+                println!("channel {name}: new stream key (the old one is refused from now on)");
+                println!("publish:  {}", channel.publish_url.unwrap_or_default());
+            }
         }
     }
     Ok(())

@@ -5,6 +5,7 @@ use accel::pipeline::Fault;
 use tokio::sync::oneshot;
 
 use super::ports::Output;
+use crate::state::InputRole;
 use crate::state::lifecycle::EndReason;
 
 /// How a session in progress is to end.
@@ -23,4 +24,11 @@ pub enum SessionCommand {
     Attach(Box<dyn Output>, oneshot::Sender<Result<(), String>>),
     /// Trips a failure in the running ladder; `false` without one.
     InjectFault(Fault, oneshot::Sender<bool>),
+    /// A publish on the channel's other stream key joins as the input `role`;
+    /// the reply is the sink ingest feeds, or the refusal (that input is already publishing).
+    AttachInput {
+        role: InputRole,
+        peer: std::net::SocketAddr,
+        reply: oneshot::Sender<Result<media::UnitSender, ingest::Refusal>>,
+    },
 }

@@ -7,6 +7,8 @@ use std::time::SystemTime;
 
 use accel::{Backend, DeviceId};
 
+use crate::state::{OnAir, SwitchReason};
+
 /// An event of one live session.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionEvent {
@@ -27,6 +29,8 @@ pub enum SessionEvent {
     LinkUp { output: String, attempt: u32 },
     /// An output's connection failed or dropped; it is tried again after `retry_in`.
     LinkDown { output: String, attempt: u32, error: String, retry_in: std::time::Duration },
+    /// What is on air changed (an input stalled or left, the primary returned, the slate).
+    InputSwitched { from: OnAir, to: OnAir, reason: SwitchReason },
 }
 
 /// An event with the session it is of, as watchers receive it.

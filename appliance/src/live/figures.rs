@@ -20,7 +20,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 pub use crate::state::EncoderSlot;
-use crate::state::SessionStats;
+use crate::state::{InputRole, OnAir, SessionStats};
 
 /// Complete seconds the measured rates average over.
 pub const WINDOW_SECONDS: u64 = 5;
@@ -141,6 +141,32 @@ pub struct LiveFigures {
     pub viewers: u32,
     /// The session's outputs (the LL-HLS packager, and any other plugged in).
     pub outputs: Vec<OutputFigures>,
+    /// What is on air: `primary`, `backup` or `slate`; null until the first input's first keyframe.
+    pub on_air: Option<OnAir>,
+    /// Switches between the inputs and the slate so far.
+    pub switches: u32,
+    /// The inputs connected now (the primary and the backup), each measured where the session reads
+    /// it, on air or not. `input` above is what went on air.
+    pub inputs: Vec<InputFigure>,
+}
+
+/// One input of a session in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct InputFigure {
+    pub role: InputRole,
+    pub on_air: bool,
+    /// The publisher's address.
+    pub peer: String,
+    /// Measured media bitrate in bit/s over the last complete seconds.
+    pub bitrate_bps: Option<u64>,
+    /// Measured video frames per second over the last complete seconds.
+    pub fps: Option<f64>,
+    /// Media units (frames) received from this input so far.
+    pub units: u64,
+    /// Media payload bytes received from this input so far.
+    pub bytes: u64,
+    /// Units its queue from ingest dropped because the session fell behind.
+    pub dropped_units: u64,
 }
 
 /// The publisher's input as the appliance receives it.
@@ -414,6 +440,9 @@ impl SessionFigures {
             encoder: self.placement(),
             viewers,
             outputs: Vec::new(),
+            on_air: None,
+            switches: 0,
+            inputs: Vec::new(),
         }
     }
 }

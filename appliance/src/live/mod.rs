@@ -13,6 +13,7 @@ pub mod events;
 pub mod fanout;
 pub mod figures;
 pub mod link;
+pub mod input;
 pub mod packaging;
 pub mod ports;
 pub mod recorder;

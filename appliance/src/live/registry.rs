@@ -15,6 +15,7 @@ use super::control::SessionCommand;
 use super::events::{LiveEvent, SessionEvent};
 use super::figures::{OutputFigures, SessionFigures};
 use super::link::Link;
+use super::input::meters::InputMeters;
 
 /// Events kept for watchers that fall behind (they lose the oldest beyond it).
 const EVENT_BACKLOG: usize = 256;
@@ -30,6 +31,8 @@ pub struct LiveEntry {
     /// The renditions it is packaged into.
     pub renditions: Vec<String>,
     pub figures: Arc<SessionFigures>,
+    /// Its inputs (primary, backup) and what is on air.
+    pub inputs: Arc<InputMeters>,
     outputs: Mutex<Vec<OutputFigures>>,
     /// The connections of outputs that send to other servers, by output name: read live.
     links: Mutex<Vec<(String, Arc<Link>)>>,
@@ -54,6 +57,7 @@ impl LiveEntry {
             started: Instant::now(),
             renditions,
             figures,
+            inputs: Arc::default(),
             outputs: Mutex::new(Vec::new()),
             links: Mutex::new(Vec::new()),
         }

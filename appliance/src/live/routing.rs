@@ -1,8 +1,9 @@
 //! The appliance's answer to ingest: checks a publish's stream key and
-//! refuses publishes to channels that are not active and a second publisher
-//! on a live channel (the session record is created in the same
-//! transaction), then hands the granted publish to the supervisor, whose new
-//! session gives the sink ingest feeds.
+//! refuses publishes to channels that are not active (the session record is
+//! created in the same transaction), then hands the granted publish to the
+//! supervisor, whose new session gives the sink ingest feeds. A publish on
+//! a live channel joins its session as its other input (primary or backup,
+//! by the key it used) when that input is free, and is refused otherwise.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -25,6 +26,25 @@ impl PublishRouting {
     }
 }
 
+impl PublishRouting {
+    /// A publish on a live channel: its session takes it as the input its key
+    /// names, unless that input is already publishing.
+    async fn join_live(&self, channel: String, req: &PublishRequest) -> Result<PublishGrant, Refusal> {
+        let already = || Refusal::new(RefusalKind::AlreadyLive, format!("channel {channel} is already live"));
+        let store = self.store.clone();
+        let key = req.stream_key.clone();
+        let found = tokio::task::spawn_blocking(move || store.by_stream_key(&key)).await;
+        let Ok(Ok(Some(record))) = found else { return Err(already()) };
+        let Some(role) = record.input_role(&req.stream_key) else { return Err(already()) };
+        if record.backup_stream_key.is_none() {
+            return Err(already());
+        }
+        let sink = self.supervisor.attach_input(&channel, role, req.peer).await?;
+        tracing::info!(%channel, input = %role, peer = %req.peer, "publish joined the live session");
+        Ok(PublishGrant { sink, label: channel, publish_id: self.next_id.fetch_add(1, Ordering::Relaxed) })
+    }
+}
+
 impl IngestHandler for PublishRouting {
     async fn on_publish(&self, req: PublishRequest) -> Result<PublishGrant, Refusal> {
         // Session ids are part of media URIs: unique across restarts so no cache ever mixes two sessions.
@@ -37,7 +57,7 @@ impl IngestHandler for PublishRouting {
                 return Err(Refusal::new(RefusalKind::UnknownKey, "unknown stream key"));
             }
             Ok(Err(StoreError::Refused { id, refusal: LifecycleRefusal::SessionInProgress, .. })) => {
-                return Err(Refusal::new(RefusalKind::AlreadyLive, format!("channel {id} is already live")));
+                return self.join_live(id, &req).await;
             }
             Ok(Err(StoreError::Refused { id, refusal, .. })) => {
                 return Err(Refusal::new(RefusalKind::Unavailable, format!("channel {id}: {refusal}")));
@@ -59,7 +79,7 @@ impl IngestHandler for PublishRouting {
             }
         };
         let label = channel.name.clone();
-        let sink = self.supervisor.start(channel, record, req.peer).await?;
+        let sink = self.supervisor.start(channel, record, req.stream_key.clone(), req.peer).await?;
         Ok(PublishGrant { sink, label, publish_id: self.next_id.fetch_add(1, Ordering::Relaxed) })
     }
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use accel::pipeline::{FaultSwitch, Rendition};
 use futures_util::stream::{SelectAll, StreamExt};
 use ingest::{Refusal, RefusalKind};
-use media::{ChannelOutput, DropStats, SendError, StreamEvent, UnitReceiver, UnitSender, unit_channel};
+use media::{ChannelOutput, DropStats, SendError, StreamEvent, UnitSender, unit_channel};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -29,6 +29,9 @@ pub use super::control::{Ending, SessionCommand};
 use super::events::SessionEvent;
 use super::fanout::Fanout;
 use super::figures::{OutputFigures, OutputState, SessionFigures};
+use super::input::failover::{FailoverTimes, Switch};
+use super::input::meters::InputMeters;
+use super::input::port::{InputPort, PortEvent};
 use super::link::Link;
 use super::ports::{OUTPUT_QUEUE, Output, Renditions, Reporter};
 use super::registry::Registry;
@@ -37,7 +40,9 @@ use super::transcode::{LadderStage, Transcoder};
 use crate::state::blocking::blocking;
 use crate::state::lifecycle::{EndReason, Event};
 use crate::state::records::restream::RestreamReport;
-use crate::state::{Channel, EncoderMoved, EncoderSlot, EventType, Session, SessionStats, Store, StoreError};
+use crate::state::{
+    Channel, EncoderMoved, EncoderSlot, EventType, InputRole, InputSwitched, Session, SessionStats, Store, StoreError,
+};
 
 /// Events buffered between ingest and the session (about 6 s of 30 fps video with audio).
 pub const INPUT_QUEUE: usize = 512;
@@ -64,6 +69,11 @@ pub struct SessionSpec {
     /// Keyframe cadence of a ladder: the segment target.
     pub keyframe_interval: Duration,
     pub figures: Arc<SessionFigures>,
+    /// The input the publish that starts the session is (its stream key's).
+    pub role: InputRole,
+    pub failover: FailoverTimes,
+    /// The inputs' figures, which the port writes.
+    pub inputs: Arc<InputMeters>,
 }
 
 /// What a session shares with the rest of the appliance.
@@ -199,8 +209,10 @@ pub async fn run(
             (processing, renditions, names)
         }
     };
-    let (sink, input) = unit_channel(INPUT_QUEUE);
+    let (sink, receiver) = unit_channel(INPUT_QUEUE);
     spec.figures.count_drops(sink.stats());
+    let mut input = InputPort::new(&channel, spec.failover, spec.inputs.clone());
+    input.attach(spec.role, receiver, spec.peer);
     let mut running = Running {
         channel: channel.clone(),
         session: session.clone(),
@@ -236,7 +248,7 @@ impl Running {
     /// Relays until the session ends, then ends it.
     async fn relay(
         mut self,
-        mut input: UnitReceiver,
+        mut input: InputPort,
         mut rungs: SelectAll<RungStream>,
         mut commands: mpsc::Receiver<SessionCommand>,
         mut stage_events: mpsc::Receiver<SessionEvent>,
@@ -253,6 +265,9 @@ impl Running {
                     Some(SessionCommand::Attach(output, reply)) => {
                         let _ = reply.send(self.attach(output));
                     }
+                    Some(SessionCommand::AttachInput { role, peer, reply }) => {
+                        let _ = reply.send(self.attach_input(&mut input, role, peer));
+                    }
                     Some(SessionCommand::InjectFault(fault, reply)) => {
                         let tripped = match &self.processing {
                             Processing::Ladder { faults, .. } => {
@@ -267,13 +282,19 @@ impl Running {
                     None => break Ending::End(EndReason::ApplianceShutdown),
                 },
                 _ = sleep_until(deadline), if deadline.is_some() => break Ending::End(EndReason::MaxDuration),
-                event = input.recv() => match event {
-                    None => break Ending::End(EndReason::PublisherLeft),
-                    Some(event) => {
+                event = input.next() => match event {
+                    PortEvent::Ended => break Ending::End(EndReason::PublisherLeft),
+                    PortEvent::Switched(switch) => self.on_switch(switch),
+                    PortEvent::Media(event) => {
                         match &event {
                             StreamEvent::Tracks(tracks) => self.figures.announce(tracks),
                             StreamEvent::Unit(unit) => self.figures.record(unit),
                         }
+                        if let Err(reason) = self.source(event) {
+                            break Ending::Fail(reason);
+                        }
+                    }
+                    PortEvent::Slate(event) => {
                         if let Err(reason) = self.source(event) {
                             break Ending::Fail(reason);
                         }
@@ -364,6 +385,40 @@ impl Running {
         }
     }
 
+    /// A second publish of the channel (the other stream key) joins as `role`.
+    fn attach_input(&mut self, port: &mut InputPort, role: InputRole, peer: SocketAddr) -> Result<UnitSender, Refusal> {
+        if port.is_connected(role) {
+            let text = format!("channel {}'s {role} input is already publishing", self.channel);
+            return Err(Refusal::new(RefusalKind::AlreadyLive, text));
+        }
+        let (sink, receiver) = unit_channel(INPUT_QUEUE);
+        self.figures.count_drops(sink.stats());
+        port.attach(role, receiver, peer);
+        Ok(sink)
+    }
+
+    /// What is on air changed: logged, an event for watchers, and `session.input_switched` in the outbox.
+    fn on_switch(&self, switch: Switch) {
+        let Some(from) = switch.from else { return };
+        let inputs = self.deps.registry.session(&self.channel, &self.session).map(|e| e.inputs.switches());
+        let switches = inputs.unwrap_or(1);
+        tracing::warn!(alert = "input-switched", %from, to = %switch.to, reason = switch.reason.as_str(), switches, "on air: {}", switch.to);
+        let event = SessionEvent::InputSwitched { from, to: switch.to, reason: switch.reason };
+        self.deps.registry.publish(&self.channel, &self.session, event);
+        let record =
+            InputSwitched { session: self.session.clone(), from, to: switch.to, reason: switch.reason, switches };
+        let (store, channel, session) = (self.deps.store.clone(), self.channel.clone(), self.session.clone());
+        tokio::spawn(
+            async move {
+                match blocking(move || store.record_input_switch(&channel, record)).await {
+                    Ok(event) => tracing::info!(sequence = event.sequence, "session.input_switched recorded"),
+                    Err(e) => tracing::error!(%session, error = %e, "cannot record the input switch"),
+                }
+            }
+            .in_current_span(),
+        );
+    }
+
     /// A source event (after metering): into the audio stage when it runs (or
     /// must start now), else straight to the processing.
     fn source(&mut self, event: StreamEvent) -> Result<(), String> {
@@ -434,7 +489,10 @@ impl Running {
                 self.record_link(output, EventType::RestreamFailed, *attempt, Some(error.clone()), Some(*retry_in));
                 None
             }
-            SessionEvent::Viewable | SessionEvent::OutputFailed { .. } | SessionEvent::Dropped { .. } => None,
+            SessionEvent::Viewable
+            | SessionEvent::OutputFailed { .. }
+            | SessionEvent::Dropped { .. }
+            | SessionEvent::InputSwitched { .. } => None,
         };
         self.deps.registry.publish(&self.channel, &self.session, event);
         ending
@@ -568,7 +626,7 @@ impl Running {
     /// (bounded), and the end is recorded.
     async fn finish(
         mut self,
-        input: UnitReceiver,
+        input: InputPort,
         ending: Ending,
         mut rungs: SelectAll<RungStream>,
         mut stage_events: mpsc::Receiver<SessionEvent>,

@@ -26,6 +26,7 @@ use tracing::Instrument;
 pub use super::control::Ending;
 use super::control::SessionCommand;
 use super::figures::SessionFigures;
+use super::input::failover::FailoverTimes;
 use super::packaging::{PackagerOutput, PackagingConfig};
 use super::ports::Output;
 use super::recorder::{RecorderOutput, RecordingPlan, TAP_QUEUE};
@@ -34,7 +35,7 @@ use super::session::{SessionDeps, SessionSpec};
 use super::transcode::{Transcoder, rendition_names};
 use crate::recordings::Recordings;
 use crate::state::lifecycle::EndReason;
-use crate::state::{Channel, Session, SessionCheckpoint, SessionStats, Store, StoreError};
+use crate::state::{Channel, InputRole, Session, SessionCheckpoint, SessionStats, Store, StoreError};
 
 /// Commands waiting for the supervisor.
 const COMMAND_QUEUE: usize = 256;
@@ -45,7 +46,14 @@ const SESSION_COMMANDS: usize = 16;
 #[derive(Debug)]
 enum Command {
     /// Start a session for a granted publish; the reply is the sink ingest feeds, or the refusal.
-    Start { channel: Channel, record: Session, peer: SocketAddr, reply: oneshot::Sender<Result<UnitSender, Refusal>> },
+    Start {
+        channel: Channel,
+        record: Session,
+        /// The key it published with, which says whether it is the primary or the backup input.
+        stream_key: String,
+        peer: SocketAddr,
+        reply: oneshot::Sender<Result<UnitSender, Refusal>>,
+    },
     /// End `channel`'s session (if it is `session`, when given); replies whether one was running.
     End { channel: String, session: Option<String>, ending: Ending, reply: oneshot::Sender<bool> },
     /// End every session; replies once all have ended.
@@ -54,6 +62,13 @@ enum Command {
     Attach { channel: String, output: Box<dyn Output>, reply: oneshot::Sender<Result<(), String>> },
     /// Trip a failure in `channel`'s ladder; replies whether one ran.
     InjectFault { channel: String, fault: Fault, reply: oneshot::Sender<bool> },
+    /// A publish on `channel`'s other stream key joins its session in progress as `role`.
+    AttachInput {
+        channel: String,
+        role: InputRole,
+        peer: SocketAddr,
+        reply: oneshot::Sender<Result<UnitSender, Refusal>>,
+    },
 }
 
 /// How sessions are set up: the packager's settings and what sessions share.
@@ -68,6 +83,8 @@ pub struct LiveConfig {
     pub window_seconds: u64,
     /// Where channels with recording on record their sessions.
     pub recordings: Recordings,
+    /// When a session switches between its inputs and the slate.
+    pub failover: FailoverTimes,
 }
 
 /// The handle on the supervisor: cheap to clone; every call is a command.
@@ -107,9 +124,17 @@ impl Supervisor {
 
     /// Starts a session for a publish the store granted; the sink ingest
     /// feeds, or the refusal (the session's end is then already recorded).
-    pub async fn start(&self, channel: Channel, record: Session, peer: SocketAddr) -> Result<UnitSender, Refusal> {
+    pub async fn start(
+        &self,
+        channel: Channel,
+        record: Session,
+        stream_key: String,
+        peer: SocketAddr,
+    ) -> Result<UnitSender, Refusal> {
         let refused = || Refusal::new(RefusalKind::Unavailable, "the appliance is shutting down");
-        self.ask(|reply| Command::Start { channel, record, peer, reply }).await.unwrap_or_else(|| Err(refused()))
+        self.ask(|reply| Command::Start { channel, record, stream_key, peer, reply })
+            .await
+            .unwrap_or_else(|| Err(refused()))
     }
 
     /// Ends `channel`'s session in progress (if it is `session`, when given).
@@ -132,6 +157,14 @@ impl Supervisor {
         self.ask(|reply| Command::Attach { channel, output, reply })
             .await
             .unwrap_or_else(|| Err("the appliance is shutting down".into()))
+    }
+
+    /// Joins a publish on `channel`'s other stream key (`role`) to its
+    /// session in progress: the sink ingest feeds, or the refusal.
+    pub async fn attach_input(&self, channel: &str, role: InputRole, peer: SocketAddr) -> Result<UnitSender, Refusal> {
+        let channel = channel.to_string();
+        let refused = || Refusal::new(RefusalKind::Unavailable, "the appliance is shutting down");
+        self.ask(|reply| Command::AttachInput { channel, role, peer, reply }).await.unwrap_or_else(|| Err(refused()))
     }
 
     /// Trips the fault switch of `channel`'s running ladder: its next encoded
@@ -257,7 +290,9 @@ impl Owner {
 
     fn handle(&mut self, command: Command) {
         match command {
-            Command::Start { channel, record, peer, reply } => self.start(channel, record, peer, reply),
+            Command::Start { channel, record, stream_key, peer, reply } => {
+                self.start(channel, record, &stream_key, peer, reply)
+            }
             Command::End { channel, session, ending, reply } => {
                 let entry = self.registry.get(&channel).filter(|e| session.as_ref().is_none_or(|s| *s == e.session));
                 let sent = entry.is_some_and(|e| e.control.try_send(SessionCommand::Stop(ending)).is_ok());
@@ -287,6 +322,22 @@ impl Owner {
                     let _ = reply.send(Err(format!("channel {channel} has no session in progress")));
                 }
             },
+            Command::AttachInput { channel, role, peer, reply } => match self.registry.get(&channel) {
+                Some(entry) => {
+                    if let Err(
+                        mpsc::error::TrySendError::Full(SessionCommand::AttachInput { reply, .. })
+                        | mpsc::error::TrySendError::Closed(SessionCommand::AttachInput { reply, .. }),
+                    ) = entry.control.try_send(SessionCommand::AttachInput { role, peer, reply })
+                    {
+                        let text = format!("channel {channel}'s session is busy or ending; publish again");
+                        let _ = reply.send(Err(Refusal::new(RefusalKind::Unavailable, text)));
+                    }
+                }
+                None => {
+                    let text = format!("channel {channel} is ending its session; publish again");
+                    let _ = reply.send(Err(Refusal::new(RefusalKind::Unavailable, text)));
+                }
+            },
             Command::InjectFault { channel, fault, reply } => match self.registry.get(&channel) {
                 Some(entry) => {
                     if let Err(
@@ -309,6 +360,7 @@ impl Owner {
         &mut self,
         channel: Channel,
         record: Session,
+        stream_key: &str,
         peer: SocketAddr,
         reply: oneshot::Sender<Result<UnitSender, Refusal>>,
     ) {
@@ -317,6 +369,7 @@ impl Owner {
         let figures = Arc::new(SessionFigures::new(&channel.name, &record.id, passthrough, Instant::now()));
         let renditions = rendition_names(&channel.output);
         let entry = LiveEntry::new(&channel.name, &record.id, peer, renditions.clone(), figures.clone(), control);
+        let inputs = entry.inputs.clone();
         self.registry.insert(Arc::new(entry));
         let mode = channel.latency_mode;
         let packaging =
@@ -337,7 +390,17 @@ impl Owner {
             outputs.push(Box::new(RecorderOutput::new(plan, self.config.recordings.notifier().clone(), segments)));
         }
         outputs.insert(0, Box::new(packager));
-        let spec = SessionSpec { keyframe_interval: mode.segment_target(), outputs, figures, peer, record, channel };
+        let spec = SessionSpec {
+            keyframe_interval: mode.segment_target(),
+            outputs,
+            figures,
+            peer,
+            role: channel.input_role(stream_key).unwrap_or(InputRole::Primary),
+            failover: self.config.failover,
+            inputs,
+            record,
+            channel,
+        };
         let deps = SessionDeps {
             store: self.config.store.clone(),
             transcoder: self.config.transcoder.clone(),

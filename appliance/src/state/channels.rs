@@ -45,12 +45,18 @@ impl Store {
             current_session: None,
             created_at: now / 1000,
             updated_ms: now,
+            backup_stream_key: new.backup.then(ids::stream_key),
         };
         self.write(|tx| {
             if tx.open_table(CHANNELS)?.get(channel.name.as_str())?.is_some() {
                 return Err(StoreError::Exists(channel.name.clone()));
             }
-            tx.open_table(STREAM_KEYS)?.insert(channel.stream_key.as_str(), channel.name.as_str())?;
+            let mut keys = tx.open_table(STREAM_KEYS)?;
+            keys.insert(channel.stream_key.as_str(), channel.name.as_str())?;
+            if let Some(backup) = &channel.backup_stream_key {
+                keys.insert(backup.as_str(), channel.name.as_str())?;
+            }
+            drop(keys);
             save(tx, &channel)?;
             append_event(tx, EventType::ChannelCreated, &channel.name, Snapshot::Channel(Box::new(channel.clone())))?;
             if start {
@@ -193,6 +199,26 @@ impl Store {
         })
     }
 
+    /// Gives the channel a backup stream key, or replaces it; the old one is
+    /// refused from this moment (an input already publishing on it goes on).
+    pub fn rotate_backup_key(&self, name: &str) -> Result<Channel, StoreError> {
+        self.write(|tx| {
+            let mut channel = load(tx, name)?;
+            let mut keys = tx.open_table(STREAM_KEYS)?;
+            if let Some(old) = &channel.backup_stream_key {
+                keys.remove(old.as_str())?;
+            }
+            let key = ids::stream_key();
+            keys.insert(key.as_str(), name)?;
+            drop(keys);
+            channel.backup_stream_key = Some(key);
+            channel.updated_ms = clock::now_ms();
+            save(tx, &channel)?;
+            append_event(tx, EventType::ChannelUpdated, name, Snapshot::Channel(Box::new(channel.clone())))?;
+            Ok(channel)
+        })
+    }
+
     /// Deletes a channel, its key and its sessions. A session in progress is
     /// recorded as ended (`channel-deleted`); its id is returned so the caller
     /// can tear its pipeline down.
@@ -206,7 +232,12 @@ impl Store {
                 ended = channel.current_session.clone();
                 finish_session(tx, &mut channel, session, Event::End(reason), None, None)?;
             }
-            tx.open_table(STREAM_KEYS)?.remove(channel.stream_key.as_str())?;
+            let mut keys = tx.open_table(STREAM_KEYS)?;
+            keys.remove(channel.stream_key.as_str())?;
+            if let Some(backup) = &channel.backup_stream_key {
+                keys.remove(backup.as_str())?;
+            }
+            drop(keys);
             tx.open_table(CHANNELS)?.remove(name)?;
             tx.open_table(SESSIONS)?.retain_in((name, "")..(name, "\u{10FFFF}"), |_, _| false)?;
             tx.open_table(RESTREAMS)?.retain_in((name, "")..(name, "\u{10FFFF}"), |_, _| false)?;
@@ -225,6 +256,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::state::EventType as E;
+    use crate::state::InputRole;
 
     fn kinds(store: &Store) -> Vec<EventType> {
         store.list_events(None, 1000).unwrap().items.into_iter().map(|e| e.kind).collect()
@@ -286,5 +318,31 @@ mod tests {
             kinds(&store),
             [E::ChannelCreated, E::ChannelStarted, E::ChannelStopped, E::ChannelUpdated, E::ChannelUpdated]
         );
+    }
+
+    #[test]
+    fn a_backup_key_resolves_rotates_and_goes_with_its_channel() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let plain = store.add("plain", LatencyMode::Low).unwrap();
+        assert_eq!(plain.backup_stream_key, None, "a channel takes one publisher unless asked");
+        let new = NewChannel { name: "cam".into(), backup: true, ..NewChannel::default() };
+        let cam = store.create_channel(new, true).unwrap();
+        let backup = cam.backup_stream_key.clone().unwrap();
+        assert_ne!(backup, cam.stream_key);
+        assert_eq!(store.by_stream_key(&backup).unwrap().unwrap().input_role(&backup), Some(InputRole::Backup));
+
+        let rotated = store.rotate_backup_key("cam").unwrap();
+        let new_backup = rotated.backup_stream_key.clone().unwrap();
+        assert_ne!(new_backup, backup);
+        assert_eq!(rotated.stream_key, cam.stream_key, "the primary key stays");
+        assert_eq!(store.by_stream_key(&backup).unwrap(), None, "the old backup key is refused at once");
+        assert_eq!(store.by_stream_key(&new_backup).unwrap().unwrap().name, "cam");
+        // A channel without one gets one by rotation.
+        let added = store.rotate_backup_key("plain").unwrap().backup_stream_key.unwrap();
+        assert_eq!(store.by_stream_key(&added).unwrap().unwrap().name, "plain");
+
+        store.remove("cam").unwrap();
+        assert_eq!(store.by_stream_key(&new_backup).unwrap(), None, "deleted with its channel");
     }
 }

@@ -36,7 +36,8 @@ pub use lifecycle::{ChannelState, EndReason, Refusal, SessionState};
 pub use page::Page;
 pub use records::{
     ApiToken, Attempt, AttemptOutcome, Channel, ChannelPatch, Delivery, DeliveryState, EncoderMoved, EncoderSlot,
-    Event, EventType, NewChannel, NewWebhook, PendingHead, RecordRenditions, RecordingNotice, RecordingSettings,
-    RecordingState, Scope, Session, SessionCheckpoint, SessionStats, Snapshot, WebhookEndpoint, validate_name,
+    Event, EventType, InputRole, InputSwitched, NewChannel, NewWebhook, OnAir, PendingHead, RecordRenditions,
+    RecordingNotice, RecordingSettings, RecordingState, Scope, Session, SessionCheckpoint, SessionStats, Snapshot,
+    SwitchReason, WebhookEndpoint, validate_name,
 };
 pub use store::Store;

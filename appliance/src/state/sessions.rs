@@ -17,7 +17,8 @@ use super::error::StoreError;
 use super::lifecycle::{self, EndReason, Event, SessionState};
 use super::page::Page;
 use super::records::{
-    Channel, EncoderMoved, Event as OutboxEvent, EventType, Session, SessionCheckpoint, SessionStats, Snapshot,
+    Channel, EncoderMoved, Event as OutboxEvent, EventType, InputSwitched, Session, SessionCheckpoint, SessionStats,
+    Snapshot,
 };
 use super::rows::{
     append_event, decode, finish_session as finish, lifecycle_of, load_channel, load_session as load, save_channel,
@@ -180,6 +181,17 @@ impl Store {
                 return Err(StoreError::not_found("session", &moved.session));
             }
             append_event(tx, EventType::SessionEncoderMoved, channel, Snapshot::EncoderMoved(Box::new(moved)))
+        })
+    }
+
+    /// Appends `session.input_switched` for a session of `channel` (in
+    /// progress or just over: the switch happened either way).
+    pub fn record_input_switch(&self, channel: &str, switched: InputSwitched) -> Result<OutboxEvent, StoreError> {
+        self.write(|tx| {
+            if load(tx, channel, &switched.session)?.is_none() {
+                return Err(StoreError::not_found("session", &switched.session));
+            }
+            append_event(tx, EventType::SessionInputSwitched, channel, Snapshot::InputSwitched(Box::new(switched)))
         })
     }
 
@@ -353,6 +365,28 @@ mod tests {
         assert_eq!(store.event(event.sequence).unwrap(), Some(event), "in the outbox");
         let unknown = EncoderMoved { session: "s_unknown".into(), ..moved };
         assert!(matches!(store.record_encoder_move("cam", unknown), Err(StoreError::NotFound { .. })));
+    }
+
+    #[test]
+    fn an_input_switch_is_an_event_of_its_session() {
+        use crate::state::{OnAir, SwitchReason};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let channel = store.add("cam", LatencyMode::UltraLow).unwrap();
+        let (_, session) = store.begin_session(&channel.stream_key, "peer").unwrap();
+        let switched = InputSwitched {
+            session: session.id.clone(),
+            from: OnAir::Primary,
+            to: OnAir::Backup,
+            reason: SwitchReason::Stalled,
+            switches: 1,
+        };
+        let event = store.record_input_switch("cam", switched.clone()).unwrap();
+        assert_eq!((event.kind, event.channel.as_str()), (E::SessionInputSwitched, "cam"));
+        assert_eq!(event.snapshot, Snapshot::InputSwitched(Box::new(switched.clone())));
+        assert_eq!(store.event(event.sequence).unwrap(), Some(event), "in the outbox");
+        let unknown = InputSwitched { session: "s_unknown".into(), ..switched };
+        assert!(matches!(store.record_input_switch("cam", unknown), Err(StoreError::NotFound { .. })));
     }
 
     #[test]

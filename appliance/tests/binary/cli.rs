@@ -79,6 +79,14 @@ fn channel_lifecycle_and_tokens_from_the_cli() {
     assert!(!ok && err.contains("the channel is already active"), "{err}");
     let (ok, out, _) = cli(data.path()).run(&["channel", "rotate-key", "cam"]);
     assert!(ok && out.contains("publish:  rtmp://127.0.0.1:1935/live/sk_"), "{out}");
+    // A channel without a backup key gets one by rotation; one made with --backup has one at once.
+    let (ok, out, _) = cli(data.path()).run(&["channel", "rotate-key", "cam", "--backup"]);
+    assert!(
+        ok && out.contains("new backup stream key") && out.contains("backup:   rtmp://127.0.0.1:1935/live/sk_"),
+        "{out}"
+    );
+    let (ok, out, err) = cli(data.path()).run(&["channel", "add", "twin", "--backup"]);
+    assert!(ok && out.contains("backup:   rtmp://127.0.0.1:1935/live/sk_"), "{out}{err}");
     let (ok, out, _) = cli(data.path()).run(&["channel", "stop", "cam"]);
     assert!(ok && out.contains("channel cam stopped"), "{out}");
     let (_, out, _) = cli(data.path()).run(&["channel", "list"]);
@@ -157,6 +165,9 @@ fn while_serve_runs_the_cli_goes_through_its_owner_only_control_socket() {
     assert!(out.contains(&format!("playback: http://127.0.0.1:{http}/hls/studio-1/index.m3u8")), "{out}");
     let (ok, _, err) = cli(data.path()).run(&["channel", "add", "studio-1"]);
     assert!(!ok && err.contains("channel \"studio-1\" already exists"), "{err}");
+    // The backup key through the server (`rotate-key?input=backup`).
+    let (ok, out, err) = cli(data.path()).run(&["channel", "rotate-key", "studio-1", "--backup"]);
+    assert!(ok && out.contains(&format!("backup:   rtmp://127.0.0.1:{rtmp}/live/sk_")), "{out}{err}");
     let (ok, _, err) = cli(data.path()).run(&["channel", "add", "Bad Name"]);
     assert!(!ok && err.contains("is invalid"), "{err}");
     let (ok, out, _) = cli(data.path()).run(&["channel", "list"]);

@@ -81,6 +81,7 @@ impl ApiState {
         let viewers = viewers.unwrap_or_else(|| self.viewers.count(channel, now));
         let mut figures = entry.figures.figures(viewers, now);
         figures.outputs = entry.outputs();
+        (figures.on_air, figures.switches, figures.inputs) = entry.inputs.figures(now);
         Some(figures)
     }
 

@@ -23,7 +23,8 @@ use crate::http::problem::ApiError;
 use crate::http::problem::blocking;
 use crate::live::supervisor::Ending;
 use crate::state::{
-    Channel, ChannelPatch, EndReason, NewChannel, RecordingSettings, Session, Store, StoreError, validate_name,
+    Channel, ChannelPatch, EndReason, InputRole, NewChannel, RecordingSettings, Session, Store, StoreError,
+    validate_name,
 };
 
 /// A new channel.
@@ -52,6 +53,10 @@ pub struct CreateChannel {
     /// Start the channel at once (state `active`) instead of leaving it `idle`.
     #[serde(default)]
     pub start: bool,
+    /// Give the channel a backup stream key too, for a second encoder that takes over when the
+    /// primary stops delivering.
+    #[serde(default)]
+    pub backup_input: bool,
 }
 
 /// Changes to a channel; absent (or null) fields stay as they are, except
@@ -164,6 +169,7 @@ pub async fn create_channel(
         encoder_policy: body.encoder_policy,
         max_session_seconds: body.max_session_seconds,
         recording: body.recording,
+        backup: body.backup_input,
     };
     let store = api.store.clone();
     let start = body.start;
@@ -309,19 +315,55 @@ pub async fn stop_channel(
     Ok(Json(api.channel_resource(channel, None)))
 }
 
-/// Replace the stream key; the old key is refused from now on (a session in progress goes on).
+/// Which key `rotate-key` replaces.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RotateKeyQuery {
+    /// `primary` (the default) or `backup`: rotating the backup key of a channel without one gives
+    /// it one.
+    #[param(value_type = Option<String>, pattern = "^(primary|backup)$")]
+    pub input: Option<InputRole>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RotateKeyQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
+        let mut input = None;
+        for (key, value) in form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
+            match (key.as_ref(), value.as_ref()) {
+                ("input", "primary") => input = Some(InputRole::Primary),
+                ("input", "backup") => input = Some(InputRole::Backup),
+                ("input", _) => return Err(ApiError::field("input", "use primary or backup")),
+                (other, _) => {
+                    let name: String = other.chars().take(64).collect();
+                    return Err(ApiError::field(name, "unknown query parameter (use input)"));
+                }
+            }
+        }
+        Ok(RotateKeyQuery { input })
+    }
+}
+
+/// Replace a stream key; the old key is refused from now on (a session in progress goes on).
 #[utoipa::path(post, path = "/channels/{name}/rotate-key", tag = "channels",
-    params(ChannelName),
+    params(ChannelName, RotateKeyQuery),
     responses((status = 200, description = "The channel with its new key", body = ChannelResource), WriteErrors),
     security(("bearer" = [])))]
 pub async fn rotate_stream_key(
     State(api): State<ApiState>,
     _: WriteAccess,
     Path(name): Path<String>,
+    query: RotateKeyQuery,
 ) -> Result<Json<ChannelResource>, ApiError> {
     let name = channel_name(name)?;
     let store = api.store.clone();
-    let channel = blocking(move || store.rotate_stream_key(&name)).await?;
-    tracing::info!(channel = %channel.name, "api: stream key rotated");
+    let input = query.input.unwrap_or(InputRole::Primary);
+    let channel = blocking(move || match input {
+        InputRole::Primary => store.rotate_stream_key(&name),
+        InputRole::Backup => store.rotate_backup_key(&name),
+    })
+    .await?;
+    tracing::info!(channel = %channel.name, %input, "api: stream key rotated");
     Ok(Json(api.channel_resource(channel, None)))
 }

@@ -10,8 +10,8 @@ use crate::live::figures::LiveFigures;
 use crate::state::clock::rfc3339;
 use crate::state::records::restream::RestreamReport;
 use crate::state::{
-    ApiToken, Channel, ChannelState, Delivery, DeliveryState, EncoderMoved, EndReason, Event, EventType, Scope,
-    Session, SessionState, WebhookEndpoint,
+    ApiToken, Channel, ChannelState, Delivery, DeliveryState, EncoderMoved, EndReason, Event, EventType, InputSwitched,
+    Scope, Session, SessionState, WebhookEndpoint,
 };
 use crate::state::{Attempt, RecordingNotice, RecordingSettings, Snapshot};
 
@@ -36,6 +36,13 @@ pub struct ChannelResource {
     /// `rtmp://host:port/live/<stream key>`: shown only to write scope, like `stream_key`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publish_url: Option<String>,
+    /// The backup encoder's key, when the channel has one (absent in webhook payloads): a publish
+    /// on it joins the session in progress as its backup input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_stream_key: Option<String>,
+    /// `rtmp://host:port/live/<backup stream key>`, when the channel has one (absent in webhook payloads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_publish_url: Option<String>,
     /// The multivariant playlist of the channel's newest session.
     pub playback_url: String,
     #[schema(value_type = LatencyModeSchema)]
@@ -68,9 +75,13 @@ impl ChannelResource {
     pub fn full(channel: Channel, urls: &PublicUrls) -> ChannelResource {
         let publish = format!("rtmp://{}:{}/live/{}", urls.host, urls.rtmp_port, channel.stream_key);
         let key = channel.stream_key.clone();
+        let backup = channel.backup_stream_key.clone();
         let mut resource = Self::public(channel, urls);
         resource.publish_url = Some(publish);
         resource.stream_key = Some(key);
+        resource.backup_publish_url =
+            backup.as_ref().map(|key| format!("rtmp://{}:{}/live/{key}", urls.host, urls.rtmp_port));
+        resource.backup_stream_key = backup;
         resource
     }
 
@@ -91,6 +102,8 @@ impl ChannelResource {
             playback_url: format!("http://{}:{}/hls/{}/index.m3u8", urls.host, urls.http_port, channel.name),
             stream_key: None,
             publish_url: None,
+            backup_stream_key: None,
+            backup_publish_url: None,
             state: channel.state,
             latency_mode: channel.latency_mode,
             output: channel.output,
@@ -285,6 +298,8 @@ pub enum EventData {
     Restream(RestreamReport),
     /// `recording.ready`, `recording.deleted`, `recording.failed`: the recording.
     Recording(RecordingNotice),
+    /// `session.input_switched`: what went on air, from what, and why.
+    InputSwitched(InputSwitched),
 }
 
 /// An event: the body of every webhook delivery.
@@ -310,6 +325,7 @@ impl EventResource {
             Snapshot::EncoderMoved(moved) => EventData::EncoderMoved(*moved),
             Snapshot::Restream(report) => EventData::Restream(*report),
             Snapshot::Recording(notice) => EventData::Recording(*notice),
+            Snapshot::InputSwitched(switched) => EventData::InputSwitched(*switched),
         };
         EventResource {
             id: event.id,

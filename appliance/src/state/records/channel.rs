@@ -40,6 +40,57 @@ pub struct Channel {
     /// Milliseconds since the Unix epoch of the last change (0: none since creation).
     #[serde(default)]
     pub updated_ms: u64,
+    /// The second stream key, for a backup encoder: a publish on it joins the
+    /// session in progress as its second input (see `live::input`). None: the
+    /// channel takes one publisher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_stream_key: Option<String>,
+}
+
+/// Which of a channel's stream keys a publish used: the input it becomes in the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum InputRole {
+    /// The main encoder: on air whenever it delivers steadily.
+    Primary,
+    /// The backup encoder: on air while the primary does not deliver.
+    Backup,
+}
+
+impl InputRole {
+    /// The other input of the two.
+    pub fn other(self) -> InputRole {
+        match self {
+            InputRole::Primary => InputRole::Backup,
+            InputRole::Backup => InputRole::Primary,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputRole::Primary => "primary",
+            InputRole::Backup => "backup",
+        }
+    }
+}
+
+impl std::fmt::Display for InputRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Channel {
+    /// The input a publish with `stream_key` is, when it is one of this channel's keys.
+    pub fn input_role(&self, stream_key: &str) -> Option<InputRole> {
+        if self.stream_key == stream_key {
+            Some(InputRole::Primary)
+        } else if self.backup_stream_key.as_deref() == Some(stream_key) {
+            Some(InputRole::Backup)
+        } else {
+            None
+        }
+    }
 }
 
 /// What creating a channel takes.
@@ -51,6 +102,8 @@ pub struct NewChannel {
     pub encoder_policy: EncoderPolicy,
     pub max_session_seconds: Option<u64>,
     pub recording: RecordingSettings,
+    /// Whether the channel gets a backup stream key as well.
+    pub backup: bool,
 }
 
 /// A partial update; `None` leaves a field as it is. Applies from the next session.
@@ -142,5 +195,18 @@ mod tests {
         assert_eq!(channel.encoder_policy, EncoderPolicy::PreferHardware);
         assert_eq!(channel.max_session_seconds, None);
         assert!(!channel.recording.enabled, "recording is off");
+        assert_eq!(channel.backup_stream_key, None);
+    }
+
+    #[test]
+    fn a_key_names_its_input() {
+        let old = r#"{"name":"cam","stream_key":"sk_p","latency_mode":"low","created_at":1700000000}"#;
+        let mut channel: Channel = serde_json::from_str(old).unwrap();
+        assert_eq!(channel.input_role("sk_p"), Some(InputRole::Primary));
+        assert_eq!(channel.input_role("sk_b"), None);
+        channel.backup_stream_key = Some("sk_b".into());
+        assert_eq!(channel.input_role("sk_b"), Some(InputRole::Backup));
+        assert_eq!(channel.input_role(""), None);
+        assert_eq!(InputRole::Backup.other(), InputRole::Primary);
     }
 }

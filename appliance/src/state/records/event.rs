@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::channel::Channel;
 use super::restream::RestreamReport;
 use super::recording::RecordingNotice;
+use super::input_switch::InputSwitched;
 use super::session::{EncoderMoved, Session};
 
 /// The kinds of event, as named in webhook payloads and endpoint filters.
@@ -48,10 +49,13 @@ pub enum EventType {
     /// Recording stopped (a full disk); it resumes by itself when there is room.
     #[serde(rename = "recording.failed")]
     RecordingFailed,
+    /// A session switched between its primary input, its backup and the slate.
+    #[serde(rename = "session.input_switched")]
+    SessionInputSwitched,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 16] = [
         EventType::ChannelCreated,
         EventType::ChannelUpdated,
         EventType::ChannelDeleted,
@@ -67,6 +71,7 @@ impl EventType {
         EventType::RecordingReady,
         EventType::RecordingDeleted,
         EventType::RecordingFailed,
+        EventType::SessionInputSwitched,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +91,7 @@ impl EventType {
             EventType::RecordingReady => "recording.ready",
             EventType::RecordingDeleted => "recording.deleted",
             EventType::RecordingFailed => "recording.failed",
+            EventType::SessionInputSwitched => "session.input_switched",
         }
     }
 }
@@ -99,6 +105,7 @@ pub enum Snapshot {
     EncoderMoved(Box<EncoderMoved>),
     Restream(Box<RestreamReport>),
     Recording(Box<RecordingNotice>),
+    InputSwitched(Box<InputSwitched>),
 }
 
 /// One event in the outbox.

@@ -145,6 +145,46 @@ async fn a_rotated_stream_key_refuses_the_old_key_at_once() {
     app.appliance.shutdown().await;
 }
 
+/// A backup key: made at creation, rotated over the API (the old one refused
+/// at once), and a publish on it joins the live session as its backup input,
+/// which the live figures show next to the primary on air.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_key_joins_the_live_session_as_its_second_input() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let app = TestAppliance::start().await;
+    let channel = app.create_channel(json!({"name": "twin", "start": true, "backup_input": true})).await;
+    let old_backup = channel["backup_stream_key"].as_str().unwrap().to_string();
+    assert!(channel["backup_publish_url"].as_str().unwrap().ends_with(&old_backup));
+    let bad = app.write("POST", "/api/v1/channels/twin/rotate-key?input=tertiary", None).await;
+    assert_eq!((bad.status, &bad.body["field"]), (400, &json!("input")), "{:?}", bad.body);
+    let rotated = app.write("POST", "/api/v1/channels/twin/rotate-key?input=backup", None).await;
+    assert_eq!(rotated.status, 200);
+    let backup = rotated.body["backup_stream_key"].as_str().unwrap().to_string();
+    assert_ne!(backup, old_backup);
+    assert_eq!(rotated.body["stream_key"], channel["stream_key"], "the primary key stays");
+    let (ok, _) = finish_within(publish(&app.rtmp_url(&old_backup), 2.0), STEP_TIMEOUT).await;
+    assert!(!ok, "the old backup key is refused");
+
+    let primary = publish(&app.rtmp_url(channel["stream_key"].as_str().unwrap()), 30.0);
+    app.session_until("twin", "live", |s| s["state"] == "live").await;
+    let second = publish(&app.rtmp_url(&backup), 30.0);
+    let live = eventually(STEP_TIMEOUT, || async {
+        let c = app.get_json("/api/v1/channels/twin").await;
+        let inputs = c["live"]["inputs"].as_array()?.clone();
+        (inputs.len() == 2 && inputs.iter().all(|i| i["units"].as_u64() > Some(0))).then_some(c["live"].clone())
+    })
+    .await
+    .expect("both inputs read");
+    assert_eq!(live["on_air"], "primary", "{live}");
+    let roles: Vec<_> = live["inputs"].as_array().unwrap().iter().map(|i| (&i["role"], &i["on_air"])).collect();
+    assert_eq!(roles, [(&json!("primary"), &json!(true)), (&json!("backup"), &json!(false))]);
+    assert_eq!(app.newest_session("twin").await.unwrap()["state"], "live", "one session for both");
+    drop((primary, second));
+    app.appliance.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_live_when_the_process_died_is_ended_with_appliance_restart() {
     if !have_ffmpeg() {

@@ -20,7 +20,7 @@ use appliance::recordings::retention::Quota;
 use appliance::recordings::{Catalog, Layout, Recording};
 use appliance::state::{EventType, NewChannel, RecordingSettings, RecordingState, Scope, Snapshot, Store};
 use media::{ChannelOutput, EncoderPolicy, Ladder, LatencyMode, RenditionSpec, VideoCodec};
-use tests::{MediaPlaylist, Publish, STEP_TIMEOUT, TestAppliance, finish, have_ffmpeg, poll, probe};
+use support::{MediaPlaylist, Publish, STEP_TIMEOUT, TestAppliance, finish, have_ffmpeg, eventually, probe};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -58,7 +58,7 @@ async fn publish(app: &TestAppliance, key: &str, seconds: f64) {
 
 /// Waits until `channel` has `count` finished recordings; returns them, newest first.
 async fn finished_recordings(catalog: &Catalog, channel: &str, count: usize) -> Vec<Recording> {
-    poll(STEP_TIMEOUT, || async {
+    eventually(STEP_TIMEOUT, || async {
         let list = catalog.list(channel).ok()?;
         (list.len() >= count && list.iter().all(|r| r.meta.state.is_finished())).then_some(list)
     })
@@ -102,12 +102,12 @@ fn expect_frames(rendition: &str, frames: u64, seconds: f64) {
 
 /// hls.js in Chromium plays `path` from its start to its end.
 async fn hls_js_plays_to_the_end(app: &TestAppliance, path: &str, seconds: f64) {
-    let Some(player) = tests::browser_driver("player") else { return };
+    let Some(player) = support::browser_driver("player", &[]) else { return };
     let limit = (seconds * 3.0 + 20.0) as u64;
     let origin = app.url("");
     let args = [origin.as_str(), path, &limit.to_string()];
     let report =
-        tests::run_browser_script(&player.join("catchup.mjs"), &args, Duration::from_secs(limit) + STEP_TIMEOUT).await;
+        support::run_browser_script(&player.join("catchup.mjs"), &args, Duration::from_secs(limit) + STEP_TIMEOUT).await;
     for errors in ["fatal_errors", "http_errors", "console_errors"] {
         assert_eq!(report[errors], serde_json::json!([]), "{errors}: {report}");
     }
@@ -132,7 +132,7 @@ async fn a_passthrough_recording_is_the_packagers_segments_and_plays_as_vod() {
     let session = recording.meta.session.clone();
 
     // `recording.ready` is in the outbox, for webhooks.
-    let ready = poll(STEP_TIMEOUT, || async {
+    let ready = eventually(STEP_TIMEOUT, || async {
         let events = app.appliance.store.list_events(None, 100).ok()?.items;
         events.into_iter().find(|e| e.kind == EventType::RecordingReady)
     })
@@ -378,7 +378,7 @@ async fn a_recording_killed_mid_session_is_playable_up_to_the_kill_after_a_resta
         }
     };
     // Recording for a while: at least three segments on disk.
-    let session = poll(STEP_TIMEOUT * 2, || async {
+    let session = eventually(STEP_TIMEOUT * 2, || async {
         let recording = catalog.list("crash").ok()?.into_iter().next()?;
         (recording.renditions.first()?.segments >= 3).then_some(recording.meta.session)
     })
@@ -480,7 +480,7 @@ async fn a_full_disk_stops_the_recording_not_the_channel_and_it_resumes_when_the
     let catalog = app.appliance.recordings.catalog();
     let segments =
         |session: &str| catalog.rendition("full", session, "source").map(|(_, i)| i.entries).unwrap_or_default();
-    let session = poll(STEP_TIMEOUT, || async {
+    let session = eventually(STEP_TIMEOUT, || async {
         let recording = catalog.list("full").ok()?.into_iter().next()?;
         (recording.renditions.first()?.segments >= 2).then_some(recording.meta.session)
     })
@@ -507,7 +507,7 @@ async fn a_full_disk_stops_the_recording_not_the_channel_and_it_resumes_when_the
     .unwrap();
     let recorded_before = segments(&session);
     let at_fill = live_msn().await.expect("live segments");
-    poll(STEP_TIMEOUT, || async { live_msn().await.filter(|msn| *msn >= at_fill + 2) })
+    eventually(STEP_TIMEOUT, || async { live_msn().await.filter(|msn| *msn >= at_fill + 2) })
         .await
         .expect("the live playlist keeps advancing on a full disk");
     let while_full = segments(&session);
@@ -520,7 +520,7 @@ async fn a_full_disk_stops_the_recording_not_the_channel_and_it_resumes_when_the
 
     // Room again: recording resumes by itself, after a discontinuity.
     std::fs::remove_file(&filler).unwrap();
-    poll(STEP_TIMEOUT, || async {
+    eventually(STEP_TIMEOUT, || async {
         let entries = segments(&session);
         entries.iter().skip(while_full.len()).any(|e| e.discontinuity).then_some(())
     })
@@ -535,7 +535,7 @@ async fn a_full_disk_stops_the_recording_not_the_channel_and_it_resumes_when_the
     assert_eq!(&entries[..recorded_before.len()], &recorded_before[..], "what was written before is untouched");
 
     // `recording.failed` reached the outbox once there was room to write it.
-    let failed = poll(STEP_TIMEOUT, || async {
+    let failed = eventually(STEP_TIMEOUT, || async {
         let events = app.appliance.store.list_events(None, 500).ok()?.items;
         events.into_iter().find(|e| e.kind == EventType::RecordingFailed)
     })
