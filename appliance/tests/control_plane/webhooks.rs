@@ -137,7 +137,8 @@ async fn every_event_arrives_exactly_once_in_order_after_the_receiver_comes_back
 
     // Receiver down: channel events and a whole publish happen meanwhile.
     receiver.down().await;
-    let alpha = app.get("/api/v1/channels/alpha").await;
+    // The stream key is a write-level secret: a read token does not see it.
+    let alpha = app.write("GET", "/api/v1/channels/alpha", None).await.body;
     app.write("PATCH", "/api/v1/channels/beta", Some(json!({"latency_mode": "low"}))).await;
     let publisher = publish(&app.rtmp_url(alpha["stream_key"].as_str().unwrap()), 2.0);
     app.session_until("alpha", "live", |s| s["state"] == "live").await;
