@@ -27,8 +27,10 @@ use tokio::process::Child;
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Growth of resident memory allowed during an attack (the issue saw 3.3 GB
-/// from sign-ins and 0.5 GB from 40 RTMP clients).
-const RSS_BOUND: u64 = 192 << 20;
+/// from sign-ins and 0.5 GB from 40 RTMP clients; measured here: under 40
+/// MB). Loose enough for tests of other modules running in this process at
+/// the same time, should this file join a larger test binary.
+const RSS_BOUND: u64 = 384 << 20;
 
 // ---------------------------------------------------------------- the stage
 
