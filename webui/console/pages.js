@@ -197,9 +197,9 @@ export function channelPage(main, name) {
         h("section", { class: "panel", "aria-labelledby": "live-h" }, h("h2", { id: "live-h" }, "Live session"), moveAlert, liveFacts),
         h("section", { class: "panel", "aria-labelledby": "conn-h" }, h("h2", { id: "conn-h" }, "Connect"), copies,
           h("h2", {}, "Settings"), details))),
-    restreamPanel,
     h("section", { class: "panel", "aria-labelledby": "hist-h" }, h("h2", { id: "hist-h" }, "Sessions"),
-      h("table", {}, h("thead", {}, h("tr", {}, ["Started", "State", "Duration", "Publisher", "Renditions", "End reason"].map((t) => h("th", { scope: "col" }, t)))), history)));
+      h("table", {}, h("thead", {}, h("tr", {}, ["Started", "State", "Duration", "Publisher", "Renditions", "End reason"].map((t) => h("th", { scope: "col" }, t)))), history)),
+    restreamPanel);
 
   let player = null;
   let playing = null;
