@@ -67,13 +67,13 @@ impl Output for RecorderOutput {
         Subscription::no_units()
     }
 
-    fn start(self: Box<Self>, _feeds: Vec<Feed>, _reporter: Reporter) -> OutputRun {
+    fn start(self: Box<Self>, _feeds: Vec<Feed>, reporter: Reporter) -> OutputRun {
         let RecorderOutput { plan, notifier, segments } = *self;
         let (done, finished) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
         let spawned = std::thread::Builder::new().name("recorder".into()).spawn(move || {
             let _entered = span.enter();
-            writer::Writer::new(plan, notifier).run(segments);
+            writer::Writer::new(plan, notifier).run(segments, Some(reporter));
             let _ = done.send(());
         });
         Box::pin(async move {
