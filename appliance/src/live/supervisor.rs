@@ -29,7 +29,7 @@ use super::figures::SessionFigures;
 use super::input::failover::FailoverTimes;
 use super::packaging::{PackagerOutput, PackagingConfig};
 use super::ports::Output;
-use super::recorder::{RecorderOutput, RecordingPlan, TAP_QUEUE};
+use super::recorder;
 use super::registry::{LiveEntry, Registry};
 use super::session::{SessionDeps, SessionSpec};
 use super::transcode::{Transcoder, rendition_names};
@@ -374,22 +374,10 @@ impl Owner {
         let mode = channel.latency_mode;
         let packaging =
             PackagingConfig { mode, part_target: self.config.part_target, window_seconds: self.config.window_seconds };
-        let mut packager = PackagerOutput::new(self.config.origin.clone(), &channel.name, &record.id, packaging);
-        let mut outputs: Vec<Box<dyn Output>> = Vec::new();
-        if channel.recording.enabled {
-            // The recorder writes the packager's own segments: one tap between them.
-            let (tap, segments) = packager::segment_tap(TAP_QUEUE);
-            packager = packager.with_tap(tap);
-            let plan = RecordingPlan {
-                layout: self.config.recordings.catalog().layout().clone(),
-                channel: channel.name.clone(),
-                session: record.id.clone(),
-                settings: channel.recording,
-                renditions,
-            };
-            outputs.push(Box::new(RecorderOutput::new(plan, self.config.recordings.notifier().clone(), segments)));
-        }
-        outputs.insert(0, Box::new(packager));
+        let packager = PackagerOutput::new(self.config.origin.clone(), &channel.name, &record.id, packaging);
+        let (packager, recorder) = recorder::plug(packager, &channel, &record.id, renditions, &self.config.recordings);
+        let mut outputs: Vec<Box<dyn Output>> = vec![Box::new(packager)];
+        outputs.extend(recorder.map(|r| Box::new(r) as Box<dyn Output>));
         let spec = SessionSpec {
             keyframe_interval: mode.segment_target(),
             outputs,

@@ -68,7 +68,7 @@ impl Recordings {
     pub fn spawn_sweeper(&self, every: Duration, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         let recordings = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {

@@ -83,8 +83,11 @@ async fn download_catchup(app: &TestAppliance, playlist_path: &str, file: &Path)
     assert!(playlist.ended, "ENDLIST: {text}");
     assert!(playlist.part_target.is_none() && playlist.preload_hint.is_none(), "no LL-HLS in a VOD: {text}");
     assert!(!playlist.segments.is_empty());
+    let target = playlist.target_duration.expect("EXT-X-TARGETDURATION") as f64;
     for segment in &playlist.segments {
         assert!(segment.program_date_time.is_some(), "segment {:?} without PDT", segment.uri);
+        let duration = segment.duration.expect("EXTINF");
+        assert!(duration.round() <= target, "EXTINF {duration} rounds above TARGETDURATION {target}");
         assert!(segment.parts.is_empty());
     }
     app.download_rendition(playlist_path, &playlist, file).await;

@@ -8,13 +8,41 @@ pub mod writer;
 
 use packager::SegmentReceiver;
 
+use super::packaging::PackagerOutput;
 use super::ports::{Feed, Output, OutputError, OutputRun, Reporter, Subscription};
+use crate::recordings::Recordings;
 use crate::recordings::notify::Notifier;
+use crate::state::Channel;
 pub use writer::RecordingPlan;
 
 /// Segments the tap holds for the recorder (about a minute of 2 s segments
 /// for a four-rendition ladder): a disk stalled longer loses segments, counted.
 pub const TAP_QUEUE: usize = 128;
+
+/// When `channel` records its sessions: taps `packaging` and returns the
+/// recorder of session `session` (whose renditions are `renditions`, top
+/// first) to plug in beside it.
+pub fn plug(
+    packaging: PackagerOutput,
+    channel: &Channel,
+    session: &str,
+    renditions: Vec<String>,
+    recordings: &Recordings,
+) -> (PackagerOutput, Option<RecorderOutput>) {
+    if !channel.recording.enabled {
+        return (packaging, None);
+    }
+    // The recorder writes the packager's own segments: one tap between them.
+    let (tap, segments) = packager::segment_tap(TAP_QUEUE);
+    let plan = RecordingPlan {
+        layout: recordings.catalog().layout().clone(),
+        channel: channel.name.clone(),
+        session: session.to_string(),
+        settings: channel.recording,
+        renditions,
+    };
+    (packaging.with_tap(tap), Some(RecorderOutput::new(plan, recordings.notifier().clone(), segments)))
+}
 
 /// The recorder output of one session.
 pub struct RecorderOutput {
@@ -39,13 +67,13 @@ impl Output for RecorderOutput {
         Subscription::no_units()
     }
 
-    fn start(self: Box<Self>, _feeds: Vec<Feed>, _reporter: Reporter) -> OutputRun {
+    fn start(self: Box<Self>, _feeds: Vec<Feed>, reporter: Reporter) -> OutputRun {
         let RecorderOutput { plan, notifier, segments } = *self;
         let (done, finished) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
         let spawned = std::thread::Builder::new().name("recorder".into()).spawn(move || {
             let _entered = span.enter();
-            writer::Writer::new(plan, notifier).run(segments);
+            writer::Writer::new(plan, notifier).run(segments, Some(reporter));
             let _ = done.send(());
         });
         Box::pin(async move {

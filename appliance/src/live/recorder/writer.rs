@@ -13,10 +13,13 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use media::TrackKind;
-use packager::{SealedSegment, SegmentReceiver};
+use packager::{SealedSegment, SegmentReceiver, TapStats};
+
+use crate::live::events::SessionEvent;
+use crate::live::ports::Reporter;
 
 use crate::recordings::index::{IndexEntry, IndexWriter};
 use crate::recordings::layout::{INDEX_FILE, Layout, init_file, segment_file};
@@ -80,8 +83,13 @@ impl Writer {
     }
 
     /// Writes every segment that comes until the stream ends, then closes the recording.
-    pub fn run(mut self, mut segments: SegmentReceiver) {
+    /// Segments the tap dropped (the recorder fell behind) go up as
+    /// `Dropped` events to `reporter`, at most once per `DROP_REPORT_INTERVAL`.
+    pub fn run(mut self, mut segments: SegmentReceiver, reporter: Option<Reporter>) {
+        let stats = segments.stats();
+        let mut drops = DropReport { reported: 0, at: Instant::now() };
         while let Some(segment) = segments.blocking_recv() {
+            drops.report_due(&stats, reporter.as_ref(), false);
             if !self.plan.settings.records(&segment.rendition, &self.plan.renditions) {
                 continue;
             }
@@ -95,14 +103,7 @@ impl Writer {
                 Err(e) => self.failed(&segment, e),
             }
         }
-        let stats = segments.stats();
-        if stats.dropped() > 0 {
-            tracing::warn!(
-                dropped = stats.dropped(),
-                offered = stats.offered(),
-                "the recorder fell behind: segments were not recorded"
-            );
-        }
+        drops.report_due(&stats, reporter.as_ref(), true);
         self.finish();
     }
 
@@ -226,6 +227,36 @@ impl Writer {
     }
 }
 
+/// How often segments the tap dropped are reported (as the session's other queues).
+const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What was last reported of the tap's drops.
+struct DropReport {
+    reported: u64,
+    at: Instant,
+}
+
+impl DropReport {
+    /// Reports drops since the last report when the interval has passed (or `now`).
+    fn report_due(&mut self, stats: &TapStats, reporter: Option<&Reporter>, now: bool) {
+        let dropped = stats.dropped();
+        if dropped == self.reported || !(now || self.at.elapsed() >= DROP_REPORT_INTERVAL) {
+            return;
+        }
+        let segments = dropped - self.reported;
+        tracing::warn!(segments, offered = stats.offered(), "the recorder fell behind: segments were not recorded");
+        if let Some(reporter) = reporter {
+            reporter.report(SessionEvent::Dropped {
+                queue: "recorder tap".into(),
+                units: segments,
+                episodes: segments,
+            });
+        }
+        self.reported = dropped;
+        self.at = Instant::now();
+    }
+}
+
 /// Writes `data` to a new file at `path` and syncs it.
 fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
     let mut file = File::create(path)?;
@@ -287,15 +318,17 @@ mod tests {
         }
     }
 
+    /// The recordings of a data directory (no quota), with its open store.
+    fn recordings_in(dir: &Path) -> (Recordings, Store) {
+        let store = Store::open(dir).unwrap();
+        let quota = crate::recordings::retention::Quota { keep_free_percent: 0.0, max_bytes: None };
+        (Recordings::new(dir, store.clone(), quota), store)
+    }
+
     #[test]
     fn the_writer_records_what_the_plan_says_marks_gaps_and_ends_ready() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let recordings = Recordings::new(
-            dir.path(),
-            store.clone(),
-            crate::recordings::retention::Quota { keep_free_percent: 0.0, max_bytes: None },
-        );
+        let (recordings, store) = recordings_in(dir.path());
         let (tap, segments) = segment_tap(16);
         for s in [segment("480p", 0), segment("720p", 0), segment("source", 0), segment("720p", 1)] {
             assert!(tap.offer(s));
@@ -303,7 +336,8 @@ mod tests {
         // Segment 2 never reached the recorder (a full tap): 3 starts a discontinuity.
         assert!(tap.offer(segment("720p", 3)));
         drop(tap);
-        Writer::new(plan(dir.path(), RecordRenditions::TopAndSource), recordings.notifier().clone()).run(segments);
+        Writer::new(plan(dir.path(), RecordRenditions::TopAndSource), recordings.notifier().clone())
+            .run(segments, None);
 
         let catalog: &Catalog = recordings.catalog();
         let recording = catalog.get("cam", "0190000000000abcd").unwrap();
@@ -321,15 +355,28 @@ mod tests {
     #[test]
     fn a_session_with_nothing_recorded_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let recordings = Recordings::new(
-            dir.path(),
-            store,
-            crate::recordings::retention::Quota { keep_free_percent: 0.0, max_bytes: None },
-        );
+        let (recordings, _store) = recordings_in(dir.path());
         let (tap, segments) = segment_tap(4);
         drop(tap);
-        Writer::new(plan(dir.path(), RecordRenditions::All), recordings.notifier().clone()).run(segments);
+        Writer::new(plan(dir.path(), RecordRenditions::All), recordings.notifier().clone()).run(segments, None);
         assert!(recordings.catalog().all().unwrap().is_empty());
+    }
+
+    #[test]
+    fn segments_the_tap_dropped_are_reported_as_the_sessions_other_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let (recordings, _store) = recordings_in(dir.path());
+        let (tap, segments) = segment_tap(1);
+        assert!(tap.offer(segment("720p", 0)));
+        assert!(!tap.offer(segment("720p", 1)), "the recorder is behind: dropped");
+        drop(tap);
+        let (events, mut reported) = tokio::sync::mpsc::channel(4);
+        let reporter = Reporter { output: "recorder".into(), events };
+        Writer::new(plan(dir.path(), RecordRenditions::All), recordings.notifier().clone())
+            .run(segments, Some(reporter));
+        let event = reported.try_recv().expect("a drop report");
+        assert_eq!(event, SessionEvent::Dropped { queue: "recorder tap".into(), units: 1, episodes: 1 });
+        let recording = recordings.catalog().get("cam", "0190000000000abcd").unwrap();
+        assert_eq!(recording.renditions[0].segments, 1);
     }
 }
