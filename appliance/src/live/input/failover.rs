@@ -2,8 +2,9 @@
 //! inputs do (a unit arrived, an input connected or left) and the time, with
 //! an exhaustive table test. The primary is on air while it delivers; when
 //! the input on air delivers nothing for `switch_after` or disconnects, the
-//! other input goes on air at its next keyframe if it delivers, else the
-//! slate at once; the primary goes back on air at a keyframe once it has
+//! other input goes on air at its next keyframe if it delivers (or at once
+//! from the keyframe it already delivered: `switch_now`), else the slate at
+//! once; the primary goes back on air at a keyframe once it has
 //! delivered steadily for `return_after`; the slate ends the session after
 //! `slate_grace` unless an input delivers again.
 
