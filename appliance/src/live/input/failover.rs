@@ -2,8 +2,9 @@
 //! inputs do (a unit arrived, an input connected or left) and the time, with
 //! an exhaustive table test. The primary is on air while it delivers; when
 //! the input on air delivers nothing for `switch_after` or disconnects, the
-//! other input goes on air at its next keyframe if it delivers, else the
-//! slate at once; the primary goes back on air at a keyframe once it has
+//! other input goes on air at its next keyframe if it delivers (or at once
+//! from the keyframe it already delivered: `switch_now`), else the slate at
+//! once; the primary goes back on air at a keyframe once it has
 //! delivered steadily for `return_after`; the slate ends the session after
 //! `slate_grace` unless an input delivers again.
 
@@ -226,21 +227,16 @@ impl Failover {
     /// The next moment the time alone can change something that no tick has
     /// decided yet: it may be past (a caller that missed it ticks at once).
     pub fn deadline(&self) -> Option<Instant> {
-        let mut moments = Vec::with_capacity(4);
-        for input in self.inputs.iter().filter(|i| i.connected) {
-            if let Some(at) = input.last_delivery {
-                moments.push(at + self.times.switch_after);
-            }
-        }
-        if self.on_air == Some(OnAir::Backup)
-            && let Some(since) = self.inputs[index(InputRole::Primary)].steady_since
-        {
-            moments.push(since + self.times.return_after);
-        }
-        if let Some(since) = self.slate_since {
-            moments.push(since + self.times.slate_grace);
-        }
-        moments.into_iter().filter(|at| self.ticked.is_none_or(|ticked| *at > ticked)).min()
+        let stall = |i: &Health| i.last_delivery.filter(|_| i.connected).map(|at| at + self.times.switch_after);
+        let primary = &self.inputs[index(InputRole::Primary)];
+        let steady = primary.steady_since.filter(|_| self.on_air == Some(OnAir::Backup));
+        let moments = [
+            stall(primary),
+            stall(&self.inputs[index(InputRole::Backup)]),
+            steady.map(|since| since + self.times.return_after),
+            self.slate_since.map(|since| since + self.times.slate_grace),
+        ];
+        moments.into_iter().flatten().filter(|at| self.ticked.is_none_or(|ticked| *at > ticked)).min()
     }
 }
 

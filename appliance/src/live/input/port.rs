@@ -96,6 +96,11 @@ pub struct InputPort {
     slate: Option<SlateFeed>,
     /// Events for the session in order; `next` hands them out one at a time, so it is cancel-safe.
     ready: VecDeque<PortEvent>,
+    /// The failover's timer, and the moment it is armed for. Re-armed only
+    /// for an earlier moment: a stall deadline moves with every unit, and a
+    /// timer that fires early just ticks and is armed again.
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+    armed: Option<Instant>,
 }
 
 fn slot(role: InputRole) -> usize {
@@ -116,6 +121,8 @@ impl InputPort {
             slates: Slates::new(channel),
             slate: None,
             ready: VecDeque::new(),
+            timer: Box::pin(tokio::time::sleep(std::time::Duration::ZERO)),
+            armed: None,
         }
     }
 
@@ -144,7 +151,12 @@ impl InputPort {
             if let Some(event) = self.ready.pop_front() {
                 return event;
             }
-            let deadline = self.failover.deadline().map(tokio::time::Instant::from_std);
+            if let Some(due) = self.failover.deadline()
+                && self.armed.is_none_or(|armed| due < armed)
+            {
+                self.timer.as_mut().reset(tokio::time::Instant::from_std(due));
+                self.armed = Some(due);
+            }
             let [primary, backup] = &mut self.inputs;
             tokio::select! {
                 event = recv(primary) => self.on_input(InputRole::Primary, event),
@@ -154,7 +166,8 @@ impl InputPort {
                         self.ready.push_back(PortEvent::Slate(StreamEvent::Unit(unit)));
                     }
                 }
-                _ = sleep_until(deadline) => {
+                _ = self.timer.as_mut(), if self.armed.is_some() => {
+                    self.armed = None;
                     let tick = self.failover.tick(Instant::now());
                     self.on_tick(tick);
                     self.replay_pending();
@@ -284,13 +297,6 @@ async fn recv(input: &mut Option<Input>) -> Option<StreamEvent> {
 async fn next_slate(feed: &mut Option<SlateFeed>) -> (media::EncodedUnit, media::Timebase) {
     match feed {
         Some(feed) => feed.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
