@@ -145,7 +145,7 @@ async fn image_boots_serves_restarts_when_wedged_and_powers_off() {
     assert!(ok, "publisher failed: {stderr}");
     // Logs are structured journal records: select this channel's lines by field.
     let (_, journal) = vm.sh("journalctl -u appliance -b -o cat CHANNEL=boot-test --no-pager").await;
-    assert!(journal.contains("publish accepted"), "journal fields CHANNEL=boot-test:\n{journal}");
+    assert!(journal.contains("input connected"), "journal fields CHANNEL=boot-test:\n{journal}");
 
     // 3. The watchdog: wedge the main loop (hidden debug trigger) and watch systemd restart it.
     let (_, before) = vm.sh("systemctl show appliance -p MainPID,NRestarts --value | tr '\\n' ' '").await;
