@@ -9,7 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 cargo build --locked --workspace --all-targets
-cargo test --locked --workspace --no-fail-fast "$@"
+# One test at a time in each binary: the e2e binary holds tests that play in
+# Chromium next to tests that transcode ladders, and on 2 cores two of them at
+# once starve the players (stalls, seconds of latency) without any fault.
+RUST_TEST_THREADS="${RUST_TEST_THREADS:-1}" cargo test --locked --workspace --no-fail-fast "$@"
 # Every cargo-fuzz target built with AddressSanitizer and run a few seconds from its seeds.
 bash fuzz/smoke.sh
 # The bootable image, booted in qemu (skips loudly where it cannot run). It boots
