@@ -141,7 +141,18 @@ impl Appliance {
                 }
             }
         }));
-        Ok(Appliance { rtmp_addr, http_addr, store, origin, live, viewers, http_connections, recordings, shutdown, tasks })
+        Ok(Appliance {
+            rtmp_addr,
+            http_addr,
+            store,
+            origin,
+            live,
+            viewers,
+            http_connections,
+            recordings,
+            shutdown,
+            tasks,
+        })
     }
 
     /// What systemd shows as STATUS: channels live, sessions, encoder usage.

@@ -9,12 +9,13 @@
 //! side's CPU is counted: ours is this process's (getrusage), the reference's
 //! is the sum over its processes (/proc/<pid>/stat, sampled until they exit).
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use appliance::{Appliance, Config};
-use benches::cpu::{copy_publisher, cpu_until_exit, own_cpu_seconds, wait_all};
+use benches::cpu::{copy_publisher, cpu_until_exit, own_cpu_seconds, rtmp_listener, wait_all};
 use benches::{recording, target_dir};
 use media::LatencyMode;
 
@@ -61,17 +62,14 @@ fn reference(source: &Path, out: &Path) -> f64 {
         .map(|i| {
             let dir = out.join(format!("ch{i}"));
             std::fs::create_dir_all(&dir).unwrap();
-            Command::new("ffmpeg")
-                .args(["-v", "error", "-f", "flv", "-listen", "1", "-i"])
-                .arg(format!("rtmp://127.0.0.1:{}/live/ref", base_port + i as u16 + 1))
-                .args(["-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_list_size", "24"])
-                .args(["-hls_segment_type", "fmp4", "-hls_flags", "independent_segments+delete_segments"])
-                .arg(dir.join("index.m3u8"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("ffmpeg starts")
+            let playlist = dir.join("index.m3u8");
+            let output: Vec<&OsStr> = ["-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_list_size", "24"]
+                .into_iter()
+                .chain(["-hls_segment_type", "fmp4", "-hls_flags", "independent_segments+delete_segments"])
+                .map(OsStr::new)
+                .chain([playlist.as_os_str()])
+                .collect();
+            rtmp_listener(&format!("rtmp://127.0.0.1:{}/live/ref", base_port + i as u16 + 1), &output)
         })
         .collect();
     // Let the listeners bind; probing their ports would take the one connection each accepts.

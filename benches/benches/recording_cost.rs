@@ -12,13 +12,14 @@
 //! receiving side's CPU is counted (getrusage for ours, /proc for the
 //! reference's processes).
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use appliance::state::{NewChannel, RecordingSettings};
 use appliance::{Appliance, Config};
-use benches::cpu::{copy_publisher, cpu_until_exit, own_cpu_seconds, wait_all};
+use benches::cpu::{copy_publisher, cpu_until_exit, own_cpu_seconds, rtmp_listener, wait_all};
 use benches::{recording, target_dir};
 use media::LatencyMode;
 
@@ -60,8 +61,10 @@ fn ours(source: &Path, record: bool) -> (f64, u64) {
         })
         .collect();
     let before = own_cpu_seconds();
-    let publishers: Vec<Child> =
-        keys.iter().map(|key| copy_publisher(source, &format!("rtmp://{}/live/{key}", appliance.rtmp_addr), SECONDS)).collect();
+    let publishers: Vec<Child> = keys
+        .iter()
+        .map(|key| copy_publisher(source, &format!("rtmp://{}/live/{key}", appliance.rtmp_addr), SECONDS))
+        .collect();
     let finished = wait_all(publishers);
     assert_eq!(finished, CHANNELS, "every publisher ran to its end");
     // The recorders finish their last segment once the sessions have ended.
@@ -84,17 +87,14 @@ fn reference(source: &Path, out: &Path) -> (f64, u64) {
         .map(|i| {
             let dir = out.join(format!("ch{i}"));
             std::fs::create_dir_all(&dir).unwrap();
-            Command::new("ffmpeg")
-                .args(["-v", "error", "-f", "flv", "-listen", "1", "-i"])
-                .arg(format!("rtmp://127.0.0.1:{}/live/ref", base_port + i as u16 + 1))
-                .args(["-c", "copy", "-f", "hls", "-hls_time", "2", "-hls_list_size", "0"])
-                .args(["-hls_segment_type", "fmp4", "-hls_flags", "independent_segments"])
-                .arg(dir.join("index.m3u8"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("ffmpeg starts")
+            let playlist = dir.join("index.m3u8");
+            let output: Vec<&OsStr> = ["-c", "copy", "-f", "hls", "-hls_time", "2", "-hls_list_size", "0"]
+                .into_iter()
+                .chain(["-hls_segment_type", "fmp4", "-hls_flags", "independent_segments"])
+                .map(OsStr::new)
+                .chain([playlist.as_os_str()])
+                .collect();
+            rtmp_listener(&format!("rtmp://127.0.0.1:{}/live/ref", base_port + i as u16 + 1), &output)
         })
         .collect();
     // Let the listeners bind; probing their ports would take the one connection each accepts.

@@ -11,13 +11,14 @@
 //! listener per channel taking the publish with `-c copy -f null -`, then
 //! with `-c copy -f flv rtmp://sink` instead.
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use appliance::state::records::restream::NewRestream;
 use appliance::{Appliance, Config};
-use benches::cpu::{copy_publisher, cpu_until_exit, own_cpu_seconds, wait_all};
+use benches::cpu::{copy_publisher, cpu_until_exit, own_cpu_seconds, rtmp_listener, wait_all};
 use benches::{recording, target_dir};
 use media::LatencyMode;
 
@@ -30,15 +31,8 @@ fn free_port() -> u16 {
 
 /// An `ffmpeg` RTMP listener that takes one publish and throws it away.
 fn sink(port: u16) -> Child {
-    Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "flv", "-listen", "1", "-i"])
-        .arg(format!("rtmp://127.0.0.1:{port}/live/sink"))
-        .args(["-c", "copy", "-f", "null", "-"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ffmpeg starts")
+    let output = ["-c", "copy", "-f", "null", "-"].map(OsStr::new);
+    rtmp_listener(&format!("rtmp://127.0.0.1:{port}/live/sink"), &output)
 }
 
 fn stop(children: Vec<Child>) {
@@ -105,18 +99,15 @@ fn reference(source: &Path, restream: bool) -> f64 {
     let mut listeners: Vec<Child> = ports
         .iter()
         .map(|port| {
-            let mut command = Command::new("ffmpeg");
-            command.args(["-v", "error", "-f", "flv", "-listen", "1", "-i"]);
-            command.arg(format!("rtmp://127.0.0.1:{port}/live/ref")).args(["-c", "copy"]);
+            let url = format!("rtmp://127.0.0.1:{port}/live/ref");
             if restream {
                 let sink_port = free_port();
                 sinks.push(sink(sink_port));
-                command.args(["-f", "flv"]).arg(format!("rtmp://127.0.0.1:{sink_port}/live/sink"));
+                let to = format!("rtmp://127.0.0.1:{sink_port}/live/sink");
+                rtmp_listener(&url, &["-c", "copy", "-f", "flv", &to].map(OsStr::new))
             } else {
-                command.args(["-f", "null", "-"]);
+                rtmp_listener(&url, &["-c", "copy", "-f", "null", "-"].map(OsStr::new))
             }
-            command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-            command.spawn().expect("ffmpeg starts")
         })
         .collect();
     std::thread::sleep(Duration::from_millis(1500));

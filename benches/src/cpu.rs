@@ -62,3 +62,17 @@ pub fn cpu_until_exit(children: &mut [Child], limit: std::time::Duration) -> f64
     }
     last_seen.iter().sum()
 }
+
+/// The `ffmpeg` program listening for one RTMP publish at `url` and
+/// handling it with `output` (for example `-c copy -f null -`): the
+/// reference side of the per-channel CPU benches, and their sinks.
+pub fn rtmp_listener(url: &str, output: &[&std::ffi::OsStr]) -> Child {
+    Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "flv", "-listen", "1", "-i", url])
+        .args(output)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg starts")
+}

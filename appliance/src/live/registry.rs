@@ -14,8 +14,8 @@ use tokio::sync::{broadcast, mpsc};
 use super::control::SessionCommand;
 use super::events::{LiveEvent, SessionEvent};
 use super::figures::{OutputFigures, SessionFigures};
-use super::link::Link;
 use super::input::meters::InputMeters;
+use super::link::Link;
 
 /// Events kept for watchers that fall behind (they lose the oldest beyond it).
 const EVENT_BACKLOG: usize = 256;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use appliance::live::events::{LiveEvent, SessionEvent};
 use appliance::state::{EventType, NewChannel, OnAir, SwitchReason};
 use media::{ChannelOutput, Ladder, LatencyMode, RenditionSpec, VideoCodec};
-use support::{MediaPlaylist, Publish, STEP_TIMEOUT, TestAppliance, have_ffmpeg, eventually};
+use support::{MediaPlaylist, Publish, STEP_TIMEOUT, TestAppliance, eventually, have_ffmpeg};
 use tokio::sync::broadcast;
 
 /// Short failover times, so the test runs in well under a minute per channel.

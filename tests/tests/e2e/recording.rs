@@ -20,7 +20,7 @@ use appliance::recordings::retention::Quota;
 use appliance::recordings::{Catalog, Layout, Recording};
 use appliance::state::{EventType, NewChannel, RecordingSettings, RecordingState, Scope, Snapshot, Store};
 use media::{ChannelOutput, EncoderPolicy, Ladder, LatencyMode, RenditionSpec, VideoCodec};
-use support::{MediaPlaylist, Publish, STEP_TIMEOUT, TestAppliance, finish, have_ffmpeg, eventually, probe};
+use support::{MediaPlaylist, Publish, STEP_TIMEOUT, TestAppliance, eventually, finish, have_ffmpeg, probe};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -110,7 +110,8 @@ async fn hls_js_plays_to_the_end(app: &TestAppliance, path: &str, seconds: f64) 
     let origin = app.url("");
     let args = [origin.as_str(), path, &limit.to_string()];
     let report =
-        support::run_browser_script(&player.join("catchup.mjs"), &args, Duration::from_secs(limit) + STEP_TIMEOUT).await;
+        support::run_browser_script(&player.join("catchup.mjs"), &args, Duration::from_secs(limit) + STEP_TIMEOUT)
+            .await;
     for errors in ["fatal_errors", "http_errors", "console_errors"] {
         assert_eq!(report[errors], serde_json::json!([]), "{errors}: {report}");
     }

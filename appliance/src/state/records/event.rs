@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::channel::Channel;
-use super::restream::RestreamReport;
-use super::recording::RecordingNotice;
 use super::input_switch::InputSwitched;
+use super::recording::RecordingNotice;
+use super::restream::RestreamReport;
 use super::session::{EncoderMoved, Session};
 
 /// The kinds of event, as named in webhook payloads and endpoint filters.

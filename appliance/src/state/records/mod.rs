@@ -5,9 +5,9 @@
 
 pub mod channel;
 pub mod event;
-pub mod restream;
-pub mod recording;
 pub mod input_switch;
+pub mod recording;
+pub mod restream;
 pub mod session;
 pub mod token;
 pub mod webhook;
@@ -16,8 +16,8 @@ pub use channel::{
     Channel, ChannelPatch, InputRole, MAX_RUNGS, MAX_SESSION_SECONDS, NAME_PATTERN, NewChannel, validate_name,
 };
 pub use event::{Attempt, AttemptOutcome, Delivery, DeliveryState, Event, EventType, PendingHead, Snapshot};
-pub use recording::{RecordRenditions, RecordingNotice, RecordingSettings, RecordingState};
 pub use input_switch::{InputSwitched, OnAir, SwitchReason};
+pub use recording::{RecordRenditions, RecordingNotice, RecordingSettings, RecordingState};
 pub use session::{EncoderMoved, EncoderSlot, Session, SessionCheckpoint, SessionStats};
 pub use token::{ApiToken, Scope, TOKEN_NAME_PATTERN};
 pub use webhook::{DESCRIPTION_PATTERN, MAX_URL_LEN, NewWebhook, SECRET_PATTERN, URL_PATTERN, WebhookEndpoint};
