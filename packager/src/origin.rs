@@ -25,8 +25,9 @@ use crate::rendition::{Progress, Rendition, SoFar};
 
 const PLAYLIST: &str = "application/vnd.apple.mpegurl";
 const SEGMENT: &str = "video/iso.segment";
-/// How long a request for the multivariant playlist waits for a new stream's first part.
-const FIRST_PART_WAIT: Duration = Duration::from_secs(10);
+/// How long a playlist request on a new stream waits for its first complete
+/// segment (at least; a rendition with longer segments waits two of them).
+const FIRST_SEGMENT_WAIT: Duration = Duration::from_secs(10);
 
 /// How parts and segments still being made reach a client that asks for them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,7 +103,7 @@ async fn multivariant(
     let Some(stream) = store.current(&channel) else {
         return Failure(StatusCode::NOT_FOUND, "no stream on this channel\n").into_response();
     };
-    if !stream.is_described() && !wait_described(&stream).await {
+    if !(stream.is_described() && has_first_segments(&stream)) && !wait_first_segments(&stream).await {
         return Failure(StatusCode::SERVICE_UNAVAILABLE, "stream has no media yet\n").into_response();
     }
     let text = Bytes::from(stream.multivariant());
@@ -111,17 +112,33 @@ async fn multivariant(
     playlist_response(text, None, Freshness::LivePlaylist { target_duration }, &headers)
 }
 
-/// Waits until every rendition of a fresh stream has a part (players start right after).
-async fn wait_described(stream: &Arc<LiveStream>) -> bool {
-    let deadline = tokio::time::Instant::now() + FIRST_PART_WAIT;
+/// Whether every rendition has a complete segment (or ended).
+fn has_first_segments(stream: &LiveStream) -> bool {
+    stream.renditions.iter().all(|r| first_segment_done(&r.progress()))
+}
+
+fn first_segment_done(p: &Progress) -> bool {
+    p.last_complete.is_some() || p.ended
+}
+
+/// Waits until every rendition of a fresh stream has a complete segment.
+/// Players start right after the first playlist they get, and some cannot
+/// start from a playlist of parts alone: Shaka Player 5.2 asks for the
+/// unfinished segment's URI, which a playlist of parts does not have, and
+/// throws. Holding the first request costs at most one segment, once per session.
+async fn wait_first_segments(stream: &Arc<LiveStream>) -> bool {
     for rendition in &stream.renditions {
-        let mut rx = rendition.subscribe();
-        let ready = tokio::time::timeout_at(deadline, rx.wait_for(|p| p.last_part.is_some() || p.ended)).await;
-        if !matches!(ready, Ok(Ok(_))) {
+        if !wait_first_segment(rendition).await {
             return false;
         }
     }
     stream.is_described()
+}
+
+async fn wait_first_segment(rendition: &Rendition) -> bool {
+    let wait = FIRST_SEGMENT_WAIT.max(Duration::from_secs(2 * rendition.target_duration()));
+    let mut rx = rendition.subscribe();
+    matches!(tokio::time::timeout(wait, rx.wait_for(first_segment_done)).await, Ok(Ok(_)))
 }
 
 async fn media_file(
@@ -212,6 +229,9 @@ async fn media_playlist(
     let msn = msn.filter(|_| !progress.ended);
     let skip = skip && !progress.ended;
     let blocking = msn.is_some();
+    if !blocking && !first_segment_done(&progress) && !wait_first_segment(rendition).await {
+        return Err(Failure(StatusCode::SERVICE_UNAVAILABLE, "stream has no media yet\n"));
+    }
     if let Some(msn) = msn {
         check_directives(rendition, &progress, msn, part)?;
         let wait = Duration::from_secs(3 * rendition.target_duration());

@@ -470,3 +470,31 @@ async fn cache_headers_for_browsers_and_shared_caches() {
     let text = response.text().await.unwrap();
     assert!(text.ends_with("#EXT-X-ENDLIST\n") && !text.contains("#EXT-X-SKIP"), "{text}");
 }
+
+/// A new stream's playlists wait for its first complete segment: a playlist
+/// of parts alone is legal, but Shaka Player cannot start from one.
+#[tokio::test]
+async fn a_new_streams_playlists_wait_for_its_first_segment() {
+    let (store, _stream, mut source) = setup();
+    source.frames(12, Instant::now());
+    let base = serve(store).await;
+    let client = reqwest::Client::new();
+    let watching = source.rendition.watchers();
+    let get = |path: &str| {
+        let (client, url) = (client.clone(), format!("{base}{path}"));
+        tokio::spawn(async move {
+            let response = client.get(url).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        })
+    };
+    let multivariant = get("/hls/ch/index.m3u8");
+    let media = get("/hls/ch/s1/source/index.m3u8");
+    held(&source.rendition, watching, 2).await;
+    assert!(!multivariant.is_finished() && !media.is_finished(), "both held while there are only parts");
+    source.frames(30, Instant::now());
+    let (status, body) = tokio::time::timeout(Duration::from_secs(2), media).await.unwrap().unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("#EXTINF:1"), "{body}");
+    let (status, body) = tokio::time::timeout(Duration::from_secs(2), multivariant).await.unwrap().unwrap();
+    assert_eq!((status, body.contains("s1/source/index.m3u8")), (200, true), "{body}");
+}

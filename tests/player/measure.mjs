@@ -10,8 +10,25 @@ export async function watchHlsJs(page, seconds, { switchLevels = false } = {}) {
     let stalls = 0;
     const fatal = [];
     const httpErrors = [];
-    video.addEventListener("waiting", () => stalls++);
+    // What the player did lately (loads with their request-to-loaded times,
+    // non-fatal errors), kept to explain a stall: was the network late, or
+    // was this page starved (its timers late)?
+    const recent = [];
+    const note = (what) => { recent.push(`${(performance.now() / 1000).toFixed(2)} ${what}`); if (recent.length > 12) recent.shift(); };
+    const took = (stats) => stats && stats.loading ? Math.round(stats.loading.end - stats.loading.start) : null;
+    hls.on("hlsFragLoaded", (_, d) => note(`loaded ${(d.part || d.frag).url.split("/").pop()} in ${took((d.part || d.frag).stats)} ms`));
+    hls.on("hlsLevelLoaded", (_, d) => note(`playlist ${d.details.lastPartSn}.${d.details.lastPartIndex} in ${took(d.stats)} ms`));
+    const stallsAt = [];
+    let timerLateMax = 0;
+    video.addEventListener("waiting", () => {
+      stalls++;
+      const b = video.buffered;
+      const ranges = [];
+      for (let i = 0; i < b.length; i++) ranges.push(`${b.start(i).toFixed(2)}-${b.end(i).toFixed(2)}`);
+      if (stallsAt.length < 5) stallsAt.push({ at: +video.currentTime.toFixed(3), buffered: ranges.join(","), recent: [...recent] });
+    });
     hls.on("hlsError", (_, d) => {
+      if (!d.fatal) note(`error ${d.details}`);
       if (d.fatal) fatal.push(d.details);
       const code = d.response && d.response.code;
       if (code >= 400 || code === 0) httpErrors.push(`${code} ${d.details} ${d.url || (d.frag && d.frag.url) || ""}`);
@@ -25,7 +42,9 @@ export async function watchHlsJs(page, seconds, { switchLevels = false } = {}) {
     const start = video.currentTime;
     const began = performance.now();
     while (performance.now() - began < seconds * 1000) {
+      const asked = performance.now();
       await new Promise((r) => setTimeout(r, 250));
+      timerLateMax = Math.max(timerLateMax, performance.now() - asked - 250);
       if (Number.isFinite(hls.latency) && hls.latency > 0) latencies.push(hls.latency);
       // The wall clock minus the program date-time on screen: ingest to display, on one machine's clock.
       if (hls.playingDate && !video.paused) glass.push((Date.now() - hls.playingDate.getTime()) / 1000);
@@ -44,6 +63,8 @@ export async function watchHlsJs(page, seconds, { switchLevels = false } = {}) {
       played_seconds: video.currentTime - start,
       wall_seconds: (performance.now() - began) / 1000,
       stalls,
+      stalls_at: stallsAt,
+      timer_late_max_ms: Math.round(timerLateMax),
       fatal_errors: fatal,
       http_errors: httpErrors,
       latency_p50: q(0.5), latency_p95: q(0.95), latency_max: latencies.at(-1) ?? null,

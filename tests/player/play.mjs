@@ -31,20 +31,26 @@ async function start(page, kind) {
   else await page.addScriptTag({ url: `${origin}/assets/hls.min.js` });
   await page.evaluate(async ([kind, url]) => {
     const video = document.getElementById("video");
-    const viewer = { errors: [], levels: () => [] };
+    // What the player did lately, kept to explain a stall (hls.js: loads with their times, non-fatal errors).
+    const viewer = { errors: [], levels: () => [], recent: [] };
+    const note = (what) => { viewer.recent.push(`${(performance.now() / 1000).toFixed(2)} ${what}`); if (viewer.recent.length > 12) viewer.recent.shift(); };
     if (kind === "shaka") {
       shaka.polyfill.installAll();
       const player = new shaka.Player();
       await player.attach(video);
-      // Our segments carry exact, continuous media timestamps: Shaka places them
-      // by those. Re-deriving each part's timestampOffset from the playlist
-      // instead, Shaka 5 adds 1 ms to a negative offset (an Edge workaround),
-      // finds the offset "changed" on the next part, aborts the SourceBuffer and
-      // MSE drops that part's frames up to the next keyframe: gap jumps at every
-      // segment, the stalls issue 12 reported.
+      // Sequence mode (appending each part after the previous one) is how
+      // Shaka Player 5.2 plays this origin's LL-HLS; its default segments mode
+      // derives each part's timestampOffset from the playlist, adds 1 ms to a
+      // negative one (an Edge workaround), finds the offset "changed" on the
+      // next part, aborts the SourceBuffer and MSE drops that part's frames up
+      // to the next keyframe: a gap jump at every segment. Placing parts by
+      // their media timestamps instead (ignoreManifestTimestampsInSegmentsMode)
+      // plays a fresh stream but not one joined after its window has slid: the
+      // seek range stays at the playlist's timeline while the media is buffered
+      // at its own. The appliance README says so for integrators.
       player.configure({
         streaming: { lowLatencyMode: true },
-        manifest: { hls: { ignoreManifestTimestampsInSegmentsMode: true } },
+        manifest: { hls: { sequenceMode: true } },
       });
       player.addEventListener("error", (e) => viewer.errors.push(`shaka ${e.detail.code}`));
       await player.load(url);
@@ -58,7 +64,10 @@ async function start(page, kind) {
       window.shakaPlayer = player;
     } else {
       const hls = new Hls({ lowLatencyMode: true });
-      hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) viewer.errors.push(`hls.js ${d.details}`); });
+      hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) viewer.errors.push(`hls.js ${d.details}`); else note(`error ${d.details}`); });
+      const took = (stats) => stats && stats.loading ? Math.round(stats.loading.end - stats.loading.start) : null;
+      hls.on(Hls.Events.FRAG_LOADED, (_, d) => note(`loaded ${(d.part || d.frag).url.split("/").pop()} in ${took((d.part || d.frag).stats)} ms`));
+      hls.on(Hls.Events.LEVEL_LOADED, (_, d) => note(`playlist ${d.details.lastPartSn}.${d.details.lastPartIndex} in ${took(d.stats)} ms`));
       hls.loadSource(url);
       hls.attachMedia(video);
       viewer.playingDate = () => hls.playingDate;
@@ -84,14 +93,17 @@ async function watch(page, seconds) {
       const b = video.buffered;
       let ahead = 0;
       for (let i = 0; i < b.length; i++) if (b.start(i) <= video.currentTime && video.currentTime <= b.end(i)) ahead = b.end(i) - video.currentTime;
-      if (stallsAt.length < 10) stallsAt.push({ at: +video.currentTime.toFixed(3), buffer_ahead: +ahead.toFixed(3), ranges: b.length });
+      if (stallsAt.length < 10) stallsAt.push({ at: +video.currentTime.toFixed(3), buffer_ahead: +ahead.toFixed(3), ranges: b.length, recent: [...viewer.recent] });
     });
     const latencies = [];
     const own = [];
     const start = video.currentTime;
     const began = performance.now();
+    let timerLateMax = 0;
     while (performance.now() - began < seconds * 1000) {
+      const asked = performance.now();
       await new Promise((r) => setTimeout(r, 250));
+      timerLateMax = Math.max(timerLateMax, performance.now() - asked - 250);
       const date = viewer.playingDate();
       if (date && !video.paused) latencies.push((Date.now() - date.getTime()) / 1000);
       const o = viewer.ownLatency();
@@ -109,6 +121,7 @@ async function watch(page, seconds) {
       latency_p50: q(latencies, 0.5), latency_p95: q(latencies, 0.95), latency_max: q(latencies, 1),
       own_latency_p50: q(own, 0.5),
       stalls_at: stallsAt,
+      timer_late_max_ms: Math.round(timerLateMax),
       player_stats: viewer.stats ? viewer.stats() : null,
       levels: viewer.levels(),
       video_size: [video.videoWidth, video.videoHeight],
