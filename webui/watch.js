@@ -95,6 +95,7 @@ async function start() {
     backBufferLength: Math.max(10, 3 * mode.targetDuration),
   });
   window.hlsPlayer = hls;
+  window.partGuard = guardLowLatencyParts(hls, video);
   hls.on(Hls.Events.MANIFEST_PARSED, () => { showQualities(); video.play().catch(() => {}); });
   hls.on(Hls.Events.LEVELS_UPDATED, showQualities);
   hls.on(Hls.Events.LEVEL_SWITCHED, showQualities);

@@ -65,6 +65,7 @@ export async function watchHlsJs(page, seconds, { switchLevels = false } = {}) {
       stalls,
       stalls_at: stallsAt,
       timer_late_max_ms: Math.round(timerLateMax),
+      part_guard_restarts: window.partGuard ? window.partGuard.restarts : null,
       fatal_errors: fatal,
       http_errors: httpErrors,
       latency_p50: q(0.5), latency_p95: q(0.95), latency_max: latencies.at(-1) ?? null,

@@ -28,7 +28,11 @@ async function start(page, kind) {
   await page.goto(`${origin}/healthz`);
   await page.setContent(page_html);
   if (kind === "shaka") await page.addScriptTag({ path: shakaPath });
-  else await page.addScriptTag({ url: `${origin}/assets/hls.min.js` });
+  else {
+    // hls.js as the appliance serves it, with the part guard its README recommends (webui/hls-part-guard.js).
+    await page.addScriptTag({ url: `${origin}/assets/hls.min.js` });
+    await page.addScriptTag({ url: `${origin}/assets/hls-part-guard.js` });
+  }
   await page.evaluate(async ([kind, url]) => {
     const video = document.getElementById("video");
     // What the player did lately, kept to explain a stall (hls.js: loads with their times, non-fatal errors).
@@ -74,6 +78,8 @@ async function start(page, kind) {
       viewer.ownLatency = () => hls.latency;
       viewer.levels = () => hls.levels.map((l) => `${l.width}x${l.height}@${l.bitrate}`);
       window.hlsPlayer = hls;
+      const guard = guardLowLatencyParts(hls, video);
+      viewer.stats = () => ({ part_guard_restarts: guard.restarts });
     }
     video.play().catch(() => {});
     window.viewer = viewer;

@@ -49,6 +49,7 @@ function attachPlayer(video, url, onLevels) {
   const hls = new window.Hls({ lowLatencyMode: true, backBufferLength: 30 });
   hls.on(window.Hls.Events.MANIFEST_PARSED, () => { video.play().catch(() => {}); onLevels?.(hls); });
   hls.on(window.Hls.Events.ERROR, (_, d) => { if (d.fatal) { console.warn("hls fatal", d.details); } });
+  window.guardLowLatencyParts?.(hls, video);
   hls.loadSource(url);
   hls.attachMedia(video);
   return { destroy() { hls.destroy(); }, hls };

@@ -12,11 +12,13 @@ const INDEX_HTML: &str = include_str!("../../../webui/index.html");
 const HLS_JS: &[u8] = include_bytes!("../../../webui/vendor/hls.min.js");
 const WATCH_HTML: &str = include_str!("../../../webui/watch.html");
 const WATCH_JS: &str = include_str!("../../../webui/watch.js");
+const PART_GUARD_JS: &[u8] = include_bytes!("../../../webui/hls-part-guard.js");
 
 pub fn router() -> Router {
     Router::new()
         .route("/", get(index))
         .route("/assets/hls.min.js", get(hls_js))
+        .route("/assets/hls-part-guard.js", get(part_guard_js))
         .route("/watch/{channel}", get(watch))
         .route("/assets/watch.js", get(watch_js))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -54,6 +56,10 @@ fn script(body: &'static [u8], cache_control: &'static str) -> Response {
 
 async fn hls_js() -> Response {
     script(HLS_JS, "public, max-age=86400")
+}
+
+async fn part_guard_js() -> Response {
+    script(PART_GUARD_JS, "no-cache")
 }
 
 /// The watch page of a channel (it reads the channel from its own path).

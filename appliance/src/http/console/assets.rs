@@ -37,6 +37,7 @@ static ASSETS: &[(&str, Asset)] = &[
     ("pages.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/console/pages.js") }),
     ("live.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/console/live.js") }),
     ("hls.min.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/vendor/hls.min.js") }),
+    ("hls-part-guard.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/hls-part-guard.js") }),
 ];
 
 pub fn get(name: &str) -> Option<&'static Asset> {
@@ -51,7 +52,7 @@ mod tests {
     #[test]
     fn the_page_loads_only_embedded_assets() {
         let page = std::str::from_utf8(get("index.html").unwrap().bytes).unwrap();
-        for name in ["console.css", "hls.min.js", "app.js"] {
+        for name in ["console.css", "hls.min.js", "hls-part-guard.js", "app.js"] {
             assert!(page.contains(&format!("/console/assets/{name}")), "index.html loads {name}");
         }
         for (name, asset) in ASSETS.iter().filter(|(n, _)| *n != "hls.min.js") {
