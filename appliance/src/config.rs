@@ -24,6 +24,29 @@ pub struct Config {
     pub sessions: SessionsConfig,
     pub recording: RecordingConfig,
     pub failover: FailoverConfig,
+    pub tls: TlsConfig,
+}
+
+/// HTTPS: the origin, the API and the console over TLS with HTTP/2 (ALPN),
+/// besides plain HTTP (which CDNs may pull from). On when a certificate and
+/// key are configured, or with `self_signed` (the image's default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    pub https_listen: String,
+    /// PEM certificate chain (leaf first); with `key`.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// Without `cert` and `key`: a self-signed certificate for `public_host`,
+    /// made at the first start and kept in `<data_dir>/tls`.
+    pub self_signed: bool,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self { https_listen: "0.0.0.0:8443".into(), cert: PathBuf::new(), key: PathBuf::new(), self_signed: false }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -202,6 +225,7 @@ impl Default for Config {
             sessions: SessionsConfig::default(),
             recording: RecordingConfig::default(),
             failover: FailoverConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -253,7 +277,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables that override the file, and the field each sets.
-pub const ENV_VARS: [&str; 36] = [
+pub const ENV_VARS: [&str; 40] = [
     "APPLIANCE_DATA_DIR",
     "APPLIANCE_PUBLIC_HOST",
     "APPLIANCE_RTMP_LISTEN",
@@ -290,6 +314,10 @@ pub const ENV_VARS: [&str; 36] = [
     "APPLIANCE_FAILOVER_SWITCH_AFTER_MS",
     "APPLIANCE_FAILOVER_RETURN_AFTER_MS",
     "APPLIANCE_FAILOVER_SLATE_SECONDS",
+    "APPLIANCE_TLS_HTTPS_LISTEN",
+    "APPLIANCE_TLS_CERT",
+    "APPLIANCE_TLS_KEY",
+    "APPLIANCE_TLS_SELF_SIGNED",
 ];
 
 impl Config {
@@ -323,6 +351,13 @@ impl Config {
                 .parse()
                 .map_err(|_| ConfigError::Env { name, reason: format!("{value:?} is not a whole number") })
         }
+        fn boolean(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+            match value.trim() {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                _ => Err(ConfigError::Env { name, reason: format!("{value:?} is not true or false") }),
+            }
+        }
         for name in ENV_VARS {
             let Some(value) = env(name) else { continue };
             match name {
@@ -351,16 +386,7 @@ impl Config {
                 "APPLIANCE_HLS_PART_TARGET_MS" => self.hls.part_target_ms = number(name, &value)?,
                 "APPLIANCE_HLS_WINDOW_SECONDS" => self.hls.window_seconds = number(name, &value)?,
                 "APPLIANCE_HLS_RETENTION_SECONDS" => self.hls.retention_seconds = number(name, &value)?,
-                "APPLIANCE_WEBHOOKS_DELIVER" => {
-                    self.webhooks.deliver = match value.trim() {
-                        "true" | "1" | "yes" => true,
-                        "false" | "0" | "no" => false,
-                        _ => {
-                            let reason = format!("{value:?} is not true or false");
-                            return Err(ConfigError::Env { name, reason });
-                        }
-                    }
-                }
+                "APPLIANCE_WEBHOOKS_DELIVER" => self.webhooks.deliver = boolean(name, &value)?,
                 "APPLIANCE_WEBHOOKS_TIMEOUT_MS" => self.webhooks.timeout_ms = number(name, &value)?,
                 "APPLIANCE_WEBHOOKS_RETRY_BASE_MS" => self.webhooks.retry_base_ms = number(name, &value)?,
                 "APPLIANCE_WEBHOOKS_RETRY_MAX_MS" => self.webhooks.retry_max_ms = number(name, &value)?,
@@ -382,6 +408,10 @@ impl Config {
                 "APPLIANCE_FAILOVER_SWITCH_AFTER_MS" => self.failover.switch_after_ms = number(name, &value)?,
                 "APPLIANCE_FAILOVER_RETURN_AFTER_MS" => self.failover.return_after_ms = number(name, &value)?,
                 "APPLIANCE_FAILOVER_SLATE_SECONDS" => self.failover.slate_seconds = number(name, &value)?,
+                "APPLIANCE_TLS_HTTPS_LISTEN" => self.tls.https_listen = value,
+                "APPLIANCE_TLS_CERT" => self.tls.cert = PathBuf::from(value),
+                "APPLIANCE_TLS_KEY" => self.tls.key = PathBuf::from(value),
+                "APPLIANCE_TLS_SELF_SIGNED" => self.tls.self_signed = boolean(name, &value)?,
                 _ => unreachable!("every name in ENV_VARS is matched"),
             }
         }
@@ -423,6 +453,12 @@ impl Config {
         }
         if let Err(e) = self.http.listen.parse::<SocketAddr>() {
             return invalid("http.listen", format!("{:?} is not an address:port ({e})", self.http.listen));
+        }
+        if let Err(e) = self.tls.https_listen.parse::<SocketAddr>() {
+            return invalid("tls.https_listen", format!("{:?} is not an address:port ({e})", self.tls.https_listen));
+        }
+        if self.tls.cert.as_os_str().is_empty() != self.tls.key.as_os_str().is_empty() {
+            return invalid("tls.cert", "a certificate needs its key (tls.key), and a key its certificate".into());
         }
         if let Err(reason) = crate::http::client_address::TrustedProxies::parse(&self.http.trusted_proxies) {
             return invalid("http.trusted_proxies", reason);
@@ -536,6 +572,25 @@ impl Config {
 
     pub fn http_addr(&self) -> SocketAddr {
         self.http.listen.parse().expect("validated")
+    }
+
+    /// Where HTTPS gets its certificate; `None` when HTTPS is off.
+    pub fn tls_source(&self) -> Option<crate::tls::CertificateSource> {
+        let t = &self.tls;
+        if !t.cert.as_os_str().is_empty() {
+            return Some(crate::tls::CertificateSource::Files { cert: t.cert.clone(), key: t.key.clone() });
+        }
+        let mut names = vec![self.public_host.clone()];
+        for local in ["localhost", "127.0.0.1"] {
+            if !names.iter().any(|n| n == local) {
+                names.push(local.into());
+            }
+        }
+        t.self_signed.then_some(crate::tls::CertificateSource::SelfSigned { names })
+    }
+
+    pub fn https_addr(&self) -> SocketAddr {
+        self.tls.https_listen.parse().expect("validated")
     }
 
     /// The HTTP server's timeouts and caps (validated: the proxies parse).

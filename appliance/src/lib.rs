@@ -19,6 +19,7 @@ pub mod recordings;
 pub mod serve;
 pub mod state;
 pub mod systemd_notify;
+pub mod tls;
 pub mod webhooks;
 
 pub use config::Config;

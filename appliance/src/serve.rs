@@ -27,6 +27,10 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 pub struct Appliance {
     pub rtmp_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// The HTTPS listener's address, when TLS is on.
+    pub https_addr: Option<SocketAddr>,
+    /// The HTTPS certificate's SHA-256 fingerprint, when TLS is on.
+    pub tls_fingerprint: Option<String>,
     pub store: Store,
     pub origin: Arc<OriginStore>,
     /// The owner of every live session, and the registry of what is live.
@@ -44,6 +48,10 @@ pub struct Appliance {
 impl Appliance {
     /// Opens state and binds every listener; returns once both accept connections.
     pub async fn start(config: &Config) -> anyhow::Result<Appliance> {
+        let tls = match config.tls_source() {
+            Some(source) => Some(crate::tls::TlsIdentity::load(&source, &config.data_dir)?),
+            None => None,
+        };
         let store = Store::open(&config.data_dir)?;
         recover(&store)?;
         let recordings = Recordings::new(&config.data_dir, store.clone(), config.recording_quota());
@@ -84,6 +92,17 @@ impl Appliance {
         let http_addr = http.local_addr()?;
         tracing::info!(%rtmp_addr, "rtmp listening");
         tracing::info!(%http_addr, "http listening");
+        let https = match &tls {
+            Some(identity) => {
+                let listener = tokio::net::TcpListener::bind(config.https_addr())
+                    .await
+                    .with_context(|| format!("cannot listen for HTTPS on {}", config.tls.https_listen))?;
+                let https_addr = listener.local_addr()?;
+                tracing::info!(%https_addr, fingerprint = %identity.fingerprint, self_signed = identity.self_signed, "https listening (HTTP/2 and HTTP/1.1)");
+                Some((listener, https_addr))
+            }
+            None => None,
+        };
 
         let mut tasks = Vec::new();
         let mut stop = shutdown_rx.clone();
@@ -125,7 +144,15 @@ impl Appliance {
         limits.caps.total = crate::fd_limit::fit(limits.caps.total, config.rtmp.max_connections);
         let server = crate::http::server::HttpServer::new(http, limits);
         let http_connections = server.registry();
-        tasks.push(tokio::spawn(server.run(app, shutdown_rx.clone())));
+        tasks.push(tokio::spawn(server.run(app.clone(), shutdown_rx.clone())));
+        let https_addr = https.as_ref().map(|(_, addr)| *addr);
+        if let (Some((listener, _)), Some(identity)) = (https, &tls) {
+            // Its own caps and registry: a flood on one listener leaves the other's room alone.
+            let mut limits = config.http_limits();
+            limits.caps.total = crate::fd_limit::fit(limits.caps.total, config.rtmp.max_connections);
+            let server = crate::http::server::HttpServer::new(listener, limits).with_tls(identity);
+            tasks.push(tokio::spawn(server.run(app, shutdown_rx.clone())));
+        }
         let sweeper_origin = origin.clone();
         let sweeper_viewers = viewers.clone();
         let mut stop = shutdown_rx;
@@ -144,6 +171,8 @@ impl Appliance {
         Ok(Appliance {
             rtmp_addr,
             http_addr,
+            https_addr,
+            tls_fingerprint: tls.map(|identity| identity.fingerprint),
             store,
             origin,
             live,

@@ -66,6 +66,8 @@ export async function watchHlsJs(page, seconds, { switchLevels = false } = {}) {
       stalls_at: stallsAt,
       timer_late_max_ms: Math.round(timerLateMax),
       part_guard_restarts: window.partGuard ? window.partGuard.restarts : null,
+      // The HTTP versions the page's requests used (h2 over HTTPS).
+      protocols: [...new Set(performance.getEntriesByType("resource").map((e) => e.nextHopProtocol))],
       fatal_errors: fatal,
       http_errors: httpErrors,
       latency_p50: q(0.5), latency_p95: q(0.95), latency_max: latencies.at(-1) ?? null,

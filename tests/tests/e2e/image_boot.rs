@@ -104,9 +104,21 @@ async fn image_boots_serves_restarts_when_wedged_and_powers_off() {
     // 1. Ready: the health endpoint answers over the forwarded port.
     let ready = vm.wait_http_ready().await;
     eprintln!("boot test: boot to ready (qemu start to /healthz answering) {:.1} s", ready.as_secs_f64());
-    let banner = vm.wait_console("Management URL:", BOOT_LIMIT).await;
+    let banner = vm.wait_console(" Time sync:", BOOT_LIMIT).await;
     assert!(banner.contains("Admin password: "), "first boot prints the admin password:\n{banner}");
     let hostname = banner_hostname(&banner);
+    // HTTPS with a certificate made at the first start, its fingerprint on the banner; HTTP/2 by ALPN.
+    let fingerprint = banner.lines().skip_while(|l| !l.contains("HTTPS certificate SHA-256 fingerprint")).nth(1);
+    assert!(
+        fingerprint.is_some_and(|f| f.trim().len() == 95),
+        "the banner shows the certificate's fingerprint:\n{banner}"
+    );
+    let https = std::process::Command::new("curl")
+        .args(["-sk", "--http2", "-o", "/dev/null", "-w", "%{http_version} %{response_code}"])
+        .arg(format!("https://127.0.0.1:{}/healthz", vm.https_port))
+        .output()
+        .expect("curl runs");
+    assert_eq!(String::from_utf8_lossy(&https.stdout), "2 200", "HTTPS answers over HTTP/2");
     vm.connect_shell().await;
 
     // The unit as systemd sees it: notify, watchdog, READY reached, STATUS from the binary.
@@ -347,6 +359,7 @@ struct Vm {
     console: PathBuf,
     socket: PathBuf,
     http_port: u16,
+    https_port: u16,
     rtmp_port: u16,
     started: Instant,
     shell: Option<tokio::net::UnixStream>,
@@ -375,7 +388,7 @@ impl Vm {
         let console = dir.join(format!("console-{boot}.log"));
         let socket = dir.join(format!("ctl-{boot}.sock"));
         std::fs::write(&provision, PROVISION).unwrap();
-        let (http_port, rtmp_port) = (free_port(), free_port());
+        let (http_port, rtmp_port, https_port) = (free_port(), free_port(), free_port());
         let mut qemu = Command::new("qemu-system-x86_64");
         qemu.args(["-machine", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "2048"])
             .args(["-display", "none", "-monitor", "none", "-no-reboot"])
@@ -388,7 +401,7 @@ impl Vm {
             // restrict=on: the guest reaches nothing but the forwarded ports.
             .arg("-netdev")
             .arg(format!(
-                "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{http_port}-:80,hostfwd=tcp:127.0.0.1:{rtmp_port}-:1935"
+                "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{http_port}-:80,hostfwd=tcp:127.0.0.1:{rtmp_port}-:1935,hostfwd=tcp:127.0.0.1:{https_port}-:443"
             ))
             .args(["-device", "virtio-net-pci,netdev=net0"])
             .arg("-serial")
@@ -405,7 +418,7 @@ impl Vm {
         let started = Instant::now();
         let qemu = qemu.spawn().expect("qemu starts");
         eprintln!("boot test: qemu (TCG) started (boot {boot}), console in {}", console.display());
-        Vm { qemu: Some(qemu), console, socket, http_port, rtmp_port, started, shell: None, seq: 0 }
+        Vm { qemu: Some(qemu), console, socket, http_port, rtmp_port, https_port, started, shell: None, seq: 0 }
     }
 
     fn console(&self) -> String {

@@ -13,6 +13,7 @@ mod console;
 mod console_operations;
 mod edge;
 mod failover;
+mod https;
 mod image_boot;
 mod ladder;
 mod outputs;

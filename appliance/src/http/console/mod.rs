@@ -179,8 +179,10 @@ async fn sign_in(State(console): State<Console>, extensions: Extensions, headers
     }
     let (id, csrf) = console.sessions.create();
     tracing::info!(%client, "console: admin signed in");
+    // Over HTTPS the browser must never send it back over plain HTTP.
+    let secure = if over_tls(&extensions) { "; Secure" } else { "" };
     let cookie = format!(
-        "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
         sessions::COOKIE,
         sessions::LIFETIME.as_secs()
     );
@@ -189,8 +191,13 @@ async fn sign_in(State(console): State<Console>, extensions: Extensions, headers
     response
 }
 
+/// Whether the request came over TLS (HTTPS).
+fn over_tls(extensions: &Extensions) -> bool {
+    extensions.get::<crate::http::server::connection::OverTls>().is_some_and(|t| t.0)
+}
+
 /// Sign out: needs the CSRF token like every other mutation.
-async fn sign_out(State(console): State<Console>, headers: HeaderMap) -> Response {
+async fn sign_out(State(console): State<Console>, extensions: Extensions, headers: HeaderMap) -> Response {
     let Some(id) = session_id(&headers) else {
         return ApiError::new(ProblemKind::Unauthorized, "not signed in").into_response();
     };
@@ -202,7 +209,8 @@ async fn sign_out(State(console): State<Console>, headers: HeaderMap) -> Respons
         return ApiError::new(ProblemKind::Forbidden, "missing or wrong X-CSRF-Token").into_response();
     }
     console.sessions.remove(id);
-    let cookie = format!("{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0", sessions::COOKIE);
+    let secure = if over_tls(&extensions) { "; Secure" } else { "" };
+    let cookie = format!("{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}", sessions::COOKIE);
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("cookie is ASCII"));
     response

@@ -1,8 +1,11 @@
-//! One HTTP/1.1 connection served by hyper: every request reaches the app
-//! with the peer's `ConnectInfo<SocketAddr>` (as `axum::serve` gives it),
-//! and the connection closes when its activity's deadline passes (header or
-//! idle timeout), when the registry sheds it to make room, or, at shutdown,
-//! once its request in progress is answered.
+//! One HTTP connection served by hyper, HTTP/1.1 (plain or over TLS) or
+//! HTTP/2 (over TLS, by ALPN): every request reaches the app with the peer's
+//! `ConnectInfo<SocketAddr>` (as `axum::serve` gives it) and whether it came
+//! over TLS (`OverTls`), and the connection closes when its activity's
+//! deadline passes (header or idle timeout), when the registry sheds it to
+//! make room, or, at shutdown, once its requests in progress are answered.
+//! On HTTP/2 only requests count as activity (frames between them, pings
+//! and window updates, do not start a header timeout).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -18,9 +21,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
@@ -33,6 +36,20 @@ use super::registry::Admitted;
 const MAX_BUFFER: usize = 64 * 1024;
 /// How long a connection closed while idle gets to flush what it was writing.
 const CLOSING_GRACE: Duration = Duration::from_secs(1);
+/// Requests at once on one HTTP/2 connection (a player needs a few: a held
+/// playlist reload, a part in progress, the next part).
+const MAX_STREAMS: u32 = 100;
+
+/// Which HTTP a connection speaks: HTTP/2 when TLS's ALPN chose it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// A request's extension: whether it came over TLS (the console's cookies are then `Secure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverTls(pub bool);
 
 /// Why a connection was closed by us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,54 +60,110 @@ enum Closing {
 }
 
 /// Serves `stream` until the client or one of our reasons closes it.
-pub async fn serve(
-    stream: TcpStream,
+#[allow(clippy::too_many_arguments)]
+pub async fn serve<S>(
+    stream: S,
     peer: SocketAddr,
     app: Router,
     admitted: Admitted,
     timeouts: Timeouts,
-    mut shutdown: watch::Receiver<bool>,
-) {
+    shutdown: watch::Receiver<bool>,
+    protocol: Protocol,
+    over_tls: bool,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     // The ticket keeps the connection counted until this function returns.
-    let Admitted { activity, mut shed, ticket: _ticket } = admitted;
-    let io = TokioIo::new(Observed { stream, activity: activity.clone() });
-    let service = Dispatch { app, peer, activity: activity.clone(), body_timeout: timeouts.body };
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.header_read_timeout(None).max_buf_size(MAX_BUFFER);
-    let connection = builder.serve_connection(io, service);
-    tokio::pin!(connection);
-    let closing = loop {
-        let deadline = activity.deadline(&timeouts);
-        let sleep_until = tokio::time::Instant::from_std(deadline.unwrap_or_else(far_future));
-        tokio::select! {
-            result = connection.as_mut() => {
-                if let Err(error) = result {
-                    tracing::debug!(%peer, %error, "http: connection ended with an error");
-                }
-                return;
-            }
-            () = activity.changed() => {}
-            () = tokio::time::sleep_until(sleep_until), if deadline.is_some() => {
-                if activity.deadline(&timeouts).is_some_and(|d| d <= Instant::now()) {
-                    break Closing::Deadline;
-                }
-            }
-            _ = &mut shed => break Closing::Shed,
-            _ = shutdown.wait_for(|stop| *stop) => break Closing::Shutdown,
+    let Admitted { activity, shed, ticket: _ticket } = admitted;
+    let service =
+        Dispatch { app, peer, activity: activity.clone(), body_timeout: timeouts.body, over_tls: OverTls(over_tls) };
+    let ending = Ending { peer, activity: &activity, timeouts, shed, shutdown };
+    match protocol {
+        Protocol::Http1 => {
+            let io = TokioIo::new(Observed { stream, activity: activity.clone() });
+            let mut builder = http1::Builder::new();
+            builder.header_read_timeout(None).max_buf_size(MAX_BUFFER);
+            ending.drive(builder.serve_connection(io, service)).await;
         }
-    };
-    tracing::debug!(%peer, ?closing, reading_head = activity.is_reading_head(), "http: closing the connection");
-    if activity.is_reading_head() {
-        // Part of a head and no response in progress: nothing to lose.
-        return;
+        Protocol::Http2 => {
+            let mut builder = http2::Builder::new(TokioExecutor::new());
+            builder
+                .max_concurrent_streams(MAX_STREAMS)
+                .max_header_list_size(MAX_BUFFER as u32)
+                .max_send_buf_size(MAX_BUFFER);
+            ending.drive(builder.serve_connection(TokioIo::new(stream), service)).await;
+        }
     }
-    connection.as_mut().graceful_shutdown();
-    if activity.is_idle() {
-        // Idle: hyper closes at once, after flushing what it was writing.
-        let _ = tokio::time::timeout(CLOSING_GRACE, connection).await;
-    } else {
-        // A request in progress (only at shutdown) is answered first; the server's drain deadline bounds it.
-        let _ = connection.await;
+}
+
+/// A hyper connection that can be asked to finish what it has and close.
+trait Graceful: Future<Output = hyper::Result<()>> {
+    fn close_gracefully(self: Pin<&mut Self>);
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Graceful
+    for http1::Connection<TokioIo<Observed<S>>, Dispatch>
+{
+    fn close_gracefully(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Graceful
+    for http2::Connection<TokioIo<S>, Dispatch, TokioExecutor>
+{
+    fn close_gracefully(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// What ends a connection besides its client.
+struct Ending<'a> {
+    peer: SocketAddr,
+    activity: &'a Arc<Activity>,
+    timeouts: Timeouts,
+    shed: tokio::sync::oneshot::Receiver<()>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Ending<'_> {
+    /// Runs `connection` until it ends or one of our reasons closes it.
+    async fn drive(mut self, connection: impl Graceful) {
+        let (peer, activity, timeouts) = (self.peer, self.activity, self.timeouts);
+        tokio::pin!(connection);
+        let closing = loop {
+            let deadline = activity.deadline(&timeouts);
+            let sleep_until = tokio::time::Instant::from_std(deadline.unwrap_or_else(far_future));
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%peer, %error, "http: connection ended with an error");
+                    }
+                    return;
+                }
+                () = activity.changed() => {}
+                () = tokio::time::sleep_until(sleep_until), if deadline.is_some() => {
+                    if activity.deadline(&timeouts).is_some_and(|d| d <= Instant::now()) {
+                        break Closing::Deadline;
+                    }
+                }
+                _ = &mut self.shed => break Closing::Shed,
+                _ = self.shutdown.wait_for(|stop| *stop) => break Closing::Shutdown,
+            }
+        };
+        tracing::debug!(%peer, ?closing, reading_head = activity.is_reading_head(), "http: closing the connection");
+        if activity.is_reading_head() {
+            // Part of a head and no response in progress: nothing to lose.
+            return;
+        }
+        connection.as_mut().close_gracefully();
+        if activity.is_idle() {
+            // Idle: hyper closes at once, after flushing what it was writing.
+            let _ = tokio::time::timeout(CLOSING_GRACE, connection).await;
+        } else {
+            // Requests in progress (only at shutdown) are answered first; the server's drain deadline bounds it.
+            let _ = connection.await;
+        }
     }
 }
 
@@ -105,6 +178,7 @@ struct Dispatch {
     peer: SocketAddr,
     activity: Arc<Activity>,
     body_timeout: Duration,
+    over_tls: OverTls,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
@@ -116,6 +190,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
         let busy = self.activity.begin_request();
         let mut request = request.map(|body| Body::new(Deadlined::new(body, self.body_timeout)));
         request.extensions_mut().insert(ConnectInfo(self.peer));
+        request.extensions_mut().insert(self.over_tls);
         let app = self.app.clone();
         Box::pin(async move {
             let Ok(response) = app.oneshot(request).await;
@@ -148,12 +223,12 @@ impl http_body::Body for Tracked {
 }
 
 /// The socket, telling the activity when bytes arrive.
-struct Observed {
-    stream: TcpStream,
+struct Observed<S> {
+    stream: S,
     activity: Arc<Activity>,
 }
 
-impl AsyncRead for Observed {
+impl<S: AsyncRead + Unpin> AsyncRead for Observed<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let result = Pin::new(&mut self.stream).poll_read(cx, buf);
@@ -164,7 +239,7 @@ impl AsyncRead for Observed {
     }
 }
 
-impl AsyncWrite for Observed {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Observed<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }

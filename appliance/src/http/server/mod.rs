@@ -5,7 +5,9 @@
 //! total and per client address that shed the longest idle connection to
 //! make room (`registry`), `accept` failures that back off and are logged as
 //! counts (`accept_errors`), and TCP_NODELAY (parts are streamed frame by
-//! frame; Nagle's algorithm would hold them back). At shutdown it stops
+//! frame; Nagle's algorithm would hold them back). The HTTPS listener is the
+//! same server with a TLS handshake first (bounded by the header timeout;
+//! ALPN picks HTTP/2 or HTTP/1.1). At shutdown it stops
 //! accepting, closes idle connections, lets requests in progress finish,
 //! and returns when every connection is gone.
 
@@ -25,6 +27,7 @@ use tokio::sync::{mpsc, watch};
 use crate::http::client_address::TrustedProxies;
 use accept_errors::{AcceptErrors, AfterFailure};
 use activity::Timeouts;
+use connection::Protocol;
 use registry::{Caps, Refused, Registry};
 
 /// How often connections shed or refused are summarised in the log.
@@ -40,17 +43,29 @@ pub struct Limits {
 }
 
 /// The TCP listener's HTTP server, bound and not yet serving.
-#[derive(Debug)]
 pub struct HttpServer {
     listener: TcpListener,
     timeouts: Timeouts,
     registry: Arc<Registry>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for HttpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpServer").field("listener", &self.listener).field("tls", &self.tls.is_some()).finish()
+    }
 }
 
 impl HttpServer {
     pub fn new(listener: TcpListener, limits: Limits) -> HttpServer {
         let registry = Arc::new(Registry::new(limits.caps, limits.exempt));
-        HttpServer { listener, timeouts: limits.timeouts, registry }
+        HttpServer { listener, timeouts: limits.timeouts, registry, tls: None }
+    }
+
+    /// The same server speaking TLS first (HTTPS), with HTTP/2 where the client offers it.
+    pub fn with_tls(mut self, identity: &crate::tls::TlsIdentity) -> HttpServer {
+        self.tls = Some(tokio_rustls::TlsAcceptor::from(identity.server_config.clone()));
+        self
     }
 
     /// The open connections (for figures and tests).
@@ -60,7 +75,7 @@ impl HttpServer {
 
     /// Serves `app` until `shutdown` turns true, then drains (see the module's note).
     pub async fn run(self, app: Router, mut shutdown: watch::Receiver<bool>) {
-        let HttpServer { listener, timeouts, registry } = self;
+        let HttpServer { listener, timeouts, registry, tls } = self;
         // Every connection task holds a clone; recv() returns None once all are gone.
         let (alive, mut all_gone) = mpsc::channel::<()>(1);
         let mut errors = AcceptErrors::default();
@@ -92,12 +107,41 @@ impl HttpServer {
             match registry.admit(peer.ip(), Instant::now()) {
                 Ok(admitted) => {
                     let _ = stream.set_nodelay(true);
-                    let (app, shutdown, alive) = (app.clone(), shutdown.clone(), alive.clone());
+                    let (app, shutdown, alive, tls) = (app.clone(), shutdown.clone(), alive.clone(), tls.clone());
                     tokio::spawn(async move {
-                        connection::serve(stream, peer, app, admitted, timeouts, shutdown).await;
+                        match tls {
+                            None => {
+                                connection::serve(
+                                    stream,
+                                    peer,
+                                    app,
+                                    admitted,
+                                    timeouts,
+                                    shutdown,
+                                    Protocol::Http1,
+                                    false,
+                                )
+                                .await
+                            }
+                            Some(tls) => {
+                                // A client that does not finish its handshake in time is cut like a slow head.
+                                let Ok(Ok(stream)) = tokio::time::timeout(timeouts.header, tls.accept(stream)).await
+                                else {
+                                    tracing::debug!(%peer, "https: no TLS handshake in time, or a failed one");
+                                    return;
+                                };
+                                let protocol = match stream.get_ref().1.alpn_protocol() {
+                                    Some(b"h2") => Protocol::Http2,
+                                    _ => Protocol::Http1,
+                                };
+                                connection::serve(stream, peer, app, admitted, timeouts, shutdown, protocol, true).await
+                            }
+                        }
                         drop(alive);
                     });
                 }
+                // Over TLS a plain-text answer is noise: the client sees the connection close.
+                Err(_) if tls.is_some() => drop(stream),
                 Err(why) => refuse(stream, why),
             }
         }
