@@ -3,7 +3,8 @@
 //! addresses) are cut by the header timeout while the health check, a
 //! player's playlist fetch and a new RTMP publish all get in; over the caps
 //! the longest idle connection makes room, a held blocking playlist reload
-//! is never taken for idle, and an idle keep-alive connection is closed.
+//! is never taken for idle, and an idle keep-alive connection is closed; on
+//! the HTTPS listener silent and stalled TLS handshakes are cut the same way.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -336,4 +337,39 @@ async fn a_body_sent_a_byte_at_a_time_fails_at_the_body_timeout_and_frees_its_co
     assert!(answer.starts_with("HTTP/1.1 400 "), "the handler answered the failed body: {answer:?}");
     let freed = eventually(STEP_TIMEOUT, || async { (app.appliance.http_connections.open() == 0).then_some(()) }).await;
     assert!(freed.is_some(), "the connection is not counted any more");
+}
+
+/// On the HTTPS listener: sockets that never start (or never finish) a TLS
+/// handshake are cut by the header timeout, and a browser-like client still
+/// gets HTTP/2 meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_stalled_tls_handshakes_are_cut_while_http2_clients_get_in() {
+    if !support::have_tool("curl", "--version", "apt install curl; scripts/deps.sh installs it") {
+        return;
+    }
+    let app = TestAppliance::start_with(|c| {
+        c.tls.self_signed = true;
+        c.http.header_timeout_ms = 1000;
+    })
+    .await;
+    let https = app.appliance.https_addr.expect("HTTPS on");
+    let mut silent = Vec::new();
+    for _ in 0..50 {
+        silent.push(TcpStream::connect(https).await.unwrap());
+    }
+    // Half a ClientHello: a record header announcing more than is sent.
+    let mut stalled = TcpStream::connect(https).await.unwrap();
+    stalled.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).await.unwrap();
+    let answered = tokio::process::Command::new("curl")
+        .args(["-sk", "--http2", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_version} %{response_code}"])
+        .arg(format!("https://{https}/healthz"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&answered.stdout), "2 200", "an HTTP/2 client gets in");
+    assert!(closed_within(&mut stalled, STEP_TIMEOUT).await, "a stalled handshake is cut");
+    for mut s in silent {
+        assert!(closed_within(&mut s, STEP_TIMEOUT).await, "a silent socket is cut");
+    }
+    app.appliance.shutdown().await;
 }
