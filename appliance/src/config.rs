@@ -34,6 +34,8 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
     pub https_listen: String,
+    /// RTMPS ingest (RTMP over TLS, the same certificate); empty: off.
+    pub rtmps_listen: String,
     /// PEM certificate chain (leaf first); with `key`.
     pub cert: PathBuf,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
@@ -45,7 +47,13 @@ pub struct TlsConfig {
 
 impl Default for TlsConfig {
     fn default() -> Self {
-        Self { https_listen: "0.0.0.0:8443".into(), cert: PathBuf::new(), key: PathBuf::new(), self_signed: false }
+        Self {
+            https_listen: "0.0.0.0:8443".into(),
+            rtmps_listen: "0.0.0.0:1936".into(),
+            cert: PathBuf::new(),
+            key: PathBuf::new(),
+            self_signed: false,
+        }
     }
 }
 
@@ -277,7 +285,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables that override the file, and the field each sets.
-pub const ENV_VARS: [&str; 40] = [
+pub const ENV_VARS: [&str; 41] = [
     "APPLIANCE_DATA_DIR",
     "APPLIANCE_PUBLIC_HOST",
     "APPLIANCE_RTMP_LISTEN",
@@ -315,6 +323,7 @@ pub const ENV_VARS: [&str; 40] = [
     "APPLIANCE_FAILOVER_RETURN_AFTER_MS",
     "APPLIANCE_FAILOVER_SLATE_SECONDS",
     "APPLIANCE_TLS_HTTPS_LISTEN",
+    "APPLIANCE_TLS_RTMPS_LISTEN",
     "APPLIANCE_TLS_CERT",
     "APPLIANCE_TLS_KEY",
     "APPLIANCE_TLS_SELF_SIGNED",
@@ -409,6 +418,7 @@ impl Config {
                 "APPLIANCE_FAILOVER_RETURN_AFTER_MS" => self.failover.return_after_ms = number(name, &value)?,
                 "APPLIANCE_FAILOVER_SLATE_SECONDS" => self.failover.slate_seconds = number(name, &value)?,
                 "APPLIANCE_TLS_HTTPS_LISTEN" => self.tls.https_listen = value,
+                "APPLIANCE_TLS_RTMPS_LISTEN" => self.tls.rtmps_listen = value,
                 "APPLIANCE_TLS_CERT" => self.tls.cert = PathBuf::from(value),
                 "APPLIANCE_TLS_KEY" => self.tls.key = PathBuf::from(value),
                 "APPLIANCE_TLS_SELF_SIGNED" => self.tls.self_signed = boolean(name, &value)?,
@@ -456,6 +466,11 @@ impl Config {
         }
         if let Err(e) = self.tls.https_listen.parse::<SocketAddr>() {
             return invalid("tls.https_listen", format!("{:?} is not an address:port ({e})", self.tls.https_listen));
+        }
+        if !self.tls.rtmps_listen.is_empty()
+            && let Err(e) = self.tls.rtmps_listen.parse::<SocketAddr>()
+        {
+            return invalid("tls.rtmps_listen", format!("{:?} is not an address:port ({e})", self.tls.rtmps_listen));
         }
         if self.tls.cert.as_os_str().is_empty() != self.tls.key.as_os_str().is_empty() {
             return invalid("tls.cert", "a certificate needs its key (tls.key), and a key its certificate".into());
@@ -587,6 +602,11 @@ impl Config {
             }
         }
         t.self_signed.then_some(crate::tls::CertificateSource::SelfSigned { names })
+    }
+
+    /// The RTMPS listener's address; `None` when it is off.
+    pub fn rtmps_addr(&self) -> Option<SocketAddr> {
+        self.tls.rtmps_listen.parse().ok()
     }
 
     pub fn https_addr(&self) -> SocketAddr {

@@ -29,6 +29,8 @@ pub struct Appliance {
     pub http_addr: SocketAddr,
     /// The HTTPS listener's address, when TLS is on.
     pub https_addr: Option<SocketAddr>,
+    /// The RTMPS listener's address, when TLS is on and RTMPS is not turned off.
+    pub rtmps_addr: Option<SocketAddr>,
     /// The HTTPS certificate's SHA-256 fingerprint, when TLS is on.
     pub tls_fingerprint: Option<String>,
     pub store: Store,
@@ -86,6 +88,18 @@ impl Appliance {
             .await
             .with_context(|| format!("cannot listen for RTMP on {}", config.rtmp.listen))?;
         let rtmp_addr = rtmp.local_addr()?;
+        let rtmps = match (&tls, config.rtmps_addr()) {
+            (Some(identity), Some(addr)) => {
+                let server = ingest::RtmpServer::bind(addr, config.ingest(), routing.clone())
+                    .await
+                    .with_context(|| format!("cannot listen for RTMPS on {}", config.tls.rtmps_listen))?
+                    .with_tls(tokio_rustls::TlsAcceptor::from(identity.server_config.clone()));
+                tracing::info!(rtmps_addr = %server.local_addr()?, "rtmps listening");
+                Some(server)
+            }
+            _ => None,
+        };
+        let rtmps_addr = rtmps.as_ref().map(|s| s.local_addr()).transpose()?;
         let http = tokio::net::TcpListener::bind(config.http_addr())
             .await
             .with_context(|| format!("cannot listen for HTTP on {}", config.http.listen))?;
@@ -105,13 +119,16 @@ impl Appliance {
         };
 
         let mut tasks = Vec::new();
-        let mut stop = shutdown_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            rtmp.run(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await;
-        }));
+        for server in std::iter::once(rtmp).chain(rtmps) {
+            let mut stop = shutdown_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                server
+                    .run(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+            }));
+        }
         let viewers = Arc::new(Viewers::default());
         let urls = crate::http::api::resources::PublicUrls {
             host: config.public_host.clone(),
@@ -172,6 +189,7 @@ impl Appliance {
             rtmp_addr,
             http_addr,
             https_addr,
+            rtmps_addr,
             tls_fingerprint: tls.map(|identity| identity.fingerprint),
             store,
             origin,

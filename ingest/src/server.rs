@@ -1,4 +1,5 @@
-//! The RTMP listener: admits connections within the limits (`admission`),
+//! The RTMP listener (or RTMPS: the same after a TLS handshake, which must
+//! finish within the connect deadline): admits connections within the limits (`admission`),
 //! runs each in its own task with a tracing span, counts how connections end
 //! (reported once a minute, never per connection), summarises publish
 //! refusals (`refusal_log`), and shuts down on request.
@@ -54,6 +55,7 @@ pub struct RtmpServer<H> {
     shared: Arc<Shared>,
     handler: Arc<H>,
     admission: Arc<Admission>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl<H: IngestHandler> RtmpServer<H> {
@@ -62,7 +64,13 @@ impl<H: IngestHandler> RtmpServer<H> {
         config.validate().map_err(|msg| io::Error::new(io::ErrorKind::InvalidInput, msg))?;
         let listener = TcpListener::bind(addr).await?;
         let admission = Admission::new(config.limits());
-        Ok(Self { listener, shared: Shared::new(config), handler, admission })
+        Ok(Self { listener, shared: Shared::new(config), handler, admission, tls: None })
+    }
+
+    /// RTMPS: each connection's TLS handshake comes first.
+    pub fn with_tls(mut self, acceptor: tokio_rustls::TlsAcceptor) -> Self {
+        self.tls = Some(acceptor);
+        self
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -72,7 +80,7 @@ impl<H: IngestHandler> RtmpServer<H> {
     /// Serves until `shutdown` resolves, then stops accepting, closes every
     /// connection (each granted publish ends with `on_unpublish`) and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Self { listener, shared, handler, admission } = self;
+        let Self { listener, shared, handler, admission, tls } = self;
         let config = &shared.config;
         let local = listener.local_addr().ok();
         tracing::info!(
@@ -80,6 +88,7 @@ impl<H: IngestHandler> RtmpServer<H> {
             max_connections = config.max_connections,
             max_unauthenticated = config.max_unauthenticated,
             max_unauthenticated_per_address = config.max_unauthenticated_per_address,
+            tls = tls.is_some(),
             "RTMP ingest listening"
         );
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -104,8 +113,25 @@ impl<H: IngestHandler> RtmpServer<H> {
                                 label = tracing::field::Empty
                             );
                             let admitted = Admitted { ticket, eviction };
-                            let task =
-                                session::serve(stream, peer, handler.clone(), shared.clone(), admitted, stop_rx.clone());
+                            let (handler, shared, stop) = (handler.clone(), shared.clone(), stop_rx.clone());
+                            let tls = tls.clone();
+                            let task = async move {
+                                let Some(tls) = tls else {
+                                    return session::serve(stream, peer, handler, shared, admitted, stop).await;
+                                };
+                                let deadline = shared.config.connect_deadline;
+                                match tokio::time::timeout(deadline, tls.accept(stream)).await {
+                                    Ok(Ok(stream)) => session::serve(stream, peer, handler, shared, admitted, stop).await,
+                                    Ok(Err(error)) => {
+                                        tracing::debug!(%error, "rtmps: TLS handshake failed");
+                                        Ended::ClientFault
+                                    }
+                                    Err(_) => {
+                                        tracing::debug!("rtmps: no TLS handshake within the connect deadline");
+                                        Ended::ClientFault
+                                    }
+                                }
+                            };
                             tasks.spawn(task.instrument(span));
                         }
                         Err(rejection) => {

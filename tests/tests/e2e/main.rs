@@ -20,4 +20,5 @@ mod outputs;
 mod player;
 mod recording;
 mod restream;
+mod rtmps;
 mod spine;
