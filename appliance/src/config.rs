@@ -24,6 +24,15 @@ pub struct Config {
     pub sessions: SessionsConfig,
     pub recording: RecordingConfig,
     pub failover: FailoverConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// The Prometheus scrape (`GET /metrics`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Whether a scrape must carry an API token (read scope is enough) as a bearer.
+    pub require_token: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -202,6 +211,7 @@ impl Default for Config {
             sessions: SessionsConfig::default(),
             recording: RecordingConfig::default(),
             failover: FailoverConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -253,7 +263,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables that override the file, and the field each sets.
-pub const ENV_VARS: [&str; 36] = [
+pub const ENV_VARS: [&str; 37] = [
     "APPLIANCE_DATA_DIR",
     "APPLIANCE_PUBLIC_HOST",
     "APPLIANCE_RTMP_LISTEN",
@@ -290,6 +300,7 @@ pub const ENV_VARS: [&str; 36] = [
     "APPLIANCE_FAILOVER_SWITCH_AFTER_MS",
     "APPLIANCE_FAILOVER_RETURN_AFTER_MS",
     "APPLIANCE_FAILOVER_SLATE_SECONDS",
+    "APPLIANCE_METRICS_REQUIRE_TOKEN",
 ];
 
 impl Config {
@@ -323,6 +334,13 @@ impl Config {
                 .parse()
                 .map_err(|_| ConfigError::Env { name, reason: format!("{value:?} is not a whole number") })
         }
+        fn boolean(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+            match value.trim() {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                _ => Err(ConfigError::Env { name, reason: format!("{value:?} is not true or false") }),
+            }
+        }
         for name in ENV_VARS {
             let Some(value) = env(name) else { continue };
             match name {
@@ -351,16 +369,8 @@ impl Config {
                 "APPLIANCE_HLS_PART_TARGET_MS" => self.hls.part_target_ms = number(name, &value)?,
                 "APPLIANCE_HLS_WINDOW_SECONDS" => self.hls.window_seconds = number(name, &value)?,
                 "APPLIANCE_HLS_RETENTION_SECONDS" => self.hls.retention_seconds = number(name, &value)?,
-                "APPLIANCE_WEBHOOKS_DELIVER" => {
-                    self.webhooks.deliver = match value.trim() {
-                        "true" | "1" | "yes" => true,
-                        "false" | "0" | "no" => false,
-                        _ => {
-                            let reason = format!("{value:?} is not true or false");
-                            return Err(ConfigError::Env { name, reason });
-                        }
-                    }
-                }
+                "APPLIANCE_WEBHOOKS_DELIVER" => self.webhooks.deliver = boolean(name, &value)?,
+                "APPLIANCE_METRICS_REQUIRE_TOKEN" => self.metrics.require_token = boolean(name, &value)?,
                 "APPLIANCE_WEBHOOKS_TIMEOUT_MS" => self.webhooks.timeout_ms = number(name, &value)?,
                 "APPLIANCE_WEBHOOKS_RETRY_BASE_MS" => self.webhooks.retry_base_ms = number(name, &value)?,
                 "APPLIANCE_WEBHOOKS_RETRY_MAX_MS" => self.webhooks.retry_max_ms = number(name, &value)?,

@@ -5,7 +5,8 @@
 //! Folders by purpose: `live/` (what happens to a publish), `http/` (the
 //! origin, API, console and who may use them), `state/` (the redb file),
 //! `cli/` (the command line), `webhooks/` (delivery of the outbox),
-//! `recordings/` (sessions recorded on disk: catchup, retention).
+//! `recordings/` (sessions recorded on disk: catchup, retention),
+//! `metrics/` (the Prometheus scrape).
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -15,6 +16,7 @@ pub mod fd_limit;
 pub mod http;
 pub mod live;
 pub mod logging;
+pub mod metrics;
 pub mod recordings;
 pub mod serve;
 pub mod state;

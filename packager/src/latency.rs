@@ -50,6 +50,27 @@ impl LatencyStats {
         let _ = histogram.record(micros);
     }
 
+    /// Cumulative counts at or below each bound (in seconds, ascending), the
+    /// count and the sum in seconds: a Prometheus histogram, read at scrape time
+    /// (recording stays one histogram update per part).
+    pub fn cumulative(&self, bounds_seconds: &[f64]) -> (Vec<u64>, u64, f64) {
+        let h = self.histogram.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counts = vec![0; bounds_seconds.len()];
+        let mut sum_micros = 0.0;
+        for v in h.iter_recorded() {
+            let micros = h.lowest_equivalent(v.value_iterated_to());
+            let n = v.count_at_value();
+            sum_micros += micros as f64 * n as f64;
+            let seconds = micros as f64 / 1e6;
+            for (count, bound) in counts.iter_mut().zip(bounds_seconds) {
+                if seconds <= *bound {
+                    *count += n;
+                }
+            }
+        }
+        (counts, h.len(), sum_micros / 1e6)
+    }
+
     pub fn summary(&self) -> LatencySummary {
         let h = self.histogram.lock().unwrap_or_else(|e| e.into_inner());
         let ms = |v: u64| v as f64 / 1000.0;
@@ -78,5 +99,8 @@ mod tests {
         assert!((s.p50_ms - 50.0).abs() < 0.1, "{s}");
         assert!((s.p99_ms - 99.0).abs() < 0.1, "{s}");
         assert!((s.max_ms - 100.0).abs() < 0.1, "{s}");
+        let (counts, n, sum) = stats.cumulative(&[0.010, 0.050, 1.0]);
+        assert_eq!((counts, n), (vec![10, 50, 100], 100));
+        assert!((sum - 5.05).abs() < 0.01, "{sum}");
     }
 }

@@ -19,7 +19,6 @@ pub fn router() -> Router {
         .route("/assets/hls.min.js", get(hls_js))
         .route("/watch/{channel}", get(watch))
         .route("/assets/watch.js", get(watch_js))
-        .route("/healthz", get(|| async { "ok\n" }))
 }
 
 /// The live preview of `?channel=`; without one, the operator's console.

@@ -15,6 +15,7 @@ mod edge;
 mod failover;
 mod image_boot;
 mod ladder;
+mod metrics;
 mod outputs;
 mod player;
 mod recording;
