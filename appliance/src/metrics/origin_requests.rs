@@ -1,8 +1,9 @@
 //! The origin's requests and bytes by kind (multivariant, playlist, blocking
 //! reload, part, segment, init) and status class, and the blocking reloads
 //! held now. A middleware over the origin's routes: a request costs two
-//! relaxed atomic adds (the request and its bytes, the bytes added once when
-//! the body is done) and, for a blocking reload, one more pair for the gauge.
+//! relaxed atomic adds (the request and its bytes: at once for a body of known
+//! length, when it is done for one sent as it is made, which is wrapped to
+//! count it) and, for a blocking reload, one more pair for the gauge.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -162,13 +163,19 @@ pub async fn count_requests(State(counters): State<Arc<OriginRequests>>, request
     };
     let status = response.status().as_u16();
     counters.answered(kind, status);
+    // A body of known length (a whole part, segment or playlist) is counted at once;
+    // only one sent as it is made is followed, so a whole response costs no allocation here.
+    if let Some(length) = http_body::Body::size_hint(response.body()).exact() {
+        counters.sent(kind, status, length);
+        return response;
+    }
     let (parts, body) = response.into_parts();
     let counted = CountedBody { inner: body, counters, kind, status, sent: 0 };
     Response::from_parts(parts, Body::new(counted))
 }
 
-/// A response body that adds the bytes it passed on to the counters when it is dropped
-/// (sent in full, or cut short with the connection).
+/// A response body sent as it is made, which adds the bytes it passed on to the counters
+/// when it is dropped (sent in full, or cut short with the connection).
 struct CountedBody {
     inner: Body,
     counters: Arc<OriginRequests>,

@@ -28,10 +28,6 @@ use crate::recordings::retention::{DiskSpace, disk_space};
 use crate::state::Store;
 use crate::webhooks::worker::DELIVERY_FAILURES;
 
-/// Upper bounds (seconds) of the ingest-to-part latency histogram: parts are
-/// 0.2-0.33 s at ultra-low latency, whole segments (2-6 s) in the other modes.
-pub const LATENCY_BOUNDS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0];
-
 /// Where a scrape reads from.
 #[derive(Debug, Clone)]
 pub struct MetricsSources {
@@ -205,8 +201,9 @@ impl Gathered {
             Kind::Histogram,
         );
         for stream in &live {
-            let (counts, count, sum) = stream.latency.cumulative(&LATENCY_BOUNDS);
-            let buckets = Buckets { cumulative: LATENCY_BOUNDS.iter().copied().zip(counts).collect(), count, sum };
+            let (counts, count, sum) = stream.latency.cumulative();
+            let bounds = packager::latency::BUCKET_BOUNDS_SECONDS;
+            let buckets = Buckets { cumulative: bounds.iter().copied().zip(counts).collect(), count, sum };
             out.histogram("appliance_ingest_to_part_latency_seconds", &[("channel", &stream.channel)], &buckets);
         }
     }
