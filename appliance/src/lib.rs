@@ -6,9 +6,10 @@
 //! origin, API, console and who may use them), `state/` (the redb file),
 //! `cli/` (the command line), `webhooks/` (delivery of the outbox),
 //! `recordings/` (sessions recorded on disk: catchup, retention),
-//! `metrics/` (the Prometheus scrape).
+//! `metrics/` (the Prometheus scrape), `alerts/` (the alert engine's rules).
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod demo;

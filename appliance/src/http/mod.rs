@@ -40,6 +40,8 @@ pub struct Sources<'a> {
     pub live: Supervisor,
     pub viewers: Arc<Viewers>,
     pub recordings: Recordings,
+    /// Alerts raised and cleared (counted in `/metrics`).
+    pub alerts: Arc<crate::alerts::AlertCounters>,
     pub rtmp_addr: SocketAddr,
     pub http_addr: SocketAddr,
 }
@@ -69,6 +71,7 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
             store: sources.store.clone(),
             recordings: Some(sources.recordings.clone()),
             data_dir: config.data_dir.clone(),
+            alerts: sources.alerts.clone(),
         },
         config.metrics.require_token.then(|| state.clone()),
     );

@@ -38,6 +38,7 @@ pub struct MetricsSources {
     pub store: Store,
     pub recordings: Option<Recordings>,
     pub data_dir: PathBuf,
+    pub alerts: Arc<crate::alerts::AlertCounters>,
 }
 
 /// The tokio runtime's figures.
@@ -67,6 +68,8 @@ pub struct Gathered {
     pub encoders: Vec<DeviceUsage>,
     pub process: ProcessFigures,
     pub runtime: Option<RuntimeFigures>,
+    /// Per alert rule: raised so far, cleared so far, active now.
+    pub alerts: Vec<(crate::state::AlertRule, u64, u64, u64)>,
 }
 
 impl MetricsSources {
@@ -96,6 +99,7 @@ impl MetricsSources {
             data_disk: disk_space(&self.data_dir).ok(),
             encoders: self.live.transcoder().slot_usage().unwrap_or_default(),
             process: ProcessFigures::read(),
+            alerts: self.alerts.read(),
             runtime: runtime.map(|h| {
                 let m = h.metrics();
                 RuntimeFigures {
@@ -116,6 +120,7 @@ impl Gathered {
         self.write_streams(&mut out);
         self.write_origin(&mut out);
         self.write_services(&mut out);
+        self.write_alerts(&mut out);
         self.write_process(&mut out);
         out.finish()
     }
@@ -299,6 +304,28 @@ impl Gathered {
             "appliance_encoder_device_healthy",
             "1 while the device takes sessions, 0 after a failure took it out of service.",
             per_device(&|d| if d.healthy { 1.0 } else { 0.0 }),
+        );
+    }
+
+    fn write_alerts(&self, out: &mut Exposition) {
+        let rule = |r: &crate::state::AlertRule| vec![("rule", r.as_str())];
+        counter(
+            out,
+            "appliance_alerts_raised_total",
+            "Alerts raised, by rule.",
+            self.alerts.iter().map(|(r, raised, _, _)| (rule(r), *raised as f64)),
+        );
+        counter(
+            out,
+            "appliance_alerts_cleared_total",
+            "Alerts cleared, by rule.",
+            self.alerts.iter().map(|(r, _, cleared, _)| (rule(r), *cleared as f64)),
+        );
+        gauge(
+            out,
+            "appliance_alerts_active",
+            "Alerts raised and not cleared now, by rule.",
+            self.alerts.iter().map(|(r, _, _, active)| (rule(r), *active as f64)),
         );
     }
 

@@ -6,7 +6,8 @@
 //!
 //! Run one part with a filter: `cargo test -p tests --test e2e ladder::`.
 
-mod api;
+mod alerts;
+pub(crate) mod api;
 mod audio;
 mod conformance;
 mod console;
