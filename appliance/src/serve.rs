@@ -107,7 +107,7 @@ impl Appliance {
         ));
         tasks.push(live.spawn_checkpointer(store.clone(), config.checkpoint_interval(), shutdown_rx.clone()));
         tasks.push(recordings.spawn_sweeper(Duration::from_secs(config.recording.sweep_seconds), shutdown_rx.clone()));
-        let alerts = Arc::new(crate::alerts::AlertCounters::default());
+        let alerts = crate::alerts::Alerts::default();
         tasks.push(crate::alerts::input_lost::spawn(
             live.registry().clone(),
             store.clone(),

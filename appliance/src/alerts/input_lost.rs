@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::counters::AlertCounters;
+use super::Alerts;
+use super::active::ActiveAlert;
 use super::hysteresis::{Change, Hysteresis};
 use crate::live::registry::Registry;
 use crate::state::blocking::blocking;
@@ -32,7 +33,7 @@ struct Watched {
 pub fn spawn(
     registry: Arc<Registry>,
     store: Store,
-    counters: Arc<AlertCounters>,
+    alerts: Alerts,
     raise_after: Duration,
     clear_after: Duration,
     mut shutdown: watch::Receiver<bool>,
@@ -59,7 +60,7 @@ pub fn spawn(
                 let lost = units == w.units;
                 w.units = units;
                 if let Some(change) = w.alert.observe(lost, now) {
-                    report(&store, &counters, &w.channel, &entry.session, change).await;
+                    report(&store, &alerts, &w.channel, &entry.session, change).await;
                 }
             }
             // Sessions that ended: a raised alert clears with them.
@@ -68,7 +69,7 @@ pub fn spawn(
             for session in ended {
                 let Some(w) = watched.remove(&session) else { continue };
                 if w.alert.is_raised() {
-                    report(&store, &counters, &w.channel, &session, Change::Cleared(Duration::ZERO)).await;
+                    report(&store, &alerts, &w.channel, &session, Change::Cleared(Duration::ZERO)).await;
                 }
             }
         }
@@ -76,7 +77,8 @@ pub fn spawn(
 }
 
 /// Logs, counts and records one change.
-async fn report(store: &Store, counters: &AlertCounters, channel: &str, session: &str, change: Change) {
+async fn report(store: &Store, alerts: &Alerts, channel: &str, session: &str, change: Change) {
+    let counters = &alerts.counters;
     let rule = AlertRule::InputLost;
     let (raised, for_ms, detail) = match change {
         Change::Raised(held) => {
@@ -103,6 +105,17 @@ async fn report(store: &Store, counters: &AlertCounters, channel: &str, session:
             (false, ms, detail)
         }
     };
+    if raised {
+        alerts.active.raise(ActiveAlert {
+            rule,
+            channel: channel.to_string(),
+            session: session.to_string(),
+            raised_at: crate::state::clock::rfc3339(crate::state::clock::now_ms()),
+            detail: detail.clone(),
+        });
+    } else {
+        alerts.active.clear(rule, session);
+    }
     let notice = AlertNotice { rule, session: session.to_string(), for_ms, detail };
     let (store, channel_name) = (store.clone(), channel.to_string());
     if let Err(e) = blocking(move || store.record_alert(&channel_name, raised, notice)).await {

@@ -40,8 +40,8 @@ pub struct Sources<'a> {
     pub live: Supervisor,
     pub viewers: Arc<Viewers>,
     pub recordings: Recordings,
-    /// Alerts raised and cleared (counted in `/metrics`).
-    pub alerts: Arc<crate::alerts::AlertCounters>,
+    /// Alerts raised now and counts (the API's list, `/metrics`).
+    pub alerts: crate::alerts::Alerts,
     pub rtmp_addr: SocketAddr,
     pub http_addr: SocketAddr,
 }
@@ -59,6 +59,7 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
     state.data_dir = Arc::new(config.data_dir.clone());
     state.viewers = sources.viewers.clone();
     state.recordings = Some(sources.recordings.clone());
+    state.alerts = sources.alerts.active.clone();
     state.limit_rates(&config.api);
     let console = Console::open(config.data_dir.clone(), state.console.clone(), state.password_workers.clone());
     let requests = Arc::new(OriginRequests::default());
@@ -71,7 +72,7 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
             store: sources.store.clone(),
             recordings: Some(sources.recordings.clone()),
             data_dir: config.data_dir.clone(),
-            alerts: sources.alerts.clone(),
+            alerts: sources.alerts.counters.clone(),
         },
         config.metrics.require_token.then(|| state.clone()),
     );

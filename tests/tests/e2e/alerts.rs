@@ -73,6 +73,10 @@ async fn a_stalled_publisher_raises_input_lost_and_its_return_clears_it() {
     assert_eq!(raised["data"]["session"], session.as_str());
     let scrape = app.get("/metrics").await.text().await.unwrap();
     assert_eq!(metric(&scrape, "appliance_alerts_active{rule=\"input-lost\"}"), 1.0, "{scrape}");
+    let active = app.get_json("/api/v1/alerts").await;
+    assert_eq!(active["items"][0]["rule"], "input-lost", "{active}");
+    assert_eq!(active["items"][0]["channel"], "cam");
+    assert_eq!(active["items"][0]["session"], session.as_str());
 
     let resumed = Instant::now();
     signal(pid, "CONT");
@@ -92,6 +96,7 @@ async fn a_stalled_publisher_raises_input_lost_and_its_return_clears_it() {
     assert_eq!(metric(&scrape, "appliance_alerts_raised_total{rule=\"input-lost\"}"), 1.0);
     assert_eq!(metric(&scrape, "appliance_alerts_cleared_total{rule=\"input-lost\"}"), 1.0);
     assert_eq!(metric(&scrape, "appliance_alerts_active{rule=\"input-lost\"}"), 0.0);
+    assert_eq!(app.get_json("/api/v1/alerts").await["items"], json!([]));
     assert_eq!(received.lock().unwrap().bad_signatures, 0);
     drop(publisher);
 }

@@ -7,6 +7,7 @@
 //! read tokens may only GET. Every route is rate limited per client
 //! (`rate_limit`), except on the control socket.
 
+pub mod alerts;
 pub mod api_state;
 pub mod auth;
 pub mod channels;
@@ -61,6 +62,7 @@ pub fn openapi_router() -> OpenApiRouter<ApiState> {
         .routes(routes!(webhooks::get_webhook, webhooks::delete_webhook))
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(events::list_events))
+        .routes(routes!(alerts::list_alerts))
         .routes(routes!(encoders::encoders))
         .routes(routes!(system::system))
         .routes(routes!(console_password::set_console_password));

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use support::{Reply, TestAppliance};
 
 /// Every operation the API must offer, as (method, path).
-const OPERATIONS: [(&str, &str); 34] = [
+const OPERATIONS: [(&str, &str); 35] = [
     ("get", "/api/v1/health"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/channels"),
@@ -24,6 +24,7 @@ const OPERATIONS: [(&str, &str); 34] = [
     ("get", "/api/v1/channels/{name}/sessions/{id}"),
     ("get", "/api/v1/encoders"),
     ("get", "/api/v1/system"),
+    ("get", "/api/v1/alerts"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/tokens"),
     ("post", "/api/v1/tokens"),
