@@ -30,6 +30,11 @@ impl Store {
         })
     }
 
+    /// The newest event's sequence number (0: none yet).
+    pub fn newest_event_sequence(&self) -> Result<u64, StoreError> {
+        self.read(|tx| Ok(tx.open_table(EVENTS)?.last()?.map_or(0, |(k, _)| k.value())))
+    }
+
     pub fn event(&self, sequence: u64) -> Result<Option<Event>, StoreError> {
         self.read(|tx| tx.open_table(EVENTS)?.get(sequence)?.map(|v| decode(v.value())).transpose())
     }

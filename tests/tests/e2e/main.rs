@@ -13,6 +13,7 @@ mod conformance;
 mod console;
 mod console_operations;
 mod edge;
+mod events_feed;
 mod failover;
 mod image_boot;
 mod ladder;

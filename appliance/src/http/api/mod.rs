@@ -14,6 +14,7 @@ pub mod channels;
 pub mod console_password;
 pub mod encoders;
 pub mod errors;
+pub mod event_stream;
 pub mod events;
 pub mod health;
 pub mod json_body;
@@ -62,6 +63,7 @@ pub fn openapi_router() -> OpenApiRouter<ApiState> {
         .routes(routes!(webhooks::get_webhook, webhooks::delete_webhook))
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(events::list_events))
+        .routes(routes!(event_stream::stream_events))
         .routes(routes!(alerts::list_alerts))
         .routes(routes!(encoders::encoders))
         .routes(routes!(system::system))
