@@ -15,6 +15,9 @@ APT_PACKAGES=(
   # systemd units check; the bootable image and its boot test in qemu
   systemd mmdebstrap e2fsprogs dosfstools mtools gdisk syslinux syslinux-common
   qemu-system-x86 ovmf fdisk
+  # the metrics test (tests/tests/e2e/metrics.rs): promtool checks the scrape and the alert
+  # rules, a real Prometheus server scrapes a live appliance (test tool only, not in the image)
+  prometheus
 )
 
 as_root() {

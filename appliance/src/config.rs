@@ -25,6 +25,8 @@ pub struct Config {
     pub recording: RecordingConfig,
     pub failover: FailoverConfig,
     pub tls: TlsConfig,
+    pub metrics: MetricsConfig,
+    pub alerts: AlertsConfig,
 }
 
 /// HTTPS: the origin, the API and the console over TLS with HTTP/2 (ALPN),
@@ -55,6 +57,30 @@ impl Default for TlsConfig {
             self_signed: false,
         }
     }
+}
+
+/// The alert engine's rules (`alerts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// How long a live session's input must deliver nothing before `input-lost` is raised.
+    pub input_lost_raise_ms: u64,
+    /// How long media must flow again before a raised `input-lost` clears.
+    pub input_lost_clear_ms: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self { input_lost_raise_ms: 5000, input_lost_clear_ms: 5000 }
+    }
+}
+
+/// The Prometheus scrape (`GET /metrics`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Whether a scrape must carry an API token (read scope is enough) as a bearer.
+    pub require_token: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -234,6 +260,8 @@ impl Default for Config {
             recording: RecordingConfig::default(),
             failover: FailoverConfig::default(),
             tls: TlsConfig::default(),
+            metrics: MetricsConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -285,7 +313,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables that override the file, and the field each sets.
-pub const ENV_VARS: [&str; 41] = [
+pub const ENV_VARS: [&str; 44] = [
     "APPLIANCE_DATA_DIR",
     "APPLIANCE_PUBLIC_HOST",
     "APPLIANCE_RTMP_LISTEN",
@@ -327,6 +355,9 @@ pub const ENV_VARS: [&str; 41] = [
     "APPLIANCE_TLS_CERT",
     "APPLIANCE_TLS_KEY",
     "APPLIANCE_TLS_SELF_SIGNED",
+    "APPLIANCE_METRICS_REQUIRE_TOKEN",
+    "APPLIANCE_ALERTS_INPUT_LOST_RAISE_MS",
+    "APPLIANCE_ALERTS_INPUT_LOST_CLEAR_MS",
 ];
 
 impl Config {
@@ -396,6 +427,9 @@ impl Config {
                 "APPLIANCE_HLS_WINDOW_SECONDS" => self.hls.window_seconds = number(name, &value)?,
                 "APPLIANCE_HLS_RETENTION_SECONDS" => self.hls.retention_seconds = number(name, &value)?,
                 "APPLIANCE_WEBHOOKS_DELIVER" => self.webhooks.deliver = boolean(name, &value)?,
+                "APPLIANCE_METRICS_REQUIRE_TOKEN" => self.metrics.require_token = boolean(name, &value)?,
+                "APPLIANCE_ALERTS_INPUT_LOST_RAISE_MS" => self.alerts.input_lost_raise_ms = number(name, &value)?,
+                "APPLIANCE_ALERTS_INPUT_LOST_CLEAR_MS" => self.alerts.input_lost_clear_ms = number(name, &value)?,
                 "APPLIANCE_WEBHOOKS_TIMEOUT_MS" => self.webhooks.timeout_ms = number(name, &value)?,
                 "APPLIANCE_WEBHOOKS_RETRY_BASE_MS" => self.webhooks.retry_base_ms = number(name, &value)?,
                 "APPLIANCE_WEBHOOKS_RETRY_MAX_MS" => self.webhooks.retry_max_ms = number(name, &value)?,
@@ -538,6 +572,14 @@ impl Config {
         for (field, value) in limits {
             if !(1..=1_000_000).contains(&value) {
                 return invalid(field, format!("{value} is outside 1..=1000000"));
+            }
+        }
+        for (field, ms) in [
+            ("alerts.input_lost_raise_ms", self.alerts.input_lost_raise_ms),
+            ("alerts.input_lost_clear_ms", self.alerts.input_lost_clear_ms),
+        ] {
+            if !(100..=3_600_000).contains(&ms) {
+                return invalid(field, format!("{ms} is outside 100..=3600000"));
             }
         }
         if !(1..=3600).contains(&self.sessions.checkpoint_seconds) {

@@ -5,9 +5,11 @@
 //! Folders by purpose: `live/` (what happens to a publish), `http/` (the
 //! origin, API, console and who may use them), `state/` (the redb file),
 //! `cli/` (the command line), `webhooks/` (delivery of the outbox),
-//! `recordings/` (sessions recorded on disk: catchup, retention).
+//! `recordings/` (sessions recorded on disk: catchup, retention),
+//! `metrics/` (the Prometheus scrape), `alerts/` (the alert engine's rules).
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -15,6 +17,7 @@ pub mod fd_limit;
 pub mod http;
 pub mod live;
 pub mod logging;
+pub mod metrics;
 pub mod recordings;
 pub mod serve;
 pub mod state;

@@ -143,6 +143,15 @@ impl Appliance {
         ));
         tasks.push(live.spawn_checkpointer(store.clone(), config.checkpoint_interval(), shutdown_rx.clone()));
         tasks.push(recordings.spawn_sweeper(Duration::from_secs(config.recording.sweep_seconds), shutdown_rx.clone()));
+        let alerts = crate::alerts::Alerts::default();
+        tasks.push(crate::alerts::input_lost::spawn(
+            live.registry().clone(),
+            store.clone(),
+            alerts.clone(),
+            Duration::from_millis(config.alerts.input_lost_raise_ms),
+            Duration::from_millis(config.alerts.input_lost_clear_ms),
+            shutdown_rx.clone(),
+        ));
         let app = crate::http::app(crate::http::Sources {
             config,
             store: &store,
@@ -150,6 +159,7 @@ impl Appliance {
             live: live.clone(),
             viewers: viewers.clone(),
             recordings: recordings.clone(),
+            alerts,
             rtmp_addr,
             http_addr,
         })?;

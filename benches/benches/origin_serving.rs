@@ -9,6 +9,11 @@
 //! servers in alternating rounds; the median round of each is reported.
 //! On a small machine the generator shares the CPU with the server under
 //! test: the ratio is the number to read, not the absolute rates.
+//!
+//! The same origin with the appliance's request accounting layered on
+//! (`appliance::metrics::origin_requests`: requests and bytes by kind and
+//! status class for `/metrics`) runs in the same rounds: its ratio to the
+//! plain origin is what the accounting costs.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -54,15 +59,24 @@ async fn connect(
     Ok(sender)
 }
 
-/// Our origin on its own runtime (as many workers as cores, like the appliance).
-fn start_ours(runtime: &Runtime) -> SocketAddr {
+/// Our origin on its own runtime (as many workers as cores, like the appliance),
+/// plain and with the request accounting of `/metrics`, over the same store.
+fn start_ours(runtime: &Runtime) -> (SocketAddr, SocketAddr) {
     let tags = read_flv(&recording(&target_dir()));
     let store = Arc::new(OriginStore::new(Duration::from_secs(3600)));
     store.insert(Arc::new(LiveStream::new("bench", "s1", vec![packaged(&tags, "source")])));
-    let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    runtime.spawn(async move { axum::serve(listener, packager::router(store)).await });
-    addr
+    let serve = |router: axum::Router| {
+        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        runtime.spawn(async move { axum::serve(listener, router).await });
+        addr
+    };
+    let plain = serve(packager::router(store.clone()));
+    let requests = Arc::new(appliance::metrics::OriginRequests::default());
+    let accounting =
+        axum::middleware::from_fn_with_state(requests, appliance::metrics::origin_requests::count_requests);
+    let accounted = serve(packager::router(store).layer(accounting));
+    (plain, accounted)
 }
 
 /// The media playlist's URIs (init, parts, segments) as absolute paths.
@@ -87,7 +101,14 @@ async fn mirror(addr: SocketAddr, paths: &[String], root: &Path) -> u64 {
     let mut sender = connect(addr).await.unwrap();
     let mut total = 0;
     for path in paths {
-        let (status, body) = get(&mut sender, path).await.unwrap();
+        let (status, body) = match get(&mut sender, path).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                eprintln!("mirror: {path}: {e}; again on a new connection");
+                sender = connect(addr).await.unwrap();
+                get(&mut sender, path).await.unwrap_or_else(|e| panic!("{path}: {e}"))
+            }
+        };
         assert_eq!(status, 200, "{path}");
         let file = root.join(path.trim_start_matches('/'));
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
@@ -154,7 +175,7 @@ fn main() {
         .build()
         .unwrap();
     let client = tokio::runtime::Builder::new_multi_thread().worker_threads(cores).enable_all().build().unwrap();
-    let ours = start_ours(&server);
+    let (ours, accounted) = start_ours(&server);
 
     let dir = tempfile::Builder::new().prefix("appliance-origin-bench-").tempdir_in(benches::ram_dir()).unwrap();
     let root = dir.path().join("root");
@@ -196,15 +217,16 @@ fn main() {
     ];
     let mut results = Vec::new();
     for (mix, paths) in &mixes {
-        let (mut our_rounds, mut nginx_rounds) = (Vec::new(), Vec::new());
+        let (mut our_rounds, mut accounted_rounds, mut nginx_rounds) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
             let keep_alive = Connections::KeepAlive;
             our_rounds.push(client.block_on(load(ours, paths.clone(), CONNECTIONS, ROUND, keep_alive)));
+            accounted_rounds.push(client.block_on(load(accounted, paths.clone(), CONNECTIONS, ROUND, keep_alive)));
             nginx_rounds.push(client.block_on(load(nginx_addr, paths.clone(), CONNECTIONS, ROUND, keep_alive)));
         }
-        let errors: u64 = our_rounds.iter().chain(&nginx_rounds).map(|r| r.errors).sum();
+        let errors: u64 = our_rounds.iter().chain(&accounted_rounds).chain(&nginx_rounds).map(|r| r.errors).sum();
         assert_eq!(errors, 0, "{mix}: requests failed");
-        results.push((*mix, median(our_rounds), median(nginx_rounds)));
+        results.push((*mix, median(our_rounds), median(accounted_rounds), median(nginx_rounds)));
     }
     let _ = nginx.kill();
     let _ = nginx.wait();
@@ -218,12 +240,18 @@ fn main() {
     );
     println!("{:<38} {:<24} {:>10} {:>10}", "mix", "server", "req/s", "MB/s");
     let mut json = Vec::new();
-    for (mix, ours, reference) in &results {
+    for (mix, ours, accounted, reference) in &results {
         println!(
             "{mix:<38} {:<24} {:>10.0} {:>10.1}",
             "ours (packager::router)",
             ours.per_second(),
             ours.megabytes_per_second()
+        );
+        println!(
+            "{mix:<38} {:<24} {:>10.0} {:>10.1}",
+            "ours + metrics accounting",
+            accounted.per_second(),
+            accounted.megabytes_per_second()
         );
         println!(
             "{mix:<38} {:<24} {:>10.0} {:>10.1}",
@@ -233,10 +261,13 @@ fn main() {
         );
         let ratio = ours.per_second() / reference.per_second();
         println!("{:<38} ratio: ours is {ratio:.2}x nginx's request rate", "");
+        let accounting = accounted.per_second() / ours.per_second();
+        println!("{:<38} ratio: with the accounting {accounting:.3}x the plain origin's request rate", "");
         json.push(serde_json::json!({
             "mix": mix, "ours_requests_per_s": ours.per_second(), "ours_mb_per_s": ours.megabytes_per_second(),
             "nginx_requests_per_s": reference.per_second(), "nginx_mb_per_s": reference.megabytes_per_second(),
             "ratio_vs_nginx": ratio,
+            "accounted_requests_per_s": accounted.per_second(), "accounting_ratio": accounting,
         }));
     }
     println!(

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use media::TrackKind;
 
+use crate::latency::LatencyStats;
 use crate::playlist::{RenditionReport, Variant, render_multivariant};
 use crate::rendition::Rendition;
 
@@ -19,12 +20,20 @@ pub struct LiveStream {
     /// Unique across restarts: it is part of every media URI so caches never mix sessions.
     pub session: String,
     pub renditions: Vec<Arc<Rendition>>,
+    /// Ingest-to-playlist latency of its parts (every rendition's).
+    pub latency: Arc<LatencyStats>,
     ended_at: Mutex<Option<Instant>>,
 }
 
 impl LiveStream {
     pub fn new(channel: impl Into<String>, session: impl Into<String>, renditions: Vec<Arc<Rendition>>) -> Self {
-        Self { channel: channel.into(), session: session.into(), renditions, ended_at: Mutex::new(None) }
+        Self {
+            channel: channel.into(),
+            session: session.into(),
+            renditions,
+            latency: Arc::default(),
+            ended_at: Mutex::new(None),
+        }
     }
 
     pub fn rendition(&self, name: &str) -> Option<&Arc<Rendition>> {

@@ -32,6 +32,12 @@ impl OriginStore {
         channels.get(channel)?.last().cloned()
     }
 
+    /// Every channel's newest stream (live or ended and retained).
+    pub fn current_streams(&self) -> Vec<Arc<LiveStream>> {
+        let channels = self.channels.read().unwrap_or_else(|e| e.into_inner());
+        channels.values().filter_map(|streams| streams.last().cloned()).collect()
+    }
+
     pub fn stream(&self, channel: &str, session: &str) -> Option<Arc<LiveStream>> {
         let channels = self.channels.read().unwrap_or_else(|e| e.into_inner());
         channels.get(channel)?.iter().rev().find(|s| s.session == session).cloned()

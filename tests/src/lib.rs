@@ -21,6 +21,7 @@ pub mod players;
 pub mod playlist;
 pub mod probe;
 pub mod process;
+pub mod prometheus;
 pub mod publish;
 
 pub use api::Reply;

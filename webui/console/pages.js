@@ -514,6 +514,7 @@ const EVENT_TYPES = [
   "session.init", "session.live", "session.ended", "session.error", "session.encoder_moved",
   "recording.ready", "recording.deleted", "recording.failed",
   "session.input_switched",
+  "alert.raised", "alert.cleared",
 ];
 
 /// What an event says besides its type and channel; alerts are what an operator should look at.
@@ -525,6 +526,8 @@ function eventDetails(ev) {
     // Off the primary is an alert (the backup or the slate is on air); back on it is not.
     case "session.input_switched": return { alert: d.to !== "primary", text: `on air: ${d.to} (from ${d.from}: ${d.reason})` };
     case "session.ended": return { alert: false, text: d.end_reason || "" };
+    case "alert.raised": return { alert: true, text: `${d.rule}: ${d.detail || ""}` };
+    case "alert.cleared": return { alert: false, text: `${d.rule}: ${d.detail || ""}` };
     case "recording.failed": return { alert: true, text: d.reason || "recording stopped" };
     case "recording.deleted": return { alert: false, text: d.reason || "" };
     case "recording.ready": return { alert: false, text: d.reason || "" };

@@ -1,7 +1,8 @@
 //! The HTTP side of the appliance: the LL-HLS origin (the packager's routes,
 //! and the catchup of recorded sessions, with the viewer count), the demo and watch pages, the REST API and the
 //! console, behind the layer that resolves the client's address; the same
-//! app on the owner-only control socket for the local administrator.
+//! app on the owner-only control socket for the local administrator; the
+//! Prometheus scrape (`crate::metrics`) and the health probes (`probes`).
 
 pub mod access;
 pub mod api;
@@ -9,6 +10,7 @@ pub mod catchup;
 pub mod client_address;
 pub mod console;
 pub mod control_socket;
+pub mod probes;
 pub mod problem;
 pub mod server;
 pub mod web;
@@ -22,6 +24,7 @@ use packager::OriginStore;
 use crate::config::Config;
 use crate::live::supervisor::Supervisor;
 use crate::live::viewers::{Viewers, count_viewers};
+use crate::metrics::{MetricsSources, OriginRequests};
 use crate::recordings::Recordings;
 use crate::state::Store;
 use api::ApiState;
@@ -37,6 +40,8 @@ pub struct Sources<'a> {
     pub live: Supervisor,
     pub viewers: Arc<Viewers>,
     pub recordings: Recordings,
+    /// Alerts raised now and counts (the API's list, `/metrics`).
+    pub alerts: crate::alerts::Alerts,
     pub rtmp_addr: SocketAddr,
     pub http_addr: SocketAddr,
 }
@@ -50,12 +55,33 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
         rtmp_port: sources.rtmp_addr.port(),
         http_port: sources.http_addr.port(),
     };
-    let mut state = ApiState::new(sources.store.clone(), sources.live, urls)?;
+    let mut state = ApiState::new(sources.store.clone(), sources.live.clone(), urls)?;
     state.data_dir = Arc::new(config.data_dir.clone());
     state.viewers = sources.viewers.clone();
     state.recordings = Some(sources.recordings.clone());
+    state.alerts = sources.alerts.active.clone();
     state.limit_rates(&config.api);
     let console = Console::open(config.data_dir.clone(), state.console.clone(), state.password_workers.clone());
+    let requests = Arc::new(OriginRequests::default());
+    let metrics = crate::metrics::route::router(
+        MetricsSources {
+            live: sources.live.clone(),
+            viewers: sources.viewers.clone(),
+            origin: sources.origin.clone(),
+            requests: requests.clone(),
+            store: sources.store.clone(),
+            recordings: Some(sources.recordings.clone()),
+            data_dir: config.data_dir.clone(),
+            alerts: sources.alerts.counters.clone(),
+        },
+        config.metrics.require_token.then(|| state.clone()),
+    );
+    let probes = probes::router(probes::Probes {
+        live: sources.live.clone(),
+        store: sources.store.clone(),
+        data_dir: config.data_dir.clone(),
+        rtmp_addr: sources.rtmp_addr,
+    });
     let api = api::router(state).merge(console::router(console));
     let counted = axum::middleware::from_fn_with_state(sources.viewers, count_viewers);
     let proxies = TrustedProxies::parse(&config.http.trusted_proxies)
@@ -63,6 +89,8 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
     // Outermost: every layer below (rate limits, sign-in limit, viewers) sees the client's address.
     let resolved = axum::middleware::from_fn_with_state(proxies, client_address::resolve);
     // Catchup is not counted: `viewers` are the live stream's.
-    let origin = packager::router(sources.origin).layer(counted).merge(catchup::router(sources.recordings));
-    Ok(origin.merge(web::router()).merge(api).layer(resolved))
+    let accounted = axum::middleware::from_fn_with_state(requests, crate::metrics::origin_requests::count_requests);
+    let origin =
+        packager::router(sources.origin).layer(counted).layer(accounted).merge(catchup::router(sources.recordings));
+    Ok(origin.merge(web::router()).merge(api).merge(metrics).merge(probes).layer(resolved))
 }

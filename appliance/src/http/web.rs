@@ -21,7 +21,6 @@ pub fn router() -> Router {
         .route("/assets/hls-part-guard.js", get(part_guard_js))
         .route("/watch/{channel}", get(watch))
         .route("/assets/watch.js", get(watch_js))
-        .route("/healthz", get(|| async { "ok\n" }))
 }
 
 /// The live preview of `?channel=`; without one, the operator's console.

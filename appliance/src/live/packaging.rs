@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use media::LatencyMode;
-use packager::{LatencyStats, LiveStream, OriginStore, Progress, Rendition, SegmentTap, SegmenterConfig, WindowConfig};
+use packager::{LiveStream, OriginStore, Progress, Rendition, SegmentTap, SegmenterConfig, WindowConfig};
 use tracing::Instrument;
 
 use super::events::SessionEvent;
@@ -86,7 +86,7 @@ impl Output for PackagerOutput {
         let stream = Arc::new(LiveStream::new(self.channel.clone(), self.session.clone(), renditions.clone()));
         // Listed in the origin at once: the multivariant playlist describes renditions as their media comes.
         self.origin.insert(stream.clone());
-        let latency = Arc::new(LatencyStats::new());
+        let latency = stream.latency.clone();
         let config = self.config.segmenter();
         Box::pin(async move {
             let viewable = first_part(&renditions);

@@ -62,6 +62,8 @@ enum Command {
     Attach { channel: String, output: Box<dyn Output>, reply: oneshot::Sender<Result<(), String>> },
     /// Trip a failure in `channel`'s ladder; replies whether one ran.
     InjectFault { channel: String, fault: Fault, reply: oneshot::Sender<bool> },
+    /// Answers at once: the readiness probe's proof that the owner task takes commands.
+    Ping { reply: oneshot::Sender<()> },
     /// A publish on `channel`'s other stream key joins its session in progress as `role`.
     AttachInput {
         channel: String,
@@ -175,6 +177,11 @@ impl Supervisor {
     pub async fn inject_fault(&self, channel: &str, fault: Fault) -> bool {
         let channel = channel.to_string();
         self.ask(|reply| Command::InjectFault { channel, fault, reply }).await.unwrap_or(false)
+    }
+
+    /// Whether the supervisor's task answers a command within `within` (the readiness probe).
+    pub async fn ping(&self, within: Duration) -> bool {
+        tokio::time::timeout(within, self.ask(|reply| Command::Ping { reply })).await.is_ok_and(|r| r.is_some())
     }
 
     /// Checkpoints the figures of every session in progress every `every`
@@ -338,6 +345,9 @@ impl Owner {
                     let _ = reply.send(Err(Refusal::new(RefusalKind::Unavailable, text)));
                 }
             },
+            Command::Ping { reply } => {
+                let _ = reply.send(());
+            }
             Command::InjectFault { channel, fault, reply } => match self.registry.get(&channel) {
                 Some(entry) => {
                     if let Err(

@@ -13,6 +13,7 @@
 //! never import each other. `lifecycle` is the pure state machine the
 //! transactions apply. One process holds the file at a time (see `store`).
 
+pub mod alerts;
 pub mod blocking;
 pub mod channels;
 pub mod clock;
@@ -35,9 +36,9 @@ pub use error::StoreError;
 pub use lifecycle::{ChannelState, EndReason, Refusal, SessionState};
 pub use page::Page;
 pub use records::{
-    ApiToken, Attempt, AttemptOutcome, Channel, ChannelPatch, Delivery, DeliveryState, EncoderMoved, EncoderSlot,
-    Event, EventType, InputRole, InputSwitched, NewChannel, NewWebhook, OnAir, PendingHead, RecordRenditions,
-    RecordingNotice, RecordingSettings, RecordingState, Scope, Session, SessionCheckpoint, SessionStats, Snapshot,
-    SwitchReason, WebhookEndpoint, validate_name,
+    AlertNotice, AlertRule, ApiToken, Attempt, AttemptOutcome, Channel, ChannelPatch, Delivery, DeliveryState,
+    EncoderMoved, EncoderSlot, Event, EventType, InputRole, InputSwitched, NewChannel, NewWebhook, OnAir, PendingHead,
+    RecordRenditions, RecordingNotice, RecordingSettings, RecordingState, Scope, Session, SessionCheckpoint,
+    SessionStats, Snapshot, SwitchReason, WebhookEndpoint, validate_name,
 };
 pub use store::Store;

@@ -6,7 +6,7 @@
 
 use std::ops::Bound;
 
-use redb::ReadableTable;
+use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::error::StoreError;
 use super::page::Page;
@@ -28,6 +28,11 @@ impl Store {
             }
             Ok(Page::from_items(items, limit, |e| e.sequence.to_string()))
         })
+    }
+
+    /// The newest event's sequence number (0: none yet).
+    pub fn newest_event_sequence(&self) -> Result<u64, StoreError> {
+        self.read(|tx| Ok(tx.open_table(EVENTS)?.last()?.map_or(0, |(k, _)| k.value())))
     }
 
     pub fn event(&self, sequence: u64) -> Result<Option<Event>, StoreError> {
@@ -57,6 +62,11 @@ impl Store {
             }
             Ok(Page::from_items(items, limit, |d| d.sequence.to_string()))
         })
+    }
+
+    /// Deliveries waiting to be made (the outbox's depth over every endpoint).
+    pub fn pending_count(&self) -> Result<u64, StoreError> {
+        self.read(|tx| Ok(tx.open_table(PENDING)?.len()?))
     }
 
     /// The next delivery to make for each (endpoint, channel), in sequence order.

@@ -34,6 +34,8 @@ struct Inner {
     db: Mutex<Option<Database>>,
     /// Woken after every committed write: the webhook worker looks for new deliveries.
     changed: tokio::sync::Notify,
+    /// Bumped after every committed write that may append events: the live event feeds look.
+    written: tokio::sync::watch::Sender<u64>,
 }
 
 impl Store {
@@ -50,8 +52,13 @@ impl Store {
             .set_cache_size(CACHE_BYTES)
             .create(&path)
             .map_err(|e| StoreError::from(e).located(&path))?;
-        let store =
-            Self { inner: Arc::new(Inner { path, db: Mutex::new(Some(db)), changed: tokio::sync::Notify::new() }) };
+        let inner = Inner {
+            path,
+            db: Mutex::new(Some(db)),
+            changed: tokio::sync::Notify::new(),
+            written: tokio::sync::watch::Sender::new(0),
+        };
+        let store = Self { inner: Arc::new(inner) };
         store.write(|tx| Ok(tables::create_all(tx)?))?;
         Ok(store)
     }
@@ -90,6 +97,11 @@ impl Store {
         result
     }
 
+    /// Changes after every committed write that may have appended events (any number of watchers).
+    pub fn watch_writes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.written.subscribe()
+    }
+
     /// Runs `f` in a read transaction.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T, StoreError>) -> Result<T, StoreError> {
         self.with_db(|db| f(&db.begin_read()?))
@@ -99,6 +111,7 @@ impl Store {
     pub(crate) fn write<T>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let value = self.write_quietly(f)?;
         self.inner.changed.notify_one();
+        self.inner.written.send_modify(|n| *n = n.wrapping_add(1));
         Ok(value)
     }
 

@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -64,6 +65,19 @@ impl DeliveryConfig {
         delay + delay.mul_f64(jitter)
     }
 }
+
+/// Failed delivery attempts of this process (for `/metrics`).
+#[derive(Debug, Default)]
+pub struct DeliveryFailures {
+    /// Attempts that failed and will be made again.
+    pub retried: AtomicU64,
+    /// Deliveries given up after their last attempt failed.
+    pub gave_up: AtomicU64,
+}
+
+/// Process-wide: one worker delivers the outbox of the one state file.
+pub static DELIVERY_FAILURES: DeliveryFailures =
+    DeliveryFailures { retried: AtomicU64::new(0), gave_up: AtomicU64::new(0) };
 
 /// Starts the worker; it stops when `shutdown` turns true (attempts in flight
 /// are abandoned and made again after the next start).
@@ -227,6 +241,15 @@ impl Worker {
         } else {
             AttemptOutcome::RetryAt(clock::now_ms() + self.config.backoff(attempts).as_millis() as u64)
         };
+        match &outcome {
+            AttemptOutcome::Delivered => {}
+            AttemptOutcome::GiveUp => {
+                DELIVERY_FAILURES.gave_up.fetch_add(1, Ordering::Relaxed);
+            }
+            AttemptOutcome::RetryAt(_) => {
+                DELIVERY_FAILURES.retried.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         match (&outcome, &error) {
             (AttemptOutcome::Delivered, _) => {
                 tracing::debug!(webhook = %endpoint.id, event = %event_id, kind, duration_ms, "webhook delivered");

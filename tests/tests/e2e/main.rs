@@ -6,16 +6,19 @@
 //!
 //! Run one part with a filter: `cargo test -p tests --test e2e ladder::`.
 
-mod api;
+mod alerts;
+pub(crate) mod api;
 mod audio;
 mod conformance;
 mod console;
 mod console_operations;
 mod edge;
+mod events_feed;
 mod failover;
 mod https;
 mod image_boot;
 mod ladder;
+mod metrics;
 mod outputs;
 mod player;
 mod recording;

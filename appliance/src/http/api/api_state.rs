@@ -40,6 +40,8 @@ pub struct ApiState {
     pub password_workers: Arc<PasswordWorkers>,
     /// Recorded sessions on disk (absent in states built without a data directory).
     pub recordings: Option<Recordings>,
+    /// The alerts raised now.
+    pub alerts: Arc<crate::alerts::ActiveAlerts>,
 }
 
 impl ApiState {
@@ -59,6 +61,7 @@ impl ApiState {
             limits,
             password_workers,
             recordings: None,
+            alerts: Arc::default(),
         })
     }
 

@@ -7,12 +7,14 @@
 //! read tokens may only GET. Every route is rate limited per client
 //! (`rate_limit`), except on the control socket.
 
+pub mod alerts;
 pub mod api_state;
 pub mod auth;
 pub mod channels;
 pub mod console_password;
 pub mod encoders;
 pub mod errors;
+pub mod event_stream;
 pub mod events;
 pub mod health;
 pub mod json_body;
@@ -61,6 +63,8 @@ pub fn openapi_router() -> OpenApiRouter<ApiState> {
         .routes(routes!(webhooks::get_webhook, webhooks::delete_webhook))
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(events::list_events))
+        .routes(routes!(event_stream::stream_events))
+        .routes(routes!(alerts::list_alerts))
         .routes(routes!(encoders::encoders))
         .routes(routes!(system::system))
         .routes(routes!(console_password::set_console_password));

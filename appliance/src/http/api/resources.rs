@@ -9,11 +9,11 @@ use super::media_schemas::{ChannelOutputSchema, EncoderPolicySchema, LatencyMode
 use crate::live::figures::LiveFigures;
 use crate::state::clock::rfc3339;
 use crate::state::records::restream::RestreamReport;
+use crate::state::{AlertNotice, Attempt, RecordingNotice, RecordingSettings, Snapshot};
 use crate::state::{
     ApiToken, Channel, ChannelState, Delivery, DeliveryState, EncoderMoved, EndReason, Event, EventType, InputSwitched,
     Scope, Session, SessionState, WebhookEndpoint,
 };
-use crate::state::{Attempt, RecordingNotice, RecordingSettings, Snapshot};
 
 /// Where the appliance is reached, for the URLs in channel resources.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,6 +300,8 @@ pub enum EventData {
     Recording(RecordingNotice),
     /// `session.input_switched`: what went on air, from what, and why.
     InputSwitched(InputSwitched),
+    /// `alert.raised`, `alert.cleared`: the rule, the session, and how long its condition held or was gone.
+    Alert(AlertNotice),
 }
 
 /// An event: the body of every webhook delivery.
@@ -326,6 +328,7 @@ impl EventResource {
             Snapshot::Restream(report) => EventData::Restream(*report),
             Snapshot::Recording(notice) => EventData::Recording(*notice),
             Snapshot::InputSwitched(switched) => EventData::InputSwitched(*switched),
+            Snapshot::Alert(notice) => EventData::Alert(*notice),
         };
         EventResource {
             id: event.id,

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::alert::AlertNotice;
 use super::channel::Channel;
 use super::input_switch::InputSwitched;
 use super::recording::RecordingNotice;
@@ -52,10 +53,16 @@ pub enum EventType {
     /// A session switched between its primary input, its backup and the slate.
     #[serde(rename = "session.input_switched")]
     SessionInputSwitched,
+    /// An alert's condition held for its rule's time (see `alerts`).
+    #[serde(rename = "alert.raised")]
+    AlertRaised,
+    /// A raised alert's condition was gone for its rule's time, or its session ended.
+    #[serde(rename = "alert.cleared")]
+    AlertCleared,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 18] = [
         EventType::ChannelCreated,
         EventType::ChannelUpdated,
         EventType::ChannelDeleted,
@@ -72,6 +79,8 @@ impl EventType {
         EventType::RecordingDeleted,
         EventType::RecordingFailed,
         EventType::SessionInputSwitched,
+        EventType::AlertRaised,
+        EventType::AlertCleared,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +101,8 @@ impl EventType {
             EventType::RecordingDeleted => "recording.deleted",
             EventType::RecordingFailed => "recording.failed",
             EventType::SessionInputSwitched => "session.input_switched",
+            EventType::AlertRaised => "alert.raised",
+            EventType::AlertCleared => "alert.cleared",
         }
     }
 }
@@ -106,6 +117,7 @@ pub enum Snapshot {
     Restream(Box<RestreamReport>),
     Recording(Box<RecordingNotice>),
     InputSwitched(Box<InputSwitched>),
+    Alert(Box<AlertNotice>),
 }
 
 /// One event in the outbox.

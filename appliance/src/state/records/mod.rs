@@ -3,6 +3,7 @@
 //! the file. The transactions (`state::channels`, `state::sessions`, ...)
 //! read and write them.
 
+pub mod alert;
 pub mod channel;
 pub mod event;
 pub mod input_switch;
@@ -12,6 +13,7 @@ pub mod session;
 pub mod token;
 pub mod webhook;
 
+pub use alert::{AlertNotice, AlertRule};
 pub use channel::{
     Channel, ChannelPatch, InputRole, MAX_RUNGS, MAX_SESSION_SECONDS, NAME_PATTERN, NewChannel, validate_name,
 };

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use support::{Reply, TestAppliance};
 
 /// Every operation the API must offer, as (method, path).
-const OPERATIONS: [(&str, &str); 34] = [
+const OPERATIONS: [(&str, &str); 36] = [
     ("get", "/api/v1/health"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/channels"),
@@ -24,6 +24,8 @@ const OPERATIONS: [(&str, &str); 34] = [
     ("get", "/api/v1/channels/{name}/sessions/{id}"),
     ("get", "/api/v1/encoders"),
     ("get", "/api/v1/system"),
+    ("get", "/api/v1/alerts"),
+    ("get", "/api/v1/events/stream"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/tokens"),
     ("post", "/api/v1/tokens"),
@@ -62,6 +64,14 @@ async fn document(app: &TestAppliance) -> Value {
     reply.body
 }
 
+/// The live feed never ends: its status and headers are its answer.
+async fn stream_reply(app: &TestAppliance, token: &str) -> Reply {
+    let response = app.http.get(app.url("/api/v1/events/stream")).bearer_auth(token).send().await.unwrap();
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
+    assert_eq!(content_type, "text/event-stream");
+    Reply { status: response.status().as_u16(), body: Value::Null, content_type }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_covers_every_route() {
     let app = TestAppliance::start().await;
@@ -79,7 +89,11 @@ async fn the_openapi_document_covers_every_route() {
     assert_eq!(documented, wanted);
     // Each documented operation exists in the router: it answers neither 404-for-no-route nor 405.
     for (method, path) in OPERATIONS {
-        let reply = app.call(method, &concrete(path), Some(&app.write_token), None).await;
+        let reply = if path == "/api/v1/events/stream" {
+            stream_reply(&app, &app.write_token).await
+        } else {
+            app.call(method, &concrete(path), Some(&app.write_token), None).await
+        };
         assert_ne!(reply.status, 405, "{method} {path}");
         assert_ne!(reply.body["detail"], "no API route has this path", "{method} {path}");
         // Each declares its security: none for health, bearer for the rest.
@@ -103,7 +117,11 @@ async fn every_route_but_health_needs_a_token_and_read_tokens_cannot_mutate() {
         let url = concrete(path);
         let none = app.call(method, &url, None, None).await;
         let wrong = app.call(method, &url, Some(&bogus), None).await;
-        let read = app.call(method, &url, Some(&app.read_token), None).await;
+        let read = if path == "/api/v1/events/stream" {
+            stream_reply(&app, &app.read_token).await
+        } else {
+            app.call(method, &url, Some(&app.read_token), None).await
+        };
         if path == "/api/v1/health" {
             assert_eq!(none.status, 200);
             continue;

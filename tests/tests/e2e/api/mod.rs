@@ -16,4 +16,4 @@ mod live_figures;
 mod rate_limits;
 mod schemathesis;
 mod stream_keys;
-mod webhooks;
+pub(crate) mod webhooks;

@@ -1,0 +1,27 @@
+//! The alerts route: the alerts raised and not cleared now. Their history
+//! (raised and cleared) is the event log's `alert.*` events.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::api_state::ApiState;
+use super::auth::ReadAccess;
+use super::errors::ReadErrors;
+use crate::alerts::ActiveAlert;
+
+/// The alerts raised now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ActiveAlertList {
+    /// Oldest first.
+    pub items: Vec<ActiveAlert>,
+}
+
+/// List the alerts raised and not cleared (the history is in `GET /events`).
+#[utoipa::path(get, path = "/alerts", tag = "health",
+    responses((status = 200, description = "The active alerts", body = ActiveAlertList), ReadErrors),
+    security(("bearer" = [])))]
+pub async fn list_alerts(State(api): State<ApiState>, _: ReadAccess) -> Json<ActiveAlertList> {
+    Json(ActiveAlertList { items: api.alerts.list() })
+}
