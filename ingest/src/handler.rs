@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 use crate::metadata::StreamMetadata;
 pub use crate::refusal::{Refusal, RefusalKind};
 
+/// `PublishRequest::app` of SRT callers (SRT has no application name).
+pub const SRT_APP: &str = "srt";
+
 /// A client asks to publish. `stream_key` is the publish name with any
 /// `?query` suffix removed; it is a secret, so `Debug` shows only a prefix.
 #[derive(Clone, PartialEq, Eq)]
@@ -85,14 +88,15 @@ impl fmt::Debug for SrtAccess {
 /// An SRT connection's link figures (totals since it connected, and rates).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SrtLinkStats {
-    /// Smoothed round-trip time, milliseconds.
-    pub rtt_ms: f64,
+    /// Smoothed round-trip time, milliseconds; `None` while the SRT stack
+    /// does not measure it (srt-tokio 0.4 leaves it out of its statistics).
+    pub rtt_ms: Option<f64>,
     /// Bits per second received over the last interval (payload, with retransmissions).
     pub receive_rate_bps: u64,
     /// Data packets received (all, with retransmissions).
     pub packets_received: u64,
-    /// Data packets found missing at the receiver (before any retransmission).
-    pub packets_lost: u64,
+    /// Loss reports (NAKs) sent to the caller: each names packets found missing.
+    pub loss_reports: u64,
     /// Retransmitted data packets received.
     pub packets_retransmitted: u64,
     /// Packets given up on (too late to play): the TS demuxer sees these as gaps.

@@ -33,7 +33,7 @@ mod warnings;
 pub use demuxer::{DemuxStats, Demuxer};
 pub use error::IngestError;
 pub use handler::{
-    IngestHandler, PublishGrant, PublishRequest, Refusal, RefusalKind, SrtAccess, SrtLinkStats, key_prefix,
+    IngestHandler, PublishGrant, PublishRequest, Refusal, RefusalKind, SRT_APP, SrtAccess, SrtLinkStats, key_prefix,
 };
 pub use metadata::StreamMetadata;
 pub use server::{ConnectionStats, IngestConfig, RtmpServer, RtmpServerHandle};

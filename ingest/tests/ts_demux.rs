@@ -106,7 +106,12 @@ fn lost_packets_are_counted_and_survived() {
     let (seen, stats) = demux(&lossy, 1316);
     assert!(stats.continuity_errors > 0 && stats.dropped_units > 0, "{stats:?}");
     assert!(stats.skipped_bytes > 0, "{stats:?}");
-    assert!(seen.video.len() > 10 && seen.video.len() < whole.video.len(), "{} of {}", seen.video.len(), whole.video.len());
+    assert!(
+        seen.video.len() > 10 && seen.video.len() < whole.video.len(),
+        "{} of {}",
+        seen.video.len(),
+        whole.video.len()
+    );
     assert!(seen.audio.len() > whole.audio.len() / 2);
     assert_timing(&seen);
 }

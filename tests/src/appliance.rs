@@ -28,6 +28,7 @@ pub fn test_config(data: &std::path::Path) -> Config {
     let mut config = Config { data_dir: data.to_path_buf(), ..Config::default() };
     config.rtmp.listen = "127.0.0.1:0".into();
     config.http.listen = "127.0.0.1:0".into();
+    config.srt.listen = "127.0.0.1:0".into();
     config.webhooks.retry_base_ms = 200;
     config.webhooks.retry_max_ms = 1000;
     config.webhooks.timeout_ms = 2000;

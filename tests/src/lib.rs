@@ -16,12 +16,14 @@ pub mod api;
 pub mod appliance;
 pub mod browser;
 pub mod edge;
+pub mod lossy_udp;
 pub mod origin;
 pub mod players;
 pub mod playlist;
 pub mod probe;
 pub mod process;
 pub mod publish;
+pub mod srt;
 
 pub use api::Reply;
 pub use appliance::TestAppliance;

@@ -13,13 +13,13 @@ use srt_protocol::packet::CoreRejectReason;
 use srt_protocol::settings::KeySettings;
 use srt_tokio::access::{RejectReason, ServerRejectReason};
 use srt_tokio::options::{KeySize, Passphrase};
-use srt_tokio::{ConnectionRequest, SocketStatistics, SrtSocket};
+use srt_tokio::{ConnectionRequest, SrtSocket};
 use tokio::sync::watch;
 
 use super::link_stats::link_stats;
-use super::server::SrtConfig;
+use super::srt_config::SrtConfig;
 use super::stream_id::parse_stream_id;
-use crate::handler::{IngestHandler, PublishRequest, Refusal, RefusalKind, key_prefix};
+use crate::handler::{IngestHandler, PublishRequest, Refusal, RefusalKind, SRT_APP, key_prefix};
 use crate::refusal_log::RefusalLog;
 use crate::ts::TsDemuxer;
 
@@ -72,11 +72,13 @@ pub(crate) async fn serve<H: IngestHandler>(
     let keys = match (access.passphrase, request.key_size()) {
         (None, KeySize::Unspecified) => None,
         (None, _) => {
-            let refusal = Refusal::new(RefusalKind::Unavailable, "the caller encrypts but the channel has no SRT passphrase");
+            let refusal =
+                Refusal::new(RefusalKind::Unavailable, "the caller encrypts but the channel has no SRT passphrase");
             return refuse_request(request, &refusals, refusal, RejectReason::Core(CoreRejectReason::Unsecure)).await;
         }
         (Some(_), KeySize::Unspecified) => {
-            let refusal = Refusal::new(RefusalKind::UnknownKey, "the channel needs its SRT passphrase; the caller sent none");
+            let refusal =
+                Refusal::new(RefusalKind::UnknownKey, "the channel needs its SRT passphrase; the caller sent none");
             return refuse_request(request, &refusals, refusal, RejectReason::Core(CoreRejectReason::Unsecure)).await;
         }
         (Some(passphrase), key_size) => match Passphrase::try_from(passphrase) {
@@ -84,7 +86,13 @@ pub(crate) async fn serve<H: IngestHandler>(
             Err(err) => {
                 tracing::error!(%err, "the channel's SRT passphrase is unusable");
                 let refusal = Refusal::new(RefusalKind::Unavailable, "the channel's SRT passphrase is unusable");
-                return refuse_request(request, &refusals, refusal, RejectReason::Server(ServerRejectReason::InternalServerError)).await;
+                return refuse_request(
+                    request,
+                    &refusals,
+                    refusal,
+                    RejectReason::Server(ServerRejectReason::InternalServerError),
+                )
+                .await;
             }
         },
     };
@@ -98,7 +106,7 @@ pub(crate) async fn serve<H: IngestHandler>(
             return;
         }
     };
-    let request = PublishRequest { peer, app: "srt".to_owned(), stream_key: key };
+    let request = PublishRequest { peer, app: SRT_APP.to_owned(), stream_key: key };
     let answer = tokio::time::timeout(config.publish_deadline, handler.on_publish(request))
         .await
         .unwrap_or_else(|_| Err(Refusal::new(RefusalKind::Unavailable, "the server did not decide in time")));
@@ -173,7 +181,7 @@ impl<H: IngestHandler> Publish<H> {
         mut stop: watch::Receiver<bool>,
     ) -> Ended {
         let mut statistics = socket.statistics().clone();
-        let mut last_stats: Option<SocketStatistics> = None;
+        let mut last_stats = (Instant::now(), 0u64);
         loop {
             tokio::select! {
                 _ = stop.changed() => return Ended::Shutdown,
@@ -189,8 +197,9 @@ impl<H: IngestHandler> Publish<H> {
                     }
                 },
                 Some(stats) = statistics.next() => {
-                    self.handler.on_link_stats(self.publish_id, &link_stats(&stats, last_stats.as_ref(), latency));
-                    last_stats = Some(stats);
+                    let now = Instant::now();
+                    self.handler.on_link_stats(self.publish_id, &link_stats(&stats, now, last_stats, latency));
+                    last_stats = (now, stats.rx_bytes);
                 }
             }
         }
@@ -201,10 +210,12 @@ impl<H: IngestHandler> Publish<H> {
         let sink = self.sink.as_mut()?;
         for event in self.events.drain(..) {
             let sent = match event {
-                StreamEvent::Tracks(tracks) => match tokio::time::timeout(ANNOUNCE_TIMEOUT, sink.send_tracks(tracks)).await {
-                    Ok(sent) => sent,
-                    Err(_) => return Some(Ended::Stalled),
-                },
+                StreamEvent::Tracks(tracks) => {
+                    match tokio::time::timeout(ANNOUNCE_TIMEOUT, sink.send_tracks(tracks)).await {
+                        Ok(sent) => sent,
+                        Err(_) => return Some(Ended::Stalled),
+                    }
+                }
                 StreamEvent::Unit(unit) => sink.send_unit(unit).map(|delivered| {
                     if !delivered {
                         self.dropped_units += 1;

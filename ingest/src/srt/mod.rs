@@ -5,7 +5,9 @@
 mod connection;
 mod link_stats;
 mod server;
+mod srt_config;
 mod stream_id;
 
-pub use server::{SrtConfig, SrtServer, SrtServerHandle};
+pub use server::{SrtServer, SrtServerHandle};
+pub use srt_config::SrtConfig;
 pub use stream_id::{StreamIdError, parse_stream_id};

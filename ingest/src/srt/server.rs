@@ -17,38 +17,12 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
 use super::connection;
+use super::srt_config::SrtConfig;
 use crate::handler::IngestHandler;
 use crate::refusal_log::{MAX_ADDRESSES, RefusalLog};
 
 /// How long connections get to end after shutdown before they are aborted.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
-
-/// Settings of the SRT listener.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SrtConfig {
-    /// The receive latency we offer (SRT takes the larger of the two sides'); 120 ms is SRT's default.
-    pub latency: Duration,
-    /// Callers being decided or publishing at once; more are rejected (SRT code 2402, overload).
-    pub max_connections: usize,
-    /// Time the handler has to decide a caller.
-    pub publish_deadline: Duration,
-    /// A publisher that sends nothing for this long is dropped.
-    pub idle_timeout: Duration,
-    /// After its first refusal is logged, further refusals from an address are summarised per interval.
-    pub refusal_log_interval: Duration,
-}
-
-impl Default for SrtConfig {
-    fn default() -> Self {
-        Self {
-            latency: Duration::from_millis(120),
-            max_connections: 64,
-            publish_deadline: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(10),
-            refusal_log_interval: Duration::from_secs(60),
-        }
-    }
-}
 
 /// An SRT listener bound to its port, not yet serving.
 pub struct SrtServer<H: IngestHandler> {
@@ -65,10 +39,12 @@ impl<H: IngestHandler> SrtServer<H> {
         socket.receiver.latency = config.latency;
         socket.sender.peer_latency = config.latency;
         socket.session.peer_idle_timeout = config.idle_timeout;
-        let options =
-            ListenerOptions::with(addr, socket).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        let udp = srt_tokio::bind_socket(&options.socket).await?;
+        // Bound first, so that port 0 (tests) works: srt-tokio's options refuse it.
+        socket.connect.local = addr.into();
+        let udp = srt_tokio::bind_socket(&socket).await?;
         let local_addr = udp.local_addr()?;
+        let options = ListenerOptions::with(local_addr, socket)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let (listener, incoming) = SrtListener::bind_with_socket(options, udp).await?;
         Ok(Self { listener, incoming, local_addr, handler, config: Arc::new(config) })
     }

@@ -1,7 +1,9 @@
 //! The SRT streamid a caller sends, in the two conventions encoders use:
 //! the access-control form `#!::r=<key>,m=publish` (SRT's
 //! AccessControl.md; `m` left out counts as publish, as OBS and vMix send
-//! it) and the short `publish:<key>`. Anything else is refused.
+//! it) and the short `publish:<key>`. Anything else is refused. A leading
+//! `%23` is read as `#`: callers that percent-encode the URL (FFmpeg 5.1
+//! passes `streamid=` through undecoded) still get in.
 
 /// Why a streamid names no publish.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,7 +26,7 @@ impl StreamIdError {
 /// The stream key a publishing caller's streamid names.
 pub fn parse_stream_id(stream_id: Option<&str>) -> Result<String, StreamIdError> {
     let id = stream_id.map(str::trim).filter(|s| !s.is_empty()).ok_or(StreamIdError::Missing)?;
-    if let Some(list) = id.strip_prefix("#!::") {
+    if let Some(list) = id.strip_prefix("#!::").or_else(|| id.strip_prefix("%23!::")) {
         let mut key = None;
         let mut mode = None;
         for entry in list.split(',') {
@@ -56,6 +58,7 @@ mod tests {
             ("#!::r=sk_abc,m=publish", "sk_abc"),
             ("#!::m=publish,r=sk_abc", "sk_abc"),
             ("#!::r=sk_abc", "sk_abc"),
+            ("%23!::r=sk_abc,m=publish", "sk_abc"),
             ("#!::u=studio,r=sk_abc,m=publish,s=123", "sk_abc"),
             ("publish:sk_abc", "sk_abc"),
             (" publish:sk_abc ", "sk_abc"),

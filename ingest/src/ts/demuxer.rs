@@ -201,7 +201,10 @@ impl TsDemuxer {
             let Err(raw) = e.stream_type else { continue };
             self.warnings.note(
                 Warning::UnsupportedAudio,
-                format_args!("TS stream type 0x{raw:02x} on PID {} is not carried (H.264, HEVC, AAC, MP3 and Opus are)", e.pid),
+                format_args!(
+                    "TS stream type 0x{raw:02x} on PID {} is not carried (H.264, HEVC, AAC, MP3 and Opus are)",
+                    e.pid
+                ),
             );
         }
         self.finish(out);
@@ -324,7 +327,9 @@ impl TsDemuxer {
         let config = match config {
             Ok(config) => config,
             Err(err) => {
-                return self.warnings.note(Warning::BadCodecConfig, format_args!("ignoring video parameter sets: {err}"));
+                return self
+                    .warnings
+                    .note(Warning::BadCodecConfig, format_args!("ignoring video parameter sets: {err}"));
             }
         };
         match &mut self.video {
@@ -395,9 +400,10 @@ impl TsDemuxer {
 
     fn opus_units(&mut self, channels: u8, time: i64, payload: &Bytes, arrival: Arrival, out: &mut Vec<StreamEvent>) {
         let Some(head) = ts_opus::opus_head(channels) else {
-            return self
-                .warnings
-                .note(Warning::UnsupportedAudio, format_args!("Opus with {channels} channels is not carried (1 or 2 are)"));
+            return self.warnings.note(
+                Warning::UnsupportedAudio,
+                format_args!("Opus with {channels} channels is not carried (1 or 2 are)"),
+            );
         };
         if !matches!(&self.audio, Some(AudioTrack { config: CodecConfig::OtherAudio(c), .. }) if c.codec == media::AudioCodec::Opus)
         {
@@ -547,7 +553,8 @@ impl TsDemuxer {
                 let audio = self.audio.as_mut()?;
                 let (dts, resynced) = audio.clock.next(Timebase::VIDEO.rescale(time, Timebase::MILLIS), p.samples);
                 if resynced {
-                    self.warnings.note(Warning::AudioResync, "audio drifted from its PTS by more than half a frame; re-synced");
+                    self.warnings
+                        .note(Warning::AudioResync, "audio drifted from its PTS by more than half a frame; re-synced");
                 }
                 self.stats.audio_units += 1;
                 (audio_index?, dts, dts)

@@ -40,7 +40,14 @@ pub(crate) fn read_packet(p: &[u8]) -> Option<Packet<'_>> {
         }
     }
     let payload = (control & 0x01 != 0 && start < PACKET).then(|| &p[start..]);
-    Some(Packet { pid, unit_start: p[1] & 0x40 != 0, continuity: p[3] & 0x0f, discontinuity, payload, error: p[1] & 0x80 != 0 })
+    Some(Packet {
+        pid,
+        unit_start: p[1] & 0x40 != 0,
+        continuity: p[3] & 0x0f,
+        discontinuity,
+        payload,
+        error: p[1] & 0x80 != 0,
+    })
 }
 
 /// Cuts a stream of bytes (SRT messages of 1..7 packets, or anything) into

@@ -133,12 +133,17 @@ pub(crate) mod tests {
     fn tables() {
         assert_eq!(read_pat(&pat(0x1000)), Some(0x1000));
         let opus = [0x05, 4, b'O', b'p', b'u', b's', 0x7f, 2, 0x80, 1];
-        let streams = read_pmt(&pmt(&[(0x1b, 256, &[]), (0x0f, 257, &[]), (0x06, 258, &opus), (0x86, 259, &[])]))
-            .unwrap();
+        let streams =
+            read_pmt(&pmt(&[(0x1b, 256, &[]), (0x0f, 257, &[]), (0x06, 258, &opus), (0x86, 259, &[])])).unwrap();
         let got: Vec<_> = streams.iter().map(|e| (e.pid, e.stream_type)).collect();
         assert_eq!(
             got,
-            [(256, Ok(StreamType::H264)), (257, Ok(StreamType::AacAdts)), (258, Ok(StreamType::Opus)), (259, Err(0x86))]
+            [
+                (256, Ok(StreamType::H264)),
+                (257, Ok(StreamType::AacAdts)),
+                (258, Ok(StreamType::Opus)),
+                (259, Err(0x86))
+            ]
         );
         assert_eq!(streams[2].channels, 1);
     }

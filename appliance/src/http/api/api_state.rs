@@ -10,6 +10,7 @@ use crate::http::access::console_sessions::Sessions;
 use crate::http::access::rate_limit::RateLimits;
 use crate::http::console::password_workers::{DEFAULT_QUEUE, PasswordWorkers, default_workers};
 use crate::live::figures::LiveFigures;
+use crate::live::srt_links::SrtLinks;
 use crate::live::supervisor::Supervisor;
 use crate::live::viewers::Viewers;
 use crate::recordings::Recordings;
@@ -40,6 +41,8 @@ pub struct ApiState {
     pub password_workers: Arc<PasswordWorkers>,
     /// Recorded sessions on disk (absent in states built without a data directory).
     pub recordings: Option<Recordings>,
+    /// The SRT inputs' link figures, as ingest reports them.
+    pub srt_links: Arc<SrtLinks>,
 }
 
 impl ApiState {
@@ -59,6 +62,7 @@ impl ApiState {
             limits,
             password_workers,
             recordings: None,
+            srt_links: Arc::default(),
         })
     }
 
@@ -82,6 +86,9 @@ impl ApiState {
         let mut figures = entry.figures.figures(viewers, now);
         figures.outputs = entry.outputs();
         (figures.on_air, figures.switches, figures.inputs) = entry.inputs.figures(now);
+        for input in &mut figures.inputs {
+            input.srt = self.srt_links.of_peer(&input.peer);
+        }
         Some(figures)
     }
 
