@@ -180,9 +180,11 @@ impl TsDemuxer {
             return;
         }
         assembly.buf.extend_from_slice(payload);
-        // A bounded PES (audio) is complete as soon as its bytes are in: no wait for the next one.
+        // A bounded PES (audio) is complete as soon as its bytes are in, an
+        // unbounded one (video) at its stuffed last packet: no wait for the next one.
         if let Ok(header) = pes::read_header(&assembly.buf) {
-            if header.packet_length > 0 && assembly.buf.len() >= 6 + header.packet_length {
+            let bounded_done = header.packet_length > 0 && assembly.buf.len() >= 6 + header.packet_length;
+            if bounded_done || header.packet_length == 0 && packet.stuffed {
                 self.complete(i, out);
             }
         }

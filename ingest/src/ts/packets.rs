@@ -18,6 +18,10 @@ pub(crate) struct Packet<'a> {
     pub payload: Option<&'a [u8]>,
     /// `transport_error_indicator`: the sender knows the packet is damaged.
     pub error: bool,
+    /// The adaptation field holds stuffing: muxers stuff the last packet of a
+    /// PES packet, so an unbounded (video) PES ends here without waiting for
+    /// the next one (one frame less latency).
+    pub stuffed: bool,
 }
 
 /// Reads the packet in `p` (exactly `PACKET` bytes starting with the sync byte).
@@ -29,10 +33,20 @@ pub(crate) fn read_packet(p: &[u8]) -> Option<Packet<'_>> {
     let control = (p[3] >> 4) & 0x03;
     let mut start = 4;
     let mut discontinuity = false;
+    let mut stuffed = false;
     if control & 0x02 != 0 {
         let length = p[4] as usize;
         if length > 0 {
-            discontinuity = p[5] & 0x80 != 0;
+            let flags = p[5];
+            discontinuity = flags & 0x80 != 0;
+            // Flags byte, PCR, OPCR, splice countdown; private data and extensions make the size unknowable.
+            let fields = 1
+                + 6 * usize::from(flags & 0x10 != 0)
+                + 6 * usize::from(flags & 0x08 != 0)
+                + usize::from(flags & 0x04 != 0);
+            stuffed = flags & 0x03 == 0 && length > fields;
+        } else {
+            stuffed = true; // a single stuffing byte: the adaptation field's length itself
         }
         start = 5 + length;
         if start > PACKET {
@@ -47,6 +61,7 @@ pub(crate) fn read_packet(p: &[u8]) -> Option<Packet<'_>> {
         discontinuity,
         payload,
         error: p[1] & 0x80 != 0,
+        stuffed,
     })
 }
 
@@ -120,6 +135,7 @@ pub(crate) mod tests {
             let bytes = packet(0x100, true, 5, &payload);
             let p = read_packet(&bytes).unwrap();
             assert_eq!((p.pid, p.unit_start, p.continuity, p.discontinuity), (0x100, true, 5, false));
+            assert_eq!(p.stuffed, len < 184, "{len}");
             assert_eq!(p.payload.unwrap_or(&[]), &payload[..], "{len}");
         }
         let mut bad = packet(1, false, 0, &[]);

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use appliance::state::ChannelPatch;
+use std::time::Instant;
+
+use appliance::state::{ChannelPatch, NewChannel, OnAir};
 use media::LatencyMode;
 use serde_json::json;
 use support::lossy_udp::LossyUdp;
@@ -176,4 +178,39 @@ async fn srt_recovers_two_percent_loss_and_keeps_playing() {
     assert!(probed.errors.is_empty(), "{}", probed.errors);
     let (ok, _) = finish_within(publisher, Duration::from_secs(40)).await;
     assert!(ok, "the SRT caller streamed to its end through the loss");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_srt_backup_takes_over_from_an_rtmp_primary() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let app = TestAppliance::start_with(|config| config.failover.switch_after_ms = 1000).await;
+    let new = NewChannel { name: "mixed".into(), backup: true, ..NewChannel::default() };
+    let record = app.appliance.store.create_channel(new, true).unwrap();
+    let long = Publish { seconds: 60.0, size: "160x90", ..Publish::default() };
+    let mut primary = long.start(&app.rtmp_url(&record.stream_key));
+    let path = app.media_playlist_path("mixed", None).await;
+    let backup_key = record.backup_stream_key.clone().unwrap();
+    let mut backup = long.start(&srt_url(&app, &format!("#!::r={backup_key},m=publish"), None));
+    let inputs = |app: &TestAppliance| {
+        let entry = app.appliance.live.registry().get("mixed")?;
+        Some(entry.inputs.figures(Instant::now()))
+    };
+    support::eventually(Duration::from_secs(30), || async {
+        let (on_air, _, inputs) = inputs(&app)?;
+        (on_air == Some(OnAir::Primary) && inputs.len() == 2 && inputs.iter().all(|i| i.units > 0)).then_some(())
+    })
+    .await
+    .expect("the RTMP primary on air, the SRT backup connected and read");
+
+    primary.start_kill().unwrap();
+    let _ = primary.wait().await;
+    support::eventually(Duration::from_secs(30), || async { (inputs(&app)?.0 == Some(OnAir::Backup)).then_some(()) })
+        .await
+        .expect("the SRT backup goes on air");
+    let before = app.playlist_until(&path, |p| !p.segments.is_empty()).await.segments.last().unwrap().msn;
+    let after = app.playlist_until(&path, |p| p.segments.last().is_some_and(|s| s.msn >= before + 2)).await;
+    assert!(!after.ended, "the SRT backup keeps the channel live");
+    let _ = backup.start_kill();
 }
