@@ -68,7 +68,9 @@ fn assert_timing(seen: &Seen) {
 fn every_codec_srt_callers_send() {
     let h264 = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-bf", "2"];
     let hevc = ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=25:log-level=error"];
-    let cases: [(&[&str], &[&str], &str, &str, usize); 4] = [
+    // (video args, audio args, video codec, audio codec, least audio units a second)
+    type Case<'a> = (&'a [&'a str], &'a [&'a str], &'a str, &'a str, usize);
+    let cases: [Case; 4] = [
         (&h264, &["-c:a", "aac"], "H.264", "AAC", 46),
         (&hevc, &["-c:a", "aac"], "HEVC", "AAC", 46),
         (&h264, &["-c:a", "libmp3lame"], "H.264", "MP3", 1),

@@ -20,7 +20,7 @@ pub(crate) fn link_stats(
     let receive_rate_bps = if elapsed.is_zero() { 0 } else { (bytes as f64 * 8.0 / elapsed.as_secs_f64()) as u64 };
     let rtt = now.rx_average_rtt.max(now.tx_average_rtt);
     SrtLinkStats {
-        rtt_ms: (!rtt.is_zero()).then(|| rtt.as_secs_f64() * 1000.0),
+        rtt_ms: (!rtt.is_zero()).then_some(rtt.as_secs_f64() * 1000.0),
         receive_rate_bps,
         packets_received: now.rx_data,
         loss_reports: now.tx_nak,

@@ -40,7 +40,7 @@ impl<H: IngestHandler> SrtServer<H> {
         socket.sender.peer_latency = config.latency;
         socket.session.peer_idle_timeout = config.idle_timeout;
         // Bound first, so that port 0 (tests) works: srt-tokio's options refuse it.
-        socket.connect.local = addr.into();
+        socket.connect.local = addr;
         let udp = srt_tokio::bind_socket(&socket).await?;
         let local_addr = udp.local_addr()?;
         let options = ListenerOptions::with(local_addr, socket)
@@ -89,10 +89,10 @@ impl<H: IngestHandler> SrtServer<H> {
                     tasks.spawn(task.instrument(span));
                 }
                 Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
-                    if let Err(err) = joined.as_ref().map(|_| ()) {
-                        if err.is_panic() {
-                            tracing::error!(%err, "SRT connection task panicked");
-                        }
+                    if let Err(err) = joined
+                        && err.is_panic()
+                    {
+                        tracing::error!(%err, "SRT connection task panicked");
                     }
                 }
                 _ = refusal_report.tick() => {

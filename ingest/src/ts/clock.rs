@@ -57,12 +57,12 @@ impl Timeline {
         let origin = *self.origin.get_or_insert(ext);
         let mut t = ext - origin;
         let mut jumped = false;
-        if let Some(latest) = self.latest {
-            if (t - latest).abs() > MAX_JUMP {
-                self.origin = Some(ext - latest);
-                t = latest;
-                jumped = true;
-            }
+        if let Some(latest) = self.latest
+            && (t - latest).abs() > MAX_JUMP
+        {
+            self.origin = Some(ext - latest);
+            t = latest;
+            jumped = true;
         }
         self.latest = Some(self.latest.map_or(t, |l| l.max(t)));
         (t, jumped)
