@@ -17,6 +17,7 @@ pub struct Config {
     /// Host name or address printed in publish and playback URLs.
     pub public_host: String,
     pub rtmp: RtmpConfig,
+    pub srt: SrtConfig,
     pub http: HttpConfig,
     pub hls: HlsConfig,
     pub webhooks: WebhooksConfig,
@@ -97,6 +98,23 @@ pub struct RtmpConfig {
     pub connect_timeout_ms: u64,
     /// From accept to `publish`.
     pub publish_timeout_ms: u64,
+}
+
+/// The SRT listener: one UDP port for every channel (callers pick the channel by streamid).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SrtConfig {
+    /// Whether the SRT listener runs.
+    pub enabled: bool,
+    pub listen: String,
+    /// The receive latency offered to callers (SRT uses the larger of both sides').
+    pub latency_ms: u64,
+}
+
+impl Default for SrtConfig {
+    fn default() -> Self {
+        Self { enabled: true, listen: "0.0.0.0:9000".into(), latency_ms: 120 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -252,6 +270,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             public_host: "127.0.0.1".into(),
             rtmp: RtmpConfig::default(),
+            srt: SrtConfig::default(),
             http: HttpConfig::default(),
             hls: HlsConfig::default(),
             webhooks: WebhooksConfig::default(),
@@ -313,7 +332,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables that override the file, and the field each sets.
-pub const ENV_VARS: [&str; 44] = [
+pub const ENV_VARS: [&str; 47] = [
     "APPLIANCE_DATA_DIR",
     "APPLIANCE_PUBLIC_HOST",
     "APPLIANCE_RTMP_LISTEN",
@@ -322,6 +341,9 @@ pub const ENV_VARS: [&str; 44] = [
     "APPLIANCE_RTMP_MAX_UNAUTHENTICATED_PER_ADDRESS",
     "APPLIANCE_RTMP_CONNECT_TIMEOUT_MS",
     "APPLIANCE_RTMP_PUBLISH_TIMEOUT_MS",
+    "APPLIANCE_SRT_ENABLED",
+    "APPLIANCE_SRT_LISTEN",
+    "APPLIANCE_SRT_LATENCY_MS",
     "APPLIANCE_HTTP_LISTEN",
     "APPLIANCE_HTTP_TRUSTED_PROXIES",
     "APPLIANCE_HTTP_HEADER_TIMEOUT_MS",
@@ -411,6 +433,9 @@ impl Config {
                 }
                 "APPLIANCE_RTMP_CONNECT_TIMEOUT_MS" => self.rtmp.connect_timeout_ms = number(name, &value)?,
                 "APPLIANCE_RTMP_PUBLISH_TIMEOUT_MS" => self.rtmp.publish_timeout_ms = number(name, &value)?,
+                "APPLIANCE_SRT_ENABLED" => self.srt.enabled = boolean(name, &value)?,
+                "APPLIANCE_SRT_LISTEN" => self.srt.listen = value,
+                "APPLIANCE_SRT_LATENCY_MS" => self.srt.latency_ms = number(name, &value)?,
                 "APPLIANCE_HTTP_LISTEN" => self.http.listen = value,
                 "APPLIANCE_HTTP_TRUSTED_PROXIES" => {
                     self.http.trusted_proxies =
@@ -470,6 +495,12 @@ impl Config {
         }
         if self.public_host.trim().is_empty() || self.public_host.contains(['/', ' ']) {
             return invalid("public_host", format!("{:?} is not a host name or address", self.public_host));
+        }
+        if let Err(e) = self.srt.listen.parse::<SocketAddr>() {
+            return invalid("srt.listen", format!("{:?} is not an address:port ({e})", self.srt.listen));
+        }
+        if !(20..=8000).contains(&self.srt.latency_ms) {
+            return invalid("srt.latency_ms", format!("{} is outside 20..=8000", self.srt.latency_ms));
         }
         if let Err(e) = self.rtmp.listen.parse::<SocketAddr>() {
             return invalid("rtmp.listen", format!("{:?} is not an address:port ({e})", self.rtmp.listen));
@@ -627,6 +658,20 @@ impl Config {
         }
     }
 
+    /// The SRT listener's address and settings, when it is enabled.
+    pub fn srt(&self) -> Option<(SocketAddr, ingest::SrtConfig)> {
+        let srt = &self.srt;
+        srt.enabled.then(|| {
+            let settings = ingest::SrtConfig {
+                latency: Duration::from_millis(srt.latency_ms),
+                max_connections: self.rtmp.max_connections,
+                publish_deadline: Duration::from_millis(self.rtmp.publish_timeout_ms),
+                ..ingest::SrtConfig::default()
+            };
+            (srt.listen.parse().expect("validated"), settings)
+        })
+    }
+
     pub fn http_addr(&self) -> SocketAddr {
         self.http.listen.parse().expect("validated")
     }
@@ -730,6 +775,27 @@ mod tests {
     }
 
     #[test]
+    fn srt_settings_from_the_environment() {
+        let env = |name: &str| match name {
+            "APPLIANCE_SRT_LISTEN" => Some("127.0.0.1:9100".to_string()),
+            "APPLIANCE_SRT_LATENCY_MS" => Some("300".to_string()),
+            _ => None,
+        };
+        let (addr, srt) = Config::load(None, env).unwrap().srt().expect("on by default");
+        assert_eq!((addr.port(), srt.latency), (9100, Duration::from_millis(300)));
+        let off = |name: &str| (name == "APPLIANCE_SRT_ENABLED").then(|| "false".to_string());
+        assert_eq!(Config::load(None, off).unwrap().srt(), None);
+        let bad = |name: &str| (name == "APPLIANCE_SRT_ENABLED").then(|| "maybe".to_string());
+        assert_eq!(
+            Config::load(None, bad).unwrap_err().to_string(),
+            Config::load(None, |n: &str| (n == "APPLIANCE_WEBHOOKS_DELIVER").then(|| "maybe".to_string()))
+                .unwrap_err()
+                .to_string()
+                .replace("WEBHOOKS_DELIVER", "SRT_ENABLED")
+        );
+    }
+
+    #[test]
     fn rtmp_limits_reach_ingest() {
         let env = |name: &str| match name {
             "APPLIANCE_RTMP_MAX_UNAUTHENTICATED" => Some("20".to_string()),
@@ -753,7 +819,7 @@ mod tests {
 
     #[test]
     fn error_texts_are_pinned() {
-        let cases: [(&str, &str); 24] = [
+        let cases: [(&str, &str); 26] = [
             ("bogus = 1", "unknown field `bogus`"),
             ("[hls]\npart_target_ms = 50", "hls.part_target_ms: 50 is outside 100..=2000"),
             (
@@ -792,6 +858,8 @@ mod tests {
                 "http.max_connections_per_address: 256 is outside 1..=max_connections (1..=100)",
             ),
             ("[rtmp]\nconnect_timeout_ms = 50", "rtmp.connect_timeout_ms: 50 is outside 100..=60000"),
+            ("[srt]\nlatency_ms = 10", "srt.latency_ms: 10 is outside 20..=8000"),
+            ("[srt]\nlisten = \"9000\"", "srt.listen: \"9000\" is not an address:port (invalid socket address syntax)"),
             (
                 "[rtmp]\npublish_timeout_ms = 4000",
                 "rtmp.publish_timeout_ms: 4000 is outside connect_timeout_ms..=300000 (5000..=300000)",

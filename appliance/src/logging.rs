@@ -18,9 +18,14 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// Environment variable that forces the log format: `text` or `journal`.
 pub const FORMAT_ENV: &str = "APPLIANCE_LOG_FORMAT";
 
-/// Installs the global subscriber; `RUST_LOG` filters as usual.
+/// Installs the global subscriber; `RUST_LOG` filters as usual. By default the
+/// protocol libraries log only warnings (srt-protocol logs every connection's
+/// state changes at info).
 pub fn init() {
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,scuffle_rtmp=warn".into());
+    let filter = || {
+        EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| "info,scuffle_rtmp=warn,srt_protocol=warn,srt_tokio=warn".into())
+    };
     let journal = match std::env::var(FORMAT_ENV).as_deref() {
         Ok("text") => false,
         Ok("journal") => true,

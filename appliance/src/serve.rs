@@ -26,6 +26,8 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 /// A running appliance: its bound addresses and shared state.
 pub struct Appliance {
     pub rtmp_addr: SocketAddr,
+    /// The SRT listener's address; `None` when `[srt] enabled = false`.
+    pub srt_addr: Option<SocketAddr>,
     pub http_addr: SocketAddr,
     /// The HTTPS listener's address, when TLS is on.
     pub https_addr: Option<SocketAddr>,
@@ -100,6 +102,15 @@ impl Appliance {
             _ => None,
         };
         let rtmps_addr = rtmps.as_ref().map(|s| s.local_addr()).transpose()?;
+        let srt = match config.srt() {
+            Some((addr, settings)) => Some(
+                ingest::SrtServer::bind(addr, settings, routing.clone())
+                    .await
+                    .with_context(|| format!("cannot listen for SRT on {}", config.srt.listen))?,
+            ),
+            None => None,
+        };
+        let srt_addr = srt.as_ref().map(ingest::SrtServer::local_addr);
         let http = tokio::net::TcpListener::bind(config.http_addr())
             .await
             .with_context(|| format!("cannot listen for HTTP on {}", config.http.listen))?;
@@ -127,6 +138,16 @@ impl Appliance {
                         let _ = stop.wait_for(|s| *s).await;
                     })
                     .await;
+            }));
+        }
+        if let Some(srt) = srt {
+            tracing::info!(srt_addr = %srt.local_addr(), "srt listening");
+            let mut stop = shutdown_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                srt.run(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
             }));
         }
         let viewers = Arc::new(Viewers::default());
@@ -162,6 +183,7 @@ impl Appliance {
             alerts,
             rtmp_addr,
             http_addr,
+            srt_links: routing.srt_links(),
         })?;
         // The control socket: the same app for the local administrator (the CLI).
         let control = crate::http::control_socket::ControlSocket::bind(&config.data_dir)?;
@@ -197,6 +219,7 @@ impl Appliance {
         }));
         Ok(Appliance {
             rtmp_addr,
+            srt_addr,
             http_addr,
             https_addr,
             rtmps_addr,

@@ -301,3 +301,40 @@ impl IngestHandler for AcceptAll {
 
     fn on_unpublish(&self, _publish_id: u64) {}
 }
+
+/// MPEG-TS as an SRT caller sends it, through `TsDemuxer`: the first byte
+/// picks the size of the pieces the rest is fed in (SRT messages are 1316
+/// bytes, but a caller may send anything). Checks the events as
+/// `flv_tags` does.
+pub fn ts_stream(data: &[u8]) {
+    let Some((&cut, stream)) = data.split_first() else { return };
+    let piece = match cut % 4 {
+        0 => 1316,
+        1 => 188,
+        2 => 1 + cut as usize,
+        _ => stream.len().max(1),
+    };
+    let mut demuxer = crate::TsDemuxer::default();
+    let mut checker = EventChecker::default();
+    let mut out = Vec::new();
+    let arrival = media::Arrival::now();
+    for chunk in stream.chunks(piece) {
+        demuxer.push(chunk, arrival, &mut out);
+        for event in out.drain(..) {
+            checker.check(event);
+        }
+    }
+    demuxer.finish(&mut out);
+    for event in out.drain(..) {
+        checker.check(event);
+    }
+}
+
+/// An SRT streamid (any bytes as text) through `parse_stream_id`: a key it
+/// returns is never empty.
+pub fn srt_stream_id(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(key) = crate::parse_stream_id(Some(&text)) {
+        assert!(!key.is_empty(), "an empty key from {text:?}");
+    }
+}

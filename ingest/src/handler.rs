@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 use crate::metadata::StreamMetadata;
 pub use crate::refusal::{Refusal, RefusalKind};
 
+/// `PublishRequest::app` of SRT callers (SRT has no application name).
+pub const SRT_APP: &str = "srt";
+
 /// A client asks to publish. `stream_key` is the publish name with any
 /// `?query` suffix removed; it is a secret, so `Debug` shows only a prefix.
 #[derive(Clone, PartialEq, Eq)]
@@ -51,6 +54,55 @@ pub trait IngestHandler: Send + Sync + 'static {
     /// Called exactly once for every granted publish when it ends (clean
     /// unpublish, disconnect, error, timeout, shutdown), after the sink was dropped.
     fn on_unpublish(&self, publish_id: u64);
+
+    /// SRT: how a caller with `stream_key` must connect (its channel's
+    /// passphrase), asked in the listen callback before the handshake is
+    /// answered; a refusal rejects the caller there, before any media.
+    /// `on_publish` still decides once the handshake succeeded. The default
+    /// takes every key, unencrypted.
+    fn srt_access(&self, stream_key: &str) -> impl Future<Output = Result<SrtAccess, Refusal>> + Send {
+        let _ = stream_key;
+        std::future::ready(Ok(SrtAccess::default()))
+    }
+
+    /// SRT: the link figures of a granted publish, about once a second.
+    fn on_link_stats(&self, publish_id: u64, stats: &SrtLinkStats) {
+        let _ = (publish_id, stats);
+    }
+}
+
+/// How an SRT caller must connect to a channel.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SrtAccess {
+    /// AES passphrase (10 to 79 characters); the caller's key length (128,
+    /// 192 or 256 bits) is taken. `None`: unencrypted callers only.
+    pub passphrase: Option<String>,
+}
+
+impl fmt::Debug for SrtAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SrtAccess").field("passphrase", &self.passphrase.as_ref().map(|_| "…")).finish()
+    }
+}
+
+/// An SRT connection's link figures (totals since it connected, and rates).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SrtLinkStats {
+    /// Smoothed round-trip time, milliseconds; `None` while the SRT stack
+    /// does not measure it (srt-tokio 0.4 leaves it out of its statistics).
+    pub rtt_ms: Option<f64>,
+    /// Bits per second received over the last interval (payload, with retransmissions).
+    pub receive_rate_bps: u64,
+    /// Data packets received (all, with retransmissions).
+    pub packets_received: u64,
+    /// Loss reports (NAKs) sent to the caller: each names packets found missing.
+    pub loss_reports: u64,
+    /// Retransmitted data packets received.
+    pub packets_retransmitted: u64,
+    /// Packets given up on (too late to play): the TS demuxer sees these as gaps.
+    pub packets_dropped: u64,
+    /// The latency the two sides agreed on, milliseconds.
+    pub latency_ms: u64,
 }
 
 /// A stream key as it may appear in logs: a short prefix, never the whole key.

@@ -1,7 +1,8 @@
-//! RTMP ingest: accepts publishers (tokio + scuffle-rtmp's handshake and
-//! message codecs, our own session and chunk reader), turns their
-//! FLV/AVC/AAC into `media` stream events on a sink the `IngestHandler`
-//! grants, and is the only FLV-aware code of the appliance.
+//! RTMP and SRT ingest: accepts publishers (RTMP: tokio + scuffle-rtmp's
+//! handshake and message codecs, our own session and chunk reader; SRT:
+//! srt-tokio's listener with our MPEG-TS demuxer), turns their media into
+//! `media` stream events on a sink the `IngestHandler` grants, and is the
+//! only FLV- and TS-aware code of the appliance.
 
 #![forbid(unsafe_code)]
 
@@ -24,11 +25,17 @@ mod refusal_log;
 mod server;
 mod server_state;
 mod session;
+mod srt;
 mod timestamps;
+mod ts;
 mod warnings;
 
 pub use demuxer::{DemuxStats, Demuxer};
 pub use error::IngestError;
-pub use handler::{IngestHandler, PublishGrant, PublishRequest, Refusal, RefusalKind, key_prefix};
+pub use handler::{
+    IngestHandler, PublishGrant, PublishRequest, Refusal, RefusalKind, SRT_APP, SrtAccess, SrtLinkStats, key_prefix,
+};
 pub use metadata::StreamMetadata;
 pub use server::{ConnectionStats, IngestConfig, RtmpServer, RtmpServerHandle};
+pub use srt::{SrtConfig, SrtServer, SrtServerHandle, StreamIdError, parse_stream_id};
+pub use ts::{TsDemuxer, TsStats};

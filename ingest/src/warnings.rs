@@ -27,10 +27,13 @@ pub(crate) enum Warning {
     IncompleteTracks,
     /// Media or metadata outside a publish, or AMF0 data we could not read.
     StrayMessage,
+    /// MPEG-TS packets lost or damaged (a continuity counter skipped): the
+    /// unit they belonged to was dropped.
+    LostPackets,
 }
 
 impl Warning {
-    const ALL: [Warning; 10] = [
+    const ALL: [Warning; 11] = [
         Warning::BadTag,
         Warning::BadCodecConfig,
         Warning::FrameBeforeConfig,
@@ -41,6 +44,7 @@ impl Warning {
         Warning::AudioResync,
         Warning::IncompleteTracks,
         Warning::StrayMessage,
+        Warning::LostPackets,
     ];
 
     fn name(self) -> &'static str {
@@ -55,6 +59,7 @@ impl Warning {
             Warning::AudioResync => "audio_resyncs",
             Warning::IncompleteTracks => "incomplete_track_sets",
             Warning::StrayMessage => "stray_messages",
+            Warning::LostPackets => "lost_packets",
         }
     }
 }
@@ -72,7 +77,7 @@ impl Warnings {
         *count += 1;
         if *count == 1 {
             match kind {
-                Warning::Discontinuity | Warning::AudioResync => {
+                Warning::Discontinuity | Warning::AudioResync | Warning::LostPackets => {
                     tracing::info!(kind = kind.name(), "{detail} (further ones are counted)");
                 }
                 // Anyone can send these before publishing: not worth a warning per connection.

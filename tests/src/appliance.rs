@@ -30,6 +30,7 @@ pub fn test_config(data: &std::path::Path) -> Config {
     config.http.listen = "127.0.0.1:0".into();
     config.tls.https_listen = "127.0.0.1:0".into();
     config.tls.rtmps_listen = "127.0.0.1:0".into();
+    config.srt.listen = "127.0.0.1:0".into();
     config.webhooks.retry_base_ms = 200;
     config.webhooks.retry_max_ms = 1000;
     config.webhooks.timeout_ms = 2000;

@@ -16,6 +16,7 @@ pub mod api;
 pub mod appliance;
 pub mod browser;
 pub mod edge;
+pub mod lossy_udp;
 pub mod origin;
 pub mod players;
 pub mod playlist;
@@ -23,6 +24,7 @@ pub mod probe;
 pub mod process;
 pub mod prometheus;
 pub mod publish;
+pub mod srt;
 
 pub use api::Reply;
 pub use appliance::TestAppliance;

@@ -95,7 +95,13 @@ impl Publish {
         if self.audio {
             c.args(self.audio_codec.args());
         }
-        c.args(["-f", "flv", url]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+        // SRT callers send MPEG-TS; RTMP carries FLV.
+        let format = if url.starts_with("srt://") { "mpegts" } else { "flv" };
+        c.args(["-f", format, url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         c.spawn().expect("ffmpeg starts")
     }
 }

@@ -44,6 +44,8 @@ pub struct Sources<'a> {
     pub alerts: crate::alerts::Alerts,
     pub rtmp_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// The SRT inputs' link figures (the publish routing writes them).
+    pub srt_links: Arc<crate::live::srt_links::SrtLinks>,
 }
 
 /// The whole HTTP app: origin, pages, API and console. Fails on a bad
@@ -56,6 +58,7 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
         http_port: sources.http_addr.port(),
     };
     let mut state = ApiState::new(sources.store.clone(), sources.live.clone(), urls)?;
+    state.srt_links = sources.srt_links;
     state.data_dir = Arc::new(config.data_dir.clone());
     state.viewers = sources.viewers.clone();
     state.recordings = Some(sources.recordings.clone());

@@ -167,6 +167,9 @@ pub struct InputFigure {
     pub bytes: u64,
     /// Units its queue from ingest dropped because the session fell behind.
     pub dropped_units: u64,
+    /// The SRT link (RTT, loss, retransmits, receive rate) when this input is an SRT caller.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub srt: Option<super::srt_links::SrtLinkFigures>,
 }
 
 /// The publisher's input as the appliance receives it.

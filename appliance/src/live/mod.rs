@@ -21,6 +21,7 @@ pub mod registry;
 pub mod restream;
 pub mod routing;
 pub mod session;
+pub mod srt_links;
 pub mod supervisor;
 pub mod transcode;
 pub mod viewers;

@@ -5,10 +5,12 @@
 //! a live channel joins its session as its other input (primary or backup,
 //! by the key it used) when that input is free, and is refused otherwise.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ingest::{IngestHandler, PublishGrant, PublishRequest, Refusal, RefusalKind, StreamMetadata};
+use ingest::{IngestHandler, PublishGrant, PublishRequest, Refusal, RefusalKind, SrtAccess, StreamMetadata};
 
+use super::srt_links::SrtLinks;
 use super::supervisor::Supervisor;
 use crate::state::{Refusal as LifecycleRefusal, Store, StoreError};
 
@@ -18,11 +20,17 @@ pub struct PublishRouting {
     store: Store,
     supervisor: Supervisor,
     next_id: AtomicU64,
+    srt_links: Arc<SrtLinks>,
 }
 
 impl PublishRouting {
     pub fn new(store: Store, supervisor: Supervisor) -> Self {
-        Self { store, supervisor, next_id: AtomicU64::new(1) }
+        Self { store, supervisor, next_id: AtomicU64::new(1), srt_links: Arc::default() }
+    }
+
+    /// The SRT publishes' link figures, for the API.
+    pub fn srt_links(&self) -> Arc<SrtLinks> {
+        self.srt_links.clone()
     }
 }
 
@@ -43,10 +51,9 @@ impl PublishRouting {
         tracing::info!(%channel, input = %role, peer = %req.peer, "publish joined the live session");
         Ok(PublishGrant { sink, label: channel, publish_id: self.next_id.fetch_add(1, Ordering::Relaxed) })
     }
-}
 
-impl IngestHandler for PublishRouting {
-    async fn on_publish(&self, req: PublishRequest) -> Result<PublishGrant, Refusal> {
+    /// The key check and the session: a new one, or the live one's other input.
+    async fn route(&self, req: PublishRequest) -> Result<PublishGrant, Refusal> {
         // Session ids are part of media URIs: unique across restarts so no cache ever mixes two sessions.
         let store = self.store.clone();
         let (key, peer) = (req.stream_key.clone(), req.peer.to_string());
@@ -82,13 +89,54 @@ impl IngestHandler for PublishRouting {
         let sink = self.supervisor.start(channel, record, req.stream_key.clone(), req.peer).await?;
         Ok(PublishGrant { sink, label, publish_id: self.next_id.fetch_add(1, Ordering::Relaxed) })
     }
+}
+
+impl IngestHandler for PublishRouting {
+    async fn on_publish(&self, req: PublishRequest) -> Result<PublishGrant, Refusal> {
+        let (srt, peer) = (req.app == ingest::SRT_APP, req.peer);
+        let grant = self.route(req).await?;
+        if srt {
+            self.srt_links.started(grant.publish_id, peer);
+        }
+        Ok(grant)
+    }
+
+    fn on_link_stats(&self, publish_id: u64, stats: &ingest::SrtLinkStats) {
+        self.srt_links.update(publish_id, stats);
+    }
 
     fn on_metadata(&self, _publish_id: u64, meta: &StreamMetadata) {
         // Logged in the connection's span, which names the channel.
         tracing::info!(metadata = ?meta, "stream metadata");
     }
 
-    fn on_unpublish(&self, _publish_id: u64) {
+    /// The channel's SRT passphrase; unknown keys, and a second publisher on a
+    /// channel with one input, are refused before the SRT handshake is answered.
+    async fn srt_access(&self, stream_key: &str) -> Result<SrtAccess, Refusal> {
+        let store = self.store.clone();
+        let key = stream_key.to_owned();
+        match tokio::task::spawn_blocking(move || store.by_stream_key(&key)).await {
+            Ok(Ok(Some(channel))) => {
+                if channel.current_session.is_some() && channel.backup_stream_key.is_none() {
+                    let reason = format!("channel {} is already live", channel.name);
+                    return Err(Refusal::new(RefusalKind::AlreadyLive, reason));
+                }
+                Ok(SrtAccess { passphrase: channel.srt_passphrase })
+            }
+            Ok(Ok(None)) => Err(Refusal::new(RefusalKind::UnknownKey, "unknown stream key")),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "channel lookup failed");
+                Err(Refusal::new(RefusalKind::Unavailable, "the appliance cannot read its channels"))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "channel lookup task failed");
+                Err(Refusal::new(RefusalKind::Unavailable, "the appliance cannot read its channels"))
+            }
+        }
+    }
+
+    fn on_unpublish(&self, publish_id: u64) {
+        self.srt_links.ended(publish_id);
         // The session sees its input end and ends itself (`publisher-left`).
     }
 }

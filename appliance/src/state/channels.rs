@@ -10,7 +10,7 @@ use redb::{ReadTransaction, ReadableTable};
 use super::error::StoreError;
 use super::lifecycle::{self, ChannelState, EndReason, Event, Lifecycle};
 use super::page::Page;
-use super::records::channel::{validate_max_session, validate_output};
+use super::records::channel::{validate_max_session, validate_output, validate_srt_passphrase};
 use super::records::{Channel, ChannelPatch, EventType, NewChannel, Snapshot, validate_name};
 use super::rows::{append_event, decode, finish_session, lifecycle_of, load_channel as load, save_channel as save};
 use super::store::Store;
@@ -31,6 +31,7 @@ impl Store {
         validate_name(&new.name)?;
         validate_output(&new.output)?;
         validate_max_session(new.max_session_seconds)?;
+        validate_srt_passphrase(new.srt_passphrase.as_deref())?;
         new.recording.validate()?;
         let now = clock::now_ms();
         let mut channel = Channel {
@@ -46,6 +47,7 @@ impl Store {
             created_at: now / 1000,
             updated_ms: now,
             backup_stream_key: new.backup.then(ids::stream_key),
+            srt_passphrase: new.srt_passphrase,
         };
         self.write(|tx| {
             if tx.open_table(CHANNELS)?.get(channel.name.as_str())?.is_some() {
@@ -129,6 +131,9 @@ impl Store {
         if let Some(recording) = &patch.recording {
             recording.validate()?;
         }
+        if let Some(passphrase) = &patch.srt_passphrase {
+            validate_srt_passphrase(passphrase.as_deref())?;
+        }
         self.write(|tx| {
             let mut channel = load(tx, name)?;
             if let Some(mode) = patch.latency_mode {
@@ -145,6 +150,9 @@ impl Store {
             }
             if let Some(recording) = patch.recording {
                 channel.recording = recording;
+            }
+            if let Some(passphrase) = patch.srt_passphrase {
+                channel.srt_passphrase = passphrase;
             }
             channel.updated_ms = clock::now_ms();
             save(tx, &channel)?;

@@ -74,6 +74,22 @@ pub struct TestHandler {
 }
 
 impl TestHandler {
+    /// A handler granting `keys`, and where its grants arrive.
+    pub fn new(keys: &[&str], capacity: usize) -> (Arc<TestHandler>, mpsc::Receiver<Granted>) {
+        let (grants_tx, grants) = mpsc::channel(16);
+        let handler = Arc::new(TestHandler {
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            live: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            capacity,
+            grants: grants_tx,
+            unpublished: Mutex::default(),
+            metadata: Mutex::default(),
+            requests: Mutex::default(),
+        });
+        (handler, grants)
+    }
+
     pub fn unpublished(&self) -> Vec<u64> {
         self.unpublished.lock().unwrap().clone()
     }
@@ -96,6 +112,15 @@ impl IngestHandler for TestHandler {
         let (sink, rx) = unit_channel(self.capacity);
         let _ = self.grants.send(Granted { publish_id, app: req.app, key: req.stream_key, rx }).await;
         Ok(PublishGrant { sink, label: format!("channel-{publish_id}"), publish_id })
+    }
+
+    /// Unknown keys are refused in the SRT listen callback, before `on_publish`.
+    fn srt_access(&self, stream_key: &str) -> impl Future<Output = Result<ingest::SrtAccess, Refusal>> + Send {
+        std::future::ready(if self.keys.contains(stream_key) {
+            Ok(ingest::SrtAccess::default())
+        } else {
+            Err(Refusal::new(RefusalKind::UnknownKey, "unknown stream key"))
+        })
     }
 
     fn on_metadata(&self, publish_id: u64, meta: &StreamMetadata) {
@@ -121,17 +146,7 @@ impl Harness {
     }
 
     pub async fn start_with_capacity(keys: &[&str], config: IngestConfig, capacity: usize) -> Self {
-        let (grants_tx, grants) = mpsc::channel(16);
-        let handler = Arc::new(TestHandler {
-            keys: keys.iter().map(|k| k.to_string()).collect(),
-            live: Mutex::default(),
-            next_id: AtomicU64::new(1),
-            capacity,
-            grants: grants_tx,
-            unpublished: Mutex::default(),
-            metadata: Mutex::default(),
-            requests: Mutex::default(),
-        });
+        let (handler, grants) = TestHandler::new(keys, capacity);
         let server = RtmpServer::bind("127.0.0.1:0", config, handler.clone()).await.expect("bind");
         let server = server.spawn().expect("spawn");
         Self { server, handler, grants }

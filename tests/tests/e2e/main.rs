@@ -25,3 +25,4 @@ mod recording;
 mod restream;
 mod rtmps;
 mod spine;
+mod srt;

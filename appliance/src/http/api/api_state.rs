@@ -10,6 +10,7 @@ use crate::http::access::console_sessions::Sessions;
 use crate::http::access::rate_limit::RateLimits;
 use crate::http::console::password_workers::{DEFAULT_QUEUE, PasswordWorkers, default_workers};
 use crate::live::figures::LiveFigures;
+use crate::live::srt_links::SrtLinks;
 use crate::live::supervisor::Supervisor;
 use crate::live::viewers::Viewers;
 use crate::recordings::Recordings;
@@ -42,6 +43,8 @@ pub struct ApiState {
     pub recordings: Option<Recordings>,
     /// The alerts raised now.
     pub alerts: Arc<crate::alerts::ActiveAlerts>,
+    /// The SRT inputs' link figures, as ingest reports them.
+    pub srt_links: Arc<SrtLinks>,
 }
 
 impl ApiState {
@@ -62,6 +65,7 @@ impl ApiState {
             password_workers,
             recordings: None,
             alerts: Arc::default(),
+            srt_links: Arc::default(),
         })
     }
 
@@ -85,6 +89,9 @@ impl ApiState {
         let mut figures = entry.figures.figures(viewers, now);
         figures.outputs = entry.outputs();
         (figures.on_air, figures.switches, figures.inputs) = entry.inputs.figures(now);
+        for input in &mut figures.inputs {
+            input.srt = self.srt_links.of_peer(&input.peer);
+        }
         Some(figures)
     }
 

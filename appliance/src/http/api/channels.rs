@@ -57,6 +57,10 @@ pub struct CreateChannel {
     /// primary stops delivering.
     #[serde(default)]
     pub backup_input: bool,
+    /// The AES passphrase SRT callers must use (10 to 79 characters; write-only, like stream keys);
+    /// absent: unencrypted SRT.
+    #[serde(default)]
+    pub srt_passphrase: Option<String>,
 }
 
 /// Changes to a channel; absent (or null) fields stay as they are, except
@@ -79,6 +83,10 @@ pub struct UpdateChannel {
     /// Recording settings, replaced whole.
     #[serde(default)]
     pub recording: Option<RecordingSettings>,
+    /// A new SRT passphrase (write-only); null removes it (unencrypted SRT).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub srt_passphrase: Option<Option<String>>,
 }
 
 /// An output with no field its kind does not have (`media`'s serde lets
@@ -108,8 +116,8 @@ fn strict_optional_output<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Cha
 }
 
 /// `Some(value)` for a field that is present, even as null.
-fn present<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Option<u64>>, D::Error> {
-    Option::<u64>::deserialize(de).map(Some)
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(de: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(de).map(Some)
 }
 
 /// A channel name from the path; anything that is not a name cannot exist.
@@ -170,6 +178,7 @@ pub async fn create_channel(
         max_session_seconds: body.max_session_seconds,
         recording: body.recording,
         backup: body.backup_input,
+        srt_passphrase: body.srt_passphrase,
     };
     let store = api.store.clone();
     let start = body.start;
@@ -250,6 +259,7 @@ pub async fn update_channel(
         encoder_policy: body.encoder_policy,
         max_session_seconds: body.max_session_seconds,
         recording: body.recording,
+        srt_passphrase: body.srt_passphrase,
     };
     let store = api.store.clone();
     let channel = blocking(move || store.update_channel(&name, patch)).await?;

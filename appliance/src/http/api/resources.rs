@@ -43,6 +43,8 @@ pub struct ChannelResource {
     /// `rtmp://host:port/live/<backup stream key>`, when the channel has one (absent in webhook payloads).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup_publish_url: Option<String>,
+    /// Whether SRT callers must encrypt with the channel's passphrase (the passphrase is never shown).
+    pub srt_encrypted: bool,
     /// The multivariant playlist of the channel's newest session.
     pub playback_url: String,
     #[schema(value_type = LatencyModeSchema)]
@@ -104,6 +106,7 @@ impl ChannelResource {
             publish_url: None,
             backup_stream_key: None,
             backup_publish_url: None,
+            srt_encrypted: channel.srt_passphrase.is_some(),
             state: channel.state,
             latency_mode: channel.latency_mode,
             output: channel.output,

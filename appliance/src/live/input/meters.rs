@@ -85,6 +85,7 @@ impl InputMeters {
                     units,
                     bytes,
                     dropped_units: i.queue.dropped_units(),
+                    srt: None,
                 }
             })
             .collect();

@@ -45,6 +45,10 @@ pub struct Channel {
     /// channel takes one publisher.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_stream_key: Option<String>,
+    /// The AES passphrase SRT callers must use (10 to 79 characters); none:
+    /// unencrypted SRT. A secret like the stream keys: never shown by the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srt_passphrase: Option<String>,
 }
 
 /// Which of a channel's stream keys a publish used: the input it becomes in the session.
@@ -104,6 +108,8 @@ pub struct NewChannel {
     pub recording: RecordingSettings,
     /// Whether the channel gets a backup stream key as well.
     pub backup: bool,
+    /// The SRT passphrase, if SRT callers must encrypt.
+    pub srt_passphrase: Option<String>,
 }
 
 /// A partial update; `None` leaves a field as it is. Applies from the next session.
@@ -115,6 +121,8 @@ pub struct ChannelPatch {
     /// `Some(None)` removes the limit.
     pub max_session_seconds: Option<Option<u64>>,
     pub recording: Option<RecordingSettings>,
+    /// `Some(None)` removes the SRT passphrase.
+    pub srt_passphrase: Option<Option<String>>,
 }
 
 /// Channel names appear in URLs and logs: a strict slug (checked by `validate_name`).
@@ -125,6 +133,16 @@ pub fn validate_name(name: &str) -> Result<(), StoreError> {
     let ok = (1..=64).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if ok { Ok(()) } else { Err(StoreError::InvalidName(name.to_string())) }
+}
+
+/// SRT passphrases are 10 to 79 characters (SRT's SRTO_PASSPHRASE).
+pub(crate) fn validate_srt_passphrase(passphrase: Option<&str>) -> Result<(), StoreError> {
+    match passphrase.map(|p| p.chars().count()) {
+        Some(n) if !(10..=79).contains(&n) => {
+            Err(StoreError::invalid("srt_passphrase", format!("must be 10 to 79 characters, not {n}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn validate_max_session(seconds: Option<u64>) -> Result<(), StoreError> {
