@@ -24,6 +24,7 @@ pub struct Config {
     pub sessions: SessionsConfig,
     pub recording: RecordingConfig,
     pub failover: FailoverConfig,
+    pub thumbnails: ThumbnailsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,6 +153,22 @@ impl Default for FailoverConfig {
     }
 }
 
+/// Thumbnails of live channels (`live::thumbnails`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThumbnailsConfig {
+    /// A new thumbnail from the first keyframe this many seconds (media time) after the last one.
+    pub interval_seconds: u64,
+    /// Their width in pixels (at most the rendition's), the height to scale.
+    pub width: u32,
+}
+
+impl Default for ThumbnailsConfig {
+    fn default() -> Self {
+        Self { interval_seconds: 5, width: 320 }
+    }
+}
+
 impl Default for SessionsConfig {
     fn default() -> Self {
         Self { checkpoint_seconds: 10 }
@@ -202,6 +219,7 @@ impl Default for Config {
             sessions: SessionsConfig::default(),
             recording: RecordingConfig::default(),
             failover: FailoverConfig::default(),
+            thumbnails: ThumbnailsConfig::default(),
         }
     }
 }
@@ -253,7 +271,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables that override the file, and the field each sets.
-pub const ENV_VARS: [&str; 36] = [
+pub const ENV_VARS: [&str; 38] = [
     "APPLIANCE_DATA_DIR",
     "APPLIANCE_PUBLIC_HOST",
     "APPLIANCE_RTMP_LISTEN",
@@ -290,6 +308,8 @@ pub const ENV_VARS: [&str; 36] = [
     "APPLIANCE_FAILOVER_SWITCH_AFTER_MS",
     "APPLIANCE_FAILOVER_RETURN_AFTER_MS",
     "APPLIANCE_FAILOVER_SLATE_SECONDS",
+    "APPLIANCE_THUMBNAILS_INTERVAL_SECONDS",
+    "APPLIANCE_THUMBNAILS_WIDTH",
 ];
 
 impl Config {
@@ -382,6 +402,8 @@ impl Config {
                 "APPLIANCE_FAILOVER_SWITCH_AFTER_MS" => self.failover.switch_after_ms = number(name, &value)?,
                 "APPLIANCE_FAILOVER_RETURN_AFTER_MS" => self.failover.return_after_ms = number(name, &value)?,
                 "APPLIANCE_FAILOVER_SLATE_SECONDS" => self.failover.slate_seconds = number(name, &value)?,
+                "APPLIANCE_THUMBNAILS_INTERVAL_SECONDS" => self.thumbnails.interval_seconds = number(name, &value)?,
+                "APPLIANCE_THUMBNAILS_WIDTH" => self.thumbnails.width = number(name, &value)?,
                 _ => unreachable!("every name in ENV_VARS is matched"),
             }
         }
@@ -514,6 +536,14 @@ impl Config {
             let seconds = failover.slate_seconds;
             return invalid("failover.slate_seconds", format!("{seconds} is outside 0..=86400"));
         }
+        if !(1..=3600).contains(&self.thumbnails.interval_seconds) {
+            let seconds = self.thumbnails.interval_seconds;
+            return invalid("thumbnails.interval_seconds", format!("{seconds} is outside 1..=3600"));
+        }
+        if !(16..=3840).contains(&self.thumbnails.width) {
+            let width = self.thumbnails.width;
+            return invalid("thumbnails.width", format!("{width} is outside 16..=3840"));
+        }
         Ok(())
     }
 
@@ -569,6 +599,14 @@ impl Config {
 
     pub fn checkpoint_interval(&self) -> Duration {
         Duration::from_secs(self.sessions.checkpoint_seconds)
+    }
+
+    /// How thumbnails of live channels are made.
+    pub fn thumbnail_settings(&self) -> crate::live::thumbnails::ThumbnailSettings {
+        crate::live::thumbnails::ThumbnailSettings {
+            interval: Duration::from_secs(self.thumbnails.interval_seconds),
+            width: self.thumbnails.width,
+        }
     }
 
     /// The failover times sessions run with.
@@ -636,7 +674,7 @@ mod tests {
 
     #[test]
     fn error_texts_are_pinned() {
-        let cases: [(&str, &str); 24] = [
+        let cases: [(&str, &str); 26] = [
             ("bogus = 1", "unknown field `bogus`"),
             ("[hls]\npart_target_ms = 50", "hls.part_target_ms: 50 is outside 100..=2000"),
             (
@@ -659,6 +697,8 @@ mod tests {
             ("[sessions]\ncheckpoint_seconds = 0", "sessions.checkpoint_seconds: 0 is outside 1..=3600"),
             ("[recording]\nkeep_free_percent = 91", "recording.keep_free_percent: 91 is outside 0..=90"),
             ("[recording]\nsweep_seconds = 0", "recording.sweep_seconds: 0 is outside 1..=3600"),
+            ("[thumbnails]\ninterval_seconds = 0", "thumbnails.interval_seconds: 0 is outside 1..=3600"),
+            ("[thumbnails]\nwidth = 8", "thumbnails.width: 8 is outside 16..=3840"),
             ("[failover]\nswitch_after_ms = 50", "failover.switch_after_ms: 50 is outside 100..=60000"),
             ("[failover]\nreturn_after_ms = 0", "failover.return_after_ms: 0 is outside 100..=3600000"),
             ("[failover]\nslate_seconds = 90000", "failover.slate_seconds: 90000 is outside 0..=86400"),

@@ -17,6 +17,7 @@ pub mod appliance;
 pub mod browser;
 pub mod edge;
 pub mod origin;
+pub mod picture;
 pub mod players;
 pub mod playlist;
 pub mod probe;
@@ -24,8 +25,9 @@ pub mod process;
 pub mod publish;
 
 pub use api::Reply;
-pub use appliance::TestAppliance;
+pub use appliance::{TestAppliance, h264_ladder, recorded_channel};
 pub use browser::{BrowserScript, artifacts_dir, browser_driver, run_browser_script};
+pub use picture::{frame_at, psnr};
 pub use playlist::{MediaPlaylist, Part, Segment, attributes, base};
 pub use probe::{Probe, ffprobe, ffprobe_json, probe};
 pub use process::{Cli, ServeProcess};

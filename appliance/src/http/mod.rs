@@ -1,5 +1,5 @@
 //! The HTTP side of the appliance: the LL-HLS origin (the packager's routes,
-//! and the catchup of recorded sessions, with the viewer count), the demo and watch pages, the REST API and the
+//! the catchup of recorded sessions and the live channels' thumbnails, with the viewer count), the demo and watch pages, the REST API and the
 //! console, behind the layer that resolves the client's address; the same
 //! app on the owner-only control socket for the local administrator.
 
@@ -11,6 +11,7 @@ pub mod console;
 pub mod control_socket;
 pub mod problem;
 pub mod server;
+pub mod thumbnail;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -37,6 +38,8 @@ pub struct Sources<'a> {
     pub live: Supervisor,
     pub viewers: Arc<Viewers>,
     pub recordings: Recordings,
+    /// The latest picture of each live channel.
+    pub thumbnails: Arc<crate::live::thumbnails::LatestThumbnails>,
     pub rtmp_addr: SocketAddr,
     pub http_addr: SocketAddr,
 }
@@ -63,6 +66,9 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
     // Outermost: every layer below (rate limits, sign-in limit, viewers) sees the client's address.
     let resolved = axum::middleware::from_fn_with_state(proxies, client_address::resolve);
     // Catchup is not counted: `viewers` are the live stream's.
-    let origin = packager::router(sources.origin).layer(counted).merge(catchup::router(sources.recordings));
+    let origin = packager::router(sources.origin)
+        .layer(counted)
+        .merge(catchup::router(sources.recordings))
+        .merge(thumbnail::router(sources.thumbnails));
     Ok(origin.merge(web::router()).merge(api).layer(resolved))
 }

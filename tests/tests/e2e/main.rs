@@ -20,3 +20,4 @@ mod player;
 mod recording;
 mod restream;
 mod spine;
+mod thumbnails;
