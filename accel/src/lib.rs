@@ -18,6 +18,7 @@ pub mod device;
 pub mod error;
 #[allow(unsafe_code)]
 mod ffi;
+pub mod jpeg;
 pub mod meter;
 pub mod options;
 pub mod pipeline;
@@ -26,6 +27,7 @@ pub mod scheduler;
 pub mod slate;
 pub mod slots;
 pub mod source;
+pub mod sprite;
 pub mod stream_out;
 pub mod thread_name;
 pub mod thumbnail;

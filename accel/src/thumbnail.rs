@@ -9,16 +9,15 @@ use media::{EncodedUnit, TrackInfo};
 
 use crate::device::Backend;
 use crate::error::AccelError;
+use crate::jpeg::{JPEG_FORMAT, JpegEncoder, Picture};
 use crate::pipeline::open_decoder;
 
-/// The mjpeg encoder's quantiser (FFmpeg's `-q:v` scale, 2 best .. 31 worst):
-/// 4 keeps a 320-wide test pattern above 35 dB PSNR at about 10-20 KB.
-const JPEG_QSCALE: i32 = 4;
-
 /// One picture, as JPEG.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Thumbnail {
     pub jpeg: Bytes,
+    /// The same picture decoded (for sprite sheets).
+    pub picture: Picture,
     pub width: u32,
     pub height: u32,
     /// The keyframe's presentation time, in its track's timebase.
@@ -41,14 +40,11 @@ pub struct Thumbnailer {
     output: Option<JpegOutput>,
 }
 
+/// The scaler and JPEG encoder of one source picture size and format.
 struct JpegOutput {
     source: (u32, u32, ffmpeg::format::Pixel),
     scaler: ffmpeg::software::scaling::Context,
-    encoder: ffmpeg::encoder::Video,
-    width: u32,
-    height: u32,
-    /// Pictures encoded: the encoder wants increasing timestamps.
-    encoded: i64,
+    encoder: JpegEncoder,
 }
 
 impl Thumbnailer {
@@ -72,8 +68,9 @@ impl Thumbnailer {
             self.output = Some(JpegOutput::open(key, self.width)?);
         }
         let output = self.output.as_mut().expect("opened above");
-        let jpeg = output.encode(&frame)?;
-        Ok(Thumbnail { jpeg, width: output.width, height: output.height, pts: keyframe.pts })
+        let (picture, jpeg) = output.encode(&frame)?;
+        let (width, height) = output.encoder.size();
+        Ok(Thumbnail { jpeg, picture, width, height, pts: keyframe.pts })
     }
 
     /// Decodes one keyframe alone: sends it, drains the decoder, and resets
@@ -104,53 +101,25 @@ impl JpegOutput {
     fn open(source: (u32, u32, ffmpeg::format::Pixel), width: u32) -> Result<JpegOutput, AccelError> {
         let (source_width, source_height, format) = source;
         let (width, height) = thumbnail_size(source_width, source_height, width);
-        let jpeg_format = ffmpeg::format::Pixel::YUVJ420P;
         let scaler = ffmpeg::software::scaling::Context::get(
             format,
             source_width,
             source_height,
-            jpeg_format,
+            JPEG_FORMAT,
             width,
             height,
             ffmpeg::software::scaling::Flags::BICUBIC,
         )
         .map_err(|e| AccelError::Filter(format!("thumbnail scaler: {e}")))?;
-        let codec = ffmpeg::encoder::find(ffmpeg::codec::Id::MJPEG).ok_or(AccelError::EncoderMissing("mjpeg"))?;
-        let open_failed = |e: ffmpeg::Error| AccelError::EncoderOpen { encoder: "mjpeg", detail: e.to_string() };
-        let mut encoder = ffmpeg::codec::Context::new_with_codec(codec).encoder().video().map_err(open_failed)?;
-        encoder.set_width(width);
-        encoder.set_height(height);
-        encoder.set_format(jpeg_format);
-        encoder.set_time_base((1, 25));
-        // A fixed quantiser: the rate control's choice pinned between qmin and qmax.
-        encoder.set_qmin(JPEG_QSCALE);
-        encoder.set_qmax(JPEG_QSCALE);
-        let encoder = encoder.open().map_err(open_failed)?;
-        Ok(JpegOutput { source, scaler, encoder, width, height, encoded: 0 })
+        Ok(JpegOutput { source, scaler, encoder: JpegEncoder::open(width, height)? })
     }
 
-    fn encode(&mut self, frame: &ffmpeg::frame::Video) -> Result<Bytes, AccelError> {
+    /// `frame` scaled, and as JPEG.
+    fn encode(&mut self, frame: &ffmpeg::frame::Video) -> Result<(Picture, Bytes), AccelError> {
         let mut scaled = ffmpeg::frame::Video::empty();
         self.scaler.run(frame, &mut scaled).map_err(|e| AccelError::Filter(format!("thumbnail scaler: {e}")))?;
-        scaled.set_pts(Some(self.encoded));
-        self.encoded += 1;
-        let failed = |e: ffmpeg::Error| AccelError::Encode {
-            encoder: "mjpeg",
-            device: crate::DeviceId::cpu(),
-            detail: e.to_string(),
-        };
-        self.encoder.send_frame(&scaled).map_err(failed)?;
-        let mut packet = ffmpeg::Packet::empty();
-        self.encoder.receive_packet(&mut packet).map_err(failed)?;
-        let jpeg = packet.data().map(Bytes::copy_from_slice).unwrap_or_default();
-        if jpeg.is_empty() {
-            return Err(AccelError::Encode {
-                encoder: "mjpeg",
-                device: crate::DeviceId::cpu(),
-                detail: "an empty picture".into(),
-            });
-        }
-        Ok(jpeg)
+        let jpeg = self.encoder.encode(&mut scaled)?;
+        Ok((Picture(scaled), jpeg))
     }
 }
 

@@ -3,7 +3,10 @@
 //!
 //! URIs: `/hls/{channel}/recordings/{session}/master.m3u8` (multivariant),
 //! `/hls/{channel}/recordings/{session}/{rendition}/index.m3u8` (media
-//! playlist) and `.../{rendition}/{init<v>.mp4|seg<msn>.m4s}`. Files are
+//! playlist) and `.../{rendition}/{init<v>.mp4|seg<msn>.m4s}`; its
+//! scrubbing track `.../thumbnails.vtt` (WebVTT, cues
+//! `thumbnails/sprite-<n>.jpg#xywh=x,y,w,h`) and the sheets
+//! `.../thumbnails/sprite-<n>.jpg`, once it is finished. Files are
 //! streamed from disk (never read whole into memory) with range requests,
 //! conditional requests and HEAD (tower-http's `ServeFile`). A recording
 //! still in progress has no playlists yet (404); a recording never changes
@@ -21,6 +24,8 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::services::ServeFile;
 
 use crate::recordings::catchup::{media_playlist, multivariant};
+use crate::recordings::layout::is_plain_name;
+use crate::recordings::scrubbing::{self, THUMBNAILS_DIR, is_sprite_file};
 use crate::recordings::{Recording, RecordingError, Recordings};
 
 const PLAYLIST: &str = "application/vnd.apple.mpegurl";
@@ -35,6 +40,8 @@ pub fn router(recordings: Recordings) -> Router {
         .vary([] as [header::HeaderName; 0]);
     Router::new()
         .route("/hls/{channel}/recordings/{session}/master.m3u8", get(master))
+        .route("/hls/{channel}/recordings/{session}/thumbnails.vtt", get(scrubbing_track))
+        .route("/hls/{channel}/recordings/{session}/thumbnails/{file}", get(sprite_sheet))
         .route("/hls/{channel}/recordings/{session}/{rendition}/{file}", get(rendition_file))
         .layer(cors)
         .with_state(recordings)
@@ -79,6 +86,56 @@ async fn rendition_file(
         return not_found();
     };
     let content_type = if file.ends_with(".mp4") { "video/mp4" } else { "video/iso.segment" };
+    serve_file(path, content_type, request).await
+}
+
+/// The WebVTT scrubbing track of a finished recording (404 without thumbnails).
+async fn scrubbing_track(
+    State(recordings): State<Recordings>,
+    Path((channel, session)): Path<(String, String)>,
+) -> Response {
+    let read = tokio::task::spawn_blocking(move || {
+        let recording = recordings.catalog().get(&channel, &session)?;
+        let tiles = scrubbing::load(&recordings.catalog().layout().session_dir(&channel, &session))?;
+        Ok::<_, RecordingError>((recording, tiles))
+    })
+    .await;
+    match read {
+        Ok(Ok((recording, tiles))) if finished(&recording) && !tiles.is_empty() => {
+            let headers = [
+                (header::CONTENT_TYPE, HeaderValue::from_static("text/vtt; charset=utf-8")),
+                (header::CACHE_CONTROL, Freshness::Media.header()),
+            ];
+            (headers, scrubbing::vtt(&tiles, recording.duration_seconds())).into_response()
+        }
+        Ok(Ok(_)) | Ok(Err(RecordingError::NotFound { .. })) => not_found(),
+        Ok(Err(e)) => failed(e),
+        Err(e) => failed(e),
+    }
+}
+
+/// A sprite sheet of a finished recording's thumbnails.
+async fn sprite_sheet(
+    State(recordings): State<Recordings>,
+    Path((channel, session, file)): Path<(String, String, String)>,
+    request: Request,
+) -> Response {
+    if !(is_plain_name(&channel) && is_plain_name(&session) && is_sprite_file(&file)) {
+        return not_found();
+    }
+    let dir = recordings.catalog().layout().session_dir(&channel, &session);
+    // Only once finished: the last sheet is rewritten while its tiles come.
+    let meta_dir = dir.clone();
+    match tokio::task::spawn_blocking(move || crate::recordings::meta::read(&meta_dir)).await {
+        Ok(Ok(meta)) if meta.state.is_finished() => {
+            serve_file(dir.join(THUMBNAILS_DIR).join(file), "image/jpeg", request).await
+        }
+        _ => not_found(),
+    }
+}
+
+/// A file from disk (ranges, conditional requests), cached like media.
+async fn serve_file(path: std::path::PathBuf, content_type: &'static str, request: Request) -> Response {
     let mut response = match ServeFile::new(path).oneshot(request).await {
         Ok(response) => response.map(Body::new),
         Err(e) => return failed(e),

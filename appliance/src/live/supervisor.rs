@@ -378,7 +378,10 @@ impl Owner {
         let packaging =
             PackagingConfig { mode, part_target: self.config.part_target, window_seconds: self.config.window_seconds };
         let packager = PackagerOutput::new(self.config.origin.clone(), &channel.name, &record.id, packaging);
-        let thumbnails = thumbnails::plug(&self.config.thumbnails, &channel.name, &record.id, &renditions);
+        let recorded = channel.recording.enabled;
+        let recording =
+            recorded.then(|| self.config.recordings.catalog().layout().session_dir(&channel.name, &record.id));
+        let thumbnails = thumbnails::plug(&self.config.thumbnails, &channel.name, &record.id, &renditions, recording);
         let (packager, recorder) = recorder::plug(packager, &channel, &record.id, renditions, &self.config.recordings);
         let mut outputs: Vec<Box<dyn Output>> = vec![Box::new(packager)];
         outputs.extend(recorder.map(|r| Box::new(r) as Box<dyn Output>));

@@ -2,7 +2,8 @@
 //! made, per rendition, with a crash-safe index. `layout` names the files,
 //! `index` and `meta` are the crash-safe index and record, `catalog` lists,
 //! locks and deletes recordings, `recovery` closes those a crash left open,
-//! `catchup` renders their VOD playlists, `retention` keeps the disk
+//! `catchup` renders their VOD playlists, `scrubbing` keeps their
+//! thumbnails as sprite sheets with a WebVTT track, `retention` keeps the disk
 //! bounded, `notify` sends `recording.*` events, and `service` is the
 //! handle the rest of the appliance shares. The writer is an output
 //! of the live session (`live::recorder`).
@@ -15,6 +16,7 @@ pub mod meta;
 pub mod notify;
 pub mod recovery;
 pub mod retention;
+pub mod scrubbing;
 pub mod service;
 
 pub use catalog::{Catalog, Recording, RecordingError};

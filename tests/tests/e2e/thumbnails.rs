@@ -25,6 +25,12 @@ async fn appliance() -> TestAppliance {
     .await
 }
 
+/// Creates a recorded channel and starts publishing `seconds` to it.
+fn publish_recorded(app: &TestAppliance, name: &str, output: ChannelOutput, seconds: f64) -> tokio::process::Child {
+    let created = app.appliance.store.create_channel(recorded_channel(name, output), true).unwrap();
+    Publish { seconds, ..Publish::default() }.start(&app.rtmp_url(&created.stream_key))
+}
+
 /// One fetched thumbnail.
 struct Fetched {
     jpeg: Vec<u8>,
@@ -69,9 +75,7 @@ async fn a_passthrough_thumbnail_is_the_frame_of_its_time_at_the_configured_widt
         return;
     }
     let app = appliance().await;
-    let created =
-        app.appliance.store.create_channel(recorded_channel("thumbs", ChannelOutput::Passthrough), true).unwrap();
-    let publisher = Publish { seconds: 9.0, ..Publish::default() }.start(&app.rtmp_url(&created.stream_key));
+    let publisher = publish_recorded(&app, "thumbs", ChannelOutput::Passthrough, 9.0);
 
     let first = thumbnail_after(&app, "thumbs", 0).await;
     assert_eq!(first.rendition, "source");
@@ -128,8 +132,7 @@ async fn a_ladder_thumbnail_shows_the_top_rung() {
     }
     let app = appliance().await;
     let output = support::h264_ladder(&[(240, 400), (144, 150)], true);
-    let created = app.appliance.store.create_channel(recorded_channel("thumbs-abr", output), true).unwrap();
-    let publisher = Publish { seconds: 6.0, ..Publish::default() }.start(&app.rtmp_url(&created.stream_key));
+    let publisher = publish_recorded(&app, "thumbs-abr", output, 6.0);
     let fetched = thumbnail_after(&app, "thumbs-abr", 0).await;
     assert_eq!(fetched.rendition, "240p", "the top rung");
     let dir = tempfile::tempdir().unwrap();
@@ -138,5 +141,107 @@ async fn a_ladder_thumbnail_shows_the_top_rung() {
     assert_eq!(picture_size(&thumb), (WIDTH, 180, "mjpeg".to_string()), "426x240 scaled to the configured width");
     let (ok, stderr) = finish(publisher).await;
     assert!(ok, "publisher failed: {stderr}");
+    app.appliance.shutdown().await;
+}
+
+/// One cue of a WebVTT scrubbing track: start and end (ms), sprite, and x, y, w, h.
+#[derive(Debug)]
+struct Cue {
+    start: u64,
+    end: u64,
+    sprite: String,
+    xywh: [u32; 4],
+}
+
+/// `hh:mm:ss.ttt` in ms.
+fn vtt_time(text: &str) -> u64 {
+    let (clock, millis) = text.split_once('.').expect("hh:mm:ss.ttt");
+    let parts: Vec<u64> = clock.split(':').map(|p| p.parse().expect("a number")).collect();
+    assert_eq!(parts.len(), 3, "{text}");
+    ((parts[0] * 60 + parts[1]) * 60 + parts[2]) * 1000 + millis.parse::<u64>().expect("ms")
+}
+
+/// Parses a WebVTT scrubbing track (cues of `sprite#xywh=x,y,w,h`).
+fn parse_vtt(text: &str) -> Vec<Cue> {
+    let mut blocks = text.split("\n\n");
+    assert_eq!(blocks.next().map(str::trim_end), Some("WEBVTT"), "{text}");
+    blocks
+        .filter(|b| !b.trim().is_empty())
+        .map(|block| {
+            let mut lines = block.lines();
+            let (start, end) = lines.next().unwrap().split_once(" --> ").expect("a cue's times");
+            let (sprite, xywh) = lines.next().expect("a cue's picture").split_once("#xywh=").expect("#xywh=");
+            let xywh: Vec<u32> = xywh.split(',').map(|v| v.parse().expect("a number")).collect();
+            Cue {
+                start: vtt_time(start),
+                end: vtt_time(end),
+                sprite: sprite.to_string(),
+                xywh: xywh.try_into().unwrap(),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recordings_scrubbing_track_covers_it_with_tiles_inside_their_sprites() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let app = appliance().await;
+    let publisher = publish_recorded(&app, "scrub", ChannelOutput::Passthrough, 9.0);
+    let session = thumbnail_after(&app, "scrub", 0).await.session;
+    let base = format!("/hls/scrub/recordings/{session}");
+    let (status, _) = app.get_text(&format!("{base}/thumbnails.vtt")).await;
+    assert_eq!(status, 404, "no scrubbing track before the recording is finished");
+    let (ok, stderr) = finish(publisher).await;
+    assert!(ok, "publisher failed: {stderr}");
+    let playlist = eventually(STEP_TIMEOUT, || async {
+        let (status, text) = app.get_text(&format!("{base}/source/index.m3u8")).await;
+        (status == 200).then(|| MediaPlaylist::parse(&text))
+    })
+    .await
+    .expect("the session's catchup");
+    let recorded_ms = (playlist.segments.iter().filter_map(|s| s.duration).sum::<f64>() * 1000.0).round() as u64;
+
+    let response = app.http.get(app.url(&format!("{base}/thumbnails.vtt"))).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/vtt"));
+    let text = response.text().await.unwrap();
+    let cues = parse_vtt(&text);
+    // One thumbnail per interval (2 s) of about 9 s.
+    assert!((4..=6).contains(&cues.len()), "{text}");
+    assert_eq!(cues[0].start, 0, "from the start: {text}");
+    for pair in cues.windows(2) {
+        assert_eq!(pair[0].end, pair[1].start, "no gap, no overlap: {text}");
+    }
+    assert!(cues.iter().all(|c| c.start < c.end), "{text}");
+    assert_eq!(cues.last().unwrap().end, recorded_ms, "to the recording's end: {text}");
+
+    // ffprobe reads it as WebVTT too.
+    let dir = tempfile::tempdir().unwrap();
+    let vtt = dir.path().join("thumbnails.vtt");
+    std::fs::write(&vtt, &text).unwrap();
+    let packets = support::ffprobe_json(&vtt, "packet=pts", &[]);
+    assert_eq!(packets["packets"].as_array().unwrap().len(), cues.len(), "ffprobe sees every cue");
+
+    // Every tile lies inside its sprite sheet.
+    let mut sheets = std::collections::HashMap::new();
+    for cue in &cues {
+        if !sheets.contains_key(&cue.sprite) {
+            let file = dir.path().join(cue.sprite.replace('/', "-"));
+            let response = app.http.get(app.url(&format!("{base}/{}", cue.sprite))).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 200, "{}", cue.sprite);
+            assert_eq!(response.headers()["content-type"], "image/jpeg");
+            std::fs::write(&file, response.bytes().await.unwrap()).unwrap();
+            sheets.insert(cue.sprite.clone(), picture_size(&file));
+        }
+        let (width, height, codec) = &sheets[&cue.sprite];
+        assert_eq!(codec, "mjpeg");
+        let [x, y, w, h] = cue.xywh;
+        assert_eq!((w, h), (WIDTH, 180), "a tile is a thumbnail: {cue:?}");
+        assert!(x + w <= *width && y + h <= *height, "{cue:?} outside its {width}x{height} sheet");
+    }
+    let (status, _) = app.get_text(&format!("{base}/thumbnails/tiles.log")).await;
+    assert_eq!(status, 404, "only the sheets are served");
     app.appliance.shutdown().await;
 }

@@ -76,7 +76,8 @@ mod tests {
     use super::*;
 
     fn latest(session: &str) -> LatestThumbnail {
-        let thumbnail = Thumbnail { jpeg: Bytes::from_static(b"jpeg"), width: 320, height: 180, pts: 0 };
+        let picture = accel::jpeg::Picture::black(320, 180);
+        let thumbnail = Thumbnail { jpeg: Bytes::from_static(b"jpeg"), picture, width: 320, height: 180, pts: 0 };
         LatestThumbnail { session: session.into(), rendition: "source".into(), thumbnail, made_at: SystemTime::now() }
     }
 

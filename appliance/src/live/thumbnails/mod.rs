@@ -5,10 +5,14 @@
 //! alone, never the frames between) into a JPEG that becomes the channel's
 //! `latest` thumbnail (`/hls/{channel}/thumb.jpg`). Every other unit is
 //! dropped as it arrives, so a passthrough channel pays one keyframe decode
-//! per interval, not a decode of its stream.
+//! per interval, not a decode of its stream. A recorded session keeps its
+//! thumbnails with the recording too (`stored`: sprite sheets and the tiles'
+//! log that the catchup's WebVTT scrubbing track is made from).
 
 pub mod latest;
+pub mod stored;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -17,18 +21,24 @@ use media::{StreamEvent, TrackKind, UnitReceiver};
 use tokio::sync::oneshot;
 
 pub use latest::{LatestThumbnail, LatestThumbnails, ThumbnailSettings};
+pub use stored::StoredThumbnails;
 
 use super::ports::{Feed, Output, OutputError, OutputRun, Renditions, Reporter, Subscription, Tracks};
 
-/// The thumbnail output of a session whose renditions are `renditions` (top first).
+/// The thumbnail output of a session whose renditions are `renditions`
+/// (top first), keeping them with its recording in `recording` (the
+/// session's folder) when it is recorded.
 pub fn plug(
     latest: &Arc<LatestThumbnails>,
     channel: &str,
     session: &str,
     renditions: &[String],
+    recording: Option<PathBuf>,
 ) -> Option<ThumbnailOutput> {
     let rendition = renditions.first()?.clone();
-    Some(ThumbnailOutput { latest: latest.clone(), channel: channel.into(), session: session.into(), rendition })
+    let (channel, session) = (channel.to_string(), session.to_string());
+    let stored = recording.map(StoredThumbnails::new);
+    Some(ThumbnailOutput { latest: latest.clone(), channel, session, rendition, stored })
 }
 
 /// The thumbnail output of one session.
@@ -37,6 +47,7 @@ pub struct ThumbnailOutput {
     channel: String,
     session: String,
     rendition: String,
+    stored: Option<StoredThumbnails>,
 }
 
 impl Output for ThumbnailOutput {
@@ -59,8 +70,8 @@ impl Output for ThumbnailOutput {
         let span = tracing::Span::current();
         let spawned = std::thread::Builder::new().name("thumbnails".into()).spawn(move || {
             let _entered = span.enter();
-            let ThumbnailOutput { latest, channel, session, rendition } = *self;
-            run(&latest, &channel, &session, &rendition, feed.events);
+            let ThumbnailOutput { latest, channel, session, rendition, stored } = *self;
+            run(&latest, &channel, &session, &rendition, feed.events, stored);
             latest.remove(&channel, &session);
             let _ = done.send(());
         });
@@ -78,12 +89,21 @@ fn due(last: Option<i64>, pts: i64, interval: i64) -> bool {
     last.is_none_or(|last| pts < last || pts - last >= interval)
 }
 
-/// Makes thumbnails of `events` until they end.
-fn run(latest: &LatestThumbnails, channel: &str, session: &str, rendition: &str, mut events: UnitReceiver) {
+/// Makes thumbnails of `events` (one rendition's video) until they end, each the
+/// latest of `channel` in `latest` and stored in `stored` (public for the `thumbnail_cost` bench).
+pub fn run(
+    latest: &LatestThumbnails,
+    channel: &str,
+    session: &str,
+    rendition: &str,
+    mut events: UnitReceiver,
+    mut stored: Option<StoredThumbnails>,
+) {
     let settings = latest.settings();
     let mut thumbnailer = Thumbnailer::new(settings.width);
-    // Ticks per interval of the current track, once a decoder for it is open.
+    // Ticks per interval of the current track, once a decoder for it is open, and ticks per second.
     let mut interval: Option<i64> = None;
+    let mut timebase = 90_000i64;
     let mut last: Option<i64> = None;
     let mut failures = 0u64;
     while let Some(event) = events.blocking_recv() {
@@ -93,8 +113,8 @@ fn run(latest: &LatestThumbnails, channel: &str, session: &str, rendition: &str,
                 let Some(video) = tracks.iter().find(|t| t.kind == TrackKind::Video) else { continue };
                 match thumbnailer.set_track(video) {
                     Ok(()) => {
-                        let ticks = settings.interval.as_secs_f64() * f64::from(video.timebase.0);
-                        interval = Some(ticks.round() as i64);
+                        timebase = i64::from(video.timebase.0.max(1));
+                        interval = Some((settings.interval.as_secs_f64() * timebase as f64).round() as i64);
                     }
                     Err(e) => tracing::warn!(error = %e, "no thumbnails for this video track"),
                 }
@@ -107,6 +127,9 @@ fn run(latest: &LatestThumbnails, channel: &str, session: &str, rendition: &str,
                 match thumbnailer.render(&unit) {
                     Ok(thumbnail) => {
                         last = Some(unit.pts);
+                        if let Some(stored) = stored.as_mut() {
+                            stored.store(&thumbnail, (unit.pts.max(0) * 1000 / timebase) as u64);
+                        }
                         let made_at = SystemTime::now();
                         let (session, rendition) = (session.to_string(), rendition.to_string());
                         latest.put(channel, LatestThumbnail { session, rendition, thumbnail, made_at });
@@ -146,7 +169,7 @@ mod tests {
     }
 
     #[test]
-    fn the_output_keeps_the_latest_picture_of_its_session_while_it_runs() {
+    fn the_output_keeps_the_latest_picture_and_stores_each_with_the_recording() {
         let source = accel::source::generated(320, 180, 25, 4, 25).unwrap();
         let latest =
             Arc::new(LatestThumbnails::new(ThumbnailSettings { interval: Duration::from_secs(2), width: 160 }));
@@ -163,10 +186,20 @@ mod tests {
             }
         }
         drop(sender);
-        run(&latest, "cam", "s1", "source", receiver);
+        let recording = tempfile::tempdir().unwrap();
+        std::fs::write(recording.path().join(crate::recordings::layout::META_FILE), b"{}").unwrap();
+        let stored = StoredThumbnails::new(recording.path().to_path_buf());
+        run(&latest, "cam", "s1", "source", receiver, Some(stored));
         let picture = latest.get("cam").expect("a thumbnail");
         assert_eq!((picture.session.as_str(), picture.rendition.as_str()), ("s1", "source"));
         assert_eq!((picture.thumbnail.width, picture.thumbnail.height), (160, 90));
         assert_eq!(picture.thumbnail.pts, 180_000, "keyframes at 0, 1, 2, 3 s: taken at 0 and 2 s");
+        // Kept with the recording as two tiles of one sheet.
+        let tiles = crate::recordings::scrubbing::load(recording.path()).unwrap();
+        let times: Vec<u64> = tiles.iter().map(|t| t.media_ms).collect();
+        assert_eq!(times, [0, 2000]);
+        assert_eq!((tiles[0].width, tiles[0].height), (160, 90));
+        let sheet = std::fs::read(recording.path().join("thumbnails/sprite-0.jpg")).unwrap();
+        assert_eq!(&sheet[..2], &[0xff, 0xd8], "a JPEG");
     }
 }
