@@ -160,6 +160,32 @@ mod tests {
     }
 
     #[test]
+    fn garbage_and_truncations_never_panic_and_never_invent_a_tile() {
+        let good = "0 320 180\n5000 320 180\n10000 320 180\n";
+        for cut in 0..=good.len() {
+            let tiles = parse(&good[..cut]);
+            assert_eq!(tiles.len(), good[..cut].matches('\n').count(), "cut at {cut}");
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for len in 0..2000 {
+            let garbage: Vec<u8> = (0..len % 200)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let alphabet = b"0123456789 \nx-";
+                    alphabet[(seed % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            let text = String::from_utf8(garbage).unwrap();
+            let tiles = parse(&text);
+            assert!(tiles.len() <= text.matches('\n').count());
+            assert!(tiles.iter().all(|t| t.width > 0 && t.height > 0));
+            let _ = vtt(&tiles, 60.0);
+        }
+    }
+
+    #[test]
     fn only_sprite_files_are_served() {
         for good in ["sprite-0.jpg", "sprite-12.jpg"] {
             assert!(is_sprite_file(good), "{good}");
