@@ -16,6 +16,7 @@ pub mod bitstream;
 pub mod cadence;
 pub mod device;
 pub mod error;
+pub mod export;
 #[allow(unsafe_code)]
 mod ffi;
 pub mod jpeg;

@@ -2,7 +2,7 @@
 //! made, per rendition, with a crash-safe index. `layout` names the files,
 //! `index` and `meta` are the crash-safe index and record, `catalog` lists,
 //! locks and deletes recordings, `recovery` closes those a crash left open,
-//! `catchup` renders their VOD playlists, `scrubbing` keeps their
+//! `catchup` renders their VOD playlists, `export` makes one MP4 of one, `scrubbing` keeps their
 //! thumbnails as sprite sheets with a WebVTT track, `retention` keeps the disk
 //! bounded, `notify` sends `recording.*` events, and `service` is the
 //! handle the rest of the appliance shares. The writer is an output
@@ -10,6 +10,7 @@
 
 pub mod catalog;
 pub mod catchup;
+pub mod export;
 pub mod index;
 pub mod layout;
 pub mod meta;

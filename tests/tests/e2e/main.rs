@@ -12,6 +12,7 @@ mod conformance;
 mod console;
 mod console_operations;
 mod edge;
+mod export;
 mod failover;
 mod image_boot;
 mod ladder;
