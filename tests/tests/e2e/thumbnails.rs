@@ -241,6 +241,10 @@ async fn a_recordings_scrubbing_track_covers_it_with_tiles_inside_their_sprites(
         assert_eq!((w, h), (WIDTH, 180), "a tile is a thumbnail: {cue:?}");
         assert!(x + w <= *width && y + h <= *height, "{cue:?} outside its {width}x{height} sheet");
     }
+    // The API names the track and the export.
+    let resource = app.get_json(&format!("/api/v1/channels/scrub/recordings/{session}")).await;
+    assert!(resource["scrubbing_url"].as_str().unwrap().ends_with(&format!("{base}/thumbnails.vtt")), "{resource}");
+    assert!(resource["export_url"].as_str().unwrap().ends_with(&format!("{base}/export.mp4")), "{resource}");
     let (status, _) = app.get_text(&format!("{base}/thumbnails/tiles.log")).await;
     assert_eq!(status, 404, "only the sheets are served");
     app.appliance.shutdown().await;
