@@ -3,7 +3,8 @@
 //! channel's whole ladder, the one table of zero-latency encoder settings, and
 //! the per-session pipeline (decode once, split + scale, encode every rung) on
 //! dedicated threads joined to tokio by bounded unit channels, and the audio
-//! transcode of non-AAC sources (MP3, G.711, Opus) to AAC-LC. All `unsafe`
+//! transcode of non-AAC sources (MP3, G.711, Opus) to AAC-LC, and thumbnails
+//! (a keyframe decoded alone, as JPEG). All `unsafe`
 //! lives in the private `ffi` module: the lints below refuse it anywhere else.
 
 #![deny(unsafe_code)]
@@ -15,8 +16,10 @@ pub mod bitstream;
 pub mod cadence;
 pub mod device;
 pub mod error;
+pub mod export;
 #[allow(unsafe_code)]
 mod ffi;
+pub mod jpeg;
 pub mod meter;
 pub mod options;
 pub mod pipeline;
@@ -25,8 +28,10 @@ pub mod scheduler;
 pub mod slate;
 pub mod slots;
 pub mod source;
+pub mod sprite;
 pub mod stream_out;
 pub mod thread_name;
+pub mod thumbnail;
 
 pub use device::{Backend, DeviceId};
 pub use error::AccelError;

@@ -28,6 +28,7 @@ pub struct Config {
     pub tls: TlsConfig,
     pub metrics: MetricsConfig,
     pub alerts: AlertsConfig,
+    pub thumbnails: ThumbnailsConfig,
 }
 
 /// HTTPS: the origin, the API and the console over TLS with HTTP/2 (ALPN),
@@ -227,6 +228,22 @@ impl Default for FailoverConfig {
     }
 }
 
+/// Thumbnails of live channels (`live::thumbnails`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThumbnailsConfig {
+    /// A new thumbnail from the first keyframe this many seconds (media time) after the last one.
+    pub interval_seconds: u64,
+    /// Their width in pixels (at most the rendition's), the height to scale.
+    pub width: u32,
+}
+
+impl Default for ThumbnailsConfig {
+    fn default() -> Self {
+        Self { interval_seconds: 5, width: 320 }
+    }
+}
+
 impl Default for SessionsConfig {
     fn default() -> Self {
         Self { checkpoint_seconds: 10 }
@@ -281,6 +298,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             metrics: MetricsConfig::default(),
             alerts: AlertsConfig::default(),
+            thumbnails: ThumbnailsConfig::default(),
         }
     }
 }
@@ -332,7 +350,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables that override the file, and the field each sets.
-pub const ENV_VARS: [&str; 47] = [
+pub const ENV_VARS: [&str; 49] = [
     "APPLIANCE_DATA_DIR",
     "APPLIANCE_PUBLIC_HOST",
     "APPLIANCE_RTMP_LISTEN",
@@ -380,6 +398,8 @@ pub const ENV_VARS: [&str; 47] = [
     "APPLIANCE_METRICS_REQUIRE_TOKEN",
     "APPLIANCE_ALERTS_INPUT_LOST_RAISE_MS",
     "APPLIANCE_ALERTS_INPUT_LOST_CLEAR_MS",
+    "APPLIANCE_THUMBNAILS_INTERVAL_SECONDS",
+    "APPLIANCE_THUMBNAILS_WIDTH",
 ];
 
 impl Config {
@@ -481,6 +501,8 @@ impl Config {
                 "APPLIANCE_TLS_CERT" => self.tls.cert = PathBuf::from(value),
                 "APPLIANCE_TLS_KEY" => self.tls.key = PathBuf::from(value),
                 "APPLIANCE_TLS_SELF_SIGNED" => self.tls.self_signed = boolean(name, &value)?,
+                "APPLIANCE_THUMBNAILS_INTERVAL_SECONDS" => self.thumbnails.interval_seconds = number(name, &value)?,
+                "APPLIANCE_THUMBNAILS_WIDTH" => self.thumbnails.width = number(name, &value)?,
                 _ => unreachable!("every name in ENV_VARS is matched"),
             }
         }
@@ -638,6 +660,14 @@ impl Config {
             let seconds = failover.slate_seconds;
             return invalid("failover.slate_seconds", format!("{seconds} is outside 0..=86400"));
         }
+        if !(1..=3600).contains(&self.thumbnails.interval_seconds) {
+            let seconds = self.thumbnails.interval_seconds;
+            return invalid("thumbnails.interval_seconds", format!("{seconds} is outside 1..=3600"));
+        }
+        if !(16..=3840).contains(&self.thumbnails.width) {
+            let width = self.thumbnails.width;
+            return invalid("thumbnails.width", format!("{width} is outside 16..=3840"));
+        }
         Ok(())
     }
 
@@ -733,6 +763,14 @@ impl Config {
         Duration::from_secs(self.sessions.checkpoint_seconds)
     }
 
+    /// How thumbnails of live channels are made.
+    pub fn thumbnail_settings(&self) -> crate::live::thumbnails::ThumbnailSettings {
+        crate::live::thumbnails::ThumbnailSettings {
+            interval: Duration::from_secs(self.thumbnails.interval_seconds),
+            width: self.thumbnails.width,
+        }
+    }
+
     /// The failover times sessions run with.
     pub fn failover_times(&self) -> crate::live::input::failover::FailoverTimes {
         crate::live::input::failover::FailoverTimes {
@@ -819,7 +857,7 @@ mod tests {
 
     #[test]
     fn error_texts_are_pinned() {
-        let cases: [(&str, &str); 26] = [
+        let cases: [(&str, &str); 28] = [
             ("bogus = 1", "unknown field `bogus`"),
             ("[hls]\npart_target_ms = 50", "hls.part_target_ms: 50 is outside 100..=2000"),
             (
@@ -842,6 +880,8 @@ mod tests {
             ("[sessions]\ncheckpoint_seconds = 0", "sessions.checkpoint_seconds: 0 is outside 1..=3600"),
             ("[recording]\nkeep_free_percent = 91", "recording.keep_free_percent: 91 is outside 0..=90"),
             ("[recording]\nsweep_seconds = 0", "recording.sweep_seconds: 0 is outside 1..=3600"),
+            ("[thumbnails]\ninterval_seconds = 0", "thumbnails.interval_seconds: 0 is outside 1..=3600"),
+            ("[thumbnails]\nwidth = 8", "thumbnails.width: 8 is outside 16..=3840"),
             ("[failover]\nswitch_after_ms = 50", "failover.switch_after_ms: 50 is outside 100..=60000"),
             ("[failover]\nreturn_after_ms = 0", "failover.return_after_ms: 0 is outside 100..=3600000"),
             ("[failover]\nslate_seconds = 90000", "failover.slate_seconds: 90000 is outside 0..=86400"),

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::live::routing::PublishRouting;
 use crate::live::supervisor::{LiveConfig, Supervisor};
+use crate::live::thumbnails::LatestThumbnails;
 use crate::live::transcode::Transcoder;
 use crate::live::viewers::Viewers;
 use crate::recordings::Recordings;
@@ -74,6 +75,7 @@ impl Appliance {
         tokio::spawn(async move {
             probing.ready().await;
         });
+        let thumbnails = Arc::new(LatestThumbnails::new(config.thumbnail_settings()));
         let live = Supervisor::spawn(LiveConfig {
             store: store.clone(),
             origin: origin.clone(),
@@ -82,6 +84,7 @@ impl Appliance {
             window_seconds: config.hls.window_seconds,
             recordings: recordings.clone(),
             failover: config.failover_times(),
+            thumbnails: thumbnails.clone(),
         });
         let routing = Arc::new(PublishRouting::new(store.clone(), live.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -181,6 +184,7 @@ impl Appliance {
             viewers: viewers.clone(),
             recordings: recordings.clone(),
             alerts,
+            thumbnails,
             rtmp_addr,
             http_addr,
             srt_links: routing.srt_links(),

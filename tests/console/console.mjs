@@ -93,6 +93,15 @@ try {
   await page.waitForFunction((c) => document.querySelector(`[data-channel="${c}"] video`)?.currentTime > 0.5, CHANNEL);
   await page.waitForFunction((c) => document.querySelector(`[data-channel="${c}"] [data-field=input]`).textContent.includes("×"), CHANNEL);
   report.dashboard_input = await page.textContent(`[data-channel="${CHANNEL}"] [data-field=input]`);
+  // The card's thumbnail (the appliance's latest picture of the channel) loads.
+  await page.waitForFunction((c) => {
+    const img = document.querySelector(`[data-channel="${c}"] img[data-field=thumbnail]`);
+    return img && img.complete && img.naturalWidth > 0 && !img.hidden;
+  }, CHANNEL, { timeout: 30000 });
+  report.dashboard_thumbnail = await page.evaluate((c) => {
+    const img = document.querySelector(`[data-channel="${c}"] img[data-field=thumbnail]`);
+    return { width: img.naturalWidth, height: img.naturalHeight, src: img.getAttribute("src") };
+  }, CHANNEL);
   await shot("dashboard");
   step("live on the dashboard");
 

@@ -2,7 +2,7 @@
 //! by the OS, with its own data directory (a real redb file), a write and a
 //! read API token, and a real HTTP client.
 
-use appliance::state::{Channel, NewChannel, Scope};
+use appliance::state::{Channel, NewChannel, RecordingSettings, Scope};
 use appliance::{Appliance, Config};
 use media::{ChannelOutput, EncoderPolicy, Ladder, LatencyMode, RenditionSpec, VideoCodec};
 
@@ -45,6 +45,27 @@ pub fn test_config(data: &std::path::Path) -> Config {
     // A publisher's end ends its session at once (no slate) unless a test sets a grace time.
     config.failover.slate_seconds = 0;
     config
+}
+
+/// A ladder output of H.264 `rungs` (height, kbit/s), with the source when `include_source`.
+pub fn h264_ladder(rungs: &[(u32, u32)], include_source: bool) -> ChannelOutput {
+    let rungs = rungs
+        .iter()
+        .map(|&(height, bitrate_kbps)| RenditionSpec { height, bitrate_kbps, codec: VideoCodec::H264, max_fps: None })
+        .collect();
+    ChannelOutput::Ladder { ladder: Ladder { rungs, include_source } }
+}
+
+/// A channel in low latency mode (2 s segments) on the CPU's encoders, recording its sessions.
+pub fn recorded_channel(name: &str, output: ChannelOutput) -> NewChannel {
+    NewChannel {
+        name: name.to_string(),
+        latency_mode: LatencyMode::Low,
+        output,
+        encoder_policy: EncoderPolicy::Software,
+        recording: RecordingSettings { enabled: true, ..RecordingSettings::default() },
+        ..NewChannel::default()
+    }
 }
 
 impl TestAppliance {
@@ -90,19 +111,10 @@ impl TestAppliance {
         include_source: bool,
         policy: EncoderPolicy,
     ) -> Channel {
-        let rungs = rungs
-            .iter()
-            .map(|&(height, bitrate_kbps)| RenditionSpec {
-                height,
-                bitrate_kbps,
-                codec: VideoCodec::H264,
-                max_fps: None,
-            })
-            .collect();
         let new = NewChannel {
             name: name.to_string(),
             latency_mode: mode,
-            output: ChannelOutput::Ladder { ladder: Ladder { rungs, include_source } },
+            output: h264_ladder(rungs, include_source),
             encoder_policy: policy,
             ..NewChannel::default()
         };

@@ -18,6 +18,7 @@ pub mod browser;
 pub mod edge;
 pub mod lossy_udp;
 pub mod origin;
+pub mod picture;
 pub mod players;
 pub mod playlist;
 pub mod probe;
@@ -27,8 +28,9 @@ pub mod publish;
 pub mod srt;
 
 pub use api::Reply;
-pub use appliance::TestAppliance;
+pub use appliance::{TestAppliance, h264_ladder, recorded_channel};
 pub use browser::{BrowserScript, artifacts_dir, browser_driver, run_browser_script};
+pub use picture::{frame_at, psnr};
 pub use playlist::{MediaPlaylist, Part, Segment, attributes, base};
 pub use probe::{Probe, ffprobe, ffprobe_json, probe};
 pub use process::{Cli, ServeProcess};

@@ -126,8 +126,12 @@ function channelCard(channel) {
   const viewers = field("viewers");
   const dropped = field("dropped");
   const thumb = h("div", { class: "thumb" }, "offline");
+  // The latest picture (one keyframe per thumbnail interval, made by the appliance): shown once it loads.
+  const still = h("img", { class: "still", "data-field": "thumbnail", alt: `Latest picture of ${channel.name}`, hidden: true });
+  still.addEventListener("load", () => { still.hidden = false; });
+  still.addEventListener("error", () => { still.hidden = true; });
   const el = h("article", { class: "panel card", "data-channel": channel.name },
-    h("div", { class: "row" }, h("h3", {}, h("a", { href: `#/channels/${enc(channel.name)}` }, channel.name)), h("span", { class: "spacer" }), state),
+    h("div", { class: "row" }, still, h("h3", {}, h("a", { href: `#/channels/${enc(channel.name)}` }, channel.name)), h("span", { class: "spacer" }), state),
     h("dl", {}, h("dt", {}, "Session"), session, h("dt", {}, "Uptime"), uptime, h("dt", {}, "Input"), input,
       h("dt", {}, "Audio"), audio, h("dt", {}, "Output"), output, h("dt", {}, "Encoder"), encoder,
       h("dt", {}, "Viewers"), viewers, h("dt", {}, "Dropped units"), dropped),
@@ -151,6 +155,13 @@ function channelCard(channel) {
       encoder.textContent = figures ? encoderText(figures) : c.output.kind === "passthrough" ? "passthrough" : `ladder (${c.encoder_policy})`;
       viewers.textContent = figures ? String(figures.viewers) : "—";
       dropped.textContent = figures ? String(figures.input.dropped_units) : "—";
+      if (live) {
+        // A new URL each poll: the browser's cache would keep the picture for the thumbnail interval.
+        still.src = `/hls/${enc(c.name)}/thumb.jpg?at=${Date.now()}`;
+      } else if (still.hasAttribute("src")) {
+        still.removeAttribute("src");
+        still.hidden = true;
+      }
       if (live && playing !== s.id) {
         player?.destroy();
         const video = h("video", { muted: true, playsinline: true, "aria-label": `Live preview of ${c.name}` });

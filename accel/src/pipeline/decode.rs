@@ -140,7 +140,7 @@ impl SourceDecoder {
     }
 }
 
-fn open_decoder(
+pub(crate) fn open_decoder(
     track: &TrackInfo,
     backend: Backend,
     hw: Option<&HwDevice>,

@@ -58,6 +58,8 @@ use crate::ffi::{self, HwDevice, HwKind};
 
 pub use crate::thread_name::truncate_thread_name;
 pub use config::PipelineConfig;
+/// The source decoder's opening, shared with `thumbnail` (one keyframe at a time).
+pub(crate) use decode::open_decoder;
 pub use events::{PipelineEvent, Resume};
 pub use fault::{Fault, FaultSwitch};
 pub use rendition::{Outputs, Rendition};

@@ -1,5 +1,5 @@
 //! The HTTP side of the appliance: the LL-HLS origin (the packager's routes,
-//! and the catchup of recorded sessions, with the viewer count), the demo and watch pages, the REST API and the
+//! the catchup of recorded sessions and the live channels' thumbnails, with the viewer count), the demo and watch pages, the REST API and the
 //! console, behind the layer that resolves the client's address; the same
 //! app on the owner-only control socket for the local administrator; the
 //! Prometheus scrape (`crate::metrics`) and the health probes (`probes`).
@@ -13,6 +13,7 @@ pub mod control_socket;
 pub mod probes;
 pub mod problem;
 pub mod server;
+pub mod thumbnail;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -42,6 +43,8 @@ pub struct Sources<'a> {
     pub recordings: Recordings,
     /// Alerts raised now and counts (the API's list, `/metrics`).
     pub alerts: crate::alerts::Alerts,
+    /// The latest picture of each live channel.
+    pub thumbnails: Arc<crate::live::thumbnails::LatestThumbnails>,
     pub rtmp_addr: SocketAddr,
     pub http_addr: SocketAddr,
     /// The SRT inputs' link figures (the publish routing writes them).
@@ -93,7 +96,10 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
     let resolved = axum::middleware::from_fn_with_state(proxies, client_address::resolve);
     // Catchup is not counted: `viewers` are the live stream's.
     let accounted = axum::middleware::from_fn_with_state(requests, crate::metrics::origin_requests::count_requests);
-    let origin =
-        packager::router(sources.origin).layer(counted).layer(accounted).merge(catchup::router(sources.recordings));
+    let origin = packager::router(sources.origin)
+        .layer(counted)
+        .layer(accounted)
+        .merge(catchup::router(sources.recordings))
+        .merge(thumbnail::router(sources.thumbnails));
     Ok(origin.merge(web::router()).merge(api).merge(metrics).merge(probes).layer(resolved))
 }

@@ -3,7 +3,8 @@
 //! live; each `session` task owns its input, its processing (`audio`, the
 //! ladder through `transcode`) and its outputs, plugged in through `ports`
 //! and fed by `fanout` (the LL-HLS packager is one: `packaging`; each restream
-//! destination another: `restream`, its connection's figures in `link`). Stages
+//! destination another: `restream`, its connection's figures in `link`; the
+//! latest picture of each channel another: `thumbnails`). Stages
 //! report up as typed `events`; `figures` and `viewers` are what the API and
 //! console read.
 
@@ -23,5 +24,6 @@ pub mod routing;
 pub mod session;
 pub mod srt_links;
 pub mod supervisor;
+pub mod thumbnails;
 pub mod transcode;
 pub mod viewers;

@@ -32,6 +32,7 @@ use super::ports::Output;
 use super::recorder;
 use super::registry::{LiveEntry, Registry};
 use super::session::{SessionDeps, SessionSpec};
+use super::thumbnails::{self, LatestThumbnails};
 use super::transcode::{Transcoder, rendition_names};
 use crate::recordings::Recordings;
 use crate::state::lifecycle::EndReason;
@@ -87,6 +88,8 @@ pub struct LiveConfig {
     pub recordings: Recordings,
     /// When a session switches between its inputs and the slate.
     pub failover: FailoverTimes,
+    /// Every live channel's latest thumbnail (and how they are made).
+    pub thumbnails: Arc<LatestThumbnails>,
 }
 
 /// The handle on the supervisor: cheap to clone; every call is a command.
@@ -385,9 +388,14 @@ impl Owner {
         let packaging =
             PackagingConfig { mode, part_target: self.config.part_target, window_seconds: self.config.window_seconds };
         let packager = PackagerOutput::new(self.config.origin.clone(), &channel.name, &record.id, packaging);
+        let recorded = channel.recording.enabled;
+        let recording =
+            recorded.then(|| self.config.recordings.catalog().layout().session_dir(&channel.name, &record.id));
+        let thumbnails = thumbnails::plug(&self.config.thumbnails, &channel.name, &record.id, &renditions, recording);
         let (packager, recorder) = recorder::plug(packager, &channel, &record.id, renditions, &self.config.recordings);
         let mut outputs: Vec<Box<dyn Output>> = vec![Box::new(packager)];
         outputs.extend(recorder.map(|r| Box::new(r) as Box<dyn Output>));
+        outputs.extend(thumbnails.map(|t| Box::new(t) as Box<dyn Output>));
         let spec = SessionSpec {
             keyframe_interval: mode.segment_target(),
             outputs,

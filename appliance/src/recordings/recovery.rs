@@ -18,6 +18,7 @@ use crate::state::EventType;
 /// Closes every recording left `recording`; returns how many.
 pub fn recover(catalog: &Catalog, notifier: &Notifier) -> Result<usize, RecordingError> {
     catalog.remove_leftovers()?;
+    super::export::remove_leftovers(catalog)?;
     let mut closed = 0;
     for recording in catalog.all()? {
         if recording.meta.state != RecordingState::Recording {

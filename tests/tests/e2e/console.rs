@@ -2,7 +2,7 @@
 //! sign-in (a wrong password refused), a mutation without the CSRF token
 //! refused, a channel created from the form (the API's field error shown
 //! first), published to with the real `ffmpeg`, live on the dashboard without
-//! a reload, the preview playing, the key rotated, the channel stopped, sign-out.
+//! a reload with its thumbnail, the preview playing, the key rotated, the channel stopped, sign-out.
 //! Screenshots of each page go to `target/test-artifacts/console/`.
 
 use std::time::Duration;
@@ -49,6 +49,9 @@ async fn an_operator_runs_a_channel_from_the_console() {
     assert_eq!(report["rung_input_invalid"], "true", "the refused rung is marked invalid");
     assert_eq!(report["dashboard_live_without_reload"], true);
     assert!(report["dashboard_input"].as_str().unwrap().contains("640×360"), "{report}");
+    let thumbnail = &report["dashboard_thumbnail"];
+    assert_eq!((thumbnail["width"].as_u64(), thumbnail["height"].as_u64()), (Some(320), Some(180)), "{thumbnail}");
+    assert!(thumbnail["src"].as_str().unwrap().starts_with("/hls/console-cam/thumb.jpg"), "{thumbnail}");
     assert!(report["preview_advanced_seconds"].as_f64().unwrap() > 1.0, "the preview plays: {report}");
     assert_eq!(report["low_latency_mode"], true);
     assert_eq!(report["key_rotated"], true);

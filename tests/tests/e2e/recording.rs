@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use appliance::recordings::retention::Quota;
 use appliance::recordings::{Catalog, Layout, Recording};
-use appliance::state::{EventType, NewChannel, RecordingSettings, RecordingState, Scope, Snapshot, Store};
-use media::{ChannelOutput, EncoderPolicy, Ladder, LatencyMode, RenditionSpec, VideoCodec};
+use appliance::state::{EventType, RecordingState, Scope, Snapshot, Store};
+use media::{ChannelOutput, Ladder, RenditionSpec, VideoCodec};
 use support::{MediaPlaylist, Publish, STEP_TIMEOUT, TestAppliance, eventually, finish, have_ffmpeg, probe};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -38,16 +38,7 @@ async fn appliance() -> TestAppliance {
     .await
 }
 
-fn recorded(name: &str, output: ChannelOutput) -> NewChannel {
-    NewChannel {
-        name: name.to_string(),
-        latency_mode: LatencyMode::Low,
-        output,
-        encoder_policy: EncoderPolicy::Software,
-        recording: RecordingSettings { enabled: true, ..RecordingSettings::default() },
-        ..NewChannel::default()
-    }
-}
+use support::recorded_channel as recorded;
 
 /// Publishes `seconds` of the test pattern to `key` and waits for the publisher to finish.
 async fn publish(app: &TestAppliance, key: &str, seconds: f64) {

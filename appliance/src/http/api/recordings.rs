@@ -15,6 +15,7 @@ use super::channels::ChannelName;
 use super::errors::{ReadErrors, WriteErrors};
 use crate::http::problem::{ApiError, ProblemKind};
 use crate::recordings::retention::disk_space;
+use crate::recordings::scrubbing;
 use crate::recordings::{Recording, RecordingError, Recordings};
 use crate::state::clock::rfc3339;
 use crate::state::{RecordRenditions, RecordingState, validate_name};
@@ -56,6 +57,12 @@ pub struct RecordingResource {
     pub renditions: Vec<RecordedRendition>,
     /// The catchup's multivariant playlist (HLS VOD), once the recording is finished.
     pub playback_url: Option<String>,
+    /// One MP4 of it (faststart; `?start=&duration=` seconds for a range, cut
+    /// on keyframes; `&rendition=` another than the top one), once finished.
+    pub export_url: Option<String>,
+    /// Its WebVTT scrubbing track (cues pointing into JPEG sprite sheets of
+    /// its thumbnails), once finished, when it has thumbnails.
+    pub scrubbing_url: Option<String>,
     /// Why recording stopped for a while (a full disk), if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_failure: Option<String>,
@@ -113,13 +120,18 @@ impl RecordingResource {
                 }
             })
             .collect();
+        let finished = meta.state.is_finished();
+        let url = |file: &str| {
+            format!("http://{}:{}/hls/{}/recordings/{}/{file}", urls.host, urls.http_port, meta.channel, meta.session)
+        };
+        let has_thumbnails = api.recordings.as_ref().is_some_and(|r| {
+            let dir = r.catalog().layout().session_dir(&meta.channel, &meta.session);
+            dir.join(scrubbing::THUMBNAILS_DIR).join(scrubbing::TILES_FILE).exists()
+        });
         RecordingResource {
-            playback_url: meta.state.is_finished().then(|| {
-                format!(
-                    "http://{}:{}/hls/{}/recordings/{}/master.m3u8",
-                    urls.host, urls.http_port, meta.channel, meta.session
-                )
-            }),
+            playback_url: finished.then(|| url("master.m3u8")),
+            export_url: finished.then(|| url("export.mp4")),
+            scrubbing_url: (finished && has_thumbnails).then(|| url("thumbnails.vtt")),
             channel: meta.channel.clone(),
             session: meta.session.clone(),
             state: meta.state,
