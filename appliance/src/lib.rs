@@ -15,6 +15,7 @@ pub mod config;
 pub mod demo;
 pub mod fd_limit;
 pub mod http;
+pub mod listener_restart;
 pub mod live;
 pub mod logging;
 pub mod metrics;

@@ -143,14 +143,35 @@ impl Appliance {
                     .await;
             }));
         }
-        if let Some(srt) = srt {
-            tracing::info!(srt_addr = %srt.local_addr(), "srt listening");
-            let mut stop = shutdown_rx.clone();
+        if let (Some(srt), Some((_, settings))) = (srt, config.srt()) {
+            let addr = srt.local_addr();
+            tracing::info!(srt_addr = %addr, "srt listening");
+            // srt-tokio's listener can stop on a malformed handshake: bind it again rather than stay deaf.
+            let (mut first, routing, stop) = (Some(srt), routing.clone(), shutdown_rx.clone());
+            let serve = move |_attempt| {
+                let (first, routing, settings, mut stop) =
+                    (first.take(), routing.clone(), settings.clone(), stop.clone());
+                async move {
+                    let server = match first {
+                        Some(server) => server,
+                        None => match ingest::SrtServer::bind(addr, settings, routing).await {
+                            Ok(server) => server,
+                            Err(error) => {
+                                tracing::error!(%addr, %error, "cannot bind the SRT listener again");
+                                return;
+                            }
+                        },
+                    };
+                    server
+                        .run(async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        })
+                        .await;
+                }
+            };
+            let restart_stop = shutdown_rx.clone();
             tasks.push(tokio::spawn(async move {
-                srt.run(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await;
+                crate::listener_restart::keep_serving("SRT", serve, restart_stop).await;
             }));
         }
         let viewers = Arc::new(Viewers::default());
