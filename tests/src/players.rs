@@ -21,7 +21,10 @@ pub async fn play_hls_js_and_shaka(seconds: u64) -> Option<serde_json::Value> {
     let channel = app.add_channel("both", LatencyMode::UltraLow);
     let publisher =
         Publish { seconds: (seconds + 60) as f64, ..Publish::default() }.start(&app.rtmp_url(&channel.stream_key));
-    app.media_playlist_path("both", None).await;
+    // Viewers join a running stream: the first seconds of a brand-new one are
+    // another case (hls.js can stall once at its first segment's end there).
+    let path = app.media_playlist_path("both", None).await;
+    app.playlist_until(&path, |p| p.segments.iter().filter(|s| s.duration.is_some()).count() >= 3).await;
     let origin = app.url("");
     let args = [origin.as_str(), "both", &seconds.to_string(), "hlsjs,shaka"];
     let limit = STEP_TIMEOUT * 2 + Duration::from_secs(seconds);

@@ -125,7 +125,8 @@ async fn a_stalled_output_drops_alone_while_the_packager_and_hls_js_go_on() {
     let publisher = Publish { seconds: (WATCH_SECONDS + 18) as f64, fps: 25, ..Publish::default() }
         .start(&app.rtmp_url(&channel.stream_key));
     let playlist = app.media_playlist_path("fanout", None).await;
-    app.playlist_until(&playlist, |p| p.last_part().is_some()).await;
+    // hls.js joins a running stream (three segments in), as viewers do.
+    app.playlist_until(&playlist, |p| p.segments.iter().filter(|s| s.duration.is_some()).count() >= 3).await;
 
     let live = &app.appliance.live;
     let mut events = live.registry().subscribe();
