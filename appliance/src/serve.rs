@@ -132,6 +132,30 @@ impl Appliance {
             None => None,
         };
 
+        let mut listeners = crate::metrics::Listeners::default();
+        listeners.add("rtmp", crate::metrics::ListenerMeter::Rtmp(rtmp.meter()));
+        if let Some(rtmps) = &rtmps {
+            listeners.add("rtmps", crate::metrics::ListenerMeter::Rtmp(rtmps.meter()));
+        }
+        // The HTTP servers exist before the app so that `/metrics` can count their connections.
+        let mut limits = config.http_limits();
+        limits.caps.total = crate::fd_limit::fit(limits.caps.total, config.rtmp.max_connections);
+        let http_server = crate::http::server::HttpServer::new(http, limits);
+        let http_connections = http_server.registry();
+        listeners.add("http", crate::metrics::ListenerMeter::Http(http_connections.clone()));
+        let https_addr = https.as_ref().map(|(_, addr)| *addr);
+        let https_server = match (https, &tls) {
+            (Some((listener, _)), Some(identity)) => {
+                // Its own caps and registry: a flood on one listener leaves the other's room alone.
+                let mut limits = config.http_limits();
+                limits.caps.total = crate::fd_limit::fit(limits.caps.total, config.rtmp.max_connections);
+                let server = crate::http::server::HttpServer::new(listener, limits).with_tls(identity);
+                listeners.add("https", crate::metrics::ListenerMeter::Http(server.registry()));
+                Some(server)
+            }
+            _ => None,
+        };
+
         let mut tasks = Vec::new();
         for server in std::iter::once(rtmp).chain(rtmps) {
             let mut stop = shutdown_rx.clone();
@@ -209,22 +233,14 @@ impl Appliance {
             rtmp_addr,
             http_addr,
             srt_links: routing.srt_links(),
+            listeners,
         })?;
         // The control socket: the same app for the local administrator (the CLI).
         let control = crate::http::control_socket::ControlSocket::bind(&config.data_dir)?;
         tracing::info!(path = %control.path().display(), "control socket listening");
         tasks.push(control.serve(app.clone(), shutdown_rx.clone()));
-        let mut limits = config.http_limits();
-        limits.caps.total = crate::fd_limit::fit(limits.caps.total, config.rtmp.max_connections);
-        let server = crate::http::server::HttpServer::new(http, limits);
-        let http_connections = server.registry();
-        tasks.push(tokio::spawn(server.run(app.clone(), shutdown_rx.clone())));
-        let https_addr = https.as_ref().map(|(_, addr)| *addr);
-        if let (Some((listener, _)), Some(identity)) = (https, &tls) {
-            // Its own caps and registry: a flood on one listener leaves the other's room alone.
-            let mut limits = config.http_limits();
-            limits.caps.total = crate::fd_limit::fit(limits.caps.total, config.rtmp.max_connections);
-            let server = crate::http::server::HttpServer::new(listener, limits).with_tls(identity);
+        tasks.push(tokio::spawn(http_server.run(app.clone(), shutdown_rx.clone())));
+        if let Some(server) = https_server {
             tasks.push(tokio::spawn(server.run(app, shutdown_rx.clone())));
         }
         let sweeper_origin = origin.clone();

@@ -36,6 +36,6 @@ pub use handler::{
     IngestHandler, PublishGrant, PublishRequest, Refusal, RefusalKind, SRT_APP, SrtAccess, SrtLinkStats, key_prefix,
 };
 pub use metadata::StreamMetadata;
-pub use server::{ConnectionStats, IngestConfig, RtmpServer, RtmpServerHandle};
+pub use server::{ConnectionMeter, ConnectionStats, IngestConfig, RtmpServer, RtmpServerHandle};
 pub use srt::{SrtConfig, SrtServer, SrtServerHandle, StreamIdError, parse_stream_id};
 pub use ts::{TsDemuxer, TsStats};

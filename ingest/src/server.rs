@@ -67,6 +67,11 @@ impl<H: IngestHandler> RtmpServer<H> {
         Ok(Self { listener, shared: Shared::new(config), handler, admission, tls: None })
     }
 
+    /// A reader of this listener's connection counts that outlives `run` (for metrics).
+    pub fn meter(&self) -> ConnectionMeter {
+        ConnectionMeter { admission: self.admission.clone(), budget: self.shared.budget.clone() }
+    }
+
     /// RTMPS: each connection's TLS handshake comes first.
     pub fn with_tls(mut self, acceptor: tokio_rustls::TlsAcceptor) -> Self {
         self.tls = Some(acceptor);
@@ -174,13 +179,12 @@ impl<H: IngestHandler> RtmpServer<H> {
     /// `shutdown`) stops accepting and closes every connection.
     pub fn spawn(self) -> io::Result<RtmpServerHandle> {
         let local_addr = self.local_addr()?;
-        let admission = self.admission.clone();
-        let budget = self.shared.budget.clone();
+        let meter = self.meter();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(self.run(async move {
             let _ = stopped.await;
         }));
-        Ok(RtmpServerHandle { local_addr, stop: Some(stop), task: Some(task), admission, budget })
+        Ok(RtmpServerHandle { local_addr, stop: Some(stop), task: Some(task), meter })
     }
 }
 
@@ -191,20 +195,17 @@ pub struct RtmpServerHandle {
     local_addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    meter: ConnectionMeter,
+}
+
+/// Reads a listener's connection counts at any time, while it serves and after.
+#[derive(Debug, Clone)]
+pub struct ConnectionMeter {
     admission: Arc<Admission>,
     budget: Arc<MemoryBudget>,
 }
 
-impl RtmpServerHandle {
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// Connections being served now.
-    pub fn connections(&self) -> usize {
-        self.admission.open()
-    }
-
+impl ConnectionMeter {
     pub fn stats(&self) -> ConnectionStats {
         ConnectionStats {
             open: self.admission.open(),
@@ -216,6 +217,21 @@ impl RtmpServerHandle {
             unauthenticated_buffered: self.budget.used(),
             unauthenticated_buffered_peak: self.budget.peak(),
         }
+    }
+}
+
+impl RtmpServerHandle {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Connections being served now.
+    pub fn connections(&self) -> usize {
+        self.meter.stats().open
+    }
+
+    pub fn stats(&self) -> ConnectionStats {
+        self.meter.stats()
     }
 
     /// Stops accepting, closes every connection and waits for them.

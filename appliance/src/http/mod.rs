@@ -49,6 +49,8 @@ pub struct Sources<'a> {
     pub http_addr: SocketAddr,
     /// The SRT inputs' link figures (the publish routing writes them).
     pub srt_links: Arc<crate::live::srt_links::SrtLinks>,
+    /// The listeners' connection counts (for `/metrics`).
+    pub listeners: crate::metrics::Listeners,
 }
 
 /// The whole HTTP app: origin, pages, API and console. Fails on a bad
@@ -79,6 +81,7 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
             recordings: Some(sources.recordings.clone()),
             data_dir: config.data_dir.clone(),
             alerts: sources.alerts.counters.clone(),
+            listeners: sources.listeners,
         },
         config.metrics.require_token.then(|| state.clone()),
     );

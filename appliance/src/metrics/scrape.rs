@@ -39,6 +39,7 @@ pub struct MetricsSources {
     pub recordings: Option<Recordings>,
     pub data_dir: PathBuf,
     pub alerts: Arc<crate::alerts::AlertCounters>,
+    pub listeners: super::Listeners,
 }
 
 /// The tokio runtime's figures.
@@ -70,6 +71,7 @@ pub struct Gathered {
     pub runtime: Option<RuntimeFigures>,
     /// Per alert rule: raised so far, cleared so far, active now.
     pub alerts: Vec<(crate::state::AlertRule, u64, u64, u64)>,
+    pub listeners: Vec<super::listeners::ListenerFigures>,
 }
 
 impl MetricsSources {
@@ -100,6 +102,7 @@ impl MetricsSources {
             encoders: self.live.transcoder().slot_usage().unwrap_or_default(),
             process: ProcessFigures::read(),
             alerts: self.alerts.read(),
+            listeners: self.listeners.read(),
             runtime: runtime.map(|h| {
                 let m = h.metrics();
                 RuntimeFigures {
@@ -121,6 +124,7 @@ impl Gathered {
         self.write_origin(&mut out);
         self.write_services(&mut out);
         self.write_alerts(&mut out);
+        self.write_listeners(&mut out);
         self.write_process(&mut out);
         out.finish()
     }
@@ -326,6 +330,47 @@ impl Gathered {
             "appliance_alerts_active",
             "Alerts raised and not cleared now, by rule.",
             self.alerts.iter().map(|(r, _, _, active)| (rule(r), *active as f64)),
+        );
+    }
+
+    fn write_listeners(&self, out: &mut Exposition) {
+        let each = |value: &dyn Fn(&super::listeners::ListenerFigures) -> Option<u64>| {
+            self.listeners
+                .iter()
+                .filter_map(|l| Some((vec![("listener", l.listener)], value(l)? as f64)))
+                .collect::<Vec<_>>()
+        };
+        gauge(out, "appliance_connections", "Connections open now, by listener.", each(&|l| Some(l.open)));
+        counter(
+            out,
+            "appliance_connections_shed_total",
+            "Connections closed to make room under the caps: idle HTTP connections, RTMP connections that had \
+             not published with a valid key.",
+            each(&|l| Some(l.shed)),
+        );
+        counter(
+            out,
+            "appliance_connections_refused_total",
+            "Newcomers turned away under the caps because nothing in their way could be shed.",
+            each(&|l| Some(l.refused)),
+        );
+        counter(
+            out,
+            "appliance_http_accept_failures_total",
+            "Failures of the HTTP listeners' accept (out of file descriptors or memory).",
+            each(&|l| l.accept_failures),
+        );
+        gauge(
+            out,
+            "appliance_rtmp_unauthenticated_connections",
+            "RTMP connections that have not published with a valid key yet.",
+            each(&|l| l.unauthenticated),
+        );
+        gauge(
+            out,
+            "appliance_rtmp_unauthenticated_buffered_bytes",
+            "Bytes of unfinished messages held for RTMP connections that have not published yet.",
+            each(&|l| l.unauthenticated_buffered_bytes),
         );
     }
 

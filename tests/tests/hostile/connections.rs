@@ -258,6 +258,26 @@ async fn over_the_caps_the_longest_idle_connection_makes_room_and_refusals_are_a
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 503 "), "refused with 503: {answer:?}");
     assert!(app.appliance.http_connections.refused_count() >= 1);
+
+    // What the caps did is in the scrape, per listener, as the registry counted it.
+    drop(busy);
+    eventually(STEP_TIMEOUT, || async { (connections.open() == 0).then_some(()) }).await.expect("all closed");
+    let scrape = fresh_client().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let sample = |series: &str| {
+        scrape.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
+    };
+    assert_eq!(
+        sample(r#"appliance_connections_shed_total{listener="http"}"#),
+        Some(connections.shed_count() as f64),
+        "{scrape}"
+    );
+    assert_eq!(
+        sample(r#"appliance_connections_refused_total{listener="http"}"#),
+        Some(connections.refused_count() as f64)
+    );
+    assert_eq!(sample(r#"appliance_connections{listener="http"}"#), Some(1.0), "the scrape's own connection");
+    assert_eq!(sample(r#"appliance_http_accept_failures_total{listener="http"}"#), Some(0.0));
+    assert!(sample(r#"appliance_rtmp_unauthenticated_connections{listener="rtmp"}"#).is_some(), "{scrape}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -95,6 +95,7 @@ impl HttpServer {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     if let AfterFailure::Pause { pause, out_of_descriptors } = errors.failed(&error, Instant::now()) {
+                        registry.note_accept_failure();
                         if out_of_descriptors {
                             registry.shed_longest_idle();
                         }

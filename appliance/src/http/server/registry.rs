@@ -44,6 +44,7 @@ pub struct Registry {
     table: Mutex<Table>,
     shed: AtomicU64,
     refused: AtomicU64,
+    accept_failures: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -111,7 +112,14 @@ impl Drop for Ticket {
 
 impl Registry {
     pub fn new(caps: Caps, exempt: TrustedProxies) -> Registry {
-        Registry { caps, exempt, table: Mutex::default(), shed: AtomicU64::new(0), refused: AtomicU64::new(0) }
+        Registry {
+            caps,
+            exempt,
+            table: Mutex::default(),
+            shed: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            accept_failures: AtomicU64::new(0),
+        }
     }
 
     fn table(&self) -> MutexGuard<'_, Table> {
@@ -185,6 +193,16 @@ impl Registry {
     /// Connections refused because every one in their way was busy, so far.
     pub fn refused_count(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Counts a failure of the listener's `accept` (e.g. out of file descriptors).
+    pub fn note_accept_failure(&self) {
+        self.accept_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Failures of the listener's `accept` so far.
+    pub fn accept_failure_count(&self) -> u64 {
+        self.accept_failures.load(Ordering::Relaxed)
     }
 }
 
