@@ -63,13 +63,28 @@ if [ ! -d tests/console/node_modules/playwright-core ]; then
   (cd tests/console && npm ci --no-audit --no-fund --loglevel=error) >&2
 fi
 
-# Schemathesis (PyPI) fuzzes the REST API from its OpenAPI document (the
-# e2e test api::schemathesis), from a virtual environment under target/.
-if [ ! -x target/schemathesis/bin/schemathesis ]; then
-  echo "installing schemathesis into target/schemathesis" >&2
-  if ! { python3 -m venv target/schemathesis >&2 &&
-    target/schemathesis/bin/pip install --quiet --disable-pip-version-check schemathesis >&2; }; then
-    echo "WARNING: schemathesis could not be installed; the API fuzzing test will be skipped" >&2
-    rm -rf target/schemathesis
+# Python test tools (PyPI), pinned in tests/python-tools.txt, in a virtual
+# environment under target/pytools: schemathesis fuzzes the REST API (the e2e
+# test api::schemathesis); imageio-ffmpeg brings a static FFmpeg 9 build,
+# linked as target/tools/ffmpeg9: the real publisher for what Debian 12's
+# FFmpeg 5.1 cannot send (Enhanced RTMP HEVC, tests/tests/e2e/enhanced_rtmp.rs).
+# Test tools only: the image ships Debian's FFmpeg.
+if ! cmp -s tests/python-tools.txt target/pytools/installed.txt; then
+  echo "installing the Python test tools into target/pytools" >&2
+  rm -rf target/pytools
+  if python3 -m venv target/pytools >&2 &&
+    target/pytools/bin/pip install --quiet --disable-pip-version-check -r tests/python-tools.txt >&2; then
+    cp tests/python-tools.txt target/pytools/installed.txt
+  else
+    echo "WARNING: the Python test tools could not be installed; tests that need them will be skipped" >&2
+    rm -rf target/pytools
+  fi
+fi
+if [ -d target/pytools ]; then
+  mkdir -p target/tools
+  ffmpeg9=$(find target/pytools -path '*imageio_ffmpeg/binaries/ffmpeg-linux*' -type f | head -n 1)
+  if [ -n "$ffmpeg9" ]; then
+    chmod +x "$ffmpeg9"
+    ln -sfn "$(realpath "$ffmpeg9")" target/tools/ffmpeg9
   fi
 fi

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use media::codec::AAC_FRAME_SAMPLES;
 use media::{
-    AacConfig, Arrival, AudioCodec, AvcConfig, CodecConfig, EncodedUnit, OtherAudioConfig, StreamEvent, Timebase,
-    TrackInfo, TrackKind, mpeg_audio, opus,
+    AacConfig, Arrival, AudioCodec, AvcConfig, CodecConfig, EncodedUnit, HevcConfig, OtherAudioConfig, StreamEvent,
+    Timebase, TrackInfo, TrackKind, mpeg_audio, opus,
 };
 
-use crate::flv::{self, AudioTag, VideoTag};
+use crate::flv::{self, AudioTag, VideoFormat, VideoTag};
 use crate::metadata::StreamMetadata;
 use crate::timestamps::{AudioClock, Monotonic, Timeline};
 use crate::warnings::{Warning, Warnings};
@@ -28,8 +28,9 @@ pub(crate) const MAX_PENDING_UNITS: usize = 1024;
 pub(crate) const MAX_PENDING_BYTES: usize = 32 << 20;
 
 struct VideoTrack {
-    /// Configuration with 4-byte NAL lengths (what the units carry).
-    config: AvcConfig,
+    format: VideoFormat,
+    /// `CodecConfig::Avc` or `CodecConfig::Hevc`, with 4-byte NAL lengths (what the units carry).
+    config: CodecConfig,
     /// NAL length size of the publisher's payloads.
     source_nal_length_size: u8,
     dts: Monotonic,
@@ -106,13 +107,20 @@ impl Demuxer {
                 Warning::UnsupportedVideo,
                 format_args!("video codec {codec} is not supported yet; ignoring the video track"),
             ),
-            Ok(VideoTag::AvcConfig(record)) => self.set_video_config(&record, out),
-            Ok(VideoTag::AvcFrame { keyframe, cts_ms, data }) => {
+            Ok(VideoTag::Config(format, record)) => self.set_video_config(format, &record, out),
+            Ok(VideoTag::Frame { format, keyframe, cts_ms, data }) => {
                 let Some(video) = &mut self.video else {
                     self.warnings
-                        .note(Warning::FrameBeforeConfig, "skipping video frames before the AVC sequence header");
+                        .note(Warning::FrameBeforeConfig, "skipping video frames before the video sequence header");
                     return;
                 };
+                if video.format != format {
+                    self.warnings.note(
+                        Warning::BadTag,
+                        format_args!("skipping {format:?} video frames: the sequence header was {:?}", video.format),
+                    );
+                    return;
+                }
                 if !video.seen_keyframe && !keyframe {
                     self.warnings.note(Warning::FrameBeforeConfig, "skipping video frames before the first keyframe");
                     return;
@@ -226,26 +234,41 @@ impl Demuxer {
         placed.ms
     }
 
-    fn set_video_config(&mut self, record: &Bytes, out: &mut Vec<StreamEvent>) {
-        let config = match AvcConfig::from_record(flv::with_four_byte_lengths(record)) {
-            Ok(config) => config,
-            Err(err) => {
+    fn set_video_config(&mut self, format: VideoFormat, record: &Bytes, out: &mut Vec<StreamEvent>) {
+        let record4 = flv::with_four_byte_lengths(format, record);
+        let parsed = match format {
+            VideoFormat::Avc => AvcConfig::from_record(record4).map(CodecConfig::Avc),
+            VideoFormat::Hevc => HevcConfig::from_record(record4).map(CodecConfig::Hevc),
+        };
+        let (config, source_nal_length_size) = match (parsed, flv::nal_length_size(format, record)) {
+            (Ok(config), Some(size)) => (config, size),
+            (Err(err), _) => {
                 return self
                     .warnings
-                    .note(Warning::BadCodecConfig, format_args!("ignoring AVC sequence header: {err}"));
+                    .note(Warning::BadCodecConfig, format_args!("ignoring {format:?} sequence header: {err}"));
+            }
+            (Ok(_), None) => {
+                return self
+                    .warnings
+                    .note(Warning::BadCodecConfig, "ignoring a video sequence header without its NAL length size");
             }
         };
-        let source_nal_length_size = (record[4] & 0x03) + 1; // from_record checked the length
         match &mut self.video {
             Some(video) if video.config == config => return,
             Some(video) => {
-                tracing::info!(width = config.width, height = config.height, codec = %config.rfc6381(), "video configuration changed");
+                tracing::info!(codec = %config.rfc6381(), "video configuration changed");
                 video.config = config;
+                video.format = format;
                 video.source_nal_length_size = source_nal_length_size;
             }
             None => {
-                self.video =
-                    Some(VideoTrack { config, source_nal_length_size, dts: Monotonic::default(), seen_keyframe: false })
+                self.video = Some(VideoTrack {
+                    format,
+                    config,
+                    source_nal_length_size,
+                    dts: Monotonic::default(),
+                    seen_keyframe: false,
+                })
             }
         }
         self.config_changed(out);
@@ -310,7 +333,7 @@ impl Demuxer {
         let declared = self.metadata.as_ref().filter(|m| m.declares_codecs());
         let (complete, waited) = match declared {
             Some(meta) => (
-                (!meta.declares_avc() || have_video) && (!meta.declares_audio() || have_audio),
+                (!meta.declares_video() || have_video) && (!meta.declares_audio() || have_audio),
                 span >= DECLARED_WAIT_MS,
             ),
             None => (have_video && have_audio, span >= UNDECLARED_WAIT_MS),
@@ -339,7 +362,7 @@ impl Demuxer {
             tracks.push(TrackInfo {
                 kind: TrackKind::Video,
                 timebase: Timebase::VIDEO,
-                codec: CodecConfig::Avc(video.config.clone()),
+                codec: video.config.clone(),
                 frame_rate: meta.frame_rate(),
                 bitrate: meta.video_bitrate(),
             });
@@ -650,6 +673,34 @@ mod tests {
     }
 
     #[test]
+    fn enhanced_rtmp_hevc_is_carried_with_four_byte_lengths() {
+        use media::test_vectors::{HEVC_PPS_320X180, HEVC_SPS_320X180, HEVC_VPS_320X180};
+        let sets = |nal: &'static [u8]| [Bytes::from_static(nal)];
+        let hevc =
+            HevcConfig::from_parameter_sets(&sets(HEVC_VPS_320X180), &sets(HEVC_SPS_320X180), &sets(HEVC_PPS_320X180))
+                .unwrap();
+        let mut record = hevc.record.to_vec();
+        record[21] = (record[21] & !0x03) | 0x01; // a publisher's 2-byte NAL lengths
+        let (mut d, mut out, now) = (Demuxer::default(), Vec::new(), Arrival::now());
+        d.set_metadata(&meta(Some(u32::from_be_bytes(*b"hvc1")), None), &mut out);
+        d.push_video(0, &Bytes::from([&[0x90][..], b"hvc1", &record].concat()), now, &mut out);
+        // Coded frames (key, cts 40 ms) then coded frames X (inter, no cts).
+        let key = [&[0x91][..], b"hvc1", &[0, 0, 40], &[0, 3, 0x26, 0x01, 0xaf]].concat();
+        d.push_video(0, &Bytes::from(key), now, &mut out);
+        d.push_video(40, &Bytes::from([&[0xa3][..], b"hvc1", &[0, 2, 0x02, 0x01]].concat()), now, &mut out);
+        // AVC frames on an HEVC track are not this track's.
+        d.push_video(80, &avc_frame(false, 0, &[0x41]), now, &mut out);
+        let StreamEvent::Tracks(tracks) = &out[0] else { panic!("expected tracks, got {out:?}") };
+        let CodecConfig::Hevc(carried) = &tracks[0].codec else { panic!("expected hevc") };
+        assert_eq!((carried.width, carried.height, carried.nal_length_size), (320, 180, 4));
+        assert_eq!(carried.record[21] & 0x03, 3);
+        assert_eq!(seen(&out), [Seen::Tracks(vec![TrackKind::Video]), v(0, 0, 40, true), v(0, 40, 40, false)]);
+        let StreamEvent::Unit(unit) = &out[1] else { panic!("expected a unit") };
+        assert_eq!(&unit.data[..], [0, 0, 0, 3, 0x26, 0x01, 0xaf]);
+        assert_eq!(d.warnings.count(Warning::BadTag), 1);
+    }
+
+    #[test]
     fn bad_input_is_skipped_and_counted() {
         let (mut d, mut out, now) = (Demuxer::default(), Vec::new(), Arrival::now());
         d.set_metadata(&meta(Some(7), Some(10)), &mut out);
@@ -665,9 +716,10 @@ mod tests {
         d.push_audio(0, &Bytes::from_static(&[0x2f, 0xff, 0x00, 0x00, 0x00]), now, &mut out); // MP3, no sync
         d.push_audio(0, &Bytes::from([&[0x91][..], b"Opus", &[0xfc]].concat()), now, &mut out); // before its head
         d.push_audio(0, &Bytes::from([&[0x90][..], b"Opus", b"OpusHead"].concat()), now, &mut out); // short head
-        d.push_video(0, &Bytes::from([&[0x90][..], b"hvc1", &[1, 2]].concat()), now, &mut out);
+        d.push_video(0, &Bytes::from([&[0x90][..], b"hvc1", &[1, 2]].concat()), now, &mut out); // short hvcC
+        d.push_video(0, &Bytes::from([&[0x90][..], b"vp09", &[1, 2]].concat()), now, &mut out);
         assert_eq!(d.warnings.count(Warning::FrameBeforeConfig), 3);
-        assert_eq!(d.warnings.count(Warning::BadCodecConfig), 2);
+        assert_eq!(d.warnings.count(Warning::BadCodecConfig), 3);
         assert_eq!(d.warnings.count(Warning::BadTag), 201);
         assert_eq!(d.warnings.count(Warning::UnsupportedAudio), 100);
         assert_eq!(d.warnings.count(Warning::UnsupportedVideo), 1);

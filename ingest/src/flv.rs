@@ -1,5 +1,5 @@
 //! FLV video and audio tag bodies (legacy and Enhanced RTMP) read into typed
-//! tags, and AVC payloads normalised to 4-byte NAL lengths. The only code that
+//! tags, and AVC/HEVC payloads normalised to 4-byte NAL lengths. The only code that
 //! knows FLV's byte layout; `demuxer` turns these tags into `media` units.
 
 use std::fmt;
@@ -57,14 +57,23 @@ impl fmt::Display for FlvCodec {
     }
 }
 
+/// A video codec this server carries from FLV.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VideoFormat {
+    /// H.264: legacy codec id 7, or Enhanced RTMP `avc1`.
+    Avc,
+    /// H.265: Enhanced RTMP `hvc1`, or the legacy id 12 some encoders send.
+    Hevc,
+}
+
 /// One video tag body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum VideoTag {
-    /// An `AVCDecoderConfigurationRecord`.
-    AvcConfig(Bytes),
-    /// One AVC access unit: length-prefixed NAL units and the composition
+    /// An `AVCDecoderConfigurationRecord` or an `HEVCDecoderConfigurationRecord`.
+    Config(VideoFormat, Bytes),
+    /// One access unit: length-prefixed NAL units and the composition
     /// offset (pts - dts) in milliseconds.
-    AvcFrame { keyframe: bool, cts_ms: i32, data: Bytes },
+    Frame { format: VideoFormat, keyframe: bool, cts_ms: i32, data: Bytes },
     /// End of sequence, command frames, metadata packets: nothing to carry.
     Ignored,
     /// A codec this server does not carry (yet).
@@ -93,6 +102,9 @@ pub(crate) enum AudioTag {
 }
 
 const AVC_LEGACY_ID: u8 = 7;
+/// Not in any FLV specification, but sent by encoders that carried HEVC in FLV
+/// before Enhanced RTMP (and read by FFmpeg's demuxer): AVC's layout, id 12.
+const HEVC_LEGACY_ID: u8 = 12;
 const AAC_SOUND_FORMAT: u8 = 10;
 const MP3_SOUND_FORMAT: u8 = 2;
 const ALAW_SOUND_FORMAT: u8 = 7;
@@ -122,14 +134,16 @@ pub(crate) fn read_video(data: &Bytes) -> Result<VideoTag, IngestError> {
     if frame_type == FRAME_TYPE_COMMAND {
         return Ok(VideoTag::Ignored);
     }
-    if codec != AVC_LEGACY_ID {
-        return Ok(VideoTag::Unsupported(FlvCodec::VideoId(codec)));
-    }
+    let format = match codec {
+        AVC_LEGACY_ID => VideoFormat::Avc,
+        HEVC_LEGACY_ID => VideoFormat::Hevc,
+        _ => return Ok(VideoTag::Unsupported(FlvCodec::VideoId(codec))),
+    };
     let header = data.get(1..5).ok_or(IngestError::Truncated("AVC video tag header"))?;
     let keyframe = frame_type == FRAME_TYPE_KEY || frame_type == FRAME_TYPE_GENERATED_KEY;
     Ok(match header[0] {
-        0 => VideoTag::AvcConfig(data.slice(5..)),
-        1 => VideoTag::AvcFrame { keyframe, cts_ms: si24(&header[1..4]), data: data.slice(5..) },
+        0 => VideoTag::Config(format, data.slice(5..)),
+        1 => VideoTag::Frame { format, keyframe, cts_ms: si24(&header[1..4]), data: data.slice(5..) },
         _ => VideoTag::Ignored,
     })
 }
@@ -145,17 +159,19 @@ fn read_enhanced_video(data: &Bytes, first: u8) -> Result<VideoTag, IngestError>
     }
     let fourcc = four_cc(data, pos, "Enhanced video FourCC")?;
     pos += 4;
-    if &fourcc != b"avc1" {
-        return Ok(VideoTag::Unsupported(FlvCodec::FourCc(fourcc)));
-    }
+    let format = match &fourcc {
+        b"avc1" => VideoFormat::Avc,
+        b"hvc1" => VideoFormat::Hevc,
+        _ => return Ok(VideoTag::Unsupported(FlvCodec::FourCc(fourcc))),
+    };
     let keyframe = frame_type == FRAME_TYPE_KEY || frame_type == FRAME_TYPE_GENERATED_KEY;
     Ok(match packet_type {
-        PACKET_SEQUENCE_START => VideoTag::AvcConfig(data.slice(pos..)),
+        PACKET_SEQUENCE_START => VideoTag::Config(format, data.slice(pos..)),
         PACKET_CODED_FRAMES => {
-            let cts = data.get(pos..pos + 3).ok_or(IngestError::Truncated("Enhanced AVC composition time"))?;
-            VideoTag::AvcFrame { keyframe, cts_ms: si24(cts), data: data.slice(pos + 3..) }
+            let cts = data.get(pos..pos + 3).ok_or(IngestError::Truncated("Enhanced video composition time"))?;
+            VideoTag::Frame { format, keyframe, cts_ms: si24(cts), data: data.slice(pos + 3..) }
         }
-        PACKET_CODED_FRAMES_X => VideoTag::AvcFrame { keyframe, cts_ms: 0, data: data.slice(pos..) },
+        PACKET_CODED_FRAMES_X => VideoTag::Frame { format, keyframe, cts_ms: 0, data: data.slice(pos..) },
         _ => VideoTag::Ignored,
     })
 }
@@ -281,16 +297,30 @@ pub(crate) fn to_four_byte_lengths(data: Bytes, nal_length_size: u8) -> Result<B
     Ok(out.freeze())
 }
 
-/// The avcC record with `lengthSizeMinusOne` set to 3, to match payloads
+/// The avcC or hvcC record with `lengthSizeMinusOne` set to 3, to match payloads
 /// rewritten by `to_four_byte_lengths`.
-pub(crate) fn with_four_byte_lengths(record: &Bytes) -> Bytes {
-    match record.get(4) {
+pub(crate) fn with_four_byte_lengths(format: VideoFormat, record: &Bytes) -> Bytes {
+    let at = length_size_byte(format);
+    match record.get(at) {
         Some(&byte) if byte & 0x03 != 0x03 => {
             let mut patched = record.to_vec();
-            patched[4] = byte | 0x03;
+            patched[at] = byte | 0x03;
             Bytes::from(patched)
         }
         _ => record.clone(),
+    }
+}
+
+/// The NAL unit length size of a configuration record (`lengthSizeMinusOne` + 1), if it has one.
+pub(crate) fn nal_length_size(format: VideoFormat, record: &[u8]) -> Option<u8> {
+    record.get(length_size_byte(format)).map(|byte| (byte & 0x03) + 1)
+}
+
+/// Where `lengthSizeMinusOne` sits: byte 4 of an `avcC` record, byte 21 of an `hvcC` one.
+fn length_size_byte(format: VideoFormat) -> usize {
+    match format {
+        VideoFormat::Avc => 4,
+        VideoFormat::Hevc => 21,
     }
 }
 
@@ -307,26 +337,50 @@ mod tests {
     #[test]
     fn video_tags() {
         let cases: Vec<(&str, Vec<u8>, Result<VideoTag, &str>)> = vec![
-            ("legacy AVC sequence header", vec![0x17, 0, 0, 0, 0, 1, 0x64], Ok(VideoTag::AvcConfig(b(&[1, 0x64])))),
+            (
+                "legacy AVC sequence header",
+                vec![0x17, 0, 0, 0, 0, 1, 0x64],
+                Ok(VideoTag::Config(VideoFormat::Avc, b(&[1, 0x64]))),
+            ),
             (
                 "legacy AVC keyframe, cts +66",
                 vec![0x17, 1, 0, 0, 66, 0, 0, 0, 1, 0x65],
-                Ok(VideoTag::AvcFrame { keyframe: true, cts_ms: 66, data: b(&[0, 0, 0, 1, 0x65]) }),
+                Ok(VideoTag::Frame {
+                    format: VideoFormat::Avc,
+                    keyframe: true,
+                    cts_ms: 66,
+                    data: b(&[0, 0, 0, 1, 0x65]),
+                }),
             ),
             (
                 "legacy AVC inter frame, cts -33",
                 vec![0x27, 1, 0xff, 0xff, 0xdf, 0, 0, 0, 1, 0x41],
-                Ok(VideoTag::AvcFrame { keyframe: false, cts_ms: -33, data: b(&[0, 0, 0, 1, 0x41]) }),
+                Ok(VideoTag::Frame {
+                    format: VideoFormat::Avc,
+                    keyframe: false,
+                    cts_ms: -33,
+                    data: b(&[0, 0, 0, 1, 0x41]),
+                }),
             ),
             (
                 "legacy AVC cts at the 24-bit extremes",
                 vec![0x27, 1, 0x80, 0, 0, 0, 0, 0, 0],
-                Ok(VideoTag::AvcFrame { keyframe: false, cts_ms: -(1 << 23), data: b(&[0, 0, 0, 0]) }),
+                Ok(VideoTag::Frame {
+                    format: VideoFormat::Avc,
+                    keyframe: false,
+                    cts_ms: -(1 << 23),
+                    data: b(&[0, 0, 0, 0]),
+                }),
             ),
             (
                 "legacy AVC max positive cts",
                 vec![0x27, 1, 0x7f, 0xff, 0xff, 0, 0, 0, 0],
-                Ok(VideoTag::AvcFrame { keyframe: false, cts_ms: (1 << 23) - 1, data: b(&[0, 0, 0, 0]) }),
+                Ok(VideoTag::Frame {
+                    format: VideoFormat::Avc,
+                    keyframe: false,
+                    cts_ms: (1 << 23) - 1,
+                    data: b(&[0, 0, 0, 0]),
+                }),
             ),
             ("legacy AVC end of sequence", vec![0x17, 2, 0, 0, 0], Ok(VideoTag::Ignored)),
             ("legacy command frame", vec![0x57, 0], Ok(VideoTag::Ignored)),
@@ -336,28 +390,68 @@ mod tests {
             (
                 "enhanced avc1 sequence start",
                 [&[0x90][..], b"avc1", &[1, 0x64]].concat(),
-                Ok(VideoTag::AvcConfig(b(&[1, 0x64]))),
+                Ok(VideoTag::Config(VideoFormat::Avc, b(&[1, 0x64]))),
             ),
             (
                 "enhanced avc1 coded frames, cts -1",
                 [&[0x91][..], b"avc1", &[0xff, 0xff, 0xff, 0, 0, 0, 1, 0x65]].concat(),
-                Ok(VideoTag::AvcFrame { keyframe: true, cts_ms: -1, data: b(&[0, 0, 0, 1, 0x65]) }),
+                Ok(VideoTag::Frame {
+                    format: VideoFormat::Avc,
+                    keyframe: true,
+                    cts_ms: -1,
+                    data: b(&[0, 0, 0, 1, 0x65]),
+                }),
             ),
             (
                 "enhanced avc1 coded frames X (no cts), inter",
                 [&[0xa3][..], b"avc1", &[0, 0, 0, 1, 0x41]].concat(),
-                Ok(VideoTag::AvcFrame { keyframe: false, cts_ms: 0, data: b(&[0, 0, 0, 1, 0x41]) }),
+                Ok(VideoTag::Frame {
+                    format: VideoFormat::Avc,
+                    keyframe: false,
+                    cts_ms: 0,
+                    data: b(&[0, 0, 0, 1, 0x41]),
+                }),
             ),
             (
                 "enhanced avc1 behind a ModEx packet",
                 [&[0x97, 2, 0xaa, 0xbb, 0xcc, 0x01][..], b"avc1", &[0, 0, 5, 9]].concat(),
-                Ok(VideoTag::AvcFrame { keyframe: true, cts_ms: 5, data: b(&[9]) }),
+                Ok(VideoTag::Frame { format: VideoFormat::Avc, keyframe: true, cts_ms: 5, data: b(&[9]) }),
             ),
             ("enhanced ModEx truncated", vec![0x97, 200, 0], Err("truncated Enhanced video ModEx")),
             (
-                "enhanced hvc1",
+                "enhanced hvc1 sequence start",
                 [&[0x90][..], b"hvc1", &[1]].concat(),
-                Ok(VideoTag::Unsupported(FlvCodec::FourCc(*b"hvc1"))),
+                Ok(VideoTag::Config(VideoFormat::Hevc, b(&[1]))),
+            ),
+            (
+                "enhanced hvc1 coded frames, cts 40",
+                [&[0xa1][..], b"hvc1", &[0, 0, 40, 0, 0, 0, 1, 0x02]].concat(),
+                Ok(VideoTag::Frame {
+                    format: VideoFormat::Hevc,
+                    keyframe: false,
+                    cts_ms: 40,
+                    data: b(&[0, 0, 0, 1, 0x02]),
+                }),
+            ),
+            (
+                "enhanced hvc1 coded frames X, key",
+                [&[0x93][..], b"hvc1", &[0, 0, 0, 1, 0x26]].concat(),
+                Ok(VideoTag::Frame {
+                    format: VideoFormat::Hevc,
+                    keyframe: true,
+                    cts_ms: 0,
+                    data: b(&[0, 0, 0, 1, 0x26]),
+                }),
+            ),
+            (
+                "legacy HEVC (id 12) keyframe",
+                vec![0x1c, 1, 0, 0, 0, 0, 0, 0, 1, 0x26],
+                Ok(VideoTag::Frame {
+                    format: VideoFormat::Hevc,
+                    keyframe: true,
+                    cts_ms: 0,
+                    data: b(&[0, 0, 0, 1, 0x26]),
+                }),
             ),
             (
                 "enhanced av01",
@@ -371,7 +465,7 @@ mod tests {
             (
                 "enhanced truncated cts",
                 [&[0x91][..], b"avc1", &[0]].concat(),
-                Err("truncated Enhanced AVC composition time"),
+                Err("truncated Enhanced video composition time"),
             ),
         ];
         for (name, bytes, want) in cases {
@@ -486,12 +580,20 @@ mod tests {
     }
 
     #[test]
-    fn avcc_length_size_is_patched() {
+    fn avcc_and_hvcc_length_sizes_are_patched() {
         let record = b(&[1, 0x64, 0, 0x1e, 0xfd, 0xe1]);
-        assert_eq!(with_four_byte_lengths(&record)[4], 0xff);
+        assert_eq!(nal_length_size(VideoFormat::Avc, &record), Some(2));
+        assert_eq!(with_four_byte_lengths(VideoFormat::Avc, &record)[4], 0xff);
         let already = b(&[1, 0x64, 0, 0x1e, 0xff, 0xe1]);
-        assert_eq!(with_four_byte_lengths(&already), already);
-        assert_eq!(with_four_byte_lengths(&b(&[1, 2])), b(&[1, 2]));
+        assert_eq!(with_four_byte_lengths(VideoFormat::Avc, &already), already);
+        assert_eq!(with_four_byte_lengths(VideoFormat::Avc, &b(&[1, 2])), b(&[1, 2]));
+        // hvcC: lengthSizeMinusOne is the low two bits of byte 21.
+        let mut hvcc = vec![0u8; 23];
+        hvcc[21] = 0xf1;
+        assert_eq!(nal_length_size(VideoFormat::Hevc, &hvcc), Some(2));
+        let patched = with_four_byte_lengths(VideoFormat::Hevc, &Bytes::from(hvcc.clone()));
+        assert_eq!((patched[21], patched[4]), (0xf3, 0), "only byte 21 changes");
+        assert_eq!(nal_length_size(VideoFormat::Hevc, &hvcc[..21]), None);
     }
 
     #[test]

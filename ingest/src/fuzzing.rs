@@ -138,7 +138,7 @@ pub fn flv_tags(data: &[u8]) {
                 demuxer.push_audio(timestamp, &body, arrival, &mut out);
             }
             9 => {
-                if let Ok(flv::VideoTag::AvcFrame { data, .. }) = flv::read_video(&body) {
+                if let Ok(flv::VideoTag::Frame { data, .. }) = flv::read_video(&body) {
                     for size in 1..=4 {
                         if let Ok(normalised) = flv::to_four_byte_lengths(data.clone(), size) {
                             assert!(normalised.len() >= data.len());

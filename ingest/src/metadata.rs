@@ -42,6 +42,9 @@ const MULAW_ID: u32 = 8;
 const DOT_MP3: u32 = u32::from_be_bytes(*b".mp3");
 const OPUS: u32 = u32::from_be_bytes(*b"Opus");
 const AVC1: u32 = u32::from_be_bytes(*b"avc1");
+const HVC1: u32 = u32::from_be_bytes(*b"hvc1");
+/// HEVC's unofficial legacy FLV codec id (see `flv`).
+const HEVC_ID: u32 = 12;
 const MP4A: u32 = u32::from_be_bytes(*b"mp4a");
 
 impl StreamMetadata {
@@ -76,9 +79,9 @@ impl StreamMetadata {
         self.videocodecid.is_some() || self.audiocodecid.is_some()
     }
 
-    /// Whether it declares a video codec this server carries (AVC).
-    pub(crate) fn declares_avc(&self) -> bool {
-        matches!(self.videocodecid, Some(AVC_ID | AVC1))
+    /// Whether it declares a video codec this server carries (AVC, HEVC).
+    pub(crate) fn declares_video(&self) -> bool {
+        matches!(self.videocodecid, Some(AVC_ID | AVC1 | HEVC_ID | HVC1))
     }
 
     /// Whether it declares an audio codec this server carries (AAC, or MP3,
@@ -224,7 +227,7 @@ mod tests {
             assert_eq!(meta.video_bitrate(), Some(976_563));
             assert_eq!(meta.audio_bitrate(), Some(125_000));
             assert_eq!(meta.audiosamplerate, Some(44_100));
-            assert!(meta.declares_avc() && meta.declares_audio());
+            assert!(meta.declares_video() && meta.declares_audio());
             assert_eq!(meta.raw.len(), 11);
             assert_eq!(meta.raw[0], ("audiocodecid".to_owned(), "10".to_owned()));
             assert!(meta.raw.contains(&("stereo".to_owned(), "true".to_owned())));
@@ -247,18 +250,23 @@ mod tests {
             (Amf0Value::Number(7.0), Amf0Value::Number(10.0), true, true),
             (Amf0Value::Number(AVC1 as f64), Amf0Value::Number(MP4A as f64), true, true),
             (Amf0Value::String("avc1".into()), Amf0Value::String("mp4a".into()), true, true),
-            (Amf0Value::String("hvc1".into()), Amf0Value::Number(2.0), false, true),
+            (Amf0Value::String("hvc1".into()), Amf0Value::Number(2.0), true, true),
+            (Amf0Value::Number(12.0), Amf0Value::Number(10.0), true, true),
             (Amf0Value::Number(u32::from_be_bytes(*b"av01") as f64), Amf0Value::String("Opus".into()), false, true),
             (Amf0Value::Number(7.0), Amf0Value::Number(7.0), true, true),
             (Amf0Value::Number(7.0), Amf0Value::String(".mp3".into()), true, true),
             (Amf0Value::Number(7.0), Amf0Value::Number(11.0), true, false),
             (Amf0Value::Number(7.0), Amf0Value::String("fLaC".into()), true, false),
         ];
-        for (video, audio, avc, carried_audio) in cases {
+        for (video, audio, carried_video, carried_audio) in cases {
             let msg =
                 data_message(&["onMetaData"], &[("videocodecid", video.clone()), ("audiocodecid", audio.clone())]);
             let meta = read(&msg).unwrap().unwrap();
-            assert_eq!((meta.declares_avc(), meta.declares_audio()), (avc, carried_audio), "{video:?} {audio:?}");
+            assert_eq!(
+                (meta.declares_video(), meta.declares_audio()),
+                (carried_video, carried_audio),
+                "{video:?} {audio:?}"
+            );
             assert!(meta.declares_codecs());
         }
     }

@@ -34,7 +34,7 @@ pub use picture::{frame_at, psnr};
 pub use playlist::{MediaPlaylist, Part, Segment, attributes, base};
 pub use probe::{Probe, ffprobe, ffprobe_json, probe};
 pub use process::{Cli, ServeProcess};
-pub use publish::{Publish, PublishAudio, finish, finish_within, publish};
+pub use publish::{Publish, PublishAudio, PublishVideo, ffmpeg9, finish, finish_within, publish};
 pub use test_tools::{eventually, eventually_blocking, have_ffmpeg, have_tool, in_ci, skip};
 
 /// Every await in a test is bounded by this unless it says otherwise.

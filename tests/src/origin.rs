@@ -1,7 +1,7 @@
 //! Reading what the origin serves as a player or a CDN does: playlists
 //! (polled until they show what a test waits for) and media, with no token.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::{MediaPlaylist, STEP_TIMEOUT, TestAppliance, eventually};
 
@@ -58,6 +58,16 @@ impl TestAppliance {
             let uri = segment.uri.as_ref().expect("complete segments only");
             out.write_all(&self.get_bytes(&format!("{base}{uri}")).await).unwrap();
         }
+    }
+
+    /// Waits for the stream at `path` to end (ENDLIST), then downloads the
+    /// whole rendition into `file_name` in a new temporary directory (kept alive by the caller).
+    pub async fn download_ended_rendition(&self, path: &str, file_name: &str) -> (tempfile::TempDir, PathBuf) {
+        let ended = self.playlist_until(path, |p| p.ended).await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(file_name);
+        self.download_rendition(path, &ended, &file).await;
+        (dir, file)
     }
 
     /// Waits until the media playlist at `path` satisfies `done`, returning it.

@@ -1,6 +1,9 @@
 //! The real `ffmpeg` program as the publisher: a lavfi test pattern and tone,
-//! x264 and AAC (or another audio codec), sent over RTMP in real time or at once.
+//! x264 and AAC (or another codec), sent over RTMP in real time or at once.
+//! What Debian 12's FFmpeg 5.1 cannot send (Enhanced RTMP HEVC) comes from a
+//! static FFmpeg 9 build (`ffmpeg9`, installed by `scripts/deps.sh`).
 
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -22,6 +25,30 @@ pub struct Publish {
     pub fps: u32,
     /// The audio encoder (AAC unless a test asks for another).
     pub audio_codec: PublishAudio,
+    /// The video encoder (x264 unless a test asks for another).
+    pub video_codec: PublishVideo,
+}
+
+/// Video codecs the test publisher can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PublishVideo {
+    #[default]
+    H264,
+    /// x265 over Enhanced RTMP (FourCC `hvc1`): needs [`ffmpeg9`].
+    Hevc,
+}
+
+/// The static FFmpeg 9 build (`target/tools/ffmpeg9`, or `$FFMPEG9`), if it runs;
+/// otherwise [`crate::skip`]s.
+pub fn ffmpeg9() -> Option<PathBuf> {
+    let path = std::env::var_os("FFMPEG9")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tools/ffmpeg9"));
+    let runs = std::process::Command::new(&path).arg("-version").output().is_ok_and(|o| o.status.success());
+    if !runs {
+        crate::skip("the static FFmpeg 9 is not installed (scripts/deps.sh links it as target/tools/ffmpeg9)");
+    }
+    runs.then_some(path)
 }
 
 /// Audio codecs the test publisher can send.
@@ -57,6 +84,7 @@ impl Default for Publish {
             size: "640x360",
             fps: 30,
             audio_codec: PublishAudio::Aac,
+            video_codec: PublishVideo::H264,
         }
     }
 }
@@ -64,7 +92,11 @@ impl Default for Publish {
 impl Publish {
     /// Starts the real `ffmpeg` program publishing to `url`.
     pub fn start(&self, url: &str) -> Child {
-        let mut c = Command::new("ffmpeg");
+        let program = match self.video_codec {
+            PublishVideo::H264 => PathBuf::from("ffmpeg"),
+            PublishVideo::Hevc => ffmpeg9().expect("HEVC publishes need the static FFmpeg 9 (check ffmpeg9() first)"),
+        };
+        let mut c = Command::new(program);
         c.args(["-hide_banner", "-nostats", "-loglevel", "error"]);
         if self.realtime {
             c.arg("-re");
@@ -83,13 +115,23 @@ impl Publish {
         }
         c.args(["-t", &self.seconds.to_string()]);
         if self.video {
-            c.args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]);
             let gop = self.fps.to_string();
-            c.args(["-g", &gop, "-keyint_min", &gop, "-sc_threshold", "0"]);
-            if self.bframes == 0 {
-                c.args(["-tune", "zerolatency"]);
-            } else {
-                c.args(["-bf", &self.bframes.to_string()]);
+            match self.video_codec {
+                PublishVideo::H264 => {
+                    c.args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]);
+                    c.args(["-g", &gop, "-keyint_min", &gop, "-sc_threshold", "0"]);
+                    if self.bframes == 0 {
+                        c.args(["-tune", "zerolatency"]);
+                    } else {
+                        c.args(["-bf", &self.bframes.to_string()]);
+                    }
+                }
+                PublishVideo::Hevc => {
+                    c.args(["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]);
+                    let params =
+                        format!("keyint={gop}:min-keyint={gop}:scenecut=0:bframes={}:log-level=error", self.bframes);
+                    c.args(["-x265-params", &params]);
+                }
             }
         }
         if self.audio {

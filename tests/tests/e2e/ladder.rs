@@ -264,10 +264,7 @@ async fn hevc_rung_is_packaged_as_hvc1() {
     assert_eq!(attrs["RESOLUTION"], "256x144");
     let (ok, stderr) = finish(publisher).await;
     assert!(ok, "publisher failed: {stderr}");
-    let ended = app.playlist_until(&path, |p| p.ended).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("hevc.mp4");
-    app.download_rendition(&path, &ended, &file).await;
+    let (_dir, file) = app.download_ended_rendition(&path, "hevc.mp4").await;
     let (codec, w, h, _, keys, frames) = ffprobe_video(&file);
     assert_eq!((codec.as_str(), w, h), ("hevc", 256, 144));
     assert!(frames > 60 && keys.len() >= 2, "{frames} frames, keyframes {keys:?}");

@@ -13,6 +13,7 @@ mod conformance;
 mod console;
 mod console_operations;
 mod edge;
+mod enhanced_rtmp;
 mod events_feed;
 mod export;
 mod failover;

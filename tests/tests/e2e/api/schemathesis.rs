@@ -20,7 +20,7 @@ fn schemathesis() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("SCHEMATHESIS") {
         return Some(PathBuf::from(path));
     }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/schemathesis/bin/schemathesis");
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/pytools/bin/schemathesis");
     if venv.exists() {
         return Some(venv);
     }
@@ -37,7 +37,7 @@ fn schemathesis() -> Option<PathBuf> {
 async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let Some(program) = schemathesis() else {
         support::skip(
-            "schemathesis is not installed (scripts/deps.sh installs it into target/schemathesis; \
+            "schemathesis is not installed (scripts/deps.sh installs it into target/pytools; \
              or set SCHEMATHESIS=/path/to/schemathesis)",
         );
         return;
