@@ -574,6 +574,7 @@ impl Decoder {
         let (id, record) = match &track.codec {
             CodecConfig::Avc(a) => (ffmpeg::codec::Id::H264, a.record.clone()),
             CodecConfig::Hevc(h) => (ffmpeg::codec::Id::HEVC, h.record.clone()),
+            CodecConfig::Av1(a) => (ffmpeg::codec::Id::AV1, a.record.clone()),
             CodecConfig::Aac(_) | CodecConfig::OtherAudio(_) => return Err("not video".into()),
         };
         let codec = ffmpeg::decoder::find(id).ok_or("no decoder")?;

@@ -218,6 +218,7 @@ pub fn from_file(path: &Path, seconds: f64) -> Result<Source, AccelError> {
     let (width, height) = match &config {
         CodecConfig::Avc(a) => (a.width, a.height),
         CodecConfig::Hevc(h) => (h.width, h.height),
+        CodecConfig::Av1(a) => (a.width, a.height),
         CodecConfig::Aac(_) | CodecConfig::OtherAudio(_) => (0, 0),
     };
     let mut tracks = vec![TrackInfo {

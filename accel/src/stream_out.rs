@@ -275,7 +275,8 @@ fn parameters(track: &TrackInfo, container: Container) -> Result<StreamParameter
             StreamKind::Audio { sample_rate: aac.sample_rate, channels: aac.channels },
             aac.asc.to_vec(),
         ),
-        CodecConfig::OtherAudio(_) => return Err(unsupported(track.codec.name())),
+        // AV1 in FLV is Enhanced RTMP only; in MPEG-TS it has no published mapping FFmpeg 5 writes.
+        CodecConfig::Av1(_) | CodecConfig::OtherAudio(_) => return Err(unsupported(track.codec.name())),
     };
     Ok(StreamParameters { codec, kind, extradata, timebase: OUT_TIMEBASE.ticks_per_second() })
 }

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use media::codec::AAC_FRAME_SAMPLES;
 use media::{
-    AacConfig, Arrival, AudioCodec, AvcConfig, CodecConfig, EncodedUnit, HevcConfig, OtherAudioConfig, StreamEvent,
-    Timebase, TrackInfo, TrackKind, mpeg_audio, opus,
+    AacConfig, Arrival, AudioCodec, Av1Config, AvcConfig, CodecConfig, EncodedUnit, HevcConfig, OtherAudioConfig,
+    StreamEvent, Timebase, TrackInfo, TrackKind, mpeg_audio, opus,
 };
 
+use crate::error::IngestError;
 use crate::flv::{self, AudioTag, VideoFormat, VideoTag};
 use crate::metadata::StreamMetadata;
 use crate::timestamps::{AudioClock, Monotonic, Timeline};
@@ -125,7 +126,13 @@ impl Demuxer {
                     self.warnings.note(Warning::FrameBeforeConfig, "skipping video frames before the first keyframe");
                     return;
                 }
-                let data = match flv::to_four_byte_lengths(data, video.source_nal_length_size) {
+                let normalised = match format {
+                    VideoFormat::Av1 => media::av1::without_delimiters(data).map_err(IngestError::from),
+                    VideoFormat::Avc | VideoFormat::Hevc => {
+                        flv::to_four_byte_lengths(data, video.source_nal_length_size)
+                    }
+                };
+                let data = match normalised {
                     Ok(data) => data,
                     Err(err) => {
                         return self.warnings.note(Warning::BadTag, format_args!("skipping video frame: {err}"));
@@ -239,20 +246,18 @@ impl Demuxer {
         let parsed = match format {
             VideoFormat::Avc => AvcConfig::from_record(record4).map(CodecConfig::Avc),
             VideoFormat::Hevc => HevcConfig::from_record(record4).map(CodecConfig::Hevc),
+            VideoFormat::Av1 => Av1Config::from_record(record4).map(CodecConfig::Av1),
         };
-        let (config, source_nal_length_size) = match (parsed, flv::nal_length_size(format, record)) {
-            (Ok(config), Some(size)) => (config, size),
-            (Err(err), _) => {
+        let config = match parsed {
+            Ok(config) => config,
+            Err(err) => {
                 return self
                     .warnings
                     .note(Warning::BadCodecConfig, format_args!("ignoring {format:?} sequence header: {err}"));
             }
-            (Ok(_), None) => {
-                return self
-                    .warnings
-                    .note(Warning::BadCodecConfig, "ignoring a video sequence header without its NAL length size");
-            }
         };
+        // A parsed avcC/hvcC is longer than its length-size byte; AV1 has none (0).
+        let source_nal_length_size = flv::nal_length_size(format, record).unwrap_or(0);
         match &mut self.video {
             Some(video) if video.config == config => return,
             Some(video) => {
@@ -428,7 +433,7 @@ fn audio_sample_rate(config: &CodecConfig) -> Option<u32> {
     match config {
         CodecConfig::Aac(aac) => Some(aac.sample_rate),
         CodecConfig::OtherAudio(other) => Some(other.sample_rate),
-        CodecConfig::Avc(_) | CodecConfig::Hevc(_) => None,
+        CodecConfig::Avc(_) | CodecConfig::Hevc(_) | CodecConfig::Av1(_) => None,
     }
 }
 
@@ -697,6 +702,26 @@ mod tests {
         assert_eq!(seen(&out), [Seen::Tracks(vec![TrackKind::Video]), v(0, 0, 40, true), v(0, 40, 40, false)]);
         let StreamEvent::Unit(unit) = &out[1] else { panic!("expected a unit") };
         assert_eq!(&unit.data[..], [0, 0, 0, 3, 0x26, 0x01, 0xaf]);
+        assert_eq!(d.warnings.count(Warning::BadTag), 1);
+    }
+
+    #[test]
+    fn enhanced_rtmp_av1_is_carried_without_temporal_delimiters() {
+        let (mut d, mut out, now) = (Demuxer::default(), Vec::new(), Arrival::now());
+        d.set_metadata(&meta(Some(u32::from_be_bytes(*b"av01")), None), &mut out);
+        let record = media::test_vectors::AV1C_320X180;
+        d.push_video(0, &Bytes::from([&[0x90][..], b"av01", record].concat()), now, &mut out);
+        // A temporal delimiter, then a frame OBU.
+        let key = [&[0x91][..], b"av01", &[0x12, 0x00, 0x32, 0x02, 0xaa, 0xbb]].concat();
+        d.push_video(0, &Bytes::from(key), now, &mut out);
+        d.push_video(33, &Bytes::from([&[0xa1][..], b"av01", &[0x32, 0x01, 0xcc]].concat()), now, &mut out);
+        d.push_video(66, &Bytes::from([&[0xa1][..], b"av01", &[0x32, 0x09, 0xcc]].concat()), now, &mut out); // cut
+        let StreamEvent::Tracks(tracks) = &out[0] else { panic!("expected tracks, got {out:?}") };
+        let CodecConfig::Av1(av1) = &tracks[0].codec else { panic!("expected av1") };
+        assert_eq!((av1.width, av1.height, &av1.record[..]), (320, 180, record));
+        assert_eq!(seen(&out), [Seen::Tracks(vec![TrackKind::Video]), v(0, 0, 0, true), v(0, 33, 33, false)]);
+        let StreamEvent::Unit(unit) = &out[1] else { panic!("expected a unit") };
+        assert_eq!(&unit.data[..], [0x32, 0x02, 0xaa, 0xbb]);
         assert_eq!(d.warnings.count(Warning::BadTag), 1);
     }
 

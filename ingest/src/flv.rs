@@ -64,6 +64,8 @@ pub(crate) enum VideoFormat {
     Avc,
     /// H.265: Enhanced RTMP `hvc1`, or the legacy id 12 some encoders send.
     Hevc,
+    /// AV1: Enhanced RTMP `av01` (an `av1C` record, then OBUs without composition times).
+    Av1,
 }
 
 /// One video tag body.
@@ -162,11 +164,16 @@ fn read_enhanced_video(data: &Bytes, first: u8) -> Result<VideoTag, IngestError>
     let format = match &fourcc {
         b"avc1" => VideoFormat::Avc,
         b"hvc1" => VideoFormat::Hevc,
+        b"av01" => VideoFormat::Av1,
         _ => return Ok(VideoTag::Unsupported(FlvCodec::FourCc(fourcc))),
     };
     let keyframe = frame_type == FRAME_TYPE_KEY || frame_type == FRAME_TYPE_GENERATED_KEY;
     Ok(match packet_type {
         PACKET_SEQUENCE_START => VideoTag::Config(format, data.slice(pos..)),
+        // Only AVC and HEVC coded frames carry a composition time.
+        PACKET_CODED_FRAMES if format == VideoFormat::Av1 => {
+            VideoTag::Frame { format, keyframe, cts_ms: 0, data: data.slice(pos..) }
+        }
         PACKET_CODED_FRAMES => {
             let cts = data.get(pos..pos + 3).ok_or(IngestError::Truncated("Enhanced video composition time"))?;
             VideoTag::Frame { format, keyframe, cts_ms: si24(cts), data: data.slice(pos + 3..) }
@@ -300,7 +307,7 @@ pub(crate) fn to_four_byte_lengths(data: Bytes, nal_length_size: u8) -> Result<B
 /// The avcC or hvcC record with `lengthSizeMinusOne` set to 3, to match payloads
 /// rewritten by `to_four_byte_lengths`.
 pub(crate) fn with_four_byte_lengths(format: VideoFormat, record: &Bytes) -> Bytes {
-    let at = length_size_byte(format);
+    let Some(at) = length_size_byte(format) else { return record.clone() };
     match record.get(at) {
         Some(&byte) if byte & 0x03 != 0x03 => {
             let mut patched = record.to_vec();
@@ -313,14 +320,16 @@ pub(crate) fn with_four_byte_lengths(format: VideoFormat, record: &Bytes) -> Byt
 
 /// The NAL unit length size of a configuration record (`lengthSizeMinusOne` + 1), if it has one.
 pub(crate) fn nal_length_size(format: VideoFormat, record: &[u8]) -> Option<u8> {
-    record.get(length_size_byte(format)).map(|byte| (byte & 0x03) + 1)
+    record.get(length_size_byte(format)?).map(|byte| (byte & 0x03) + 1)
 }
 
-/// Where `lengthSizeMinusOne` sits: byte 4 of an `avcC` record, byte 21 of an `hvcC` one.
-fn length_size_byte(format: VideoFormat) -> usize {
+/// Where `lengthSizeMinusOne` sits: byte 4 of an `avcC` record, byte 21 of an
+/// `hvcC` one; AV1 has no NAL units.
+fn length_size_byte(format: VideoFormat) -> Option<usize> {
     match format {
-        VideoFormat::Avc => 4,
-        VideoFormat::Hevc => 21,
+        VideoFormat::Avc => Some(4),
+        VideoFormat::Hevc => Some(21),
+        VideoFormat::Av1 => None,
     }
 }
 
@@ -454,9 +463,24 @@ mod tests {
                 }),
             ),
             (
-                "enhanced av01",
-                [&[0x91][..], b"av01", &[0]].concat(),
-                Ok(VideoTag::Unsupported(FlvCodec::FourCc(*b"av01"))),
+                "enhanced av01 sequence start",
+                [&[0x90][..], b"av01", &[0x81, 0]].concat(),
+                Ok(VideoTag::Config(VideoFormat::Av1, b(&[0x81, 0]))),
+            ),
+            (
+                "enhanced av01 coded frames have no composition time",
+                [&[0x91][..], b"av01", &[0x12, 0, 0x32, 0]].concat(),
+                Ok(VideoTag::Frame {
+                    format: VideoFormat::Av1,
+                    keyframe: true,
+                    cts_ms: 0,
+                    data: b(&[0x12, 0, 0x32, 0]),
+                }),
+            ),
+            (
+                "enhanced vp09",
+                [&[0x91][..], b"vp09", &[0]].concat(),
+                Ok(VideoTag::Unsupported(FlvCodec::FourCc(*b"vp09"))),
             ),
             ("enhanced multitrack", vec![0x96, 0, 0], Ok(VideoTag::Unsupported(FlvCodec::Multitrack))),
             ("enhanced command frame has no FourCC", vec![0xd0, 1], Ok(VideoTag::Ignored)),
@@ -598,17 +622,10 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let mut seed = 0x9e37_79b9u32;
+        let mut garbage = media::test_vectors::Garbage::new(0x9e37_79b9);
         for len in 0..300 {
             for _ in 0..8 {
-                let bytes: Vec<u8> = (0..len)
-                    .map(|_| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 17;
-                        seed ^= seed << 5;
-                        seed as u8
-                    })
-                    .collect();
+                let bytes = garbage.bytes(len);
                 let bytes = Bytes::from(bytes);
                 let _ = read_video(&bytes);
                 let _ = read_audio(&bytes);

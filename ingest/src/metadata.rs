@@ -43,6 +43,7 @@ const DOT_MP3: u32 = u32::from_be_bytes(*b".mp3");
 const OPUS: u32 = u32::from_be_bytes(*b"Opus");
 const AVC1: u32 = u32::from_be_bytes(*b"avc1");
 const HVC1: u32 = u32::from_be_bytes(*b"hvc1");
+const AV01: u32 = u32::from_be_bytes(*b"av01");
 /// HEVC's unofficial legacy FLV codec id (see `flv`).
 const HEVC_ID: u32 = 12;
 const MP4A: u32 = u32::from_be_bytes(*b"mp4a");
@@ -79,9 +80,9 @@ impl StreamMetadata {
         self.videocodecid.is_some() || self.audiocodecid.is_some()
     }
 
-    /// Whether it declares a video codec this server carries (AVC, HEVC).
+    /// Whether it declares a video codec this server carries (AVC, HEVC, AV1).
     pub(crate) fn declares_video(&self) -> bool {
-        matches!(self.videocodecid, Some(AVC_ID | AVC1 | HEVC_ID | HVC1))
+        matches!(self.videocodecid, Some(AVC_ID | AVC1 | HEVC_ID | HVC1 | AV01))
     }
 
     /// Whether it declares an audio codec this server carries (AAC, or MP3,
@@ -252,7 +253,8 @@ mod tests {
             (Amf0Value::String("avc1".into()), Amf0Value::String("mp4a".into()), true, true),
             (Amf0Value::String("hvc1".into()), Amf0Value::Number(2.0), true, true),
             (Amf0Value::Number(12.0), Amf0Value::Number(10.0), true, true),
-            (Amf0Value::Number(u32::from_be_bytes(*b"av01") as f64), Amf0Value::String("Opus".into()), false, true),
+            (Amf0Value::Number(u32::from_be_bytes(*b"av01") as f64), Amf0Value::String("Opus".into()), true, true),
+            (Amf0Value::String("vp09".into()), Amf0Value::String("Opus".into()), false, true),
             (Amf0Value::Number(7.0), Amf0Value::Number(7.0), true, true),
             (Amf0Value::Number(7.0), Amf0Value::String(".mp3".into()), true, true),
             (Amf0Value::Number(7.0), Amf0Value::Number(11.0), true, false),

@@ -1,8 +1,8 @@
 //! Codec configurations carried by tracks: the H.264 decoder configuration
-//! record (avcC, with the SPS parsed for picture size), the AAC
-//! AudioSpecificConfig, and audio that must become AAC before packaging
-//! (`audio_codec`). Parsed once at ingest; the packager writes AVC, HEVC and
-//! AAC into the init segment and the `CODECS` attribute.
+//! record (avcC, with the SPS parsed for picture size), HEVC (`hevc`) and
+//! AV1 (`av1`), the AAC AudioSpecificConfig, and audio that must become AAC
+//! before packaging (`audio_codec`). Parsed once at ingest; the packager
+//! writes AVC, HEVC, AV1 and AAC into the init segment and the `CODECS` attribute.
 
 use bytes::Bytes;
 
@@ -15,6 +15,7 @@ pub use crate::codec_error::CodecError;
 pub enum CodecConfig {
     Avc(AvcConfig),
     Hevc(crate::hevc::HevcConfig),
+    Av1(crate::av1::Av1Config),
     Aac(AacConfig),
     /// Audio that is not AAC (MP3, G.711, Opus): never packaged as is; the
     /// appliance transcodes it to AAC first.
@@ -27,6 +28,7 @@ impl CodecConfig {
         match self {
             CodecConfig::Avc(avc) => avc.rfc6381(),
             CodecConfig::Hevc(hevc) => hevc.rfc6381(),
+            CodecConfig::Av1(av1) => av1.rfc6381(),
             CodecConfig::Aac(aac) => aac.rfc6381(),
             CodecConfig::OtherAudio(other) => other.rfc6381(),
         }
@@ -37,6 +39,7 @@ impl CodecConfig {
         match self {
             CodecConfig::Avc(_) => "H.264",
             CodecConfig::Hevc(_) => "HEVC",
+            CodecConfig::Av1(_) => "AV1",
             CodecConfig::Aac(_) => "AAC",
             CodecConfig::OtherAudio(other) => other.codec.name(),
         }
@@ -354,16 +357,9 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let mut seed = 0x2545_f491u32;
+        let mut garbage = crate::test_vectors::Garbage::new(0x2545_f491);
         for len in 0..200 {
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 17;
-                    seed ^= seed << 5;
-                    seed as u8
-                })
-                .collect();
+            let bytes = garbage.bytes(len);
             let mut avcc = bytes.clone();
             if !avcc.is_empty() {
                 avcc[0] = 1;

@@ -25,4 +25,6 @@ pub enum CodecError {
     MpegAudio(&'static str),
     #[error("OpusHead: {0}")]
     OpusHead(&'static str),
+    #[error("AV1: {0}")]
+    Av1(&'static str),
 }

@@ -277,16 +277,9 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let mut seed = 0x9e37_79b9u32;
+        let mut garbage = crate::test_vectors::Garbage::new(0x9e37_79b9);
         for len in 0..200 {
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 17;
-                    seed ^= seed << 5;
-                    seed as u8
-                })
-                .collect();
+            let bytes = garbage.bytes(len);
             let _ = parse_sps(&bytes);
             let mut record = bytes.clone();
             if !record.is_empty() {

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audio_codec;
+pub mod av1;
 mod bit_reader;
 pub mod codec;
 pub mod codec_error;
@@ -20,6 +21,7 @@ pub mod unit;
 pub mod unit_channel;
 
 pub use audio_codec::{AudioCodec, OtherAudioConfig};
+pub use av1::Av1Config;
 pub use codec::{AAC_FRAME_SAMPLES, AacConfig, AvcConfig, CodecConfig, CodecError};
 pub use hevc::HevcConfig;
 pub use ladder::{ChannelOutput, EncoderPolicy, Ladder, RenditionSpec, VideoCodec};

@@ -204,14 +204,12 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let mut seed = 0x1234_5678u32;
+        let mut garbage = crate::test_vectors::Garbage::new(0x1234_5678);
         for len in 0..64 {
             let bytes: Vec<u8> = (0..len)
                 .map(|i| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 17;
-                    seed ^= seed << 5;
-                    if i == 0 { 0xff } else { seed as u8 | if i == 1 { 0xe0 } else { 0 } }
+                    let byte = garbage.next_u32() as u8;
+                    if i == 0 { 0xff } else { byte | if i == 1 { 0xe0 } else { 0 } }
                 })
                 .collect();
             let _ = samples_in(&bytes);

@@ -22,3 +22,29 @@ pub const HEVC_SPS_320X180: &[u8] = &[
     0x00, 0x03, 0x00, 0x3c, 0x10,
 ];
 pub const HEVC_PPS_320X180: &[u8] = &[0x44, 0x01, 0xc0, 0x73, 0xc1, 0x89];
+
+/// av1C that FFmpeg 9 wrote for SVT-AV1 (320x180, Main profile, 8-bit 4:2:0) in an Enhanced FLV
+/// sequence start: the 4-byte header and the sequence header OBU.
+pub const AV1C_320X180: &[u8] =
+    &[0x81, 0x00, 0x0c, 0x00, 0x0a, 0x0b, 0x02, 0x00, 0x00, 0x05, 0x21, 0xe7, 0xf6, 0x60, 0x17, 0xc0, 0x02];
+
+/// Reproducible garbage for the parsers' "never panics" tests (xorshift32).
+pub struct Garbage(u32);
+
+impl Garbage {
+    pub fn new(seed: u32) -> Self {
+        Self(seed.max(1))
+    }
+
+    pub fn next_u32(&mut self) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 17;
+        self.0 ^= self.0 << 5;
+        self.0
+    }
+
+    /// `len` bytes of garbage.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next_u32() as u8).collect()
+    }
+}

@@ -29,6 +29,7 @@ impl TrackInfo {
         match &self.codec {
             CodecConfig::Avc(avc) => Some((avc.width, avc.height)),
             CodecConfig::Hevc(hevc) => Some((hevc.width, hevc.height)),
+            CodecConfig::Av1(av1) => Some((av1.width, av1.height)),
             CodecConfig::Aac(_) | CodecConfig::OtherAudio(_) => None,
         }
     }

@@ -36,6 +36,8 @@ pub enum PublishVideo {
     H264,
     /// x265 over Enhanced RTMP (FourCC `hvc1`): needs [`ffmpeg9`].
     Hevc,
+    /// SVT-AV1 (fastest preset, low-delay prediction) over Enhanced RTMP (FourCC `av01`): needs [`ffmpeg9`].
+    Av1,
 }
 
 /// The static FFmpeg 9 build (`target/tools/ffmpeg9`, or `$FFMPEG9`), if it runs;
@@ -94,7 +96,9 @@ impl Publish {
     pub fn start(&self, url: &str) -> Child {
         let program = match self.video_codec {
             PublishVideo::H264 => PathBuf::from("ffmpeg"),
-            PublishVideo::Hevc => ffmpeg9().expect("HEVC publishes need the static FFmpeg 9 (check ffmpeg9() first)"),
+            PublishVideo::Hevc | PublishVideo::Av1 => {
+                ffmpeg9().expect("HEVC and AV1 publishes need the static FFmpeg 9 (check ffmpeg9() first)")
+            }
         };
         let mut c = Command::new(program);
         c.args(["-hide_banner", "-nostats", "-loglevel", "error"]);
@@ -131,6 +135,11 @@ impl Publish {
                     let params =
                         format!("keyint={gop}:min-keyint={gop}:scenecut=0:bframes={}:log-level=error", self.bframes);
                     c.args(["-x265-params", &params]);
+                }
+                PublishVideo::Av1 => {
+                    c.args(["-c:v", "libsvtav1", "-preset", "12", "-pix_fmt", "yuv420p", "-g", &gop]);
+                    // Low delay (no hidden reordered frames), as a live encoder is set.
+                    c.args(["-svtav1-params", "pred-struct=1:scd=0"]);
                 }
             }
         }

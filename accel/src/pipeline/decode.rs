@@ -148,12 +148,16 @@ pub(crate) fn open_decoder(
     let (id, record, qsv_name) = match &track.codec {
         CodecConfig::Avc(avc) => (ffmpeg::codec::Id::H264, avc.record.clone(), "h264_qsv"),
         CodecConfig::Hevc(hevc) => (ffmpeg::codec::Id::HEVC, hevc.record.clone(), "hevc_qsv"),
+        CodecConfig::Av1(av1) => (ffmpeg::codec::Id::AV1, av1.record.clone(), "av1_qsv"),
         CodecConfig::Aac(_) | CodecConfig::OtherAudio(_) => {
             return Err(AccelError::Source("the video track carries audio".into()));
         }
     };
     let codec = match backend {
         Backend::Qsv => ffmpeg::decoder::find_by_name(qsv_name),
+        // FFmpeg's own AV1 decoder decodes only through a hardware device (NVDEC,
+        // VAAPI); on the CPU, the first AV1 decoder registered is libdav1d.
+        _ if id == ffmpeg::codec::Id::AV1 && hw.is_some() => ffmpeg::decoder::find_by_name("av1"),
         _ => ffmpeg::decoder::find(id),
     }
     .ok_or_else(|| AccelError::Decode(format!("no decoder for {id:?} in this FFmpeg")))?;

@@ -424,7 +424,7 @@ impl SessionFigures {
             let (sample_rate, channels) = match &t.codec {
                 CodecConfig::Aac(aac) => (aac.sample_rate, aac.channels),
                 CodecConfig::OtherAudio(other) => (other.sample_rate, other.channels),
-                CodecConfig::Avc(_) | CodecConfig::Hevc(_) => (0, 0),
+                CodecConfig::Avc(_) | CodecConfig::Hevc(_) | CodecConfig::Av1(_) => (0, 0),
             };
             AudioInput { codec: codec_name(&t.codec).into(), codec_string: t.codec.rfc6381(), sample_rate, channels }
         });
@@ -454,6 +454,7 @@ fn codec_name(codec: &CodecConfig) -> &'static str {
     match codec {
         CodecConfig::Avc(_) => "h264",
         CodecConfig::Hevc(_) => "hevc",
+        CodecConfig::Av1(_) => "av1",
         CodecConfig::Aac(_) => "aac",
         CodecConfig::OtherAudio(other) => match other.codec {
             AudioCodec::Mp3 => "mp3",

@@ -443,7 +443,7 @@ impl TsDemuxer {
         let rate = match &config {
             CodecConfig::Aac(aac) => aac.sample_rate,
             CodecConfig::OtherAudio(other) => other.sample_rate,
-            CodecConfig::Avc(_) | CodecConfig::Hevc(_) => return,
+            CodecConfig::Avc(_) | CodecConfig::Hevc(_) | CodecConfig::Av1(_) => return,
         };
         match &mut self.audio {
             Some(audio) if audio.config == config => return,

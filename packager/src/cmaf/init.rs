@@ -4,7 +4,7 @@
 //! the appliance transcodes it to AAC before it reaches the packager.
 
 use bytes::Bytes;
-use media::{AacConfig, AvcConfig, CodecConfig, HevcConfig, TrackInfo};
+use media::{AacConfig, Av1Config, AvcConfig, CodecConfig, HevcConfig, TrackInfo};
 
 use super::boxes::Writer;
 
@@ -30,6 +30,7 @@ pub enum InitError {
 enum Entry<'a> {
     Avc(&'a AvcConfig),
     Hevc(&'a HevcConfig),
+    Av1(&'a Av1Config),
     Aac(&'a AacConfig),
 }
 
@@ -38,6 +39,7 @@ impl<'a> Entry<'a> {
         match codec {
             CodecConfig::Avc(avc) => Ok(Entry::Avc(avc)),
             CodecConfig::Hevc(hevc) => Ok(Entry::Hevc(hevc)),
+            CodecConfig::Av1(av1) => Ok(Entry::Av1(av1)),
             CodecConfig::Aac(aac) => Ok(Entry::Aac(aac)),
             CodecConfig::OtherAudio(other) => Err(InitError::NotTranscoded(other.codec.name())),
         }
@@ -102,7 +104,7 @@ fn write_trak(w: &mut Writer, track_id: u32, track: &TrackInfo, entry: Entry) {
                 w.u16(0); // pre_defined
             });
             let (handler, name): (&[u8; 4], &[u8]) = match entry {
-                Entry::Avc(_) | Entry::Hevc(_) => (b"vide", b"VideoHandler\0"),
+                Entry::Avc(_) | Entry::Hevc(_) | Entry::Av1(_) => (b"vide", b"VideoHandler\0"),
                 Entry::Aac(_) => (b"soun", b"SoundHandler\0"),
             };
             w.full_box(b"hdlr", 0, 0, |w| {
@@ -113,7 +115,7 @@ fn write_trak(w: &mut Writer, track_id: u32, track: &TrackInfo, entry: Entry) {
             });
             w.boxed(b"minf", |w| {
                 match entry {
-                    Entry::Avc(_) | Entry::Hevc(_) => w.full_box(b"vmhd", 0, 1, |w| {
+                    Entry::Avc(_) | Entry::Hevc(_) | Entry::Av1(_) => w.full_box(b"vmhd", 0, 1, |w| {
                         w.u16(0); // graphicsmode: copy
                         w.zeros(3 * 2); // opcolor
                     }),
@@ -138,6 +140,7 @@ fn write_tkhd(w: &mut Writer, track_id: u32, entry: Entry) {
     let (volume, width, height) = match entry {
         Entry::Avc(avc) => (0, avc.width, avc.height),
         Entry::Hevc(hevc) => (0, hevc.width, hevc.height),
+        Entry::Av1(av1) => (0, av1.width, av1.height),
         Entry::Aac(_) => (0x0100, 0, 0),
     };
     w.full_box(b"tkhd", 0, TKHD_ENABLED_IN_MOVIE, |w| {
@@ -173,6 +176,7 @@ fn write_stbl(w: &mut Writer, track: &TrackInfo, entry: Entry) {
             match entry {
                 Entry::Avc(avc) => write_visual_entry(w, *b"avc1", *b"avcC", &avc.record, avc.width, avc.height),
                 Entry::Hevc(hevc) => write_visual_entry(w, *b"hvc1", *b"hvcC", &hevc.record, hevc.width, hevc.height),
+                Entry::Av1(av1) => write_visual_entry(w, *b"av01", *b"av1C", &av1.record, av1.width, av1.height),
                 Entry::Aac(aac) => write_mp4a(w, aac, track.bitrate),
             }
         });
@@ -194,8 +198,8 @@ fn write_sample_entry_header(w: &mut Writer) {
 }
 
 /// A VisualSampleEntry (ISO/IEC 14496-12 12.1.3) with its decoder configuration
-/// record: `avc1`/`avcC` (14496-15 5.4.2) or `hvc1`/`hvcC` (14496-15 8.4.1; parameter
-/// sets only in the record, as `hvc1` requires).
+/// record: `avc1`/`avcC` (14496-15 5.4.2), `hvc1`/`hvcC` (14496-15 8.4.1; parameter
+/// sets only in the record, as `hvc1` requires) or `av01`/`av1C` (AV1 in ISOBMFF 2.2).
 fn write_visual_entry(w: &mut Writer, entry: [u8; 4], config: [u8; 4], record: &[u8], width: u32, height: u32) {
     w.boxed(&entry, |w| {
         write_sample_entry_header(w);
@@ -360,9 +364,9 @@ mod tests {
     fn children_at(fourcc: &str) -> Option<usize> {
         match fourcc {
             "moov" | "trak" | "mdia" | "minf" | "dinf" | "stbl" | "mvex" => Some(0),
-            "dref" | "stsd" => Some(8),  // version, flags, entry_count
-            "avc1" | "hvc1" => Some(78), // VisualSampleEntry fields
-            "mp4a" => Some(28),          // AudioSampleEntry fields
+            "dref" | "stsd" => Some(8),           // version, flags, entry_count
+            "avc1" | "hvc1" | "av01" => Some(78), // VisualSampleEntry fields
+            "mp4a" => Some(28),                   // AudioSampleEntry fields
             _ => None,
         }
     }
@@ -559,6 +563,28 @@ mod tests {
         0x02, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x10,
     ];
     const HEVC_PPS: [u8; 6] = [0x44, 0x01, 0xc0, 0x73, 0xc1, 0x89];
+
+    #[test]
+    fn av01_sample_entry_carries_the_av1c_record() {
+        let av1 = media::Av1Config::from_record(Bytes::from_static(media::test_vectors::AV1C_320X180)).unwrap();
+        let track = TrackInfo { codec: CodecConfig::Av1(av1), ..video_track() };
+        let init = write_init(std::slice::from_ref(&track)).unwrap();
+        let mut boxes = Vec::new();
+        walk(&init, "", &mut boxes);
+        let paths: Vec<&str> = boxes.iter().map(|b| b.path.as_str()).filter(|p| p.contains("stsd/")).collect();
+        assert_eq!(
+            paths,
+            [
+                "moov/trak/mdia/minf/stbl/stsd/av01",
+                "moov/trak/mdia/minf/stbl/stsd/av01/av1C",
+                "moov/trak/mdia/minf/stbl/stsd/av01/pasp"
+            ]
+        );
+        let av1c = boxes.iter().find(|b| b.path.ends_with("av01/av1C")).unwrap().body;
+        assert_eq!(av1c, media::test_vectors::AV1C_320X180, "the record verbatim");
+        let av01 = boxes.iter().find(|b| b.path.ends_with("stsd/av01")).unwrap().body;
+        assert_eq!(&av01[24..28], &[0x01, 0x40, 0x00, 0xb4], "320 x 180");
+    }
 
     #[test]
     fn hvc1_sample_entry_golden() {

@@ -1,8 +1,9 @@
-//! Enhanced RTMP HEVC end to end: a real FFmpeg (the static 9.x build; Debian
-//! 12's 5.1 cannot send it) publishes x265 in FLV with the `hvc1` FourCC
-//! ExVideoTagHeader. A pass-through channel packages it as `hvc1` CMAF that
-//! decodes without errors; a ladder channel decodes it and serves H.264 rungs,
-//! so players without HEVC play the same publish.
+//! Enhanced RTMP HEVC and AV1 end to end: a real FFmpeg (the static 9.x
+//! build; Debian 12's 5.1 cannot send them) publishes x265 or SVT-AV1 in FLV
+//! with the `hvc1`/`av01` FourCC ExVideoTagHeader. A pass-through channel
+//! packages them as `hvc1`/`av01` CMAF that decodes without errors (and AV1
+//! plays in hls.js: Chromium decodes AV1, not HEVC); a ladder channel decodes
+//! them and serves H.264 rungs, so any player plays the same publish.
 
 use appliance::live::events::SessionEvent;
 use media::{EncoderPolicy, LatencyMode};
@@ -78,5 +79,72 @@ async fn an_hevc_publish_feeds_an_h264_ladder() {
     while let Ok(event) = events.try_recv() {
         assert!(!matches!(event.event, SessionEvent::ProcessingFailed { .. }), "the ladder failed: {event:?}");
     }
+    app.appliance.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn av1_over_enhanced_rtmp_is_packaged_as_av01_and_plays_in_hls_js() {
+    if !have_ffmpeg() || ffmpeg9().is_none() {
+        return;
+    }
+    let Some(player) = support::browser_driver("player", &[]) else { return };
+    let app = TestAppliance::start().await;
+    let channel = app.add_channel("av1-in", LatencyMode::UltraLow);
+    let publish = Publish { seconds: 30.0, size: "320x180", video_codec: PublishVideo::Av1, ..Publish::default() };
+    let publisher = publish.start(&app.rtmp_url(&channel.stream_key));
+    let path = app.media_playlist_path("av1-in", None).await;
+    let (_, master) = app.get_text("/hls/av1-in/index.m3u8").await;
+    let attrs = first_variant(&master);
+    assert!(attrs["CODECS"].starts_with("av01.0."), "{master}");
+    assert!(attrs["CODECS"].ends_with(".08,mp4a.40.2"), "{master}");
+    assert_eq!(attrs["RESOLUTION"], "320x180");
+
+    // hls.js in Chromium (which decodes AV1) plays it.
+    let seconds = 8;
+    let args = [app.url("").as_str().to_owned(), "av1-in".to_owned(), seconds.to_string(), "hlsjs".to_owned()];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let limit = support::STEP_TIMEOUT * 2 + std::time::Duration::from_secs(seconds);
+    let report = support::run_browser_script(&player.join("play.mjs"), &args, limit).await;
+    let p = &report["players"][0];
+    assert_eq!(p["player_errors"], serde_json::json!([]), "{p}");
+    assert_eq!(p["http_errors"], serde_json::json!([]), "{p}");
+    assert_eq!(p["video_size"], serde_json::json!([320, 180]), "{p}");
+    let (played, wall) = (p["played_seconds"].as_f64().unwrap(), p["wall_seconds"].as_f64().unwrap());
+    assert!(played >= 0.75 * wall, "playback advanced {played:.1} s in {wall:.1} s: {p}");
+
+    // What was packaged decodes without an error.
+    drop(publisher);
+    let (_dir, file) = app.download_ended_rendition(&path, "av1.mp4").await;
+    let probed = probe(&file);
+    assert!(probed.codecs.iter().any(|c| c == "av1"), "{:?}", probed.codecs);
+    assert_eq!((probed.width, probed.height), (320, 180));
+    assert!(probed.errors.is_empty(), "decode errors: {}", probed.errors);
+    let tag = support::ffprobe(
+        &file,
+        &["-select_streams", "v:0", "-show_entries", "stream=codec_tag_string", "-of", "csv=p=0"],
+    );
+    assert_eq!(tag.trim(), "av01");
+    app.appliance.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_av1_publish_feeds_an_h264_ladder() {
+    if !have_ffmpeg() || ffmpeg9().is_none() {
+        return;
+    }
+    let app = TestAppliance::start().await;
+    let channel =
+        app.add_ladder_channel("av1-abr", LatencyMode::UltraLow, &[(144, 200)], false, EncoderPolicy::Software);
+    let publish = Publish { seconds: 4.0, size: "320x180", video_codec: PublishVideo::Av1, ..Publish::default() };
+    let publisher = publish.start(&app.rtmp_url(&channel.stream_key));
+    let path = app.media_playlist_path("av1-abr", None).await;
+    let (ok, stderr) = finish(publisher).await;
+    assert!(ok, "publisher failed: {stderr}");
+    let (_dir, file) = app.download_ended_rendition(&path, "rung.mp4").await;
+    let probed = probe(&file);
+    assert_eq!((probed.width, probed.height), (256, 144));
+    assert!(probed.codecs.iter().any(|c| c == "h264"), "{:?}", probed.codecs);
+    assert!(probed.video_frames >= 90, "{} frames", probed.video_frames);
+    assert!(probed.errors.is_empty(), "decode errors: {}", probed.errors);
     app.appliance.shutdown().await;
 }
