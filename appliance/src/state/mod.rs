@@ -38,7 +38,7 @@ pub use page::Page;
 pub use records::{
     AlertNotice, AlertRule, ApiToken, Attempt, AttemptOutcome, Channel, ChannelPatch, Delivery, DeliveryState,
     EncoderMoved, EncoderSlot, Event, EventType, InputRole, InputSwitched, NewChannel, NewWebhook, OnAir, PendingHead,
-    RecordRenditions, RecordingNotice, RecordingSettings, RecordingState, Scope, Session, SessionCheckpoint,
-    SessionStats, Snapshot, SwitchReason, WebhookEndpoint, validate_name,
+    RecordRenditions, RecordingNotice, RecordingSettings, RecordingState, Role, Scope, Session, SessionCheckpoint,
+    SessionStats, Snapshot, SwitchReason, TokenGrant, WebhookEndpoint, validate_name,
 };
 pub use store::Store;

@@ -13,14 +13,14 @@ use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
 
 use super::api_state::ApiState;
-use super::auth::{ReadAccess, WriteAccess};
 use super::errors::{ReadErrors, WriteErrors};
 use super::json_body::ApiJson;
 use super::media_schemas::{ChannelOutputSchema, EncoderPolicySchema, LatencyModeSchema};
 use super::pagination::{Page, PageQuery};
 use super::resources::{ChannelResource, SessionResource};
-use crate::http::problem::ApiError;
+use crate::http::access::caller::Caller;
 use crate::http::problem::blocking;
+use crate::http::problem::{ApiError, ProblemKind};
 use crate::live::supervisor::Ending;
 use crate::state::{
     Channel, ChannelPatch, EndReason, InputRole, NewChannel, RecordingSettings, Session, Store, StoreError,
@@ -130,21 +130,25 @@ fn truncated(text: &str) -> String {
     text.chars().take(64).collect()
 }
 
-/// List channels by name. `stream_key` and `publish_url` are shown to write scope only (a write
-/// token, the console), never to a read token.
+/// List channels by name (a token restricted to channels: only those). `stream_key` and
+/// `publish_url` are shown to operators and admins only, never to a viewer.
 #[utoipa::path(get, path = "/channels", tag = "channels", params(PageQuery),
-    responses((status = 200, description = "A page of channels (stream keys for write scope only)",
+    responses((status = 200, description = "A page of channels (stream keys for operators and admins only)",
         body = Page<ChannelResource>), ReadErrors),
     security(("bearer" = [])))]
 pub async fn list_channels(
     State(api): State<ApiState>,
-    ReadAccess(caller): ReadAccess,
+    caller: Caller,
     page: PageQuery,
 ) -> Result<Json<Page<ChannelResource>>, ApiError> {
     let store = api.store.clone();
     let limit = page.limit();
+    let only = caller.channels.clone();
     let list = blocking(move || {
-        let list = store.list_channels(page.cursor.as_deref(), limit)?;
+        let list = match &only {
+            Some(names) => store.list_named_channels(names, page.cursor.as_deref(), limit)?,
+            None => store.list_channels(page.cursor.as_deref(), limit)?,
+        };
         let sessions = current_sessions(&store, &list.items)?;
         Ok((list, sessions))
     })
@@ -154,7 +158,7 @@ pub async fn list_channels(
     Ok(Json(Page::from_state(list, |c| {
         let count = viewers.get(&c.name).copied().unwrap_or(0);
         let session = sessions.remove(&c.name);
-        let mut resource = api.channel_resource(c, Some(count)).for_scope(caller.scope);
+        let mut resource = api.channel_resource(c, Some(count)).for_role(caller.role);
         resource.session = session.map(|s| Box::new(SessionResource::from(s)));
         resource
     })))
@@ -167,9 +171,12 @@ pub async fn list_channels(
     security(("bearer" = [])))]
 pub async fn create_channel(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    caller: Caller,
     ApiJson(body): ApiJson<CreateChannel>,
 ) -> Result<Response, ApiError> {
+    if !caller.may_see(&body.name) {
+        return Err(ApiError::new(ProblemKind::Forbidden, "this token may not create a channel of that name"));
+    }
     let new = NewChannel {
         name: body.name,
         latency_mode: body.latency_mode,
@@ -183,23 +190,23 @@ pub async fn create_channel(
     let store = api.store.clone();
     let start = body.start;
     let channel = blocking(move || store.create_channel(new, start)).await?;
-    tracing::info!(channel = %channel.name, state = %channel.state, "api: channel created");
+    tracing::info!(channel = %channel.name, state = %channel.state, by = %caller.id, "api: channel created");
     let location = format!("{}/channels/{}", super::api_state::PREFIX, channel.name);
     let mut headers = HeaderMap::new();
     headers.insert(header::LOCATION, HeaderValue::from_str(&location).expect("names are URL-safe"));
     Ok((StatusCode::CREATED, headers, Json(api.channel_resource(channel, None))).into_response())
 }
 
-/// Get a channel. `stream_key` and `publish_url` are shown to write scope only (a write token, the
-/// console), never to a read token.
+/// Get a channel. `stream_key` and `publish_url` are shown to operators and admins only, never to
+/// a viewer.
 #[utoipa::path(get, path = "/channels/{name}", tag = "channels",
     params(ChannelName),
-    responses((status = 200, description = "The channel (its stream key for write scope only)",
+    responses((status = 200, description = "The channel (its stream key for operators and admins only)",
         body = ChannelResource), ReadErrors),
     security(("bearer" = [])))]
 pub async fn get_channel(
     State(api): State<ApiState>,
-    ReadAccess(caller): ReadAccess,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<ChannelResource>, ApiError> {
     let name = channel_name(name)?;
@@ -212,7 +219,7 @@ pub async fn get_channel(
     })
     .await?;
     let (session, channel) = found.ok_or_else(|| ApiError::not_found(format!("channel {name:?} does not exist")))?;
-    let mut resource = api.channel_resource(channel, None).for_scope(caller.scope);
+    let mut resource = api.channel_resource(channel, None).for_role(caller.role);
     resource.session = session.map(|s| Box::new(SessionResource::from(s)));
     Ok(Json(resource))
 }
@@ -248,7 +255,7 @@ fn current_sessions(store: &Store, channels: &[Channel]) -> Result<HashMap<Strin
     security(("bearer" = [])))]
 pub async fn update_channel(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    _: Caller,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<UpdateChannel>,
 ) -> Result<Json<ChannelResource>, ApiError> {
@@ -274,7 +281,7 @@ pub async fn update_channel(
     security(("bearer" = [])))]
 pub async fn delete_channel(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    _: Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let name = channel_name(name)?;
@@ -295,7 +302,7 @@ pub async fn delete_channel(
     security(("bearer" = [])))]
 pub async fn start_channel(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    _: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<ChannelResource>, ApiError> {
     let name = channel_name(name)?;
@@ -312,7 +319,7 @@ pub async fn start_channel(
     security(("bearer" = [])))]
 pub async fn stop_channel(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    _: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<ChannelResource>, ApiError> {
     let name = channel_name(name)?;
@@ -362,7 +369,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RotateKeyQuery {
     security(("bearer" = [])))]
 pub async fn rotate_stream_key(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    _: Caller,
     Path(name): Path<String>,
     query: RotateKeyQuery,
 ) -> Result<Json<ChannelResource>, ApiError> {

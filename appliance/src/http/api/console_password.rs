@@ -9,9 +9,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::api_state::ApiState;
-use super::auth::WriteAccess;
 use super::errors::WriteErrors;
 use super::json_body::ApiJson;
+use crate::http::access::caller::Caller;
 use crate::http::console::password::{self, MAX_CHARS, MIN_CHARS};
 use crate::http::problem::{ApiError, ProblemKind};
 
@@ -30,7 +30,7 @@ pub struct SetPassword {
     security(("bearer" = [])))]
 pub async fn set_console_password(
     State(api): State<ApiState>,
-    WriteAccess(caller): WriteAccess,
+    caller: Caller,
     ApiJson(body): ApiJson<SetPassword>,
 ) -> Result<StatusCode, ApiError> {
     if !(MIN_CHARS..=MAX_CHARS).contains(&body.password.chars().count()) {

@@ -3,8 +3,8 @@
 //! deliveries, the event log, encoders and health, with the OpenAPI 3
 //! document generated from the same handlers and types, and the console's
 //! admin password. Every route but `/api/v1/health` needs a bearer token
-//! (or a console session, or the control socket: see `access::identity`);
-//! read tokens may only GET. Every route is rate limited per client
+//! (or a console session, or the control socket: see `access::identity`)
+//! of the role `access::route_roles` names for the route (`auth`). Every route is rate limited per client
 //! (`rate_limit`), except on the control socket.
 
 pub mod alerts;
@@ -86,6 +86,7 @@ pub fn router(mut state: ApiState) -> Router {
     routes
         .route(PREFIX, axum::routing::any(unknown))
         .route(&format!("{PREFIX}/{{*rest}}"), axum::routing::any(unknown))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize))
         .route_layer(axum::middleware::map_response(problem::as_problem))
         .route_layer(axum::middleware::from_fn_with_state(gate, rate_limit::limit))
         .with_state(state)

@@ -10,9 +10,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::api_state::ApiState;
-use super::auth::{ReadAccess, WriteAccess};
 use super::channels::ChannelName;
 use super::errors::{ReadErrors, WriteErrors};
+use crate::http::access::caller::Caller;
 use crate::http::problem::{ApiError, ProblemKind};
 use crate::recordings::retention::disk_space;
 use crate::recordings::scrubbing;
@@ -185,7 +185,7 @@ async fn on_disk<T: Send + 'static>(
     security(("bearer" = [])))]
 pub async fn list_recordings(
     State(api): State<ApiState>,
-    _: ReadAccess,
+    _: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<RecordingList>, ApiError> {
     if validate_name(&name).is_err() {
@@ -202,7 +202,7 @@ pub async fn list_recordings(
     security(("bearer" = [])))]
 pub async fn get_recording(
     State(api): State<ApiState>,
-    _: ReadAccess,
+    _: Caller,
     Path((name, session)): Path<(String, String)>,
 ) -> Result<Json<RecordingResource>, ApiError> {
     let recording = on_disk(&api, move |r| r.catalog().get(&name, &session)).await?;
@@ -216,7 +216,7 @@ pub async fn get_recording(
     security(("bearer" = [])))]
 pub async fn delete_recording(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    _: Caller,
     Path((name, session)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     on_disk(&api, move |r| {
@@ -236,7 +236,7 @@ pub async fn delete_recording(
     security(("bearer" = [])))]
 pub async fn lock_recording(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    _: Caller,
     Path((name, session)): Path<(String, String)>,
 ) -> Result<Json<RecordingResource>, ApiError> {
     set_locked(api, name, session, true).await
@@ -249,7 +249,7 @@ pub async fn lock_recording(
     security(("bearer" = [])))]
 pub async fn unlock_recording(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    _: Caller,
     Path((name, session)): Path<(String, String)>,
 ) -> Result<Json<RecordingResource>, ApiError> {
     set_locked(api, name, session, false).await
@@ -270,7 +270,7 @@ async fn set_locked(
 #[utoipa::path(get, path = "/recordings/usage", tag = "recordings",
     responses((status = 200, description = "Usage and retention", body = RecordingUsage), ReadErrors),
     security(("bearer" = [])))]
-pub async fn recording_usage(State(api): State<ApiState>, _: ReadAccess) -> Result<Json<RecordingUsage>, ApiError> {
+pub async fn recording_usage(State(api): State<ApiState>, _: Caller) -> Result<Json<RecordingUsage>, ApiError> {
     let store = api.store.clone();
     let channels = crate::http::problem::blocking(move || store.list()).await?;
     let usage = on_disk(&api, move |r| {

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::api_state::ApiState;
-use super::auth::{ReadAccess, WriteAccess};
 use super::channels::channel_name;
 use super::errors::{ReadErrors, WriteErrors};
 use super::json_body::ApiJson;
+use crate::http::access::caller::Caller;
 use crate::http::problem::{ApiError, blocking};
 use crate::live::link::LinkFigures;
 use crate::state::clock::rfc3339;
@@ -123,7 +123,7 @@ fn links(api: &ApiState, channel: &str) -> Vec<LinkFigures> {
     security(("bearer" = [])))]
 pub async fn list_restreams(
     State(api): State<ApiState>,
-    _: ReadAccess,
+    _: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Vec<RestreamResource>>, ApiError> {
     let name = channel_name(name)?;
@@ -152,7 +152,7 @@ pub async fn list_restreams(
     security(("bearer" = [])))]
 pub async fn create_restream(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    _: Caller,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<CreateRestream>,
 ) -> Result<(StatusCode, Json<RestreamResource>), ApiError> {
@@ -178,7 +178,7 @@ pub async fn create_restream(
     security(("bearer" = [])))]
 pub async fn update_restream(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    _: Caller,
     Path((name, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<UpdateRestream>,
 ) -> Result<Json<RestreamResource>, ApiError> {
@@ -205,7 +205,7 @@ pub async fn update_restream(
     security(("bearer" = [])))]
 pub async fn delete_restream(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    _: Caller,
     Path((name, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let (name, id) = (channel_name(name)?, destination_id(id)?);

@@ -21,5 +21,5 @@ pub use event::{Attempt, AttemptOutcome, Delivery, DeliveryState, Event, EventTy
 pub use input_switch::{InputSwitched, OnAir, SwitchReason};
 pub use recording::{RecordRenditions, RecordingNotice, RecordingSettings, RecordingState};
 pub use session::{EncoderMoved, EncoderSlot, Session, SessionCheckpoint, SessionStats};
-pub use token::{ApiToken, Scope, TOKEN_NAME_PATTERN};
+pub use token::{ApiToken, MAX_TOKEN_CHANNELS, Role, Scope, TOKEN_NAME_PATTERN, TokenGrant};
 pub use webhook::{DESCRIPTION_PATTERN, MAX_URL_LEN, NewWebhook, SECRET_PATTERN, URL_PATTERN, WebhookEndpoint};

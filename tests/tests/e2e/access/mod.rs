@@ -1,0 +1,5 @@
+//! Who may do what, over real HTTP against an appliance in-process: roles of
+//! API tokens (an audit of every documented route with every role, and the
+//! issue's cases), and tokens restricted to channels.
+
+mod roles;
