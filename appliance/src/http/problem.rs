@@ -186,7 +186,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::InvalidName(_) => ApiError::field("name", e.to_string()),
-            StoreError::Exists(_) | StoreError::Refused { .. } => ApiError::new(ProblemKind::Conflict, e.to_string()),
+            StoreError::Exists(_) | StoreError::Duplicate { .. } | StoreError::Refused { .. } => {
+                ApiError::new(ProblemKind::Conflict, e.to_string())
+            }
             StoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
             StoreError::Invalid { field, reason } => ApiError::field(field, reason),
             StoreError::Busy { .. } => {

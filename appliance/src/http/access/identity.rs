@@ -11,7 +11,7 @@
 //! credential (as with docker.sock). Its connections act as an admin, send
 //! no token and are never rate limited.
 //!
-//! A signed-in console session (its cookie) stands in for an admin token when
+//! A signed-in console session (its cookie) stands in for a token of its user's role when
 //! no `Authorization` header is sent; every method but GET and HEAD then needs
 //! the session's CSRF token in `X-CSRF-Token` (403 without it).
 //!
@@ -83,7 +83,7 @@ async fn bearer(value: &axum::http::HeaderValue, store: &Store) -> Result<ApiTok
     token.ok_or_else(|| unauthorized("the token is not valid (revoked or mistyped)"))
 }
 
-/// Who a request acts as: its bearer token, or its console session (an admin).
+/// Who a request acts as: its bearer token, or its console session's user.
 pub async fn authenticate(parts: &Parts, store: &Store, console: &Sessions) -> Result<Caller, ApiError> {
     match identify(parts, store, console).await {
         Identity::Local => Ok(Caller { id: "local".into(), role: Role::Admin, channels: None }),
@@ -93,8 +93,8 @@ pub async fn authenticate(parts: &Parts, store: &Store, console: &Sessions) -> R
     }
 }
 
-/// A signed-in console session as an admin; every method but GET and HEAD
-/// must carry the session's CSRF token.
+/// A signed-in console session as its user (`user:<name>`) with the role it
+/// signed in with; every method but GET and HEAD must carry the session's CSRF token.
 fn console_caller(parts: &Parts, signed_in: &SignedIn) -> Result<Caller, ApiError> {
     if parts.method != Method::GET && parts.method != Method::HEAD {
         let presented = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
@@ -105,5 +105,5 @@ fn console_caller(parts: &Parts, signed_in: &SignedIn) -> Result<Caller, ApiErro
             ));
         }
     }
-    Ok(Caller { id: "console".into(), role: Role::Admin, channels: None })
+    Ok(Caller { id: format!("user:{}", signed_in.user), role: signed_in.role, channels: None })
 }

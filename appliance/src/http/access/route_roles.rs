@@ -75,6 +75,10 @@ pub const ROUTE_ROLES: &[(&str, &str, Rule)] = &[
     ("delete", "/webhooks/{id}", Rule::Role(Admin, Appliance)),
     ("get", "/webhooks/{id}/deliveries", Rule::Role(Viewer, Appliance)),
     ("put", "/console/password", Rule::Role(Admin, Appliance)),
+    ("get", "/users", Rule::Role(Admin, Appliance)),
+    ("post", "/users", Rule::Role(Admin, Appliance)),
+    ("patch", "/users/{name}", Rule::Role(Admin, Appliance)),
+    ("put", "/users/{name}/password", Rule::Role(Admin, Appliance)),
 ];
 
 /// The rule of `method` (HEAD is GET's) on the route `path` (under `/api/v1`, as declared).
@@ -118,7 +122,7 @@ mod tests {
         assert_eq!(rule("get", "/nothing"), None);
         // Every route naming a channel is reached by channel.
         for (_, path, rule) in ROUTE_ROLES {
-            if path.contains("{name}") {
+            if path.starts_with("/channels/{name}") {
                 assert!(matches!(rule, Rule::Role(_, Channel)), "{path}");
             }
         }

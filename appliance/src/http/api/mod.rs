@@ -1,6 +1,6 @@
 //! The REST API under `/api/v1`: channels (CRUD, start, stop, stream key
 //! rotation), their sessions and recordings, API tokens, webhook endpoints with their
-//! deliveries, the event log, encoders and health, with the OpenAPI 3
+//! deliveries, console users, the event log, encoders and health, with the OpenAPI 3
 //! document generated from the same handlers and types, and the console's
 //! admin password. Every route but `/api/v1/health` needs a bearer token
 //! (or a console session, or the control socket: see `access::identity`)
@@ -21,12 +21,14 @@ pub mod json_body;
 pub mod media_schemas;
 pub mod openapi;
 pub mod pagination;
+pub mod password_jobs;
 pub mod recordings;
 pub mod resources;
 pub mod restreams;
 pub mod sessions;
 pub mod system;
 pub mod tokens;
+pub mod users;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -67,7 +69,10 @@ pub fn openapi_router() -> OpenApiRouter<ApiState> {
         .routes(routes!(alerts::list_alerts))
         .routes(routes!(encoders::encoders))
         .routes(routes!(system::system))
-        .routes(routes!(console_password::set_console_password));
+        .routes(routes!(console_password::set_console_password))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::update_user))
+        .routes(routes!(users::reset_password));
     OpenApiRouter::with_openapi(openapi::base_document()).nest(PREFIX, v1)
 }
 

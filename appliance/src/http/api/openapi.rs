@@ -40,6 +40,7 @@ use crate::http::access::caller::Caller;
         (name = "webhooks", description = "Webhook endpoints, deliveries and the event log"),
         (name = "encoders", description = "Encoder devices and slot usage"),
         (name = "console", description = "The operator console's admin account"),
+        (name = "users", description = "Console users and their roles (admin only)"),
         (name = "health", description = "Liveness"),
     )
 )]

@@ -11,6 +11,7 @@ pub mod recording;
 pub mod restream;
 pub mod session;
 pub mod token;
+pub mod user;
 pub mod webhook;
 
 pub use alert::{AlertNotice, AlertRule};
@@ -22,4 +23,5 @@ pub use input_switch::{InputSwitched, OnAir, SwitchReason};
 pub use recording::{RecordRenditions, RecordingNotice, RecordingSettings, RecordingState};
 pub use session::{EncoderMoved, EncoderSlot, Session, SessionCheckpoint, SessionStats};
 pub use token::{ApiToken, MAX_TOKEN_CHANNELS, Role, Scope, TOKEN_NAME_PATTERN, TokenGrant};
+pub use user::{ADMIN_USER, USER_NAME_PATTERN, User, UserPatch};
 pub use webhook::{DESCRIPTION_PATTERN, MAX_URL_LEN, NewWebhook, SECRET_PATTERN, URL_PATTERN, WebhookEndpoint};

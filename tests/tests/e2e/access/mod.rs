@@ -1,5 +1,7 @@
 //! Who may do what, over real HTTP against an appliance in-process: roles of
 //! API tokens (an audit of every documented route with every role, and the
-//! issue's cases), and tokens restricted to channels.
+//! issue's cases), tokens restricted to channels, and console users.
 
+mod console_users;
 mod roles;
+mod users;
