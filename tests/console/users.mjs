@@ -1,5 +1,6 @@
 // The console's users page in Debian's headless Chromium: the admin signs in,
-// sees the Users link, makes an operator with the form and finds it listed;
+// sees the Users link, makes an operator with the form and finds it listed,
+// and the audit page shows who made it;
 // the operator signs in by name, sees no Users link, no token or webhook
 // forms, the users page says it is the admin's, and the API answers it 403;
 // the admin disables the operator, whose open page is signed out at its next
@@ -42,6 +43,10 @@ try {
   report.listed = await admin.$$eval("#users tr", (rows) => rows.map((r) => [...r.cells].slice(0, 3).map((c) => c.textContent)));
   await shot("users");
   step("admin made an operator");
+  await admin.click("a[data-nav=audit]");
+  await admin.waitForSelector("#audit tr[data-audit]");
+  report.audit_newest = await admin.$eval("#audit tr[data-audit]", (r) => [...r.cells].slice(1, 4).map((c) => c.textContent));
+  await shot("audit");
 
   const operatorContext = await browser.newContext({ viewport: { width: 1280, height: 860 } });
   const operator = await operatorContext.newPage();
@@ -49,6 +54,7 @@ try {
   await signIn(operator, "olga", "olga-password");
   report.operator_signed_in_as = await operator.textContent("#signed-in-as");
   report.operator_sees_users_link = await operator.isVisible("a[data-nav=users]");
+  report.operator_sees_audit_link = await operator.isVisible("a[data-nav=audit]");
   await operator.goto(`${base}/console/#/users`);
   await operator.waitForSelector("#users-denied");
   report.operator_user_form = (await operator.$("#user-form")) !== null;
@@ -66,6 +72,8 @@ try {
   step("operator kept out of users");
 
   // The admin disables olga: her open console is signed out at its next request.
+  await admin.click("a[data-nav=users]");
+  await admin.waitForSelector("#users tr[data-user=olga]");
   await admin.click('[aria-label="Disable olga"]');
   await admin.waitForSelector("#confirm[open]");
   await admin.click("#confirm-ok");

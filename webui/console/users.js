@@ -13,7 +13,7 @@ export function usersPage(main) {
     return () => {};
   }
   const rows = h("tbody", { id: "users" });
-  const name = h("input", { id: "u-name", required: true, placeholder: "olga", autocomplete: "off", pattern: "[a-z0-9][a-z0-9._\\-]{0,31}" });
+  const name = h("input", { id: "u-name", required: true, placeholder: "olga", autocomplete: "off", pattern: "[a-z0-9][a-z0-9_\\-]{0,31}" });
   const role = h("select", { id: "u-role" }, ROLES.map((r) => h("option", { value: r }, r)));
   const password = h("input", { id: "u-password", type: "password", required: true, minlength: 8, autocomplete: "new-password" });
   const out = h("div", { id: "user-result", role: "status" });

@@ -24,7 +24,9 @@ pub const PENDING: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("p
 pub const RESTREAMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("restreams");
 /// user name -> `User` (console users besides the built-in admin; the password's argon2id hash).
 pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
-/// Counters: `next_event_sequence`.
+/// audit sequence -> `AuditEntry` (who changed what; written in the change's transaction).
+pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// Counters: `next_event_sequence`, `next_audit_sequence`.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// Creates every table (a no-op when they exist).
@@ -39,6 +41,7 @@ pub fn create_all(tx: &redb::WriteTransaction) -> Result<(), redb::TableError> {
     tx.open_table(PENDING)?;
     tx.open_table(RESTREAMS)?;
     tx.open_table(USERS)?;
+    tx.open_table(AUDIT)?;
     tx.open_table(META)?;
     Ok(())
 }

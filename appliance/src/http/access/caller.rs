@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::state::{ApiToken, Role};
+use crate::state::{ApiToken, AuditAction, AuditNote, Role};
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,11 @@ impl Caller {
     /// Whether the caller may see (and, with the role for it, change) the channel `name`.
     pub fn may_see(&self, name: &str) -> bool {
         self.channels.as_ref().is_none_or(|allowed| allowed.iter().any(|c| c == name))
+    }
+
+    /// The audit log's note of this caller doing `action` to `target`.
+    pub fn note(&self, action: AuditAction, target: impl Into<String>) -> AuditNote {
+        AuditNote { actor: self.id.clone(), action, target: target.into(), detail: None }
     }
 
     /// Whether the caller is restricted to some channels.

@@ -79,6 +79,7 @@ pub const ROUTE_ROLES: &[(&str, &str, Rule)] = &[
     ("post", "/users", Rule::Role(Admin, Appliance)),
     ("patch", "/users/{name}", Rule::Role(Admin, Appliance)),
     ("put", "/users/{name}/password", Rule::Role(Admin, Appliance)),
+    ("get", "/audit", Rule::Role(Admin, Appliance)),
 ];
 
 /// The rule of `method` (HEAD is GET's) on the route `path` (under `/api/v1`, as declared).

@@ -22,6 +22,7 @@ use crate::http::access::caller::Caller;
 use crate::http::problem::blocking;
 use crate::http::problem::{ApiError, ProblemKind};
 use crate::live::supervisor::Ending;
+use crate::state::AuditAction;
 use crate::state::{
     Channel, ChannelPatch, EndReason, InputRole, NewChannel, RecordingSettings, Session, Store, StoreError,
     validate_name,
@@ -187,7 +188,7 @@ pub async fn create_channel(
         backup: body.backup_input,
         srt_passphrase: body.srt_passphrase,
     };
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::ChannelCreated, &new.name));
     let start = body.start;
     let channel = blocking(move || store.create_channel(new, start)).await?;
     tracing::info!(channel = %channel.name, state = %channel.state, by = %caller.id, "api: channel created");
@@ -255,7 +256,7 @@ fn current_sessions(store: &Store, channels: &[Channel]) -> Result<HashMap<Strin
     security(("bearer" = [])))]
 pub async fn update_channel(
     State(api): State<ApiState>,
-    _: Caller,
+    caller: Caller,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<UpdateChannel>,
 ) -> Result<Json<ChannelResource>, ApiError> {
@@ -268,7 +269,7 @@ pub async fn update_channel(
         recording: body.recording,
         srt_passphrase: body.srt_passphrase,
     };
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::ChannelUpdated, &name));
     let channel = blocking(move || store.update_channel(&name, patch)).await?;
     tracing::info!(channel = %channel.name, "api: channel updated");
     Ok(Json(api.channel_resource(channel, None)))
@@ -281,11 +282,11 @@ pub async fn update_channel(
     security(("bearer" = [])))]
 pub async fn delete_channel(
     State(api): State<ApiState>,
-    _: Caller,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let name = channel_name(name)?;
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::ChannelDeleted, &name));
     let target = name.clone();
     let (_, ended) = blocking(move || store.delete_channel(&target)).await?;
     if let Some(session) = ended {
@@ -302,11 +303,11 @@ pub async fn delete_channel(
     security(("bearer" = [])))]
 pub async fn start_channel(
     State(api): State<ApiState>,
-    _: Caller,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<ChannelResource>, ApiError> {
     let name = channel_name(name)?;
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::ChannelStarted, &name));
     let channel = blocking(move || store.start_channel(&name)).await?;
     tracing::info!(channel = %channel.name, "api: channel started");
     Ok(Json(api.channel_resource(channel, None)))
@@ -319,11 +320,11 @@ pub async fn start_channel(
     security(("bearer" = [])))]
 pub async fn stop_channel(
     State(api): State<ApiState>,
-    _: Caller,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<ChannelResource>, ApiError> {
     let name = channel_name(name)?;
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::ChannelStopped, &name));
     let (channel, end) = blocking(move || store.stop_channel(&name)).await?;
     if let Some((session, reason)) = end {
         api.live.end(&channel.name, Some(&session), Ending::End(reason)).await;
@@ -369,12 +370,12 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RotateKeyQuery {
     security(("bearer" = [])))]
 pub async fn rotate_stream_key(
     State(api): State<ApiState>,
-    _: Caller,
+    caller: Caller,
     Path(name): Path<String>,
     query: RotateKeyQuery,
 ) -> Result<Json<ChannelResource>, ApiError> {
     let name = channel_name(name)?;
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::KeyRotated, &name));
     let input = query.input.unwrap_or(InputRole::Primary);
     let channel = blocking(move || match input {
         InputRole::Primary => store.rotate_stream_key(&name),

@@ -1,6 +1,6 @@
 //! The REST API under `/api/v1`: channels (CRUD, start, stop, stream key
 //! rotation), their sessions and recordings, API tokens, webhook endpoints with their
-//! deliveries, console users, the event log, encoders and health, with the OpenAPI 3
+//! deliveries, console users, the event log, the audit log, encoders and health, with the OpenAPI 3
 //! document generated from the same handlers and types, and the console's
 //! admin password. Every route but `/api/v1/health` needs a bearer token
 //! (or a console session, or the control socket: see `access::identity`)
@@ -9,6 +9,7 @@
 
 pub mod alerts;
 pub mod api_state;
+pub mod audit;
 pub mod auth;
 pub mod channels;
 pub mod console_password;
@@ -72,7 +73,8 @@ pub fn openapi_router() -> OpenApiRouter<ApiState> {
         .routes(routes!(console_password::set_console_password))
         .routes(routes!(users::list_users, users::create_user))
         .routes(routes!(users::update_user))
-        .routes(routes!(users::reset_password));
+        .routes(routes!(users::reset_password))
+        .routes(routes!(audit::list_audit));
     OpenApiRouter::with_openapi(openapi::base_document()).nest(PREFIX, v1)
 }
 

@@ -41,6 +41,7 @@ use crate::http::access::caller::Caller;
         (name = "encoders", description = "Encoder devices and slot usage"),
         (name = "console", description = "The operator console's admin account"),
         (name = "users", description = "Console users and their roles (admin only)"),
+        (name = "audit", description = "Who changed what and when (admin only)"),
         (name = "health", description = "Liveness"),
     )
 )]

@@ -18,6 +18,7 @@ use crate::recordings::retention::disk_space;
 use crate::recordings::scrubbing;
 use crate::recordings::{Recording, RecordingError, Recordings};
 use crate::state::clock::rfc3339;
+use crate::state::{AuditAction, AuditNote};
 use crate::state::{RecordRenditions, RecordingState, validate_name};
 
 /// One rendition of a recording.
@@ -216,9 +217,10 @@ pub async fn get_recording(
     security(("bearer" = [])))]
 pub async fn delete_recording(
     State(api): State<ApiState>,
-    _: Caller,
+    caller: Caller,
     Path((name, session)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    let note = caller.note(AuditAction::RecordingDeleted, format!("{name}/{session}"));
     on_disk(&api, move |r| {
         let recording = r.catalog().delete(&name, &session)?;
         tracing::info!(channel = %name, %session, bytes = recording.bytes, "api: recording deleted");
@@ -226,6 +228,7 @@ pub async fn delete_recording(
         Ok(())
     })
     .await?;
+    record(&api, note).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -236,10 +239,11 @@ pub async fn delete_recording(
     security(("bearer" = [])))]
 pub async fn lock_recording(
     State(api): State<ApiState>,
-    _: Caller,
+    caller: Caller,
     Path((name, session)): Path<(String, String)>,
 ) -> Result<Json<RecordingResource>, ApiError> {
-    set_locked(api, name, session, true).await
+    let note = caller.note(AuditAction::RecordingLocked, format!("{name}/{session}"));
+    set_locked(api, name, session, true, note).await
 }
 
 /// Unlock a recording.
@@ -249,10 +253,11 @@ pub async fn lock_recording(
     security(("bearer" = [])))]
 pub async fn unlock_recording(
     State(api): State<ApiState>,
-    _: Caller,
+    caller: Caller,
     Path((name, session)): Path<(String, String)>,
 ) -> Result<Json<RecordingResource>, ApiError> {
-    set_locked(api, name, session, false).await
+    let note = caller.note(AuditAction::RecordingUnlocked, format!("{name}/{session}"));
+    set_locked(api, name, session, false, note).await
 }
 
 async fn set_locked(
@@ -260,10 +265,20 @@ async fn set_locked(
     name: String,
     session: String,
     locked: bool,
+    note: AuditNote,
 ) -> Result<Json<RecordingResource>, ApiError> {
     let recording = on_disk(&api, move |r| r.catalog().set_locked(&name, &session, locked)).await?;
+    record(&api, note).await?;
     tracing::info!(channel = %recording.meta.channel, session = %recording.meta.session, locked, "api: recording lock changed");
     Ok(Json(RecordingResource::new(recording, &api)))
+}
+
+/// The audit log's entry of a change made on disk (recordings are files, not
+/// state-file records: the entry follows the change).
+async fn record(api: &ApiState, note: AuditNote) -> Result<(), ApiError> {
+    let store = api.store.clone();
+    crate::http::problem::blocking(move || store.record_audit(note)).await?;
+    Ok(())
 }
 
 /// Disk usage of the recordings, and the retention in force (the quota and each channel's days).

@@ -16,6 +16,7 @@ use super::resources::{CreatedToken, TokenResource};
 use crate::http::access::caller::Caller;
 use crate::http::problem::blocking;
 use crate::http::problem::{ApiError, ProblemKind};
+use crate::state::AuditAction;
 use crate::state::{Role, Scope, TokenGrant};
 
 /// A new token.
@@ -77,7 +78,9 @@ pub async fn create_token(
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let grant = body.grant()?;
-    let store = api.store.clone();
+    let store = api.store.acting(
+        caller.note(AuditAction::TokenCreated, &body.name).with_detail(format!("role {}", grant.role.as_str())),
+    );
     let (token, text) = blocking(move || store.create_token(&body.name, grant)).await?;
     tracing::info!(token = %token.id, role = token.role().as_str(), by = %caller.id, "api: token created");
     let created = CreatedToken { resource: TokenResource::from(token), token: text };
@@ -100,7 +103,7 @@ pub async fn revoke_token(
     if id.len() > 64 {
         return Err(ApiError::not_found("no such token"));
     }
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::TokenRevoked, &id));
     let token = blocking(move || store.revoke_token(&id)).await?;
     tracing::info!(token = %token.id, by = %caller.id, "api: token revoked");
     Ok(StatusCode::NO_CONTENT)

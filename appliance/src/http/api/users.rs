@@ -18,6 +18,7 @@ use super::password_jobs;
 use crate::http::access::caller::Caller;
 use crate::http::console::password::{self, MAX_CHARS, MIN_CHARS};
 use crate::http::problem::{ApiError, ProblemKind, blocking};
+use crate::state::AuditAction;
 use crate::state::clock::rfc3339;
 use crate::state::{ADMIN_USER, Role, User, UserPatch};
 
@@ -54,7 +55,7 @@ fn builtin_admin() -> UserResource {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,31}$")]
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,31}$")]
     pub name: String,
     pub role: Role,
     /// 8 to 1024 characters.
@@ -86,6 +87,13 @@ fn check_password_length(password: &str) -> Result<(), ApiError> {
         return Err(ApiError::field("password", format!("use {MIN_CHARS} to {MAX_CHARS} characters")));
     }
     Ok(())
+}
+
+/// What a change sets, for the audit log.
+fn user_change(body: &UpdateUser) -> String {
+    let role = body.role.map(|r| format!("role {}", r.as_str()));
+    let disabled = body.disabled.map(|d| if d { "disabled".to_string() } else { "enabled".to_string() });
+    [role, disabled].into_iter().flatten().collect::<Vec<_>>().join(", ")
 }
 
 fn builtin_refused() -> ApiError {
@@ -121,7 +129,9 @@ pub async fn create_user(
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<UserResource>), ApiError> {
     check_password_length(&body.password)?;
-    let store = api.store.clone();
+    let store = api
+        .store
+        .acting(caller.note(AuditAction::UserCreated, &body.name).with_detail(format!("role {}", body.role.as_str())));
     let job = move || Ok(store.create_user(&body.name, body.role, password::hash(&body.password)?)?);
     let user = password_jobs::run(&api.password_workers, "create a user", job).await?;
     tracing::info!(user = %user.name, role = user.role.as_str(), by = %caller.id, "api: console user created");
@@ -142,7 +152,7 @@ pub async fn update_user(
     if name == ADMIN_USER {
         return Err(builtin_refused());
     }
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::UserUpdated, &name).with_detail(user_change(&body)));
     let patch = UserPatch { role: body.role, disabled: body.disabled, password_hash: None };
     let (before, after) = blocking(move || store.update_user(&name, patch)).await?;
     if before.role != after.role || before.disabled != after.disabled {
@@ -165,12 +175,16 @@ pub async fn reset_password(
     ApiJson(body): ApiJson<ResetPassword>,
 ) -> Result<StatusCode, ApiError> {
     check_password_length(&body.password)?;
+    let note = caller.note(AuditAction::UserPasswordReset, &name);
     if name == ADMIN_USER {
         let data_dir = api.data_dir.clone();
         let job = move || password::set(&data_dir, &body.password);
         password_jobs::run(&api.password_workers, "write the admin password", job).await?;
+        // The password is a file: its entry follows the change.
+        let store = api.store.clone();
+        blocking(move || store.record_audit(note)).await?;
     } else {
-        let (store, user) = (api.store.clone(), name.clone());
+        let (store, user) = (api.store.acting(note), name.clone());
         let job = move || {
             let patch = UserPatch { password_hash: Some(password::hash(&body.password)?), ..UserPatch::default() };
             Ok(store.update_user(&user, patch)?)

@@ -15,6 +15,7 @@ use super::resources::{CreatedWebhook, DeliveryResource, WebhookResource};
 use crate::http::access::caller::Caller;
 use crate::http::problem::ApiError;
 use crate::http::problem::blocking;
+use crate::state::AuditAction;
 use crate::state::EventType;
 use crate::state::NewWebhook;
 
@@ -68,11 +69,11 @@ pub async fn list_webhooks(
     security(("bearer" = [])))]
 pub async fn create_webhook(
     State(api): State<ApiState>,
-    _: Caller,
+    caller: Caller,
     ApiJson(body): ApiJson<CreateWebhook>,
 ) -> Result<(StatusCode, Json<CreatedWebhook>), ApiError> {
     let new = NewWebhook { url: body.url, secret: body.secret, events: body.events, description: body.description };
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::WebhookCreated, &new.url));
     let endpoint = blocking(move || store.create_webhook(new)).await?;
     tracing::info!(webhook = %endpoint.id, url = %endpoint.url, "api: webhook registered");
     let secret = endpoint.secret.clone();
@@ -103,11 +104,11 @@ pub async fn get_webhook(
     security(("bearer" = [])))]
 pub async fn delete_webhook(
     State(api): State<ApiState>,
-    _: Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = webhook_id(id)?;
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::WebhookDeleted, &id));
     let endpoint = blocking(move || store.delete_webhook(&id)).await?;
     tracing::info!(webhook = %endpoint.id, "api: webhook deleted");
     Ok(StatusCode::NO_CONTENT)

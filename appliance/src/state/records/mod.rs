@@ -4,6 +4,7 @@
 //! read and write them.
 
 pub mod alert;
+pub mod audit;
 pub mod channel;
 pub mod event;
 pub mod input_switch;
@@ -15,6 +16,7 @@ pub mod user;
 pub mod webhook;
 
 pub use alert::{AlertNotice, AlertRule};
+pub use audit::{AuditAction, AuditEntry, AuditNote};
 pub use channel::{
     Channel, ChannelPatch, InputRole, MAX_RUNGS, MAX_SESSION_SECONDS, NAME_PATTERN, NewChannel, validate_name,
 };

@@ -13,7 +13,7 @@ use crate::state::error::StoreError;
 pub const ADMIN_USER: &str = "admin";
 
 /// What a user name may look like (also the OpenAPI pattern).
-pub const USER_NAME_PATTERN: &str = "^[a-z0-9][a-z0-9._-]{0,31}$";
+pub const USER_NAME_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,31}$";
 
 /// A console user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,7 +43,7 @@ pub(crate) fn validate_user_name(name: &str) -> Result<(), StoreError> {
     if !PATTERN.is_match(name) {
         return Err(StoreError::invalid(
             "name",
-            "use 1 to 32 of a-z, 0-9, '.', '_' and '-' (starting with a letter or digit)",
+            "use 1 to 32 of a-z, 0-9, '_' and '-' (starting with a letter or digit)",
         ));
     }
     if name == ADMIN_USER {

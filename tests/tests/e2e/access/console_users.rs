@@ -1,5 +1,6 @@
 //! The console's users page in Debian's headless Chromium
-//! (tests/console/users.mjs): the admin makes an operator with the form;
+//! (tests/console/users.mjs): the admin makes an operator with the form and
+//! finds it on the audit page;
 //! the operator, signed in by name, sees no users page actions and no token
 //! or webhook forms (the API answers it 403); disabled by the admin, its
 //! open console is signed out at its next request. Screenshots go to
@@ -29,7 +30,8 @@ async fn an_admin_manages_users_in_the_console_and_an_operator_is_kept_out() {
     assert_eq!(report["admin_signed_in_as"], "admin (admin)");
     assert_eq!(report["listed"], json!([["admin", "admin", "built-in"], ["olga", "operator", "active"]]));
     assert_eq!(report["operator_signed_in_as"], "olga (operator)");
-    assert_eq!(report["operator_sees_users_link"], false);
+    assert_eq!(report["audit_newest"], json!(["user:admin", "user.created", "olga"]), "the audit page shows who");
+    assert_eq!((&report["operator_sees_users_link"], &report["operator_sees_audit_link"]), (&json!(false), &json!(false)));
     assert_eq!((&report["operator_user_form"], &report["operator_token_form"]), (&json!(false), &json!(false)));
     assert_eq!(report["operator_api"], json!({"list": 403, "create": 403}), "the API refuses the operator");
     assert_eq!(report["operator_signed_out"], true);
