@@ -14,8 +14,8 @@ use super::clock;
 use super::error::StoreError;
 use super::page::Page;
 use super::records::audit::{AuditEntry, AuditNote};
-use super::rows::{decode, encode};
-use super::tables::{AUDIT, META};
+use super::rows::{decode, encode, next_sequence};
+use super::tables::AUDIT;
 
 /// How long and how many entries are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,12 +41,7 @@ pub(crate) fn append(
     retention: AuditRetention,
 ) -> Result<AuditEntry, StoreError> {
     let now = clock::now_ms();
-    let sequence = {
-        let mut meta = tx.open_table(META)?;
-        let sequence = meta.get("next_audit_sequence")?.map_or(1, |v| v.value());
-        meta.insert("next_audit_sequence", sequence + 1)?;
-        sequence
-    };
+    let sequence = next_sequence(tx, "next_audit_sequence")?;
     let entry = AuditEntry {
         sequence,
         at_ms: now,
