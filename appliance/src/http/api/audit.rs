@@ -1,5 +1,6 @@
 //! The audit log route (admin): who changed what and when, oldest first,
-//! paginated like the event log.
+//! paginated like the event log; and the entry of a change made outside
+//! the state file, written once the change is made.
 
 use axum::Json;
 use axum::extract::State;
@@ -12,7 +13,7 @@ use super::pagination::{Page, SequencePageQuery};
 use crate::http::access::caller::Caller;
 use crate::http::problem::{ApiError, blocking};
 use crate::state::clock::rfc3339;
-use crate::state::{AuditAction, AuditEntry};
+use crate::state::{AuditAction, AuditEntry, AuditNote};
 
 /// One entry of the audit log.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -56,4 +57,15 @@ pub async fn list_audit(
     let store = api.store.clone();
     let list = blocking(move || store.list_audit(after, limit)).await?;
     Ok(Json(Page::from_state(list, AuditResource::from)))
+}
+
+/// Writes the entry of a change already made outside the state file (a
+/// password file, a recording on disk). The change stands whatever happens
+/// here, so a failure is logged as an error, not answered as one.
+pub async fn record_after_change(api: &ApiState, note: AuditNote) {
+    let store = api.store.clone();
+    let (action, target) = (note.action, note.target.clone());
+    if let Err(e) = blocking(move || store.record_audit(note)).await {
+        tracing::error!(error = ?e, ?action, %target, "api: the change was made but its audit entry could not be written");
+    }
 }

@@ -9,12 +9,13 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::api_state::ApiState;
+use super::audit::record_after_change;
 use super::errors::WriteErrors;
 use super::json_body::ApiJson;
 use super::password_jobs;
 use crate::http::access::caller::Caller;
 use crate::http::console::password::{self, MAX_CHARS, MIN_CHARS};
-use crate::http::problem::{ApiError, blocking};
+use crate::http::problem::ApiError;
 use crate::state::{ADMIN_USER, AuditAction};
 
 /// A new admin password.
@@ -42,8 +43,7 @@ pub async fn set_console_password(
     let job = move || password::set(&data_dir, &body.password);
     password_jobs::run(&api.password_workers, "write the admin password", job).await?;
     // The password is a file: its entry follows the change.
-    let (store, note) = (api.store.clone(), caller.note(AuditAction::UserPasswordReset, ADMIN_USER));
-    blocking(move || store.record_audit(note)).await?;
+    record_after_change(&api, caller.note(AuditAction::UserPasswordReset, ADMIN_USER)).await;
     let ended = api.console.end_user(ADMIN_USER);
     tracing::info!(by = %caller.id, ended, "api: console admin password changed; the admin's console sessions ended");
     Ok(StatusCode::NO_CONTENT)

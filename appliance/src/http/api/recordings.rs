@@ -10,6 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::api_state::ApiState;
+use super::audit::record_after_change;
 use super::channels::ChannelName;
 use super::errors::{ReadErrors, WriteErrors};
 use crate::http::access::caller::Caller;
@@ -228,7 +229,8 @@ pub async fn delete_recording(
         Ok(())
     })
     .await?;
-    record(&api, note).await?;
+    // Recordings are files, not state-file records: the entry follows the change.
+    record_after_change(&api, note).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -268,17 +270,10 @@ async fn set_locked(
     note: AuditNote,
 ) -> Result<Json<RecordingResource>, ApiError> {
     let recording = on_disk(&api, move |r| r.catalog().set_locked(&name, &session, locked)).await?;
-    record(&api, note).await?;
+    // Recordings are files, not state-file records: the entry follows the change.
+    record_after_change(&api, note).await;
     tracing::info!(channel = %recording.meta.channel, session = %recording.meta.session, locked, "api: recording lock changed");
     Ok(Json(RecordingResource::new(recording, &api)))
-}
-
-/// The audit log's entry of a change made on disk (recordings are files, not
-/// state-file records: the entry follows the change).
-async fn record(api: &ApiState, note: AuditNote) -> Result<(), ApiError> {
-    let store = api.store.clone();
-    crate::http::problem::blocking(move || store.record_audit(note)).await?;
-    Ok(())
 }
 
 /// Disk usage of the recordings, and the retention in force (the quota and each channel's days).

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::api_state::ApiState;
+use super::audit::record_after_change;
 use super::errors::WriteErrors;
 use super::json_body::ApiJson;
 use super::pagination::{Page, PageQuery};
@@ -181,8 +182,7 @@ pub async fn reset_password(
         let job = move || password::set(&data_dir, &body.password);
         password_jobs::run(&api.password_workers, "write the admin password", job).await?;
         // The password is a file: its entry follows the change.
-        let store = api.store.clone();
-        blocking(move || store.record_audit(note)).await?;
+        record_after_change(&api, note).await;
     } else {
         let (store, user) = (api.store.acting(note), name.clone());
         let job = move || {
