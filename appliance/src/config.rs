@@ -23,6 +23,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub api: ApiConfig,
     pub sessions: SessionsConfig,
+    pub audit: AuditConfig,
     pub recording: RecordingConfig,
     pub failover: FailoverConfig,
     pub tls: TlsConfig,
@@ -210,6 +211,21 @@ pub struct SessionsConfig {
     pub checkpoint_seconds: u64,
 }
 
+/// The audit log's retention (`state::audit_trail`): the oldest entries go
+/// when there are more than `max_entries` or they are older than `max_age_days`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    pub max_entries: u64,
+    pub max_age_days: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { max_entries: 10_000, max_age_days: 90 }
+    }
+}
+
 /// A session's backup input and slate (`live::input`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -293,6 +309,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             api: ApiConfig::default(),
             sessions: SessionsConfig::default(),
+            audit: AuditConfig::default(),
             recording: RecordingConfig::default(),
             failover: FailoverConfig::default(),
             tls: TlsConfig::default(),
@@ -350,7 +367,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables that override the file, and the field each sets.
-pub const ENV_VARS: [&str; 49] = [
+pub const ENV_VARS: [&str; 51] = [
     "APPLIANCE_DATA_DIR",
     "APPLIANCE_PUBLIC_HOST",
     "APPLIANCE_RTMP_LISTEN",
@@ -387,6 +404,8 @@ pub const ENV_VARS: [&str; 49] = [
     "APPLIANCE_API_SIGN_IN_FAILURES_PER_MINUTE_TOTAL",
     "APPLIANCE_API_SIGN_IN_FAILURE_BURST_TOTAL",
     "APPLIANCE_SESSIONS_CHECKPOINT_SECONDS",
+    "APPLIANCE_AUDIT_MAX_ENTRIES",
+    "APPLIANCE_AUDIT_MAX_AGE_DAYS",
     "APPLIANCE_FAILOVER_SWITCH_AFTER_MS",
     "APPLIANCE_FAILOVER_RETURN_AFTER_MS",
     "APPLIANCE_FAILOVER_SLATE_SECONDS",
@@ -493,6 +512,8 @@ impl Config {
                     self.api.sign_in_failure_burst_total = number(name, &value)?
                 }
                 "APPLIANCE_SESSIONS_CHECKPOINT_SECONDS" => self.sessions.checkpoint_seconds = number(name, &value)?,
+                "APPLIANCE_AUDIT_MAX_ENTRIES" => self.audit.max_entries = number(name, &value)?,
+                "APPLIANCE_AUDIT_MAX_AGE_DAYS" => self.audit.max_age_days = number(name, &value)?,
                 "APPLIANCE_FAILOVER_SWITCH_AFTER_MS" => self.failover.switch_after_ms = number(name, &value)?,
                 "APPLIANCE_FAILOVER_RETURN_AFTER_MS" => self.failover.return_after_ms = number(name, &value)?,
                 "APPLIANCE_FAILOVER_SLATE_SECONDS" => self.failover.slate_seconds = number(name, &value)?,
@@ -638,6 +659,14 @@ impl Config {
         if !(1..=3600).contains(&self.sessions.checkpoint_seconds) {
             let seconds = self.sessions.checkpoint_seconds;
             return invalid("sessions.checkpoint_seconds", format!("{seconds} is outside 1..=3600"));
+        }
+        if !(1..=1_000_000).contains(&self.audit.max_entries) {
+            let entries = self.audit.max_entries;
+            return invalid("audit.max_entries", format!("{entries} is outside 1..=1000000"));
+        }
+        if !(1..=3650).contains(&self.audit.max_age_days) {
+            let days = self.audit.max_age_days;
+            return invalid("audit.max_age_days", format!("{days} is outside 1..=3650"));
         }
         if self.recording.keep_free_percent > 90 {
             let percent = self.recording.keep_free_percent;
@@ -857,7 +886,7 @@ mod tests {
 
     #[test]
     fn error_texts_are_pinned() {
-        let cases: [(&str, &str); 28] = [
+        let cases: [(&str, &str); 30] = [
             ("bogus = 1", "unknown field `bogus`"),
             ("[hls]\npart_target_ms = 50", "hls.part_target_ms: 50 is outside 100..=2000"),
             (
@@ -878,6 +907,8 @@ mod tests {
             ("[api]\nread_burst = 0", "api.read_burst: 0 is outside 1..=1000000"),
             ("[api]\nauth_failures_per_minute = 0", "api.auth_failures_per_minute: 0 is outside 1..=1000000"),
             ("[sessions]\ncheckpoint_seconds = 0", "sessions.checkpoint_seconds: 0 is outside 1..=3600"),
+            ("[audit]\nmax_entries = 0", "audit.max_entries: 0 is outside 1..=1000000"),
+            ("[audit]\nmax_age_days = 4000", "audit.max_age_days: 4000 is outside 1..=3650"),
             ("[recording]\nkeep_free_percent = 91", "recording.keep_free_percent: 91 is outside 0..=90"),
             ("[recording]\nsweep_seconds = 0", "recording.sweep_seconds: 0 is outside 1..=3600"),
             ("[thumbnails]\ninterval_seconds = 0", "thumbnails.interval_seconds: 0 is outside 1..=3600"),

@@ -58,6 +58,10 @@ impl Appliance {
             None => None,
         };
         let store = Store::open(&config.data_dir)?;
+        store.set_audit_retention(crate::state::audit_trail::AuditRetention {
+            max_entries: config.audit.max_entries,
+            max_age_ms: config.audit.max_age_days.saturating_mul(86_400_000),
+        });
         recover(&store)?;
         let recordings = Recordings::new(&config.data_dir, store.clone(), config.recording_quota());
         let closing = recordings.clone();

@@ -131,7 +131,7 @@ try {
   await page.click("a[data-nav=system]");
   await page.waitForSelector("#token-form");
   await page.fill("#t-name", "ci-token");
-  await page.selectOption("#t-scope", "read");
+  await page.selectOption("#t-role", "viewer");
   await page.click("#token-form button[type=submit]");
   await page.waitForSelector("#new-token-value");
   const token = await text("#new-token-value");

@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+pub mod access;
 pub mod api;
 pub mod appliance;
 pub mod browser;

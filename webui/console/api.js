@@ -1,6 +1,14 @@
 // The REST API, as integrators use it; the signed-in session's cookie stands
 // in for a bearer token and every change carries the session's CSRF token.
 let csrf = null;
+// Who is signed in: { user, role } (the pages show admin-only actions to admins).
+export const session = { user: null, role: null };
+
+function remember(reply) {
+  csrf = reply.csrf_token;
+  session.user = reply.user;
+  session.role = reply.role;
+}
 
 export class ApiProblem extends Error {
   constructor(status, problem) {
@@ -33,12 +41,13 @@ export const api = {
   get: (path) => call("GET", `/api/v1${path}`),
   post: (path, body) => call("POST", `/api/v1${path}`, body),
   patch: (path, body) => call("PATCH", `/api/v1${path}`, body),
+  put: (path, body) => call("PUT", `/api/v1${path}`, body),
   del: (path) => call("DELETE", `/api/v1${path}`),
 };
 
 export async function currentSession() {
   try {
-    csrf = (await call("GET", "/console/api/session")).csrf_token;
+    remember(await call("GET", "/console/api/session"));
     return true;
   } catch (e) {
     if (e.status === 401) return false;
@@ -46,11 +55,12 @@ export async function currentSession() {
   }
 }
 
-export async function signIn(password) {
-  csrf = (await call("POST", "/console/api/session", { password })).csrf_token;
+export async function signIn(user, password) {
+  remember(await call("POST", "/console/api/session", { user, password }));
 }
 
 export async function signOut() {
   await call("DELETE", "/console/api/session");
   csrf = null;
+  session.user = session.role = null;
 }

@@ -1,9 +1,11 @@
 // The console's entry: checks the session, then routes `#/...` to a page.
 // Plain ES modules and one style sheet, no build step: every file is embedded
 // in the appliance binary as written here.
-import { currentSession, signOut } from "./api.js";
+import { currentSession, session, signOut } from "./api.js";
 import { toast } from "./dom.js";
 import { signInPage, dashboardPage, channelPage, formPage, systemPage } from "./pages.js";
+import { usersPage } from "./users.js";
+import { auditPage } from "./audit.js";
 
 const main = document.getElementById("main");
 const top = document.getElementById("top");
@@ -16,6 +18,8 @@ function route() {
   if (parts[0] === "channels" && parts[1]) return ["dashboard", () => channelPage(main, parts[1])];
   if (parts[0] === "new") return ["new", () => formPage(main, null)];
   if (parts[0] === "system") return ["system", () => systemPage(main)];
+  if (parts[0] === "users") return ["users", () => usersPage(main)];
+  if (parts[0] === "audit") return ["audit", () => auditPage(main)];
   return ["dashboard", () => dashboardPage(main)];
 }
 
@@ -26,6 +30,9 @@ function show() {
     if (a.dataset.nav === nav) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
   top.hidden = false;
+  // Users and the audit log are an admin's business: their links are shown to admins only.
+  for (const page of ["users", "audit"]) top.querySelector(`[data-nav=${page}]`).hidden = session.role !== "admin";
+  document.getElementById("signed-in-as").textContent = session.user ? `${session.user} (${session.role})` : "";
   leave = page() || (() => {});
   main.focus({ preventScroll: true });
 }

@@ -1,6 +1,6 @@
 // The console's pages. Each renders into `main` and returns a function that
 // stops its polling and players when the operator navigates away.
-import { api, ApiProblem, signIn } from "./api.js";
+import { api, ApiProblem, session, signIn } from "./api.js";
 import { h, replace, toast, confirmDialog, duration, bytes, copyText } from "./dom.js";
 import { audioText, bitrate, encoderText, fps, inputText, moveText, videoText } from "./live.js";
 
@@ -60,10 +60,11 @@ function attachPlayer(video, url, onLevels) {
 export function signInPage(main, onSignedIn) {
   const error = h("div", { class: "form-error", id: "password-error", role: "alert" });
   const input = h("input", { id: "password", type: "password", name: "password", autocomplete: "current-password", required: true, "aria-describedby": "password-error" });
+  const user = h("input", { id: "user", name: "user", value: "admin", required: true, autocomplete: "username", autocapitalize: "none", spellcheck: "false" });
   const form = h("form", { class: "panel signin", "aria-labelledby": "signin-title" },
     h("h1", { id: "signin-title" }, "Sign in"),
-    h("p", { class: "muted" }, "Operator console of this appliance. The admin password was printed once at first start; reset it with ", h("code", {}, "appliance admin set-password"), "."),
-    h("div", { class: "field" }, h("label", { for: "user" }, "User"), h("input", { id: "user", value: "admin", readonly: true, autocomplete: "username" })),
+    h("p", { class: "muted" }, "Operator console of this appliance. The admin password was printed once at first start; reset it with ", h("code", {}, "appliance admin set-password"), ". Other users are made by an admin."),
+    h("div", { class: "field" }, h("label", { for: "user" }, "User"), user),
     h("div", { class: "field" }, h("label", { for: "password" }, "Password"), input, error),
     h("button", { type: "submit" }, "Sign in"));
   form.addEventListener("submit", async (event) => {
@@ -71,10 +72,10 @@ export function signInPage(main, onSignedIn) {
     error.textContent = "";
     input.removeAttribute("aria-invalid");
     try {
-      await signIn(input.value);
+      await signIn(user.value.trim(), input.value);
       onSignedIn();
     } catch (e) {
-      error.textContent = e.status === 429 ? e.message : e.status === 400 ? "Wrong password." : e.message;
+      error.textContent = e.status === 429 ? e.message : e.status === 400 ? "Wrong user name or password." : e.message;
       input.setAttribute("aria-invalid", "true");
       input.focus();
     }
@@ -547,6 +548,7 @@ function eventDetails(ev) {
 }
 
 export function systemPage(main) {
+  const admin = session.role === "admin";
   const host = h("div", { class: "facts", id: "host" });
   const encoders = h("tbody");
   const events = h("tbody", { id: "events" });
@@ -554,7 +556,7 @@ export function systemPage(main) {
   const tokens = h("tbody", { id: "tokens" });
   const hooks = h("tbody", { id: "webhooks" });
   const tokenName = h("input", { id: "t-name", required: true, placeholder: "dashboard", autocomplete: "off" });
-  const tokenScope = h("select", { id: "t-scope" }, h("option", { value: "read" }, "read"), h("option", { value: "write" }, "write"));
+  const tokenScope = h("select", { id: "t-role" }, ["viewer", "operator", "admin"].map((role) => h("option", { value: role }, role)));
   const tokenOut = h("div", { id: "new-token", role: "status" });
   const hookUrl = h("input", { id: "w-url", type: "url", required: true, placeholder: "https://example.net/hook" });
   const hookEvents = EVENT_TYPES.map((type) => h("input", { type: "checkbox", id: `w-ev-${type.replace(/\W/g, "-")}`, value: type }));
@@ -566,11 +568,11 @@ export function systemPage(main) {
     h("button", { type: "button", class: "ghost", id: `${id}-copy`, onclick: () => copyText(secret) }, "Copy"));
 
   const tokenForm = h("form", { class: "row", id: "token-form" },
-    h("label", { for: "t-name" }, "Name"), tokenName, h("label", { for: "t-scope" }, "Scope"), tokenScope, h("button", { type: "submit" }, "Create token"));
+    h("label", { for: "t-name" }, "Name"), tokenName, h("label", { for: "t-role" }, "Role"), tokenScope, h("button", { type: "submit" }, "Create token"));
   tokenForm.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      const created = await api.post("/tokens", { name: tokenName.value, scope: tokenScope.value });
+      const created = await api.post("/tokens", { name: tokenName.value, role: tokenScope.value });
       replace(tokenOut, once(`Token ${created.name}`, "new-token-value", created.token));
       tokenName.value = "";
       await loadLists();
@@ -599,9 +601,10 @@ export function systemPage(main) {
         table(["Device", "Backend", "Slots in use", "Status"], encoders))),
     h("section", { class: "panel", "aria-labelledby": "ev-h" }, h("div", { class: "row" }, h("h2", { id: "ev-h" }, "Recent events"), h("span", { class: "spacer" }), alerts),
       table(["Time", "Event", "Channel", "Details"], events)),
-    h("div", { class: "two" },
-      h("section", { class: "panel", "aria-labelledby": "tok-h" }, h("h2", { id: "tok-h" }, "API tokens"), tokenForm, tokenOut, table(["Name", "Scope", "Created", ""], tokens)),
-      h("section", { class: "panel", "aria-labelledby": "wh-h" }, h("h2", { id: "wh-h" }, "Webhooks"), hookForm, hookOut, table(["URL", "Events", ""], hooks))));
+    // Tokens and webhooks are an admin's to manage.
+    admin ? h("div", { class: "two" },
+      h("section", { class: "panel", "aria-labelledby": "tok-h" }, h("h2", { id: "tok-h" }, "API tokens"), tokenForm, tokenOut, table(["Name", "Role", "Created", ""], tokens)),
+      h("section", { class: "panel", "aria-labelledby": "wh-h" }, h("h2", { id: "wh-h" }, "Webhooks"), hookForm, hookOut, table(["URL", "Events", ""], hooks))) : null);
 
   const loadHost = async () => {
     const s = await api.get("/system");
@@ -645,7 +648,7 @@ export function systemPage(main) {
   };
   const loadLists = async () => {
     const t = await api.get("/tokens?limit=500");
-    replace(tokens, t.items.length ? t.items.map((tok) => h("tr", { "data-token": tok.id }, h("td", {}, tok.name), h("td", {}, tok.scope), h("td", {}, new Date(tok.created_at).toLocaleString()),
+    replace(tokens, t.items.length ? t.items.map((tok) => h("tr", { "data-token": tok.id }, h("td", {}, tok.name), h("td", {}, tok.channels ? `${tok.role} of ${tok.channels.join(", ")}` : tok.role), h("td", {}, new Date(tok.created_at).toLocaleString()),
       h("td", {}, h("button", { type: "button", class: "ghost", "aria-label": `Revoke token ${tok.name}`, onclick: async () => {
         if (await confirmDialog(`Revoke token ${tok.name}? Integrations using it stop working at once.`, "Revoke")) {
           try { await api.del(`/tokens/${enc(tok.id)}`); toast(`Token ${tok.name} revoked`); } catch (e) { toast(e.message); }
@@ -663,7 +666,7 @@ export function systemPage(main) {
       } }, "Remove"))))
       : h("tr", {}, h("td", { colspan: 3, class: "muted" }, "No webhooks.")));
   };
-  loadLists().catch((e) => toast(e.message));
+  if (admin) loadLists().catch((e) => toast(e.message));
   const stop = poll(async () => {
     await Promise.all([loadHost().catch(() => replace(host, "Host figures unavailable.")), loadEncoders(), loadEvents()]);
   }, 5000);

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::local_api::LocalApi;
 use crate::config::Config;
 use crate::http::api::resources::{ChannelResource, PublicUrls};
-use crate::state::{ChannelState, NewChannel, Scope, Store, validate_name};
+use crate::state::{ChannelState, NewChannel, Role, Store, TokenGrant, validate_name};
 
 /// The running server, or the state file when none runs.
 #[derive(Debug)]
@@ -60,7 +60,7 @@ impl From<ChannelResource> for ChannelView {
 pub struct TokenView {
     pub id: String,
     pub name: String,
-    pub scope: Scope,
+    pub role: Role,
 }
 
 /// A token just created, with its text (shown once).
@@ -171,18 +171,18 @@ impl Control {
     }
 
     /// Creates a token; returns it with its text (shown once).
-    pub fn create_token(&self, name: &str, scope: Scope) -> anyhow::Result<(TokenView, String)> {
+    pub fn create_token(&self, name: &str, grant: TokenGrant) -> anyhow::Result<(TokenView, String)> {
         match self {
             Control::Server(api) => {
-                let body = json!({ "name": name, "scope": scope });
+                let body = json!({ "name": name, "role": grant.role, "channels": grant.channels });
                 let created: CreatedToken = api
                     .call(Method::POST, &["tokens"], &[], Some(body))?
                     .ok_or_else(|| anyhow::anyhow!("the running appliance sent no token"))?;
                 Ok((created.resource, created.token))
             }
             Control::File { store, .. } => {
-                let (token, text) = store.create_token(name, scope)?;
-                Ok((TokenView { id: token.id, name: token.name, scope: token.scope }, text))
+                let (token, text) = store.create_token(name, grant)?;
+                Ok((TokenView { role: token.role(), id: token.id, name: token.name }, text))
             }
         }
     }
@@ -196,7 +196,7 @@ impl Control {
                 let mut cursor: Option<String> = None;
                 loop {
                     let page = store.list_tokens(cursor.as_deref(), 500)?;
-                    all.extend(page.items.into_iter().map(|t| TokenView { id: t.id, name: t.name, scope: t.scope }));
+                    all.extend(page.items.into_iter().map(|t| TokenView { role: t.role(), id: t.id, name: t.name }));
                     match page.next_cursor {
                         Some(next) => cursor = Some(next),
                         None => return Ok(all),

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::Config;
-use crate::state::{NewChannel, Scope};
+use crate::state::{NewChannel, Role, Scope, TokenGrant};
 use clap::{Parser, Subcommand};
 use control::Control;
 use media::LatencyMode;
@@ -85,9 +85,15 @@ enum TokenCommand {
     Create {
         #[arg(long)]
         name: String,
-        /// read (GET routes only) or write (everything).
+        /// viewer (reads), operator (also changes channels, sessions, recordings) or admin (everything).
+        #[arg(long, required_unless_present = "scope", conflicts_with = "scope")]
+        role: Option<Role>,
+        /// Legacy: read (the viewer role) or write (the admin role).
         #[arg(long)]
-        scope: Scope,
+        scope: Option<Scope>,
+        /// Restricts the token to this channel (repeat for more; viewer and operator only).
+        #[arg(long = "channel")]
+        channels: Vec<String>,
     },
     /// List tokens (never their secrets).
     List,
@@ -259,16 +265,20 @@ fn channel(config: &Config, command: ChannelCommand) -> anyhow::Result<()> {
 fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
     let control = Control::open(config)?;
     match command {
-        TokenCommand::Create { name, scope } => {
-            let (token, text) = control.create_token(&name, scope)?;
-            println!("token {} created ({}, scope {})", token.id, token.name, token.scope.as_str());
+        TokenCommand::Create { name, role, scope, channels } => {
+            let Some(role) = role.or(scope.map(Scope::role)) else {
+                anyhow::bail!("give --role (or the legacy --scope)")
+            };
+            let channels = (!channels.is_empty()).then_some(channels);
+            let (token, text) = control.create_token(&name, TokenGrant { role, channels })?;
+            println!("token {} created ({}, role {})", token.id, token.name, token.role.as_str());
             println!("{text}");
             println!("keep it now: it is not shown again. Use it as `Authorization: Bearer {text}`");
         }
         TokenCommand::List => {
-            println!("{:<18} {:<6} NAME", "ID", "SCOPE");
+            println!("{:<18} {:<8} NAME", "ID", "ROLE");
             for t in control.tokens()? {
-                println!("{:<18} {:<6} {}", t.id, t.scope.as_str(), t.name);
+                println!("{:<18} {:<8} {}", t.id, t.role.as_str(), t.name);
             }
         }
         TokenCommand::Revoke { id } => {

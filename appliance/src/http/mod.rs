@@ -69,7 +69,12 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
     state.recordings = Some(sources.recordings.clone());
     state.alerts = sources.alerts.active.clone();
     state.limit_rates(&config.api);
-    let console = Console::open(config.data_dir.clone(), state.console.clone(), state.password_workers.clone());
+    let console = Console::open(
+        config.data_dir.clone(),
+        sources.store.clone(),
+        state.console.clone(),
+        state.password_workers.clone(),
+    );
     let requests = Arc::new(OriginRequests::default());
     let metrics = crate::metrics::route::router(
         MetricsSources {

@@ -79,7 +79,7 @@ impl ProblemKind {
             ProblemKind::InvalidBody => "The request body is not valid JSON for this operation",
             ProblemKind::InvalidField => "A field has a value that is not accepted",
             ProblemKind::Unauthorized => "A valid bearer token is required",
-            ProblemKind::Forbidden => "The token's scope does not allow this operation",
+            ProblemKind::Forbidden => "The caller's role does not allow this operation",
             ProblemKind::NotFound => "No such resource",
             ProblemKind::MethodNotAllowed => "The resource does not support this method",
             ProblemKind::Conflict => "The request conflicts with the resource's state",
@@ -186,7 +186,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::InvalidName(_) => ApiError::field("name", e.to_string()),
-            StoreError::Exists(_) | StoreError::Refused { .. } => ApiError::new(ProblemKind::Conflict, e.to_string()),
+            StoreError::Exists(_) | StoreError::Duplicate { .. } | StoreError::Refused { .. } => {
+                ApiError::new(ProblemKind::Conflict, e.to_string())
+            }
             StoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
             StoreError::Invalid { field, reason } => ApiError::field(field, reason),
             StoreError::Busy { .. } => {

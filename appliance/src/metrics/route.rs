@@ -3,15 +3,15 @@
 //! API token must come as a bearer (as for the REST API's reads).
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::exposition::CONTENT_TYPE;
 use super::scrape::MetricsSources;
+use crate::http::access::identity::authenticate;
 use crate::http::api::ApiState;
-use crate::http::api::auth::ReadAccess;
 use crate::http::problem::{ApiError, ProblemKind};
 
 /// What the route needs.
@@ -29,8 +29,9 @@ pub fn router(sources: MetricsSources, token_check: Option<ApiState>) -> Router 
 
 async fn metrics(State(scraper): State<Scraper>, request: Request) -> Response {
     if let Some(api) = &scraper.token_check {
-        let (mut parts, _) = request.into_parts();
-        if let Err(refused) = ReadAccess::from_request_parts(&mut parts, api).await {
+        let (parts, _) = request.into_parts();
+        // Any valid identity (a viewer or more) may scrape.
+        if let Err(refused) = authenticate(&parts, &api.store, &api.console).await {
             return refused.into_response();
         }
     }

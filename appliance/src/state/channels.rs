@@ -110,6 +110,31 @@ impl Store {
         })
     }
 
+    /// The channels of `names` (sorted, the ones that exist) after the cursor: the list of a
+    /// caller restricted to those channels, paged like `list_channels`.
+    pub fn list_named_channels(
+        &self,
+        names: &[String],
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Channel>, StoreError> {
+        let mut names: Vec<&str> = names.iter().map(String::as_str).filter(|n| after.is_none_or(|a| *n > a)).collect();
+        names.sort_unstable();
+        self.read(|tx| {
+            let table = tx.open_table(CHANNELS)?;
+            let mut items = Vec::new();
+            for name in names {
+                if items.len() > limit {
+                    break;
+                }
+                if let Some(json) = table.get(name)? {
+                    items.push(decode::<Channel>(json.value())?);
+                }
+            }
+            Ok(Page::from_items(items, limit, |c| c.name.clone()))
+        })
+    }
+
     /// The channel a stream key publishes to.
     pub fn by_stream_key(&self, key: &str) -> Result<Option<Channel>, StoreError> {
         self.read(|tx| {

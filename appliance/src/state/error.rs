@@ -13,6 +13,9 @@ pub enum StoreError {
     Exists(String),
     #[error("{what} {id:?} does not exist")]
     NotFound { what: &'static str, id: String },
+    /// Another record of that kind has the name (a user, ...).
+    #[error("{what} {id:?} already exists")]
+    Duplicate { what: &'static str, id: String },
     #[error("{what} {id:?}: {refusal}")]
     Refused { what: &'static str, id: String, refusal: Refusal },
     #[error("{field}: {reason}")]

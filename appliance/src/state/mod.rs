@@ -6,14 +6,16 @@
 //!
 //! The layers, each importing only those below it: `records` (plain data
 //! and the checks of its fields), `store` (the open file and its
-//! transactions), `rows` (record reads and writes that several transactions
+//! transactions, each carrying the audit log entry of the change it makes
+//! when the handle is `acting` for someone: `audit_trail`), `rows` (record reads and writes that several transactions
 //! share inside one write transaction), and the transactions, one module per
-//! resource (`channels`, `sessions`, `tokens`, `webhooks`, `restreams`,
+//! resource (`channels`, `sessions`, `tokens`, `users`, `webhooks`, `restreams`,
 //! `outbox`, `recordings`), which
 //! never import each other. `lifecycle` is the pure state machine the
 //! transactions apply. One process holds the file at a time (see `store`).
 
 pub mod alerts;
+pub mod audit_trail;
 pub mod blocking;
 pub mod channels;
 pub mod clock;
@@ -30,15 +32,17 @@ pub mod sessions;
 pub mod store;
 pub mod tables;
 pub mod tokens;
+pub mod users;
 pub mod webhooks;
 
 pub use error::StoreError;
 pub use lifecycle::{ChannelState, EndReason, Refusal, SessionState};
 pub use page::Page;
 pub use records::{
-    AlertNotice, AlertRule, ApiToken, Attempt, AttemptOutcome, Channel, ChannelPatch, Delivery, DeliveryState,
-    EncoderMoved, EncoderSlot, Event, EventType, InputRole, InputSwitched, NewChannel, NewWebhook, OnAir, PendingHead,
-    RecordRenditions, RecordingNotice, RecordingSettings, RecordingState, Scope, Session, SessionCheckpoint,
-    SessionStats, Snapshot, SwitchReason, WebhookEndpoint, validate_name,
+    ADMIN_USER, AlertNotice, AlertRule, ApiToken, Attempt, AttemptOutcome, AuditAction, AuditEntry, AuditNote, Channel,
+    ChannelPatch, Delivery, DeliveryState, EncoderMoved, EncoderSlot, Event, EventType, InputRole, InputSwitched,
+    NewChannel, NewWebhook, OnAir, PendingHead, RecordRenditions, RecordingNotice, RecordingSettings, RecordingState,
+    Role, Scope, Session, SessionCheckpoint, SessionStats, Snapshot, SwitchReason, TokenGrant, User, UserPatch,
+    WebhookEndpoint, validate_name,
 };
 pub use store::Store;

@@ -96,6 +96,14 @@ pub(crate) fn finish_session(
     Ok(session)
 }
 
+/// Takes the next number of the counter `name` in `META` (from 1).
+pub(crate) fn next_sequence(tx: &WriteTransaction, name: &str) -> Result<u64, StoreError> {
+    let mut meta = tx.open_table(META)?;
+    let sequence = meta.get(name)?.map_or(1, |v| v.value());
+    meta.insert(name, sequence + 1)?;
+    Ok(sequence)
+}
+
 /// Appends an event inside `tx` and queues it for every subscribed endpoint.
 pub(crate) fn append_event(
     tx: &WriteTransaction,
@@ -104,12 +112,7 @@ pub(crate) fn append_event(
     snapshot: Snapshot,
 ) -> Result<Event, StoreError> {
     let now = clock::now_ms();
-    let sequence = {
-        let mut meta = tx.open_table(META)?;
-        let sequence = meta.get("next_event_sequence")?.map_or(1, |v| v.value());
-        meta.insert("next_event_sequence", sequence + 1)?;
-        sequence
-    };
+    let sequence = next_sequence(tx, "next_event_sequence")?;
     let event = Event { id: ids::public_id("evt"), sequence, kind, at_ms: now, channel: channel.to_string(), snapshot };
     tx.open_table(EVENTS)?.insert(sequence, encode(&event).as_slice())?;
     let endpoints: Vec<WebhookEndpoint> = {

@@ -8,11 +8,15 @@
 //! A second opener is refused at once with `StoreError::Busy`.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadTransaction, WriteTransaction};
 
+use super::audit_trail::{self, AuditRetention};
 use super::error::StoreError;
+use super::page::Page;
+use super::records::{AuditEntry, AuditNote};
 use super::tables;
 
 /// redb's page cache. Its default (1 GiB) keeps every page the server has
@@ -24,6 +28,15 @@ const CACHE_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    /// Set on a handle `acting` for someone: the next committed write carries its audit entry.
+    acting: Option<Arc<Acting>>,
+}
+
+#[derive(Debug)]
+struct Acting {
+    note: AuditNote,
+    /// Whether a committed write carried the note (it is written once).
+    written: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -34,6 +47,8 @@ struct Inner {
     db: Mutex<Option<Database>>,
     /// Woken after every committed write: the webhook worker looks for new deliveries.
     changed: tokio::sync::Notify,
+    /// How long and how many audit entries are kept.
+    audit_retention: Mutex<AuditRetention>,
     /// Bumped after every committed write that may append events: the live event feeds look.
     written: tokio::sync::watch::Sender<u64>,
 }
@@ -57,10 +72,37 @@ impl Store {
             db: Mutex::new(Some(db)),
             changed: tokio::sync::Notify::new(),
             written: tokio::sync::watch::Sender::new(0),
+            audit_retention: Mutex::new(AuditRetention::default()),
         };
-        let store = Self { inner: Arc::new(inner) };
+        let store = Self { inner: Arc::new(inner), acting: None };
         store.write(|tx| Ok(tables::create_all(tx)?))?;
         Ok(store)
+    }
+
+    /// A handle whose next committed write also appends `note` to the audit
+    /// log, in the same transaction (a change that fails writes no entry).
+    pub fn acting(&self, note: AuditNote) -> Store {
+        Store { inner: self.inner.clone(), acting: Some(Arc::new(Acting { note, written: AtomicBool::new(false) })) }
+    }
+
+    /// Appends `note` on its own: for changes outside the state file (the admin's password file).
+    pub fn record_audit(&self, note: AuditNote) -> Result<AuditEntry, StoreError> {
+        let retention = self.audit_retention();
+        self.write_quietly(|tx| audit_trail::append(tx, &note, retention))
+    }
+
+    /// The audit log after `after` (a sequence), oldest first.
+    pub fn list_audit(&self, after: Option<u64>, limit: usize) -> Result<Page<AuditEntry>, StoreError> {
+        self.read(|tx| audit_trail::list(tx, after, limit))
+    }
+
+    /// How long and how many audit entries are kept from now on.
+    pub fn set_audit_retention(&self, retention: AuditRetention) {
+        *self.inner.audit_retention.lock().unwrap_or_else(|e| e.into_inner()) = retention;
+    }
+
+    fn audit_retention(&self) -> AuditRetention {
+        *self.inner.audit_retention.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn path(&self) -> &Path {
@@ -120,10 +162,18 @@ impl Store {
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let pending = self.acting.as_ref().filter(|a| !a.written.load(Ordering::Acquire));
+        let retention = pending.map(|_| self.audit_retention());
         self.with_db(|db| {
             let tx = db.begin_write()?;
             let value = f(&tx)?;
+            if let (Some(acting), Some(retention)) = (pending, retention) {
+                audit_trail::append(&tx, &acting.note, retention)?;
+            }
             tx.commit()?;
+            if let Some(acting) = pending {
+                acting.written.store(true, Ordering::Release);
+            }
             Ok(value)
         })
     }

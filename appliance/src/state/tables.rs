@@ -22,7 +22,11 @@ pub const DELIVERIES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new
 pub const PENDING: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("pending_deliveries");
 /// (channel name, destination id) -> `RestreamDestination`.
 pub const RESTREAMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("restreams");
-/// Counters: `next_event_sequence`.
+/// user name -> `User` (console users besides the built-in admin; the password's argon2id hash).
+pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// audit sequence -> `AuditEntry` (who changed what; written in the change's transaction).
+pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// Counters: `next_event_sequence`, `next_audit_sequence`.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// Creates every table (a no-op when they exist).
@@ -36,6 +40,8 @@ pub fn create_all(tx: &redb::WriteTransaction) -> Result<(), redb::TableError> {
     tx.open_table(DELIVERIES)?;
     tx.open_table(PENDING)?;
     tx.open_table(RESTREAMS)?;
+    tx.open_table(USERS)?;
+    tx.open_table(AUDIT)?;
     tx.open_table(META)?;
     Ok(())
 }

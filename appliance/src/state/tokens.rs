@@ -1,4 +1,6 @@
-//! API tokens: bearer secrets with a read or write scope. Only the SHA-256 of
+//! API tokens: bearer secrets with a role (`viewer`, `operator`, `admin`;
+//! the legacy read and write scopes map to viewer and admin), optionally
+//! restricted to named channels. Only the SHA-256 of
 //! the secret is stored; the token text (`tok_<id>.<secret>`) is shown once,
 //! at creation. Checking compares digests in constant time.
 
@@ -9,8 +11,8 @@ use subtle::ConstantTimeEq;
 
 use super::error::StoreError;
 use super::page::Page;
-use super::records::token::validate_token_name;
-use super::records::{ApiToken, Scope};
+use super::records::token::{validate_grant, validate_token_name};
+use super::records::{ApiToken, TokenGrant};
 use super::rows::{decode, encode};
 use super::store::Store;
 use super::tables::TOKENS;
@@ -37,14 +39,18 @@ fn unhex(text: &str) -> Option<[u8; 32]> {
 
 impl Store {
     /// Creates a token; returns it and its text, which is never shown again.
-    pub fn create_token(&self, name: &str, scope: Scope) -> Result<(ApiToken, String), StoreError> {
+    pub fn create_token(&self, name: &str, grant: impl Into<TokenGrant>) -> Result<(ApiToken, String), StoreError> {
         validate_token_name(name)?;
+        let grant = grant.into();
+        let channels = validate_grant(&grant)?;
         let id = ids::public_id("tok");
         let secret = ids::secret();
         let token = ApiToken {
             id: id.clone(),
             name: name.to_string(),
-            scope,
+            scope: grant.role.legacy_scope(),
+            role: Some(grant.role),
+            channels,
             secret_sha256: hex(&digest(&secret)),
             created_ms: clock::now_ms(),
         };
@@ -95,6 +101,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::{Role, Scope};
 
     #[test]
     fn tokens_authenticate_until_revoked_and_store_no_secret() {
@@ -116,5 +123,19 @@ mod tests {
         assert_eq!(store.authenticate(&text).unwrap(), None);
         assert!(matches!(store.revoke_token(&token.id), Err(StoreError::NotFound { .. })));
         assert!(store.create_token("", Scope::Write).is_err());
+    }
+
+    #[test]
+    fn roles_and_channel_restrictions_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let grant = TokenGrant { role: Role::Operator, channels: Some(vec!["studio-b".into(), "studio-a".into()]) };
+        let (token, text) = store.create_token("studio", grant).unwrap();
+        let read = store.authenticate(&text).unwrap().unwrap();
+        assert_eq!((read.role(), read.scope), (Role::Operator, Scope::Write));
+        assert_eq!(read.channels, Some(vec!["studio-a".to_string(), "studio-b".to_string()]));
+        assert_eq!(read, token);
+        let (legacy, _) = store.create_token("legacy", Scope::Read).unwrap();
+        assert_eq!(legacy.role(), Role::Viewer);
     }
 }

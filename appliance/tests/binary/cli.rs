@@ -98,9 +98,14 @@ fn channel_lifecycle_and_tokens_from_the_cli() {
     let id = text.split('.').next().unwrap().to_string();
     assert!(id.starts_with("tok_") && out.contains("not shown again"), "{out}");
     let (_, listed, _) = cli(data.path()).run(&["token", "list"]);
-    assert!(listed.contains(&id) && listed.contains("read") && !listed.contains(&text), "{listed}");
+    assert!(listed.contains(&id) && listed.contains("viewer") && !listed.contains(&text), "{listed}");
     let (ok, _, err) = cli(data.path()).run(&["token", "create", "--name", "x", "--scope", "admin"]);
     assert!(!ok && err.contains("unknown scope \"admin\""), "{err}");
+    let studio = ["token", "create", "--name", "studio", "--role", "operator", "--channel", "cam"];
+    let (ok, out, err) = cli(data.path()).run(&studio);
+    assert!(ok && out.contains("role operator"), "{out}{err}");
+    let (ok, _, err) = cli(data.path()).run(&["token", "create", "--name", "x", "--role", "admin", "--channel", "cam"]);
+    assert!(!ok && err.contains("cannot be restricted"), "{err}");
     let (ok, out, _) = cli(data.path()).run(&["token", "revoke", &id]);
     assert!(ok && out.contains("revoked"), "{out}");
     let (ok, _, err) = cli(data.path()).run(&["token", "revoke", &id]);
@@ -192,7 +197,7 @@ fn while_serve_runs_the_cli_goes_through_its_owner_only_control_socket() {
     };
     assert_eq!(channels(text.clone()), 200);
     let (_, listed, _) = cli(data.path()).run(&["token", "list"]);
-    assert!(listed.contains(&id) && listed.contains("read") && !listed.contains(&text), "{listed}");
+    assert!(listed.contains(&id) && listed.contains("viewer") && !listed.contains(&text), "{listed}");
     let (ok, out, _) = cli(data.path()).run(&["token", "revoke", &id]);
     assert!(ok && out.contains("revoked"), "{out}");
     assert_eq!(channels(text), 401, "revoked at once");

@@ -117,9 +117,9 @@ async fn an_operator_watches_live_figures_copies_urls_manages_tokens_and_webhook
     let embed = report["copies"]["embed"].as_str().unwrap_or_default();
     assert!(embed.starts_with("<iframe ") && embed.contains(&format!("src=\"{watch}\"")), "embed snippet: {embed}");
 
-    // (b) The token: shown once, working with its scope, revoked.
+    // (b) The token: shown once, working with its role, revoked.
     let token = &report["token"];
-    assert_eq!((&token["get_status"], &token["post_status"]), (&json!(200), &json!(403)), "a read token: {token}");
+    assert_eq!((&token["get_status"], &token["post_status"]), (&json!(200), &json!(403)), "a viewer token: {token}");
     assert_eq!(token["status_after_revoke"], 401, "{token}");
     assert_eq!((&token["list_has_secret"], &token["shown_again"]), (&json!(false), &json!(false)), "{token}");
     let text = token["text"].as_str().unwrap();

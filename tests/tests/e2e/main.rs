@@ -6,6 +6,7 @@
 //!
 //! Run one part with a filter: `cargo test -p tests --test e2e ladder::`.
 
+mod access;
 mod alerts;
 pub(crate) mod api;
 mod audio;

@@ -270,6 +270,17 @@ async fn retention_with_a_tiny_quota_deletes_the_oldest_unlocked_first_and_never
     assert_eq!(unlocked.status().as_u16(), 200);
     let gone = app.http.delete(api(&format!("/{}", oldest.0))).bearer_auth(&token).send().await.unwrap();
     assert_eq!(gone.status().as_u16(), 204);
+    // The audit log has the lock, the unlock and the deletion (the refused deletion left nothing).
+    let audit = json(app.http.get(app.url("/api/v1/audit")).bearer_auth(&token).send().await.unwrap()).await;
+    let target = format!("kept/{}", oldest.0);
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"] == target.as_str())
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["recording.locked", "recording.unlocked", "recording.deleted"], "{audit}");
     let usage = json(app.http.get(app.url("/api/v1/recordings/usage")).bearer_auth(&token).send().await.unwrap()).await;
     assert_eq!((usage["recordings"].clone(), usage["recordings_bytes"].clone()), (0.into(), 0.into()), "{usage}");
     assert!(usage["disk_total_bytes"].as_u64().unwrap() > 0, "{usage}");

@@ -1,16 +1,18 @@
 //! Signed-in console sessions, kept in memory (a restart signs everyone out,
 //! which is what an appliance reboot should do): a random 256-bit id in an
-//! HttpOnly cookie, a CSRF token that every mutation must echo in
-//! `X-CSRF-Token`, an absolute expiry. A new admin password (set through the
-//! API, which the CLI uses while the appliance runs) ends every session. Also the per-address limit on
-//! failed sign-ins: the API's failed-authentication limiter
-//! (`api::rate_limit`), so wrong passwords and invalid API tokens from one
-//! address draw on one budget; and a budget of failed sign-ins from all
-//! addresses together, so a flood from many addresses is bounded too. Both
-//! are charged when an attempt starts, not when it has failed: attempts
+//! HttpOnly cookie, the user and role it signed in as, a CSRF token that
+//! every mutation must echo in `X-CSRF-Token`, an absolute expiry. A user's
+//! new password, or disabling it, ends that user's sessions at once. Also the
+//! limits on failed sign-ins: per address, the API's failed-authentication
+//! limiter (`api::rate_limit`), so wrong passwords and invalid API tokens
+//! from one address draw on one budget; per user name, so one account cannot
+//! be guessed at from many addresses; and a budget of failed sign-ins from
+//! all addresses together, so a flood from many addresses is bounded too.
+//! All are charged when an attempt starts, not when it has failed: attempts
 //! still being checked count (a success gives its charge back).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -19,6 +21,7 @@ use rand::Rng;
 use subtle::ConstantTimeEq;
 
 use super::limiter::{FailureLimiter, Quota, RateLimiter, address_key};
+use crate::state::Role;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "appliance_session";
@@ -37,6 +40,8 @@ pub const MAX_FAILURES_TOTAL: u32 = 30;
 struct Session {
     csrf: String,
     expires: Instant,
+    user: String,
+    role: Role,
 }
 
 /// Every signed-in session and the sign-in failure budgets.
@@ -46,12 +51,18 @@ pub struct Sessions {
     failures: Arc<FailureLimiter>,
     /// Sign-in failures of every address together.
     failures_total: RateLimiter<()>,
+    /// Sign-in failures per user name (by a keyed hash of it).
+    failures_per_user: RateLimiter<u64>,
+    user_keys: RandomState,
 }
 
 /// What a valid session cookie gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedIn {
     pub csrf: String,
+    /// The user it signed in as, and that user's role then.
+    pub user: String,
+    pub role: Role,
 }
 
 fn random_token() -> String {
@@ -62,16 +73,28 @@ fn random_token() -> String {
 impl Default for Sessions {
     /// Sessions with a failure limiter of their own, at the default quota.
     fn default() -> Self {
-        let failures = Arc::new(FailureLimiter::new(Quota::per_minute(MAX_FAILURES, MAX_FAILURES)));
-        Sessions::new(failures, Quota::per_minute(MAX_FAILURES_TOTAL, MAX_FAILURES_TOTAL))
+        let per_address = Quota::per_minute(MAX_FAILURES, MAX_FAILURES);
+        let failures = Arc::new(FailureLimiter::new(per_address));
+        Sessions::new(failures, per_address, Quota::per_minute(MAX_FAILURES_TOTAL, MAX_FAILURES_TOTAL))
     }
 }
 
 impl Sessions {
     /// No sessions yet; sign-in attempts are charged to `failures` (per
-    /// address) and to a budget of `total` for every address together.
-    pub fn new(failures: Arc<FailureLimiter>, total: Quota) -> Sessions {
-        Sessions { sessions: Mutex::default(), failures, failures_total: RateLimiter::with_capacity(total, 1) }
+    /// address), to a budget of `per_user` for each user name, and to one of
+    /// `total` for every address together.
+    pub fn new(failures: Arc<FailureLimiter>, per_user: Quota, total: Quota) -> Sessions {
+        Sessions {
+            sessions: Mutex::default(),
+            failures,
+            failures_total: RateLimiter::with_capacity(total, 1),
+            failures_per_user: RateLimiter::new(per_user),
+            user_keys: RandomState::new(),
+        }
+    }
+
+    fn user_key(&self, user: &str) -> u64 {
+        self.user_keys.hash_one(user)
     }
 
     fn sessions(&self) -> MutexGuard<'_, HashMap<String, Session>> {
@@ -81,13 +104,21 @@ impl Sessions {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Ends every session (the admin password changed).
+    /// Ends every session.
     pub fn end_all(&self) {
         self.sessions().clear();
     }
 
-    /// A fresh session (never one the client chose: no fixation); returns (id, csrf).
-    pub fn create(&self) -> (String, String) {
+    /// Ends every session of `user` (disabled, or a new password); returns how many.
+    pub fn end_user(&self, user: &str) -> usize {
+        let mut sessions = self.sessions();
+        let before = sessions.len();
+        sessions.retain(|_, s| s.user != user);
+        before - sessions.len()
+    }
+
+    /// A fresh session of `user` (never one the client chose: no fixation); returns (id, csrf).
+    pub fn create(&self, user: &str, role: Role) -> (String, String) {
         let id = random_token();
         let csrf = random_token();
         let now = Instant::now();
@@ -98,7 +129,8 @@ impl Sessions {
         {
             sessions.remove(&oldest);
         }
-        sessions.insert(id.clone(), Session { csrf: csrf.clone(), expires: now + LIFETIME });
+        let session = Session { csrf: csrf.clone(), expires: now + LIFETIME, user: user.to_string(), role };
+        sessions.insert(id.clone(), session);
         (id, csrf)
     }
 
@@ -110,37 +142,41 @@ impl Sessions {
             sessions.remove(id);
             return None;
         }
-        Some(SignedIn { csrf: session.csrf })
+        Some(SignedIn { csrf: session.csrf, user: session.user, role: session.role })
     }
 
     pub fn remove(&self, id: &str) {
         self.sessions().remove(id);
     }
 
-    /// Starts a sign-in attempt from `client`: charges its address's budget
-    /// and everyone's as a failure, or `Err(retry after)` when either is
-    /// spent (then nothing is charged). Follow with `succeeded` or `not_run`;
-    /// a failed attempt needs nothing more.
-    pub fn begin_attempt(&self, client: IpAddr) -> Result<(), Duration> {
-        let (address, now) = (address_key(client), Instant::now());
+    /// Starts a sign-in attempt as `user` from `client`: charges its
+    /// address's budget, the user's and everyone's as a failure, or
+    /// `Err(retry after)` when any is spent (then nothing is charged). Follow
+    /// with `succeeded` or `not_run`; a failed attempt needs nothing more.
+    pub fn begin_attempt(&self, client: IpAddr, user: &str) -> Result<(), Duration> {
+        let (address, user, now) = (address_key(client), self.user_key(user), Instant::now());
         self.failures.peek(address, now)?;
+        self.failures_per_user.peek(user, now)?;
         self.failures_total.peek((), now)?;
         self.failures.charge(address, now);
+        self.failures_per_user.charge(user, now);
         self.failures_total.charge((), now);
         Ok(())
     }
 
     /// The attempt could not run (no password worker was free): its charge is given back.
-    pub fn not_run(&self, client: IpAddr) {
+    pub fn not_run(&self, client: IpAddr, user: &str) {
         let now = Instant::now();
         self.failures.refund(address_key(client), now);
+        self.failures_per_user.refund(self.user_key(user), now);
         self.failures_total.refund((), now);
     }
 
-    /// The admin signed in from `client`: its failures are forgotten (it
-    /// knows the password) and the attempt is given back to everyone's budget.
-    pub fn succeeded(&self, client: IpAddr) {
+    /// `user` signed in from `client`: the failures of both are forgotten
+    /// (they know the password) and the attempt is given back to everyone's budget.
+    pub fn succeeded(&self, client: IpAddr, user: &str) {
         self.failures.forget(address_key(client));
+        self.failures_per_user.forget(self.user_key(user));
         self.failures_total.refund((), Instant::now());
     }
 }
@@ -162,8 +198,9 @@ mod tests {
     #[test]
     fn sessions_and_csrf() {
         let sessions = Sessions::default();
-        let (id, csrf) = sessions.create();
+        let (id, csrf) = sessions.create("admin", Role::Admin);
         let signed_in = sessions.get(&id).unwrap();
+        assert_eq!((signed_in.user.as_str(), signed_in.role), ("admin", Role::Admin));
         assert!(csrf_matches(&signed_in, Some(&csrf)));
         assert!(!csrf_matches(&signed_in, None));
         assert!(!csrf_matches(&signed_in, Some("0")));
@@ -173,22 +210,25 @@ mod tests {
     }
 
     #[test]
-    fn a_new_password_ends_every_session() {
-        // The password route calls `end_all` (tests/tests/e2e/api checks the route end to end).
+    fn ending_a_users_sessions_spares_the_others() {
+        // The password and user routes call `end_user` (tests/tests/e2e/access checks them end to end).
         let sessions = Sessions::default();
-        let (id, _) = sessions.create();
-        let (other, _) = sessions.create();
-        assert!(sessions.get(&id).is_some());
+        let (id, _) = sessions.create("olga", Role::Operator);
+        let (again, _) = sessions.create("olga", Role::Operator);
+        let (other, _) = sessions.create("admin", Role::Admin);
+        assert_eq!(sessions.end_user("olga"), 2);
+        assert_eq!((sessions.get(&id), sessions.get(&again)), (None, None));
+        assert!(sessions.get(&other).is_some());
         sessions.end_all();
-        assert_eq!((sessions.get(&id), sessions.get(&other)), (None, None));
-        let (fresh, _) = sessions.create();
+        assert_eq!(sessions.get(&other), None);
+        let (fresh, _) = sessions.create("olga", Role::Operator);
         assert!(sessions.get(&fresh).is_some(), "signing in again works");
     }
 
     #[test]
     fn a_panic_while_the_lock_is_held_does_not_fail_every_later_request() {
         let sessions = Arc::new(Sessions::default());
-        let (id, _) = sessions.create();
+        let (id, _) = sessions.create("admin", Role::Admin);
         let holder = sessions.clone();
         let panicked = std::thread::spawn(move || {
             let _held = holder.sessions.lock().unwrap();
@@ -197,7 +237,7 @@ mod tests {
         .join();
         assert!(panicked.is_err() && sessions.sessions.is_poisoned());
         assert!(sessions.get(&id).is_some());
-        let (fresh, _) = sessions.create();
+        let (fresh, _) = sessions.create("admin", Role::Admin);
         assert!(sessions.get(&fresh).is_some());
         sessions.remove(&fresh);
         assert_eq!(sessions.get(&fresh), None);
@@ -208,29 +248,41 @@ mod tests {
         let sessions = Sessions::default();
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
-        for _ in 0..MAX_FAILURES {
-            assert!(sessions.begin_attempt(a).is_ok(), "attempts in progress count at once");
+        for i in 0..MAX_FAILURES {
+            assert!(sessions.begin_attempt(a, &format!("u{i}")).is_ok(), "attempts in progress count at once");
         }
-        let wait = sessions.begin_attempt(a).unwrap_err();
+        let wait = sessions.begin_attempt(a, "fresh").unwrap_err();
         assert!(wait > Duration::from_secs(11) && wait <= Duration::from_secs(12), "one more per 12 s: {wait:?}");
-        assert!(sessions.begin_attempt(b).is_ok());
-        sessions.not_run(b);
-        sessions.succeeded(a);
-        assert!(sessions.begin_attempt(a).is_ok());
-        sessions.succeeded(a);
+        assert!(sessions.begin_attempt(b, "b").is_ok());
+        sessions.not_run(b, "b");
+        sessions.succeeded(a, "u0");
+        assert!(sessions.begin_attempt(a, "u0").is_ok());
+        sessions.succeeded(a, "u0");
         assert_eq!(MAX_FAILURES, crate::config::ApiConfig::default().auth_failure_burst);
 
         // Many addresses: everyone's budget runs out, and a refusal charges nothing.
         let mut refused = 0;
         for i in 0..100u8 {
             let client = IpAddr::from([198, 51, 100, i]);
-            if sessions.begin_attempt(client).is_err() {
+            if sessions.begin_attempt(client, &format!("many{i}")).is_err() {
                 refused += 1;
                 assert!(sessions.failures.peek(address_key(client), Instant::now()).is_ok());
             }
         }
         assert_eq!(100 - refused, MAX_FAILURES_TOTAL as usize - 4, "a's four failures count in the total");
         assert_eq!(MAX_FAILURES_TOTAL, crate::config::ApiConfig::default().sign_in_failure_burst_total);
+    }
+
+    #[test]
+    fn one_user_guessed_at_from_many_addresses_runs_out_of_its_own_budget() {
+        let sessions = Sessions::default();
+        for i in 0..MAX_FAILURES as u8 {
+            assert!(sessions.begin_attempt(IpAddr::from([198, 51, 100, i]), "olga").is_ok());
+        }
+        let elsewhere = IpAddr::from([203, 0, 113, 9]);
+        assert!(sessions.begin_attempt(elsewhere, "olga").is_err(), "olga's budget is spent from any address");
+        assert!(sessions.begin_attempt(elsewhere, "admin").is_ok(), "another user is not held back");
+        sessions.succeeded(elsewhere, "admin");
     }
 
     #[test]

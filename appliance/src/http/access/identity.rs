@@ -1,17 +1,17 @@
 //! Who a request is: the local administrator (a connection on the control
 //! socket), a bearer token (checked against the store), a signed-in console
 //! session (its cookie), or nobody. Missing or invalid tokens get 401 with
-//! `WWW-Authenticate: Bearer` (the API's `ReadAccess`/`WriteAccess`
-//! extractors turn an identity into access). Tokens are checked against the
-//! store on every request, so a revocation takes effect at once.
+//! `WWW-Authenticate: Bearer` (the API's authorization layer turns an
+//! identity into a `Caller` and checks it against `route_roles`). Tokens are
+//! checked against the store on every request, so a revocation takes effect at once.
 //!
 //! The control socket (`<data_dir>/appliance.sock`, owner-only) is how the
 //! `appliance` CLI reaches the running server: whoever can open it can
 //! already read and write the state file, so the file permission is the
-//! credential (as with docker.sock). Its connections act with the write
-//! scope, send no token and are never rate limited.
+//! credential (as with docker.sock). Its connections act as an admin, send
+//! no token and are never rate limited.
 //!
-//! A signed-in console session (its cookie) stands in for a write token when
+//! A signed-in console session (its cookie) stands in for a token of its user's role when
 //! no `Authorization` header is sent; every method but GET and HEAD then needs
 //! the session's CSRF token in `X-CSRF-Token` (403 without it).
 //!
@@ -21,9 +21,10 @@
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 
+use super::caller::Caller;
 use super::console_sessions::{Sessions, SignedIn, cookie_value, csrf_matches};
 use crate::http::problem::{ApiError, ProblemKind, blocking};
-use crate::state::{ApiToken, Scope, Store};
+use crate::state::{ApiToken, Role, Store};
 
 /// Longest `Authorization` header value considered.
 const MAX_TOKEN_LEN: usize = 256;
@@ -82,30 +83,19 @@ async fn bearer(value: &axum::http::HeaderValue, store: &Store) -> Result<ApiTok
     token.ok_or_else(|| unauthorized("the token is not valid (revoked or mistyped)"))
 }
 
-/// The token a request acts with: its bearer token, or its console session as a write token.
-pub async fn authenticate(parts: &Parts, store: &Store, console: &Sessions) -> Result<ApiToken, ApiError> {
+/// Who a request acts as: its bearer token, or its console session's user.
+pub async fn authenticate(parts: &Parts, store: &Store, console: &Sessions) -> Result<Caller, ApiError> {
     match identify(parts, store, console).await {
-        Identity::Local => Ok(local_token()),
-        Identity::Bearer(token) => token,
-        Identity::Console { signed_in, .. } => console_token(parts, &signed_in),
+        Identity::Local => Ok(Caller { id: "local".into(), role: Role::Admin, channels: None }),
+        Identity::Bearer(token) => token.map(|t| Caller::from(&t)),
+        Identity::Console { signed_in, .. } => console_caller(parts, &signed_in),
         Identity::Anonymous => Err(unauthorized("send an API token as `Authorization: Bearer <token>`")),
     }
 }
 
-/// The local administrator as a write token (its id appears in the logs as `by`).
-fn local_token() -> ApiToken {
-    ApiToken {
-        id: "local".into(),
-        name: "local administrator (control socket)".into(),
-        scope: Scope::Write,
-        secret_sha256: String::new(),
-        created_ms: 0,
-    }
-}
-
-/// A signed-in console session as a write token; every method but GET and
-/// HEAD must carry the session's CSRF token.
-fn console_token(parts: &Parts, signed_in: &SignedIn) -> Result<ApiToken, ApiError> {
+/// A signed-in console session as its user (`user:<name>`) with the role it
+/// signed in with; every method but GET and HEAD must carry the session's CSRF token.
+fn console_caller(parts: &Parts, signed_in: &SignedIn) -> Result<Caller, ApiError> {
     if parts.method != Method::GET && parts.method != Method::HEAD {
         let presented = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
         if !csrf_matches(signed_in, presented) {
@@ -115,11 +105,5 @@ fn console_token(parts: &Parts, signed_in: &SignedIn) -> Result<ApiToken, ApiErr
             ));
         }
     }
-    Ok(ApiToken {
-        id: "console".into(),
-        name: "console session (admin)".into(),
-        scope: Scope::Write,
-        secret_sha256: String::new(),
-        created_ms: 0,
-    })
+    Ok(Caller { id: format!("user:{}", signed_in.user), role: signed_in.role, channels: None })
 }

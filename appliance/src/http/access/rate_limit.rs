@@ -76,6 +76,11 @@ impl RateLimits {
         self.failures.clone()
     }
 
+    /// Failed sign-ins as one user name, from any address (the per-address quota).
+    pub fn sign_in_per_user(&self) -> Quota {
+        Quota::per_minute(self.config.auth_failures_per_minute, self.config.auth_failure_burst)
+    }
+
     /// Failed sign-ins of every address together.
     pub fn sign_in_total(&self) -> Quota {
         let c = &self.config;

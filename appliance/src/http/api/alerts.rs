@@ -7,9 +7,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::api_state::ApiState;
-use super::auth::ReadAccess;
 use super::errors::ReadErrors;
 use crate::alerts::ActiveAlert;
+use crate::http::access::caller::Caller;
 
 /// The alerts raised now.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -22,6 +22,6 @@ pub struct ActiveAlertList {
 #[utoipa::path(get, path = "/alerts", tag = "health",
     responses((status = 200, description = "The active alerts", body = ActiveAlertList), ReadErrors),
     security(("bearer" = [])))]
-pub async fn list_alerts(State(api): State<ApiState>, _: ReadAccess) -> Json<ActiveAlertList> {
+pub async fn list_alerts(State(api): State<ApiState>, _: Caller) -> Json<ActiveAlertList> {
     Json(ActiveAlertList { items: api.alerts.list() })
 }

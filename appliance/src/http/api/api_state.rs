@@ -58,7 +58,7 @@ impl ApiState {
             urls: Arc::new(urls),
             started: Instant::now(),
             openapi_json: Arc::new(String::new()),
-            console: Arc::new(Sessions::new(limits.failures(), limits.sign_in_total())),
+            console: Arc::new(Sessions::new(limits.failures(), limits.sign_in_per_user(), limits.sign_in_total())),
             data_dir: Arc::new(std::path::PathBuf::from(".")),
             viewers: Arc::default(),
             limits,
@@ -74,7 +74,7 @@ impl ApiState {
     /// before anything signs in.
     pub fn limit_rates(&mut self, config: &crate::config::ApiConfig) {
         let limits = Arc::new(RateLimits::new(config));
-        self.console = Arc::new(Sessions::new(limits.failures(), limits.sign_in_total()));
+        self.console = Arc::new(Sessions::new(limits.failures(), limits.sign_in_per_user(), limits.sign_in_total()));
         self.limits = limits;
     }
 }

@@ -13,15 +13,16 @@ use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
 
 use super::api_state::ApiState;
-use super::auth::{ReadAccess, WriteAccess};
 use super::errors::{ReadErrors, WriteErrors};
 use super::json_body::ApiJson;
 use super::media_schemas::{ChannelOutputSchema, EncoderPolicySchema, LatencyModeSchema};
 use super::pagination::{Page, PageQuery};
 use super::resources::{ChannelResource, SessionResource};
-use crate::http::problem::ApiError;
+use crate::http::access::caller::Caller;
 use crate::http::problem::blocking;
+use crate::http::problem::{ApiError, ProblemKind};
 use crate::live::supervisor::Ending;
+use crate::state::AuditAction;
 use crate::state::{
     Channel, ChannelPatch, EndReason, InputRole, NewChannel, RecordingSettings, Session, Store, StoreError,
     validate_name,
@@ -130,21 +131,25 @@ fn truncated(text: &str) -> String {
     text.chars().take(64).collect()
 }
 
-/// List channels by name. `stream_key` and `publish_url` are shown to write scope only (a write
-/// token, the console), never to a read token.
+/// List channels by name (a token restricted to channels: only those). `stream_key` and
+/// `publish_url` are shown to operators and admins only, never to a viewer.
 #[utoipa::path(get, path = "/channels", tag = "channels", params(PageQuery),
-    responses((status = 200, description = "A page of channels (stream keys for write scope only)",
+    responses((status = 200, description = "A page of channels (stream keys for operators and admins only)",
         body = Page<ChannelResource>), ReadErrors),
     security(("bearer" = [])))]
 pub async fn list_channels(
     State(api): State<ApiState>,
-    ReadAccess(caller): ReadAccess,
+    caller: Caller,
     page: PageQuery,
 ) -> Result<Json<Page<ChannelResource>>, ApiError> {
     let store = api.store.clone();
     let limit = page.limit();
+    let only = caller.channels.clone();
     let list = blocking(move || {
-        let list = store.list_channels(page.cursor.as_deref(), limit)?;
+        let list = match &only {
+            Some(names) => store.list_named_channels(names, page.cursor.as_deref(), limit)?,
+            None => store.list_channels(page.cursor.as_deref(), limit)?,
+        };
         let sessions = current_sessions(&store, &list.items)?;
         Ok((list, sessions))
     })
@@ -154,7 +159,7 @@ pub async fn list_channels(
     Ok(Json(Page::from_state(list, |c| {
         let count = viewers.get(&c.name).copied().unwrap_or(0);
         let session = sessions.remove(&c.name);
-        let mut resource = api.channel_resource(c, Some(count)).for_scope(caller.scope);
+        let mut resource = api.channel_resource(c, Some(count)).for_role(caller.role);
         resource.session = session.map(|s| Box::new(SessionResource::from(s)));
         resource
     })))
@@ -167,9 +172,12 @@ pub async fn list_channels(
     security(("bearer" = [])))]
 pub async fn create_channel(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    caller: Caller,
     ApiJson(body): ApiJson<CreateChannel>,
 ) -> Result<Response, ApiError> {
+    if !caller.may_see(&body.name) {
+        return Err(ApiError::new(ProblemKind::Forbidden, "this token may not create a channel of that name"));
+    }
     let new = NewChannel {
         name: body.name,
         latency_mode: body.latency_mode,
@@ -180,26 +188,26 @@ pub async fn create_channel(
         backup: body.backup_input,
         srt_passphrase: body.srt_passphrase,
     };
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::ChannelCreated, &new.name));
     let start = body.start;
     let channel = blocking(move || store.create_channel(new, start)).await?;
-    tracing::info!(channel = %channel.name, state = %channel.state, "api: channel created");
+    tracing::info!(channel = %channel.name, state = %channel.state, by = %caller.id, "api: channel created");
     let location = format!("{}/channels/{}", super::api_state::PREFIX, channel.name);
     let mut headers = HeaderMap::new();
     headers.insert(header::LOCATION, HeaderValue::from_str(&location).expect("names are URL-safe"));
     Ok((StatusCode::CREATED, headers, Json(api.channel_resource(channel, None))).into_response())
 }
 
-/// Get a channel. `stream_key` and `publish_url` are shown to write scope only (a write token, the
-/// console), never to a read token.
+/// Get a channel. `stream_key` and `publish_url` are shown to operators and admins only, never to
+/// a viewer.
 #[utoipa::path(get, path = "/channels/{name}", tag = "channels",
     params(ChannelName),
-    responses((status = 200, description = "The channel (its stream key for write scope only)",
+    responses((status = 200, description = "The channel (its stream key for operators and admins only)",
         body = ChannelResource), ReadErrors),
     security(("bearer" = [])))]
 pub async fn get_channel(
     State(api): State<ApiState>,
-    ReadAccess(caller): ReadAccess,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<ChannelResource>, ApiError> {
     let name = channel_name(name)?;
@@ -212,7 +220,7 @@ pub async fn get_channel(
     })
     .await?;
     let (session, channel) = found.ok_or_else(|| ApiError::not_found(format!("channel {name:?} does not exist")))?;
-    let mut resource = api.channel_resource(channel, None).for_scope(caller.scope);
+    let mut resource = api.channel_resource(channel, None).for_role(caller.role);
     resource.session = session.map(|s| Box::new(SessionResource::from(s)));
     Ok(Json(resource))
 }
@@ -248,7 +256,7 @@ fn current_sessions(store: &Store, channels: &[Channel]) -> Result<HashMap<Strin
     security(("bearer" = [])))]
 pub async fn update_channel(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    caller: Caller,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<UpdateChannel>,
 ) -> Result<Json<ChannelResource>, ApiError> {
@@ -261,7 +269,7 @@ pub async fn update_channel(
         recording: body.recording,
         srt_passphrase: body.srt_passphrase,
     };
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::ChannelUpdated, &name));
     let channel = blocking(move || store.update_channel(&name, patch)).await?;
     tracing::info!(channel = %channel.name, "api: channel updated");
     Ok(Json(api.channel_resource(channel, None)))
@@ -274,11 +282,11 @@ pub async fn update_channel(
     security(("bearer" = [])))]
 pub async fn delete_channel(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let name = channel_name(name)?;
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::ChannelDeleted, &name));
     let target = name.clone();
     let (_, ended) = blocking(move || store.delete_channel(&target)).await?;
     if let Some(session) = ended {
@@ -295,11 +303,11 @@ pub async fn delete_channel(
     security(("bearer" = [])))]
 pub async fn start_channel(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<ChannelResource>, ApiError> {
     let name = channel_name(name)?;
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::ChannelStarted, &name));
     let channel = blocking(move || store.start_channel(&name)).await?;
     tracing::info!(channel = %channel.name, "api: channel started");
     Ok(Json(api.channel_resource(channel, None)))
@@ -312,11 +320,11 @@ pub async fn start_channel(
     security(("bearer" = [])))]
 pub async fn stop_channel(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<ChannelResource>, ApiError> {
     let name = channel_name(name)?;
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::ChannelStopped, &name));
     let (channel, end) = blocking(move || store.stop_channel(&name)).await?;
     if let Some((session, reason)) = end {
         api.live.end(&channel.name, Some(&session), Ending::End(reason)).await;
@@ -362,12 +370,12 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RotateKeyQuery {
     security(("bearer" = [])))]
 pub async fn rotate_stream_key(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    caller: Caller,
     Path(name): Path<String>,
     query: RotateKeyQuery,
 ) -> Result<Json<ChannelResource>, ApiError> {
     let name = channel_name(name)?;
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::KeyRotated, &name));
     let input = query.input.unwrap_or(InputRole::Primary);
     let channel = blocking(move || match input {
         InputRole::Primary => store.rotate_stream_key(&name),

@@ -10,8 +10,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::api_state::ApiState;
-use super::auth::ReadAccess;
 use super::errors::ReadErrors;
+use crate::http::access::caller::Caller;
 use crate::http::problem::{ApiError, ProblemKind};
 
 /// How long a request waits for the first probe (run once at start-up).
@@ -71,7 +71,7 @@ fn load(l: accel::scheduler::Load) -> SlotLoad {
 #[utoipa::path(get, path = "/encoders", tag = "encoders",
     responses((status = 200, description = "Devices and their usage", body = Encoders), ReadErrors),
     security(("bearer" = [])))]
-pub async fn encoders(State(api): State<ApiState>, _: ReadAccess) -> Result<Json<Encoders>, ApiError> {
+pub async fn encoders(State(api): State<ApiState>, _: Caller) -> Result<Json<Encoders>, ApiError> {
     let ready = tokio::time::timeout(PROBE_WAIT, api.live.transcoder().ready()).await;
     let Ok((report, pool)) = ready else {
         return Err(ApiError::new(ProblemKind::Unavailable, "the encoder probe is still running"));

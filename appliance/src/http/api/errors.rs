@@ -14,6 +14,10 @@ pub enum ReadErrors {
     /// No valid bearer token.
     #[response(status = 401, content_type = "application/problem+json")]
     Unauthorized(Problem),
+    /// A token restricted to channels on a route about the whole appliance, or the caller's role
+    /// is below the route's.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
     /// No such resource.
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(Problem),
@@ -48,7 +52,7 @@ pub enum WriteErrors {
     /// No valid bearer token.
     #[response(status = 401, content_type = "application/problem+json")]
     Unauthorized(Problem),
-    /// The token has the read scope only.
+    /// The caller's role is below the route's, or its channel restriction excludes the route.
     #[response(status = 403, content_type = "application/problem+json")]
     Forbidden(Problem),
     /// No such resource.

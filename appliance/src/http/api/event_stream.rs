@@ -21,9 +21,9 @@ use futures_util::Stream;
 use tokio::sync::watch;
 
 use super::api_state::ApiState;
-use super::auth::ReadAccess;
 use super::errors::ReadErrors;
 use super::resources::{EventResource, PublicUrls};
+use crate::http::access::caller::Caller;
 use crate::http::problem::{ApiError, blocking};
 use crate::state::{Event, Store};
 
@@ -39,7 +39,7 @@ pub const MAX_BEHIND: u64 = 1024;
     security(("bearer" = [])))]
 pub async fn stream_events(
     State(api): State<ApiState>,
-    _: ReadAccess,
+    caller: Caller,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let store = api.store.clone();
@@ -52,6 +52,7 @@ pub async fn stream_events(
         after: resume.unwrap_or(newest).min(newest),
         pending: VecDeque::new(),
         done: false,
+        caller,
     };
     let stream = futures_util::stream::unfold(feed, |mut feed| async move {
         let event = feed.next().await?;
@@ -69,6 +70,8 @@ struct Feed {
     after: u64,
     pending: VecDeque<Event>,
     done: bool,
+    /// Whose feed it is: a token restricted to channels gets only their events.
+    caller: Caller,
 }
 
 impl Feed {
@@ -100,7 +103,10 @@ impl Feed {
                 }
                 continue;
             }
-            self.pending.extend(page.items);
+            // Past the whole page, even events this caller does not get.
+            self.after = page.items.last().map_or(self.after, |e| e.sequence);
+            let caller = &self.caller;
+            self.pending.extend(page.items.into_iter().filter(|e| caller.may_see(&e.channel)));
         }
     }
 }

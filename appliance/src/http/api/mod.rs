@@ -1,14 +1,15 @@
 //! The REST API under `/api/v1`: channels (CRUD, start, stop, stream key
 //! rotation), their sessions and recordings, API tokens, webhook endpoints with their
-//! deliveries, the event log, encoders and health, with the OpenAPI 3
+//! deliveries, console users, the event log, the audit log, encoders and health, with the OpenAPI 3
 //! document generated from the same handlers and types, and the console's
 //! admin password. Every route but `/api/v1/health` needs a bearer token
-//! (or a console session, or the control socket: see `access::identity`);
-//! read tokens may only GET. Every route is rate limited per client
+//! (or a console session, or the control socket: see `access::identity`)
+//! of the role `access::route_roles` names for the route (`auth`). Every route is rate limited per client
 //! (`rate_limit`), except on the control socket.
 
 pub mod alerts;
 pub mod api_state;
+pub mod audit;
 pub mod auth;
 pub mod channels;
 pub mod console_password;
@@ -21,12 +22,14 @@ pub mod json_body;
 pub mod media_schemas;
 pub mod openapi;
 pub mod pagination;
+pub mod password_jobs;
 pub mod recordings;
 pub mod resources;
 pub mod restreams;
 pub mod sessions;
 pub mod system;
 pub mod tokens;
+pub mod users;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -67,7 +70,11 @@ pub fn openapi_router() -> OpenApiRouter<ApiState> {
         .routes(routes!(alerts::list_alerts))
         .routes(routes!(encoders::encoders))
         .routes(routes!(system::system))
-        .routes(routes!(console_password::set_console_password));
+        .routes(routes!(console_password::set_console_password))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::update_user))
+        .routes(routes!(users::reset_password))
+        .routes(routes!(audit::list_audit));
     OpenApiRouter::with_openapi(openapi::base_document()).nest(PREFIX, v1)
 }
 
@@ -86,6 +93,7 @@ pub fn router(mut state: ApiState) -> Router {
     routes
         .route(PREFIX, axum::routing::any(unknown))
         .route(&format!("{PREFIX}/{{*rest}}"), axum::routing::any(unknown))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize))
         .route_layer(axum::middleware::map_response(problem::as_problem))
         .route_layer(axum::middleware::from_fn_with_state(gate, rate_limit::limit))
         .with_state(state)

@@ -9,15 +9,20 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::api_state::ApiState;
-use super::auth::ReadAccess;
 use super::errors::ReadErrors;
+use crate::http::access::caller::Caller;
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Appliance API",
         description = "Control plane of the live transcoding appliance: channels, sessions, API tokens, \
-            webhooks. Authenticate with `Authorization: Bearer <token>`; read tokens may only GET. \
+            webhooks. Authenticate with `Authorization: Bearer <token>`. Every token has a role: `viewer` \
+            reads, `operator` also changes channels, sessions, recordings and restreams, `admin` also \
+            manages tokens, webhooks and the console; tokens made with the legacy `scope` map `read` to \
+            viewer and `write` to admin. Below a route's role the answer is 403. A token restricted to \
+            channels gets 404 for other channels (as if they did not exist), sees only its channels in \
+            lists and the event feed, and 403 on routes about the whole appliance. \
             Errors are RFC 9457 problem details. Lists are paginated with `limit` and `cursor`. \
             Requests are rate limited per token, console session or (without one) client address: \
             every response carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`; \
@@ -35,6 +40,8 @@ use super::errors::ReadErrors;
         (name = "webhooks", description = "Webhook endpoints, deliveries and the event log"),
         (name = "encoders", description = "Encoder devices and slot usage"),
         (name = "console", description = "The operator console's admin account"),
+        (name = "users", description = "Console users and their roles (admin only)"),
+        (name = "audit", description = "Who changed what and when (admin only)"),
         (name = "health", description = "Liveness"),
     )
 )]
@@ -68,7 +75,7 @@ pub fn base_document() -> utoipa::openapi::OpenApi {
 #[utoipa::path(get, path = "/openapi.json", tag = "health",
     responses((status = 200, description = "The OpenAPI 3 document of this API", body = Object), ReadErrors),
     security(("bearer" = [])))]
-pub async fn openapi_json(State(api): State<ApiState>, _: ReadAccess) -> Response {
+pub async fn openapi_json(State(api): State<ApiState>, _: Caller) -> Response {
     let mut response = api.openapi_json.as_str().to_string().into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response

@@ -10,14 +10,16 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::api_state::ApiState;
-use super::auth::{ReadAccess, WriteAccess};
+use super::audit::record_after_change;
 use super::channels::ChannelName;
 use super::errors::{ReadErrors, WriteErrors};
+use crate::http::access::caller::Caller;
 use crate::http::problem::{ApiError, ProblemKind};
 use crate::recordings::retention::disk_space;
 use crate::recordings::scrubbing;
 use crate::recordings::{Recording, RecordingError, Recordings};
 use crate::state::clock::rfc3339;
+use crate::state::{AuditAction, AuditNote};
 use crate::state::{RecordRenditions, RecordingState, validate_name};
 
 /// One rendition of a recording.
@@ -185,7 +187,7 @@ async fn on_disk<T: Send + 'static>(
     security(("bearer" = [])))]
 pub async fn list_recordings(
     State(api): State<ApiState>,
-    _: ReadAccess,
+    _: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<RecordingList>, ApiError> {
     if validate_name(&name).is_err() {
@@ -202,7 +204,7 @@ pub async fn list_recordings(
     security(("bearer" = [])))]
 pub async fn get_recording(
     State(api): State<ApiState>,
-    _: ReadAccess,
+    _: Caller,
     Path((name, session)): Path<(String, String)>,
 ) -> Result<Json<RecordingResource>, ApiError> {
     let recording = on_disk(&api, move |r| r.catalog().get(&name, &session)).await?;
@@ -216,9 +218,10 @@ pub async fn get_recording(
     security(("bearer" = [])))]
 pub async fn delete_recording(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    caller: Caller,
     Path((name, session)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    let note = caller.note(AuditAction::RecordingDeleted, format!("{name}/{session}"));
     on_disk(&api, move |r| {
         let recording = r.catalog().delete(&name, &session)?;
         tracing::info!(channel = %name, %session, bytes = recording.bytes, "api: recording deleted");
@@ -226,6 +229,8 @@ pub async fn delete_recording(
         Ok(())
     })
     .await?;
+    // Recordings are files, not state-file records: the entry follows the change.
+    record_after_change(&api, note).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -236,10 +241,11 @@ pub async fn delete_recording(
     security(("bearer" = [])))]
 pub async fn lock_recording(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    caller: Caller,
     Path((name, session)): Path<(String, String)>,
 ) -> Result<Json<RecordingResource>, ApiError> {
-    set_locked(api, name, session, true).await
+    let note = caller.note(AuditAction::RecordingLocked, format!("{name}/{session}"));
+    set_locked(api, name, session, true, note).await
 }
 
 /// Unlock a recording.
@@ -249,10 +255,11 @@ pub async fn lock_recording(
     security(("bearer" = [])))]
 pub async fn unlock_recording(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    caller: Caller,
     Path((name, session)): Path<(String, String)>,
 ) -> Result<Json<RecordingResource>, ApiError> {
-    set_locked(api, name, session, false).await
+    let note = caller.note(AuditAction::RecordingUnlocked, format!("{name}/{session}"));
+    set_locked(api, name, session, false, note).await
 }
 
 async fn set_locked(
@@ -260,8 +267,11 @@ async fn set_locked(
     name: String,
     session: String,
     locked: bool,
+    note: AuditNote,
 ) -> Result<Json<RecordingResource>, ApiError> {
     let recording = on_disk(&api, move |r| r.catalog().set_locked(&name, &session, locked)).await?;
+    // Recordings are files, not state-file records: the entry follows the change.
+    record_after_change(&api, note).await;
     tracing::info!(channel = %recording.meta.channel, session = %recording.meta.session, locked, "api: recording lock changed");
     Ok(Json(RecordingResource::new(recording, &api)))
 }
@@ -270,7 +280,7 @@ async fn set_locked(
 #[utoipa::path(get, path = "/recordings/usage", tag = "recordings",
     responses((status = 200, description = "Usage and retention", body = RecordingUsage), ReadErrors),
     security(("bearer" = [])))]
-pub async fn recording_usage(State(api): State<ApiState>, _: ReadAccess) -> Result<Json<RecordingUsage>, ApiError> {
+pub async fn recording_usage(State(api): State<ApiState>, _: Caller) -> Result<Json<RecordingUsage>, ApiError> {
     let store = api.store.clone();
     let channels = crate::http::problem::blocking(move || store.list()).await?;
     let usage = on_disk(&api, move |r| {

@@ -12,7 +12,7 @@ use crate::state::records::restream::RestreamReport;
 use crate::state::{AlertNotice, Attempt, RecordingNotice, RecordingSettings, Snapshot};
 use crate::state::{
     ApiToken, Channel, ChannelState, Delivery, DeliveryState, EncoderMoved, EndReason, Event, EventType, InputSwitched,
-    Scope, Session, SessionState, WebhookEndpoint,
+    Role, Scope, Session, SessionState, WebhookEndpoint,
 };
 
 /// Where the appliance is reached, for the URLs in channel resources.
@@ -29,11 +29,11 @@ pub struct ChannelResource {
     #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub name: String,
     pub state: ChannelState,
-    /// The secret a publisher uses: a write-level secret, shown only to write scope (write tokens,
-    /// the console); absent for read tokens and in webhook payloads.
+    /// The secret a publisher uses: a write-level secret, shown only to operators and admins
+    /// (tokens of those roles, write tokens, the console); absent for viewers and in webhook payloads.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_key: Option<String>,
-    /// `rtmp://host:port/live/<stream key>`: shown only to write scope, like `stream_key`.
+    /// `rtmp://host:port/live/<stream key>`: shown only to operators and admins, like `stream_key`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publish_url: Option<String>,
     /// The backup encoder's key, when the channel has one (absent in webhook payloads): a publish
@@ -87,10 +87,10 @@ impl ChannelResource {
         resource
     }
 
-    /// The view of a caller with `scope`: the stream key (and the publish URL
-    /// that contains it) is a write-level secret, so a read token does not see it.
-    pub fn for_scope(mut self, scope: Scope) -> ChannelResource {
-        if scope != Scope::Write {
+    /// The view of a caller with `role`: the stream key (and the publish URL
+    /// that contains it) is a write-level secret, so a viewer does not see it.
+    pub fn for_role(mut self, role: Role) -> ChannelResource {
+        if role < Role::Operator {
             self.stream_key = None;
             self.publish_url = None;
         }
@@ -191,14 +191,26 @@ impl From<Session> for SessionResource {
 pub struct TokenResource {
     pub id: String,
     pub name: String,
+    /// The legacy scope (`read` for viewers, `write` for operators and admins).
     pub scope: Scope,
+    pub role: Role,
+    /// The only channels the token may see; null: every channel.
+    pub channels: Option<Vec<String>>,
     #[schema(format = DateTime)]
     pub created_at: String,
 }
 
 impl From<ApiToken> for TokenResource {
     fn from(t: ApiToken) -> Self {
-        TokenResource { id: t.id, name: t.name, scope: t.scope, created_at: rfc3339(t.created_ms) }
+        let role = t.role();
+        TokenResource {
+            id: t.id,
+            name: t.name,
+            scope: role.legacy_scope(),
+            role,
+            channels: t.channels,
+            created_at: rfc3339(t.created_ms),
+        }
     }
 }
 

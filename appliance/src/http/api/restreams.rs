@@ -10,12 +10,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::api_state::ApiState;
-use super::auth::{ReadAccess, WriteAccess};
 use super::channels::channel_name;
 use super::errors::{ReadErrors, WriteErrors};
 use super::json_body::ApiJson;
+use crate::http::access::caller::Caller;
 use crate::http::problem::{ApiError, blocking};
 use crate::live::link::LinkFigures;
+use crate::state::AuditAction;
 use crate::state::clock::rfc3339;
 use crate::state::records::restream::{NewRestream, RestreamDestination, RestreamPatch};
 
@@ -123,7 +124,7 @@ fn links(api: &ApiState, channel: &str) -> Vec<LinkFigures> {
     security(("bearer" = [])))]
 pub async fn list_restreams(
     State(api): State<ApiState>,
-    _: ReadAccess,
+    _: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Vec<RestreamResource>>, ApiError> {
     let name = channel_name(name)?;
@@ -152,7 +153,7 @@ pub async fn list_restreams(
     security(("bearer" = [])))]
 pub async fn create_restream(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    caller: Caller,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<CreateRestream>,
 ) -> Result<(StatusCode, Json<RestreamResource>), ApiError> {
@@ -164,7 +165,7 @@ pub async fn create_restream(
         enabled: body.enabled,
         description: body.description,
     };
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::RestreamCreated, &name));
     let destination = blocking(move || store.add_restream(&name, new)).await?;
     tracing::info!(channel = %destination.channel, destination = %destination.id, url = %destination.shown_url(), "api: restream destination added");
     Ok((StatusCode::CREATED, Json(RestreamResource::new(destination, None))))
@@ -178,7 +179,7 @@ pub async fn create_restream(
     security(("bearer" = [])))]
 pub async fn update_restream(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    caller: Caller,
     Path((name, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<UpdateRestream>,
 ) -> Result<Json<RestreamResource>, ApiError> {
@@ -190,7 +191,7 @@ pub async fn update_restream(
         enabled: body.enabled,
         description: body.description,
     };
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::RestreamUpdated, format!("{name}/{id}")));
     let channel = name.clone();
     let destination = blocking(move || store.update_restream(&channel, &id, patch)).await?;
     tracing::info!(channel = %name, destination = %destination.id, "api: restream destination changed");
@@ -205,11 +206,11 @@ pub async fn update_restream(
     security(("bearer" = [])))]
 pub async fn delete_restream(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    caller: Caller,
     Path((name, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let (name, id) = (channel_name(name)?, destination_id(id)?);
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::RestreamDeleted, format!("{name}/{id}")));
     let removed = blocking(move || store.delete_restream(&name, &id)).await?;
     tracing::info!(channel = %removed.channel, destination = %removed.id, "api: restream destination removed");
     Ok(StatusCode::NO_CONTENT)

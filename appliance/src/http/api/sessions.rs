@@ -5,11 +5,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 
 use super::api_state::ApiState;
-use super::auth::ReadAccess;
 use super::channels::ChannelName;
 use super::errors::ReadErrors;
 use super::pagination::{Page, PageQuery};
 use super::resources::SessionResource;
+use crate::http::access::caller::Caller;
 use crate::http::problem::ApiError;
 use crate::http::problem::blocking;
 use crate::state::validate_name;
@@ -21,7 +21,7 @@ use crate::state::validate_name;
     security(("bearer" = [])))]
 pub async fn list_sessions(
     State(api): State<ApiState>,
-    _: ReadAccess,
+    _: Caller,
     Path(name): Path<String>,
     page: PageQuery,
 ) -> Result<Json<Page<SessionResource>>, ApiError> {
@@ -44,7 +44,7 @@ pub async fn list_sessions(
     security(("bearer" = [])))]
 pub async fn get_session(
     State(api): State<ApiState>,
-    _: ReadAccess,
+    _: Caller,
     Path((name, id)): Path<(String, String)>,
 ) -> Result<Json<SessionResource>, ApiError> {
     if validate_name(&name).is_err() || id.len() > 64 {

@@ -11,8 +11,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::api_state::ApiState;
-use super::auth::ReadAccess;
 use super::errors::ReadErrors;
+use crate::http::access::caller::Caller;
 
 /// A temperature sensor's reading.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -45,7 +45,7 @@ pub struct SystemStatus {
 #[utoipa::path(get, path = "/system", tag = "health",
     responses((status = 200, description = "The host's resources", body = SystemStatus), ReadErrors),
     security(("bearer" = [])))]
-pub async fn system(State(api): State<ApiState>, _: ReadAccess) -> Json<SystemStatus> {
+pub async fn system(State(api): State<ApiState>, _: Caller) -> Json<SystemStatus> {
     let (disk_total_bytes, disk_available_bytes) = disk(&api.data_dir).await.unwrap_or((0, 0));
     let status = tokio::task::spawn_blocking(move || {
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();

@@ -1,5 +1,6 @@
-//! API token routes (write scope): list, create (the token text is in the
-//! response, once) and revoke. A token cannot revoke itself.
+//! API token routes (admin): list, create (the token text is in the
+//! response, once) with a role (or a legacy scope) and optionally restricted
+//! to channels, and revoke. A token cannot revoke itself.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -8,14 +9,15 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::api_state::ApiState;
-use super::auth::WriteAccess;
 use super::errors::WriteErrors;
 use super::json_body::ApiJson;
 use super::pagination::{Page, PageQuery};
 use super::resources::{CreatedToken, TokenResource};
+use crate::http::access::caller::Caller;
 use crate::http::problem::blocking;
 use crate::http::problem::{ApiError, ProblemKind};
-use crate::state::Scope;
+use crate::state::AuditAction;
+use crate::state::{Role, Scope, TokenGrant};
 
 /// A new token.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -24,7 +26,31 @@ pub struct CreateToken {
     /// What the token is for (shown in lists).
     #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9 ._:@/+-]{0,63}$")]
     pub name: String,
-    pub scope: Scope,
+    /// What the token may do. Give `role` or (legacy) `scope`: `read` is `viewer`, `write` is `admin`.
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// Legacy: `read` (viewer) or `write` (admin); with `role`, they must agree.
+    #[serde(default)]
+    pub scope: Option<Scope>,
+    /// Restricts the token to these channels (viewer or operator only): another channel's routes
+    /// answer 404 as if it did not exist, lists show only these, appliance-wide routes 403.
+    #[serde(default)]
+    #[schema(max_items = 64, min_items = 1, value_type = Option<Vec<String>>, pattern = "^[a-z0-9_-]{1,64}$")]
+    pub channels: Option<Vec<String>>,
+}
+
+impl CreateToken {
+    /// The grant the body asks for.
+    fn grant(&self) -> Result<TokenGrant, ApiError> {
+        let role = match (self.role, self.scope) {
+            (Some(role), None) => role,
+            (None, Some(scope)) => scope.role(),
+            (Some(role), Some(scope)) if scope.role() == role => role,
+            (Some(_), Some(_)) => return Err(ApiError::field("scope", "contradicts `role`; send `role` alone")),
+            (None, None) => return Err(ApiError::field("role", "give the token a role: viewer, operator or admin")),
+        };
+        Ok(TokenGrant { role, channels: self.channels.clone() })
+    }
 }
 
 /// List tokens (never their secrets).
@@ -33,7 +59,7 @@ pub struct CreateToken {
     security(("bearer" = [])))]
 pub async fn list_tokens(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    _: Caller,
     page: PageQuery,
 ) -> Result<Json<Page<TokenResource>>, ApiError> {
     let store = api.store.clone();
@@ -48,12 +74,15 @@ pub async fn list_tokens(
     security(("bearer" = [])))]
 pub async fn create_token(
     State(api): State<ApiState>,
-    WriteAccess(caller): WriteAccess,
+    caller: Caller,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    let store = api.store.clone();
-    let (token, text) = blocking(move || store.create_token(&body.name, body.scope)).await?;
-    tracing::info!(token = %token.id, scope = token.scope.as_str(), by = %caller.id, "api: token created");
+    let grant = body.grant()?;
+    let store = api.store.acting(
+        caller.note(AuditAction::TokenCreated, &body.name).with_detail(format!("role {}", grant.role.as_str())),
+    );
+    let (token, text) = blocking(move || store.create_token(&body.name, grant)).await?;
+    tracing::info!(token = %token.id, role = token.role().as_str(), by = %caller.id, "api: token created");
     let created = CreatedToken { resource: TokenResource::from(token), token: text };
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -65,16 +94,16 @@ pub async fn create_token(
     security(("bearer" = [])))]
 pub async fn revoke_token(
     State(api): State<ApiState>,
-    WriteAccess(caller): WriteAccess,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     if id == caller.id {
-        return Err(ApiError::new(ProblemKind::Conflict, "a token cannot revoke itself; use another write token"));
+        return Err(ApiError::new(ProblemKind::Conflict, "a token cannot revoke itself; use another admin token"));
     }
     if id.len() > 64 {
         return Err(ApiError::not_found("no such token"));
     }
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::TokenRevoked, &id));
     let token = blocking(move || store.revoke_token(&id)).await?;
     tracing::info!(token = %token.id, by = %caller.id, "api: token revoked");
     Ok(StatusCode::NO_CONTENT)

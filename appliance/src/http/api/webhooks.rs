@@ -8,13 +8,14 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::api_state::ApiState;
-use super::auth::{ReadAccess, WriteAccess};
 use super::errors::{ReadErrors, WriteErrors};
 use super::json_body::ApiJson;
 use super::pagination::{Page, PageQuery, SequencePageQuery};
 use super::resources::{CreatedWebhook, DeliveryResource, WebhookResource};
+use crate::http::access::caller::Caller;
 use crate::http::problem::ApiError;
 use crate::http::problem::blocking;
+use crate::state::AuditAction;
 use crate::state::EventType;
 use crate::state::NewWebhook;
 
@@ -53,7 +54,7 @@ fn webhook_id(id: String) -> Result<String, ApiError> {
     security(("bearer" = [])))]
 pub async fn list_webhooks(
     State(api): State<ApiState>,
-    _: ReadAccess,
+    _: Caller,
     page: PageQuery,
 ) -> Result<Json<Page<WebhookResource>>, ApiError> {
     let store = api.store.clone();
@@ -68,11 +69,11 @@ pub async fn list_webhooks(
     security(("bearer" = [])))]
 pub async fn create_webhook(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    caller: Caller,
     ApiJson(body): ApiJson<CreateWebhook>,
 ) -> Result<(StatusCode, Json<CreatedWebhook>), ApiError> {
     let new = NewWebhook { url: body.url, secret: body.secret, events: body.events, description: body.description };
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::WebhookCreated, &new.url));
     let endpoint = blocking(move || store.create_webhook(new)).await?;
     tracing::info!(webhook = %endpoint.id, url = %endpoint.url, "api: webhook registered");
     let secret = endpoint.secret.clone();
@@ -87,7 +88,7 @@ pub async fn create_webhook(
     security(("bearer" = [])))]
 pub async fn get_webhook(
     State(api): State<ApiState>,
-    _: ReadAccess,
+    _: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<WebhookResource>, ApiError> {
     let id = webhook_id(id)?;
@@ -103,11 +104,11 @@ pub async fn get_webhook(
     security(("bearer" = [])))]
 pub async fn delete_webhook(
     State(api): State<ApiState>,
-    _: WriteAccess,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = webhook_id(id)?;
-    let store = api.store.clone();
+    let store = api.store.acting(caller.note(AuditAction::WebhookDeleted, &id));
     let endpoint = blocking(move || store.delete_webhook(&id)).await?;
     tracing::info!(webhook = %endpoint.id, "api: webhook deleted");
     Ok(StatusCode::NO_CONTENT)
@@ -120,7 +121,7 @@ pub async fn delete_webhook(
     security(("bearer" = [])))]
 pub async fn list_deliveries(
     State(api): State<ApiState>,
-    _: ReadAccess,
+    _: Caller,
     Path(id): Path<String>,
     page: SequencePageQuery,
 ) -> Result<Json<Page<DeliveryResource>>, ApiError> {

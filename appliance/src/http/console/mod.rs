@@ -1,8 +1,10 @@
 //! The operator's console: the single-page web UI under `/console/` (every
-//! asset embedded in the binary), and its sign-in. A signed-in cookie session
-//! stands in for a bearer token on the REST API (see `http::api::auth`); the UI has
-//! no other route to data. Mutations made with the cookie must carry the
-//! session's CSRF token in `X-CSRF-Token`.
+//! asset embedded in the binary), and its sign-in by user name and password
+//! (the built-in `admin`, whose hash is in the `admin-password` file, or a
+//! user of the state file). A signed-in cookie session stands in for a
+//! bearer token of its user's role on the REST API (see `http::api::auth`);
+//! the UI has no other route to data. Mutations made with the cookie must
+//! carry the session's CSRF token in `X-CSRF-Token`.
 
 pub mod assets;
 pub mod password;
@@ -23,12 +25,15 @@ use serde::Deserialize;
 
 use crate::http::access::console_sessions::{self as sessions, Sessions};
 use crate::http::problem::{ApiError, ProblemKind};
+use crate::state::{ADMIN_USER, Role, Store};
 use password_workers::PasswordWorkers;
 
 /// The console's shared state.
 #[derive(Debug, Clone)]
 pub struct Console {
     pub data_dir: PathBuf,
+    /// Where the other users are.
+    pub store: Store,
     pub sessions: Arc<Sessions>,
     /// Where sign-ins hash the password (shared with the API's password change).
     pub password_workers: Arc<PasswordWorkers>,
@@ -37,7 +42,12 @@ pub struct Console {
 impl Console {
     /// The console of the appliance whose state is in `data_dir`; creates the
     /// admin password on first start and prints it once.
-    pub fn open(data_dir: PathBuf, sessions: Arc<Sessions>, password_workers: Arc<PasswordWorkers>) -> Console {
+    pub fn open(
+        data_dir: PathBuf,
+        store: Store,
+        sessions: Arc<Sessions>,
+        password_workers: Arc<PasswordWorkers>,
+    ) -> Console {
         match password::ensure(&data_dir) {
             Ok(Some(initial)) => {
                 tracing::warn!(password = %initial, "console: created the admin account; sign in as admin with this password (shown once; change it with `appliance admin set-password`)");
@@ -48,7 +58,7 @@ impl Console {
                 tracing::error!(error = %e, "console: cannot create the admin password; set one with `appliance admin set-password`")
             }
         }
-        Console { data_dir, sessions, password_workers }
+        Console { data_dir, store, sessions, password_workers }
     }
 }
 
@@ -98,14 +108,14 @@ fn session_id(headers: &HeaderMap) -> Option<&str> {
     headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(sessions::cookie_value)
 }
 
-fn csrf_body(csrf: &str) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "user": "admin", "csrf_token": csrf }))
+fn csrf_body(user: &str, role: Role, csrf: &str) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "user": user, "role": role, "csrf_token": csrf }))
 }
 
 /// The signed-in session's CSRF token (so a reloaded page can go on), or 401.
 async fn whoami(State(console): State<Console>, headers: HeaderMap) -> Response {
     match session_id(&headers).and_then(|id| console.sessions.get(id)) {
-        Some(signed_in) => no_store(csrf_body(&signed_in.csrf).into_response()),
+        Some(signed_in) => no_store(csrf_body(&signed_in.user, signed_in.role, &signed_in.csrf).into_response()),
         None => ApiError::new(ProblemKind::Unauthorized, "not signed in").into_response(),
     }
 }
@@ -118,7 +128,33 @@ fn no_store(mut response: Response) -> Response {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SignIn {
+    /// The user name; `admin` when absent (the console before users).
+    #[serde(default = "admin_name")]
+    user: String,
     password: String,
+}
+
+fn admin_name() -> String {
+    ADMIN_USER.to_string()
+}
+
+/// The role of `user` if `password` is theirs and they are not disabled
+/// (blocking: an argon2id check, and a read of the state file).
+fn check_password(data_dir: &std::path::Path, store: &Store, user: &str, password: &str) -> Option<Role> {
+    if user == ADMIN_USER {
+        return password::verify(data_dir, password).then_some(Role::Admin);
+    }
+    match store.user(user) {
+        Ok(Some(found)) if !found.disabled => password::matches(&found.password_hash, password).then_some(found.role),
+        Ok(_) => {
+            password::waste_a_check(password);
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "console: cannot read the users");
+            None
+        }
+    }
 }
 
 /// The client's address (all clients share one limit where the server was not started with connect info).
@@ -133,8 +169,9 @@ fn try_later(kind: ProblemKind, detail: String, retry: Duration) -> Response {
     response
 }
 
-/// Sign in as admin: `{"password": "..."}` as JSON (a cross-site form cannot
-/// send that). The attempt is charged to the failure budgets before the
+/// Sign in: `{"user": "...", "password": "..."}` as JSON (a cross-site form
+/// cannot send that; `user` defaults to `admin`). A wrong password, an
+/// unknown user and a disabled one get the same answer. The attempt is charged to the failure budgets before the
 /// password is hashed, on the password workers; when they are all busy it
 /// gets 429 at once and its charge back.
 async fn sign_in(State(console): State<Console>, extensions: Extensions, headers: HeaderMap, body: Bytes) -> Response {
@@ -148,37 +185,39 @@ async fn sign_in(State(console): State<Console>, extensions: Extensions, headers
             .into_response();
     }
     let Ok(form) = serde_json::from_slice::<SignIn>(&body) else {
-        return ApiError::field("password", "send {\"password\": \"...\"}").into_response();
+        return ApiError::field("password", "send {\"user\": \"...\", \"password\": \"...\"}").into_response();
     };
-    if form.password.chars().count() > password::MAX_CHARS {
+    if form.password.chars().count() > password::MAX_CHARS || form.user.len() > 64 {
         // Longer than any password can be set: wrong, and not worth hashing.
-        return ApiError::field("password", "wrong password").into_response();
+        return ApiError::field("password", "wrong user name or password").into_response();
     }
-    if let Err(retry) = console.sessions.begin_attempt(client) {
+    let user = form.user.clone();
+    if let Err(retry) = console.sessions.begin_attempt(client, &user) {
         tracing::debug!(%client, "console: sign-in refused, too many failed attempts");
         let detail = format!("too many failed sign-ins; try again in {} s", retry.as_secs().max(1));
         return try_later(ProblemKind::TooManyAttempts, detail, retry);
     }
-    let data_dir = console.data_dir.clone();
-    let verifying = match console.password_workers.try_run(move || password::verify(&data_dir, &form.password)) {
+    let (data_dir, store) = (console.data_dir.clone(), console.store.clone());
+    let check = move || check_password(&data_dir, &store, &form.user, &form.password);
+    let verifying = match console.password_workers.try_run(check) {
         Ok(verifying) => verifying,
         Err(_) => {
-            console.sessions.not_run(client);
+            console.sessions.not_run(client, &user);
             let detail = "the appliance is checking too many sign-ins at once; try again in 1 s".to_string();
             return try_later(ProblemKind::TooManyRequests, detail, Duration::from_secs(1));
         }
     };
-    if !verifying.await.unwrap_or(false) {
-        tracing::warn!(%client, "console: failed sign-in");
-        return ApiError::field("password", "wrong password").into_response();
-    }
-    console.sessions.succeeded(client);
+    let Some(role) = verifying.await.ok().flatten() else {
+        tracing::warn!(%client, user = %truncated(&user), "console: failed sign-in");
+        return ApiError::field("password", "wrong user name or password").into_response();
+    };
+    console.sessions.succeeded(client, &user);
     // A new id at every sign-in, and any session the browser had is dropped: no fixation.
     if let Some(old) = session_id(&headers) {
         console.sessions.remove(old);
     }
-    let (id, csrf) = console.sessions.create();
-    tracing::info!(%client, "console: admin signed in");
+    let (id, csrf) = console.sessions.create(&user, role);
+    tracing::info!(%client, %user, role = role.as_str(), "console: signed in");
     // Over HTTPS the browser must never send it back over plain HTTP.
     let secure = if over_tls(&extensions) { "; Secure" } else { "" };
     let cookie = format!(
@@ -186,9 +225,14 @@ async fn sign_in(State(console): State<Console>, extensions: Extensions, headers
         sessions::COOKIE,
         sessions::LIFETIME.as_secs()
     );
-    let mut response = no_store(csrf_body(&csrf).into_response());
+    let mut response = no_store(csrf_body(&user, role, &csrf).into_response());
     response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("cookie is ASCII"));
     response
+}
+
+/// A user name as logged (at most 64 characters of what was sent).
+fn truncated(text: &str) -> String {
+    text.chars().take(64).collect()
 }
 
 /// Whether the request came over TLS (HTTPS).

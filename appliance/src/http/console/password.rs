@@ -1,7 +1,8 @@
-//! The admin account's password: an argon2id hash (PHC string) in
-//! `<data_dir>/admin-password`, mode 0600. Created with a random password on
-//! first start (printed once), replaced by `appliance admin set-password`.
-//! Read on every sign-in, so a change from the CLI applies at once.
+//! Console passwords: argon2id hashes (PHC strings). The built-in admin's
+//! is in `<data_dir>/admin-password`, mode 0600, created with a random
+//! password on first start (printed once), replaced by `appliance admin
+//! set-password`, read on every sign-in, so a change from the CLI applies at
+//! once; other users' hashes are in the state file (`state::users`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,15 +20,34 @@ pub fn path(data_dir: &Path) -> PathBuf {
     data_dir.join("admin-password")
 }
 
-/// Hashes `password` and stores it, replacing any earlier one.
-pub fn set(data_dir: &Path, password: &str) -> anyhow::Result<()> {
-    anyhow::ensure!(password.chars().count() >= 8, "the password must be at least 8 characters");
-    std::fs::create_dir_all(data_dir)?;
+/// The argon2id hash (PHC string) of `password`, with a fresh salt.
+pub fn hash(password: &str) -> anyhow::Result<String> {
+    anyhow::ensure!(password.chars().count() >= MIN_CHARS, "the password must be at least 8 characters");
     let salt = SaltString::encode_b64(&rand::rng().random::<[u8; 16]>()).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-    let hash = Argon2::default()
+    Ok(Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map_err(|e| anyhow::anyhow!("hashing the password failed: {e}"))?
-        .to_string();
+        .to_string())
+}
+
+/// Whether `password` matches the PHC string `stored` (false when `stored` is not one).
+pub fn matches(stored: &str, password: &str) -> bool {
+    PasswordHash::new(stored.trim())
+        .is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+}
+
+/// Spends what a check costs without a hash to check against (an unknown
+/// user), so the answer's time does not tell which user names exist.
+pub fn waste_a_check(password: &str) {
+    static DECOY: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| hash("a decoy password").expect("hashing works"));
+    let _ = matches(&DECOY, password);
+}
+
+/// Hashes `password` and stores it, replacing any earlier one.
+pub fn set(data_dir: &Path, password: &str) -> anyhow::Result<()> {
+    let hash = hash(password)?;
+    std::fs::create_dir_all(data_dir)?;
     let target = path(data_dir);
     let temporary = target.with_extension("new");
     let mut options = std::fs::OpenOptions::new();
@@ -63,13 +83,13 @@ pub fn verify(data_dir: &Path, password: &str) -> bool {
     let Ok(stored) = std::fs::read_to_string(path(data_dir)) else {
         return false;
     };
-    let Ok(hash) = PasswordHash::new(stored.trim()) else {
+    if PasswordHash::new(stored.trim()).is_err() {
         tracing::error!(
             "console: the admin password file is not a valid hash; set it with `appliance admin set-password`"
         );
         return false;
-    };
-    Argon2::default().verify_password(password.as_bytes(), &hash).is_ok()
+    }
+    matches(&stored, password)
 }
 
 #[cfg(test)]
@@ -85,5 +105,7 @@ mod tests {
         assert!(!verify(dir.path(), "correct horsE"));
         assert!(set(dir.path(), "short").is_err());
         assert_eq!(ensure(dir.path()).unwrap(), None);
+        let stored = hash("another secret").unwrap();
+        assert!(matches(&stored, "another secret") && !matches(&stored, "another secreT") && !matches("x", "x"));
     }
 }

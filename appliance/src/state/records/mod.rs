@@ -4,6 +4,7 @@
 //! read and write them.
 
 pub mod alert;
+pub mod audit;
 pub mod channel;
 pub mod event;
 pub mod input_switch;
@@ -11,9 +12,11 @@ pub mod recording;
 pub mod restream;
 pub mod session;
 pub mod token;
+pub mod user;
 pub mod webhook;
 
 pub use alert::{AlertNotice, AlertRule};
+pub use audit::{AuditAction, AuditEntry, AuditNote};
 pub use channel::{
     Channel, ChannelPatch, InputRole, MAX_RUNGS, MAX_SESSION_SECONDS, NAME_PATTERN, NewChannel, validate_name,
 };
@@ -21,5 +24,6 @@ pub use event::{Attempt, AttemptOutcome, Delivery, DeliveryState, Event, EventTy
 pub use input_switch::{InputSwitched, OnAir, SwitchReason};
 pub use recording::{RecordRenditions, RecordingNotice, RecordingSettings, RecordingState};
 pub use session::{EncoderMoved, EncoderSlot, Session, SessionCheckpoint, SessionStats};
-pub use token::{ApiToken, Scope, TOKEN_NAME_PATTERN};
+pub use token::{ApiToken, MAX_TOKEN_CHANNELS, Role, Scope, TOKEN_NAME_PATTERN, TokenGrant};
+pub use user::{ADMIN_USER, USER_NAME_PATTERN, User, UserPatch};
 pub use webhook::{DESCRIPTION_PATTERN, MAX_URL_LEN, NewWebhook, SECRET_PATTERN, URL_PATTERN, WebhookEndpoint};

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use support::{Reply, TestAppliance};
 
 /// Every operation the API must offer, as (method, path).
-const OPERATIONS: [(&str, &str); 36] = [
+const OPERATIONS: [(&str, &str); 41] = [
     ("get", "/api/v1/health"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/channels"),
@@ -46,11 +46,17 @@ const OPERATIONS: [(&str, &str); 36] = [
     ("put", "/api/v1/channels/{name}/recordings/{session}/lock"),
     ("delete", "/api/v1/channels/{name}/recordings/{session}/lock"),
     ("get", "/api/v1/recordings/usage"),
+    ("get", "/api/v1/users"),
+    ("post", "/api/v1/users"),
+    ("patch", "/api/v1/users/{name}"),
+    ("put", "/api/v1/users/{name}/password"),
+    ("get", "/api/v1/audit"),
 ];
 
 /// Operations a read token may call (every other one needs write).
 fn read_allowed(method: &str, path: &str) -> bool {
-    method == "get" && !path.starts_with("/api/v1/tokens")
+    let admin_only = ["/api/v1/tokens", "/api/v1/users", "/api/v1/audit"];
+    method == "get" && !admin_only.iter().any(|p| path.starts_with(p))
 }
 
 fn concrete(path: &str) -> String {

@@ -88,5 +88,5 @@ async fn read_tokens_and_webhooks_never_see_stream_keys_write_scope_and_the_cons
         .as_str()
         .unwrap_or_default()
         .to_string();
-    assert!(described.contains("write scope") && described.contains("read tokens"), "{described}");
+    assert!(described.contains("operators and admins") && described.contains("absent for viewers"), "{described}");
 }
