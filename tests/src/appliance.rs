@@ -51,7 +51,13 @@ pub fn test_config(data: &std::path::Path) -> Config {
 pub fn h264_ladder(rungs: &[(u32, u32)], include_source: bool) -> ChannelOutput {
     let rungs = rungs
         .iter()
-        .map(|&(height, bitrate_kbps)| RenditionSpec { height, bitrate_kbps, codec: VideoCodec::H264, max_fps: None })
+        .map(|&(height, bitrate_kbps)| RenditionSpec {
+            height,
+            bitrate_kbps,
+            codec: VideoCodec::H264,
+            max_fps: None,
+            when: Default::default(),
+        })
         .collect();
     ChannelOutput::Ladder { ladder: Ladder { rungs, include_source } }
 }

@@ -63,6 +63,8 @@ enum Command {
     Attach { channel: String, output: Box<dyn Output>, reply: oneshot::Sender<Result<(), String>> },
     /// Trip a failure in `channel`'s ladder; replies whether one ran.
     InjectFault { channel: String, fault: Fault, reply: oneshot::Sender<bool> },
+    /// Restart `channel`'s running ladder (of session `session`) with new processing.
+    Reprocess { channel: String, session: String, processing: media::Processing, reply: oneshot::Sender<bool> },
     /// Answers at once: the readiness probe's proof that the owner task takes commands.
     Ping { reply: oneshot::Sender<()> },
     /// A publish on `channel`'s other stream key joins its session in progress as `role`.
@@ -180,6 +182,14 @@ impl Supervisor {
     pub async fn inject_fault(&self, channel: &str, fault: Fault) -> bool {
         let channel = channel.to_string();
         self.ask(|reply| Command::InjectFault { channel, fault, reply }).await.unwrap_or(false)
+    }
+
+    /// Restarts the ladder of `channel`'s session `session` with `processing`
+    /// (the API's `?restart=now`): every rendition continues after a
+    /// discontinuity, with no end of stream. Returns whether a ladder took it.
+    pub async fn reprocess(&self, channel: &str, session: &str, processing: media::Processing) -> bool {
+        let (channel, session) = (channel.to_string(), session.to_string());
+        self.ask(|reply| Command::Reprocess { channel, session, processing, reply }).await.unwrap_or(false)
     }
 
     /// Whether the supervisor's task answers a command within `within` (the readiness probe).
@@ -350,6 +360,22 @@ impl Owner {
             },
             Command::Ping { reply } => {
                 let _ = reply.send(());
+            }
+            Command::Reprocess { channel, session, processing, reply } => {
+                match self.registry.get(&channel).filter(|e| e.session == session) {
+                    Some(entry) => {
+                        if let Err(
+                            mpsc::error::TrySendError::Full(SessionCommand::Reprocess(_, reply))
+                            | mpsc::error::TrySendError::Closed(SessionCommand::Reprocess(_, reply)),
+                        ) = entry.control.try_send(SessionCommand::Reprocess(processing, reply))
+                        {
+                            let _ = reply.send(false);
+                        }
+                    }
+                    None => {
+                        let _ = reply.send(false);
+                    }
+                }
             }
             Command::InjectFault { channel, fault, reply } => match self.registry.get(&channel) {
                 Some(entry) => {

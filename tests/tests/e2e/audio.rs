@@ -22,7 +22,13 @@ const MAX_START_GAP: f64 = 0.1;
 fn ladder_channel(app: &TestAppliance, name: &str) -> appliance::state::Channel {
     let rungs = [(360, 800), (240, 400)]
         .into_iter()
-        .map(|(height, bitrate_kbps)| RenditionSpec { height, bitrate_kbps, codec: VideoCodec::H264, max_fps: None })
+        .map(|(height, bitrate_kbps)| RenditionSpec {
+            height,
+            bitrate_kbps,
+            codec: VideoCodec::H264,
+            max_fps: None,
+            when: Default::default(),
+        })
         .collect();
     let new = NewChannel {
         name: name.to_string(),

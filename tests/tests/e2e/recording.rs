@@ -180,7 +180,13 @@ async fn a_ladder_recording_has_every_rendition_with_the_expected_frames() {
     }
     let app = appliance().await;
     let rungs = [(360, 800), (240, 300)]
-        .map(|(height, bitrate_kbps)| RenditionSpec { height, bitrate_kbps, codec: VideoCodec::H264, max_fps: None })
+        .map(|(height, bitrate_kbps)| RenditionSpec {
+            height,
+            bitrate_kbps,
+            codec: VideoCodec::H264,
+            max_fps: None,
+            when: Default::default(),
+        })
         .to_vec();
     let output = ChannelOutput::Ladder { ladder: Ladder { rungs, include_source: true } };
     let channel = app.appliance.store.create_channel(recorded("rec-abr", output), true).unwrap();

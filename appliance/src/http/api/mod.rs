@@ -21,6 +21,7 @@ pub mod json_body;
 pub mod media_schemas;
 pub mod openapi;
 pub mod pagination;
+pub mod processing_schemas;
 pub mod recordings;
 pub mod resources;
 pub mod restreams;
