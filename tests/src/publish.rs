@@ -22,6 +22,10 @@ pub struct Publish {
     pub fps: u32,
     /// The audio encoder (AAC unless a test asks for another).
     pub audio_codec: PublishAudio,
+    /// A lavfi video source instead of `testsrc2` at `size` and `fps` (e.g. a still pattern).
+    pub pattern: Option<String>,
+    /// More video output options (filters, x264 flags, a declared bitrate).
+    pub video_args: Vec<String>,
 }
 
 /// Audio codecs the test publisher can send.
@@ -57,6 +61,8 @@ impl Default for Publish {
             size: "640x360",
             fps: 30,
             audio_codec: PublishAudio::Aac,
+            pattern: None,
+            video_args: Vec::new(),
         }
     }
 }
@@ -71,7 +77,8 @@ impl Publish {
         }
         let mut maps = Vec::new();
         if self.video {
-            c.args(["-f", "lavfi", "-i", &format!("testsrc2=size={}:rate={}", self.size, self.fps)]);
+            let pattern = format!("testsrc2=size={}:rate={}", self.size, self.fps);
+            c.args(["-f", "lavfi", "-i", self.pattern.as_deref().unwrap_or(&pattern)]);
             maps.push(maps.len());
         }
         if self.audio {
@@ -91,6 +98,7 @@ impl Publish {
             } else {
                 c.args(["-bf", &self.bframes.to_string()]);
             }
+            c.args(&self.video_args);
         }
         if self.audio {
             c.args(self.audio_codec.args());
