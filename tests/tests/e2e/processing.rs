@@ -35,6 +35,20 @@ async fn channel(app: &TestAppliance, name: &str, rungs: Value, processing: Valu
     created["stream_key"].as_str().expect("a write token sees the key").to_string()
 }
 
+/// Creates a channel of `rung` per (name, processing) and publishes 4 s of
+/// the still pattern to all of them at once, until every publisher is done.
+async fn publish_still_to<'a>(app: &TestAppliance, rung: &Value, channels: impl Iterator<Item = (&'a str, &'a Value)>) {
+    let mut publishers = Vec::new();
+    for (name, processing) in channels {
+        let key = channel(app, name, rung.clone(), processing.clone()).await;
+        publishers.push(still_publish(4.0).start(&app.rtmp_url(&key)));
+    }
+    for publisher in publishers {
+        let (ok, stderr) = finish(publisher).await;
+        assert!(ok, "publisher failed: {stderr}");
+    }
+}
+
 /// The first rendition of `channel`'s session, once ended, as one file (init + segments).
 async fn ended_rendition(app: &TestAppliance, channel: &str, dir: &Path) -> PathBuf {
     let path = app.media_playlist_path(channel, None).await;
@@ -78,15 +92,7 @@ async fn rotate_flip_and_mirror_match_the_ffmpeg_programs_transpose_vflip_and_hf
         ("flip", json!({"picture": {"flip": true}}), "vflip,", (320, 180)),
         ("mirror", json!({"picture": {"mirror": true}}), "hflip,", (320, 180)),
     ];
-    let mut publishers = Vec::new();
-    for (name, processing, _, _) in &cases {
-        let key = channel(&app, name, rung.clone(), processing.clone()).await;
-        publishers.push(still_publish(4.0).start(&app.rtmp_url(&key)));
-    }
-    for publisher in publishers {
-        let (ok, stderr) = finish(publisher).await;
-        assert!(ok, "publisher failed: {stderr}");
-    }
+    publish_still_to(&app, &rung, cases.iter().map(|(name, processing, _, _)| (*name, processing))).await;
     let dir = tempfile::tempdir().unwrap();
     for (name, _, filters, size) in &cases {
         let output = ended_rendition(&app, name, dir.path()).await;
@@ -114,15 +120,7 @@ async fn fit_fill_stretch_and_crop_give_the_sizes_bars_and_content_expected() {
         ("stretch", four_three("stretch"), "", (240, 180, 0, 0)),
         ("crop", json!({"picture": {"crop": {"left": 40, "right": 40}}}), "crop=240:180:40:0,", (240, 180, 0, 0)),
     ];
-    let mut publishers = Vec::new();
-    for (name, processing, _, _) in &cases {
-        let key = channel(&app, name, rung.clone(), processing.clone()).await;
-        publishers.push(still_publish(4.0).start(&app.rtmp_url(&key)));
-    }
-    for publisher in publishers {
-        let (ok, stderr) = finish(publisher).await;
-        assert!(ok, "publisher failed: {stderr}");
-    }
+    publish_still_to(&app, &rung, cases.iter().map(|(name, processing, _, _)| (*name, processing))).await;
     let dir = tempfile::tempdir().unwrap();
     for (name, _, filters, bars) in &cases {
         let output = ended_rendition(&app, name, dir.path()).await;
