@@ -327,3 +327,51 @@ async fn last_segment_with_its_init(app: &TestAppliance, path: &str, playlist: &
     std::fs::write(&file, bytes).unwrap();
     file
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_edits_the_processing_section_and_asks_before_restarting_a_live_pipeline() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let Some(console_dir) = support::browser_driver("console", &[]) else { return };
+    const PASSWORD: &str = "console-processing-password";
+    let app = TestAppliance::start_with_admin_password(PASSWORD).await;
+    let key = channel(&app, "proc-console", json!([{"height": 180, "bitrate_kbps": 500}]), json!({})).await;
+    let shots = support::artifacts_dir("console");
+    let url = app.url("");
+    let args = [url.as_ref(), PASSWORD.as_ref(), shots.as_os_str(), "proc-console".as_ref()];
+    let mut script = support::BrowserScript::start(&console_dir.join("processing.mjs"), &args);
+    let mut publisher = None;
+    let walk = async {
+        while let Some(message) = script.next_message().await {
+            if message["publish"].is_string() {
+                let publish = Publish { seconds: 60.0, size: "320x180", ..Publish::default() };
+                publisher = Some(publish.start(&app.rtmp_url(&key)));
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(120), walk).await.expect("the walk-through finishes in time");
+    let report = script.report().await;
+    eprintln!("console processing report: {report:#}");
+    assert_eq!(report["error"], Value::Null, "{report:#}");
+    assert!(report["field_error"].as_str().unwrap().contains("is not W:H"), "{report}");
+    assert_eq!(report["aspect_invalid"], "true");
+    assert_eq!(report["reopened"], json!({"rotate": "90", "crop_left": "8", "aspect": "16:9", "deinterlace": "auto"}));
+    assert!(report["live_refusal"].as_str().unwrap().contains("is live"), "{report}");
+    // The refusals this walk provokes are logged by the browser as failed loads; nothing else may be.
+    let errors = report["console_errors"].as_array().unwrap();
+    assert!(errors.iter().all(|e| e.as_str().unwrap().starts_with("Failed to load resource")), "{report}");
+    assert_eq!(report["csp_violations"], json!([]), "{report}");
+    let saved = app.appliance.store.get("proc-console").unwrap().unwrap().processing.picture;
+    assert!(saved.flip && saved.crop.left == 8 && saved.aspect.as_deref() == Some("16:9"), "{saved:?}");
+    // The restart reached the running ladder: its graph flips the picture.
+    let graph = eventually(STEP_TIMEOUT, || async {
+        let channel = app.get_json("/api/v1/channels/proc-console").await;
+        let graph = channel["live"]["encoder"]["filter_graph"].as_str()?.to_string();
+        graph.contains("vflip").then_some(graph)
+    })
+    .await;
+    assert!(graph.is_some(), "the live ladder never ran the flipped graph");
+    drop(publisher);
+    app.appliance.shutdown().await;
+}
