@@ -78,6 +78,11 @@ impl RungConditions {
 }
 
 impl RenditionSpec {
+    /// An H.264 rung at the source's frame rate, with no conditions.
+    pub fn h264(height: u32, bitrate_kbps: u32) -> RenditionSpec {
+        RenditionSpec { height, bitrate_kbps, codec: VideoCodec::H264, max_fps: None, when: RungConditions::default() }
+    }
+
     /// The rendition's name in URIs: `720p`, `720p30`, `720p-hevc`.
     pub fn name(&self) -> String {
         let fps = self.max_fps.map(|f| f.to_string()).unwrap_or_default();
