@@ -4,6 +4,8 @@
 //! default that leaves the picture as it was, so records written before
 //! processing existed read back unchanged.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// A channel's processing section.
@@ -45,8 +47,18 @@ pub struct PictureProcessing {
     pub aspect: Option<String>,
     /// How a rung fills the output aspect when the picture's differs.
     pub scaling: ScalingMode,
+    /// A rung's own scaling mode, by rendition name (`{"720p": "fill"}`); the others use `scaling`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub rung_scaling: BTreeMap<String, ScalingMode>,
     /// The colour of `fit`'s bars, `#rrggbb`.
     pub bar_color: BarColor,
+}
+
+impl PictureProcessing {
+    /// The scaling mode of the rung named `rendition`.
+    pub fn scaling_for(&self, rendition: &str) -> ScalingMode {
+        self.rung_scaling.get(rendition).copied().unwrap_or(self.scaling)
+    }
 }
 
 /// Deinterlacing.
@@ -168,6 +180,9 @@ mod tests {
         assert_eq!(p.picture.rotate, Rotation::FollowSource);
         assert_eq!(p.picture.crop, Crop { left: 8, ..Crop::default() });
         assert_eq!(p.picture.bar_color.to_ffmpeg().as_deref(), Some("0x102030"));
+        let mixed: PictureProcessing =
+            serde_json::from_str(r#"{"scaling":"fit","rung_scaling":{"720p":"stretch"}}"#).unwrap();
+        assert_eq!((mixed.scaling_for("720p"), mixed.scaling_for("360p")), (ScalingMode::Stretch, ScalingMode::Fit));
         assert_eq!(serde_json::from_str::<Processing>(&serde_json::to_string(&p).unwrap()).unwrap(), p);
         assert!(serde_json::from_str::<Processing>(r#"{"picture":{"rotation":"90"}}"#).is_err());
         assert!(serde_json::from_str::<Processing>(r#"{"picture":{"rotate":"45"}}"#).is_err());

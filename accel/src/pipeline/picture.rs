@@ -183,7 +183,12 @@ fn source_steps(picture: &PictureProcessing, backend: Backend, facts: &SourceFac
 }
 
 /// A rung's steps after the split: scaling to its size in the output aspect.
-fn rung_steps(picture: &PictureProcessing, backend: Backend, facts: &SourceFacts, rung_height: u32) -> Vec<Step> {
+fn rung_steps(
+    picture: &PictureProcessing,
+    backend: Backend,
+    facts: &SourceFacts,
+    (rung_height, scaling): (u32, ScalingMode),
+) -> Vec<Step> {
     let ((pw, ph), sar) = picture_geometry(picture, facts);
     let scale = |w: u32, h: u32| match backend {
         Backend::Software => Step::Cpu(format!("scale=w={w}:h={h}:flags=bicubic")),
@@ -206,7 +211,7 @@ fn rung_steps(picture: &PictureProcessing, backend: Backend, facts: &SourceFacts
     let w = even_round(h as f64 * target);
     // The picture's display aspect.
     let shown = pw as f64 * sar.0 as f64 / (ph as f64 * sar.1 as f64);
-    let mut steps = match picture.scaling {
+    let mut steps = match scaling {
         ScalingMode::Stretch => vec![scale(w, h)],
         ScalingMode::Fill => {
             // Crop the picture to the target aspect (in its own pixels), then scale.
@@ -272,17 +277,17 @@ pub(super) struct ChainText {
     pub cpu_steps: Vec<String>,
 }
 
-/// The whole graph's text for `rung_heights` on `backend`, frames entering on the device or not.
+/// The whole graph's text for `rungs` ((height, scaling mode) each) on `backend`, frames entering on the device or not.
 pub(super) fn chain_text(
     picture: &PictureProcessing,
     backend: Backend,
     facts: &SourceFacts,
     frames_on_device: bool,
-    rung_heights: &[u32],
+    rungs: &[(u32, ScalingMode)],
 ) -> ChainText {
     let hardware = backend != Backend::Software;
     let source_steps = source_steps(picture, backend, facts);
-    let rung_steps: Vec<Vec<Step>> = rung_heights.iter().map(|&h| rung_steps(picture, backend, facts, h)).collect();
+    let rung_steps: Vec<Vec<Step>> = rungs.iter().map(|&rung| rung_steps(picture, backend, facts, rung)).collect();
     // The rungs start on the device on a hardware backend when their first step is there.
     let rungs_start_on_device = hardware && rung_steps.iter().all(|s| matches!(s.first(), Some(Step::Device(_))));
     let source = render(&source_steps, frames_on_device, rungs_start_on_device);
@@ -312,21 +317,44 @@ mod tests {
         SourceFacts { width, height, sar: (1, 1), interlaced: false, display_turns: 0 }
     }
 
+    /// Rungs of these heights in the picture's own scaling mode.
+    fn fitting(picture: &PictureProcessing, heights: &[u32]) -> Vec<(u32, ScalingMode)> {
+        heights.iter().map(|&h| (h, picture.scaling)).collect()
+    }
+
     fn picture(json: &str) -> PictureProcessing {
         serde_json::from_str(json).unwrap()
     }
 
     #[test]
     fn no_processing_is_the_plain_scale_of_before() {
-        let text = chain_text(&PictureProcessing::default(), Backend::Software, &facts(640, 360), false, &[360, 240]);
+        let text = chain_text(
+            &PictureProcessing::default(),
+            Backend::Software,
+            &facts(640, 360),
+            false,
+            &fitting(&PictureProcessing::default(), &[360, 240]),
+        );
         assert_eq!(text.source, "");
         assert_eq!(
             text.rungs,
             ["scale=w=640:h=360:flags=bicubic,format=yuv420p", "scale=w=426:h=240:flags=bicubic,format=yuv420p"]
         );
-        let cuda = chain_text(&PictureProcessing::default(), Backend::Nvenc, &facts(640, 360), true, &[240]);
+        let cuda = chain_text(
+            &PictureProcessing::default(),
+            Backend::Nvenc,
+            &facts(640, 360),
+            true,
+            &fitting(&PictureProcessing::default(), &[240]),
+        );
         assert_eq!((cuda.source.as_str(), cuda.rungs[0].as_str()), ("", "scale_cuda=w=426:h=240"));
-        let uploaded = chain_text(&PictureProcessing::default(), Backend::Vaapi, &facts(640, 360), false, &[240]);
+        let uploaded = chain_text(
+            &PictureProcessing::default(),
+            Backend::Vaapi,
+            &facts(640, 360),
+            false,
+            &fitting(&PictureProcessing::default(), &[240]),
+        );
         assert_eq!(uploaded.source, "format=nv12,hwupload");
     }
 
@@ -356,7 +384,7 @@ mod tests {
                 2,
             ),
         ] {
-            let text = chain_text(&all, backend, &f, on_device, &[240]);
+            let text = chain_text(&all, backend, &f, on_device, &fitting(&all, &[240]));
             assert_eq!(text.source, want, "{backend}");
             assert_eq!(text.cpu_steps.len(), cpu, "{backend}: {:?}", text.cpu_steps);
         }
@@ -365,9 +393,13 @@ mod tests {
     #[test]
     fn deinterlace_auto_follows_the_field_flags() {
         let auto = picture(r#"{"deinterlace":"auto"}"#);
-        assert_eq!(chain_text(&auto, Backend::Software, &facts(320, 180), false, &[180]).source, "");
+        assert_eq!(chain_text(&auto, Backend::Software, &facts(320, 180), false, &fitting(&auto, &[180])).source, "");
         let interlaced = SourceFacts { interlaced: true, ..facts(320, 180) };
-        assert!(chain_text(&auto, Backend::Software, &interlaced, false, &[180]).source.starts_with("bwdif="));
+        assert!(
+            chain_text(&auto, Backend::Software, &interlaced, false, &fitting(&auto, &[180]))
+                .source
+                .starts_with("bwdif=")
+        );
     }
 
     #[test]
@@ -392,20 +424,41 @@ mod tests {
             ("stretch", "scale=w=320:h=180:flags=bicubic,setsar=1,format=yuv420p"),
         ] {
             let p = picture(&format!(r##"{{"aspect":"16:9","scaling":"{scaling}","bar_color":"#102030"}}"##));
-            assert_eq!(chain_text(&p, Backend::Software, &f, false, &[180]).rungs[0], want, "{scaling}");
+            assert_eq!(chain_text(&p, Backend::Software, &f, false, &fitting(&p, &[180])).rungs[0], want, "{scaling}");
         }
         // A 16:9 source letterboxed into 4:3.
         let p = picture(r#"{"aspect":"4:3"}"#);
         assert_eq!(
-            chain_text(&p, Backend::Software, &facts(320, 180), false, &[180]).rungs[0],
+            chain_text(&p, Backend::Software, &facts(320, 180), false, &fitting(&p, &[180])).rungs[0],
             "scale=w=240:h=136:flags=bicubic,pad=w=240:h=180:x=0:y=22:color=0x000000,setsar=1,format=yuv420p"
         );
         // Anamorphic 720x576 at 16:11 pixels is 16:9 already: fit needs no bars.
         let pal = SourceFacts { sar: (64, 45), ..facts(720, 576) };
         assert_eq!(
-            chain_text(&picture(r#"{"aspect":"16:9"}"#), Backend::Software, &pal, false, &[360]).rungs[0],
+            chain_text(
+                &picture(r#"{"aspect":"16:9"}"#),
+                Backend::Software,
+                &pal,
+                false,
+                &fitting(&picture(r#"{"aspect":"16:9"}"#), &[360])
+            )
+            .rungs[0],
             "scale=w=640:h=360:flags=bicubic,pad=w=640:h=360:x=0:y=0:color=0x000000,setsar=1,format=yuv420p"
         );
+    }
+
+    #[test]
+    fn each_rung_may_have_its_own_scaling_mode() {
+        let p = picture(r#"{"aspect":"16:9","scaling":"fit"}"#);
+        let text = chain_text(
+            &p,
+            Backend::Software,
+            &facts(240, 180),
+            false,
+            &[(180, ScalingMode::Fit), (90, ScalingMode::Stretch)],
+        );
+        assert!(text.rungs[0].contains("pad="), "{}", text.rungs[0]);
+        assert_eq!(text.rungs[1], "scale=w=160:h=90:flags=bicubic,setsar=1,format=yuv420p");
     }
 
     #[test]

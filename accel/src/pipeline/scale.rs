@@ -4,7 +4,7 @@
 
 use ffmpeg_next as ffmpeg;
 
-use media::PictureProcessing;
+use media::{PictureProcessing, ScalingMode};
 
 use super::picture::{self, SourceFacts};
 use crate::cadence::TICKS_PER_SECOND;
@@ -26,14 +26,14 @@ pub(super) struct Scaler {
 impl Scaler {
     /// A graph for frames like `frame` (described by `facts`): the channel's
     /// `picture` processing once, then a split and each of `rungs` ((rung
-    /// index, rung height) of the running rungs) scaled on `backend`.
+    /// index, rung height, scaling mode) of the running rungs) scaled on `backend`.
     pub(super) fn build(
         frame: &ffmpeg::frame::Video,
         facts: SourceFacts,
         picture: &PictureProcessing,
         backend: Backend,
         hw: Option<&HwDevice>,
-        rungs: &[(usize, u32)],
+        rungs: &[(usize, u32, ScalingMode)],
     ) -> Result<Scaler, AccelError> {
         let fail = |e: ffmpeg::Error| AccelError::Filter(e.to_string());
         let (width, height, format) = (frame.width(), frame.height(), frame.format());
@@ -53,22 +53,22 @@ impl Scaler {
             ffi::set_buffersrc_hw_frames(&mut source, frames).map_err(AccelError::Filter)?;
         }
         let mut sinks = Vec::new();
-        for (i, _) in rungs {
+        for (i, _, _) in rungs {
             let name = format!("out{i}");
             graph
                 .add(&ffmpeg::filter::find("buffersink").expect("libavfilter has buffersink"), &name, "")
                 .map_err(fail)?;
             sinks.push((*i, name));
         }
-        let heights: Vec<u32> = rungs.iter().map(|(_, h)| *h).collect();
-        let text = picture::chain_text(picture, backend, &facts, on_device.is_some(), &heights);
+        let shapes: Vec<(u32, ScalingMode)> = rungs.iter().map(|(_, h, scaling)| (*h, *scaling)).collect();
+        let text = picture::chain_text(picture, backend, &facts, on_device.is_some(), &shapes);
         if !text.cpu_steps.is_empty() {
             tracing::info!(%backend, cpu_steps = ?text.cpu_steps, "picture processing: these steps run on the CPU (no device filter)");
         }
-        let labels: String = rungs.iter().map(|(i, _)| format!("[s{i}]")).collect();
+        let labels: String = rungs.iter().map(|(i, _, _)| format!("[s{i}]")).collect();
         let source = if text.source.is_empty() { String::new() } else { format!("{},", text.source) };
         let mut spec = format!("[in]{source}split={}{labels}", rungs.len());
-        for ((i, _), rung) in rungs.iter().zip(&text.rungs) {
+        for ((i, _, _), rung) in rungs.iter().zip(&text.rungs) {
             spec.push_str(&format!(";[s{i}]{rung}[out{i}]"));
         }
         let mut parser = graph.output("in", 0).map_err(fail)?;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ffmpeg_next as ffmpeg;
-use media::{EncodedUnit, StreamEvent, Timebase, TrackInfo, TrackKind, UnitReceiver};
+use media::{EncodedUnit, ScalingMode, StreamEvent, Timebase, TrackInfo, TrackKind, UnitReceiver};
 
 use super::config::{EARLY_AUDIO, PipelineConfig};
 use super::decode::SourceDecoder;
@@ -223,11 +223,14 @@ impl Session {
     /// The graph for `frame`'s size and format, scaling to every running rung.
     fn build_scaler(&self, frame: &ffmpeg::frame::Video, facts: SourceFacts) -> Result<Scaler, AccelError> {
         let workers = self.workers.as_ref().expect("workers start before the scaler");
-        let rungs: Vec<(usize, u32)> = workers
+        let rungs: Vec<(usize, u32, ScalingMode)> = workers
             .iter()
             .enumerate()
             .filter(|(_, w)| w.is_some())
-            .map(|(i, _)| (i, self.config.rungs[i].height))
+            .map(|(i, _)| {
+                let rung = &self.config.rungs[i];
+                (i, rung.height, self.config.picture.scaling_for(&rung.name()))
+            })
             .collect();
         Scaler::build(frame, facts, &self.config.picture, self.config.backend, self.hw.as_ref(), &rungs)
     }

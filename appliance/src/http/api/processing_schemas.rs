@@ -45,6 +45,9 @@ pub struct PictureSchema {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aspect: Option<String>,
     pub scaling: ScalingSchema,
+    /// A rung's own scaling mode, by rendition name (e.g. `{"720p": "fill"}`); the others use `scaling`.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub rung_scaling: std::collections::BTreeMap<String, ScalingSchema>,
     /// Colour of `fit`'s bars.
     #[schema(pattern = "^#[0-9a-fA-F]{6}$", default = "#000000")]
     pub bar_color: BarColorSchema,
@@ -177,7 +180,7 @@ mod tests {
     fn mirrors_read_what_media_writes() {
         round_trip::<Processing, ProcessingSchema>("{}");
         round_trip::<Processing, ProcessingSchema>(
-            r##"{"picture":{"deinterlace":"auto","deblock":true,"denoise":"strong","crop":{"top":1,"bottom":2,"left":3,"right":4},"rotate":"source","flip":true,"mirror":true,"sharpen_percent":40,"aspect":"4:3","scaling":"stretch","bar_color":"#ffffff"}}"##,
+            r##"{"picture":{"deinterlace":"auto","deblock":true,"denoise":"strong","crop":{"top":1,"bottom":2,"left":3,"right":4},"rotate":"source","flip":true,"mirror":true,"sharpen_percent":40,"aspect":"4:3","scaling":"stretch","rung_scaling":{"360p":"fill"},"bar_color":"#ffffff"}}"##,
         );
         for rotate in ["none", "90", "180", "270"] {
             round_trip::<Processing, ProcessingSchema>(&format!(r#"{{"picture":{{"rotate":"{rotate}"}}}}"#));

@@ -198,6 +198,14 @@ pub(crate) fn validate_processing(processing: &Processing, output: &ChannelOutpu
             format!("{aspect:?} is not W:H with W and H in 1..=100 (e.g. \"16:9\")"),
         ));
     }
+    if let ChannelOutput::Ladder { ladder } = output
+        && let Some(name) = p.rung_scaling.keys().find(|n| !ladder.rungs.iter().any(|r| r.name() == **n))
+    {
+        return Err(StoreError::invalid(
+            format!("processing.picture.rung_scaling.{name}"),
+            format!("{name:?} is not a rendition of the ladder"),
+        ));
+    }
     if p.bar_color.to_ffmpeg().is_none() {
         return Err(StoreError::invalid(
             "processing.picture.bar_color",
@@ -304,7 +312,10 @@ mod tests {
         let error = |p: &str, output: &ChannelOutput| {
             validate_processing(&processing(p), output).map_err(|e| e.to_string()).err().unwrap_or_default()
         };
-        assert_eq!(error(r#"{"picture":{"rotate":"90","crop":{"top":8}}}"#, &ladder), "");
+        assert_eq!(
+            error(r#"{"picture":{"rotate":"90","crop":{"top":8},"rung_scaling":{"360p":"fill"}}}"#, &ladder),
+            ""
+        );
         assert_eq!(error("{}", &ChannelOutput::Passthrough), "");
         for (json, output, want) in [
             (
