@@ -55,6 +55,7 @@ try {
   // Fixed and saved; the form shows it again.
   await page.fill("#p-aspect", "16:9");
   await page.selectOption("#p-deinterlace", "auto");
+  await page.selectOption("#rung-0-scaling", "stretch");
   await page.click("#channel-form button[type=submit]");
   await page.waitForFunction((c) => location.hash === `#/channels/${c}`, CHANNEL);
   await edit();
@@ -62,6 +63,7 @@ try {
   report.reopened = {
     rotate: await page.inputValue("#p-rotate"), crop_left: await page.inputValue("#p-crop-left"),
     aspect: await page.inputValue("#p-aspect"), deinterlace: await page.inputValue("#p-deinterlace"),
+    rung_scaling: await page.inputValue("#rung-0-scaling"),
   };
   step("saved and shown again");
 

@@ -418,13 +418,14 @@ export function formPage(main, name) {
   fields.push({ prefix: "output", control: ladderRadio, error: outputError });
 
   let rungCount = 0;
-  const addRung = (height = 720, bitrate = 2500, codec = "h264", fps = "", when = {}) => {
+  const addRung = (height = 720, bitrate = 2500, codec = "h264", fps = "", when = {}, scaling = "") => {
     const i = rungCount++;
     const err = h("div", { class: "error", id: `rung-${i}-error` });
     const hIn = h("input", { type: "number", id: `rung-${i}-height`, value: height, min: 64, max: 4320, step: 2, "aria-describedby": err.id });
     const bIn = h("input", { type: "number", id: `rung-${i}-bitrate`, value: bitrate, min: 64, max: 200000, "aria-describedby": err.id });
     const cIn = select(`rung-${i}-codec`, [["h264", "H.264"], ["hevc", "HEVC"]], codec);
     const fIn = h("input", { type: "number", id: `rung-${i}-fps`, value: fps, min: 1, max: 240, placeholder: "source", "aria-describedby": err.id });
+    const sIn = select(`rung-${i}-scaling`, [["", "Channel's"], ["fit", "Fit"], ["fill", "Fill"], ["stretch", "Stretch"]], scaling);
     const mIn = h("input", { type: "number", id: `rung-${i}-min-height`, value: when.min_height ?? "", min: 1, max: 8192, placeholder: "any", "aria-describedby": err.id });
     const row = h("div", { class: "rung", "data-rung": "" },
       h("div", {}, h("label", { for: hIn.id }, "Height"), hIn),
@@ -432,7 +433,11 @@ export function formPage(main, name) {
       h("div", {}, h("label", { for: cIn.id }, "Codec"), cIn),
       h("div", {}, h("label", { for: fIn.id }, "Max fps"), fIn),
       h("div", {}, h("label", { for: mIn.id }, "Only for sources of at least (lines)"), mIn),
+      h("div", {}, h("label", { for: sIn.id }, "Scaling"), sIn),
       h("button", { type: "button", class: "ghost", "aria-label": `Remove rung ${i + 1}`, onclick: () => row.remove() }, "Remove"), err);
+    // The rendition's name (`media::RenditionSpec::name`), which the rung's own scaling mode is keyed by.
+    row.rendition = () => `${Number(hIn.value)}p${fIn.value ? Number(fIn.value) : ""}${cIn.value === "hevc" ? "-hevc" : ""}`;
+    row.scaling = () => sIn.value;
     row.read = () => {
       // Conditions the form does not show (set through the API) are kept.
       const conditions = { ...when, min_height: mIn.value ? Number(mIn.value) : undefined };
@@ -478,7 +483,9 @@ export function formPage(main, name) {
       processing.set(c.processing);
       if (c.output.kind === "ladder") {
         ladderRadio.checked = true;
-        c.output.ladder.rungs.forEach((r) => addRung(r.height, r.bitrate_kbps, r.codec || "h264", r.max_fps ?? "", r.when || {}));
+        const own = (c.processing && c.processing.picture && c.processing.picture.rung_scaling) || {};
+        const name = (r) => `${r.height}p${r.max_fps ?? ""}${r.codec === "hevc" ? "-hevc" : ""}`;
+        c.output.ladder.rungs.forEach((r) => addRung(r.height, r.bitrate_kbps, r.codec || "h264", r.max_fps ?? "", r.when || {}, own[name(r)] || ""));
         includeSource.checked = c.output.ladder.include_source;
       }
       syncOutput();
@@ -522,7 +529,10 @@ export function formPage(main, name) {
       ? { kind: "ladder", ladder: { rungs: [...rungs.querySelectorAll("[data-rung]")].map((r) => r.read()), include_source: includeSource.checked } }
       : { kind: "passthrough" };
     // A pass-through channel decodes nothing: it has no picture processing.
-    const body = { latency_mode: latency.value, output, encoder_policy: policy.value, max_session_seconds: maxSeconds.value === "" ? null : Number(maxSeconds.value), processing: ladderRadio.checked ? processing.read() : { picture: {} } };
+    const picture = processing.read();
+    const rows = [...rungs.querySelectorAll("[data-rung]")].filter((r) => r.scaling());
+    if (rows.length) picture.picture.rung_scaling = Object.fromEntries(rows.map((r) => [r.rendition(), r.scaling()]));
+    const body = { latency_mode: latency.value, output, encoder_policy: policy.value, max_session_seconds: maxSeconds.value === "" ? null : Number(maxSeconds.value), processing: ladderRadio.checked ? picture : { picture: {} } };
     submit.disabled = true;
     const save = async (query = "") => {
       const saved = editing ? await api.patch(`/channels/${enc(name)}${query}`, body) : await api.post("/channels", { name: nameInput.value, ...body, start: true });

@@ -356,7 +356,10 @@ async fn the_console_edits_the_processing_section_and_asks_before_restarting_a_l
     assert_eq!(report["error"], Value::Null, "{report:#}");
     assert!(report["field_error"].as_str().unwrap().contains("is not W:H"), "{report}");
     assert_eq!(report["aspect_invalid"], "true");
-    assert_eq!(report["reopened"], json!({"rotate": "90", "crop_left": "8", "aspect": "16:9", "deinterlace": "auto"}));
+    assert_eq!(
+        report["reopened"],
+        json!({"rotate": "90", "crop_left": "8", "aspect": "16:9", "deinterlace": "auto", "rung_scaling": "stretch"})
+    );
     assert!(report["live_refusal"].as_str().unwrap().contains("is live"), "{report}");
     // The refusals this walk provokes are logged by the browser as failed loads; nothing else may be.
     let errors = report["console_errors"].as_array().unwrap();
@@ -364,6 +367,7 @@ async fn the_console_edits_the_processing_section_and_asks_before_restarting_a_l
     assert_eq!(report["csp_violations"], json!([]), "{report}");
     let saved = app.appliance.store.get("proc-console").unwrap().unwrap().processing.picture;
     assert!(saved.flip && saved.crop.left == 8 && saved.aspect.as_deref() == Some("16:9"), "{saved:?}");
+    assert_eq!(saved.scaling_for("180p"), media::ScalingMode::Stretch, "{saved:?}");
     // The restart reached the running ladder: its graph flips the picture.
     let graph = eventually(STEP_TIMEOUT, || async {
         let channel = app.get_json("/api/v1/channels/proc-console").await;
