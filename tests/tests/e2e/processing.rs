@@ -379,3 +379,56 @@ async fn the_console_edits_the_processing_section_and_asks_before_restarting_a_l
     drop(publisher);
     app.appliance.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_is_turned_as_its_display_matrix_says_and_denoised_when_asked() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let app = TestAppliance::start().await;
+    let rung = json!([{"height": 180, "bitrate_kbps": 800}]);
+    let video_args = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    // A phone's way: the picture as shot, and an H.264 display-orientation SEI
+    // asking to show it turned 90 degrees anticlockwise.
+    let phone = Publish {
+        video_args: video_args(&["-bsf:v", "h264_metadata=display_orientation=insert:rotate=90"]),
+        ..still_publish(4.0)
+    };
+    // A noisy picture (temporal noise on the still pattern), with and without denoising.
+    let noisy = Publish { video_args: video_args(&["-vf", "noise=alls=30:allf=t+u"]), ..still_publish(4.0) };
+    // The noisy ones at a bitrate that keeps the noise (a starved encoder smooths it away itself).
+    let generous = json!([{"height": 180, "bitrate_kbps": 4000}]);
+    let cases = [
+        ("phone", json!({"picture": {"rotate": "source"}}), &phone, &rung),
+        ("phone-unturned", json!({}), &phone, &rung),
+        ("noisy", json!({}), &noisy, &generous),
+        ("denoised", json!({"picture": {"denoise": "strong"}}), &noisy, &generous),
+    ];
+    let mut publishers = Vec::new();
+    for (name, processing, publish, rung) in &cases {
+        let key = channel(&app, name, (*rung).clone(), processing.clone()).await;
+        publishers.push(publish.start(&app.rtmp_url(&key)));
+    }
+    for publisher in publishers {
+        let (ok, stderr) = finish(publisher).await;
+        assert!(ok, "publisher failed: {stderr}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The ffmpeg program's autorotate for a matrix of +90 (anticlockwise): transpose=cclock.
+    let phone = ended_rendition(&app, "phone", dir.path()).await;
+    assert_eq!(size_of(&phone), (102, 180), "turned upright");
+    let (matched, plain) = compare(&phone, "transpose=cclock,", dir.path(), "phone");
+    println!("display matrix: PSNR {matched:.2} dB against transpose=cclock ({plain:.2} dB unturned)");
+    assert!(matched > 35.0 && matched > plain + 10.0, "{matched:.2} dB turned, {plain:.2} dB not");
+    let unturned = ended_rendition(&app, "phone-unturned", dir.path()).await;
+    assert_eq!(size_of(&unturned), (320, 180), "rotate none ignores the matrix");
+
+    let mut clean = Vec::new();
+    for name in ["noisy", "denoised"] {
+        let output = ended_rendition(&app, name, dir.path()).await;
+        clean.push(compare(&output, "", dir.path(), name).0);
+    }
+    println!("noise: PSNR against the clean pattern {:.2} dB as sent, {:.2} dB denoised (strong)", clean[0], clean[1]);
+    assert!(clean[1] > clean[0] + 2.0, "denoising brings the picture closer to the clean pattern: {clean:?}");
+    app.appliance.shutdown().await;
+}
