@@ -48,7 +48,8 @@ const SESSION_COMMANDS: usize = 16;
 enum Command {
     /// Start a session for a granted publish; the reply is the sink ingest feeds, or the refusal.
     Start {
-        channel: Channel,
+        /// Boxed: a channel record is large next to the other commands.
+        channel: Box<Channel>,
         record: Session,
         /// The key it published with, which says whether it is the primary or the backup input.
         stream_key: String,
@@ -139,7 +140,7 @@ impl Supervisor {
         peer: SocketAddr,
     ) -> Result<UnitSender, Refusal> {
         let refused = || Refusal::new(RefusalKind::Unavailable, "the appliance is shutting down");
-        self.ask(|reply| Command::Start { channel, record, stream_key, peer, reply })
+        self.ask(|reply| Command::Start { channel: Box::new(channel), record, stream_key, peer, reply })
             .await
             .unwrap_or_else(|| Err(refused()))
     }
@@ -311,7 +312,7 @@ impl Owner {
     fn handle(&mut self, command: Command) {
         match command {
             Command::Start { channel, record, stream_key, peer, reply } => {
-                self.start(channel, record, &stream_key, peer, reply)
+                self.start(*channel, record, &stream_key, peer, reply)
             }
             Command::End { channel, session, ending, reply } => {
                 let entry = self.registry.get(&channel).filter(|e| session.as_ref().is_none_or(|s| *s == e.session));
