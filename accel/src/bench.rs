@@ -266,6 +266,7 @@ fn bench_backend(
         backend: bench.backend,
         device: bench.device.clone(),
         rungs,
+        picture: Default::default(),
         keyframe_interval: options.keyframe_interval,
         preset: None,
         fail_after_frames: None,
@@ -395,12 +396,13 @@ fn run_pipeline(config: PipelineConfig, source: &Source, paced: bool) -> Result<
     let mut failure = None;
     while let Some(event) = pipeline.blocking_next_event() {
         match event {
-            PipelineEvent::Finished => break,
+            // The bench never asks for a restart.
+            PipelineEvent::Finished | PipelineEvent::Restartable { .. } => break,
             PipelineEvent::Failed { error, .. } => {
                 failure = Some(error);
                 break;
             }
-            PipelineEvent::Configured { .. } => {}
+            PipelineEvent::Configured { .. } | PipelineEvent::Graph { .. } => {}
         }
     }
     let stats = pipeline.stats();

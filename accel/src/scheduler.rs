@@ -395,7 +395,13 @@ mod tests {
 
     #[test]
     fn real_demand_of_a_source() {
-        let rung = |height, max_fps| RenditionSpec { height, bitrate_kbps: 500, codec: VideoCodec::H264, max_fps };
+        let rung = |height, max_fps| RenditionSpec {
+            height,
+            bitrate_kbps: 500,
+            codec: VideoCodec::H264,
+            max_fps,
+            when: Default::default(),
+        };
         let ladder = [rung(1080, None), rung(720, Some(30)), rung(360, None)];
         let mpix = |w: f64, h: f64, fps: f64| w * h * fps / 1e6;
         // (source, fps, sessions, encode, decode)
@@ -442,7 +448,13 @@ mod tests {
             frame_rate: None,
             bitrate: None,
         };
-        let ladder = [RenditionSpec { height: 240, bitrate_kbps: 400, codec: VideoCodec::H264, max_fps: None }];
+        let ladder = [RenditionSpec {
+            height: 240,
+            bitrate_kbps: 400,
+            codec: VideoCodec::H264,
+            max_fps: None,
+            when: Default::default(),
+        }];
         let cases = [
             (vec![video(Some((60, 1))), audio.clone()], Some(Demand::for_source(&ladder, (640, 360), 60.0))),
             (vec![video(Some((60_000, 1001)))], Some(Demand::for_source(&ladder, (640, 360), 60_000.0 / 1001.0))),
@@ -458,7 +470,13 @@ mod tests {
 
     #[test]
     fn nominal_demand_of_a_ladder() {
-        let rung = |height, max_fps| RenditionSpec { height, bitrate_kbps: 500, codec: VideoCodec::H264, max_fps };
+        let rung = |height, max_fps| RenditionSpec {
+            height,
+            bitrate_kbps: 500,
+            codec: VideoCodec::H264,
+            max_fps,
+            when: Default::default(),
+        };
         let d = Demand::for_rungs(&[rung(360, None), rung(240, Some(15)), rung(144, None)], 30.0);
         assert_eq!(d.sessions, 3);
         // 640x360x30 + 426x240x15 + 256x144x30

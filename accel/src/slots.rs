@@ -309,7 +309,13 @@ mod tests {
     #[test]
     fn a_lease_is_relet_for_the_real_source() {
         use media::RenditionSpec;
-        let rung = |height| RenditionSpec { height, bitrate_kbps: 1000, codec: VideoCodec::H264, max_fps: None };
+        let rung = |height| RenditionSpec {
+            height,
+            bitrate_kbps: 1000,
+            codec: VideoCodec::H264,
+            max_fps: None,
+            when: Default::default(),
+        };
         let ladder = [rung(1080), rung(720), rung(360)];
         let nominal = Demand::for_rungs(&ladder, crate::scheduler::NOMINAL_FPS);
         // The CPU holds 300 MPix/s, the GPU 3 sessions and 150 MPix/s.

@@ -9,7 +9,7 @@ use accel::{Backend, DeviceId, source};
 use media::{CodecConfig, RenditionSpec, StreamEvent, TrackKind, UnitReceiver, VideoCodec, unit_channel};
 
 fn rung(height: u32, bitrate_kbps: u32, codec: VideoCodec, max_fps: Option<u32>) -> RenditionSpec {
-    RenditionSpec { height, bitrate_kbps, codec, max_fps }
+    RenditionSpec { height, bitrate_kbps, codec, max_fps, when: Default::default() }
 }
 
 fn config(rungs: Vec<RenditionSpec>) -> PipelineConfig {
@@ -18,6 +18,7 @@ fn config(rungs: Vec<RenditionSpec>) -> PipelineConfig {
         backend: Backend::Software,
         device: DeviceId::cpu(),
         rungs,
+        picture: Default::default(),
         keyframe_interval: Duration::from_secs(1),
         preset: Some("ultrafast".into()),
         fail_after_frames: None,
@@ -108,7 +109,7 @@ fn ladder_rungs_share_keyframe_timestamps_and_never_upscale() {
         PipelineEvent::Configured { source, kept, dropped } => {
             assert_eq!(*source, (640, 360));
             assert_eq!(kept, &["360p", "240p", "144p15"]);
-            assert_eq!(dropped, &["720p"]);
+            assert_eq!(dropped, &[("720p".to_string(), "above the source's 360 lines".to_string())]);
         }
         other => panic!("first event {other:?}"),
     }
@@ -177,7 +178,7 @@ fn an_encoder_failure_hands_the_ladder_back_and_it_resumes() {
                     assert!(error.to_string().contains("injected"), "{error}");
                     break resume.expect("a movable failure hands the channels back");
                 }
-                PipelineEvent::Configured { .. } => {}
+                PipelineEvent::Configured { .. } | PipelineEvent::Graph { .. } => {}
                 other => panic!("{other:?}"),
             }
         }
@@ -237,7 +238,7 @@ fn a_tripped_fault_switch_fails_the_running_pipeline_once() {
                     assert!(error.to_string().contains("injected device loss (fault switch)"), "{error}");
                     break resume.expect("a device loss hands the channels back");
                 }
-                PipelineEvent::Configured { .. } => {}
+                PipelineEvent::Configured { .. } | PipelineEvent::Graph { .. } => {}
                 other => panic!("{other:?}"),
             }
         }
@@ -270,7 +271,7 @@ fn run_to_finish(mut pipeline: Pipeline) {
     loop {
         match pipeline.blocking_next_event() {
             Some(PipelineEvent::Finished) => break,
-            Some(PipelineEvent::Configured { .. }) => {}
+            Some(PipelineEvent::Configured { .. } | PipelineEvent::Graph { .. }) => {}
             other => panic!("{other:?}"),
         }
     }
@@ -380,4 +381,100 @@ fn each_available_hardware_backend_runs_a_ladder() {
             eprintln!("{what}: ladder ran (decode {:?}, scale {:?})", backend.hw_decode, backend.hw_scale);
         }
     }
+}
+
+/// Every picture control goes through FFmpeg's real filters (the graph text
+/// parses and runs): a cropped, rotated, flipped, mirrored, deinterlaced,
+/// deblocked, denoised and sharpened source comes out at the rotated size,
+/// and an output aspect letterboxes each rung to it; a rung whose condition
+/// the source does not meet is dropped with the reason.
+#[test]
+fn picture_processing_runs_through_libavfilter_and_conditions_drop_rungs() {
+    let source = source::generated(320, 180, 30, 1, 30).unwrap();
+    let picture: media::PictureProcessing = serde_json::from_str(
+        r#"{"deinterlace":"on","deblock":true,"denoise":"strong","crop":{"left":20,"right":20},"rotate":"90","flip":true,"mirror":true,"sharpen_percent":80}"#,
+    )
+    .unwrap();
+    let mut big_only = rung(144, 200, VideoCodec::H264, Some(15));
+    big_only.when = media::RungConditions { min_width: Some(1280), ..Default::default() };
+    let rungs = vec![rung(180, 400, VideoCodec::H264, None), rung(120, 200, VideoCodec::H264, None), big_only];
+    let (received, events, _) = run(PipelineConfig { picture, ..config(rungs) }, &source);
+    match &events[0] {
+        PipelineEvent::Configured { kept, dropped, .. } => {
+            assert_eq!(kept, &["180p", "120p"]);
+            assert_eq!(dropped, &[("144p15".to_string(), "source width 320 is below the minimum 1280".to_string())]);
+        }
+        other => panic!("first event {other:?}"),
+    }
+    assert!(matches!(events.last(), Some(PipelineEvent::Finished)), "{events:?}");
+    // 320x180 cropped to 280x180, turned: 180x280; rungs of 180 and 120 lines.
+    let sizes: Vec<_> = received[..2].iter().map(|r| r.tracks[0][0].resolution().unwrap()).collect();
+    assert_eq!(sizes, [(116, 180), (78, 120)]);
+    assert!(received[0].video_pts.len() >= 28, "frames out: {}", received[0].video_pts.len());
+
+    let letterboxed: media::PictureProcessing = serde_json::from_str(r#"{"aspect":"4:3","scaling":"fit"}"#).unwrap();
+    let rungs = vec![rung(180, 400, VideoCodec::H264, None)];
+    let (received, _, _) = run(PipelineConfig { picture: letterboxed, ..config(rungs) }, &source);
+    assert_eq!(received[0].tracks[0][0].resolution(), Some((240, 180)));
+}
+
+/// `Pipeline::restart` hands the channels back at the next input event, and
+/// the ladder resumed with new processing goes on in the same renditions:
+/// the encoders announce again (a discontinuity) at the rotated size.
+#[test]
+fn a_restart_hands_the_ladder_back_and_it_resumes_with_new_processing() {
+    let source = source::generated(320, 180, 30, 2, 30).unwrap();
+    let config = config(vec![rung(180, 300, VideoCodec::H264, None)]);
+    let (mut input_tx, input_rx) = unit_channel(8192);
+    let (outputs, renditions) = Outputs::for_rungs(&config.rungs, 8192).unwrap();
+    let consumers = consume(&config, renditions);
+    let pipeline = Pipeline::start(config.clone(), input_rx, outputs).unwrap();
+    let mut events = source.events.iter();
+    let mut fed_video = 0;
+    // Half the source, then the restart (seen at the next input event).
+    while fed_video < 30 {
+        match events.next().expect("the source has 60 frames") {
+            StreamEvent::Tracks(t) => input_tx.blocking_send_tracks(t.clone()).unwrap(),
+            StreamEvent::Unit(u) => {
+                fed_video += usize::from(u.kind == TrackKind::Video);
+                input_tx.send_unit(u.clone()).unwrap();
+            }
+        }
+    }
+    // The first half goes through the first configuration before the restart.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while pipeline.stats().decoded_frames < 25 {
+        assert!(std::time::Instant::now() < deadline, "the first half was not decoded");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    pipeline.restart();
+    let mut pipeline = pipeline;
+    let mut next = events.clone();
+    let mut polls = 0;
+    let resume = loop {
+        if let Some(StreamEvent::Unit(u)) = next.next() {
+            input_tx.send_unit(u.clone()).unwrap();
+        }
+        polls += 1;
+        assert!(polls < 5000, "no Restartable event");
+        match pipeline_event(&mut pipeline) {
+            Ok(PipelineEvent::Restartable { resume }) => break resume,
+            Ok(PipelineEvent::Configured { .. } | PipelineEvent::Graph { .. }) | Err(_) => {}
+            Ok(other) => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(resume.outputs.names().collect::<Vec<_>>(), ["180p"], "the output handed back");
+    let turned: media::PictureProcessing = serde_json::from_str(r#"{"rotate":"90"}"#).unwrap();
+    let resumed = Pipeline::resume(PipelineConfig { picture: turned, ..config }, resume).unwrap();
+    for event in next {
+        if let StreamEvent::Unit(u) = event {
+            input_tx.send_unit(u.clone()).unwrap();
+        }
+    }
+    drop(input_tx);
+    run_to_finish(resumed);
+    let received: Vec<Received> = consumers.into_iter().map(|c| c.join().unwrap()).collect();
+    let sizes: Vec<_> = received[0].tracks.iter().map(|t| t[0].resolution().unwrap()).collect();
+    assert_eq!(sizes, [(320, 180), (102, 180)], "announced again, turned (180 lines of a 180x320 picture)");
+    assert!(received[0].video_pts.windows(2).all(|w| w[0] < w[1]), "timestamps keep increasing across the restart");
 }

@@ -13,6 +13,7 @@ pub mod ladder;
 pub mod latency_mode;
 pub mod mpeg_audio;
 pub mod opus;
+pub mod processing;
 #[doc(hidden)]
 pub mod test_vectors;
 pub mod timebase;
@@ -24,8 +25,9 @@ pub use audio_codec::{AudioCodec, OtherAudioConfig};
 pub use av1::Av1Config;
 pub use codec::{AAC_FRAME_SAMPLES, AacConfig, AvcConfig, CodecConfig, CodecError};
 pub use hevc::HevcConfig;
-pub use ladder::{ChannelOutput, EncoderPolicy, Ladder, RenditionSpec, VideoCodec};
+pub use ladder::{ChannelOutput, EncoderPolicy, Ladder, RenditionSpec, RungConditions, VideoCodec};
 pub use latency_mode::LatencyMode;
+pub use processing::{Crop, Deinterlace, Denoise, PictureProcessing, Processing, Rotation, ScalingMode};
 pub use timebase::Timebase;
 pub use track::{TrackInfo, TrackKind};
 pub use unit::{Arrival, EncodedUnit, StreamEvent};

@@ -4,7 +4,7 @@
 
 use appliance::state::{Channel, NewChannel, RecordingSettings, Scope};
 use appliance::{Appliance, Config};
-use media::{ChannelOutput, EncoderPolicy, Ladder, LatencyMode, RenditionSpec, VideoCodec};
+use media::{ChannelOutput, EncoderPolicy, Ladder, LatencyMode, RenditionSpec};
 
 use crate::STEP_TIMEOUT;
 
@@ -49,10 +49,7 @@ pub fn test_config(data: &std::path::Path) -> Config {
 
 /// A ladder output of H.264 `rungs` (height, kbit/s), with the source when `include_source`.
 pub fn h264_ladder(rungs: &[(u32, u32)], include_source: bool) -> ChannelOutput {
-    let rungs = rungs
-        .iter()
-        .map(|&(height, bitrate_kbps)| RenditionSpec { height, bitrate_kbps, codec: VideoCodec::H264, max_fps: None })
-        .collect();
+    let rungs = rungs.iter().map(|&(height, bitrate_kbps)| RenditionSpec::h264(height, bitrate_kbps)).collect();
     ChannelOutput::Ladder { ladder: Ladder { rungs, include_source } }
 }
 

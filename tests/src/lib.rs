@@ -18,6 +18,7 @@ pub mod appliance;
 pub mod browser;
 pub mod edge;
 pub mod lossy_udp;
+pub mod measure;
 pub mod origin;
 pub mod picture;
 pub mod players;

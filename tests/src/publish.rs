@@ -27,6 +27,10 @@ pub struct Publish {
     pub audio_codec: PublishAudio,
     /// The video encoder (x264 unless a test asks for another).
     pub video_codec: PublishVideo,
+    /// A lavfi video source instead of `testsrc2` at `size` and `fps` (e.g. a still pattern).
+    pub pattern: Option<String>,
+    /// More video output options (filters, x264 flags, a declared bitrate).
+    pub video_args: Vec<String>,
 }
 
 /// Video codecs the test publisher can send.
@@ -87,6 +91,8 @@ impl Default for Publish {
             fps: 30,
             audio_codec: PublishAudio::Aac,
             video_codec: PublishVideo::H264,
+            pattern: None,
+            video_args: Vec::new(),
         }
     }
 }
@@ -107,7 +113,8 @@ impl Publish {
         }
         let mut maps = Vec::new();
         if self.video {
-            c.args(["-f", "lavfi", "-i", &format!("testsrc2=size={}:rate={}", self.size, self.fps)]);
+            let pattern = format!("testsrc2=size={}:rate={}", self.size, self.fps);
+            c.args(["-f", "lavfi", "-i", self.pattern.as_deref().unwrap_or(&pattern)]);
             maps.push(maps.len());
         }
         if self.audio {
@@ -142,6 +149,7 @@ impl Publish {
                     c.args(["-svtav1-params", "pred-struct=1:scd=0"]);
                 }
             }
+            c.args(&self.video_args);
         }
         if self.audio {
             c.args(self.audio_codec.args());

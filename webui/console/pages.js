@@ -3,6 +3,7 @@
 import { api, ApiProblem, session, signIn } from "./api.js";
 import { h, replace, toast, confirmDialog, duration, bytes, copyText } from "./dom.js";
 import { audioText, bitrate, encoderText, fps, inputText, moveText, videoText } from "./live.js";
+import { processingEditor } from "./processing.js";
 
 const POLL_MS = 2000;
 const enc = encodeURIComponent;
@@ -418,23 +419,38 @@ export function formPage(main, name) {
   fields.push({ prefix: "output", control: ladderRadio, error: outputError });
 
   let rungCount = 0;
-  const addRung = (height = 720, bitrate = 2500, codec = "h264", fps = "") => {
+  const addRung = (height = 720, bitrate = 2500, codec = "h264", fps = "", when = {}, scaling = "") => {
     const i = rungCount++;
     const err = h("div", { class: "error", id: `rung-${i}-error` });
     const hIn = h("input", { type: "number", id: `rung-${i}-height`, value: height, min: 64, max: 4320, step: 2, "aria-describedby": err.id });
     const bIn = h("input", { type: "number", id: `rung-${i}-bitrate`, value: bitrate, min: 64, max: 200000, "aria-describedby": err.id });
     const cIn = select(`rung-${i}-codec`, [["h264", "H.264"], ["hevc", "HEVC"]], codec);
     const fIn = h("input", { type: "number", id: `rung-${i}-fps`, value: fps, min: 1, max: 240, placeholder: "source", "aria-describedby": err.id });
+    const sIn = select(`rung-${i}-scaling`, [["", "Channel's"], ["fit", "Fit"], ["fill", "Fill"], ["stretch", "Stretch"]], scaling);
+    const mIn = h("input", { type: "number", id: `rung-${i}-min-height`, value: when.min_height ?? "", min: 1, max: 8192, placeholder: "any", "aria-describedby": err.id });
     const row = h("div", { class: "rung", "data-rung": "" },
       h("div", {}, h("label", { for: hIn.id }, "Height"), hIn),
       h("div", {}, h("label", { for: bIn.id }, "kbit/s"), bIn),
       h("div", {}, h("label", { for: cIn.id }, "Codec"), cIn),
       h("div", {}, h("label", { for: fIn.id }, "Max fps"), fIn),
+      h("div", {}, h("label", { for: mIn.id }, "Only for sources of at least (lines)"), mIn),
+      h("div", {}, h("label", { for: sIn.id }, "Scaling"), sIn),
       h("button", { type: "button", class: "ghost", "aria-label": `Remove rung ${i + 1}`, onclick: () => row.remove() }, "Remove"), err);
-    row.read = () => ({ height: Number(hIn.value), bitrate_kbps: Number(bIn.value), codec: cIn.value, max_fps: fIn.value ? Number(fIn.value) : null });
+    // The rendition's name (`media::RenditionSpec::name`), which the rung's own scaling mode is keyed by.
+    row.rendition = () => `${Number(hIn.value)}p${fIn.value ? Number(fIn.value) : ""}${cIn.value === "hevc" ? "-hevc" : ""}`;
+    row.scaling = () => sIn.value;
+    row.read = () => {
+      // Conditions the form does not show (set through the API) are kept.
+      const conditions = { ...when, min_height: mIn.value ? Number(mIn.value) : undefined };
+      const rung = { height: Number(hIn.value), bitrate_kbps: Number(bIn.value), codec: cIn.value, max_fps: fIn.value ? Number(fIn.value) : null };
+      if (Object.values(conditions).some((v) => v !== undefined && v !== null)) rung.when = conditions;
+      return rung;
+    };
     rungs.append(row);
   };
   const presetButtons = Object.entries(PRESETS).map(([label, list]) => h("button", { type: "button", class: "ghost", onclick: () => { rungs.replaceChildren(); list.forEach(([hh, b]) => addRung(hh, b)); } }, label));
+  const processing = processingEditor();
+  fields.push({ prefix: "processing", control: processing.element, error: processing.error });
   const syncOutput = () => { ladderBox.hidden = !ladderRadio.checked; if (ladderRadio.checked && !rungs.children.length) PRESETS["720p / 480p / 360p"].forEach(([hh, b]) => addRung(hh, b)); };
   passthrough.addEventListener("change", syncOutput);
   ladderRadio.addEventListener("change", syncOutput);
@@ -442,7 +458,8 @@ export function formPage(main, name) {
     h("div", { class: "row" }, h("span", { class: "muted" }, "Presets:"), presetButtons),
     rungs,
     h("div", { class: "row" }, h("button", { type: "button", class: "ghost", onclick: () => addRung() }, "Add rung"),
-      h("label", { class: "radio", for: "f-source" }, includeSource, "Also offer the source as published")));
+      h("label", { class: "radio", for: "f-source" }, includeSource, "Also offer the source as published")),
+    processing.element);
 
   const submit = h("button", { type: "submit" }, editing ? "Save" : "Create channel");
   const form = h("form", { class: "panel", novalidate: true, id: "channel-form" },
@@ -464,9 +481,12 @@ export function formPage(main, name) {
       latency.value = c.latency_mode;
       policy.value = c.encoder_policy;
       maxSeconds.value = c.max_session_seconds ?? "";
+      processing.set(c.processing);
       if (c.output.kind === "ladder") {
         ladderRadio.checked = true;
-        c.output.ladder.rungs.forEach((r) => addRung(r.height, r.bitrate_kbps, r.codec || "h264", r.max_fps ?? ""));
+        const own = (c.processing && c.processing.picture && c.processing.picture.rung_scaling) || {};
+        const name = (r) => `${r.height}p${r.max_fps ?? ""}${r.codec === "hevc" ? "-hevc" : ""}`;
+        c.output.ladder.rungs.forEach((r) => addRung(r.height, r.bitrate_kbps, r.codec || "h264", r.max_fps ?? "", r.when || {}, own[name(r)] || ""));
         includeSource.checked = c.output.ladder.include_source;
       }
       syncOutput();
@@ -485,14 +505,19 @@ export function formPage(main, name) {
     if (rung && rows[Number(rung[1])]) {
       const row = rows[Number(rung[1])];
       row.querySelector(".error").textContent = problem.message;
-      const input = row.querySelector(path.endsWith("bitrate_kbps") ? "input[id$=bitrate]" : path.endsWith("max_fps") ? "input[id$=fps]" : "input");
+      const input = row.querySelector(path.endsWith("bitrate_kbps") ? "input[id$=bitrate]" : path.endsWith("max_fps") ? "input[id$=fps]" : path.includes(".when.") ? "input[id$=min-height]" : "input");
       input.setAttribute("aria-invalid", "true");
       input.focus();
       return;
     }
     const match = fields.filter((f) => path && (path === f.prefix || path.startsWith(`${f.prefix}.`) || path.startsWith(`${f.prefix}[`)))
       .sort((a, b) => b.prefix.length - a.prefix.length)[0];
-    if (match) {
+    if (match && match.prefix === "processing" && problem.status !== 409) {
+      match.error.textContent = problem.message;
+      const control = processing.controlFor(path);
+      control.setAttribute("aria-invalid", "true");
+      control.focus();
+    } else if (match && match.prefix !== "processing") {
       match.error.textContent = problem.message;
       match.control.setAttribute("aria-invalid", "true");
       match.control.focus();
@@ -504,14 +529,28 @@ export function formPage(main, name) {
     const output = ladderRadio.checked
       ? { kind: "ladder", ladder: { rungs: [...rungs.querySelectorAll("[data-rung]")].map((r) => r.read()), include_source: includeSource.checked } }
       : { kind: "passthrough" };
-    const body = { latency_mode: latency.value, output, encoder_policy: policy.value, max_session_seconds: maxSeconds.value === "" ? null : Number(maxSeconds.value) };
+    // A pass-through channel decodes nothing: it has no picture processing.
+    const picture = processing.read();
+    const rows = [...rungs.querySelectorAll("[data-rung]")].filter((r) => r.scaling());
+    if (rows.length) picture.picture.rung_scaling = Object.fromEntries(rows.map((r) => [r.rendition(), r.scaling()]));
+    const body = { latency_mode: latency.value, output, encoder_policy: policy.value, max_session_seconds: maxSeconds.value === "" ? null : Number(maxSeconds.value), processing: ladderRadio.checked ? picture : { picture: {} } };
     submit.disabled = true;
-    try {
-      const saved = editing ? await api.patch(`/channels/${enc(name)}`, body) : await api.post("/channels", { name: nameInput.value, ...body, start: true });
+    const save = async (query = "") => {
+      const saved = editing ? await api.patch(`/channels/${enc(name)}${query}`, body) : await api.post("/channels", { name: nameInput.value, ...body, start: true });
       toast(editing ? "Saved" : `Channel ${saved.name} created`);
       location.hash = `#/channels/${enc(saved.name)}`;
+    };
+    try {
+      await save();
     } catch (e) {
-      if (e instanceof ApiProblem) showError(e); else formError.textContent = String(e);
+      if (e instanceof ApiProblem && e.status === 409 && e.field === "processing") {
+        // Live: the operator chooses to restart the running pipeline now (a discontinuity, no end of stream).
+        const restart = h("button", { type: "button", id: "restart-now", onclick: async () => {
+          restart.disabled = true;
+          try { await save("?restart=now"); } catch (again) { formError.textContent = again.message; }
+        } }, "Restart the live pipeline now");
+        replace(formError, e.message, " ", restart);
+      } else if (e instanceof ApiProblem) showError(e); else formError.textContent = String(e);
     } finally {
       submit.disabled = false;
     }

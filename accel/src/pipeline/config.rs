@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use media::RenditionSpec;
+use media::{PictureProcessing, RenditionSpec};
 
 use super::fault::FaultSwitch;
 use crate::device::{Backend, DeviceId};
@@ -20,6 +20,8 @@ pub struct PipelineConfig {
     pub device: DeviceId,
     /// The ladder's rungs; each names the output it writes (`RenditionSpec::name`, unique).
     pub rungs: Vec<RenditionSpec>,
+    /// The channel's picture processing, once before the split (and each rung's scaling mode).
+    pub picture: PictureProcessing,
     /// Keyframe cadence: the segment target.
     pub keyframe_interval: Duration,
     /// Encoder preset instead of the table's (tests and the bench use `ultrafast`).

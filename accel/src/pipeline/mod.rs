@@ -32,7 +32,9 @@
 //! | `rendition.rs` | the renditions by name: `Outputs` (writing ends) and `Rendition` (reading ends) |
 //! | `session.rs` | the session thread: tracks, which rungs run, frames and audio to the rung threads |
 //! | `decode.rs` | the one decoder of the source (on the device where the backend has one) |
-//! | `scale.rs` | the split + scale graph and `rung_size` |
+//! | `picture.rs` | the picture processing as graph text: the source chain before the split, each rung's fit/fill/stretch, per backend |
+//! | `scale.rs` | the graph: processing, split, a scaler per rung |
+//! | `rung_size.rs` | `rung_size`, a rung's picture size for a source |
 //! | `rung.rs` | one rung's encoder thread: encoder, frame-rate cap, track announcements, units out |
 //! | `fault.rs` | `Fault` and `FaultSwitch`, the injection for tests and drills |
 
@@ -40,8 +42,10 @@ mod config;
 mod decode;
 mod events;
 mod fault;
+mod picture;
 mod rendition;
 mod rung;
+mod rung_size;
 mod scale;
 mod session;
 mod stats;
@@ -63,7 +67,7 @@ pub(crate) use decode::open_decoder;
 pub use events::{PipelineEvent, Resume};
 pub use fault::{Fault, FaultSwitch};
 pub use rendition::{Outputs, Rendition};
-pub use scale::rung_size;
+pub use rung_size::rung_size;
 pub use stats::PipelineStats;
 use stats::Shared;
 
@@ -77,6 +81,7 @@ const EVENT_QUEUE: usize = 16;
 pub struct Pipeline {
     events: tokio::sync::mpsc::Receiver<PipelineEvent>,
     stop: Arc<AtomicBool>,
+    restart: Arc<AtomicBool>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
@@ -103,6 +108,7 @@ impl Pipeline {
         }
         let (events_tx, events) = tokio::sync::mpsc::channel(EVENT_QUEUE);
         let stop = Arc::new(AtomicBool::new(false));
+        let restart = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared {
             meters: Mutex::new(Vec::new()),
             decoded: AtomicU64::new(0),
@@ -110,7 +116,7 @@ impl Pipeline {
         });
         let name = format!("accel-{}", config.label);
         // Everything that touches libav, the device included, happens on the session thread.
-        let stop_flag = stop.clone();
+        let flags = (stop.clone(), restart.clone());
         let shared_stats = shared.clone();
         let thread = std::thread::Builder::new()
             .name(truncate_thread_name(name))
@@ -126,10 +132,10 @@ impl Pipeline {
                         }
                     },
                 };
-                session::Session::new(config, resume, hw, events_tx, stop_flag, shared_stats).run()
+                session::Session::new(config, resume, hw, events_tx, flags, shared_stats).run()
             })
             .map_err(|e| AccelError::Init(format!("cannot start the session thread: {e}")))?;
-        Ok(Pipeline { events, stop, shared, thread: Some(thread) })
+        Ok(Pipeline { events, stop, restart, shared, thread: Some(thread) })
     }
 
     /// The next event; `None` once the pipeline's thread has ended and every event was read.
@@ -155,6 +161,13 @@ impl Pipeline {
             input_drop_episodes: self.shared.input_drops.drop_episodes(),
             rungs: meters.iter().map(|m| m.snapshot()).collect(),
         }
+    }
+
+    /// Asks the pipeline to stop at the next input event and hand its input
+    /// and outputs back (`PipelineEvent::Restartable`), to be resumed with
+    /// another configuration (`Pipeline::resume`).
+    pub fn restart(&self) {
+        self.restart.store(true, Ordering::Relaxed);
     }
 
     /// Asks the threads to stop; they do at the next input event.
@@ -209,8 +222,15 @@ mod tests {
             device: DeviceId::cpu(),
             rungs: heights
                 .iter()
-                .map(|&height| RenditionSpec { height, bitrate_kbps: 300, codec: VideoCodec::H264, max_fps: None })
+                .map(|&height| RenditionSpec {
+                    height,
+                    bitrate_kbps: 300,
+                    codec: VideoCodec::H264,
+                    max_fps: None,
+                    when: Default::default(),
+                })
                 .collect(),
+            picture: Default::default(),
             keyframe_interval: Duration::from_secs(1),
             preset: None,
             fail_after_frames: None,

@@ -80,7 +80,7 @@ mod tests {
     use super::*;
 
     fn rung(height: u32, codec: VideoCodec, max_fps: Option<u32>) -> RenditionSpec {
-        RenditionSpec { height, bitrate_kbps: 500, codec, max_fps }
+        RenditionSpec { height, bitrate_kbps: 500, codec, max_fps, when: Default::default() }
     }
 
     #[test]

@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ffmpeg_next as ffmpeg;
-use media::{EncodedUnit, StreamEvent, Timebase, TrackInfo, TrackKind, UnitReceiver};
+use media::{EncodedUnit, ScalingMode, StreamEvent, Timebase, TrackInfo, TrackKind, UnitReceiver};
 
 use super::config::{EARLY_AUDIO, PipelineConfig};
 use super::decode::SourceDecoder;
 use super::events::{PipelineEvent, Resume};
+use super::picture::{self, SourceFacts};
 use super::rendition::Outputs;
 use super::rung::{RungEncoder, RungInput, Worker, WorkerExit};
 use super::scale::Scaler;
@@ -29,6 +30,14 @@ const MAX_SOURCE: (u32, u32) = (4096, 2304);
 /// Highest source frame rate accepted (60 fps, with NTSC and jitter slack).
 const MAX_SOURCE_FPS: f64 = 61.0;
 
+/// Why the session loop ended without an error.
+enum Ended {
+    /// The input ended or the pipeline was stopped.
+    Input,
+    /// `Pipeline::restart`: hand the channels back.
+    RestartAsked,
+}
+
 pub(super) struct Session {
     config: PipelineConfig,
     input: UnitReceiver,
@@ -36,6 +45,7 @@ pub(super) struct Session {
     outputs: Outputs,
     events: tokio::sync::mpsc::Sender<PipelineEvent>,
     stop: Arc<AtomicBool>,
+    restart: Arc<AtomicBool>,
     shared: Arc<Shared>,
     hw: Option<HwDevice>,
     source_tracks: Option<Arc<[TrackInfo]>>,
@@ -47,6 +57,8 @@ pub(super) struct Session {
     workers: Option<Vec<Option<Worker>>>,
     early_audio: VecDeque<EncodedUnit>,
     cadence: KeyframeCadence,
+    /// The last display-matrix rotation the source sent (clockwise quarter turns).
+    display_turns: u8,
 }
 
 impl Session {
@@ -55,7 +67,7 @@ impl Session {
         resume: Resume,
         hw: Option<HwDevice>,
         events: tokio::sync::mpsc::Sender<PipelineEvent>,
-        stop: Arc<AtomicBool>,
+        (stop, restart): (Arc<AtomicBool>, Arc<AtomicBool>),
         shared: Arc<Shared>,
     ) -> Self {
         let interval = Timebase::VIDEO.ticks(config.keyframe_interval);
@@ -64,6 +76,7 @@ impl Session {
             outputs: resume.outputs,
             events,
             stop,
+            restart,
             shared,
             decoder: SourceDecoder::new(config.label.clone(), config.device.clone(), hw.is_some()),
             hw,
@@ -74,6 +87,7 @@ impl Session {
             workers: None,
             early_audio: VecDeque::new(),
             cadence: KeyframeCadence::new(interval),
+            display_turns: 0,
             config,
         }
         .primed(resume.source_tracks)
@@ -92,9 +106,15 @@ impl Session {
         let events = self.events.clone();
         let outcome = self.run_loop();
         let event = match outcome {
-            Ok(()) => {
+            Ok(Ended::Input) => {
                 self.finish();
                 PipelineEvent::Finished
+            }
+            Ok(Ended::RestartAsked) => {
+                let outputs = self.stop_workers();
+                tracing::info!(channel = %self.config.label, "transcode stopped to restart with a new configuration");
+                let Session { input, source_tracks, .. } = self;
+                PipelineEvent::Restartable { resume: Resume { input, outputs, source_tracks } }
             }
             Err(error) => {
                 let movable = error.is_movable();
@@ -109,9 +129,12 @@ impl Session {
         let _ = events.blocking_send(event);
     }
 
-    fn run_loop(&mut self) -> Result<(), AccelError> {
+    fn run_loop(&mut self) -> Result<Ended, AccelError> {
         while !self.stop.load(Ordering::Relaxed) {
-            let Some(event) = self.input.blocking_recv() else { return Ok(()) };
+            if self.restart.load(Ordering::Relaxed) {
+                return Ok(Ended::RestartAsked);
+            }
+            let Some(event) = self.input.blocking_recv() else { return Ok(Ended::Input) };
             match event {
                 StreamEvent::Tracks(tracks) => self.on_tracks(tracks)?,
                 StreamEvent::Unit(unit) if Some(unit.track) == self.video_track => self.on_video(unit)?,
@@ -119,7 +142,7 @@ impl Session {
                 StreamEvent::Unit(_) => {}
             }
         }
-        Ok(())
+        Ok(Ended::Input)
     }
 
     fn on_tracks(&mut self, tracks: Arc<[TrackInfo]>) -> Result<(), AccelError> {
@@ -173,11 +196,18 @@ impl Session {
                 "{width}x{height} is larger than the 3840x2160 this appliance accepts"
             )));
         }
-        if self.workers.is_none() {
-            self.start_workers(width, height)?;
+        if let Some(turns) = picture::display_matrix_turns(&frame) {
+            self.display_turns = turns;
         }
-        if !self.scaler.as_ref().is_some_and(|s| s.fits(&frame)) {
-            self.scaler = Some(self.build_scaler(&frame)?);
+        let facts = SourceFacts::of(&frame, self.display_turns);
+        if self.workers.is_none() {
+            self.start_workers(&facts)?;
+        }
+        if !self.scaler.as_ref().is_some_and(|s| s.fits(&frame, &facts)) {
+            let scaler = self.build_scaler(&frame, facts)?;
+            let (graph, cpu_steps) = (scaler.spec().to_string(), scaler.cpu_steps().to_vec());
+            self.scaler = Some(scaler);
+            let _ = self.events.blocking_send(PipelineEvent::Graph { graph, cpu_steps });
         }
         let forced = self.cadence.decide(pts, frame.is_key());
         frame.set_pts(Some(pts));
@@ -191,30 +221,40 @@ impl Session {
     }
 
     /// The graph for `frame`'s size and format, scaling to every running rung.
-    fn build_scaler(&self, frame: &ffmpeg::frame::Video) -> Result<Scaler, AccelError> {
+    fn build_scaler(&self, frame: &ffmpeg::frame::Video, facts: SourceFacts) -> Result<Scaler, AccelError> {
         let workers = self.workers.as_ref().expect("workers start before the scaler");
-        let rungs: Vec<(usize, u32)> = workers
+        let rungs: Vec<(usize, u32, ScalingMode)> = workers
             .iter()
             .enumerate()
             .filter(|(_, w)| w.is_some())
-            .map(|(i, _)| (i, self.config.rungs[i].height))
+            .map(|(i, _)| {
+                let rung = &self.config.rungs[i];
+                (i, rung.height, self.config.picture.scaling_for(&rung.name()))
+            })
             .collect();
-        Scaler::build(frame, self.config.backend, self.hw.as_ref(), &rungs)
+        Scaler::build(frame, facts, &self.config.picture, self.config.backend, self.hw.as_ref(), &rungs)
     }
 
-    /// Decides which rungs run for a `width`x`height` source and starts their threads.
-    fn start_workers(&mut self, width: u32, height: u32) -> Result<(), AccelError> {
-        let source_fps = self
-            .video_track
-            .and_then(|i| self.source_tracks.as_ref()?[i].frame_rate)
-            .filter(|(n, d)| *n > 0 && *d > 0)
-            .unwrap_or((30, 1));
+    /// Decides which rungs run for the source and starts their threads: a
+    /// rung runs when the picture (after crop and rotation) is at least as
+    /// tall and the source meets the rung's conditions.
+    fn start_workers(&mut self, facts: &SourceFacts) -> Result<(), AccelError> {
+        let (width, height) = (facts.width, facts.height);
+        let video = self.video_track.and_then(|i| self.source_tracks.as_ref().map(|t| t[i].clone()));
+        let source_fps = video.as_ref().and_then(|v| v.frame_rate).filter(|(n, d)| *n > 0 && *d > 0).unwrap_or((30, 1));
+        let source_kbps = video.as_ref().and_then(|v| v.bitrate).map(|b| b / 1000);
+        let ((_, picture_height), _) = picture::picture_geometry(&self.config.picture, facts);
         let mut workers = Vec::with_capacity(self.config.rungs.len());
         let (mut kept, mut dropped) = (Vec::new(), Vec::new());
         for (index, spec) in self.config.rungs.clone().into_iter().enumerate() {
             let output = self.outputs.take(&spec.name());
-            let Some(output) = output.filter(|_| spec.height <= height) else {
-                dropped.push(spec.name());
+            let why = if spec.height > picture_height {
+                Some(format!("above the source's {picture_height} lines"))
+            } else {
+                spec.when.unmet(width, height, source_kbps)
+            };
+            let Some(output) = output.filter(|_| why.is_none()) else {
+                dropped.push((spec.name(), why.unwrap_or_else(|| "its consumer left".into())));
                 workers.push(None); // dropping the output ends that rendition with no media
                 continue;
             };

@@ -32,7 +32,7 @@ pub fn parse_ladder(text: &str) -> Result<Ladder, String> {
             Some("hevc") => VideoCodec::Hevc,
             Some(other) => return Err(format!("{item}: codec {other} (h264 or hevc)")),
         };
-        ladder.rungs.push(RenditionSpec { height, bitrate_kbps, codec, max_fps: fps });
+        ladder.rungs.push(RenditionSpec { height, bitrate_kbps, codec, max_fps: fps, when: Default::default() });
     }
     if ladder.rungs.is_empty() {
         return Err("a ladder needs at least one rung, e.g. 360:800,240:400".into());

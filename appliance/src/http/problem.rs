@@ -191,6 +191,9 @@ impl From<StoreError> for ApiError {
             }
             StoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
             StoreError::Invalid { field, reason } => ApiError::field(field, reason),
+            StoreError::LiveChange { field, .. } => {
+                ApiError { kind: ProblemKind::Conflict, detail: e.to_string(), field: Some(field.to_string()) }
+            }
             StoreError::Busy { .. } => {
                 tracing::warn!(error = %e, "api: state database busy");
                 ApiError::new(ProblemKind::Unavailable, "the state database is busy")

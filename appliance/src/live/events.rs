@@ -14,8 +14,12 @@ use crate::state::{OnAir, SwitchReason};
 pub enum SessionEvent {
     /// The packager published the session's first part: players can watch.
     Viewable,
-    /// The ladder runs `kept` (`dropped`: rungs above the source's size) on a slot.
-    EncoderPlaced { backend: Backend, device: DeviceId, kept: Vec<String>, dropped: Vec<String> },
+    /// The ladder runs `kept` on a slot; `dropped`: (rung, why) for rungs above
+    /// the source's size or whose conditions the source does not meet.
+    EncoderPlaced { backend: Backend, device: DeviceId, kept: Vec<String>, dropped: Vec<(String, String)> },
+    /// The ladder's filter graph was (re)built: its text, and the processing
+    /// steps on the CPU although the ladder runs on a device.
+    FilterGraph { graph: String, cpu_steps: Vec<String> },
     /// The ladder moved to another slot after `error`; a discontinuity in every rendition.
     EncoderMoved { from: DeviceId, to: DeviceId, backend: Backend, error: String, at: SystemTime },
     /// The processing (audio stage, ladder) cannot go on: the session ends with this reason.

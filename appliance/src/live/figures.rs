@@ -237,12 +237,29 @@ pub struct EncoderPlacement {
     pub device: Option<String>,
     /// The rungs running (rendition names).
     pub kept: Vec<String>,
-    /// The rungs dropped because they are above the source's height.
+    /// The rungs dropped (rendition names): above the source's height, or a condition of the rung
+    /// that the source does not meet.
     pub dropped: Vec<String>,
+    /// Why each rung in `dropped` was dropped, in the same order.
+    pub dropped_why: Vec<DroppedRung>,
+    /// The filter graph the ladder runs now (FFmpeg syntax: the channel's processing, the split,
+    /// each rung's scaling); null for pass-through and until the first frame.
+    pub filter_graph: Option<String>,
+    /// Processing steps that run on the CPU although the ladder runs on a device: their cost is CPU
+    /// time (empty on the CPU backend, where everything does).
+    pub cpu_steps: Vec<String>,
     /// Moves to another slot after encoder or device failures in this session.
     pub moves: u32,
     /// The latest such move.
     pub last_move: Option<EncoderMove>,
+}
+
+/// A rung the ladder does not run in this session, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct DroppedRung {
+    pub rendition: String,
+    /// E.g. `above the source's 360 lines`, `source height 480 is below the minimum 1080`.
+    pub reason: String,
 }
 
 /// A ladder moved to another slot after an encoder or device failure.
@@ -309,6 +326,9 @@ impl SessionFigures {
             device: None,
             kept: vec!["source".into()],
             dropped: Vec::new(),
+            dropped_why: Vec::new(),
+            filter_graph: None,
+            cpu_steps: Vec::new(),
             moves: 0,
             last_move: None,
         });
@@ -340,19 +360,33 @@ impl SessionFigures {
         }
     }
 
-    /// The ladder runs `kept` (and dropped `dropped`) on `backend`/`device`.
-    pub fn placed(&self, backend: Backend, device: &DeviceId, kept: Vec<String>, dropped: Vec<String>) {
+    /// The ladder runs `kept` (and dropped `dropped`: (rendition, why)) on `backend`/`device`.
+    pub fn placed(&self, backend: Backend, device: &DeviceId, kept: Vec<String>, dropped: Vec<(String, String)>) {
         let mut placement = lock(&self.placement);
         let (moves, last_move) = placement.as_ref().map_or((0, None), |p| (p.moves, p.last_move.clone()));
+        let (filter_graph, cpu_steps) =
+            placement.as_ref().map_or((None, Vec::new()), |p| (p.filter_graph.clone(), p.cpu_steps.clone()));
         *placement = Some(EncoderPlacement {
             mode: PlacementMode::Transcode,
             backend: Some(backend.to_string()),
             device: Some(device.to_string()),
             kept,
-            dropped,
+            dropped: dropped.iter().map(|(name, _)| name.clone()).collect(),
+            dropped_why: dropped.into_iter().map(|(rendition, reason)| DroppedRung { rendition, reason }).collect(),
+            filter_graph,
+            cpu_steps,
             moves,
             last_move,
         });
+    }
+
+    /// The ladder's filter graph was (re)built.
+    pub fn filter_graph(&self, graph: &str, cpu_steps: &[String]) {
+        let mut placement = lock(&self.placement);
+        if let Some(p) = placement.as_mut() {
+            p.filter_graph = Some(graph.to_string());
+            p.cpu_steps = cpu_steps.to_vec();
+        }
     }
 
     /// The ladder moved from `from` to `to` after `reason`; returns the move
@@ -377,6 +411,9 @@ impl SessionFigures {
             device: None,
             kept: Vec::new(),
             dropped: Vec::new(),
+            dropped_why: Vec::new(),
+            filter_graph: None,
+            cpu_steps: Vec::new(),
             moves: 0,
             last_move: None,
         });
@@ -509,7 +546,12 @@ mod tests {
     fn placement_follows_the_ladder_and_its_moves() {
         let live = SessionFigures::new("cam", "s1", false, Instant::now());
         assert_eq!(live.placement(), None, "a ladder is placed once it starts");
-        live.placed(Backend::Nvenc, &DeviceId::new("cuda:0"), vec!["360p".into()], vec!["720p".into()]);
+        live.placed(
+            Backend::Nvenc,
+            &DeviceId::new("cuda:0"),
+            vec!["360p".into()],
+            vec![("720p".into(), "above".into())],
+        );
         let moved = live.moved(
             &DeviceId::new("cuda:0"),
             EncoderSlot::new(Backend::Software, &DeviceId::cpu()),
@@ -522,7 +564,7 @@ mod tests {
         assert_eq!((p.backend.as_deref(), p.device.as_deref(), p.moves), (Some("software"), Some("cpu"), 1));
         assert_eq!((p.kept.as_slice(), p.dropped.as_slice()), (&["360p".to_string()][..], &["720p".to_string()][..]));
         // The restarted pipeline reports its rungs again: the moves stay counted.
-        live.placed(Backend::Software, &DeviceId::cpu(), vec!["360p".into()], vec!["720p".into()]);
+        live.placed(Backend::Software, &DeviceId::cpu(), vec!["360p".into()], vec![("720p".into(), "above".into())]);
         assert_eq!(live.placement().unwrap().moves, 1);
         let passthrough = SessionFigures::new("cam", "s2", true, Instant::now()).placement().unwrap();
         assert_eq!((passthrough.mode, passthrough.backend), (PlacementMode::Passthrough, None));

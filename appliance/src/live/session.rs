@@ -93,6 +93,8 @@ enum Processing {
         input: Option<UnitSender>,
         tracks: tokio::sync::watch::Sender<super::transcode::Announced>,
         faults: FaultSwitch,
+        /// New picture processing restarts the running ladder with it.
+        picture: tokio::sync::watch::Sender<media::PictureProcessing>,
         /// Whether the ladder offers the source as a rendition too.
         source: bool,
     },
@@ -178,7 +180,10 @@ pub async fn run(
         ChannelOutput::Passthrough => (Processing::Passthrough, Vec::new(), vec!["source".to_string()]),
         ChannelOutput::Ladder { ladder } => {
             let started = match deps.transcoder.lease(ladder, spec.channel.encoder_policy).await {
-                Ok(lease) => lease.start(&channel, spec.keyframe_interval, events.clone()),
+                Ok(lease) => {
+                    let picture = spec.channel.processing.picture.clone();
+                    lease.start(&channel, spec.keyframe_interval, picture, events.clone())
+                }
                 Err(e) => Err(e),
             };
             let stage = match started {
@@ -198,14 +203,15 @@ pub async fn run(
                     return;
                 }
             };
-            let LadderStage { input, tracks, renditions, faults, run } = stage;
+            let LadderStage { input, tracks, renditions, faults, picture, run } = stage;
             spec.figures.count_drops(input.stats());
             stages.spawn(async move { (Stage::Ladder, run.await) }.instrument(tracing::info_span!("ladder")));
             let mut names: Vec<String> = renditions.iter().map(|r| r.name.clone()).collect();
             if ladder.include_source {
                 names.push("source".to_string());
             }
-            let processing = Processing::Ladder { input: Some(input), tracks, faults, source: ladder.include_source };
+            let processing =
+                Processing::Ladder { input: Some(input), tracks, faults, picture, source: ladder.include_source };
             (processing, renditions, names)
         }
     };
@@ -278,6 +284,17 @@ impl Running {
                             Processing::Passthrough => false,
                         };
                         let _ = reply.send(tripped);
+                    }
+                    Some(SessionCommand::Reprocess(processing, reply)) => {
+                        let restarted = match &self.processing {
+                            Processing::Ladder { picture, .. } => {
+                                tracing::info!(picture = ?processing.picture, "restarting the ladder with new processing");
+                                picture.send_replace(processing.picture);
+                                true
+                            }
+                            Processing::Passthrough => false,
+                        };
+                        let _ = reply.send(restarted);
                     }
                     None => break Ending::End(EndReason::ApplianceShutdown),
                 },
@@ -474,6 +491,10 @@ impl Running {
         let ending = match &event {
             SessionEvent::EncoderPlaced { backend, device, kept, dropped } => {
                 self.figures.placed(*backend, device, kept.clone(), dropped.clone());
+                None
+            }
+            SessionEvent::FilterGraph { graph, cpu_steps } => {
+                self.figures.filter_graph(graph, cpu_steps);
                 None
             }
             SessionEvent::EncoderMoved { from, to, backend, error, at } => {

@@ -48,7 +48,8 @@ const SESSION_COMMANDS: usize = 16;
 enum Command {
     /// Start a session for a granted publish; the reply is the sink ingest feeds, or the refusal.
     Start {
-        channel: Channel,
+        /// Boxed: a channel record is large next to the other commands.
+        channel: Box<Channel>,
         record: Session,
         /// The key it published with, which says whether it is the primary or the backup input.
         stream_key: String,
@@ -63,6 +64,8 @@ enum Command {
     Attach { channel: String, output: Box<dyn Output>, reply: oneshot::Sender<Result<(), String>> },
     /// Trip a failure in `channel`'s ladder; replies whether one ran.
     InjectFault { channel: String, fault: Fault, reply: oneshot::Sender<bool> },
+    /// Restart `channel`'s running ladder (of session `session`) with new processing.
+    Reprocess { channel: String, session: String, processing: media::Processing, reply: oneshot::Sender<bool> },
     /// Answers at once: the readiness probe's proof that the owner task takes commands.
     Ping { reply: oneshot::Sender<()> },
     /// A publish on `channel`'s other stream key joins its session in progress as `role`.
@@ -137,7 +140,7 @@ impl Supervisor {
         peer: SocketAddr,
     ) -> Result<UnitSender, Refusal> {
         let refused = || Refusal::new(RefusalKind::Unavailable, "the appliance is shutting down");
-        self.ask(|reply| Command::Start { channel, record, stream_key, peer, reply })
+        self.ask(|reply| Command::Start { channel: Box::new(channel), record, stream_key, peer, reply })
             .await
             .unwrap_or_else(|| Err(refused()))
     }
@@ -180,6 +183,14 @@ impl Supervisor {
     pub async fn inject_fault(&self, channel: &str, fault: Fault) -> bool {
         let channel = channel.to_string();
         self.ask(|reply| Command::InjectFault { channel, fault, reply }).await.unwrap_or(false)
+    }
+
+    /// Restarts the ladder of `channel`'s session `session` with `processing`
+    /// (the API's `?restart=now`): every rendition continues after a
+    /// discontinuity, with no end of stream. Returns whether a ladder took it.
+    pub async fn reprocess(&self, channel: &str, session: &str, processing: media::Processing) -> bool {
+        let (channel, session) = (channel.to_string(), session.to_string());
+        self.ask(|reply| Command::Reprocess { channel, session, processing, reply }).await.unwrap_or(false)
     }
 
     /// Whether the supervisor's task answers a command within `within` (the readiness probe).
@@ -301,7 +312,7 @@ impl Owner {
     fn handle(&mut self, command: Command) {
         match command {
             Command::Start { channel, record, stream_key, peer, reply } => {
-                self.start(channel, record, &stream_key, peer, reply)
+                self.start(*channel, record, &stream_key, peer, reply)
             }
             Command::End { channel, session, ending, reply } => {
                 let entry = self.registry.get(&channel).filter(|e| session.as_ref().is_none_or(|s| *s == e.session));
@@ -350,6 +361,22 @@ impl Owner {
             },
             Command::Ping { reply } => {
                 let _ = reply.send(());
+            }
+            Command::Reprocess { channel, session, processing, reply } => {
+                match self.registry.get(&channel).filter(|e| e.session == session) {
+                    Some(entry) => {
+                        if let Err(
+                            mpsc::error::TrySendError::Full(SessionCommand::Reprocess(_, reply))
+                            | mpsc::error::TrySendError::Closed(SessionCommand::Reprocess(_, reply)),
+                        ) = entry.control.try_send(SessionCommand::Reprocess(processing, reply))
+                        {
+                            let _ = reply.send(false);
+                        }
+                    }
+                    None => {
+                        let _ = reply.send(false);
+                    }
+                }
             }
             Command::InjectFault { channel, fault, reply } => match self.registry.get(&channel) {
                 Some(entry) => {

@@ -24,7 +24,10 @@ use accel::pipeline::{FaultSwitch, INPUT_QUEUE, Outputs, Pipeline, PipelineConfi
 use accel::probe::ProbeReport;
 use accel::scheduler::{Demand, NOMINAL_FPS};
 use accel::{AccelError, Calibration, Lease, SlotPool};
-use media::{ChannelOutput, EncoderPolicy, Ladder, RenditionSpec, TrackInfo, TrackKind, UnitSender, unit_channel};
+use media::{
+    ChannelOutput, EncoderPolicy, Ladder, PictureProcessing, RenditionSpec, TrackInfo, TrackKind, UnitSender,
+    unit_channel,
+};
 use tokio::sync::{mpsc, watch};
 
 use super::events::SessionEvent;
@@ -136,17 +139,22 @@ pub struct LadderStage {
     pub renditions: Vec<Rendition>,
     /// Trips a failure in the running ladder (tests and failover drills).
     pub faults: FaultSwitch,
+    /// New picture processing for the running ladder: it restarts with it
+    /// (a discontinuity in every rendition, no end of stream).
+    pub picture: watch::Sender<PictureProcessing>,
     /// The supervision: `Ok` when the publish ended, `Err` with the reason when the ladder cannot go on.
     pub run: std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>,
 }
 
 impl LadderLease {
-    /// Starts supervising the ladder; the pipeline itself starts at the
-    /// source's first video announcement. `label` names threads and logs.
+    /// Starts supervising the ladder with `picture` processing; the pipeline
+    /// itself starts at the source's first video announcement. `label` names
+    /// threads and logs.
     pub fn start(
         self,
         label: &str,
         keyframe_interval: Duration,
+        picture: PictureProcessing,
         events: mpsc::Sender<SessionEvent>,
     ) -> Result<LadderStage, AccelError> {
         let (input, input_rx) = unit_channel(INPUT_QUEUE);
@@ -157,16 +165,18 @@ impl LadderLease {
             backend: self.lease.backend(),
             device: self.lease.device().clone(),
             rungs: self.ladder.rungs.clone(),
+            picture: picture.clone(),
             keyframe_interval,
             preset: None,
             fail_after_frames: None,
             faults: faults.clone(),
         };
         let (tracks, announced) = watch::channel(None);
-        let supervised = Supervised { pool: self.pool, demand: self.demand, policy: self.policy, events };
+        let (picture, pictures) = watch::channel(picture);
+        let supervised = Supervised { pool: self.pool, demand: self.demand, policy: self.policy, events, pictures };
         let resume = Resume { input: input_rx, outputs, source_tracks: None };
         let run = Box::pin(supervised.run(self.lease, config, resume, announced));
-        Ok(LadderStage { input, tracks, renditions, faults, run })
+        Ok(LadderStage { input, tracks, renditions, faults, picture, run })
     }
 }
 
@@ -191,6 +201,8 @@ struct Supervised {
     demand: Demand,
     policy: EncoderPolicy,
     events: mpsc::Sender<SessionEvent>,
+    /// The picture processing to run; a change restarts the pipeline with it.
+    pictures: watch::Receiver<PictureProcessing>,
 }
 
 impl Supervised {
@@ -226,6 +238,7 @@ impl Supervised {
         let mut tick = tokio::time::interval(STATS_INTERVAL);
         tick.tick().await;
         let mut tracks_open = true;
+        let mut pictures_open = true;
         let mut moves = 0;
         loop {
             let event = tokio::select! {
@@ -240,10 +253,18 @@ impl Supervised {
                     self.resize(&mut lease, &config.rungs, announced.as_deref());
                     continue;
                 }
+                changed = self.pictures.changed(), if pictures_open => {
+                    pictures_open = changed.is_ok();
+                    if pictures_open {
+                        // Applied when the pipeline hands its channels back (`Restartable`).
+                        pipeline.restart();
+                    }
+                    continue;
+                }
             };
             match event {
                 Some(PipelineEvent::Configured { source, kept, dropped }) => {
-                    tracing::info!(source = ?source, kept = ?kept, dropped_above_source = ?dropped, "ladder running");
+                    tracing::info!(source = ?source, kept = ?kept, dropped = ?dropped, "ladder running");
                     let placed = SessionEvent::EncoderPlaced {
                         backend: lease.backend(),
                         device: lease.device().clone(),
@@ -278,6 +299,18 @@ impl Supervised {
                         at: SystemTime::now(),
                     };
                     let _ = self.events.send(moved).await;
+                }
+                Some(PipelineEvent::Graph { graph, cpu_steps }) => {
+                    if !cpu_steps.is_empty() {
+                        tracing::info!(?cpu_steps, backend = %lease.backend(), "picture processing runs these steps on the CPU");
+                    }
+                    let _ = self.events.send(SessionEvent::FilterGraph { graph, cpu_steps }).await;
+                }
+                Some(PipelineEvent::Restartable { resume }) => {
+                    config.picture = self.pictures.borrow_and_update().clone();
+                    pipeline = Pipeline::resume(config.clone(), resume)
+                        .map_err(|e| format!("the ladder could not restart with its new processing: {e}"))?;
+                    tracing::info!(picture = ?config.picture, "ladder restarted with new processing (a discontinuity in every rendition)");
                 }
                 Some(PipelineEvent::Failed { error, .. }) if error.is_closed() => return Ok(()),
                 Some(PipelineEvent::Failed { error, .. }) => {

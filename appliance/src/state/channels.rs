@@ -10,7 +10,7 @@ use redb::{ReadTransaction, ReadableTable};
 use super::error::StoreError;
 use super::lifecycle::{self, ChannelState, EndReason, Event, Lifecycle};
 use super::page::Page;
-use super::records::channel::{validate_max_session, validate_output, validate_srt_passphrase};
+use super::records::channel::{validate_max_session, validate_output, validate_processing, validate_srt_passphrase};
 use super::records::{Channel, ChannelPatch, EventType, NewChannel, Snapshot, validate_name};
 use super::rows::{append_event, decode, finish_session, lifecycle_of, load_channel as load, save_channel as save};
 use super::store::Store;
@@ -30,6 +30,7 @@ impl Store {
     pub fn create_channel(&self, new: NewChannel, start: bool) -> Result<Channel, StoreError> {
         validate_name(&new.name)?;
         validate_output(&new.output)?;
+        validate_processing(&new.processing, &new.output)?;
         validate_max_session(new.max_session_seconds)?;
         validate_srt_passphrase(new.srt_passphrase.as_deref())?;
         new.recording.validate()?;
@@ -40,6 +41,7 @@ impl Store {
             latency_mode: new.latency_mode,
             output: new.output,
             encoder_policy: new.encoder_policy,
+            processing: new.processing,
             max_session_seconds: new.max_session_seconds,
             recording: new.recording,
             state: ChannelState::Idle,
@@ -179,6 +181,15 @@ impl Store {
             if let Some(passphrase) = patch.srt_passphrase {
                 channel.srt_passphrase = passphrase;
             }
+            if let Some(processing) = patch.processing {
+                // A live ladder runs the processing it started with: changing
+                // it means restarting the pipeline, which the caller must ask for.
+                if processing != channel.processing && channel.current_session.is_some() && !patch.restart_now {
+                    return Err(StoreError::LiveChange { channel: name.to_string(), field: "processing" });
+                }
+                channel.processing = processing;
+            }
+            validate_processing(&channel.processing, &channel.output)?;
             channel.updated_ms = clock::now_ms();
             save(tx, &channel)?;
             append_event(tx, EventType::ChannelUpdated, name, Snapshot::Channel(Box::new(channel.clone())))?;

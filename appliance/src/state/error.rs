@@ -20,6 +20,11 @@ pub enum StoreError {
     Refused { what: &'static str, id: String, refusal: Refusal },
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
+    /// A change that would alter a live session's pipeline, asked without restarting it.
+    #[error(
+        "channel {channel:?} is live: {field} would change its running pipeline; it applies from the next session, or add ?restart=now to restart the pipeline now (a discontinuity, no end of stream)"
+    )]
+    LiveChange { channel: String, field: &'static str },
     /// Another process holds the file (redb lets one process open it at a
     /// time): a running `appliance serve` that did not answer on its control
     /// socket, or another command. Nothing was read or changed.

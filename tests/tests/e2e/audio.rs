@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use appliance::state::NewChannel;
-use media::{ChannelOutput, EncoderPolicy, Ladder, LatencyMode, RenditionSpec, VideoCodec};
+use media::{ChannelOutput, EncoderPolicy, Ladder, LatencyMode, RenditionSpec};
 use support::{Publish, PublishAudio, TestAppliance, attributes, finish, have_ffmpeg, probe};
 
 /// Seconds each test publishes.
@@ -22,7 +22,7 @@ const MAX_START_GAP: f64 = 0.1;
 fn ladder_channel(app: &TestAppliance, name: &str) -> appliance::state::Channel {
     let rungs = [(360, 800), (240, 400)]
         .into_iter()
-        .map(|(height, bitrate_kbps)| RenditionSpec { height, bitrate_kbps, codec: VideoCodec::H264, max_fps: None })
+        .map(|(height, bitrate_kbps)| RenditionSpec::h264(height, bitrate_kbps))
         .collect();
     let new = NewChannel {
         name: name.to_string(),

@@ -45,6 +45,7 @@ async fn an_operator_watches_live_figures_copies_urls_manages_tokens_and_webhook
         bitrate_kbps,
         codec: VideoCodec::H264,
         max_fps: None,
+        when: Default::default(),
     });
     let ladder = NewChannel {
         name: LADDER.into(),

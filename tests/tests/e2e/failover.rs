@@ -280,7 +280,13 @@ async fn a_ladder_channel_fails_over_to_its_backup_and_back_without_a_discontinu
         return;
     }
     let app = start_appliance().await;
-    let rungs = vec![RenditionSpec { height: 144, bitrate_kbps: 300, codec: VideoCodec::H264, max_fps: None }];
+    let rungs = vec![RenditionSpec {
+        height: 144,
+        bitrate_kbps: 300,
+        codec: VideoCodec::H264,
+        max_fps: None,
+        when: Default::default(),
+    }];
     let new = NewChannel {
         name: "ladder".into(),
         latency_mode: LatencyMode::UltraLow,

@@ -246,7 +246,13 @@ async fn hevc_rung_is_packaged_as_hvc1() {
         return;
     }
     let app = TestAppliance::start().await;
-    let rung = RenditionSpec { height: 144, bitrate_kbps: 200, codec: VideoCodec::Hevc, max_fps: None };
+    let rung = RenditionSpec {
+        height: 144,
+        bitrate_kbps: 200,
+        codec: VideoCodec::Hevc,
+        max_fps: None,
+        when: Default::default(),
+    };
     let new = NewChannel {
         name: "hevc".to_string(),
         latency_mode: LatencyMode::UltraLow,

@@ -24,6 +24,7 @@ mod ladder;
 mod metrics;
 mod outputs;
 mod player;
+mod processing;
 mod recording;
 mod restream;
 mod rtmps;

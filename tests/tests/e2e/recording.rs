@@ -19,7 +19,7 @@ use std::time::Duration;
 use appliance::recordings::retention::Quota;
 use appliance::recordings::{Catalog, Layout, Recording};
 use appliance::state::{EventType, RecordingState, Scope, Snapshot, Store};
-use media::{ChannelOutput, Ladder, RenditionSpec, VideoCodec};
+use media::{ChannelOutput, Ladder, RenditionSpec};
 use support::{MediaPlaylist, Publish, STEP_TIMEOUT, TestAppliance, eventually, finish, have_ffmpeg, probe};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -179,9 +179,8 @@ async fn a_ladder_recording_has_every_rendition_with_the_expected_frames() {
         return;
     }
     let app = appliance().await;
-    let rungs = [(360, 800), (240, 300)]
-        .map(|(height, bitrate_kbps)| RenditionSpec { height, bitrate_kbps, codec: VideoCodec::H264, max_fps: None })
-        .to_vec();
+    let rungs =
+        [(360, 800), (240, 300)].map(|(height, bitrate_kbps)| RenditionSpec::h264(height, bitrate_kbps)).to_vec();
     let output = ChannelOutput::Ladder { ladder: Ladder { rungs, include_source: true } };
     let channel = app.appliance.store.create_channel(recorded("rec-abr", output), true).unwrap();
     publish(&app, &channel.stream_key, 8.0).await;

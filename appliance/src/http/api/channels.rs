@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use media::{ChannelOutput, EncoderPolicy, LatencyMode};
+use media::{ChannelOutput, EncoderPolicy, LatencyMode, Processing};
 use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
 
@@ -17,6 +17,7 @@ use super::errors::{ReadErrors, WriteErrors};
 use super::json_body::ApiJson;
 use super::media_schemas::{ChannelOutputSchema, EncoderPolicySchema, LatencyModeSchema};
 use super::pagination::{Page, PageQuery};
+use super::processing_schemas::ProcessingSchema;
 use super::resources::{ChannelResource, SessionResource};
 use crate::http::access::caller::Caller;
 use crate::http::problem::blocking;
@@ -44,6 +45,10 @@ pub struct CreateChannel {
     #[serde(default)]
     #[schema(value_type = EncoderPolicySchema, default = "prefer-hardware")]
     pub encoder_policy: EncoderPolicy,
+    /// What the ladder does to the picture (default: nothing); needs a ladder output.
+    #[serde(default)]
+    #[schema(value_type = ProcessingSchema)]
+    pub processing: Processing,
     /// End sessions after this many seconds (1 to 2592000); null or absent: no limit.
     #[serde(default)]
     #[schema(minimum = 1, maximum = 2592000)]
@@ -78,6 +83,12 @@ pub struct UpdateChannel {
     #[serde(default)]
     #[schema(value_type = Option<EncoderPolicySchema>)]
     pub encoder_policy: Option<EncoderPolicy>,
+    /// The processing section, replaced whole. While the channel is live a change is refused (409)
+    /// unless the request has `?restart=now`, which restarts the running pipeline with it (every
+    /// rendition continues after a discontinuity, with no end of stream).
+    #[serde(default)]
+    #[schema(value_type = Option<ProcessingSchema>)]
+    pub processing: Option<Processing>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<u64>, minimum = 1, maximum = 2592000)]
     pub max_session_seconds: Option<Option<u64>>,
@@ -183,6 +194,7 @@ pub async fn create_channel(
         latency_mode: body.latency_mode,
         output: body.output,
         encoder_policy: body.encoder_policy,
+        processing: body.processing,
         max_session_seconds: body.max_session_seconds,
         recording: body.recording,
         backup: body.backup_input,
@@ -249,22 +261,61 @@ fn current_sessions(store: &Store, channels: &[Channel]) -> Result<HashMap<Strin
     Ok(sessions)
 }
 
-/// Change a channel's settings (from its next session on).
+/// When a change to a live channel's processing takes effect.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UpdateQuery {
+    /// `now`: a processing change restarts the live session's pipeline at once (a discontinuity in
+    /// every rendition, no end of stream); without it such a change is refused while the channel is live.
+    #[param(value_type = Option<String>, pattern = "^now$")]
+    pub restart: Option<RestartNow>,
+}
+
+/// `?restart=now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartNow;
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for UpdateQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
+        let mut restart = None;
+        for (key, value) in form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
+            match (key.as_ref(), value.as_ref()) {
+                ("restart", "now") => restart = Some(RestartNow),
+                ("restart", _) => return Err(ApiError::field("restart", "use now")),
+                (other, _) => {
+                    let name: String = other.chars().take(64).collect();
+                    return Err(ApiError::field(name, "unknown query parameter (use restart)"));
+                }
+            }
+        }
+        Ok(UpdateQuery { restart })
+    }
+}
+
+/// Change a channel's settings (from its next session on; a processing change to a live channel
+/// only with `?restart=now`, which applies it to the running pipeline at once).
 #[utoipa::path(patch, path = "/channels/{name}", tag = "channels", request_body = UpdateChannel,
-    params(ChannelName),
+    params(ChannelName, UpdateQuery),
     responses((status = 200, description = "The updated channel", body = ChannelResource), WriteErrors),
     security(("bearer" = [])))]
 pub async fn update_channel(
     State(api): State<ApiState>,
     caller: Caller,
     Path(name): Path<String>,
+    query: UpdateQuery,
     ApiJson(body): ApiJson<UpdateChannel>,
 ) -> Result<Json<ChannelResource>, ApiError> {
     let name = channel_name(name)?;
+    let restart_now = query.restart.is_some();
+    let processing = body.processing.clone();
     let patch = ChannelPatch {
         latency_mode: body.latency_mode,
         output: body.output,
         encoder_policy: body.encoder_policy,
+        processing: body.processing,
+        restart_now,
         max_session_seconds: body.max_session_seconds,
         recording: body.recording,
         srt_passphrase: body.srt_passphrase,
@@ -272,6 +323,11 @@ pub async fn update_channel(
     let store = api.store.acting(caller.note(AuditAction::ChannelUpdated, &name));
     let channel = blocking(move || store.update_channel(&name, patch)).await?;
     tracing::info!(channel = %channel.name, "api: channel updated");
+    if let (true, Some(_), Some(session)) = (restart_now, processing, &channel.current_session) {
+        // The record holds the new processing; the running pipeline restarts with it.
+        let restarted = api.live.reprocess(&channel.name, session, channel.processing.clone()).await;
+        tracing::info!(channel = %channel.name, restarted, "api: live pipeline restarted with the new processing");
+    }
     Ok(Json(api.channel_resource(channel, None)))
 }
 

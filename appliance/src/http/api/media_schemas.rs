@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::processing_schemas::RungConditionsSchema;
 use crate::state::records::{MAX_RUNGS, MAX_SESSION_SECONDS};
 
 /// How a channel trades latency for buffer.
@@ -50,6 +51,9 @@ pub struct RenditionSpecSchema {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 240)]
     pub max_fps: Option<u32>,
+    /// When the rung runs, by what the source is; absent: whenever the source is at least as tall.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<RungConditionsSchema>,
 }
 
 /// An ABR ladder.
@@ -141,8 +145,15 @@ mod tests {
             round_trip::<_, EncoderPolicySchema>(policy);
         }
         round_trip::<_, ChannelOutputSchema>(ChannelOutput::Passthrough);
-        let rung = RenditionSpec { height: 720, bitrate_kbps: 2800, codec: VideoCodec::Hevc, max_fps: Some(30) };
-        let plain = RenditionSpec { height: 360, bitrate_kbps: 800, codec: VideoCodec::H264, max_fps: None };
+        let when = media::RungConditions { min_height: Some(720), ..Default::default() };
+        let rung = RenditionSpec { height: 720, bitrate_kbps: 2800, codec: VideoCodec::Hevc, max_fps: Some(30), when };
+        let plain = RenditionSpec {
+            height: 360,
+            bitrate_kbps: 800,
+            codec: VideoCodec::H264,
+            max_fps: None,
+            when: Default::default(),
+        };
         round_trip::<_, ChannelOutputSchema>(ChannelOutput::Ladder {
             ladder: Ladder { rungs: vec![rung, plain], include_source: true },
         });

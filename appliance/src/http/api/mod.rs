@@ -23,6 +23,7 @@ pub mod media_schemas;
 pub mod openapi;
 pub mod pagination;
 pub mod password_jobs;
+pub mod processing_schemas;
 pub mod recordings;
 pub mod resources;
 pub mod restreams;

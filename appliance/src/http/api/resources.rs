@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::media_schemas::{ChannelOutputSchema, EncoderPolicySchema, LatencyModeSchema};
+use super::processing_schemas::ProcessingSchema;
 use crate::live::figures::LiveFigures;
 use crate::state::clock::rfc3339;
 use crate::state::records::restream::RestreamReport;
@@ -53,6 +54,9 @@ pub struct ChannelResource {
     pub output: media::ChannelOutput,
     #[schema(value_type = EncoderPolicySchema)]
     pub encoder_policy: media::EncoderPolicy,
+    /// What the ladder does to the picture.
+    #[schema(value_type = ProcessingSchema)]
+    pub processing: media::Processing,
     /// Sessions end when they reach this many seconds; null: no limit.
     pub max_session_seconds: Option<u64>,
     pub recording: RecordingSettings,
@@ -111,6 +115,7 @@ impl ChannelResource {
             latency_mode: channel.latency_mode,
             output: channel.output,
             encoder_policy: channel.encoder_policy,
+            processing: channel.processing,
             max_session_seconds: channel.max_session_seconds,
             recording: channel.recording,
             current_session: channel.current_session,

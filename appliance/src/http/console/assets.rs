@@ -38,6 +38,7 @@ static ASSETS: &[(&str, Asset)] = &[
     ("live.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/console/live.js") }),
     ("users.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/console/users.js") }),
     ("audit.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/console/audit.js") }),
+    ("processing.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/console/processing.js") }),
     ("hls.min.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/vendor/hls.min.js") }),
     ("hls-part-guard.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/hls-part-guard.js") }),
 ];

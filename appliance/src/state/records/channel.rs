@@ -2,7 +2,7 @@
 //! mode, output, encoder policy, lifecycle state), what creating or changing
 //! one takes, and the checks of those fields.
 
-use media::{ChannelOutput, EncoderPolicy, LatencyMode};
+use media::{ChannelOutput, EncoderPolicy, LatencyMode, Processing};
 use serde::{Deserialize, Serialize};
 
 use super::recording::RecordingSettings;
@@ -13,6 +13,10 @@ use crate::state::lifecycle::ChannelState;
 pub const MAX_SESSION_SECONDS: u64 = 30 * 86_400;
 /// Most rungs in a ladder.
 pub const MAX_RUNGS: usize = 8;
+/// Most pixels cropped from one side of the picture.
+pub const MAX_CROP: u32 = 4096;
+/// Strongest sharpening (FFmpeg's `unsharp` amount 5.0).
+pub const MAX_SHARPEN_PERCENT: u32 = 500;
 
 /// A channel an operator created: where one broadcaster publishes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +28,9 @@ pub struct Channel {
     pub output: ChannelOutput,
     #[serde(default)]
     pub encoder_policy: EncoderPolicy,
+    /// What the ladder does to the picture (identity in records written before processing existed).
+    #[serde(default)]
+    pub processing: Processing,
     /// A session is ended when it reaches this many seconds; none: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_session_seconds: Option<u64>,
@@ -104,6 +111,7 @@ pub struct NewChannel {
     pub latency_mode: LatencyMode,
     pub output: ChannelOutput,
     pub encoder_policy: EncoderPolicy,
+    pub processing: Processing,
     pub max_session_seconds: Option<u64>,
     pub recording: RecordingSettings,
     /// Whether the channel gets a backup stream key as well.
@@ -118,6 +126,10 @@ pub struct ChannelPatch {
     pub latency_mode: Option<LatencyMode>,
     pub output: Option<ChannelOutput>,
     pub encoder_policy: Option<EncoderPolicy>,
+    pub processing: Option<Processing>,
+    /// A processing change may restart a live session's pipeline now
+    /// (otherwise it is refused while the channel is live).
+    pub restart_now: bool,
     /// `Some(None)` removes the limit.
     pub max_session_seconds: Option<Option<u64>>,
     pub recording: Option<RecordingSettings>,
@@ -154,6 +166,55 @@ pub(crate) fn validate_max_session(seconds: Option<u64>) -> Result<(), StoreErro
     }
 }
 
+/// Processing needs a ladder (a passthrough channel decodes nothing), and
+/// every value must be one FFmpeg can use.
+pub(crate) fn validate_processing(processing: &Processing, output: &ChannelOutput) -> Result<(), StoreError> {
+    let p = &processing.picture;
+    if !processing.is_identity() && *output == ChannelOutput::Passthrough {
+        return Err(StoreError::invalid(
+            "processing.picture",
+            "picture processing needs a ladder output (a passthrough channel does not decode the picture)",
+        ));
+    }
+    for (side, value) in
+        [("top", p.crop.top), ("bottom", p.crop.bottom), ("left", p.crop.left), ("right", p.crop.right)]
+    {
+        if value > MAX_CROP {
+            return Err(StoreError::invalid(
+                format!("processing.picture.crop.{side}"),
+                format!("{value} is above {MAX_CROP}"),
+            ));
+        }
+    }
+    if p.sharpen_percent > MAX_SHARPEN_PERCENT {
+        return Err(StoreError::invalid(
+            "processing.picture.sharpen_percent",
+            format!("{} is outside 0..={MAX_SHARPEN_PERCENT}", p.sharpen_percent),
+        ));
+    }
+    if let Some(aspect) = p.aspect.as_deref().filter(|a| media::processing::parse_aspect(a).is_none()) {
+        return Err(StoreError::invalid(
+            "processing.picture.aspect",
+            format!("{aspect:?} is not W:H with W and H in 1..=100 (e.g. \"16:9\")"),
+        ));
+    }
+    if let ChannelOutput::Ladder { ladder } = output
+        && let Some(name) = p.rung_scaling.keys().find(|n| !ladder.rungs.iter().any(|r| r.name() == **n))
+    {
+        return Err(StoreError::invalid(
+            format!("processing.picture.rung_scaling.{name}"),
+            format!("{name:?} is not a rendition of the ladder"),
+        ));
+    }
+    if p.bar_color.to_ffmpeg().is_none() {
+        return Err(StoreError::invalid(
+            "processing.picture.bar_color",
+            format!("{:?} is not a colour #rrggbb", p.bar_color.0),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn validate_output(output: &ChannelOutput) -> Result<(), StoreError> {
     let ChannelOutput::Ladder { ladder } = output else { return Ok(()) };
     if ladder.rungs.is_empty() || ladder.rungs.len() > MAX_RUNGS {
@@ -176,6 +237,31 @@ pub(crate) fn validate_output(output: &ChannelOutput) -> Result<(), StoreError> 
         }
         if let Some(fps) = rung.max_fps.filter(|f| !(1..=240).contains(f)) {
             return Err(StoreError::invalid(field("max_fps"), format!("{fps} is outside 1..=240")));
+        }
+        let when = &rung.when;
+        for (name, value) in [
+            ("min_width", when.min_width),
+            ("max_width", when.max_width),
+            ("min_height", when.min_height),
+            ("max_height", when.max_height),
+        ] {
+            if let Some(v) = value.filter(|v| !(1..=8192).contains(v)) {
+                return Err(StoreError::invalid(field(&format!("when.{name}")), format!("{v} is outside 1..=8192")));
+            }
+        }
+        for (lo, hi, what) in [(when.min_width, when.max_width, "width"), (when.min_height, when.max_height, "height")]
+        {
+            if let (Some(lo), Some(hi)) = (lo, hi)
+                && lo > hi
+            {
+                return Err(StoreError::invalid(
+                    field(&format!("when.min_{what}")),
+                    format!("{lo} is above max_{what} {hi}: the rung would never run"),
+                ));
+            }
+        }
+        if let Some(kbps) = when.min_source_kbps.filter(|k| !(1..=1_000_000).contains(k)) {
+            return Err(StoreError::invalid(field("when.min_source_kbps"), format!("{kbps} is outside 1..=1000000")));
         }
         if !names.insert(rung.name()) {
             return Err(StoreError::invalid(
@@ -214,6 +300,64 @@ mod tests {
         assert_eq!(channel.max_session_seconds, None);
         assert!(!channel.recording.enabled, "recording is off");
         assert_eq!(channel.backup_stream_key, None);
+        assert!(channel.processing.is_identity(), "no processing");
+    }
+
+    #[test]
+    fn processing_and_rung_conditions_are_checked_field_by_field() {
+        let ladder: ChannelOutput =
+            serde_json::from_str(r#"{"kind":"ladder","ladder":{"rungs":[{"height":360,"bitrate_kbps":800}]}}"#)
+                .unwrap();
+        let processing = |json: &str| serde_json::from_str::<Processing>(json).unwrap();
+        let error = |p: &str, output: &ChannelOutput| {
+            validate_processing(&processing(p), output).map_err(|e| e.to_string()).err().unwrap_or_default()
+        };
+        assert_eq!(
+            error(r#"{"picture":{"rotate":"90","crop":{"top":8},"rung_scaling":{"360p":"fill"}}}"#, &ladder),
+            ""
+        );
+        assert_eq!(error("{}", &ChannelOutput::Passthrough), "");
+        for (json, output, want) in [
+            (
+                r#"{"picture":{"flip":true}}"#,
+                &ChannelOutput::Passthrough,
+                "processing.picture: picture processing needs a ladder output (a passthrough channel does not decode the picture)",
+            ),
+            (r#"{"picture":{"crop":{"left":5000}}}"#, &ladder, "processing.picture.crop.left: 5000 is above 4096"),
+            (
+                r#"{"picture":{"sharpen_percent":501}}"#,
+                &ladder,
+                "processing.picture.sharpen_percent: 501 is outside 0..=500",
+            ),
+            (
+                r#"{"picture":{"aspect":"16/9"}}"#,
+                &ladder,
+                r#"processing.picture.aspect: "16/9" is not W:H with W and H in 1..=100 (e.g. "16:9")"#,
+            ),
+            (
+                r#"{"picture":{"bar_color":"black"}}"#,
+                &ladder,
+                r#"processing.picture.bar_color: "black" is not a colour #rrggbb"#,
+            ),
+        ] {
+            assert_eq!(error(json, output), want, "{json}");
+        }
+        let rungs = |when: &str| {
+            let json = format!(
+                r#"{{"kind":"ladder","ladder":{{"rungs":[{{"height":360,"bitrate_kbps":800,"when":{when}}}]}}}}"#
+            );
+            validate_output(&serde_json::from_str(&json).unwrap()).map_err(|e| e.to_string()).err().unwrap_or_default()
+        };
+        assert_eq!(rungs(r#"{"min_height":1080,"min_source_kbps":3000}"#), "");
+        assert_eq!(rungs(r#"{"min_width":0}"#), "output.ladder.rungs[0].when.min_width: 0 is outside 1..=8192");
+        assert_eq!(
+            rungs(r#"{"min_height":720,"max_height":480}"#),
+            "output.ladder.rungs[0].when.min_height: 720 is above max_height 480: the rung would never run"
+        );
+        assert_eq!(
+            rungs(r#"{"min_source_kbps":0}"#),
+            "output.ladder.rungs[0].when.min_source_kbps: 0 is outside 1..=1000000"
+        );
     }
 
     #[test]

@@ -18,7 +18,8 @@ pub mod webhook;
 pub use alert::{AlertNotice, AlertRule};
 pub use audit::{AuditAction, AuditEntry, AuditNote};
 pub use channel::{
-    Channel, ChannelPatch, InputRole, MAX_RUNGS, MAX_SESSION_SECONDS, NAME_PATTERN, NewChannel, validate_name,
+    Channel, ChannelPatch, InputRole, MAX_CROP, MAX_RUNGS, MAX_SESSION_SECONDS, MAX_SHARPEN_PERCENT, NAME_PATTERN,
+    NewChannel, validate_name,
 };
 pub use event::{Attempt, AttemptOutcome, Delivery, DeliveryState, Event, EventType, PendingHead, Snapshot};
 pub use input_switch::{InputSwitched, OnAir, SwitchReason};

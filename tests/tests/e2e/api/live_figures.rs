@@ -68,7 +68,7 @@ async fn live_figures_measure_the_input_and_count_viewers() {
     assert_eq!(
         live["encoder"],
         json!({"mode": "passthrough", "backend": null, "device": null, "kept": ["source"], "dropped": [],
-            "moves": 0, "last_move": null})
+            "dropped_why": [], "filter_graph": null, "cpu_steps": [], "moves": 0, "last_move": null})
     );
     assert_eq!(live["viewers"], 0, "nobody has played it yet");
 
@@ -134,11 +134,13 @@ async fn an_encoder_move_is_a_signed_webhook_and_the_api_shows_the_new_placement
     let publisher = publish(&app.rtmp_url(channel["stream_key"].as_str().unwrap()), 16.0);
 
     // Placed: libx264 on the CPU, the 240p rung running and the 480p one above the 360p source dropped.
-    let placed = live_until(&app, "mover", "a placement", |l| l["encoder"]["device"].is_string()).await;
+    let placed = live_until(&app, "mover", "a placement", |l| l["encoder"]["filter_graph"].is_string()).await;
     let session = placed["current_session"].as_str().unwrap().to_string();
     assert_eq!(
         placed["live"]["encoder"],
         json!({"mode": "transcode", "backend": "software", "device": "cpu", "kept": ["240p"], "dropped": ["480p"],
+            "dropped_why": [{"rendition": "480p", "reason": "above the source's 360 lines"}],
+            "filter_graph": "[in]split=1[s0];[s0]scale=w=426:h=240:flags=bicubic,format=yuv420p[out0]", "cpu_steps": [],
             "moves": 0, "last_move": null})
     );
 
