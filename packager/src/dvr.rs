@@ -1,8 +1,10 @@
 //! The DVR window of a rendition: what its DVR playlist (`dvr.m3u8`) lists
-//! beyond the short live window. Segments that left the live window are
-//! listed from metadata alone (msn, duration, date-time, discontinuity,
-//! init), about 50 bytes each, with URIs into the session's recording on
-//! disk: the media of a 2 h window is never held in memory.
+//! beyond the short live window. Segments that left memory are listed from
+//! metadata alone (msn, duration, date-time, discontinuity, init), about 50
+//! bytes each, under their usual URIs, which the origin answers with a
+//! permanent redirect into the session's recording on disk: the media of a
+//! 2 h window is never held in memory, and a segment's URI never changes
+//! while it is listed (hls.js drops a playlist where one did).
 
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
@@ -12,9 +14,9 @@ use std::time::{Duration, SystemTime};
 pub struct DvrConfig {
     /// How much media the DVR playlist lists, live window included.
     pub window: Duration,
-    /// Where segments that left the live window are read, relative to the
-    /// rendition's playlists and ending in `/`: `{archive_uri}seg{msn}.m4s`
-    /// and `{archive_uri}init{v}.mp4` (the recorder's files, same names).
+    /// Where segments that left memory are read, relative to the
+    /// rendition's URIs and ending in `/`: `{archive_uri}seg{msn}.m4s` and
+    /// `{archive_uri}init{v}.mp4` (the recorder's files, same names).
     pub archive_uri: String,
 }
 

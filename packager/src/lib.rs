@@ -23,6 +23,6 @@ pub use live_stream::LiveStream;
 pub use origin::{PartDelivery, router, router_with};
 pub use origin_store::OriginStore;
 pub use packaging::package;
-pub use rendition::{PlaylistView, Progress, Rendition, SoFar, WindowConfig};
+pub use rendition::{ArchivedFile, PlaylistView, Progress, Rendition, SoFar, WindowConfig};
 pub use segment_tap::{SealedSegment, SegmentReceiver, SegmentTap, TapStats, segment_tap};
 pub use segmenter::{Output, Segmenter, SegmenterConfig};

@@ -72,7 +72,7 @@ impl LiveStream {
         }
         self.renditions
             .iter()
-            .filter(|r| r.name != name)
+            .filter(|r| r.name != name && (view == PlaylistView::Live || r.has_dvr()))
             .filter_map(|r| {
                 let progress = r.progress();
                 let (msn, part) = progress.last_part?;
@@ -90,12 +90,14 @@ impl LiveStream {
         self.multivariant_of(PlaylistView::Live)
     }
 
-    /// The multivariant playlist over the media playlists of `view`.
+    /// The multivariant playlist over the media playlists of `view` (for
+    /// DVR, the renditions that have a DVR window: those recorded).
     pub fn multivariant_of(&self, view: PlaylistView) -> String {
         let file = playlist_file(view);
         let variants: Vec<Variant> = self
             .renditions
             .iter()
+            .filter(|r| view == PlaylistView::Live || r.has_dvr())
             .filter_map(|r| {
                 let summary = r.summary()?;
                 let video = summary.tracks.iter().find(|t| t.kind == TrackKind::Video);

@@ -23,7 +23,7 @@ use tower_http::cors::{Any, CorsLayer};
 use crate::cache_control::{Freshness, NO_STORE};
 use crate::live_stream::LiveStream;
 use crate::origin_store::OriginStore;
-use crate::rendition::{PlaylistView, Progress, Rendition, SoFar};
+use crate::rendition::{ArchivedFile, PlaylistView, Progress, Rendition, SoFar};
 
 const PLAYLIST: &str = "application/vnd.apple.mpegurl";
 const SEGMENT: &str = "video/iso.segment";
@@ -122,7 +122,7 @@ async fn multivariant_of(store: &OriginStore, channel: &str, view: PlaylistView,
     if !(stream.is_described() && has_first_segments(&stream)) && !wait_first_segments(&stream).await {
         return Failure(StatusCode::SERVICE_UNAVAILABLE, "stream has no media yet\n").into_response();
     }
-    if view == PlaylistView::Dvr && !stream.renditions.iter().all(|r| r.has_dvr()) {
+    if view == PlaylistView::Dvr && !stream.renditions.iter().any(|r| r.has_dvr()) {
         return Failure(StatusCode::NOT_FOUND, "this channel has no DVR window\n").into_response();
     }
     let text = Bytes::from(stream.multivariant_of(view));
@@ -175,10 +175,13 @@ async fn media_file(
     let result = match parse_file(&file) {
         Some(MediaFile::Playlist) => media_playlist(&stream, &rendition, PlaylistView::Live, query, &headers).await,
         Some(MediaFile::DvrPlaylist) => media_playlist(&stream, &rendition, PlaylistView::Dvr, query, &headers).await,
-        Some(MediaFile::Init(version)) => {
-            rendition.init(version).map(|d| media_response(d, "video/mp4")).ok_or(NOT_FOUND)
+        Some(MediaFile::Init(version)) => match rendition.init(version) {
+            Some(data) => Ok(media_response(data, "video/mp4")),
+            None => archived(&rendition, ArchivedFile::Init(version)),
+        },
+        Some(MediaFile::Segment(msn)) => {
+            segment(&rendition, msn, delivery).or_else(|_| archived(&rendition, ArchivedFile::Segment(msn)))
         }
-        Some(MediaFile::Segment(msn)) => segment(&rendition, msn, delivery),
         Some(MediaFile::Part(msn, index)) => part(&rendition, msn, index, delivery).await,
         None => Err(NOT_FOUND),
     };
@@ -352,6 +355,18 @@ async fn part(rendition: &Arc<Rendition>, msn: u64, index: u32, delivery: PartDe
             Err(_) => return Err(Failure(StatusCode::SERVICE_UNAVAILABLE, "the hinted part did not appear in time\n")),
         }
     }
+}
+
+/// A file of the DVR window that left memory: a permanent redirect to where
+/// it lies (the recording), so its URI in the playlist never changes.
+fn archived(rendition: &Rendition, file: ArchivedFile) -> Result<Response, Failure> {
+    let location = rendition.archived_location(file).ok_or(NOT_FOUND)?;
+    let location = HeaderValue::from_str(&location).map_err(|_| NOT_FOUND)?;
+    let mut response = StatusCode::MOVED_PERMANENTLY.into_response();
+    let h = response.headers_mut();
+    h.insert(header::LOCATION, location);
+    h.insert(header::CACHE_CONTROL, Freshness::Media.header());
+    Ok(response)
 }
 
 /// Serves a segment; the one being made (or the next) is answered at once

@@ -192,6 +192,25 @@ impl Rendition {
         self.read().dvr.is_some()
     }
 
+    /// Where a file of the DVR window that left memory lies (`archive_uri`
+    /// and its name, relative to the rendition's URIs): `None` when it is in
+    /// memory, out of the window, or the rendition has no DVR window.
+    pub fn archived_location(&self, file: ArchivedFile) -> Option<String> {
+        let state = self.read();
+        let archive = state.dvr.as_ref()?;
+        match file {
+            ArchivedFile::Segment(msn) => {
+                let found = archive.segments.binary_search_by_key(&msn, |s| s.msn).is_ok();
+                (found && find_segment(&state, msn).is_none()).then(|| archive.segment_uri(msn))
+            }
+            ArchivedFile::Init(version) => {
+                let listed = archive.segments.iter().any(|s| s.init_version == version);
+                let in_memory = state.inits.iter().any(|(v, _, _)| *v == version);
+                (listed && !in_memory).then(|| archive.init_uri(version))
+            }
+        }
+    }
+
     /// Segments and seconds of the DVR window listed from the recording (none without DVR).
     pub fn dvr_archived(&self) -> (usize, f64) {
         self.read().dvr.as_ref().map_or((0, 0.0), |a| (a.segments.len(), a.seconds()))
@@ -581,18 +600,15 @@ impl Rendition {
             } else {
                 Vec::new()
             };
-            let archive = state.dvr.as_ref().filter(|_| row.archived);
+            // The same URIs whether a segment is in memory or not: players
+            // (hls.js) require a segment's URI to stay as it was listed.
             segments.push(SegmentEntry {
-                map_uri: archive
-                    .map_or_else(|| format!("init{}.mp4", row.init_version), |a| a.init_uri(row.init_version)),
+                map_uri: format!("init{}.mp4", row.init_version),
                 map_changed,
                 discontinuity: row.discontinuity,
                 program_date_time: Some(row.program_date_time),
                 parts,
-                complete: row.duration.map(|duration| CompleteSegment {
-                    duration,
-                    uri: archive.map_or_else(|| format!("seg{}.m4s", row.msn), |a| a.segment_uri(row.msn)),
-                }),
+                complete: row.duration.map(|duration| CompleteSegment { duration, uri: format!("seg{}.m4s", row.msn) }),
             });
         }
         let preload_hint = match (ll, state.ended) {
@@ -620,6 +636,13 @@ impl Rendition {
     }
 }
 
+/// A file of the DVR window that may have left memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchivedFile {
+    Segment(u64),
+    Init(u32),
+}
+
 /// One segment as a playlist lists it, from memory or from the DVR archive.
 struct Row<'a> {
     msn: u64,
@@ -629,13 +652,11 @@ struct Row<'a> {
     /// `Some` once complete.
     duration: Option<f64>,
     parts: &'a [Part],
-    /// Listed with URIs into the recording (it left the live window).
-    archived: bool,
 }
 
 /// The segments `view` lists, oldest first: the live window, or the DVR
-/// window (archived metadata, then segments retired from the live window,
-/// both pointing into the recording, then the live window).
+/// window (archived metadata, then segments retired from the live window
+/// but still in memory, then the live window).
 fn rows_of(state: &State, view: PlaylistView) -> Vec<Row<'_>> {
     let dvr = view == PlaylistView::Dvr && state.dvr.is_some();
     let archived = state.dvr.iter().filter(|_| dvr).flat_map(|a| a.segments.iter()).map(|s| Row {
@@ -645,7 +666,6 @@ fn rows_of(state: &State, view: PlaylistView) -> Vec<Row<'_>> {
         init_version: s.init_version,
         duration: Some(s.duration),
         parts: &[],
-        archived: true,
     });
     let in_memory = state.segments.iter().filter(|s| dvr || s.retired_at.is_none()).map(|s| Row {
         msn: s.msn,
@@ -654,7 +674,6 @@ fn rows_of(state: &State, view: PlaylistView) -> Vec<Row<'_>> {
         init_version: s.init_version,
         duration: s.complete.as_ref().map(|(d, _)| *d),
         parts: &s.parts,
-        archived: s.retired_at.is_some(),
     });
     archived.chain(in_memory).collect()
 }

@@ -1,6 +1,6 @@
 //! The DVR window over hours of synthetic media fed faster than real time:
-//! its length, memory that stays flat, URIs into the recording for what left
-//! memory, parts only at the live edge, and delta updates (`_HLS_skip`)
+//! its length, memory that stays flat, redirects into the recording for what
+//! left memory, parts only at the live edge, and delta updates (`_HLS_skip`)
 //! checked against the full playlist, over real HTTP too.
 
 use std::sync::Arc;
@@ -11,7 +11,8 @@ use media::test_vectors::AVCC_640X360 as AVCC;
 use media::{Arrival, AvcConfig, CodecConfig, EncodedUnit, LatencyMode, StreamEvent, Timebase, TrackInfo, TrackKind};
 use packager::playlist::MediaPlaylist;
 use packager::{
-    DvrConfig, LiveStream, OriginStore, Output, PlaylistView, Rendition, Segmenter, SegmenterConfig, WindowConfig,
+    ArchivedFile, DvrConfig, LiveStream, OriginStore, Output, PlaylistView, Rendition, Segmenter, SegmenterConfig,
+    WindowConfig,
 };
 
 const FPS: i64 = 30;
@@ -134,7 +135,9 @@ fn a_two_hour_window_is_listed_from_metadata_while_memory_stays_flat() {
             // The restart is inside the window: listed, with its discontinuity, from the recording.
             let (full, _) = check_delta(&rendition, PlaylistView::Dvr);
             let restart = full.segments.iter().find(|s| s.discontinuity).expect("the restart is listed");
-            assert!(restart.complete.as_ref().unwrap().uri.starts_with(ARCHIVE));
+            let uri = &restart.complete.as_ref().unwrap().uri;
+            let msn: u64 = uri.trim_start_matches("seg").trim_end_matches(".m4s").parse().unwrap();
+            assert_eq!(rendition.archived_location(ArchivedFile::Segment(msn)), Some(format!("{ARCHIVE}{uri}")));
             assert_eq!(full.discontinuity_sequence, 0);
         }
     }
@@ -149,7 +152,7 @@ fn a_two_hour_window_is_listed_from_metadata_while_memory_stays_flat() {
     assert!(full.segments.iter().all(|s| !s.discontinuity));
     let (archived, archived_seconds) = rendition.dvr_archived();
     assert!(archived > 3500 && archived_seconds > 7000.0, "{archived} segments, {archived_seconds} s archived");
-    // Old segments point into the recording, the live window at memory; parts only at the edge.
+    // Old segments are in the recording, the live window in memory; parts only at the edge.
     let live = rendition.media_playlist(PlaylistView::Live, false, Vec::new());
     let live_uris: Vec<&str> =
         live.segments.iter().filter_map(|s| s.complete.as_ref()).map(|c| c.uri.as_str()).collect();
@@ -163,9 +166,15 @@ fn a_two_hour_window_is_listed_from_metadata_while_memory_stays_flat() {
         .take(WINDOW_SEGMENTS)
         .collect();
     assert_eq!(dvr_tail.into_iter().rev().collect::<Vec<_>>(), live_uris, "the DVR window ends with the live window");
+    let oldest = full.media_sequence;
+    assert_eq!(full.segments[0].complete.as_ref().unwrap().uri, format!("seg{oldest}.m4s"));
+    assert_eq!(full.segments[0].map_uri, "init0.mp4");
+    let location = |msn| rendition.archived_location(ArchivedFile::Segment(msn));
+    assert_eq!(location(oldest), Some(format!("{ARCHIVE}seg{oldest}.m4s")));
+    assert_eq!(location(oldest - 1), None, "out of the window");
+    assert_eq!(location(live.media_sequence), None, "in memory: served from there");
     let older = &full.segments[..full.segments.len() - WINDOW_SEGMENTS - 1];
-    assert!(older.iter().all(|s| s.complete.as_ref().unwrap().uri.starts_with(ARCHIVE) && s.parts.is_empty()));
-    assert!(older.iter().all(|s| s.map_uri == format!("{ARCHIVE}init0.mp4")), "{:?}", older[0]);
+    assert!(older.iter().all(|s| s.parts.is_empty()));
     let with_parts = full.segments.iter().filter(|s| !s.parts.is_empty()).count();
     assert!((1..=4).contains(&with_parts), "{with_parts} segments list parts");
     assert_eq!(full.segments.iter().filter(|s| !s.parts.is_empty()).count(), with_parts);
@@ -230,7 +239,16 @@ async fn the_origin_serves_dvr_playlists_and_delta_updates() {
     let complete = rendition.progress().last_complete.unwrap() as usize + 1;
     assert_eq!(complete, 599, "20 minutes of 2 s segments, the last one in progress");
     assert_eq!(full.matches("#EXTINF").count(), complete, "the whole session is inside the 30 min window");
-    assert!(full.contains(&format!("#EXT-X-MAP:URI=\"{ARCHIVE}init0.mp4\"\n")), "{}", &full[..600]);
+    assert!(full.contains("#EXT-X-MAP:URI=\"init0.mp4\"\n"), "{}", &full[..600]);
+    // What left memory is redirected into the recording, permanently; what is in memory is served.
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let response = client.get(format!("{base}/hls/ch/s1/source/seg0.m4s")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 301);
+    assert_eq!(response.headers()["location"], format!("{ARCHIVE}seg0.m4s").as_str());
+    assert!(response.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+    let last = rendition.progress().last_complete.unwrap();
+    let response = client.get(format!("{base}/hls/ch/s1/source/seg{last}.m4s")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
     let (msn, part) = rendition.progress().last_part.unwrap();
     let (status, delta) =
         get(format!("/hls/ch/s1/source/dvr.m3u8?_HLS_msn={msn}&_HLS_part={part}&_HLS_skip=YES")).await;

@@ -33,6 +33,7 @@ impl Store {
         validate_max_session(new.max_session_seconds)?;
         validate_srt_passphrase(new.srt_passphrase.as_deref())?;
         new.recording.validate()?;
+        new.dvr_window_seconds.validate()?;
         let now = clock::now_ms();
         let mut channel = Channel {
             name: new.name,
@@ -42,6 +43,7 @@ impl Store {
             encoder_policy: new.encoder_policy,
             max_session_seconds: new.max_session_seconds,
             recording: new.recording,
+            dvr_window_seconds: new.dvr_window_seconds,
             state: ChannelState::Idle,
             current_session: None,
             created_at: now / 1000,
@@ -134,6 +136,9 @@ impl Store {
         if let Some(passphrase) = &patch.srt_passphrase {
             validate_srt_passphrase(passphrase.as_deref())?;
         }
+        if let Some(window) = patch.dvr_window_seconds {
+            window.validate()?;
+        }
         self.write(|tx| {
             let mut channel = load(tx, name)?;
             if let Some(mode) = patch.latency_mode {
@@ -153,6 +158,9 @@ impl Store {
             }
             if let Some(passphrase) = patch.srt_passphrase {
                 channel.srt_passphrase = passphrase;
+            }
+            if let Some(window) = patch.dvr_window_seconds {
+                channel.dvr_window_seconds = window;
             }
             channel.updated_ms = clock::now_ms();
             save(tx, &channel)?;

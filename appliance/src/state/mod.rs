@@ -37,8 +37,8 @@ pub use lifecycle::{ChannelState, EndReason, Refusal, SessionState};
 pub use page::Page;
 pub use records::{
     AlertNotice, AlertRule, ApiToken, Attempt, AttemptOutcome, Channel, ChannelPatch, Delivery, DeliveryState,
-    EncoderMoved, EncoderSlot, Event, EventType, InputRole, InputSwitched, NewChannel, NewWebhook, OnAir, PendingHead,
-    RecordRenditions, RecordingNotice, RecordingSettings, RecordingState, Scope, Session, SessionCheckpoint,
-    SessionStats, Snapshot, SwitchReason, WebhookEndpoint, validate_name,
+    DvrWindow, EncoderMoved, EncoderSlot, Event, EventType, InputRole, InputSwitched, NewChannel, NewWebhook, OnAir,
+    PendingHead, RecordRenditions, RecordingNotice, RecordingSettings, RecordingState, Scope, Session,
+    SessionCheckpoint, SessionStats, Snapshot, SwitchReason, WebhookEndpoint, validate_name,
 };
 pub use store::Store;

@@ -12,6 +12,7 @@ mod audio;
 mod conformance;
 mod console;
 mod console_operations;
+mod dvr;
 mod edge;
 mod events_feed;
 mod export;

@@ -5,6 +5,7 @@
 use media::{ChannelOutput, EncoderPolicy, LatencyMode};
 use serde::{Deserialize, Serialize};
 
+use super::dvr::DvrWindow;
 use super::recording::RecordingSettings;
 use crate::state::error::StoreError;
 use crate::state::lifecycle::ChannelState;
@@ -30,6 +31,9 @@ pub struct Channel {
     /// Recording of its sessions (off in records written before recording existed).
     #[serde(default)]
     pub recording: RecordingSettings,
+    /// How far viewers can rewind a live session (2 h in records written before DVR existed).
+    #[serde(default)]
+    pub dvr_window_seconds: DvrWindow,
     #[serde(default = "ChannelState::before_states")]
     pub state: ChannelState,
     /// The session in progress (init, processing or live), if any.
@@ -106,6 +110,7 @@ pub struct NewChannel {
     pub encoder_policy: EncoderPolicy,
     pub max_session_seconds: Option<u64>,
     pub recording: RecordingSettings,
+    pub dvr_window_seconds: DvrWindow,
     /// Whether the channel gets a backup stream key as well.
     pub backup: bool,
     /// The SRT passphrase, if SRT callers must encrypt.
@@ -121,6 +126,7 @@ pub struct ChannelPatch {
     /// `Some(None)` removes the limit.
     pub max_session_seconds: Option<Option<u64>>,
     pub recording: Option<RecordingSettings>,
+    pub dvr_window_seconds: Option<DvrWindow>,
     /// `Some(None)` removes the SRT passphrase.
     pub srt_passphrase: Option<Option<String>>,
 }

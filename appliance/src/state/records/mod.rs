@@ -5,6 +5,7 @@
 
 pub mod alert;
 pub mod channel;
+pub mod dvr;
 pub mod event;
 pub mod input_switch;
 pub mod recording;
@@ -17,6 +18,7 @@ pub use alert::{AlertNotice, AlertRule};
 pub use channel::{
     Channel, ChannelPatch, InputRole, MAX_RUNGS, MAX_SESSION_SECONDS, NAME_PATTERN, NewChannel, validate_name,
 };
+pub use dvr::{DEFAULT_DVR_SECONDS, DvrWindow, MAX_DVR_SECONDS};
 pub use event::{Attempt, AttemptOutcome, Delivery, DeliveryState, Event, EventType, PendingHead, Snapshot};
 pub use input_switch::{InputSwitched, OnAir, SwitchReason};
 pub use recording::{RecordRenditions, RecordingNotice, RecordingSettings, RecordingState};
