@@ -72,7 +72,7 @@ impl LiveStream {
         }
         self.renditions
             .iter()
-            .filter(|r| r.name != name && (view == PlaylistView::Live || r.has_dvr()))
+            .filter(|r| r.name != name && !r.is_hidden() && (view == PlaylistView::Live || r.has_dvr()))
             .filter_map(|r| {
                 let progress = r.progress();
                 let (msn, part) = progress.last_part?;
@@ -97,7 +97,7 @@ impl LiveStream {
         let variants: Vec<Variant> = self
             .renditions
             .iter()
-            .filter(|r| view == PlaylistView::Live || r.has_dvr())
+            .filter(|r| !r.is_hidden() && (view == PlaylistView::Live || r.has_dvr()))
             .filter_map(|r| {
                 let summary = r.summary()?;
                 let video = summary.tracks.iter().find(|t| t.kind == TrackKind::Video);

@@ -122,7 +122,7 @@ async fn multivariant_of(store: &OriginStore, channel: &str, view: PlaylistView,
     if !(stream.is_described() && has_first_segments(&stream)) && !wait_first_segments(&stream).await {
         return Failure(StatusCode::SERVICE_UNAVAILABLE, "stream has no media yet\n").into_response();
     }
-    if view == PlaylistView::Dvr && !stream.renditions.iter().any(|r| r.has_dvr()) {
+    if view == PlaylistView::Dvr && !stream.renditions.iter().any(|r| r.has_dvr() && !r.is_hidden()) {
         return Failure(StatusCode::NOT_FOUND, "this channel has no DVR window\n").into_response();
     }
     let text = Bytes::from(stream.multivariant_of(view));

@@ -136,6 +136,8 @@ pub struct Rendition {
     /// parts and segments in progress wait on.
     made: watch::Sender<u64>,
     cache: Mutex<RenderCache>,
+    /// Packaged for a tap alone (the recorder): in no multivariant playlist, no rendition report.
+    hidden: bool,
 }
 
 /// A part or segment as far as it is made.
@@ -168,6 +170,7 @@ impl Rendition {
             progress: watch::Sender::new(Progress::default()),
             made: watch::Sender::new(0),
             cache: Mutex::new(RenderCache::default()),
+            hidden: false,
         }
     }
 
@@ -179,6 +182,17 @@ impl Rendition {
 
     pub fn config(&self) -> WindowConfig {
         self.config
+    }
+
+    /// Leaves the rendition out of multivariant playlists and rendition
+    /// reports: it is packaged for its tap (the recorder) alone.
+    pub fn hidden(mut self) -> Self {
+        self.hidden = true;
+        self
+    }
+
+    pub fn is_hidden(&self) -> bool {
+        self.hidden
     }
 
     /// Gives the rendition a DVR window (`dvr.m3u8`) besides its live window.

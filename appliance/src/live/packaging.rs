@@ -65,6 +65,8 @@ pub struct PackagerOutput {
     /// Where every complete segment is also handed (the recorder).
     tap: Option<SegmentTap>,
     dvr: Option<DvrPlan>,
+    /// A rendition packaged for the recorder alone (a ladder's source): in no multivariant playlist.
+    hidden: Option<String>,
 }
 
 impl PackagerOutput {
@@ -76,12 +78,19 @@ impl PackagerOutput {
             config,
             tap: None,
             dvr: None,
+            hidden: None,
         }
     }
 
     /// Hands every segment of every rendition to `tap` as well (the recorder's input).
     pub fn with_tap(mut self, tap: SegmentTap) -> PackagerOutput {
         self.tap = Some(tap);
+        self
+    }
+
+    /// Packages `rendition` for the recorder alone: no multivariant playlist lists it.
+    pub fn with_hidden(mut self, rendition: &str) -> PackagerOutput {
+        self.hidden = Some(rendition.to_string());
         self
     }
 
@@ -110,6 +119,9 @@ impl Output for PackagerOutput {
                 let mut rendition = Rendition::new(f.rendition.clone(), window);
                 if let Some(dvr) = self.dvr.as_ref().and_then(|plan| plan.config(&self.session, &f.rendition)) {
                     rendition = rendition.with_dvr(dvr);
+                }
+                if self.hidden.as_ref() == Some(&f.rendition) {
+                    rendition = rendition.hidden();
                 }
                 Arc::new(match &tap {
                     Some(tap) => rendition.tapped(tap.clone()),

@@ -26,6 +26,7 @@ mod player;
 mod recording;
 mod restream;
 mod rtmps;
+mod source_record;
 mod spine;
 mod srt;
 mod thumbnails;

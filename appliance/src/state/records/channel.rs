@@ -89,6 +89,15 @@ impl std::fmt::Display for InputRole {
 }
 
 impl Channel {
+    /// Whether its sessions package the source as a hidden rendition, for the recorder alone
+    /// (a ladder that does not offer the source, with recording asking for it).
+    pub fn records_hidden_source(&self) -> bool {
+        match &self.output {
+            ChannelOutput::Ladder { ladder } => self.recording.needs_hidden_source(ladder.include_source),
+            ChannelOutput::Passthrough => false,
+        }
+    }
+
     /// The input a publish with `stream_key` is, when it is one of this channel's keys.
     pub fn input_role(&self, stream_key: &str) -> Option<InputRole> {
         if self.stream_key == stream_key {
