@@ -33,6 +33,7 @@ export const api = {
   get: (path) => call("GET", `/api/v1${path}`),
   post: (path, body) => call("POST", `/api/v1${path}`, body),
   patch: (path, body) => call("PATCH", `/api/v1${path}`, body),
+  put: (path, body) => call("PUT", `/api/v1${path}`, body),
   del: (path) => call("DELETE", `/api/v1${path}`),
 };
 

@@ -36,6 +36,7 @@ static ASSETS: &[(&str, Asset)] = &[
     ("dom.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/console/dom.js") }),
     ("pages.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/console/pages.js") }),
     ("live.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/console/live.js") }),
+    ("recordings.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/console/recordings.js") }),
     ("hls.min.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/vendor/hls.min.js") }),
     ("hls-part-guard.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/hls-part-guard.js") }),
 ];
