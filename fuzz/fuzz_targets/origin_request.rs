@@ -16,7 +16,7 @@ use libfuzzer_sys::fuzz_target;
 use media::test_vectors::AVCC_640X360;
 use media::{Arrival, AvcConfig, CodecConfig, EncodedUnit, LatencyMode, StreamEvent, Timebase, TrackInfo, TrackKind};
 use packager::origin::{MediaFile, parse_file};
-use packager::{LiveStream, OriginStore, Output, Rendition, Segmenter, SegmenterConfig, WindowConfig};
+use packager::{DvrConfig, LiveStream, OriginStore, Output, Rendition, Segmenter, SegmenterConfig, WindowConfig};
 use tower::ServiceExt;
 
 /// A store with channel `ch`, session `s1`, rendition `source`: three
@@ -25,7 +25,9 @@ fn store() -> Arc<OriginStore> {
     let store = Arc::new(OriginStore::new(Duration::from_secs(3600)));
     let window =
         WindowConfig { mode: LatencyMode::UltraLow, window_segments: 12, segment_target: Duration::from_secs(1) };
-    let rendition = Arc::new(Rendition::new("source", window));
+    // With a DVR window, so `dvr.m3u8` and its redirects are fuzzed too.
+    let dvr = DvrConfig { window: Duration::from_secs(3600), archive_uri: "../../recordings/s1/source/".into() };
+    let rendition = Arc::new(Rendition::new("source", window).with_dvr(dvr));
     store.insert(Arc::new(LiveStream::new("ch", "s1", vec![rendition.clone()])));
     let mut segmenter = Segmenter::new(SegmenterConfig {
         part_target: Duration::from_millis(200),
@@ -70,6 +72,7 @@ fuzz_target!(|data: &[u8]| {
     if let Some(parsed) = parse_file(text) {
         let name = match &parsed {
             MediaFile::Playlist => "index.m3u8".to_owned(),
+            MediaFile::DvrPlaylist => "dvr.m3u8".to_owned(),
             MediaFile::Init(v) => format!("init{v}.mp4"),
             MediaFile::Segment(msn) => format!("seg{msn}.m4s"),
             MediaFile::Part(msn, i) => format!("part{msn}.{i}.m4s"),

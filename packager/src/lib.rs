@@ -6,6 +6,7 @@
 
 pub mod cache_control;
 pub mod cmaf;
+pub mod dvr;
 pub mod latency;
 pub mod live_stream;
 pub mod origin;
@@ -16,11 +17,12 @@ pub mod rendition;
 pub mod segment_tap;
 pub mod segmenter;
 
+pub use dvr::DvrConfig;
 pub use latency::{LatencyStats, LatencySummary};
 pub use live_stream::LiveStream;
 pub use origin::{PartDelivery, router, router_with};
 pub use origin_store::OriginStore;
 pub use packaging::package;
-pub use rendition::{Progress, Rendition, SoFar, WindowConfig};
+pub use rendition::{ArchivedFile, PlaylistView, Progress, Rendition, SoFar, WindowConfig};
 pub use segment_tap::{SealedSegment, SegmentReceiver, SegmentTap, TapStats, segment_tap};
 pub use segmenter::{Output, Segmenter, SegmenterConfig};

@@ -8,7 +8,7 @@ use media::TrackKind;
 
 use crate::latency::LatencyStats;
 use crate::playlist::{RenditionReport, Variant, render_multivariant};
-use crate::rendition::Rendition;
+use crate::rendition::{PlaylistView, Rendition};
 
 /// Container overhead (moof/mdat per part) added to the measured media bitrate for `BANDWIDTH`.
 const BANDWIDTH_HEADROOM: f64 = 1.1;
@@ -61,17 +61,23 @@ impl LiveStream {
 
     /// `EXT-X-RENDITION-REPORT`s for every sibling of `name` (relative URIs).
     pub fn reports_for(&self, name: &str) -> Vec<RenditionReport> {
+        self.reports_of(name, PlaylistView::Live)
+    }
+
+    /// The rendition reports of `name`'s playlist of `view` (they name the siblings' playlists of that view).
+    pub fn reports_of(&self, name: &str, view: PlaylistView) -> Vec<RenditionReport> {
+        let file = playlist_file(view);
         if self.renditions.len() < 2 {
             return Vec::new();
         }
         self.renditions
             .iter()
-            .filter(|r| r.name != name)
+            .filter(|r| r.name != name && !r.is_hidden() && (view == PlaylistView::Live || r.has_dvr()))
             .filter_map(|r| {
                 let progress = r.progress();
                 let (msn, part) = progress.last_part?;
                 Some(RenditionReport {
-                    uri: format!("../{}/index.m3u8", r.name),
+                    uri: format!("../{}/{file}", r.name),
                     last_msn: msn,
                     last_part: r.part_target().map(|_| part as u64),
                 })
@@ -81,9 +87,17 @@ impl LiveStream {
 
     /// The multivariant playlist; renditions with no media yet are left out.
     pub fn multivariant(&self) -> String {
+        self.multivariant_of(PlaylistView::Live)
+    }
+
+    /// The multivariant playlist over the media playlists of `view` (for
+    /// DVR, the renditions that have a DVR window: those recorded).
+    pub fn multivariant_of(&self, view: PlaylistView) -> String {
+        let file = playlist_file(view);
         let variants: Vec<Variant> = self
             .renditions
             .iter()
+            .filter(|r| !r.is_hidden() && (view == PlaylistView::Live || r.has_dvr()))
             .filter_map(|r| {
                 let summary = r.summary()?;
                 let video = summary.tracks.iter().find(|t| t.kind == TrackKind::Video);
@@ -91,7 +105,7 @@ impl LiveStream {
                 let measured_peak = (summary.peak_bps as f64 * BANDWIDTH_HEADROOM) as u64;
                 let average = (summary.average_bps as f64 * BANDWIDTH_HEADROOM) as u64;
                 Some(Variant {
-                    uri: format!("{}/{}/index.m3u8", self.session, r.name),
+                    uri: format!("{}/{}/{file}", self.session, r.name),
                     bandwidth: measured_peak.max(declared).max(average).max(1),
                     average_bandwidth: (average > 0).then_some(average),
                     codecs: summary.tracks.iter().map(|t| t.codec.rfc6381()).collect(),
@@ -104,5 +118,13 @@ impl LiveStream {
             })
             .collect();
         render_multivariant(&variants)
+    }
+}
+
+/// The file name of a rendition's playlist of `view`.
+fn playlist_file(view: PlaylistView) -> &'static str {
+    match view {
+        PlaylistView::Live => "index.m3u8",
+        PlaylistView::Dvr => "dvr.m3u8",
     }
 }

@@ -3,7 +3,9 @@
 //! caching headers a CDN needs, CORS for browser players, HEAD and gzip.
 //!
 //! URIs: `/hls/{channel}/index.m3u8` (multivariant, follows the newest session),
-//! `/hls/{channel}/{session}/{rendition}/{index.m3u8|init{v}.mp4|seg{msn}.m4s|part{msn}.{i}.m4s}`.
+//! `/hls/{channel}/{session}/{rendition}/{index.m3u8|init{v}.mp4|seg{msn}.m4s|part{msn}.{i}.m4s}`;
+//! with a DVR window, `/hls/{channel}/dvr.m3u8` and `.../{rendition}/dvr.m3u8`
+//! (the whole window, its old segments in the recording: `crate::dvr`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +23,7 @@ use tower_http::cors::{Any, CorsLayer};
 use crate::cache_control::{Freshness, NO_STORE};
 use crate::live_stream::LiveStream;
 use crate::origin_store::OriginStore;
-use crate::rendition::{Progress, Rendition, SoFar};
+use crate::rendition::{ArchivedFile, PlaylistView, Progress, Rendition, SoFar};
 
 const PLAYLIST: &str = "application/vnd.apple.mpegurl";
 const SEGMENT: &str = "video/iso.segment";
@@ -66,6 +68,7 @@ pub fn router_with(store: Arc<OriginStore>, delivery: PartDelivery) -> Router {
         .vary([] as [header::HeaderName; 0]);
     Router::new()
         .route("/hls/{channel}/index.m3u8", get(multivariant))
+        .route("/hls/{channel}/dvr.m3u8", get(dvr_multivariant))
         .route("/hls/{channel}/{session}/{rendition}/{file}", get(media_file))
         .layer(cors)
         .with_state(Origin { store, delivery })
@@ -100,16 +103,32 @@ async fn multivariant(
     Path(channel): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(stream) = store.current(&channel) else {
+    multivariant_of(&store, &channel, PlaylistView::Live, &headers).await
+}
+
+/// The multivariant playlist over the renditions' DVR playlists (404 without a DVR window).
+async fn dvr_multivariant(
+    State(Origin { store, .. }): State<Origin>,
+    Path(channel): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    multivariant_of(&store, &channel, PlaylistView::Dvr, &headers).await
+}
+
+async fn multivariant_of(store: &OriginStore, channel: &str, view: PlaylistView, headers: &HeaderMap) -> Response {
+    let Some(stream) = store.current(channel) else {
         return Failure(StatusCode::NOT_FOUND, "no stream on this channel\n").into_response();
     };
     if !(stream.is_described() && has_first_segments(&stream)) && !wait_first_segments(&stream).await {
         return Failure(StatusCode::SERVICE_UNAVAILABLE, "stream has no media yet\n").into_response();
     }
-    let text = Bytes::from(stream.multivariant());
+    if view == PlaylistView::Dvr && !stream.renditions.iter().any(|r| r.has_dvr() && !r.is_hidden()) {
+        return Failure(StatusCode::NOT_FOUND, "this channel has no DVR window\n").into_response();
+    }
+    let text = Bytes::from(stream.multivariant_of(view));
     // It changes when a new publish starts a new session: as fresh as a live playlist.
     let target_duration = stream.renditions.iter().map(|r| r.target_duration()).min().unwrap_or(1);
-    playlist_response(text, None, Freshness::LivePlaylist { target_duration }, &headers)
+    playlist_response(text, None, Freshness::LivePlaylist { target_duration }, headers)
 }
 
 /// Whether every rendition has a complete segment (or ended).
@@ -154,11 +173,15 @@ async fn media_file(
         return Failure(StatusCode::NOT_FOUND, "unknown rendition\n").into_response();
     };
     let result = match parse_file(&file) {
-        Some(MediaFile::Playlist) => media_playlist(&stream, &rendition, query, &headers).await,
-        Some(MediaFile::Init(version)) => {
-            rendition.init(version).map(|d| media_response(d, "video/mp4")).ok_or(NOT_FOUND)
+        Some(MediaFile::Playlist) => media_playlist(&stream, &rendition, PlaylistView::Live, query, &headers).await,
+        Some(MediaFile::DvrPlaylist) => media_playlist(&stream, &rendition, PlaylistView::Dvr, query, &headers).await,
+        Some(MediaFile::Init(version)) => match rendition.init(version) {
+            Some(data) => Ok(media_response(data, "video/mp4")),
+            None => archived(&rendition, ArchivedFile::Init(version)),
+        },
+        Some(MediaFile::Segment(msn)) => {
+            segment(&rendition, msn, delivery).or_else(|_| archived(&rendition, ArchivedFile::Segment(msn)))
         }
-        Some(MediaFile::Segment(msn)) => segment(&rendition, msn, delivery),
         Some(MediaFile::Part(msn, index)) => part(&rendition, msn, index, delivery).await,
         None => Err(NOT_FOUND),
     };
@@ -170,6 +193,8 @@ const NOT_FOUND: Failure = Failure(StatusCode::NOT_FOUND, "not found\n");
 #[derive(Debug, PartialEq, Eq)]
 pub enum MediaFile {
     Playlist,
+    /// `dvr.m3u8`: the DVR window's media playlist.
+    DvrPlaylist,
     Init(u32),
     Segment(u64),
     Part(u64, u32),
@@ -179,6 +204,9 @@ pub enum MediaFile {
 pub fn parse_file(file: &str) -> Option<MediaFile> {
     if file == "index.m3u8" {
         return Some(MediaFile::Playlist);
+    }
+    if file == "dvr.m3u8" {
+        return Some(MediaFile::DvrPlaylist);
     }
     if let Some(v) = file.strip_prefix("init").and_then(|f| f.strip_suffix(".mp4")) {
         return digits(v).map(MediaFile::Init);
@@ -201,6 +229,7 @@ fn digits<T: std::str::FromStr>(s: &str) -> Option<T> {
 async fn media_playlist(
     stream: &LiveStream,
     rendition: &Arc<Rendition>,
+    view: PlaylistView,
     query: PlaylistQuery,
     headers: &HeaderMap,
 ) -> Result<Response, Failure> {
@@ -248,7 +277,8 @@ async fn media_playlist(
             }
         }
     }
-    let rendered = rendition.playlist(skip, stream.reports_for(&rendition.name));
+    let reports = stream.reports_of(&rendition.name, view);
+    let rendered = rendition.playlist_of(view, skip, reports).ok_or(NOT_FOUND)?;
     let target_duration = rendition.target_duration();
     let freshness = if rendition.progress().ended {
         Freshness::FinalPlaylist { target_duration }
@@ -325,6 +355,18 @@ async fn part(rendition: &Arc<Rendition>, msn: u64, index: u32, delivery: PartDe
             Err(_) => return Err(Failure(StatusCode::SERVICE_UNAVAILABLE, "the hinted part did not appear in time\n")),
         }
     }
+}
+
+/// A file of the DVR window that left memory: a permanent redirect to where
+/// it lies (the recording), so its URI in the playlist never changes.
+fn archived(rendition: &Rendition, file: ArchivedFile) -> Result<Response, Failure> {
+    let location = rendition.archived_location(file).ok_or(NOT_FOUND)?;
+    let location = HeaderValue::from_str(&location).map_err(|_| NOT_FOUND)?;
+    let mut response = StatusCode::MOVED_PERMANENTLY.into_response();
+    let h = response.headers_mut();
+    h.insert(header::LOCATION, location);
+    h.insert(header::CACHE_CONTROL, Freshness::Media.header());
+    Ok(response)
 }
 
 /// Serves a segment; the one being made (or the next) is answered at once
@@ -486,6 +528,7 @@ mod tests {
     fn parses_media_file_names() {
         let cases = [
             ("index.m3u8", Some(MediaFile::Playlist)),
+            ("dvr.m3u8", Some(MediaFile::DvrPlaylist)),
             ("init0.mp4", Some(MediaFile::Init(0))),
             ("seg12.m4s", Some(MediaFile::Segment(12))),
             ("part12.3.m4s", Some(MediaFile::Part(12, 3))),

@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use media::{LatencyMode, TrackInfo};
 use tokio::sync::watch;
 
+use crate::dvr::{ArchivedSegment, DvrArchive, DvrConfig};
 use crate::playlist::{CompleteSegment, MediaPlaylist, PartEntry, RenditionReport, SegmentEntry};
 use crate::segment_tap::{SealedSegment, SegmentTap};
 use crate::segmenter::Output;
@@ -94,19 +95,34 @@ struct State {
     version: u64,
     /// Where complete segments are also handed (the recorder); dropped at the end.
     tap: Option<SegmentTap>,
+    /// The DVR window's segments that left memory, when the rendition has one.
+    dvr: Option<DvrArchive>,
 }
 
 /// A rendered playlist and its gzip form.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct RenderedPlaylist {
     pub text: Bytes,
     pub gzip: Bytes,
 }
 
+/// Which playlist of a rendition: the short live window or the DVR window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaylistView {
+    /// `index.m3u8`: the live window.
+    Live,
+    /// `dvr.m3u8`: the whole DVR window, its old part from the recording.
+    Dvr,
+}
+
+/// What a rendered playlist depends on: (version, view, skip, reports).
+type RenderKey = (u64, PlaylistView, bool, Vec<RenditionReport>);
+
+/// The latest rendering of each (view, skip) pair, so that live, DVR and
+/// delta-update readers of one version do not evict each other.
 #[derive(Debug, Default)]
 struct RenderCache {
-    key: Option<(u64, bool, Vec<RenditionReport>)>,
-    value: Option<Arc<RenderedPlaylist>>,
+    entries: Vec<(RenderKey, Arc<RenderedPlaylist>)>,
 }
 
 /// Live state of one rendition.
@@ -120,6 +136,8 @@ pub struct Rendition {
     /// parts and segments in progress wait on.
     made: watch::Sender<u64>,
     cache: Mutex<RenderCache>,
+    /// Packaged for a tap alone (the recorder): in no multivariant playlist, no rendition report.
+    hidden: bool,
 }
 
 /// A part or segment as far as it is made.
@@ -152,6 +170,7 @@ impl Rendition {
             progress: watch::Sender::new(Progress::default()),
             made: watch::Sender::new(0),
             cache: Mutex::new(RenderCache::default()),
+            hidden: false,
         }
     }
 
@@ -163,6 +182,52 @@ impl Rendition {
 
     pub fn config(&self) -> WindowConfig {
         self.config
+    }
+
+    /// Leaves the rendition out of multivariant playlists and rendition
+    /// reports: it is packaged for its tap (the recorder) alone.
+    pub fn hidden(mut self) -> Self {
+        self.hidden = true;
+        self
+    }
+
+    pub fn is_hidden(&self) -> bool {
+        self.hidden
+    }
+
+    /// Gives the rendition a DVR window (`dvr.m3u8`) besides its live window.
+    pub fn with_dvr(self, config: DvrConfig) -> Self {
+        self.state.write().unwrap_or_else(|e| e.into_inner()).dvr = Some(DvrArchive::new(config));
+        self
+    }
+
+    /// Whether the rendition has a DVR playlist.
+    pub fn has_dvr(&self) -> bool {
+        self.read().dvr.is_some()
+    }
+
+    /// Where a file of the DVR window that left memory lies (`archive_uri`
+    /// and its name, relative to the rendition's URIs): `None` when it is in
+    /// memory, out of the window, or the rendition has no DVR window.
+    pub fn archived_location(&self, file: ArchivedFile) -> Option<String> {
+        let state = self.read();
+        let archive = state.dvr.as_ref()?;
+        match file {
+            ArchivedFile::Segment(msn) => {
+                let found = archive.segments.binary_search_by_key(&msn, |s| s.msn).is_ok();
+                (found && find_segment(&state, msn).is_none()).then(|| archive.segment_uri(msn))
+            }
+            ArchivedFile::Init(version) => {
+                let listed = archive.segments.iter().any(|s| s.init_version == version);
+                let in_memory = state.inits.iter().any(|(v, _, _)| *v == version);
+                (listed && !in_memory).then(|| archive.init_uri(version))
+            }
+        }
+    }
+
+    /// Segments and seconds of the DVR window listed from the recording (none without DVR).
+    pub fn dvr_archived(&self) -> (usize, f64) {
+        self.read().dvr.as_ref().map_or((0, 0.0), |a| (a.segments.len(), a.seconds()))
     }
 
     /// Applies segmenter outputs under one lock, then wakes waiters once.
@@ -307,10 +372,24 @@ impl Rendition {
                     if front.discontinuity {
                         state.discontinuity_sequence += 1;
                     }
+                    if let (Some(archive), Some((duration, _))) = (state.dvr.as_mut(), &front.complete) {
+                        let archived = ArchivedSegment {
+                            msn: front.msn,
+                            duration: *duration,
+                            program_date_time: front.program_date_time,
+                            discontinuity: front.discontinuity,
+                            init_version: front.init_version,
+                        };
+                        archive.push(archived);
+                    }
                     state.segments.pop_front();
                 }
                 _ => break,
             }
+        }
+        let in_memory: f64 = state.segments.iter().filter_map(|s| s.complete.as_ref().map(|(d, _)| *d)).sum();
+        if let Some(archive) = state.dvr.as_mut() {
+            archive.trim(in_memory);
         }
         let oldest_init = state.segments.front().map(|s| s.init_version);
         while state.inits.len() > 1 && oldest_init.is_some_and(|v| state.inits[0].0 < v) {
@@ -442,99 +521,125 @@ impl Rendition {
         Some(RenditionSummary { tracks: tracks.clone(), average_bps: average, peak_bps: state.peak_bps.max(average) })
     }
 
-    /// The media playlist (delta update when `skip`), cached until the next change.
+    /// The live media playlist (delta update when `skip`), cached until the next change.
     pub fn playlist(&self, skip: bool, reports: Vec<RenditionReport>) -> Arc<RenderedPlaylist> {
-        let state = self.read();
-        let key = (state.version, skip, reports);
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let (Some(cached), Some(value)) = (&cache.key, &cache.value)
-            && *cached == key
-        {
-            return value.clone();
-        }
-        let text = self.build_playlist(&state, skip, key.2.clone()).render();
-        drop(state);
-        let rendered = Arc::new(RenderedPlaylist { gzip: gzip(text.as_bytes()), text: Bytes::from(text) });
-        cache.key = Some(key);
-        cache.value = Some(rendered.clone());
-        rendered
+        self.playlist_of(PlaylistView::Live, skip, reports).unwrap_or_default()
     }
 
-    fn build_playlist(&self, state: &State, skip: bool, reports: Vec<RenditionReport>) -> MediaPlaylist {
-        let listed: Vec<&Segment> = state.segments.iter().filter(|s| s.retired_at.is_none()).collect();
+    /// The media playlist of `view` (delta update when `skip`), cached until
+    /// the next change; `None` for the DVR view of a rendition without one.
+    pub fn playlist_of(
+        &self,
+        view: PlaylistView,
+        skip: bool,
+        reports: Vec<RenditionReport>,
+    ) -> Option<Arc<RenderedPlaylist>> {
+        let state = self.read();
+        if view == PlaylistView::Dvr && state.dvr.is_none() {
+            return None;
+        }
+        let key = (state.version, view, skip, reports);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, value)) = cache.entries.iter().find(|(k, _)| *k == key) {
+            return Some(value.clone());
+        }
+        let text = self.build_playlist(&state, view, skip, key.3.clone()).render();
+        drop(state);
+        let rendered = Arc::new(RenderedPlaylist { gzip: gzip(text.as_bytes()), text: Bytes::from(text) });
+        // One entry per (view, skip): older versions are of no use any more.
+        cache.entries.retain(|(k, _)| (k.1, k.2) != (view, skip));
+        cache.entries.push((key, rendered.clone()));
+        Some(rendered)
+    }
+
+    /// The typed media playlist of `view` (what `playlist_of` renders).
+    pub fn media_playlist(&self, view: PlaylistView, skip: bool, reports: Vec<RenditionReport>) -> MediaPlaylist {
+        self.build_playlist(&self.read(), view, skip, reports)
+    }
+
+    fn build_playlist(
+        &self,
+        state: &State,
+        view: PlaylistView,
+        skip: bool,
+        reports: Vec<RenditionReport>,
+    ) -> MediaPlaylist {
+        let rows = rows_of(state, view);
         let ll = state.part_target.filter(|_| self.config.mode.has_parts());
         let target = state.target_duration;
         let can_skip_until = ll.map(|_| 6.0 * target as f64);
         // Parts are listed for segments within three target durations of the live edge.
         let mut from_end = 0.0;
-        let mut list_parts_from = listed.len();
-        for (i, s) in listed.iter().enumerate().rev() {
+        let mut list_parts_from = rows.len();
+        for (i, row) in rows.iter().enumerate().rev() {
             if from_end >= 3.0 * target as f64 {
                 break;
             }
             list_parts_from = i;
-            from_end += s.complete.as_ref().map_or_else(|| s.parts.iter().map(|p| p.duration).sum(), |(d, _)| *d);
+            from_end += row.duration.unwrap_or_else(|| row.parts.iter().map(|p| p.duration).sum());
         }
         let mut skipped = 0;
         if let Some(until) = can_skip_until.filter(|_| skip) {
-            {
-                let mut remaining: f64 = listed.iter().map(|s| s.complete.as_ref().map_or(0.0, |(d, _)| *d)).sum();
-                for s in &listed {
-                    let Some((d, _)) = &s.complete else { break };
-                    if remaining <= until {
-                        break;
-                    }
-                    remaining -= d;
-                    skipped += 1;
+            let mut remaining: f64 = rows.iter().filter_map(|r| r.duration).sum();
+            for row in &rows {
+                let Some(duration) = row.duration else { break };
+                if remaining <= until {
+                    break;
                 }
+                remaining -= duration;
+                skipped += 1;
             }
         }
-        let mut segments = Vec::with_capacity(listed.len() - skipped);
+        let mut segments = Vec::with_capacity(rows.len() - skipped);
         let mut previous_init = None;
-        for (i, s) in listed.iter().enumerate() {
-            let map_changed = previous_init.is_some_and(|v| v != s.init_version);
-            previous_init = Some(s.init_version);
+        for (i, row) in rows.iter().enumerate() {
+            let map_changed = previous_init.is_some_and(|v| v != row.init_version);
+            previous_init = Some(row.init_version);
             if i < skipped {
                 continue;
             }
-            if s.complete.is_none() && (ll.is_none() || s.parts.is_empty()) {
+            if row.duration.is_none() && (ll.is_none() || row.parts.is_empty()) {
                 continue;
             }
             let parts = if ll.is_some() && i >= list_parts_from {
-                s.parts
+                row.parts
                     .iter()
                     .enumerate()
                     .map(|(index, p)| PartEntry {
                         duration: p.duration,
-                        uri: format!("part{}.{index}.m4s", s.msn),
+                        uri: format!("part{}.{index}.m4s", row.msn),
                         independent: p.independent,
                     })
                     .collect()
             } else {
                 Vec::new()
             };
+            // The same URIs whether a segment is in memory or not: players
+            // (hls.js) require a segment's URI to stay as it was listed.
             segments.push(SegmentEntry {
-                map_uri: format!("init{}.mp4", s.init_version),
+                map_uri: format!("init{}.mp4", row.init_version),
                 map_changed,
-                discontinuity: s.discontinuity,
-                program_date_time: Some(s.program_date_time),
+                discontinuity: row.discontinuity,
+                program_date_time: Some(row.program_date_time),
                 parts,
-                complete: s
-                    .complete
-                    .as_ref()
-                    .map(|(duration, _)| CompleteSegment { duration: *duration, uri: format!("seg{}.m4s", s.msn) }),
+                complete: row.duration.map(|duration| CompleteSegment { duration, uri: format!("seg{}.m4s", row.msn) }),
             });
         }
         let preload_hint = match (ll, state.ended) {
             (Some(_), false) => next_part_of(state).map(|(msn, index)| format!("part{msn}.{index}.m4s")),
             _ => None,
         };
+        let retired_discontinuities =
+            state.segments.iter().filter(|s| s.retired_at.is_some() && s.discontinuity).count() as u64;
+        let discontinuity_sequence = match (view, &state.dvr) {
+            (PlaylistView::Dvr, Some(archive)) => archive.discontinuity_sequence,
+            _ => state.discontinuity_sequence + retired_discontinuities,
+        };
         MediaPlaylist {
             target_duration: target,
             part_target: ll,
-            media_sequence: listed.first().map_or(0, |s| s.msn),
-            discontinuity_sequence: state.discontinuity_sequence
-                + state.segments.iter().filter(|s| s.retired_at.is_some() && s.discontinuity).count() as u64,
+            media_sequence: rows.first().map_or(0, |r| r.msn),
+            discontinuity_sequence,
             skipped_segments: skipped as u64,
             can_skip_until,
             segments,
@@ -543,6 +648,48 @@ impl Rendition {
             ended: state.ended,
         }
     }
+}
+
+/// A file of the DVR window that may have left memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchivedFile {
+    Segment(u64),
+    Init(u32),
+}
+
+/// One segment as a playlist lists it, from memory or from the DVR archive.
+struct Row<'a> {
+    msn: u64,
+    program_date_time: SystemTime,
+    discontinuity: bool,
+    init_version: u32,
+    /// `Some` once complete.
+    duration: Option<f64>,
+    parts: &'a [Part],
+}
+
+/// The segments `view` lists, oldest first: the live window, or the DVR
+/// window (archived metadata, then segments retired from the live window
+/// but still in memory, then the live window).
+fn rows_of(state: &State, view: PlaylistView) -> Vec<Row<'_>> {
+    let dvr = view == PlaylistView::Dvr && state.dvr.is_some();
+    let archived = state.dvr.iter().filter(|_| dvr).flat_map(|a| a.segments.iter()).map(|s| Row {
+        msn: s.msn,
+        program_date_time: s.program_date_time,
+        discontinuity: s.discontinuity,
+        init_version: s.init_version,
+        duration: Some(s.duration),
+        parts: &[],
+    });
+    let in_memory = state.segments.iter().filter(|s| dvr || s.retired_at.is_none()).map(|s| Row {
+        msn: s.msn,
+        program_date_time: s.program_date_time,
+        discontinuity: s.discontinuity,
+        init_version: s.init_version,
+        duration: s.complete.as_ref().map(|(d, _)| *d),
+        parts: &s.parts,
+    });
+    archived.chain(in_memory).collect()
 }
 
 fn find_segment(state: &State, msn: u64) -> Option<&Segment> {

@@ -76,6 +76,8 @@ try {
   await page.check("#f-passthrough");
   await page.fill("#f-name", CHANNEL);
   await page.fill("#f-max", "3600");
+  await page.check("#f-record");
+  await page.fill("#f-dvr", "30");
   await page.click("#channel-form button[type=submit]");
   await page.waitForSelector("#stream-key");
   await page.click("#reveal");
@@ -115,6 +117,9 @@ try {
   await page.waitForFunction(() => /s$/.test(document.getElementById("latency").textContent), null, { timeout: 15000 }).catch(() => {});
   report.latency_text = await page.textContent("#latency");
   report.low_latency_mode = await page.evaluate(() => window.consolePlayer?.lowLatencyMode ?? null);
+  // The channel records with a DVR window: the preview plays the rewindable playlist.
+  report.preview_url = await page.evaluate(() => window.consolePlayer?.url ?? null);
+  report.dvr_setting = await page.textContent("[data-field=dvr]");
   await shot("channel");
   step("preview played");
 
@@ -137,6 +142,40 @@ try {
   report.stopped = true;
   await shot("channel-stopped");
   step("channel stopped");
+
+  // The session's recording: listed on the channel page, opened, played, scrubbed, downloaded, deleted.
+  await page.waitForFunction(() => {
+    const row = document.querySelector("#recordings tr[data-recording]");
+    return row && /ready|interrupted/.test(row.textContent);
+  }, null, { timeout: 30000 });
+  await page.click("#recordings tr[data-recording] a");
+  await page.waitForFunction(() => document.getElementById("catchup")?.currentTime > 1, null, { timeout: 30000 });
+  report.recording_played_seconds = await page.evaluate(() => document.getElementById("catchup").currentTime);
+  report.recording_state = await page.textContent("[data-field=state]");
+  const scrub = await page.locator("#scrub").boundingBox();
+  await page.mouse.move(scrub.x + scrub.width * 0.5, scrub.y + scrub.height / 2);
+  await page.waitForSelector("#scrub-preview:not([hidden])", { timeout: 5000 }).catch(() => {});
+  report.scrub_preview = await page.evaluate(() => {
+    const p = document.getElementById("scrub-preview");
+    return { hidden: p.hidden, sprite: p.dataset.sprite ?? null };
+  });
+  if (report.scrub_preview.sprite) {
+    report.scrub_sprite_status = await page.evaluate(async (s) => (await fetch(s.split("#")[0])).status, report.scrub_preview.sprite);
+  }
+  const download = await page.getAttribute("#download", "href");
+  report.download = await page.evaluate(async (href) => {
+    const r = await fetch(href);
+    const body = await r.arrayBuffer();
+    return { href, status: r.status, type: r.headers.get("content-type"), bytes: body.byteLength };
+  }, download);
+  await shot("recording");
+  await page.click("#delete-recording");
+  await page.waitForSelector("#confirm[open]");
+  await page.click("#confirm-ok");
+  await page.waitForFunction((c) => location.hash === `#/channels/${c}`, CHANNEL);
+  await page.waitForFunction(() => document.querySelector("#recordings")?.textContent.includes("No recordings"), null, { timeout: 15000 });
+  report.recording_deleted = true;
+  step("recording played and deleted");
 
   // The edit form and the system page.
   await page.goto(`${base}/console/#/channels/${CHANNEL}/edit`);

@@ -6,28 +6,14 @@
 //   node catchup.mjs <origin url> <playlist path> <limit seconds>
 import { chromium } from "playwright-core";
 import { chromiumOptions } from "../chromium-options.mjs";
+import { openVideoPage } from "./video-page.mjs";
 
 const [origin, path, limitArg] = process.argv.slice(2);
 const limit = Number(limitArg || 60);
-const page_html = `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><video id="video" muted autoplay playsinline></video>`;
 
 const browser = await chromium.launch(chromiumOptions);
 try {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.route("**/favicon.ico", (route) => route.fulfill({ status: 204 }));
-  const http_errors = [];
-  const console_errors = [];
-  page.on("response", (r) => { if (r.status() >= 400) http_errors.push(`${r.status()} ${r.url()}`); });
-  page.on("requestfailed", (r) => {
-    const why = r.failure()?.errorText ?? "";
-    if (!why.includes("ERR_ABORTED")) http_errors.push(`${why} ${r.url()}`);
-  });
-  page.on("console", (m) => { if (m.type() === "error") console_errors.push(m.text()); });
-  // A page on the appliance's origin, as on the watch page.
-  await page.goto(`${origin}/healthz`);
-  await page.setContent(page_html);
-  await page.addScriptTag({ url: `${origin}/assets/hls.min.js` });
+  const { page, http_errors, console_errors } = await openVideoPage(browser, origin);
   const report = await page.evaluate(async ([url, limit]) => {
     const video = document.getElementById("video");
     const errors = [];

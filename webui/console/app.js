@@ -6,6 +6,7 @@ import { toast } from "./dom.js";
 import { signInPage, dashboardPage, channelPage, formPage, systemPage } from "./pages.js";
 import { usersPage } from "./users.js";
 import { auditPage } from "./audit.js";
+import { recordingPage, recordingsPage } from "./recordings.js";
 
 const main = document.getElementById("main");
 const top = document.getElementById("top");
@@ -15,11 +16,13 @@ function route() {
   const hash = location.hash.replace(/^#/, "") || "/";
   const parts = hash.split("/").filter(Boolean).map(decodeURIComponent);
   if (parts[0] === "channels" && parts[1] && parts[2] === "edit") return ["dashboard", () => formPage(main, parts[1])];
+  if (parts[0] === "channels" && parts[1] && parts[2] === "recordings" && parts[3]) return ["recordings", () => recordingPage(main, parts[1], parts[3])];
   if (parts[0] === "channels" && parts[1]) return ["dashboard", () => channelPage(main, parts[1])];
   if (parts[0] === "new") return ["new", () => formPage(main, null)];
   if (parts[0] === "system") return ["system", () => systemPage(main)];
   if (parts[0] === "users") return ["users", () => usersPage(main)];
   if (parts[0] === "audit") return ["audit", () => auditPage(main)];
+  if (parts[0] === "recordings") return ["recordings", () => recordingsPage(main)];
   return ["dashboard", () => dashboardPage(main)];
 }
 

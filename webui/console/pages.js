@@ -4,6 +4,7 @@ import { api, ApiProblem, session, signIn } from "./api.js";
 import { h, replace, toast, confirmDialog, duration, bytes, copyText } from "./dom.js";
 import { audioText, bitrate, encoderText, fps, inputText, moveText, videoText } from "./live.js";
 import { processingEditor } from "./processing.js";
+import { recordingsPanel } from "./recordings.js";
 
 const POLL_MS = 2000;
 const enc = encodeURIComponent;
@@ -27,6 +28,11 @@ function embedSnippet(channel) {
 
 function playbackPath(channel) {
   return `/hls/${enc(channel.name)}/index.m3u8`;
+}
+
+/// The channel page's player: the DVR playlist (rewindable) when the channel has one.
+function rewindablePath(channel) {
+  return channel.dvr_url ? `/hls/${enc(channel.name)}/dvr.m3u8` : playbackPath(channel);
 }
 
 /// Every `ms`, runs `tick` (never two at once); returns the stopper.
@@ -199,12 +205,18 @@ export function channelPage(main, name) {
   const moveAlert = h("p", { class: "alert", id: "move-alert", role: "status", hidden: true });
   const restreams = restreamSection(name);
   const restreamPanel = restreams.panel;
+  const recordings = recordingsPanel(name);
+  // Back to the live edge after rewinding in the DVR window.
+  const goLive = h("button", { type: "button", class: "ghost", id: "go-live", hidden: true, onclick: () => {
+    const edge = player?.hls?.liveSyncPosition;
+    if (Number.isFinite(edge)) video.currentTime = edge;
+  } }, "Go live");
   replace(main,
     h("div", { class: "row" }, title, state, h("span", { class: "spacer" }), actions),
     h("div", { class: "two" },
       h("section", { class: "panel", "aria-labelledby": "preview-h" },
         h("h2", { id: "preview-h" }, "Preview"), video,
-        h("div", { class: "row" }, h("span", {}, "Player latency: ", latency), h("span", { class: "spacer" }),
+        h("div", { class: "row" }, h("span", {}, "Player latency: ", latency), goLive, h("span", { class: "spacer" }),
           playingLevel, h("label", { for: "rendition", class: "radio" }, "Rendition"), levels),
         status),
       h("div", {},
@@ -213,6 +225,7 @@ export function channelPage(main, name) {
           h("h2", {}, "Settings"), details))),
     h("section", { class: "panel", "aria-labelledby": "hist-h" }, h("h2", { id: "hist-h" }, "Sessions"),
       h("table", {}, h("thead", {}, h("tr", {}, ["Started", "State", "Duration", "Publisher", "Renditions", "End reason"].map((t) => h("th", { scope: "col" }, t)))), history)),
+    recordings.panel,
     restreamPanel);
 
   let player = null;
@@ -227,6 +240,8 @@ export function channelPage(main, name) {
   const latencyTimer = setInterval(() => {
     const l = player?.hls?.latency;
     latency.textContent = Number.isFinite(l) && l > 0 ? `${l.toFixed(2)} s` : "—";
+    // Rewound in the DVR window: offer the way back.
+    goLive.hidden = !(Number.isFinite(l) && l > 10);
   }, 500);
 
   const act = async (what, fn) => {
@@ -270,7 +285,9 @@ export function channelPage(main, name) {
     h("dt", {}, "Latency mode"), h("dd", {}, c.latency_mode),
     h("dt", {}, "Output"), h("dd", {}, outputText(c.output)),
     h("dt", {}, "Encoder policy"), h("dd", {}, c.encoder_policy),
-    h("dt", {}, "Max session"), h("dd", {}, c.max_session_seconds ? duration(c.max_session_seconds * 1000) : "no limit"));
+    h("dt", {}, "Max session"), h("dd", {}, c.max_session_seconds ? duration(c.max_session_seconds * 1000) : "no limit"),
+    h("dt", {}, "Recording"), h("dd", { "data-field": "recording" }, c.recording.enabled ? `on (${c.recording.renditions}${c.recording.source ? ", source" : ""})` : "off"),
+    h("dt", {}, "DVR window"), h("dd", { "data-field": "dvr" }, c.dvr_url ? duration(c.dvr_window_seconds * 1000) : c.dvr_window_seconds ? "needs recording" : "off"));
 
   const fact = (label, value, name) => [h("dt", {}, label), h("dd", { "data-field": name }, value)];
   const renderLive = (c, current) => {
@@ -315,11 +332,12 @@ export function channelPage(main, name) {
     const current = sessions.find((s) => s.id === c.current_session);
     renderLive(c, current);
     await restreams.refresh();
+    await recordings.refresh();
     const live = current && current.state === "live";
     if (live && playing !== current.id) {
       player?.destroy();
       status.textContent = "Live.";
-      player = attachPlayer(video, playbackPath(c), (hls) => {
+      player = attachPlayer(video, rewindablePath(c), (hls) => {
         replace(levels, h("option", { value: "-1" }, "Auto"), hls.levels.map((l, i) => h("option", { value: String(i) }, l.height ? `${l.height}p ${Math.round(l.bitrate / 1000)} kbit/s` : `level ${i}`)));
         showLevel(hls);
         hls.on(window.Hls.Events.LEVEL_SWITCHED, () => showLevel(hls));
@@ -413,6 +431,11 @@ export function formPage(main, name) {
   const passthrough = h("input", { type: "radio", name: "output", id: "f-passthrough", value: "passthrough", checked: true });
   const ladderRadio = h("input", { type: "radio", name: "output", id: "f-ladder", value: "ladder" });
   const includeSource = h("input", { type: "checkbox", id: "f-source" });
+  const recordingOn = h("input", { type: "checkbox", id: "f-record" });
+  const recordSource = h("input", { type: "checkbox", id: "f-record-source" });
+  const recordWhich = select("f-record-renditions", [["all", "Every rendition"], ["top-and-source", "The top rung and the source"], ["source", "The source alone"]], "all");
+  let keptRecording = {};
+  const dvrMinutes = h("input", { id: "f-dvr", name: "dvr_window_seconds", type: "number", min: 0, max: 1440, inputmode: "numeric", value: 120 });
   const rungs = h("div", { id: "rungs" });
   const ladderBox = h("div", { hidden: true });
   const outputError = h("div", { class: "error", id: "output-error" });
@@ -471,6 +494,11 @@ export function formPage(main, name) {
       ladderBox, outputError),
     field("encoder_policy", "f-policy", "Encoder policy", policy),
     field("max_session_seconds", "f-max", "Max session duration (seconds)", maxSeconds, "Empty: no limit."),
+    h("fieldset", {}, h("legend", {}, "Recording"),
+      h("label", { class: "radio", for: "f-record" }, recordingOn, "Record every session (catchup, MP4 export)"),
+      field("recording.renditions", "f-record-renditions", "Renditions recorded", recordWhich),
+      h("label", { class: "radio", for: "f-record-source" }, recordSource, "Also record the source as received (a ladder that does not offer it)"),
+      field("dvr_window_seconds", "f-dvr", "DVR window (minutes)", dvrMinutes, "How far viewers can rewind a live session; 0: off. Served from the recording.")),
     formError,
     h("div", { class: "row" }, submit, h("a", { class: "button ghost", href: editing ? `#/channels/${enc(name)}` : "#/" }, "Cancel")));
   replace(main, h("h1", {}, editing ? `Edit ${name}` : "New channel"), form);
@@ -482,6 +510,11 @@ export function formPage(main, name) {
       policy.value = c.encoder_policy;
       maxSeconds.value = c.max_session_seconds ?? "";
       processing.set(c.processing);
+      keptRecording = c.recording;
+      recordingOn.checked = c.recording.enabled;
+      recordWhich.value = c.recording.renditions;
+      recordSource.checked = Boolean(c.recording.source);
+      dvrMinutes.value = String(Math.round(c.dvr_window_seconds / 60));
       if (c.output.kind === "ladder") {
         ladderRadio.checked = true;
         const own = (c.processing && c.processing.picture && c.processing.picture.rung_scaling) || {};
@@ -533,7 +566,10 @@ export function formPage(main, name) {
     const picture = processing.read();
     const rows = [...rungs.querySelectorAll("[data-rung]")].filter((r) => r.scaling());
     if (rows.length) picture.picture.rung_scaling = Object.fromEntries(rows.map((r) => [r.rendition(), r.scaling()]));
-    const body = { latency_mode: latency.value, output, encoder_policy: policy.value, max_session_seconds: maxSeconds.value === "" ? null : Number(maxSeconds.value), processing: ladderRadio.checked ? picture : { picture: {} } };
+    // Replaced whole by the API: what the form does not show (retain_days) is kept as it was.
+    const recording = { ...keptRecording, enabled: recordingOn.checked, renditions: recordWhich.value, source: recordSource.checked };
+    const dvr_window_seconds = dvrMinutes.value === "" ? 7200 : Math.round(Number(dvrMinutes.value) * 60);
+    const body = { latency_mode: latency.value, output, encoder_policy: policy.value, max_session_seconds: maxSeconds.value === "" ? null : Number(maxSeconds.value), processing: ladderRadio.checked ? picture : { picture: {} }, recording, dvr_window_seconds };
     submit.disabled = true;
     const save = async (query = "") => {
       const saved = editing ? await api.patch(`/channels/${enc(name)}${query}`, body) : await api.post("/channels", { name: nameInput.value, ...body, start: true });

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use media::LatencyMode;
-use packager::{LiveStream, OriginStore, Progress, Rendition, SegmentTap, SegmenterConfig, WindowConfig};
+use packager::{DvrConfig, LiveStream, OriginStore, Progress, Rendition, SegmentTap, SegmenterConfig, WindowConfig};
 use tracing::Instrument;
 
 use super::events::SessionEvent;
@@ -21,6 +21,25 @@ pub struct PackagingConfig {
     pub part_target: Duration,
     /// Seconds of media the playlists list.
     pub window_seconds: u64,
+}
+
+/// The DVR window of a session: which renditions get one (those recorded,
+/// whose old segments the DVR playlist reads from the recording) and how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DvrPlan {
+    pub window: Duration,
+    pub renditions: Vec<String>,
+}
+
+impl DvrPlan {
+    /// `rendition`'s DVR window, its old segments in the recording of `session`.
+    fn config(&self, session: &str, rendition: &str) -> Option<DvrConfig> {
+        self.renditions.iter().any(|r| r == rendition).then(|| DvrConfig {
+            window: self.window,
+            // From `/hls/{channel}/{session}/{rendition}/dvr.m3u8` to the catchup route's files.
+            archive_uri: format!("../../recordings/{session}/{rendition}/"),
+        })
+    }
 }
 
 impl PackagingConfig {
@@ -45,16 +64,39 @@ pub struct PackagerOutput {
     config: PackagingConfig,
     /// Where every complete segment is also handed (the recorder).
     tap: Option<SegmentTap>,
+    dvr: Option<DvrPlan>,
+    /// A rendition packaged for the recorder alone (a ladder's source): in no multivariant playlist.
+    hidden: Option<String>,
 }
 
 impl PackagerOutput {
     pub fn new(origin: Arc<OriginStore>, channel: &str, session: &str, config: PackagingConfig) -> PackagerOutput {
-        PackagerOutput { origin, channel: channel.to_string(), session: session.to_string(), config, tap: None }
+        PackagerOutput {
+            origin,
+            channel: channel.to_string(),
+            session: session.to_string(),
+            config,
+            tap: None,
+            dvr: None,
+            hidden: None,
+        }
     }
 
     /// Hands every segment of every rendition to `tap` as well (the recorder's input).
     pub fn with_tap(mut self, tap: SegmentTap) -> PackagerOutput {
         self.tap = Some(tap);
+        self
+    }
+
+    /// Packages `rendition` for the recorder alone: no multivariant playlist lists it.
+    pub fn with_hidden(mut self, rendition: &str) -> PackagerOutput {
+        self.hidden = Some(rendition.to_string());
+        self
+    }
+
+    /// Gives the renditions `plan` names a DVR window (they must be recorded: see `DvrPlan`).
+    pub fn with_dvr(mut self, plan: DvrPlan) -> PackagerOutput {
+        self.dvr = Some(plan);
         self
     }
 }
@@ -74,7 +116,13 @@ impl Output for PackagerOutput {
         let renditions: Vec<Arc<Rendition>> = feeds
             .iter()
             .map(|f| {
-                let rendition = Rendition::new(f.rendition.clone(), window);
+                let mut rendition = Rendition::new(f.rendition.clone(), window);
+                if let Some(dvr) = self.dvr.as_ref().and_then(|plan| plan.config(&self.session, &f.rendition)) {
+                    rendition = rendition.with_dvr(dvr);
+                }
+                if self.hidden.as_ref() == Some(&f.rendition) {
+                    rendition = rendition.hidden();
+                }
                 Arc::new(match &tap {
                     Some(tap) => rendition.tapped(tap.clone()),
                     None => rendition,

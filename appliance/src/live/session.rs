@@ -207,11 +207,12 @@ pub async fn run(
             spec.figures.count_drops(input.stats());
             stages.spawn(async move { (Stage::Ladder, run.await) }.instrument(tracing::info_span!("ladder")));
             let mut names: Vec<String> = renditions.iter().map(|r| r.name.clone()).collect();
-            if ladder.include_source {
+            // Offered to viewers, or hidden and packaged for the recorder alone.
+            let source = ladder.include_source || spec.channel.records_hidden_source();
+            if source {
                 names.push("source".to_string());
             }
-            let processing =
-                Processing::Ladder { input: Some(input), tracks, faults, picture, source: ladder.include_source };
+            let processing = Processing::Ladder { input: Some(input), tracks, faults, picture, source };
             (processing, renditions, names)
         }
     };

@@ -407,14 +407,20 @@ impl Owner {
         let (control, commands) = mpsc::channel(SESSION_COMMANDS);
         let passthrough = channel.output == ChannelOutput::Passthrough;
         let figures = Arc::new(SessionFigures::new(&channel.name, &record.id, passthrough, Instant::now()));
-        let renditions = rendition_names(&channel.output);
+        let mut renditions = rendition_names(&channel.output);
+        if channel.records_hidden_source() {
+            renditions.push("source".to_string());
+        }
         let entry = LiveEntry::new(&channel.name, &record.id, peer, renditions.clone(), figures.clone(), control);
         let inputs = entry.inputs.clone();
         self.registry.insert(Arc::new(entry));
         let mode = channel.latency_mode;
         let packaging =
             PackagingConfig { mode, part_target: self.config.part_target, window_seconds: self.config.window_seconds };
-        let packager = PackagerOutput::new(self.config.origin.clone(), &channel.name, &record.id, packaging);
+        let mut packager = PackagerOutput::new(self.config.origin.clone(), &channel.name, &record.id, packaging);
+        if channel.records_hidden_source() {
+            packager = packager.with_hidden("source");
+        }
         let recorded = channel.recording.enabled;
         let recording =
             recorded.then(|| self.config.recordings.catalog().layout().session_dir(&channel.name, &record.id));

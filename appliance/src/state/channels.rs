@@ -34,6 +34,7 @@ impl Store {
         validate_max_session(new.max_session_seconds)?;
         validate_srt_passphrase(new.srt_passphrase.as_deref())?;
         new.recording.validate()?;
+        new.dvr_window_seconds.validate()?;
         let now = clock::now_ms();
         let mut channel = Channel {
             name: new.name,
@@ -44,6 +45,7 @@ impl Store {
             processing: new.processing,
             max_session_seconds: new.max_session_seconds,
             recording: new.recording,
+            dvr_window_seconds: new.dvr_window_seconds,
             state: ChannelState::Idle,
             current_session: None,
             created_at: now / 1000,
@@ -161,6 +163,9 @@ impl Store {
         if let Some(passphrase) = &patch.srt_passphrase {
             validate_srt_passphrase(passphrase.as_deref())?;
         }
+        if let Some(window) = patch.dvr_window_seconds {
+            window.validate()?;
+        }
         self.write(|tx| {
             let mut channel = load(tx, name)?;
             if let Some(mode) = patch.latency_mode {
@@ -190,6 +195,9 @@ impl Store {
                 channel.processing = processing;
             }
             validate_processing(&channel.processing, &channel.output)?;
+            if let Some(window) = patch.dvr_window_seconds {
+                channel.dvr_window_seconds = window;
+            }
             channel.updated_ms = clock::now_ms();
             save(tx, &channel)?;
             append_event(tx, EventType::ChannelUpdated, name, Snapshot::Channel(Box::new(channel.clone())))?;

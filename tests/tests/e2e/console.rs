@@ -2,7 +2,10 @@
 //! sign-in (a wrong password refused), a mutation without the CSRF token
 //! refused, a channel created from the form (the API's field error shown
 //! first), published to with the real `ffmpeg`, live on the dashboard without
-//! a reload with its thumbnail, the preview playing, the key rotated, the channel stopped, sign-out.
+//! a reload with its thumbnail, the preview playing (the DVR playlist: the
+//! form turned recording on), the key rotated, the channel stopped, its
+//! recording opened from the channel page, played, its seek bar previewing a
+//! thumbnail, downloaded as MP4 and deleted with confirmation, sign-out.
 //! Screenshots of each page go to `target/test-artifacts/console/`.
 
 use std::time::Duration;
@@ -54,6 +57,17 @@ async fn an_operator_runs_a_channel_from_the_console() {
     assert!(thumbnail["src"].as_str().unwrap().starts_with("/hls/console-cam/thumb.jpg"), "{thumbnail}");
     assert!(report["preview_advanced_seconds"].as_f64().unwrap() > 1.0, "the preview plays: {report}");
     assert_eq!(report["low_latency_mode"], true);
+    assert!(report["preview_url"].as_str().unwrap().ends_with("/hls/console-cam/dvr.m3u8"), "DVR rewind: {report}");
+    assert_eq!(report["dvr_setting"], "30 min 0 s", "{report}");
+    assert!(report["recording_played_seconds"].as_f64().unwrap() > 1.0, "the recording plays: {report}");
+    assert!(report["recording_state"].as_str().unwrap() != "recording", "{report}");
+    let sprite = report["scrub_preview"]["sprite"].as_str().expect("a scrubbing preview on the seek bar");
+    assert!(sprite.contains("/thumbnails/sprite-") && sprite.contains("#xywh="), "{report}");
+    assert_eq!(report["scrub_sprite_status"], 200, "{report}");
+    let download = &report["download"];
+    assert_eq!((download["status"].as_u64(), download["type"].as_str()), (Some(200), Some("video/mp4")), "{report}");
+    assert!(download["bytes"].as_u64().unwrap() > 10_000, "{report}");
+    assert_eq!(report["recording_deleted"], true, "{report}");
     assert_eq!(report["key_rotated"], true);
     assert_eq!(report["stopped"], true);
     assert_eq!(report["after_sign_out_status"], 401, "the signed-out cookie opens nothing");

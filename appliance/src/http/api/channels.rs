@@ -25,7 +25,7 @@ use crate::http::problem::{ApiError, ProblemKind};
 use crate::live::supervisor::Ending;
 use crate::state::AuditAction;
 use crate::state::{
-    Channel, ChannelPatch, EndReason, InputRole, NewChannel, RecordingSettings, Session, Store, StoreError,
+    Channel, ChannelPatch, DvrWindow, EndReason, InputRole, NewChannel, RecordingSettings, Session, Store, StoreError,
     validate_name,
 };
 
@@ -56,6 +56,12 @@ pub struct CreateChannel {
     /// Recording of its sessions (default: off).
     #[serde(default)]
     pub recording: RecordingSettings,
+    /// How far viewers can rewind a live session, in seconds (0 to 86400; 0: off; default 7200). The
+    /// window's old part is read from the session's recording: it covers the renditions the channel
+    /// records.
+    #[serde(default)]
+    #[schema(value_type = u64, minimum = 0, maximum = 86400, default = 7200)]
+    pub dvr_window_seconds: DvrWindow,
     /// Start the channel at once (state `active`) instead of leaving it `idle`.
     #[serde(default)]
     pub start: bool,
@@ -95,6 +101,10 @@ pub struct UpdateChannel {
     /// Recording settings, replaced whole.
     #[serde(default)]
     pub recording: Option<RecordingSettings>,
+    /// The DVR window in seconds (0 to 86400; 0: off).
+    #[serde(default)]
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 86400)]
+    pub dvr_window_seconds: Option<DvrWindow>,
     /// A new SRT passphrase (write-only); null removes it (unencrypted SRT).
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
@@ -197,6 +207,7 @@ pub async fn create_channel(
         processing: body.processing,
         max_session_seconds: body.max_session_seconds,
         recording: body.recording,
+        dvr_window_seconds: body.dvr_window_seconds,
         backup: body.backup_input,
         srt_passphrase: body.srt_passphrase,
     };
@@ -318,6 +329,7 @@ pub async fn update_channel(
         restart_now,
         max_session_seconds: body.max_session_seconds,
         recording: body.recording,
+        dvr_window_seconds: body.dvr_window_seconds,
         srt_passphrase: body.srt_passphrase,
     };
     let store = api.store.acting(caller.note(AuditAction::ChannelUpdated, &name));

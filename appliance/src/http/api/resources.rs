@@ -60,6 +60,12 @@ pub struct ChannelResource {
     /// Sessions end when they reach this many seconds; null: no limit.
     pub max_session_seconds: Option<u64>,
     pub recording: RecordingSettings,
+    /// How far viewers can rewind a live session, in seconds (0: no DVR window).
+    pub dvr_window_seconds: u64,
+    /// The DVR multivariant playlist (the whole window; its old part comes from the recording):
+    /// present while the channel records with a DVR window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dvr_url: Option<String>,
     /// The session in progress, if any.
     pub current_session: Option<String>,
     /// The live figures of the session in progress (input, encoder, viewers); absent when there is none
@@ -106,6 +112,9 @@ impl ChannelResource {
         let created_ms = channel.created_at * 1000;
         ChannelResource {
             playback_url: format!("http://{}:{}/hls/{}/index.m3u8", urls.host, urls.http_port, channel.name),
+            dvr_url: (channel.recording.enabled && channel.dvr_window_seconds.0 > 0)
+                .then(|| format!("http://{}:{}/hls/{}/dvr.m3u8", urls.host, urls.http_port, channel.name)),
+            dvr_window_seconds: channel.dvr_window_seconds.0,
             stream_key: None,
             publish_url: None,
             backup_stream_key: None,

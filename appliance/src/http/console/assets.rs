@@ -39,6 +39,7 @@ static ASSETS: &[(&str, Asset)] = &[
     ("users.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/console/users.js") }),
     ("audit.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/console/audit.js") }),
     ("processing.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/console/processing.js") }),
+    ("recordings.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/console/recordings.js") }),
     ("hls.min.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/vendor/hls.min.js") }),
     ("hls-part-guard.js", Asset { content_type: JS, bytes: include_bytes!("../../../../webui/hls-part-guard.js") }),
 ];

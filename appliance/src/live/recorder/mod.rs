@@ -8,7 +8,7 @@ pub mod writer;
 
 use packager::SegmentReceiver;
 
-use super::packaging::PackagerOutput;
+use super::packaging::{DvrPlan, PackagerOutput};
 use super::ports::{Feed, Output, OutputError, OutputRun, Reporter, Subscription};
 use crate::recordings::Recordings;
 use crate::recordings::notify::Notifier;
@@ -21,7 +21,8 @@ pub const TAP_QUEUE: usize = 128;
 
 /// When `channel` records its sessions: taps `packaging` and returns the
 /// recorder of session `session` (whose renditions are `renditions`, top
-/// first) to plug in beside it.
+/// first) to plug in beside it. With a DVR window, the recorded renditions
+/// get DVR playlists whose old part the recording serves.
 pub fn plug(
     packaging: PackagerOutput,
     channel: &Channel,
@@ -34,6 +35,13 @@ pub fn plug(
     }
     // The recorder writes the packager's own segments: one tap between them.
     let (tap, segments) = packager::segment_tap(TAP_QUEUE);
+    let packaging = match channel.dvr_window_seconds.duration() {
+        Some(window) => {
+            let recorded = renditions.iter().filter(|r| channel.recording.records(r, &renditions)).cloned().collect();
+            packaging.with_dvr(DvrPlan { window, renditions: recorded })
+        }
+        None => packaging,
+    };
     let plan = RecordingPlan {
         layout: recordings.catalog().layout().clone(),
         channel: channel.name.clone(),

@@ -313,7 +313,7 @@ mod tests {
             layout: Layout::new(dir),
             channel: "cam".into(),
             session: "0190000000000abcd".into(),
-            settings: RecordingSettings { enabled: true, renditions, retain_days: None },
+            settings: RecordingSettings { enabled: true, renditions, ..RecordingSettings::default() },
             renditions: ["720p", "480p", "source"].map(String::from).to_vec(),
         }
     }

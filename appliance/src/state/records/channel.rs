@@ -5,6 +5,7 @@
 use media::{ChannelOutput, EncoderPolicy, LatencyMode, Processing};
 use serde::{Deserialize, Serialize};
 
+use super::dvr::DvrWindow;
 use super::recording::RecordingSettings;
 use crate::state::error::StoreError;
 use crate::state::lifecycle::ChannelState;
@@ -37,6 +38,9 @@ pub struct Channel {
     /// Recording of its sessions (off in records written before recording existed).
     #[serde(default)]
     pub recording: RecordingSettings,
+    /// How far viewers can rewind a live session (2 h in records written before DVR existed).
+    #[serde(default)]
+    pub dvr_window_seconds: DvrWindow,
     #[serde(default = "ChannelState::before_states")]
     pub state: ChannelState,
     /// The session in progress (init, processing or live), if any.
@@ -92,6 +96,15 @@ impl std::fmt::Display for InputRole {
 }
 
 impl Channel {
+    /// Whether its sessions package the source as a hidden rendition, for the recorder alone
+    /// (a ladder that does not offer the source, with recording asking for it).
+    pub fn records_hidden_source(&self) -> bool {
+        match &self.output {
+            ChannelOutput::Ladder { ladder } => self.recording.needs_hidden_source(ladder.include_source),
+            ChannelOutput::Passthrough => false,
+        }
+    }
+
     /// The input a publish with `stream_key` is, when it is one of this channel's keys.
     pub fn input_role(&self, stream_key: &str) -> Option<InputRole> {
         if self.stream_key == stream_key {
@@ -114,6 +127,7 @@ pub struct NewChannel {
     pub processing: Processing,
     pub max_session_seconds: Option<u64>,
     pub recording: RecordingSettings,
+    pub dvr_window_seconds: DvrWindow,
     /// Whether the channel gets a backup stream key as well.
     pub backup: bool,
     /// The SRT passphrase, if SRT callers must encrypt.
@@ -133,6 +147,7 @@ pub struct ChannelPatch {
     /// `Some(None)` removes the limit.
     pub max_session_seconds: Option<Option<u64>>,
     pub recording: Option<RecordingSettings>,
+    pub dvr_window_seconds: Option<DvrWindow>,
     /// `Some(None)` removes the SRT passphrase.
     pub srt_passphrase: Option<Option<String>>,
 }

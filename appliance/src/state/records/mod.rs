@@ -6,6 +6,7 @@
 pub mod alert;
 pub mod audit;
 pub mod channel;
+pub mod dvr;
 pub mod event;
 pub mod input_switch;
 pub mod recording;
@@ -21,6 +22,7 @@ pub use channel::{
     Channel, ChannelPatch, InputRole, MAX_CROP, MAX_RUNGS, MAX_SESSION_SECONDS, MAX_SHARPEN_PERCENT, NAME_PATTERN,
     NewChannel, validate_name,
 };
+pub use dvr::{DEFAULT_DVR_SECONDS, DvrWindow, MAX_DVR_SECONDS};
 pub use event::{Attempt, AttemptOutcome, Delivery, DeliveryState, Event, EventType, PendingHead, Snapshot};
 pub use input_switch::{InputSwitched, OnAir, SwitchReason};
 pub use recording::{RecordRenditions, RecordingNotice, RecordingSettings, RecordingState};

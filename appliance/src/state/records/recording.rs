@@ -19,6 +19,9 @@ pub enum RecordRenditions {
     All,
     /// The top rung and the source (when offered); a pass-through channel's source.
     TopAndSource,
+    /// The source alone, as received: a ladder channel records it instead of its rungs (as a
+    /// hidden rendition when the ladder does not offer it).
+    Source,
 }
 
 /// A channel's recording settings. Records written before recording existed read back as off.
@@ -32,6 +35,9 @@ pub struct RecordingSettings {
     /// (unless locked); none: keep them until the disk quota needs room.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retain_days: Option<u32>,
+    /// Record the source as received besides the rungs, for a ladder channel whose ladder does
+    /// not offer it: it is packaged as a hidden rendition, in no multivariant playlist.
+    pub source: bool,
 }
 
 impl RecordingSettings {
@@ -44,6 +50,13 @@ impl RecordingSettings {
         }
     }
 
+    /// Whether a ladder channel's sessions must package the source for the recorder alone (a
+    /// hidden rendition): recording on, asking for the source, and `offered` (the ladder's
+    /// `include_source`) false.
+    pub fn needs_hidden_source(&self, offered: bool) -> bool {
+        self.enabled && !offered && (self.source || self.renditions == RecordRenditions::Source)
+    }
+
     /// Whether `rendition` (of a session whose renditions are `all`, top first) is recorded.
     pub fn records(&self, rendition: &str, all: &[String]) -> bool {
         match self.renditions {
@@ -51,6 +64,7 @@ impl RecordingSettings {
             RecordRenditions::TopAndSource => {
                 rendition == "source" || all.iter().find(|r| *r != "source").is_some_and(|top| top == rendition)
             }
+            RecordRenditions::Source => rendition == "source",
         }
     }
 }
@@ -100,13 +114,36 @@ mod tests {
     fn top_and_source_keeps_the_first_rung_and_the_source() {
         let ladder: Vec<String> = ["720p", "480p", "source"].map(String::from).to_vec();
         let settings =
-            RecordingSettings { enabled: true, renditions: RecordRenditions::TopAndSource, retain_days: None };
+            RecordingSettings { enabled: true, renditions: RecordRenditions::TopAndSource, ..Default::default() };
         let kept: Vec<&String> = ladder.iter().filter(|r| settings.records(r, &ladder)).collect();
         assert_eq!(kept, ["720p", "source"]);
         let passthrough = vec!["source".to_string()];
         assert!(settings.records("source", &passthrough));
         let all = RecordingSettings { renditions: RecordRenditions::All, ..settings };
         assert!(ladder.iter().all(|r| all.records(r, &ladder)));
+    }
+
+    #[test]
+    fn the_source_alone_or_besides_the_rungs_needs_a_hidden_rendition_unless_offered() {
+        let ladder: Vec<String> = ["720p", "480p", "source"].map(String::from).to_vec();
+        let source = RecordingSettings { enabled: true, renditions: RecordRenditions::Source, ..Default::default() };
+        let kept: Vec<&String> = ladder.iter().filter(|r| source.records(r, &ladder)).collect();
+        assert_eq!(kept, ["source"]);
+        let besides = RecordingSettings { enabled: true, source: true, ..Default::default() };
+        let cases = [
+            (source, false, true),
+            (source, true, false),
+            (besides, false, true),
+            (besides, true, false),
+            (RecordingSettings { enabled: false, ..besides }, false, false),
+            (RecordingSettings { enabled: true, ..Default::default() }, false, false),
+        ];
+        for (settings, offered, hidden) in cases {
+            assert_eq!(settings.needs_hidden_source(offered), hidden, "{settings:?} offered={offered}");
+        }
+        // Records written before the setting existed read back without it.
+        let old: RecordingSettings = serde_json::from_str(r#"{"enabled": true, "renditions": "all"}"#).unwrap();
+        assert!(!old.source);
     }
 
     #[test]

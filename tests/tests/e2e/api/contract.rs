@@ -187,6 +187,8 @@ async fn bad_input_gets_a_problem_naming_the_field_and_changes_nothing() {
         ("POST", "/api/v1/channels", json!({"name": "ok", "latency_mode": "fast"}).to_string(), 400, Some("latency_mode")),
         ("POST", "/api/v1/channels", json!({"name": "ok", "max_session_seconds": -1}).to_string(), 400, Some("max_session_seconds")),
         ("POST", "/api/v1/channels", json!({"name": "ok", "max_session_seconds": 0}).to_string(), 400, Some("max_session_seconds")),
+        ("POST", "/api/v1/channels", json!({"name": "ok", "dvr_window_seconds": 86401}).to_string(), 400, Some("dvr_window_seconds")),
+        ("POST", "/api/v1/channels", json!({"name": "ok", "dvr_window_seconds": -1}).to_string(), 400, Some("dvr_window_seconds")),
         (
             "POST",
             "/api/v1/channels",
