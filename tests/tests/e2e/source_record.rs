@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use appliance::recordings::Recording;
 use appliance::state::{Channel, NewChannel, RecordRenditions, RecordingSettings};
-use media::{ChannelOutput, EncoderPolicy, Ladder, LatencyMode, RenditionSpec, VideoCodec};
+use media::{ChannelOutput, EncoderPolicy, Ladder, LatencyMode, RenditionSpec};
 use support::{Publish, STEP_TIMEOUT, TestAppliance, eventually, finish, have_ffmpeg, probe};
 
 fn ladder_channel(name: &str, recording: RecordingSettings) -> NewChannel {
-    let rung = RenditionSpec { height: 240, bitrate_kbps: 300, codec: VideoCodec::H264, max_fps: None };
+    let rung = RenditionSpec::h264(240, 300);
     NewChannel {
         name: name.into(),
         latency_mode: LatencyMode::Low,
