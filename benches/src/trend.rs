@@ -57,8 +57,10 @@ mod tests {
 
     #[test]
     fn growth_is_told_from_noise_and_spikes() {
-        let noisy = |i: f64| 100.0 + if i as u64 % 2 == 0 { 3.0 } else { -3.0 };
-        let cases: [(&str, Vec<(f64, f64)>, bool); 5] = [
+        let noisy = |i: f64| 100.0 + if (i as u64).is_multiple_of(2) { 3.0 } else { -3.0 };
+        // (name, (x, y) points, whether it grows)
+        type Case<'a> = (&'a str, Vec<(f64, f64)>, bool);
+        let cases: [Case; 5] = [
             ("flat", series(|_| 100.0), false),
             ("noise", series(noisy), false),
             ("one spike", series(|i| if i == 30.0 { 400.0 } else { 100.0 }), false),

@@ -40,9 +40,9 @@ pub use lifecycle::{ChannelState, EndReason, Refusal, SessionState};
 pub use page::Page;
 pub use records::{
     ADMIN_USER, AlertNotice, AlertRule, ApiToken, Attempt, AttemptOutcome, AuditAction, AuditEntry, AuditNote, Channel,
-    ChannelPatch, Delivery, DeliveryState, DvrWindow, EncoderMoved, EncoderSlot, Event, EventType, InputRole, InputSwitched,
-    NewChannel, NewWebhook, OnAir, PendingHead, RecordRenditions, RecordingNotice, RecordingSettings, RecordingState,
-    Role, Scope, Session, SessionCheckpoint, SessionStats, Snapshot, SwitchReason, TokenGrant, User, UserPatch,
-    WebhookEndpoint, validate_name,
+    ChannelPatch, Delivery, DeliveryState, DvrWindow, EncoderMoved, EncoderSlot, Event, EventType, InputRole,
+    InputSwitched, NewChannel, NewWebhook, OnAir, PendingHead, RecordRenditions, RecordingNotice, RecordingSettings,
+    RecordingState, Role, Scope, Session, SessionCheckpoint, SessionStats, Snapshot, SwitchReason, TokenGrant, User,
+    UserPatch, WebhookEndpoint, validate_name,
 };
 pub use store::Store;

@@ -385,6 +385,7 @@ fn run_variant(
             let seconds = started.elapsed().as_secs_f64();
             let (ok, failed) = result.inspect_err(|_| {
                 let _ = publisher.kill();
+                let _ = publisher.wait();
             })?;
             let hot = rss_mib(&fixture.app);
             std::thread::sleep(settle);

@@ -434,7 +434,9 @@ fn summarize(
     println!("summary:");
     let judged: Vec<&Sample> = samples.iter().filter(|s| s.at >= warmup.as_secs_f64()).collect();
     let series = |f: &dyn Fn(&ProcessStats) -> f64| judged.iter().map(|s| (s.at, f(&s.stats))).collect::<Vec<_>>();
-    let checks: [(&str, Vec<(f64, f64)>, f64, f64); 3] = [
+    // (name, (seconds, value) points, absolute tolerance, fractional tolerance)
+    type Check<'a> = (&'a str, Vec<(f64, f64)>, f64, f64);
+    let checks: [Check; 3] = [
         ("rss_MiB", series(&|s| s.rss_mib()), args.rss_tolerance_mib, args.rss_tolerance_fraction),
         ("fds", series(&|s| s.fds as f64), args.fd_tolerance as f64, 0.0),
         ("threads", series(&|s| s.threads as f64), args.thread_tolerance as f64, 0.0),
