@@ -11,12 +11,16 @@ use crate::error::IngestError;
 const MAX_VALUES: usize = 8;
 /// Unknown command names are cut to this many characters for logs.
 const MAX_NAME: usize = 64;
+/// FourCCs kept from a client's `fourCcList` (there are a handful of codecs).
+const MAX_FOUR_CCS: usize = 16;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ClientCommand {
     Connect {
         transaction_id: f64,
         app: String,
+        /// Enhanced RTMP: the video FourCCs the client can send (`fourCcList`), when it sent one.
+        four_cc_list: Option<Vec<String>>,
     },
     CreateStream {
         transaction_id: f64,
@@ -61,17 +65,29 @@ pub(crate) fn read(payload: &[u8]) -> Result<ClientCommand, IngestError> {
     };
     Ok(match name.as_str() {
         "connect" => {
-            let app = match values.get(2) {
-                Some(Amf0Value::Object(object)) => {
-                    object.iter().find(|(k, _)| k.as_str() == "app").and_then(|(_, v)| match v {
-                        Amf0Value::String(s) => Some(s.as_str().to_owned()),
-                        _ => None,
-                    })
-                }
+            let object = match values.get(2) {
+                Some(Amf0Value::Object(object)) => Some(object),
+                _ => None,
+            };
+            let field = |name: &str| object.and_then(|o| o.iter().find(|(k, _)| k.as_str() == name).map(|(_, v)| v));
+            let app = match field("app") {
+                Some(Amf0Value::String(s)) => Some(s.as_str().to_owned()),
                 _ => None,
             };
             let app = app.ok_or(IngestError::Command("connect without an app"))?;
-            ClientCommand::Connect { transaction_id, app }
+            let four_cc_list = match field("fourCcList") {
+                Some(Amf0Value::Array(list)) => Some(
+                    list.iter()
+                        .filter_map(|v| match v {
+                            Amf0Value::String(s) => Some(s.as_str().chars().take(4).collect()),
+                            _ => None,
+                        })
+                        .take(MAX_FOUR_CCS)
+                        .collect(),
+                ),
+                _ => None,
+            };
+            ClientCommand::Connect { transaction_id, app, four_cc_list }
         }
         "createStream" => ClientCommand::CreateStream { transaction_id },
         "publish" => {
@@ -108,11 +124,22 @@ mod tests {
         let connect: Amf0Object =
             [("app".into(), s("live")), ("tcUrl".into(), s("rtmp://h/live"))].into_iter().collect();
         let no_app: Amf0Object = [("tcUrl".into(), s("rtmp://h/live"))].into_iter().collect();
+        let four_ccs = Amf0Value::Array(vec![s("av01"), s("hvc1"), s("vp09"), Amf0Value::Number(1.0)].into());
+        let enhanced: Amf0Object = [("app".into(), s("live")), ("fourCcList".into(), four_ccs)].into_iter().collect();
         let cases: Vec<(&str, Vec<u8>, Result<ClientCommand, &str>)> = vec![
             (
                 "connect",
                 encode(&[s("connect"), Amf0Value::Number(1.0), Amf0Value::Object(connect)]),
-                Ok(ClientCommand::Connect { transaction_id: 1.0, app: "live".into() }),
+                Ok(ClientCommand::Connect { transaction_id: 1.0, app: "live".into(), four_cc_list: None }),
+            ),
+            (
+                "connect from an Enhanced RTMP client",
+                encode(&[s("connect"), Amf0Value::Number(1.0), Amf0Value::Object(enhanced)]),
+                Ok(ClientCommand::Connect {
+                    transaction_id: 1.0,
+                    app: "live".into(),
+                    four_cc_list: Some(vec!["av01".into(), "hvc1".into(), "vp09".into()]),
+                }),
             ),
             (
                 "connect without app",

@@ -36,6 +36,7 @@ use tokio::sync::watch;
 use crate::admission::{Eviction, Ticket};
 use crate::chunk::{ChunkReader, Message};
 use crate::command::{self, ClientCommand};
+use crate::connect_result;
 use crate::demuxer::Demuxer;
 use crate::error::IngestError;
 use crate::handler::{IngestHandler, PublishRequest, Refusal, RefusalKind, key_prefix, stream_key};
@@ -297,7 +298,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send, H: IngestHandler> Session<S, H> {
 
     async fn command(&mut self, payload: &[u8]) -> Result<(), IngestError> {
         match command::read(payload)? {
-            ClientCommand::Connect { transaction_id, app } => {
+            ClientCommand::Connect { transaction_id, app, four_cc_list } => {
                 ProtocolControlMessageWindowAcknowledgementSize { acknowledgement_window_size: ACK_WINDOW }
                     .write(&mut self.write_buf, &self.writer)?;
                 ProtocolControlMessageSetPeerBandwidth {
@@ -305,9 +306,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send, H: IngestHandler> Session<S, H> {
                     limit_type: ProtocolControlMessageSetPeerBandwidthLimitType::Dynamic,
                 }
                 .write(&mut self.write_buf, &self.writer)?;
-                let result = NetConnectionCommand::ConnectResult(NetConnectionCommandConnectResult::default());
-                Command { transaction_id, command_type: CommandType::NetConnection(result) }
-                    .write(&mut self.write_buf, &self.writer)?;
+                match four_cc_list {
+                    // An Enhanced RTMP client hears which of its codecs we take.
+                    Some(offered) => {
+                        connect_result::write_enhanced(&mut self.write_buf, &self.writer, transaction_id, &offered)?
+                    }
+                    None => {
+                        let result = NetConnectionCommand::ConnectResult(NetConnectionCommandConnectResult::default());
+                        Command { transaction_id, command_type: CommandType::NetConnection(result) }
+                            .write(&mut self.write_buf, &self.writer)?;
+                    }
+                }
                 self.app = Some(app);
                 self.deadline.connected(self.config().publish_deadline);
             }

@@ -156,6 +156,10 @@ impl Publish {
         }
         // SRT callers send MPEG-TS; RTMP carries FLV.
         let format = if url.starts_with("srt://") { "mpegts" } else { "flv" };
+        if format == "flv" && self.video_codec != PublishVideo::H264 {
+            // As OBS does: the connect command lists the codecs (`fourCcList`) and hears ours back.
+            c.args(["-rtmp_enhanced_codecs", "hvc1,av01"]);
+        }
         c.args(["-f", format, url])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
