@@ -18,6 +18,7 @@ pub struct Config {
     pub public_host: String,
     pub rtmp: RtmpConfig,
     pub srt: SrtConfig,
+    pub whip: WhipConfig,
     pub http: HttpConfig,
     pub hls: HlsConfig,
     pub webhooks: WebhooksConfig,
@@ -116,6 +117,26 @@ pub struct SrtConfig {
 impl Default for SrtConfig {
     fn default() -> Self {
         Self { enabled: true, listen: "0.0.0.0:9000".into(), latency_ms: 120 }
+    }
+}
+
+/// WHIP ingest (WebRTC from a browser or OBS): `POST /whip/{channel}` on the
+/// HTTP(S) listeners, media on a UDP port per publisher.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WhipConfig {
+    /// Whether the WHIP endpoint answers.
+    pub enabled: bool,
+    /// The address the publishers' UDP sockets bind.
+    pub udp_bind: String,
+    /// Addresses offered as ICE candidates besides the one each request
+    /// reached (the box's public address behind a NAT).
+    pub candidate_ips: Vec<String>,
+}
+
+impl Default for WhipConfig {
+    fn default() -> Self {
+        Self { enabled: true, udp_bind: "0.0.0.0".into(), candidate_ips: Vec::new() }
     }
 }
 
@@ -304,6 +325,7 @@ impl Default for Config {
             public_host: "127.0.0.1".into(),
             rtmp: RtmpConfig::default(),
             srt: SrtConfig::default(),
+            whip: WhipConfig::default(),
             http: HttpConfig::default(),
             hls: HlsConfig::default(),
             webhooks: WebhooksConfig::default(),
@@ -367,7 +389,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables that override the file, and the field each sets.
-pub const ENV_VARS: [&str; 51] = [
+pub const ENV_VARS: [&str; 54] = [
     "APPLIANCE_DATA_DIR",
     "APPLIANCE_PUBLIC_HOST",
     "APPLIANCE_RTMP_LISTEN",
@@ -379,6 +401,9 @@ pub const ENV_VARS: [&str; 51] = [
     "APPLIANCE_SRT_ENABLED",
     "APPLIANCE_SRT_LISTEN",
     "APPLIANCE_SRT_LATENCY_MS",
+    "APPLIANCE_WHIP_ENABLED",
+    "APPLIANCE_WHIP_UDP_BIND",
+    "APPLIANCE_WHIP_CANDIDATE_IPS",
     "APPLIANCE_HTTP_LISTEN",
     "APPLIANCE_HTTP_TRUSTED_PROXIES",
     "APPLIANCE_HTTP_HEADER_TIMEOUT_MS",
@@ -475,6 +500,12 @@ impl Config {
                 "APPLIANCE_SRT_ENABLED" => self.srt.enabled = boolean(name, &value)?,
                 "APPLIANCE_SRT_LISTEN" => self.srt.listen = value,
                 "APPLIANCE_SRT_LATENCY_MS" => self.srt.latency_ms = number(name, &value)?,
+                "APPLIANCE_WHIP_ENABLED" => self.whip.enabled = boolean(name, &value)?,
+                "APPLIANCE_WHIP_UDP_BIND" => self.whip.udp_bind = value,
+                "APPLIANCE_WHIP_CANDIDATE_IPS" => {
+                    self.whip.candidate_ips =
+                        value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+                }
                 "APPLIANCE_HTTP_LISTEN" => self.http.listen = value,
                 "APPLIANCE_HTTP_TRUSTED_PROXIES" => {
                     self.http.trusted_proxies =
@@ -544,6 +575,12 @@ impl Config {
         }
         if !(20..=8000).contains(&self.srt.latency_ms) {
             return invalid("srt.latency_ms", format!("{} is outside 20..=8000", self.srt.latency_ms));
+        }
+        if let Err(e) = self.whip.udp_bind.parse::<std::net::IpAddr>() {
+            return invalid("whip.udp_bind", format!("{:?} is not an IP address ({e})", self.whip.udp_bind));
+        }
+        if let Some(bad) = self.whip.candidate_ips.iter().find(|ip| ip.parse::<std::net::IpAddr>().is_err()) {
+            return invalid("whip.candidate_ips", format!("{bad:?} is not an IP address"));
         }
         if let Err(e) = self.rtmp.listen.parse::<SocketAddr>() {
             return invalid("rtmp.listen", format!("{:?} is not an address:port ({e})", self.rtmp.listen));
@@ -728,6 +765,18 @@ impl Config {
                 ..ingest::SrtConfig::default()
             };
             (srt.listen.parse().expect("validated"), settings)
+        })
+    }
+
+    /// The WHIP ingest's settings, when it is enabled.
+    pub fn whip(&self) -> Option<ingest::WhipConfig> {
+        let whip = &self.whip;
+        whip.enabled.then(|| ingest::WhipConfig {
+            udp_bind: whip.udp_bind.parse().expect("validated"),
+            candidate_ips: whip.candidate_ips.iter().map(|ip| ip.parse().expect("validated")).collect(),
+            max_publishers: self.rtmp.max_connections,
+            publish_deadline: Duration::from_millis(self.rtmp.publish_timeout_ms),
+            ..ingest::WhipConfig::default()
         })
     }
 

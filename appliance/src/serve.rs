@@ -203,11 +203,7 @@ impl Appliance {
             }));
         }
         let viewers = Arc::new(Viewers::default());
-        let urls = crate::http::api::resources::PublicUrls {
-            host: config.public_host.clone(),
-            rtmp_port: rtmp_addr.port(),
-            http_port: http_addr.port(),
-        };
+        let urls = crate::http::api::resources::PublicUrls::new(config, rtmp_addr.port(), http_addr.port());
         tasks.push(crate::webhooks::spawn(
             store.clone(),
             Arc::new(urls),
@@ -238,6 +234,7 @@ impl Appliance {
             http_addr,
             srt_links: routing.srt_links(),
             listeners,
+            whip: config.whip().map(|settings| ingest::WhipServer::new(settings, routing.clone(), shutdown_rx.clone())),
         })?;
         // The control socket: the same app for the local administrator (the CLI).
         let control = crate::http::control_socket::ControlSocket::bind(&config.data_dir)?;

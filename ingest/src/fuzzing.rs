@@ -269,7 +269,7 @@ impl IngestHandler for CheckingHandler {
         self.granted.fetch_add(1, Ordering::Relaxed);
         let (sink, rx) = unit_channel(64);
         self.consumers.lock().unwrap().push(tokio::spawn(consume(rx)));
-        Ok(PublishGrant { sink, label: format!("fuzz-{publish_id}"), publish_id })
+        Ok(PublishGrant { sink, label: format!("fuzz-{publish_id}"), publish_id, keyframe_interval: None })
     }
 
     fn on_unpublish(&self, _publish_id: u64) {
@@ -296,7 +296,7 @@ impl IngestHandler for AcceptAll {
         let publish_id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sink, mut rx) = unit_channel(1024);
         tokio::spawn(async move { while rx.recv().await.is_some() {} });
-        Ok(PublishGrant { sink, label: format!("seed-{publish_id}"), publish_id })
+        Ok(PublishGrant { sink, label: format!("seed-{publish_id}"), publish_id, keyframe_interval: None })
     }
 
     fn on_unpublish(&self, _publish_id: u64) {}
@@ -336,5 +336,59 @@ pub fn srt_stream_id(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     if let Ok(key) = crate::parse_stream_id(Some(&text)) {
         assert!(!key.is_empty(), "an empty key from {text:?}");
+    }
+}
+
+/// A WHIP offer (SDP text from the request body) as the server takes it:
+/// parsed by str0m and answered as our ICE-lite H.264/Opus peer. An answer
+/// must name at least one kind of media and carry our candidate.
+pub fn whip_offer(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(offer) = str0m::change::SdpOffer::from_sdp_string(text) else { return };
+    let local: SocketAddr = "192.0.2.1:50000".parse().expect("an address");
+    if let Ok((_, answer, kinds)) = crate::whip::negotiate(&crate::whip::WhipConfig::default(), local, offer) {
+        assert!(kinds != (false, false), "an answer without media");
+        assert!(answer.to_sdp_string().contains("192.0.2.1 50000 typ host"), "the answer lacks our candidate");
+    }
+}
+
+/// Depacketized WebRTC media (what str0m hands over from RTP) through the
+/// WHIP demuxer: each record is a kind byte (even: H.264 Annex B access unit,
+/// odd: Opus packet), a 32-bit RTP time, a 16-bit length and the payload.
+/// Decode times of every track must increase; units go only to announced tracks.
+pub fn whip_media(data: &[u8]) {
+    use crate::whip::rtp_media::{Frame, RtpDemuxer};
+    let mut demuxer = RtpDemuxer::new(true, true);
+    let start = std::time::Instant::now();
+    let mut rest = data;
+    let mut out = Vec::new();
+    let mut last_dts: std::collections::HashMap<usize, i64> = std::collections::HashMap::new();
+    let mut announced = 0usize;
+    let mut step = 0u64;
+    while rest.len() >= 7 {
+        let kind = rest[0];
+        let rtp_time = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]);
+        let len = usize::from(u16::from_be_bytes([rest[5], rest[6]])).min(rest.len() - 7);
+        let payload = Bytes::copy_from_slice(&rest[7..7 + len]);
+        rest = &rest[7 + len..];
+        step += 1;
+        let network = start + std::time::Duration::from_millis(step * 20);
+        let frame = if kind % 2 == 0 {
+            Frame::Video { rtp_time, network, data: payload }
+        } else {
+            Frame::Audio { rtp_time, network, data: payload }
+        };
+        demuxer.push(frame, media::Arrival::now(), &mut out);
+        for event in out.drain(..) {
+            match event {
+                StreamEvent::Tracks(tracks) => announced = tracks.len(),
+                StreamEvent::Unit(unit) => {
+                    assert!(unit.track < announced, "a unit for a track never announced");
+                    if let Some(previous) = last_dts.insert(unit.track, unit.dts) {
+                        assert!(unit.dts > previous, "decode time went from {previous} to {}", unit.dts);
+                    }
+                }
+            }
+        }
     }
 }

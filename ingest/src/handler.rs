@@ -38,6 +38,9 @@ pub struct PublishGrant {
     pub label: String,
     /// The handler's id for this publish; passed back to `on_metadata` and `on_unpublish`.
     pub publish_id: u64,
+    /// How often the channel wants a keyframe (its segment target): an input
+    /// whose sender makes keyframes only when asked (WebRTC) asks this often.
+    pub keyframe_interval: Option<std::time::Duration>,
 }
 
 /// What the appliance implements: decides publishes and hears when they end.

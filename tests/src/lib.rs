@@ -28,6 +28,7 @@ pub mod process;
 pub mod prometheus;
 pub mod publish;
 pub mod srt;
+pub mod whip;
 
 pub use api::Reply;
 pub use appliance::{TestAppliance, h264_ladder, recorded_channel};

@@ -278,6 +278,12 @@ export function channelPage(main, name) {
         h("div", { class: "row" },
           h("button", { type: "button", class: "ghost", id: "reveal", "aria-pressed": String(revealed), onclick: () => { revealed = !revealed; renderCopies(channel); } }, revealed ? "Hide" : "Reveal"),
           h("button", { type: "button", class: "ghost", id: "stream-key-copy", "aria-describedby": "key-label", onclick: () => copyText(c.stream_key) }, "Copy"))),
+      ...(c.whip_url ? [h("div", { class: "copy" },
+        h("span", { class: "muted", id: "whip-url-label" }, "WHIP URL"), h("span", { class: "mono", id: "whip-url" }, c.whip_url),
+        h("div", { class: "row" },
+          h("button", { type: "button", class: "ghost", id: "whip-url-copy", "aria-describedby": "whip-url-label", onclick: () => copyText(c.whip_url) }, "Copy"),
+          // The key rides in the fragment, which the browser never sends.
+          h("a", { class: "button ghost", id: "go-live", target: "_blank", rel: "noopener", href: `/golive/${enc(c.name)}#key=${encodeURIComponent(c.stream_key)}` }, "Go live from this browser")))] : []),
       copyRow("Playback URL", "playback-url", playback, playback),
       copyRow("Embed", "embed", embedSnippet(c), embedSnippet(c)));
   };

@@ -78,11 +78,7 @@ impl Control {
         if let Some(api) = LocalApi::connect(&config.data_dir)? {
             return Ok(Control::Server(api));
         }
-        let urls = PublicUrls {
-            host: config.public_host.clone(),
-            rtmp_port: config.rtmp_addr().port(),
-            http_port: config.http_addr().port(),
-        };
+        let urls = PublicUrls::new(config, config.rtmp_addr().port(), config.http_addr().port());
         Ok(Control::File { store: Store::open(&config.data_dir)?, urls })
     }
 

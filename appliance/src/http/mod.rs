@@ -15,6 +15,7 @@ pub mod problem;
 pub mod server;
 pub mod thumbnail;
 pub mod web;
+pub mod whip;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,17 +52,15 @@ pub struct Sources<'a> {
     pub srt_links: Arc<crate::live::srt_links::SrtLinks>,
     /// The listeners' connection counts (for `/metrics`).
     pub listeners: crate::metrics::Listeners,
+    /// The WHIP ingest, when enabled.
+    pub whip: Option<whip::Whip>,
 }
 
 /// The whole HTTP app: origin, pages, API and console. Fails on a bad
 /// `http.trusted_proxies` (validated config makes that unreachable in `serve`).
 pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
     let config = sources.config;
-    let urls = PublicUrls {
-        host: config.public_host.clone(),
-        rtmp_port: sources.rtmp_addr.port(),
-        http_port: sources.http_addr.port(),
-    };
+    let urls = PublicUrls::new(config, sources.rtmp_addr.port(), sources.http_addr.port());
     let mut state = ApiState::new(sources.store.clone(), sources.live.clone(), urls)?;
     state.srt_links = sources.srt_links;
     state.data_dir = Arc::new(config.data_dir.clone());
@@ -109,5 +108,9 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
         .layer(accounted)
         .merge(catchup::router(sources.recordings))
         .merge(thumbnail::router(sources.thumbnails));
-    Ok(origin.merge(web::router()).merge(api).merge(metrics).merge(probes).layer(resolved))
+    let mut app = origin.merge(web::router()).merge(api).merge(metrics).merge(probes);
+    if let Some(whip) = sources.whip {
+        app = app.merge(whip::router(whip, sources.store.clone()));
+    }
+    Ok(app.layer(resolved))
 }

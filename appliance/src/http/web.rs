@@ -1,10 +1,11 @@
 //! The pages the appliance serves besides the origin: the live preview at
 //! `/?channel=<name>` with hls.js embedded in the binary (`/` alone leads to
 //! the console), the viewers' watch page `/watch/{channel}` (embeddable in an
-//! iframe), and a health probe.
+//! iframe), the broadcasters' go-live page `/golive/{channel}` (camera and
+//! microphone sent over WHIP), and a health probe.
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
@@ -12,6 +13,8 @@ const INDEX_HTML: &str = include_str!("../../../webui/index.html");
 const HLS_JS: &[u8] = include_bytes!("../../../webui/vendor/hls.min.js");
 const WATCH_HTML: &str = include_str!("../../../webui/watch.html");
 const WATCH_JS: &str = include_str!("../../../webui/watch.js");
+const GOLIVE_HTML: &str = include_str!("../../../webui/golive.html");
+const GOLIVE_JS: &str = include_str!("../../../webui/golive.js");
 const PART_GUARD_JS: &[u8] = include_bytes!("../../../webui/hls-part-guard.js");
 
 pub fn router() -> Router {
@@ -21,6 +24,8 @@ pub fn router() -> Router {
         .route("/assets/hls-part-guard.js", get(part_guard_js))
         .route("/watch/{channel}", get(watch))
         .route("/assets/watch.js", get(watch_js))
+        .route("/golive/{channel}", get(golive))
+        .route("/assets/golive.js", get(golive_js))
 }
 
 /// The live preview of `?channel=`; without one, the operator's console.
@@ -72,4 +77,21 @@ async fn watch() -> Response {
 
 async fn watch_js() -> Response {
     script(WATCH_JS.as_bytes(), "no-cache")
+}
+
+/// The go-live page of a channel: this browser's camera and microphone sent
+/// to `/whip/{channel}`. Only this origin may frame it, and only it may ask
+/// for the camera.
+async fn golive() -> Response {
+    let mut response = page(
+        GOLIVE_HTML,
+        "default-src 'self'; script-src 'self'; style-src 'unsafe-inline'; media-src 'self' blob: mediastream:; connect-src 'self'; img-src 'self' data:; frame-ancestors 'self'",
+    );
+    let permissions = HeaderValue::from_static("camera=(self), microphone=(self)");
+    response.headers_mut().insert(HeaderName::from_static("permissions-policy"), permissions);
+    response
+}
+
+async fn golive_js() -> Response {
+    script(GOLIVE_JS.as_bytes(), "no-cache")
 }

@@ -49,7 +49,13 @@ impl PublishRouting {
         }
         let sink = self.supervisor.attach_input(&channel, role, req.peer).await?;
         tracing::info!(%channel, input = %role, peer = %req.peer, "publish joined the live session");
-        Ok(PublishGrant { sink, label: channel, publish_id: self.next_id.fetch_add(1, Ordering::Relaxed) })
+        let keyframe_interval = Some(record.latency_mode.segment_target());
+        Ok(PublishGrant {
+            sink,
+            label: channel,
+            publish_id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            keyframe_interval,
+        })
     }
 
     /// The key check and the session: a new one, or the live one's other input.
@@ -85,9 +91,9 @@ impl PublishRouting {
                 return Err(Refusal::new(RefusalKind::Unavailable, "the appliance cannot read its channels"));
             }
         };
-        let label = channel.name.clone();
+        let (label, keyframe_interval) = (channel.name.clone(), Some(channel.latency_mode.segment_target()));
         let sink = self.supervisor.start(channel, record, req.stream_key.clone(), req.peer).await?;
-        Ok(PublishGrant { sink, label, publish_id: self.next_id.fetch_add(1, Ordering::Relaxed) })
+        Ok(PublishGrant { sink, label, publish_id: self.next_id.fetch_add(1, Ordering::Relaxed), keyframe_interval })
     }
 }
 

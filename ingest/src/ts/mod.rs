@@ -2,10 +2,10 @@
 //! send. Only this module knows TS; the SRT server feeds it datagram payloads.
 
 mod adts;
-mod annexb;
+pub(crate) mod annexb;
 mod clock;
 mod demuxer;
-mod opus;
+pub(crate) mod opus;
 mod packets;
 mod pes;
 mod psi;

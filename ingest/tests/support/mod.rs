@@ -111,7 +111,7 @@ impl IngestHandler for TestHandler {
         }
         let (sink, rx) = unit_channel(self.capacity);
         let _ = self.grants.send(Granted { publish_id, app: req.app, key: req.stream_key, rx }).await;
-        Ok(PublishGrant { sink, label: format!("channel-{publish_id}"), publish_id })
+        Ok(PublishGrant { sink, label: format!("channel-{publish_id}"), publish_id, keyframe_interval: None })
     }
 
     /// Unknown keys are refused in the SRT listen callback, before `on_publish`.

@@ -33,3 +33,4 @@ mod source_record;
 mod spine;
 mod srt;
 mod thumbnails;
+mod whip;

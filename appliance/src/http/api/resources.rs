@@ -22,6 +22,15 @@ pub struct PublicUrls {
     pub host: String,
     pub rtmp_port: u16,
     pub http_port: u16,
+    /// Whether publishers may use WHIP (`/whip/{channel}` on the HTTP port).
+    pub whip: bool,
+}
+
+impl PublicUrls {
+    /// The addresses `config` gives out, with the ports the listeners use.
+    pub fn new(config: &crate::config::Config, rtmp_port: u16, http_port: u16) -> PublicUrls {
+        PublicUrls { host: config.public_host.clone(), rtmp_port, http_port, whip: config.whip.enabled }
+    }
 }
 
 /// A channel.
@@ -44,6 +53,11 @@ pub struct ChannelResource {
     /// `rtmp://host:port/live/<backup stream key>`, when the channel has one (absent in webhook payloads).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup_publish_url: Option<String>,
+    /// The WHIP endpoint (RFC 9725) for browsers and WebRTC encoders, with the stream key as the
+    /// bearer token; the console's go-live page is beside it at `/golive/{name}`. Absent when WHIP
+    /// is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whip_url: Option<String>,
     /// Whether SRT callers must encrypt with the channel's passphrase (the passphrase is never shown).
     pub srt_encrypted: bool,
     /// The multivariant playlist of the channel's newest session.
@@ -117,6 +131,7 @@ impl ChannelResource {
             dvr_window_seconds: channel.dvr_window_seconds.0,
             stream_key: None,
             publish_url: None,
+            whip_url: urls.whip.then(|| format!("http://{}:{}/whip/{}", urls.host, urls.http_port, channel.name)),
             backup_stream_key: None,
             backup_publish_url: None,
             srt_encrypted: channel.srt_passphrase.is_some(),

@@ -51,6 +51,18 @@ pub enum Protocol {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OverTls(pub bool);
 
+/// A request's extension: the box's own address the client reached (WHIP
+/// offers the same address as its ICE candidate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalAddr(pub SocketAddr);
+
+/// The two ends of a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Ends {
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+}
+
 /// Why a connection was closed by us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Closing {
@@ -63,7 +75,7 @@ enum Closing {
 #[allow(clippy::too_many_arguments)]
 pub async fn serve<S>(
     stream: S,
-    peer: SocketAddr,
+    ends: Ends,
     app: Router,
     admitted: Admitted,
     timeouts: Timeouts,
@@ -75,8 +87,15 @@ pub async fn serve<S>(
 {
     // The ticket keeps the connection counted until this function returns.
     let Admitted { activity, shed, ticket: _ticket } = admitted;
-    let service =
-        Dispatch { app, peer, activity: activity.clone(), body_timeout: timeouts.body, over_tls: OverTls(over_tls) };
+    let Ends { peer, local } = ends;
+    let service = Dispatch {
+        app,
+        peer,
+        local: LocalAddr(local),
+        activity: activity.clone(),
+        body_timeout: timeouts.body,
+        over_tls: OverTls(over_tls),
+    };
     let ending = Ending { peer, activity: &activity, timeouts, shed, shutdown };
     match protocol {
         Protocol::Http1 => {
@@ -176,6 +195,7 @@ fn far_future() -> Instant {
 struct Dispatch {
     app: Router,
     peer: SocketAddr,
+    local: LocalAddr,
     activity: Arc<Activity>,
     body_timeout: Duration,
     over_tls: OverTls,
@@ -191,6 +211,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
         let mut request = request.map(|body| Body::new(Deadlined::new(body, self.body_timeout)));
         request.extensions_mut().insert(ConnectInfo(self.peer));
         request.extensions_mut().insert(self.over_tls);
+        request.extensions_mut().insert(self.local);
         let app = self.app.clone();
         Box::pin(async move {
             let Ok(response) = app.oneshot(request).await;

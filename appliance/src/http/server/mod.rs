@@ -76,6 +76,7 @@ impl HttpServer {
     /// Serves `app` until `shutdown` turns true, then drains (see the module's note).
     pub async fn run(self, app: Router, mut shutdown: watch::Receiver<bool>) {
         let HttpServer { listener, timeouts, registry, tls } = self;
+        let local = listener.local_addr().unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
         // Every connection task holds a clone; recv() returns None once all are gone.
         let (alive, mut all_gone) = mpsc::channel::<()>(1);
         let mut errors = AcceptErrors::default();
@@ -108,13 +109,14 @@ impl HttpServer {
             match registry.admit(peer.ip(), Instant::now()) {
                 Ok(admitted) => {
                     let _ = stream.set_nodelay(true);
+                    let ends = connection::Ends { peer, local: stream.local_addr().unwrap_or(local) };
                     let (app, shutdown, alive, tls) = (app.clone(), shutdown.clone(), alive.clone(), tls.clone());
                     tokio::spawn(async move {
                         match tls {
                             None => {
                                 connection::serve(
                                     stream,
-                                    peer,
+                                    ends,
                                     app,
                                     admitted,
                                     timeouts,
@@ -135,7 +137,7 @@ impl HttpServer {
                                     Some(b"h2") => Protocol::Http2,
                                     _ => Protocol::Http1,
                                 };
-                                connection::serve(stream, peer, app, admitted, timeouts, shutdown, protocol, true).await
+                                connection::serve(stream, ends, app, admitted, timeouts, shutdown, protocol, true).await
                             }
                         }
                         drop(alive);
