@@ -60,6 +60,13 @@ impl PublishRouting {
 
     /// The key check and the session: a new one, or the live one's other input.
     async fn route(&self, req: PublishRequest) -> Result<PublishGrant, Refusal> {
+        // A session lives in the state file and is recorded on the data partition: with no room
+        // left there it could not be kept, so new publishes wait (live sessions go on). The state
+        // file may still have free pages inside, so its own write is not the only check.
+        if data_partition_full(self.store.path()) {
+            tracing::error!(alert = "disk-full", "publish refused: the data partition has no room for a session");
+            return Err(disk_full_refusal());
+        }
         // Session ids are part of media URIs: unique across restarts so no cache ever mixes two sessions.
         let store = self.store.clone();
         let (key, peer) = (req.stream_key.clone(), req.peer.to_string());
@@ -77,10 +84,7 @@ impl PublishRouting {
             }
             Ok(Err(e @ StoreError::StorageFull { .. })) => {
                 tracing::error!(alert = "disk-full", error = %e, "publish refused: the session cannot be recorded");
-                return Err(Refusal::new(
-                    RefusalKind::Unavailable,
-                    "the appliance's data disk is full; live channels go on, new publishes wait for room",
-                ));
+                return Err(disk_full_refusal());
             }
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "channel lookup failed");
@@ -95,6 +99,22 @@ impl PublishRouting {
         let sink = self.supervisor.start(channel, record, req.stream_key.clone(), req.peer).await?;
         Ok(PublishGrant { sink, label, publish_id: self.next_id.fetch_add(1, Ordering::Relaxed), keyframe_interval })
     }
+}
+
+/// Below this much free space on the data partition a new session is refused.
+const MIN_FREE_FOR_A_SESSION: u64 = 1024 * 1024;
+
+/// Whether the partition holding the state file `state_file` is full (unknown counts as not).
+fn data_partition_full(state_file: &std::path::Path) -> bool {
+    let dir = state_file.parent().unwrap_or(state_file);
+    crate::recordings::retention::disk_space(dir).is_ok_and(|space| space.available < MIN_FREE_FOR_A_SESSION)
+}
+
+fn disk_full_refusal() -> Refusal {
+    Refusal::new(
+        RefusalKind::Unavailable,
+        "the appliance's data disk is full; live channels go on, new publishes wait for room",
+    )
 }
 
 impl IngestHandler for PublishRouting {

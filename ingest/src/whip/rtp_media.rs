@@ -57,6 +57,12 @@ impl TrackClock {
         Self { last_rtp_offset: 0, last_rtp: rtp, anchor, last_dts: None }
     }
 
+    /// Whether a frame at `rtp` has the time of the last one timed (a second
+    /// piece of one picture: what the depacketizer emits when loss split it).
+    fn repeats(&self, rtp: u32) -> bool {
+        self.last_dts.is_some() && rtp == self.last_rtp
+    }
+
     /// The decode time of a frame at `rtp`, and whether it had to be moved forward.
     fn time(&mut self, rtp: u32) -> (i64, bool) {
         // Wrapping difference from the last frame, as a signed step (RTP timestamps wrap at 2^32).
@@ -167,6 +173,12 @@ impl RtpDemuxer {
         let origin = *self.origin.get_or_insert(network);
         let clock =
             self.video_clock.get_or_insert_with(|| TrackClock::new(rtp, ticks_since(origin, network, VIDEO_CLOCK)));
+        if clock.repeats(rtp) {
+            // One picture is one access unit: a second at its time cannot be placed (a decoder would
+            // see two frames a tick apart); the keyframe asked for after the loss repairs the picture.
+            self.warnings.note(Warning::BadTag, "a second H.264 access unit at one RTP time (split by loss): dropped");
+            return Needs { keyframe: true };
+        }
         let (dts, moved) = clock.time(rtp);
         if moved {
             self.warnings.note(Warning::ClampedTimestamp, "video decode time did not increase; moved one tick forward");
@@ -318,6 +330,17 @@ mod tests {
         d.push(audio(777, 60), arrival, &mut out);
         d.push(audio(777 + 960, 80), arrival, &mut out);
         assert_eq!(units(&out), [(0, 0, true), (0, 3000, false), (1, 1920, true), (1, 1920 + 960, true)]);
+    }
+
+    #[test]
+    fn a_picture_split_by_loss_is_not_a_second_frame() {
+        let (mut d, mut out, t0) = (RtpDemuxer::new(true, false), Vec::new(), Instant::now());
+        let arrival = Arrival::now();
+        d.push(Frame::Video { rtp_time: 100, network: t0, data: keyframe() }, arrival, &mut out);
+        let needs = d.push(Frame::Video { rtp_time: 100, network: t0, data: inter() }, arrival, &mut out);
+        assert!(needs.keyframe, "the rest of the picture is asked for again");
+        d.push(Frame::Video { rtp_time: 3100, network: t0, data: inter() }, arrival, &mut out);
+        assert_eq!(units(&out), [(0, 0, true), (0, 3000, false)]);
     }
 
     #[test]

@@ -255,7 +255,7 @@ async fn retention_with_a_tiny_quota_deletes_the_oldest_unlocked_first_and_never
     let refused = app.http.patch(&channel_url).bearer_auth(&token).json_body(&bad).send().await.unwrap();
     assert_eq!(refused.status().as_u16(), 400);
     assert_eq!(json(refused).await["field"], "recording.retain_days");
-    let good = serde_json::json!({"recording": {"enabled": true, "renditions": "top-and-source", "retain_days": 7}});
+    let good = serde_json::json!({"recording": {"enabled": true, "renditions": "top-and-source", "retain_days": 7, "source": false}});
     let patched = json(app.http.patch(&channel_url).bearer_auth(&token).json_body(&good).send().await.unwrap()).await;
     assert_eq!(patched["recording"], good["recording"], "{patched}");
 
