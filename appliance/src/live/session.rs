@@ -20,7 +20,7 @@ use accel::pipeline::{FaultSwitch, Rendition};
 use futures_util::stream::{SelectAll, StreamExt};
 use ingest::{Refusal, RefusalKind};
 use media::{ChannelOutput, DropStats, SendError, StreamEvent, UnitSender, unit_channel};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -157,6 +157,11 @@ struct Running {
     processing: Processing,
     /// The audio stage, once the source's audio needed it.
     audio: Option<AudioStage>,
+    /// The channel's sound processing (the audio stage runs for AAC too when
+    /// it does something), watched by the audio stage: `?restart=now` changes it.
+    sound: watch::Sender<media::SoundProcessing>,
+    /// The source's last announcement (to start the audio stage when new sound processing needs it).
+    source_tracks: Option<Arc<[media::TrackInfo]>>,
     fanouts: Vec<Fanout>,
     outputs: Vec<OutputSlot>,
     stages: JoinSet<(Stage, Result<(), String>)>,
@@ -228,6 +233,8 @@ pub async fn run(
         figures: spec.figures,
         processing,
         audio: None,
+        sound: watch::Sender::new(spec.channel.processing.sound.clone()),
+        source_tracks: None,
         outputs: Vec::new(),
         stages,
         events,
@@ -287,6 +294,7 @@ impl Running {
                         let _ = reply.send(tripped);
                     }
                     Some(SessionCommand::Reprocess(processing, reply)) => {
+                        let resounded = self.resound(processing.sound.clone());
                         let restarted = match &self.processing {
                             Processing::Ladder { picture, .. } => {
                                 tracing::info!(picture = ?processing.picture, "restarting the ladder with new processing");
@@ -295,7 +303,7 @@ impl Running {
                             }
                             Processing::Passthrough => false,
                         };
-                        let _ = reply.send(restarted);
+                        let _ = reply.send(restarted || resounded);
                     }
                     None => break Ending::End(EndReason::ApplianceShutdown),
                 },
@@ -440,11 +448,15 @@ impl Running {
     /// A source event (after metering): into the audio stage when it runs (or
     /// must start now), else straight to the processing.
     fn source(&mut self, event: StreamEvent) -> Result<(), String> {
+        if let StreamEvent::Tracks(tracks) = &event {
+            self.source_tracks = Some(tracks.clone());
+        }
         if self.audio.is_none()
             && let StreamEvent::Tracks(tracks) = &event
-            && audio::needs_transcode(tracks)
+            && audio::needs_transcode(tracks, &self.sound.borrow())
         {
-            let stage = audio::start(&self.channel).map_err(|e| format!("cannot start the audio stage: {e}"))?;
+            let stage = audio::start(&self.channel, self.sound.subscribe())
+                .map_err(|e| format!("cannot start the audio stage: {e}"))?;
             self.figures.count_drops(stage.input.stats());
             self.figures.count_drops(stage.output.stats());
             self.audio = Some(stage);
@@ -453,6 +465,26 @@ impl Running {
             Some(stage) => send(&mut stage.input, event).map_err(|_| "the audio stage stopped".to_string()),
             None => self.process(event),
         }
+    }
+
+    /// New sound processing (`?restart=now`): the audio stage follows it at
+    /// its next event, or starts now when the audio needs it only now.
+    /// Whether it changed anything.
+    fn resound(&mut self, sound: media::SoundProcessing) -> bool {
+        if *self.sound.borrow() == sound {
+            return false;
+        }
+        tracing::info!(?sound, "the audio follows new sound processing");
+        self.sound.send_replace(sound);
+        let Some(tracks) = self.source_tracks.clone() else { return true };
+        let needed = audio::needs_transcode(&tracks, &self.sound.borrow());
+        if self.audio.is_none()
+            && needed
+            && let Err(error) = self.source(StreamEvent::Tracks(tracks))
+        {
+            tracing::warn!(%error, "the audio stage could not start for the new sound processing");
+        }
+        true
     }
 
     /// An event with AAC audio (or none): fanned out as the source, and/or into the ladder.
