@@ -486,11 +486,14 @@ fn output_rate(source_rate: u32) -> u32 {
 /// (tens of milliseconds late), which the sample clock would take for gaps
 /// in the source; the graph's 4x oversampling, which has no clock to keep,
 /// uses it.
+pub const QUALITY_RESAMPLER: [(&str, &str); 3] =
+    [("filter_size", "64"), ("phase_shift", "12"), ("exact_rational", "1")];
+
 fn quality_resampler_options() -> ffmpeg::Dictionary<'static> {
     let mut options = ffmpeg::Dictionary::new();
-    options.set("filter_size", "64");
-    options.set("phase_shift", "12");
-    options.set("exact_rational", "1");
+    for (key, value) in QUALITY_RESAMPLER {
+        options.set(key, value);
+    }
     options
 }
 

@@ -66,10 +66,11 @@ fn main() {
     let sound = broadcast_chain();
     let soxr = accel::sound::has_soxr();
     let chain = accel::sound::chain_text(&sound, OUTPUT_RATE, 2, soxr).filters;
-    let engine = if soxr { ":resampler=soxr:precision=28" } else { ":filter_size=64:phase_shift=10" };
-    let filters = format!("aresample={OUTPUT_RATE}{engine},{}", chain.join(","));
-    let plain_sound = SoundProcessing { resample: sound.resample, ..SoundProcessing::default() };
+    // The chosen rate as our resampler does it (swr's settings, not soxr: see accel::audio).
+    let engine: String = accel::audio::QUALITY_RESAMPLER.iter().map(|(k, v)| format!(":{k}={v}")).collect();
     let plain_filters = format!("aresample={OUTPUT_RATE}{engine}");
+    let filters = format!("{plain_filters},{}", chain.join(","));
+    let plain_sound = SoundProcessing { resample: sound.resample, ..SoundProcessing::default() };
     let out = benches::ram_dir().join(format!("appliance-bench-sound-{}.aac", std::process::id()));
     let mut times: [Vec<Duration>; 4] = Default::default();
     for _ in 0..RUNS {
