@@ -170,6 +170,14 @@ impl AacTranscoder {
         })
     }
 
+    /// Starts the sound's fade-out (the operator stopped the channel); nothing without one.
+    pub fn fade_out(&mut self) -> Result<(), AccelError> {
+        match &mut self.sound {
+            Some(graph) => graph.fade_out(),
+            None => Ok(()),
+        }
+    }
+
     /// The AAC track the output units belong to (its `AudioSpecificConfig` is the encoder's).
     pub fn track(&self) -> &TrackInfo {
         &self.output

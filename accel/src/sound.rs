@@ -21,6 +21,8 @@ use crate::ffi;
 
 /// The `volume` filter the `Leveler` steers (its instance name in the graph).
 const LEVELER: &str = "volume@leveler";
+/// The `volume` filter that fades out when the operator stops the channel.
+const FADE_OUT: &str = "volume@fadeout";
 /// Loudness below this is silence: the gain holds rather than rising into the noise.
 const SILENCE_LUFS: f64 = -60.0;
 /// The most the leveler raises or lowers the source.
@@ -103,6 +105,10 @@ pub fn chain_text(sound: &SoundProcessing, rate: u32, channels: u8, soxr: bool) 
     if sound.fade_in_ms > 0 {
         filters.push(format!("afade=t=in:st=0:d={}:curve=tri", f64::from(sound.fade_in_ms) / 1000.0));
     }
+    if sound.fade_out_ms > 0 {
+        // Full level until `SoundGraph::fade_out` gives it a ramp of the frames' time.
+        filters.push(format!("{FADE_OUT}=volume=1:eval=frame:precision=float"));
+    }
     let layout = if channels == 1 { "mono" } else { "stereo" };
     filters.push(format!("aformat=sample_fmts=fltp:sample_rates={rate}:channel_layouts={layout}"));
     ChainText { filters, skipped }
@@ -141,6 +147,8 @@ pub struct SoundGraph {
     rate: u32,
     spec: String,
     leveler: Option<Leveler>,
+    /// Seconds of the fade-out (0: none).
+    fade_out: f64,
     /// Samples given to the graph (the next frame's pts in 1/rate).
     samples_in: i64,
 }
@@ -179,12 +187,26 @@ impl SoundGraph {
         graph.get("out").expect("just added").sink().set_frame_size(frame_size as u32);
         tracing::info!(%spec, "sound processing graph built");
         let leveler = sound.loudness.map(|l| Leveler::new(l.target_lufs));
-        Ok(SoundGraph { graph, rate, spec, leveler, samples_in: 0 })
+        let fade_out = f64::from(sound.fade_out_ms) / 1000.0;
+        Ok(SoundGraph { graph, rate, spec, leveler, fade_out, samples_in: 0 })
     }
 
     /// The graph in FFmpeg's syntax.
     pub fn spec(&self) -> &str {
         &self.spec
+    }
+
+    /// Starts the fade-out from the next sample given to the graph (a linear
+    /// ramp to silence over `fade_out_ms`); none configured: nothing happens.
+    pub fn fade_out(&mut self) -> Result<(), AccelError> {
+        if self.fade_out <= 0.0 {
+            return Ok(());
+        }
+        let from = self.samples_in as f64 / f64::from(self.rate);
+        let ramp = format!("max(0,1-(t-{from:.6})/{})", self.fade_out);
+        tracing::info!(from, seconds = self.fade_out, "sound fading out");
+        ffi::send_graph_command(&mut self.graph, FADE_OUT, "volume", &ramp)
+            .map_err(|e| AccelError::Filter(format!("the fade-out refused its ramp: {e}")))
     }
 
     /// The leveler's gain now (dB), when loudness is normalised.
@@ -298,7 +320,7 @@ mod tests {
         );
         let all = sound(
             r#"{"karaoke":true,"gain_db":6,"equalizer":[{"type":"low-shelf","frequency_hz":100,"gain_db":3},{"type":"high-shelf","frequency_hz":8000,"gain_db":-2,"q":1},{"type":"peak","frequency_hz":1000,"gain_db":-1.5,"q":2}],
-                "loudness":{"target_lufs":-14},"compressor":{"threshold_db":-20},"limiter":{"threshold_db":-3},"fade_in_ms":1500}"#,
+                "loudness":{"target_lufs":-14},"compressor":{"threshold_db":-20},"limiter":{"threshold_db":-3},"fade_in_ms":1500,"fade_out_ms":2000}"#,
         );
         let text = chain_text(&all, 48_000, 2, true);
         assert_eq!(
@@ -317,6 +339,7 @@ mod tests {
                 "alimiter=limit=0.891251:attack=1:release=50:level=0",
                 "aresample=48000:resampler=soxr:precision=28",
                 "afade=t=in:st=0:d=1.5:curve=tri",
+                "volume@fadeout=volume=1:eval=frame:precision=float",
                 "aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo",
             ]
         );
@@ -358,11 +381,24 @@ mod tests {
 
     /// A 1 kHz stereo tone of `amplitude` through the graph of `json`: the frames out.
     fn run(json: &str, amplitude: f32, seconds: usize) -> (Vec<f32>, Vec<f32>, SoundGraph) {
+        run_fading(json, amplitude, seconds, None)
+    }
+
+    /// `run`, with the fade-out started at frame `fade_at`.
+    fn run_fading(
+        json: &str,
+        amplitude: f32,
+        seconds: usize,
+        fade_at: Option<usize>,
+    ) -> (Vec<f32>, Vec<f32>, SoundGraph) {
         let mut graph = SoundGraph::build(&sound(json), 48_000, ffmpeg::ChannelLayout::STEREO, 1024).unwrap();
         let (mut left, mut right) = (Vec::new(), Vec::new());
         let mut out = Vec::new();
         let mut n = 0usize;
-        for _ in 0..seconds * 48_000 / 1024 {
+        for index in 0..seconds * 48_000 / 1024 {
+            if fade_at == Some(index) {
+                graph.fade_out().unwrap();
+            }
             let mut frame = ffmpeg::frame::Audio::new(
                 ffmpeg::format::Sample::F32(ffmpeg::format::sample::Type::Planar),
                 1024,
@@ -401,6 +437,13 @@ mod tests {
         assert!((gain - 6.0).abs() < 0.05, "{gain}");
         let (karaoke, _, _) = run(r#"{"karaoke":true}"#, 0.1, 1);
         assert!(rms_db(&karaoke[4_800..]) < -100.0, "a centred tone cancels: {}", rms_db(&karaoke[4_800..]));
+        // A 500 ms fade-out started at frame 47 (1.0027 s): silent from 1.5027 s on.
+        let (ending, _, _) = run_fading(r#"{"fade_out_ms":500}"#, 0.1, 2, Some(47));
+        let (before, during, after) =
+            (rms_db(&ending[..48_000]), rms_db(&ending[48_128..60_000]), rms_db(&ending[73_000..]));
+        assert!((before - rms_db(&plain[..48_000])).abs() < 0.01, "full level before the fade: {before}");
+        assert!(during < before - 1.0 && during > before - 10.0, "fading: {during} against {before}");
+        assert!(after < -90.0, "silent after the fade: {after}");
         let (faded, _, _) = run(r#"{"fade_in_ms":1000}"#, 0.1, 2);
         let (early, late) = (rms_db(&faded[..4_800]), rms_db(&faded[60_000..]));
         assert!(late - early > 15.0, "the first 100 ms of a 1 s fade-in: {early} against {late}");

@@ -7,7 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 /// The sound controls, applied to the decoded audio in this order: resample,
-/// karaoke, gain, equaliser, loudness, compressor, limiter, fade-in; then
+/// karaoke, gain, equaliser, loudness, compressor, limiter, fade-in (and the
+/// fade-out when the operator stops the channel); then
 /// encoded to AAC once for every rendition (on a passthrough channel too:
 /// then only the audio is transcoded).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -34,6 +35,9 @@ pub struct SoundProcessing {
     pub limiter: Option<Limiter>,
     /// A linear fade-in over this many milliseconds at the start of each session.
     pub fade_in_ms: u32,
+    /// When the operator stops the channel, a linear fade-out over this many
+    /// milliseconds before the stream ends (ENDLIST); 0: it ends at once.
+    pub fade_out_ms: u32,
 }
 
 // The values come from JSON, which has no NaN, and the API refuses
@@ -161,7 +165,10 @@ mod tests {
     fn absent_fields_are_the_identity_and_sections_take_their_defaults() {
         let empty: SoundProcessing = serde_json::from_str("{}").unwrap();
         assert!(empty.is_identity());
-        assert_eq!(serde_json::to_string(&empty).unwrap(), r#"{"karaoke":false,"gain_db":0.0,"fade_in_ms":0}"#);
+        assert_eq!(
+            serde_json::to_string(&empty).unwrap(),
+            r#"{"karaoke":false,"gain_db":0.0,"fade_in_ms":0,"fade_out_ms":0}"#
+        );
         let json = r#"{"loudness":{},"resample":{"layout":"mono"},"equalizer":[{"type":"low-shelf","frequency_hz":100,"gain_db":3.0}],"compressor":{"ratio":2.0},"limiter":{}}"#;
         let sound: SoundProcessing = serde_json::from_str(json).unwrap();
         assert!(!sound.is_identity());

@@ -1,7 +1,7 @@
 // The channel form's processing editor: the picture controls a ladder applies
 // before its rungs (deinterlace, deblock, denoise, crop, rotate, flip, mirror,
 // sharpen, output aspect and how each rung fills it) and the sound controls
-// (loudness target, gain, fade-in, karaoke, output rate and layout; any
+// (loudness target, gain, fade-in, fade-out on stop, karaoke, output rate and layout; any
 // output; the equaliser, compressor and limiter set through the API are kept
 // as they were). `read()` gives the API's `processing` object; `controlFor`
 // routes the API's field errors here.
@@ -38,18 +38,19 @@ export function processingEditor() {
   const loudness = select("s-loudness", [["off", "Off"], ["-23", "EBU R128 (-23 LUFS)"], ["-14", "Streaming (-14 LUFS)"]], "off");
   const gain = h("input", { type: "number", id: "s-gain", min: -30, max: 30, step: 0.5, value: 0 });
   const fadeIn = h("input", { type: "number", id: "s-fade-in", min: 0, max: 10000, value: 0, inputmode: "numeric" });
+  const fadeOut = h("input", { type: "number", id: "s-fade-out", min: 0, max: 10000, value: 0, inputmode: "numeric" });
   const karaoke = check("s-karaoke");
   const rate = select("s-rate", [["", "As the source"], ["48000", "48 kHz"], ["44100", "44.1 kHz"], ["32000", "32 kHz"], ["24000", "24 kHz"], ["16000", "16 kHz"]], "");
   const mono = check("s-mono");
   const soundError = h("div", { class: "error", id: "sound-error", role: "alert" });
   const soundElement = h("fieldset", { id: "sound" }, h("legend", {}, "Sound processing"),
-    h("div", { class: "rung" }, labelled(loudness, "Loudness"), labelled(gain, "Gain (dB)"), labelled(fadeIn, "Fade-in (ms)")),
+    h("div", { class: "rung" }, labelled(loudness, "Loudness"), labelled(gain, "Gain (dB)"), labelled(fadeIn, "Fade-in (ms)"), labelled(fadeOut, "Fade-out on stop (ms)")),
     h("div", { class: "rung" }, labelled(rate, "Output rate"), box(mono, "Mono (downmix)"), box(karaoke, "Karaoke (remove centre vocals)")),
     h("div", { class: "hint" }, "On a pass-through channel only the audio is transcoded then. Equaliser, compressor and limiter: through the API."),
     soundError);
   // The sound controls this form does not show, kept as they were.
   let keptSound = {};
-  const soundControls = { gain_db: gain, fade_in_ms: fadeIn, karaoke, loudness, resample: rate };
+  const soundControls = { gain_db: gain, fade_in_ms: fadeIn, fade_out_ms: fadeOut, karaoke, loudness, resample: rate };
 
   const controls = { deinterlace, denoise, rotate, deblock, flip, mirror, sharpen_percent: sharpen, aspect, scaling, bar_color: barColor };
   return {
@@ -85,6 +86,7 @@ export function processingEditor() {
       if (loudness.value === "" && s.loudness) loudness.append(h("option", { value: String(s.loudness.target_lufs), selected: true }, `${s.loudness.target_lufs} LUFS`));
       gain.value = s.gain_db || 0;
       fadeIn.value = s.fade_in_ms || 0;
+      fadeOut.value = s.fade_out_ms || 0;
       karaoke.checked = Boolean(s.karaoke);
       rate.value = s.resample ? String(s.resample.rate) : "";
       mono.checked = Boolean(s.resample && s.resample.layout === "mono");
@@ -97,7 +99,7 @@ export function processingEditor() {
         sharpen_percent: Number(sharpen.value) || 0, scaling: scaling.value, bar_color: barColor.value,
       };
       if (aspect.value.trim()) picture.aspect = aspect.value.trim();
-      const sound = { ...keptSound, gain_db: Number(gain.value) || 0, fade_in_ms: Number(fadeIn.value) || 0, karaoke: karaoke.checked };
+      const sound = { ...keptSound, gain_db: Number(gain.value) || 0, fade_in_ms: Number(fadeIn.value) || 0, fade_out_ms: Number(fadeOut.value) || 0, karaoke: karaoke.checked };
       delete sound.loudness;
       delete sound.resample;
       if (loudness.value !== "off") sound.loudness = { ...(keptSound.loudness || {}), target_lufs: Number(loudness.value) };

@@ -35,6 +35,8 @@ pub struct AudioStage {
     pub input: UnitSender,
     pub output: UnitReceiver,
     pub thread: std::thread::JoinHandle<()>,
+    /// Set to start the sound's fade-out (the operator stopped the channel).
+    pub fade_out: watch::Sender<bool>,
 }
 
 /// Starts the stage's thread for `channel` (its name, for the thread and
@@ -46,10 +48,18 @@ pub fn start(channel: &str, mut sound: watch::Receiver<SoundProcessing>) -> std:
     // The session's span (channel, session) follows the stage onto its thread.
     let span = tracing::info_span!("audio");
     let current = sound.borrow_and_update().clone();
-    let worker =
-        Worker { out, route: Route::PassThrough, tracks: Arc::from(Vec::new()), map: Vec::new(), sound, current };
+    let (fade_out, fading) = watch::channel(false);
+    let worker = Worker {
+        out,
+        route: Route::PassThrough,
+        tracks: Arc::from(Vec::new()),
+        map: Vec::new(),
+        sound,
+        current,
+        fading,
+    };
     let thread = std::thread::Builder::new().name(name).spawn(move || span.in_scope(|| worker.run(events)))?;
-    Ok(AudioStage { input, output, thread })
+    Ok(AudioStage { input, output, thread, fade_out })
 }
 
 /// The index of the audio track that must be transcoded to AAC, if any.
@@ -79,6 +89,8 @@ struct Worker {
     /// The channel's sound processing, and the one applied now.
     sound: watch::Receiver<SoundProcessing>,
     current: SoundProcessing,
+    /// Becomes true when the sound is to fade out.
+    fading: watch::Receiver<bool>,
 }
 
 impl Worker {
@@ -86,6 +98,7 @@ impl Worker {
         let mut run = || -> Result<(), SendError> {
             while let Some(event) = events.blocking_recv() {
                 self.follow_sound()?;
+                self.follow_fade();
                 match event {
                     StreamEvent::Tracks(tracks) => self.on_tracks(tracks)?,
                     StreamEvent::Unit(unit) => self.on_unit(unit)?,
@@ -112,6 +125,18 @@ impl Worker {
         self.route = Route::PassThrough;
         let tracks = self.tracks.clone();
         self.on_tracks(tracks)
+    }
+
+    /// Starts the transcoder's fade-out once the session asks for it.
+    fn follow_fade(&mut self) {
+        if !self.fading.has_changed().unwrap_or(false) || !*self.fading.borrow_and_update() {
+            return;
+        }
+        if let Route::Transcode { transcoder, .. } = &mut self.route
+            && let Err(error) = transcoder.fade_out()
+        {
+            tracing::warn!(%error, "the sound cannot fade out; it ends at once");
+        }
     }
 
     fn on_tracks(&mut self, tracks: Arc<[TrackInfo]>) -> Result<(), SendError> {
@@ -264,7 +289,7 @@ mod tests {
         change: Option<(usize, SoundProcessing)>,
     ) -> Vec<StreamEvent> {
         let (sound, follow) = watch::channel(SoundProcessing::default());
-        let AudioStage { input: mut tx, output: mut stage, thread } = start("test", follow).unwrap();
+        let AudioStage { input: mut tx, output: mut stage, thread, .. } = start("test", follow).unwrap();
         tx.send_tracks(Arc::from(tracks)).await.unwrap();
         let mut events = Vec::new();
         if change.is_some() {

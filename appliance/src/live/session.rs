@@ -50,6 +50,10 @@ pub const INPUT_QUEUE: usize = 512;
 const EVENT_QUEUE: usize = 64;
 /// How often drops on the session's queues are reported (when there were any).
 const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(10);
+/// After a fade-out, for the audio still in the stage (its queue, the
+/// loudness meter's 100 ms blocks) to have passed it before the end.
+const FADE_OUT_MARGIN: Duration = Duration::from_millis(300);
+
 /// How long the processing gets to hand over what it still holds at the end.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(2);
 /// How long the outputs get to finish after their feeds end.
@@ -272,10 +276,15 @@ impl Running {
         let mut drop_report =
             tokio::time::interval_at(tokio::time::Instant::now() + DROP_REPORT_INTERVAL, DROP_REPORT_INTERVAL);
         let mut live = false;
+        // The operator's stop while the sound fades out: when it ends, and how.
+        let mut fading: Option<(tokio::time::Instant, Ending)> = None;
         let ending = loop {
             tokio::select! {
                 command = commands.recv() => match command {
-                    Some(SessionCommand::Stop(ending)) => break ending,
+                    Some(SessionCommand::Stop(ending)) => match self.fade_out(&ending) {
+                        Some(wait) if fading.is_none() => fading = Some((tokio::time::Instant::now() + wait, ending)),
+                        _ => break ending,
+                    },
                     Some(SessionCommand::Attach(output, reply)) => {
                         let _ = reply.send(self.attach(output));
                     }
@@ -308,6 +317,9 @@ impl Running {
                     None => break Ending::End(EndReason::ApplianceShutdown),
                 },
                 _ = sleep_until(deadline), if deadline.is_some() => break Ending::End(EndReason::MaxDuration),
+                _ = sleep_until(fading.as_ref().map(|(at, _)| *at)), if fading.is_some() => {
+                    break fading.take().expect("fading").1;
+                }
                 event = input.next() => match event {
                     PortEvent::Ended => break Ending::End(EndReason::PublisherLeft),
                     PortEvent::Switched(switch) => self.on_switch(switch),
@@ -465,6 +477,19 @@ impl Running {
             Some(stage) => send(&mut stage.input, event).map_err(|_| "the audio stage stopped".to_string()),
             None => self.process(event),
         }
+    }
+
+    /// The operator stopped the channel and its sound fades out: the audio
+    /// stage starts the fade, and the session ends after it (how long to wait).
+    fn fade_out(&mut self, ending: &Ending) -> Option<Duration> {
+        let millis = self.sound.borrow().fade_out_ms;
+        let stage = self.audio.as_ref()?;
+        if *ending != Ending::End(EndReason::ChannelStopped) || millis == 0 {
+            return None;
+        }
+        tracing::info!(millis, "the channel stops after its sound fades out");
+        stage.fade_out.send_replace(true);
+        Some(Duration::from_millis(u64::from(millis)) + FADE_OUT_MARGIN)
     }
 
     /// New sound processing (`?restart=now`): the audio stage follows it at
@@ -692,7 +717,7 @@ impl Running {
         // The processing's inputs close, the audio stage's first: what it
         // still holds goes on into the ladder, whose outputs then close.
         let (mut audio_output, audio_thread) = match self.audio.take() {
-            Some(AudioStage { input, output, thread }) => {
+            Some(AudioStage { input, output, thread, .. }) => {
                 drop(input);
                 (Some(output), Some(thread))
             }

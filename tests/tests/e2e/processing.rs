@@ -367,7 +367,7 @@ async fn the_console_edits_the_processing_section_and_asks_before_restarting_a_l
     assert_eq!(report["aspect_invalid"], "true");
     assert_eq!(
         report["reopened"],
-        json!({"rotate": "90", "crop_left": "8", "aspect": "16:9", "deinterlace": "auto", "rung_scaling": "stretch", "gain_db": "3", "loudness": "-14"})
+        json!({"rotate": "90", "crop_left": "8", "aspect": "16:9", "deinterlace": "auto", "rung_scaling": "stretch", "gain_db": "3", "loudness": "-14", "fade_out_ms": "1500"})
     );
     assert!(report["live_refusal"].as_str().unwrap().contains("is live"), "{report}");
     // The refusals this walk provokes are logged by the browser as failed loads; nothing else may be.
@@ -380,6 +380,7 @@ async fn the_console_edits_the_processing_section_and_asks_before_restarting_a_l
     let sound = app.appliance.store.get("proc-console").unwrap().unwrap().processing.sound;
     assert_eq!(sound.gain_db, 3.0, "{sound:?}");
     assert_eq!(sound.loudness.map(|l| l.target_lufs), Some(-14.0), "the streaming preset: {sound:?}");
+    assert_eq!(sound.fade_out_ms, 1500, "{sound:?}");
     // The restart reached the running ladder: its graph flips the picture.
     let graph = eventually(STEP_TIMEOUT, || async {
         let channel = app.get_json("/api/v1/channels/proc-console").await;

@@ -107,3 +107,34 @@ async fn sound_controls_on_a_passthrough_channel_transcode_only_the_audio() {
     }
     app.appliance.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sound_fades_out_before_endlist_when_the_operator_stops_the_channel() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let app = TestAppliance::start().await;
+    let body = json!({"name": "sound-stop", "processing": {"sound": {"fade_out_ms": 1000}}, "start": true});
+    let key = app.create_channel(body).await["stream_key"].as_str().expect("a write token sees the key").to_string();
+    let publish = Publish { seconds: 60.0, size: "320x180", audio_pattern: Some(MIX.into()), ..Publish::default() };
+    let publisher = publish.start(&app.rtmp_url(&key));
+    let path = app.media_playlist_path("sound-stop", None).await;
+    app.playlist_until(&path, |p| p.segments.len() >= 3).await;
+    let stopped = app.write("POST", "/api/v1/channels/sound-stop/stop", None).await;
+    assert!(stopped.status < 300, "{}: {:?}", stopped.status, stopped.body);
+    // The publisher is cut off when the session ends.
+    let _ = finish(publisher).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = ended_rendition(&app, "sound-stop", dir.path()).await;
+    assert!(support::probe(&file).errors.is_empty());
+    // Windows counted back from the end of the audio: the centre tone alone.
+    let from_end =
+        |from: f64, to: f64| mean_volume(&file, &format!("pan=mono|c0=c1,areverse,asetpts=N/SR/TB,atrim={from}:{to},"));
+    let (last, fading, before) = (from_end(0.0, 0.2), from_end(0.7, 0.9), from_end(2.0, 3.0));
+    println!(
+        "fade-out: the last 200 ms at {last:.1} dB, 0.7-0.9 s before the end {fading:.1} dB, 2-3 s before {before:.1} dB"
+    );
+    assert!(last < before - 20.0, "the stream ends faded out: {last:.1} dB against {before:.1} dB");
+    assert!(fading < before - 1.0 && fading > last + 5.0, "the level falls through the fade: {fading:.1} dB");
+    app.appliance.shutdown().await;
+}

@@ -37,6 +37,10 @@ pub struct SoundSchema {
     /// A linear fade-in at the start of each session, in milliseconds.
     #[schema(minimum = 0, maximum = 10000)]
     pub fade_in_ms: u32,
+    /// When the operator stops the channel (`POST /channels/{name}/stop`), a linear fade-out over
+    /// this many milliseconds before the stream ends (ENDLIST); the stop answers after it.
+    #[schema(minimum = 0, maximum = 10000)]
+    pub fade_out_ms: u32,
 }
 
 /// Output rate and layout (absent: the source's rate where AAC has it, mono or stereo as the
@@ -169,7 +173,7 @@ mod tests {
     fn the_mirror_reads_what_media_writes() {
         for json in [
             "{}",
-            r#"{"resample":{"rate":44100,"layout":"mono"},"gain_db":-3.5,"fade_in_ms":500,"equalizer":[{"type":"low-shelf","frequency_hz":100,"gain_db":3},{"type":"high-shelf","frequency_hz":8000,"gain_db":-2,"q":1.5},{"type":"peak","frequency_hz":1000,"gain_db":1}],"loudness":{"target_lufs":-14},"compressor":{"ratio":2},"limiter":{}}"#,
+            r#"{"resample":{"rate":44100,"layout":"mono"},"gain_db":-3.5,"fade_in_ms":500,"fade_out_ms":2000,"equalizer":[{"type":"low-shelf","frequency_hz":100,"gain_db":3},{"type":"high-shelf","frequency_hz":8000,"gain_db":-2,"q":1.5},{"type":"peak","frequency_hz":1000,"gain_db":1}],"loudness":{"target_lufs":-14},"compressor":{"ratio":2},"limiter":{}}"#,
             r#"{"karaoke":true}"#,
         ] {
             let real: SoundProcessing = serde_json::from_str(json).unwrap();

@@ -13,6 +13,7 @@ pub const SOUND_RATES: [u32; 9] = [8_000, 11_025, 12_000, 16_000, 22_050, 24_000
 pub const MAX_EQ_BANDS: usize = 8;
 pub const GAIN_DB: RangeInclusive<f64> = -30.0..=30.0;
 pub const FADE_IN_MS: RangeInclusive<u32> = 0..=10_000;
+pub const FADE_OUT_MS: RangeInclusive<u32> = 0..=10_000;
 pub const EQ_FREQUENCY_HZ: RangeInclusive<u32> = 20..=20_000;
 pub const EQ_GAIN_DB: RangeInclusive<f64> = -24.0..=24.0;
 pub const EQ_Q: RangeInclusive<f64> = 0.1..=10.0;
@@ -62,6 +63,7 @@ pub(crate) fn validate_sound(sound: &SoundProcessing) -> Result<(), StoreError> 
     }
     within("gain_db", sound.gain_db, &GAIN_DB)?;
     within("fade_in_ms", sound.fade_in_ms, &FADE_IN_MS)?;
+    within("fade_out_ms", sound.fade_out_ms, &FADE_OUT_MS)?;
     if sound.equalizer.len() > MAX_EQ_BANDS {
         return Err(StoreError::invalid(
             "processing.sound.equalizer",
@@ -119,6 +121,7 @@ mod tests {
             ),
             (r#"{"gain_db":31}"#, "processing.sound.gain_db: 31 is outside -30..=30"),
             (r#"{"fade_in_ms":10001}"#, "processing.sound.fade_in_ms: 10001 is outside 0..=10000"),
+            (r#"{"fade_out_ms":20000}"#, "processing.sound.fade_out_ms: 20000 is outside 0..=10000"),
             (
                 r#"{"equalizer":[{"type":"peak","frequency_hz":10,"gain_db":1}]}"#,
                 "processing.sound.equalizer[0].frequency_hz: 10 is outside 20..=20000",
