@@ -3,7 +3,9 @@
 //! tone hard left, or a 1 kHz tone of a known loudness) to passthrough
 //! channels, and the effect is measured on our output with the `ffmpeg`
 //! program's `volumedetect` (gain, karaoke, fade-in) and `ebur128`
-//! (loudness), while the video must pass through byte for byte.
+//! (loudness), while the video must pass through byte for byte; the
+//! fade-out before ENDLIST when the operator stops the channel; and a new
+//! gain taken live by a ladder with `?restart=now`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -136,5 +138,57 @@ async fn the_sound_fades_out_before_endlist_when_the_operator_stops_the_channel(
     );
     assert!(last < before - 20.0, "the stream ends faded out: {last:.1} dB against {before:.1} dB");
     assert!(fading < before - 1.0 && fading > last + 5.0, "the level falls through the fade: {fading:.1} dB");
+    app.appliance.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ladder_takes_new_sound_processing_live_with_restart_now() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let app = TestAppliance::start().await;
+    let body = json!({
+        "name": "sound-ladder",
+        "output": {"kind": "ladder", "ladder": {"rungs": [{"height": 180, "bitrate_kbps": 400}]}},
+        "encoder_policy": "software",
+        "start": true,
+    });
+    let key = app.create_channel(body).await["stream_key"].as_str().expect("a write token sees the key").to_string();
+    let publish = Publish { seconds: 12.0, size: "320x180", audio_pattern: Some(MIX.into()), ..Publish::default() };
+    let publisher = publish.start(&app.rtmp_url(&key));
+    let path = app.media_playlist_path("sound-ladder", None).await;
+    app.playlist_until(&path, |p| p.segments.len() >= 2).await;
+    let louder = json!({"processing": {"sound": {"gain_db": 10}}});
+    let refused = app.write("PATCH", "/api/v1/channels/sound-ladder", Some(louder.clone())).await;
+    assert_eq!(refused.status, 409, "a live change asks for ?restart=now: {:?}", refused.body);
+    let applied = app.write("PATCH", "/api/v1/channels/sound-ladder?restart=now", Some(louder)).await;
+    assert_eq!(applied.status, 200, "{:?}", applied.body);
+    let (ok, stderr) = finish(publisher).await;
+    assert!(ok, "publisher failed: {stderr}");
+    // The restart is a discontinuity with a new init: one file for each side of it.
+    let ended = app.playlist_until(&path, |p| p.ended).await;
+    let maps: Vec<String> = ended.segments.iter().filter_map(|s| s.map.clone()).collect();
+    let (first_map, last_map) = (maps[0].clone(), maps[maps.len() - 1].clone());
+    assert_ne!(first_map, last_map, "a new init after the restart");
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (name, map) in [("before", &first_map), ("after", &last_map)] {
+        let file = dir.path().join(format!("{name}.mp4"));
+        let mut bytes = app.get_bytes(&format!("{}{map}", support::base(&path))).await;
+        for segment in ended.segments.iter().filter(|s| s.map.as_ref() == Some(map)) {
+            let uri = segment.uri.as_ref().expect("complete segments only");
+            bytes.extend(app.get_bytes(&format!("{}{uri}", support::base(&path))).await);
+        }
+        std::fs::write(&file, bytes).unwrap();
+        let found = support::probe(&file);
+        assert!(found.errors.is_empty(), "{name}: decode errors: {}", found.errors);
+        assert_eq!(found.codecs, ["h264", "aac"], "{name}");
+        files.push(file);
+    }
+    // The centre tone early in the session against its last seconds (after the change).
+    let early = mean_volume(&files[0], "pan=mono|c0=c1,atrim=0.5:1.5,");
+    let late = mean_volume(&files[1], "pan=mono|c0=c1,areverse,asetpts=N/SR/TB,atrim=0.5:2.5,");
+    println!("restart=now: the ladder's audio {early:.1} dB before the change, {late:.1} dB after (+10 dB asked)");
+    assert!((late - early - 10.0).abs() < 1.0, "+10 dB asked live, {:+.1} dB measured", late - early);
     app.appliance.shutdown().await;
 }
