@@ -498,6 +498,7 @@ export function formPage(main, name) {
       h("label", { class: "radio", for: "f-passthrough" }, passthrough, "Pass-through"),
       h("label", { class: "radio", for: "f-ladder" }, ladderRadio, "Transcode a ladder"),
       ladderBox, outputError),
+    processing.soundElement,
     field("encoder_policy", "f-policy", "Encoder policy", policy),
     field("max_session_seconds", "f-max", "Max session duration (seconds)", maxSeconds, "Empty: no limit."),
     h("fieldset", {}, h("legend", {}, "Recording"),
@@ -552,7 +553,7 @@ export function formPage(main, name) {
     const match = fields.filter((f) => path && (path === f.prefix || path.startsWith(`${f.prefix}.`) || path.startsWith(`${f.prefix}[`)))
       .sort((a, b) => b.prefix.length - a.prefix.length)[0];
     if (match && match.prefix === "processing" && problem.status !== 409) {
-      match.error.textContent = problem.message;
+      (path.startsWith("processing.sound") ? processing.soundError : match.error).textContent = problem.message;
       const control = processing.controlFor(path);
       control.setAttribute("aria-invalid", "true");
       control.focus();
@@ -575,7 +576,7 @@ export function formPage(main, name) {
     // Replaced whole by the API: what the form does not show (retain_days) is kept as it was.
     const recording = { ...keptRecording, enabled: recordingOn.checked, renditions: recordWhich.value, source: recordSource.checked };
     const dvr_window_seconds = dvrMinutes.value === "" ? 7200 : Math.round(Number(dvrMinutes.value) * 60);
-    const body = { latency_mode: latency.value, output, encoder_policy: policy.value, max_session_seconds: maxSeconds.value === "" ? null : Number(maxSeconds.value), processing: ladderRadio.checked ? picture : { picture: {} }, recording, dvr_window_seconds };
+    const body = { latency_mode: latency.value, output, encoder_policy: policy.value, max_session_seconds: maxSeconds.value === "" ? null : Number(maxSeconds.value), processing: ladderRadio.checked ? picture : { picture: {}, sound: picture.sound }, recording, dvr_window_seconds };
     submit.disabled = true;
     const save = async (query = "") => {
       const saved = editing ? await api.patch(`/channels/${enc(name)}${query}`, body) : await api.post("/channels", { name: nameInput.value, ...body, start: true });

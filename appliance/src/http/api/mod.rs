@@ -28,6 +28,7 @@ pub mod recordings;
 pub mod resources;
 pub mod restreams;
 pub mod sessions;
+pub mod sound_schemas;
 pub mod system;
 pub mod tokens;
 pub mod users;

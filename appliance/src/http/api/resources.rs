@@ -334,8 +334,8 @@ impl From<Delivery> for DeliveryResource {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum EventData {
-    Channel(ChannelResource),
-    Session(SessionResource),
+    Channel(Box<ChannelResource>),
+    Session(Box<SessionResource>),
     /// `session.encoder_moved`: the ladder's move, not the whole session.
     EncoderMoved(EncoderMoved),
     /// `restream.connected`, `restream.failed`: the destination as shown (never its key).
@@ -366,8 +366,8 @@ pub struct EventResource {
 impl EventResource {
     pub fn new(event: Event, urls: &PublicUrls) -> EventResource {
         let data = match event.snapshot {
-            Snapshot::Channel(channel) => EventData::Channel(ChannelResource::public(*channel, urls)),
-            Snapshot::Session(session) => EventData::Session(SessionResource::from(*session)),
+            Snapshot::Channel(channel) => EventData::Channel(Box::new(ChannelResource::public(*channel, urls))),
+            Snapshot::Session(session) => EventData::Session(Box::new(SessionResource::from(*session))),
             Snapshot::EncoderMoved(moved) => EventData::EncoderMoved(*moved),
             Snapshot::Restream(report) => EventData::Restream(*report),
             Snapshot::Recording(notice) => EventData::Recording(*notice),

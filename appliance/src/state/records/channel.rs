@@ -181,11 +181,11 @@ pub(crate) fn validate_max_session(seconds: Option<u64>) -> Result<(), StoreErro
     }
 }
 
-/// Processing needs a ladder (a passthrough channel decodes nothing), and
-/// every value must be one FFmpeg can use.
+/// Picture processing needs a ladder (a passthrough channel decodes no
+/// picture; sound it transcodes alone), and every value must be one FFmpeg can use.
 pub(crate) fn validate_processing(processing: &Processing, output: &ChannelOutput) -> Result<(), StoreError> {
     let p = &processing.picture;
-    if !processing.is_identity() && *output == ChannelOutput::Passthrough {
+    if *p != media::PictureProcessing::default() && *output == ChannelOutput::Passthrough {
         return Err(StoreError::invalid(
             "processing.picture",
             "picture processing needs a ladder output (a passthrough channel does not decode the picture)",
@@ -201,6 +201,7 @@ pub(crate) fn validate_processing(processing: &Processing, output: &ChannelOutpu
             ));
         }
     }
+    super::sound::validate_sound(&processing.sound)?;
     if p.sharpen_percent > MAX_SHARPEN_PERCENT {
         return Err(StoreError::invalid(
             "processing.picture.sharpen_percent",
@@ -332,6 +333,11 @@ mod tests {
             ""
         );
         assert_eq!(error("{}", &ChannelOutput::Passthrough), "");
+        assert_eq!(
+            error(r#"{"sound":{"gain_db":6,"karaoke":true}}"#, &ChannelOutput::Passthrough),
+            "",
+            "sound on passthrough"
+        );
         for (json, output, want) in [
             (
                 r#"{"picture":{"flip":true}}"#,

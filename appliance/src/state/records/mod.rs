@@ -12,6 +12,7 @@ pub mod input_switch;
 pub mod recording;
 pub mod restream;
 pub mod session;
+pub mod sound;
 pub mod token;
 pub mod user;
 pub mod webhook;
