@@ -119,7 +119,8 @@ async fn multivariant_of(store: &OriginStore, channel: &str, view: PlaylistView,
     let Some(stream) = store.current(channel) else {
         return Failure(StatusCode::NOT_FOUND, "no stream on this channel\n").into_response();
     };
-    if !(stream.is_described() && has_first_segments(&stream)) && !wait_first_segments(&stream).await {
+    let ready = stream.is_described() && has_first_segments(&stream);
+    if !ready && !wait_first_segments(&stream).await {
         return Failure(StatusCode::SERVICE_UNAVAILABLE, "stream has no media yet\n").into_response();
     }
     if view == PlaylistView::Dvr && !stream.renditions.iter().any(|r| r.has_dvr() && !r.is_hidden()) {
