@@ -100,8 +100,12 @@ fn main() {
     let live = measure(&mut source, PlaylistView::Live, true);
     let delta = measure(&mut source, PlaylistView::Dvr, true);
     let full = measure(&mut source, PlaylistView::Dvr, false);
-    for (name, (time, bytes, gzip)) in [("live (reference)", live), ("DVR, _HLS_skip=YES", delta), ("DVR, full", full)] {
+    for (name, (time, bytes, gzip)) in [("live (reference)", live), ("DVR, _HLS_skip=YES", delta), ("DVR, full", full)]
+    {
         let ratio = time.as_secs_f64() / live.0.as_secs_f64();
-        println!("dvr_playlist: {name}: {:.1} us per reload ({ratio:.1}x the live playlist), {bytes} B ({gzip} B gzip)", time.as_secs_f64() * 1e6);
+        println!(
+            "dvr_playlist: {name}: {:.1} us per reload ({ratio:.1}x the live playlist), {bytes} B ({gzip} B gzip)",
+            time.as_secs_f64() * 1e6
+        );
     }
 }

@@ -35,7 +35,7 @@ impl LossyUdp {
                     Ok((n, peer)) = front.recv_from(&mut from_caller) => {
                         caller = Some(peer);
                         seen += 1;
-                        if seen % drop_every == 0 {
+                        if seen.is_multiple_of(drop_every) {
                             counted.fetch_add(1, Ordering::Relaxed);
                         } else {
                             let _ = back.send(&from_caller[..n]).await;

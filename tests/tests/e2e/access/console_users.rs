@@ -31,7 +31,10 @@ async fn an_admin_manages_users_in_the_console_and_an_operator_is_kept_out() {
     assert_eq!(report["listed"], json!([["admin", "admin", "built-in"], ["olga", "operator", "active"]]));
     assert_eq!(report["operator_signed_in_as"], "olga (operator)");
     assert_eq!(report["audit_newest"], json!(["user:admin", "user.created", "olga"]), "the audit page shows who");
-    assert_eq!((&report["operator_sees_users_link"], &report["operator_sees_audit_link"]), (&json!(false), &json!(false)));
+    assert_eq!(
+        (&report["operator_sees_users_link"], &report["operator_sees_audit_link"]),
+        (&json!(false), &json!(false))
+    );
     assert_eq!((&report["operator_user_form"], &report["operator_token_form"]), (&json!(false), &json!(false)));
     assert_eq!(report["operator_api"], json!({"list": 403, "create": 403}), "the API refuses the operator");
     assert_eq!(report["operator_signed_out"], true);
