@@ -2,9 +2,12 @@
 //! state file is the truth; reading it per request would serialise the
 //! origin on its lock): the names of the private channels and the signing
 //! keys with their windows. The API refreshes it after each change it makes
-//! (a channel's playback, its deletion, a key rotation).
+//! (a channel's playback, its deletion, a key rotation). Tokens whose MAC
+//! checked out are remembered by their text (a viewer sends the same token
+//! with every request): a repeat skips the parse and the HMAC, never the
+//! checks of the claims and of the key's window.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
@@ -24,11 +27,24 @@ struct Keys {
     all: Vec<Key>,
 }
 
+/// A token whose MAC checked out: its claims, and when its key stops verifying.
+#[derive(Debug)]
+struct Verified {
+    claims: Claims,
+    key_retired_at_ms: Option<u64>,
+}
+
+/// Tokens remembered at most; when full, they are all forgotten (and verified again).
+const VERIFIED_MAX: usize = 16_384;
+
 /// The private channels and the signing keys.
 #[derive(Debug, Default)]
 pub struct PlaybackAccess {
     private: RwLock<HashSet<String>>,
     keys: RwLock<Keys>,
+    /// Emptied whenever the keys change (under the keys' lock: nothing verified
+    /// with the old keys is remembered after).
+    verified: RwLock<HashMap<String, Verified>>,
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -73,7 +89,9 @@ impl PlaybackAccess {
             .iter()
             .filter_map(|k| Some(Key { id: k.id.clone(), secret: k.secret()?, retired_at_ms: k.retired_at_ms }))
             .collect();
-        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Keys { all };
+        let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        *keys = Keys { all };
+        self.verified.write().unwrap_or_else(PoisonError::into_inner).clear();
     }
 
     pub fn is_private(&self, channel: &str) -> bool {
@@ -81,15 +99,31 @@ impl PlaybackAccess {
     }
 
     /// Checks a request's token for `channel` from `client` at `now_ms`.
-    pub fn check(&self, text: Option<&str>, channel: &str, client: IpAddr, now_ms: u64) -> Result<Claims, Refusal> {
+    pub fn check(&self, text: Option<&str>, channel: &str, client: IpAddr, now_ms: u64) -> Result<(), Refusal> {
+        let (text, now) = (text.unwrap_or(""), now_ms / 1000);
+        let in_window = |retired_at_ms: Option<u64>| retired_at_ms.is_none_or(|at| now_ms < at);
+        if let Some(hit) = read(&self.verified).get(text) {
+            if !in_window(hit.key_retired_at_ms) {
+                return Err(Refusal::UnknownKey);
+            }
+            return token::check_claims(&hit.claims, channel, now, client);
+        }
+        // Held until the token is remembered, so a key change cannot slip in between.
         let keys = read(&self.keys);
-        let secret_of = |id: &str| {
-            keys.all
-                .iter()
-                .find(|k| k.id == id && k.retired_at_ms.is_none_or(|at| now_ms < at))
-                .map(|k| k.secret.as_slice())
-        };
-        token::check(text, channel, now_ms / 1000, client, secret_of)
+        let parsed = token::parse(text)?;
+        let key =
+            keys.all.iter().find(|k| k.id == parsed.key_id && in_window(k.retired_at_ms)).ok_or(Refusal::UnknownKey)?;
+        if !parsed.verify(&key.secret) {
+            return Err(Refusal::BadSignature);
+        }
+        let verdict = token::check_claims(&parsed.claims, channel, now, client);
+        let mut verified = self.verified.write().unwrap_or_else(PoisonError::into_inner);
+        if verified.len() >= VERIFIED_MAX {
+            verified.clear();
+        }
+        let remembered = Verified { claims: parsed.claims, key_retired_at_ms: key.retired_at_ms };
+        verified.insert(text.to_string(), remembered);
+        verdict
     }
 
     /// A token for `claims`, signed with the current key (with its id), or
@@ -122,7 +156,15 @@ mod tests {
         assert_eq!(id, "pk_new");
         let client: IpAddr = "192.0.2.1".parse().unwrap();
         assert!(access.check(Some(&old_token), "studio", client, 4_999).is_ok(), "in the overlap");
+        // Remembered now: a repeat still checks the key's window and the claims.
         assert_eq!(access.check(Some(&old_token), "studio", client, 5_000), Err(Refusal::UnknownKey));
+        assert_eq!(access.check(Some(&old_token), "other", client, 4_999), Err(Refusal::OtherChannel));
         assert!(access.check(Some(&new_token), "studio", client, 5_000).is_ok());
+        assert_eq!(access.check(Some(&new_token), "studio", client, 2_000_000_000_000), Err(Refusal::Expired));
+        // A rotation that retires the old key at once forgets what it verified.
+        access.set_keys(&[key("pk_old", 1, Some(0)), key("pk_new", 2, Some(0)), key("pk_3", 3, None)]);
+        assert_eq!(access.check(Some(&new_token), "studio", client, 1), Err(Refusal::UnknownKey));
+        let forged = format!("{}x", &new_token[..new_token.len() - 1]);
+        assert!(access.check(Some(&forged), "studio", client, 1).is_err());
     }
 }

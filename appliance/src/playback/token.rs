@@ -170,7 +170,12 @@ pub fn check<'k>(
     if !parsed.verify(secret) {
         return Err(Refusal::BadSignature);
     }
-    let claims = parsed.claims;
+    check_claims(&parsed.claims, channel, now, client)?;
+    Ok(parsed.claims)
+}
+
+/// Checks what a genuine token claims against a request for `channel` at `now` from `client`.
+pub fn check_claims(claims: &Claims, channel: &str, now: u64, client: IpAddr) -> Result<(), Refusal> {
     if claims.channel != channel {
         return Err(Refusal::OtherChannel);
     }
@@ -180,7 +185,7 @@ pub fn check<'k>(
     if claims.network.is_some_and(|n| !n.contains(&canonical(client))) {
         return Err(Refusal::OutsideNetwork);
     }
-    Ok(claims)
+    Ok(())
 }
 
 #[cfg(test)]
