@@ -359,3 +359,34 @@ async fn key_rotation_keeps_old_tokens_for_the_overlap_and_roles_bound_signing_a
     assert_eq!(stored.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(), [retired.body["key"]["id"].as_str().unwrap()]);
     app.appliance.shutdown().await;
 }
+
+/// The console previews a private channel (the dashboard's card and the
+/// channel page) with tokens it asks for with the operator's session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_previews_a_private_channel_with_its_own_tokens() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let Some(console_dir) = support::browser_driver("console", &[]) else { return };
+    let password = "private-console-password";
+    let app = TestAppliance::start_with_admin_password(password).await;
+    let channel = app.create_channel(json!({"name": "backstage", "playback": "private", "start": true})).await;
+    let publisher =
+        Publish { seconds: 90.0, ..Publish::default() }.start(&app.rtmp_url(channel["stream_key"].as_str().unwrap()));
+    let shots = support::artifacts_dir("console");
+    let url = app.url("");
+    let args = [url.as_ref(), password.as_ref(), "backstage".as_ref(), shots.as_os_str()];
+    let mut script = support::BrowserScript::start(&console_dir.join("private.mjs"), &args);
+    let walk = async { while script.next_message().await.is_some() {} };
+    tokio::time::timeout(Duration::from_secs(180), walk).await.expect("the walk finishes in time");
+    let report = script.report().await;
+    assert_eq!(report["error"], Value::Null, "{report:#}");
+    assert_eq!((report["card_played"].as_bool(), report["preview_played"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(report["http_errors"], json!([]), "{report:#}");
+    assert_eq!(report["media_without_token"], json!([]), "{report:#}");
+    assert!(report["media_with_token"].as_u64().unwrap() > 10, "{report:#}");
+    assert_eq!(report["form_playback"], "private");
+    assert_eq!(report["csp_violations"], json!([]), "{report:#}");
+    drop(publisher);
+    app.appliance.shutdown().await;
+}
