@@ -234,7 +234,7 @@ async fn retention_with_a_tiny_quota_deletes_the_oldest_unlocked_first_and_never
     let deleted = app.appliance.recordings.sweep_with(nothing).unwrap();
     assert_eq!(deleted.iter().map(|d| d.session.as_str()).collect::<Vec<_>>(), [newest.0.as_str()]);
     let left: Vec<String> = catalog.list("kept").unwrap().into_iter().map(|r| r.meta.session).collect();
-    assert_eq!(left, [oldest.0.clone()]);
+    assert_eq!(left, std::slice::from_ref(&oldest.0));
 
     // Each deletion is in the outbox as `recording.deleted`, with its reason.
     let events = app.appliance.store.list_events(None, 500).unwrap().items;

@@ -92,7 +92,7 @@ async fn srt_callers_refused_before_media_while_the_first_streams() {
         None,
     ));
     let path = app.media_playlist_path("srt-one", None).await;
-    let before = app.playlist_until(&path, |p| p.segments.len() >= 1).await;
+    let before = app.playlist_until(&path, |p| !p.segments.is_empty()).await;
     let second = srt_url(&app, &format!("publish:{}", channel.stream_key), None);
     assert_refused(&second, "a second caller on the same key is refused").await;
     let last = before.segments.last().unwrap().msn;
@@ -121,7 +121,7 @@ async fn srt_passphrase_is_required_and_checked() {
         Some("correct-horse-battery"),
     ));
     let path = app.media_playlist_path("srt-secret", None).await;
-    app.playlist_until(&path, |p| p.segments.len() >= 1).await;
+    app.playlist_until(&path, |p| !p.segments.is_empty()).await;
     let (ok, _) = finish_within(good, Duration::from_secs(30)).await;
     assert!(ok, "the caller with the passphrase streamed to its end");
 }
