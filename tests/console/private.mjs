@@ -38,6 +38,13 @@ try {
   await page.waitForFunction((c) => document.querySelector(`[data-channel="${c}"] video`)?.currentTime > 0.5, channel);
   report.card_played = true;
   step("dashboard preview played");
+  // The card's picture of a private channel is fetched with the preview's token.
+  await page.waitForFunction((c) => {
+    const still = document.querySelector(`[data-channel="${c}"] img.still`);
+    return still && !still.hidden && still.complete && still.naturalWidth > 0;
+  }, channel, { timeout: 30000 });
+  report.card_thumbnail = await page.$eval(`[data-channel="${channel}"] img.still`, (i) => new URL(i.src).searchParams.has("token"));
+  step("dashboard picture shown");
   await page.goto(`${base}/console/#/channels/${channel}`);
   await page.waitForFunction(() => document.getElementById("preview")?.currentTime > 1, null, { timeout: 30000 });
   report.preview_played = true;

@@ -71,7 +71,7 @@ const PREVIEW_TOKEN_SECONDS = 900;
 function attachPreview(video, channel, path, onLevels) {
   if (channel.playback !== "private") return attachPlayer(video, path, onLevels);
   const preview = {
-    hls: null, inner: null, timer: null, destroyed: false,
+    hls: null, inner: null, timer: null, destroyed: false, token: undefined,
     destroy() { this.destroyed = true; clearTimeout(this.timer); this.inner?.destroy(); },
   };
   const load = async () => {
@@ -84,6 +84,7 @@ function attachPreview(video, channel, path, onLevels) {
     }
     if (preview.destroyed) return;
     preview.inner?.destroy();
+    preview.token = made.token;
     preview.inner = attachPlayer(video, `${path}?token=${encodeURIComponent(made.token)}`, onLevels);
     preview.hls = preview.inner.hls;
     preview.timer = setTimeout(load, (PREVIEW_TOKEN_SECONDS - 60) * 1000);
@@ -195,7 +196,9 @@ function channelCard(channel) {
       dropped.textContent = figures ? String(figures.input.dropped_units) : "—";
       if (live) {
         // A new URL each poll: the browser's cache would keep the picture for the thumbnail interval.
-        still.src = `/hls/${enc(c.name)}/thumb.jpg?at=${Date.now()}`;
+        // A private channel's picture needs its preview's token (there from the next poll on).
+        const token = c.playback === "private" ? player?.token : "";
+        if (token !== undefined) still.src = `/hls/${enc(c.name)}/thumb.jpg?at=${Date.now()}${token ? `&token=${enc(token)}` : ""}`;
       } else if (still.hasAttribute("src")) {
         still.removeAttribute("src");
         still.hidden = true;

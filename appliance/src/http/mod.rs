@@ -113,7 +113,7 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
         .layer(counted)
         .layer(accounted)
         .merge(catchup::router(sources.recordings))
-        .layer(axum::middleware::from_fn_with_state(playback, playback_gate::gate))
-        .merge(thumbnail::router(sources.thumbnails));
+        .merge(thumbnail::router(sources.thumbnails))
+        .layer(axum::middleware::from_fn_with_state(playback, playback_gate::gate));
     Ok(origin.merge(web::router()).merge(api).merge(metrics).merge(probes).layer(resolved))
 }

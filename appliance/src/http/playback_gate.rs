@@ -1,6 +1,6 @@
 //! The origin's gate for private channels: every request under
 //! `/hls/{channel}/` of a private channel (live and DVR playlists, parts,
-//! segments, init segments, catchup) needs a valid playback token in its
+//! segments, init segments, catchup, the thumbnail) needs a valid playback token in its
 //! `token` query parameter, or gets 403 problem+json (never cached). What
 //! it lets through is answered as for a public channel, with the token
 //! carried on: added to every URI of a playlist (`packager::with_query`,

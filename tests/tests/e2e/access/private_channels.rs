@@ -197,6 +197,10 @@ async fn a_private_channel_needs_a_valid_token_for_playlists_parts_and_segments(
     assert_every_uri_carries(&delta, &good);
     assert!(assert_denied(&app, &format!("{media}?_HLS_skip=YES&token={theirs}")).await.contains("another channel"));
 
+    // The thumbnail is a picture of the stream: behind the token too.
+    assert!(assert_denied(&app, "/hls/private/thumb.jpg").await.contains("token is required"));
+    assert_ne!(app.get(&with_token("/hls/private/thumb.jpg", &good)).await.status(), 403);
+
     // A public channel: no token needed, a token (any) ignored, none added.
     let open = app.media_playlist_path("open", None).await;
     let (status, text) = app.get_text(&with_token(&open, "garbage")).await;
@@ -385,6 +389,7 @@ async fn the_console_previews_a_private_channel_with_its_own_tokens() {
     assert_eq!(report["http_errors"], json!([]), "{report:#}");
     assert_eq!(report["media_without_token"], json!([]), "{report:#}");
     assert!(report["media_with_token"].as_u64().unwrap() > 10, "{report:#}");
+    assert_eq!(report["card_thumbnail"], true, "the card's picture carries the token: {report:#}");
     assert_eq!(report["form_playback"], "private");
     assert_eq!(report["csp_violations"], json!([]), "{report:#}");
     drop(publisher);
