@@ -6,6 +6,7 @@ use media::{ChannelOutput, EncoderPolicy, LatencyMode, Processing};
 use serde::{Deserialize, Serialize};
 
 use super::dvr::DvrWindow;
+use super::playback::Playback;
 use super::recording::RecordingSettings;
 use crate::state::error::StoreError;
 use crate::state::lifecycle::ChannelState;
@@ -60,6 +61,9 @@ pub struct Channel {
     /// unencrypted SRT. A secret like the stream keys: never shown by the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub srt_passphrase: Option<String>,
+    /// Whether playback needs a signed token (public in records written before private channels).
+    #[serde(default)]
+    pub playback: Playback,
 }
 
 /// Which of a channel's stream keys a publish used: the input it becomes in the session.
@@ -132,6 +136,7 @@ pub struct NewChannel {
     pub backup: bool,
     /// The SRT passphrase, if SRT callers must encrypt.
     pub srt_passphrase: Option<String>,
+    pub playback: Playback,
 }
 
 /// A partial update; `None` leaves a field as it is. Applies from the next session.
@@ -150,6 +155,8 @@ pub struct ChannelPatch {
     pub dvr_window_seconds: Option<DvrWindow>,
     /// `Some(None)` removes the SRT passphrase.
     pub srt_passphrase: Option<Option<String>>,
+    /// Applies at once, to the session in progress too.
+    pub playback: Option<Playback>,
 }
 
 /// Channel names appear in URLs and logs: a strict slug (checked by `validate_name`).

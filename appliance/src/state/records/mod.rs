@@ -9,6 +9,7 @@ pub mod channel;
 pub mod dvr;
 pub mod event;
 pub mod input_switch;
+pub mod playback;
 pub mod recording;
 pub mod restream;
 pub mod session;
@@ -26,6 +27,7 @@ pub use channel::{
 pub use dvr::{DEFAULT_DVR_SECONDS, DvrWindow, MAX_DVR_SECONDS};
 pub use event::{Attempt, AttemptOutcome, Delivery, DeliveryState, Event, EventType, PendingHead, Snapshot};
 pub use input_switch::{InputSwitched, OnAir, SwitchReason};
+pub use playback::{Playback, PlaybackKey};
 pub use recording::{RecordRenditions, RecordingNotice, RecordingSettings, RecordingState};
 pub use session::{EncoderMoved, EncoderSlot, Session, SessionCheckpoint, SessionStats};
 pub use token::{ApiToken, MAX_TOKEN_CHANNELS, Role, Scope, TOKEN_NAME_PATTERN, TokenGrant};
