@@ -1,4 +1,4 @@
-// The viewer's page, /watch/{channel} (?embed=1 inside an iframe): hls.js
+// The viewer's page, /watch/{channel} (?embed=1 inside an iframe; ?token= for a private channel): hls.js
 // tuned for the channel's latency mode, or the browser's own HLS on Safari
 // and iOS; a quality menu when there is a ladder, captions when the stream
 // has some, and the latency shown. No outside resources: hls.js is served by
@@ -8,7 +8,9 @@
 const $ = (id) => document.getElementById(id);
 const video = $("video");
 const channel = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
-const source = `/hls/${encodeURIComponent(channel)}/index.m3u8`;
+// A private channel's page is opened with its viewer's playback token (`?token=`), handed on to the playlist.
+const token = new URLSearchParams(location.search).get("token");
+const source = `/hls/${encodeURIComponent(channel)}/index.m3u8${token ? `?token=${encodeURIComponent(token)}` : ""}`;
 if (new URLSearchParams(location.search).has("embed")) document.body.classList.add("embed");
 $("title").textContent = channel;
 document.title = `${channel} — live`;

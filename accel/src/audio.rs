@@ -16,13 +16,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use ffmpeg::software::resampling;
 use ffmpeg_next as ffmpeg;
+use media::sound::Layout;
 use media::{
-    AacConfig, Arrival, AudioCodec, CodecConfig, EncodedUnit, OtherAudioConfig, Timebase, TrackInfo, TrackKind,
+    AacConfig, Arrival, AudioCodec, CodecConfig, EncodedUnit, OtherAudioConfig, SoundProcessing, Timebase, TrackInfo,
+    TrackKind,
 };
 
 use crate::device::DeviceId;
 use crate::error::AccelError;
 use crate::ffi;
+use crate::sound::SoundGraph;
 
 /// FFmpeg's native AAC encoder (AAC-LC).
 const ENCODER: &str = "aac";
@@ -62,7 +65,12 @@ pub struct AudioStats {
 
 /// Decodes one non-AAC audio track and encodes it once to AAC-LC.
 pub struct AacTranscoder {
-    source: OtherAudioConfig,
+    /// The source codec's name, for logs.
+    codec: String,
+    /// The channel's sound controls, on the encoder's input; none: nothing to do.
+    sound: Option<SoundGraph>,
+    /// Resample with the high-quality settings (a chosen rate or layout).
+    quality_resampler: bool,
     source_timebase: Timebase,
     decoder: ffmpeg::decoder::Audio,
     resampler: Option<Resampler>,
@@ -92,20 +100,26 @@ struct Resampler {
 impl AacTranscoder {
     /// Opens the decoder for `source` (an audio track with `CodecConfig::OtherAudio`) and the AAC encoder.
     pub fn new(source: &TrackInfo) -> Result<Self, AccelError> {
+        Self::with_sound(source, &SoundProcessing::default())
+    }
+
+    /// Opens the decoder for `source` and the AAC encoder, with `sound`
+    /// applied before the encoder; an AAC source is transcoded only when
+    /// `sound` does something.
+    pub fn with_sound(source: &TrackInfo, sound: &SoundProcessing) -> Result<Self, AccelError> {
         ffi::init();
-        let CodecConfig::OtherAudio(config) = &source.codec else {
-            return Err(AccelError::Source(format!("{} audio needs no transcode to AAC", source.codec.name())));
+        let setup = match &source.codec {
+            CodecConfig::OtherAudio(config) => DecoderSetup::other(config),
+            CodecConfig::Aac(aac) if !sound.is_identity() => DecoderSetup::aac(aac),
+            other => return Err(AccelError::Source(format!("{} audio needs no transcode to AAC", other.name()))),
         };
-        let decoder = open_decoder(config, source.timebase)?;
-        let channels: u8 = if config.channels == 1 { 1 } else { 2 };
+        let decoder = setup.open(source.timebase)?;
+        let (rate, channels) = match &sound.resample {
+            Some(r) => (r.rate, if r.layout == Layout::Mono { 1 } else { 2 }),
+            None => (output_rate(setup.rate), if setup.channels == 1 { 1 } else { 2 }),
+        };
         let layout = if channels == 1 { ffmpeg::ChannelLayout::MONO } else { ffmpeg::ChannelLayout::STEREO };
         let codec = ffmpeg::encoder::find_by_name(ENCODER).ok_or(AccelError::EncoderMissing(ENCODER))?;
-        let supported = codec.audio().ok().and_then(|a| a.rates()).map(|r| r.collect::<Vec<i32>>()).unwrap_or_default();
-        let rate = if supported.is_empty() || supported.contains(&(config.sample_rate as i32)) {
-            config.sample_rate
-        } else {
-            FALLBACK_RATE
-        };
         let bitrate = aac_bitrate(rate, channels);
         let open_error = |detail: String| AccelError::EncoderOpen { encoder: ENCODER, detail };
         let mut encoder =
@@ -121,7 +135,6 @@ impl AacTranscoder {
         let asc = ffi::extradata(encoder.as_ref());
         let aac = AacConfig::from_asc(Bytes::from(asc))
             .map_err(|e| open_error(format!("its AudioSpecificConfig does not parse: {e}")))?;
-        let frame_size = (encoder.frame_size() as usize).max(1);
         let timebase = Timebase(rate);
         let output = TrackInfo {
             kind: TrackKind::Audio,
@@ -130,9 +143,15 @@ impl AacTranscoder {
             frame_rate: None,
             bitrate: Some(bitrate),
         };
-        tracing::debug!(codec = %config.codec, source_rate = config.sample_rate, rate, channels, bitrate, "audio transcoder opened");
+        let frame_size = (encoder.frame_size() as usize).max(1);
+        let shaped = SoundProcessing { resample: None, ..sound.clone() };
+        let graph =
+            if shaped.is_identity() { None } else { Some(SoundGraph::build(&shaped, rate, layout, frame_size)?) };
+        tracing::debug!(codec = %setup.name, source_rate = setup.rate, rate, channels, bitrate, "audio transcoder opened");
         Ok(Self {
-            source: config.clone(),
+            codec: setup.name,
+            sound: graph,
+            quality_resampler: sound.resample.is_some(),
             source_timebase: source.timebase,
             decoder,
             resampler: None,
@@ -151,14 +170,22 @@ impl AacTranscoder {
         })
     }
 
+    /// Starts the sound's fade-out (the operator stopped the channel); nothing without one.
+    pub fn fade_out(&mut self) -> Result<(), AccelError> {
+        match &mut self.sound {
+            Some(graph) => graph.fade_out(),
+            None => Ok(()),
+        }
+    }
+
     /// The AAC track the output units belong to (its `AudioSpecificConfig` is the encoder's).
     pub fn track(&self) -> &TrackInfo {
         &self.output
     }
 
-    /// The codec being transcoded.
-    pub fn source_codec(&self) -> AudioCodec {
-        self.source.codec
+    /// The codec being transcoded, by name.
+    pub fn source_codec(&self) -> &str {
+        &self.codec
     }
 
     pub fn stats(&self) -> AudioStats {
@@ -195,7 +222,7 @@ impl AacTranscoder {
     fn corrupt(&mut self, error: ffmpeg::Error) {
         self.stats.corrupt_units += 1;
         if self.stats.corrupt_units.is_power_of_two() {
-            tracing::warn!(codec = %self.source.codec, %error, total = self.stats.corrupt_units, "source audio failed to decode; skipped");
+            tracing::warn!(codec = %self.codec, %error, total = self.stats.corrupt_units, "source audio failed to decode; skipped");
         }
     }
 
@@ -232,12 +259,12 @@ impl AacTranscoder {
                 self.write_silence(pad as usize);
                 self.clock.anchor(at);
                 self.stats.reanchors += 1;
-                tracing::info!(codec = %self.source.codec, to = at, "source audio jumped; output re-anchored");
+                tracing::info!(codec = %self.codec, to = at, "source audio jumped; output re-anchored");
                 0
             }
             Placement::Rebase => {
                 self.stats.reanchors += 1;
-                tracing::info!(codec = %self.source.codec, "source audio clock went back; output continues");
+                tracing::info!(codec = %self.codec, "source audio clock went back; output continues");
                 0
             }
             Placement::Trim(samples) => (samples as usize).min(count),
@@ -265,10 +292,12 @@ impl AacTranscoder {
         }
         let input = (frame.format(), layout.bits(), frame.rate());
         if self.resampler.as_ref().is_none_or(|r| r.input != input) {
-            let context = resampling::Context::get(input.0, layout, input.2, PLANAR_FLOAT, self.layout, self.rate)
-                .map_err(|e| {
-                    AccelError::Resample(format!("{:?} {} Hz {} ch: {e}", input.0, input.2, layout.channels()))
-                })?;
+            let options = if self.quality_resampler { quality_resampler_options() } else { ffmpeg::Dictionary::new() };
+            let context =
+                resampling::Context::get_with(input.0, layout, input.2, PLANAR_FLOAT, self.layout, self.rate, options)
+                    .map_err(|e| {
+                        AccelError::Resample(format!("{:?} {} Hz {} ch: {e}", input.0, input.2, layout.channels()))
+                    })?;
             self.resampler = Some(Resampler { context, input });
         }
         let resampler = self.resampler.as_mut().expect("created above");
@@ -291,26 +320,50 @@ impl AacTranscoder {
         self.stats.silence_samples += samples as u64;
     }
 
-    /// Encodes every whole frame in the FIFO (and the short rest when `last`).
+    /// Encodes every whole frame in the FIFO (and the short rest when `last`),
+    /// through the sound graph when there is one.
     fn encode_ready(&mut self, out: &mut Vec<EncodedUnit>, last: bool) -> Result<(), AccelError> {
         loop {
             let queued = self.fifo[0].len();
             if queued == 0 || (queued < self.frame_size && !last) {
-                return Ok(());
+                break;
             }
             let count = queued.min(self.frame_size);
             let mut frame = ffmpeg::frame::Audio::new(PLANAR_FLOAT, count, self.layout);
             frame.set_rate(self.rate);
-            frame.set_pts(Some(self.encoded));
             for (channel, queue) in self.fifo.iter_mut().enumerate() {
                 for (to, from) in frame.plane_mut::<f32>(channel).iter_mut().zip(queue.drain(..count)) {
                     *to = from;
                 }
             }
-            self.encoded += count as i64;
-            self.encoder.send_frame(&frame).map_err(|e| self.encode_error(e))?;
-            self.receive_packets(out)?;
+            match &mut self.sound {
+                None => self.encode(frame, out)?,
+                Some(graph) => {
+                    let mut shaped = Vec::new();
+                    graph.push(&mut frame, &mut shaped)?;
+                    for frame in shaped {
+                        self.encode(frame, out)?;
+                    }
+                }
+            }
         }
+        if last && let Some(graph) = &mut self.sound {
+            let mut shaped = Vec::new();
+            graph.finish(&mut shaped)?;
+            for frame in shaped {
+                self.encode(frame, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one frame to the encoder, timed by the samples sent before it.
+    fn encode(&mut self, mut frame: ffmpeg::frame::Audio, out: &mut Vec<EncodedUnit>) -> Result<(), AccelError> {
+        frame.set_rate(self.rate);
+        frame.set_pts(Some(self.encoded));
+        self.encoded += frame.samples() as i64;
+        self.encoder.send_frame(&frame).map_err(|e| self.encode_error(e))?;
+        self.receive_packets(out)
     }
 
     fn receive_packets(&mut self, out: &mut Vec<EncodedUnit>) -> Result<(), AccelError> {
@@ -353,7 +406,7 @@ impl AacTranscoder {
 impl std::fmt::Debug for AacTranscoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AacTranscoder")
-            .field("source", &self.source)
+            .field("source", &self.codec)
             .field("rate", &self.rate)
             .field("channels", &self.fifo.len())
             .field("stats", &self.stats)
@@ -373,24 +426,83 @@ fn with_log(error: ffmpeg::Error, log: &[String]) -> String {
     if log.is_empty() { error.to_string() } else { format!("{error}: {}", log.join(" / ")) }
 }
 
-fn open_decoder(config: &OtherAudioConfig, timebase: Timebase) -> Result<ffmpeg::decoder::Audio, AccelError> {
-    let id = match config.codec {
-        AudioCodec::Mp3 => ffmpeg::codec::Id::MP3,
-        AudioCodec::G711ALaw => ffmpeg::codec::Id::PCM_ALAW,
-        AudioCodec::G711MuLaw => ffmpeg::codec::Id::PCM_MULAW,
-        AudioCodec::Opus => ffmpeg::codec::Id::OPUS,
-    };
-    let open_error = |detail: String| AccelError::DecoderOpen { decoder: config.codec.to_string(), detail };
-    let codec = ffmpeg::decoder::find(id).ok_or_else(|| open_error("not built into this FFmpeg".into()))?;
-    let mut ctx = ffi::NotOpenedCodec::new(codec);
-    if !config.extradata.is_empty() {
-        ctx.set_extradata(&config.extradata);
+/// What opening a source's decoder takes.
+struct DecoderSetup {
+    id: ffmpeg::codec::Id,
+    /// The codec's name, for errors and logs.
+    name: String,
+    extradata: Bytes,
+    rate: u32,
+    channels: u8,
+}
+
+impl DecoderSetup {
+    fn other(config: &OtherAudioConfig) -> DecoderSetup {
+        let id = match config.codec {
+            AudioCodec::Mp3 => ffmpeg::codec::Id::MP3,
+            AudioCodec::G711ALaw => ffmpeg::codec::Id::PCM_ALAW,
+            AudioCodec::G711MuLaw => ffmpeg::codec::Id::PCM_MULAW,
+            AudioCodec::Opus => ffmpeg::codec::Id::OPUS,
+        };
+        DecoderSetup {
+            id,
+            name: config.codec.to_string(),
+            extradata: config.extradata.clone(),
+            rate: config.sample_rate,
+            channels: config.channels,
+        }
     }
-    ctx.set_audio_format(config.sample_rate, config.channels);
-    let mut decoder = ctx.into_context().decoder();
-    decoder.set_packet_time_base((1, timebase.0.min(i32::MAX as u32) as i32));
-    let (opened, log) = ffi::capture_log(|| decoder.audio());
-    opened.map_err(|e| open_error(with_log(e, &log)))
+
+    /// AAC, decoded only to apply sound processing (its AudioSpecificConfig as extradata).
+    fn aac(config: &AacConfig) -> DecoderSetup {
+        DecoderSetup {
+            id: ffmpeg::codec::Id::AAC,
+            name: "AAC".to_string(),
+            extradata: config.asc.clone(),
+            rate: config.sample_rate,
+            channels: config.channels.max(1),
+        }
+    }
+
+    fn open(&self, timebase: Timebase) -> Result<ffmpeg::decoder::Audio, AccelError> {
+        let open_error = |detail: String| AccelError::DecoderOpen { decoder: self.name.clone(), detail };
+        let codec = ffmpeg::decoder::find(self.id).ok_or_else(|| open_error("not built into this FFmpeg".into()))?;
+        let mut ctx = ffi::NotOpenedCodec::new(codec);
+        if !self.extradata.is_empty() {
+            ctx.set_extradata(&self.extradata);
+        }
+        ctx.set_audio_format(self.rate, self.channels);
+        let mut decoder = ctx.into_context().decoder();
+        decoder.set_packet_time_base((1, timebase.0.min(i32::MAX as u32) as i32));
+        let (opened, log) = ffi::capture_log(|| decoder.audio());
+        opened.map_err(|e| open_error(with_log(e, &log)))
+    }
+}
+
+/// The source's rate where AAC has it, else `FALLBACK_RATE`.
+fn output_rate(source_rate: u32) -> u32 {
+    let supported = ffmpeg::encoder::find_by_name(ENCODER)
+        .and_then(|codec| codec.audio().ok())
+        .and_then(|a| a.rates())
+        .map(|r| r.collect::<Vec<i32>>())
+        .unwrap_or_default();
+    if supported.is_empty() || supported.contains(&(source_rate as i32)) { source_rate } else { FALLBACK_RATE }
+}
+
+/// swresample at its best for a chosen rate or layout: a 64-tap filter
+/// with finer phases. Not the SoX resampler: it gives its output in blocks
+/// (tens of milliseconds late), which the sample clock would take for gaps
+/// in the source; the graph's 4x oversampling, which has no clock to keep,
+/// uses it.
+pub const QUALITY_RESAMPLER: [(&str, &str); 3] =
+    [("filter_size", "64"), ("phase_shift", "12"), ("exact_rational", "1")];
+
+fn quality_resampler_options() -> ffmpeg::Dictionary<'static> {
+    let mut options = ffmpeg::Dictionary::new();
+    for (key, value) in QUALITY_RESAMPLER {
+        options.set(key, value);
+    }
+    options
 }
 
 /// How a decoded chunk joins the output timeline.
@@ -704,6 +816,26 @@ mod tests {
                 took.as_micros() as f64 / seconds
             );
         }
+    }
+
+    #[test]
+    fn aac_is_transcoded_when_sound_is_processed() {
+        let Some((source, units)) = mp3_source(48_000, 2, 2) else { return };
+        let (aac, _) = transcode(&mut AacTranscoder::new(&source).unwrap(), &units);
+        let aac_track = AacTranscoder::new(&source).unwrap().track().clone();
+        let louder: SoundProcessing = serde_json::from_str(r#"{"gain_db":-6,"resample":{"rate":44100}}"#).unwrap();
+        let mut transcoder = AacTranscoder::with_sound(&aac_track, &louder).unwrap();
+        assert_eq!(transcoder.source_codec(), "AAC");
+        assert_eq!(transcoder.track().timebase, Timebase(44_100), "resampled as asked");
+        let (out, _) = transcode(&mut transcoder, &aac);
+        let rms = |s: &[f32]| (s.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / s.len() as f64).sqrt();
+        let (before, _) = decode_aac(&aac_track, &aac);
+        let (after, errors) = decode_aac(transcoder.track(), &out);
+        assert_eq!(errors, 0);
+        let gain = 20.0 * (rms(&after[22_050..66_150]) / rms(&before[24_000..72_000])).log10();
+        assert!((gain + 6.0).abs() < 0.3, "-6 dB asked, {gain:.2} dB measured");
+        let hz = tone_hz(&after[22_050..66_150], 44_100);
+        assert!((hz - 440.0).abs() < 5.0, "the tone is {hz} Hz, {} samples for {}", after.len(), before.len());
     }
 
     #[test]

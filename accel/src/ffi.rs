@@ -637,6 +637,37 @@ pub fn set_graph_device(graph: &mut ffmpeg::filter::Graph, device: &HwDevice) {
     }
 }
 
+/// Sends `command` with `arg` to the filter named `target` of a configured
+/// graph (e.g. a new level for a `volume` filter); FFmpeg's error when the
+/// filter does not exist or refuses the command.
+pub fn send_graph_command(
+    graph: &mut ffmpeg::filter::Graph,
+    target: &str,
+    command: &str,
+    arg: &str,
+) -> Result<(), String> {
+    let cstr = |s: &str| CString::new(s).map_err(|_| format!("{s:?} has a NUL byte"));
+    let (target, command, arg) = (cstr(target)?, cstr(command)?, cstr(arg)?);
+    // SAFETY: the graph is ours alone (`&mut`) and alive for the call; the
+    // three strings are NUL-terminated and outlive it. A null response
+    // buffer with length 0 is what FFmpeg documents for "no response", and
+    // flags 0 sends to the first matching filter only. The filter applies
+    // the command synchronously on this thread, the one that also pushes
+    // frames through the graph, so no frame is being filtered meanwhile.
+    let code = unsafe {
+        sys::avfilter_graph_send_command(
+            graph.as_mut_ptr(),
+            target.as_ptr(),
+            command.as_ptr(),
+            arg.as_ptr(),
+            ptr::null_mut(),
+            0,
+            0,
+        )
+    };
+    if code < 0 { Err(ffmpeg::Error::from(code).to_string()) } else { Ok(()) }
+}
+
 /// Whether `name` is an encoder built into the linked libavcodec.
 pub fn has_encoder(name: &str) -> bool {
     init();

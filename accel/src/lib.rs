@@ -27,6 +27,7 @@ pub mod probe;
 pub mod scheduler;
 pub mod slate;
 pub mod slots;
+pub mod sound;
 pub mod source;
 pub mod sprite;
 pub mod stream_out;

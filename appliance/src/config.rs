@@ -25,6 +25,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub sessions: SessionsConfig,
     pub audit: AuditConfig,
+    pub playback: PlaybackConfig,
     pub recording: RecordingConfig,
     pub failover: FailoverConfig,
     pub tls: TlsConfig,
@@ -247,6 +248,21 @@ impl Default for AuditConfig {
     }
 }
 
+/// Private channels' signed playback (`playback`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlaybackConfig {
+    /// How long a rotated signing key keeps verifying the tokens it signed,
+    /// unless the rotation asks for another window.
+    pub key_overlap_seconds: u64,
+}
+
+impl Default for PlaybackConfig {
+    fn default() -> Self {
+        Self { key_overlap_seconds: 86_400 }
+    }
+}
+
 /// A session's backup input and slate (`live::input`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -332,6 +348,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             sessions: SessionsConfig::default(),
             audit: AuditConfig::default(),
+            playback: PlaybackConfig::default(),
             recording: RecordingConfig::default(),
             failover: FailoverConfig::default(),
             tls: TlsConfig::default(),
@@ -388,8 +405,11 @@ pub enum ConfigError {
     Invalid { field: &'static str, reason: String },
 }
 
+/// The longest overlap window of a playback key rotation (30 days).
+pub const MAX_KEY_OVERLAP_SECONDS: u64 = 30 * 86_400;
+
 /// Environment variables that override the file, and the field each sets.
-pub const ENV_VARS: [&str; 54] = [
+pub const ENV_VARS: [&str; 55] = [
     "APPLIANCE_DATA_DIR",
     "APPLIANCE_PUBLIC_HOST",
     "APPLIANCE_RTMP_LISTEN",
@@ -431,6 +451,7 @@ pub const ENV_VARS: [&str; 54] = [
     "APPLIANCE_SESSIONS_CHECKPOINT_SECONDS",
     "APPLIANCE_AUDIT_MAX_ENTRIES",
     "APPLIANCE_AUDIT_MAX_AGE_DAYS",
+    "APPLIANCE_PLAYBACK_KEY_OVERLAP_SECONDS",
     "APPLIANCE_FAILOVER_SWITCH_AFTER_MS",
     "APPLIANCE_FAILOVER_RETURN_AFTER_MS",
     "APPLIANCE_FAILOVER_SLATE_SECONDS",
@@ -545,6 +566,7 @@ impl Config {
                 "APPLIANCE_SESSIONS_CHECKPOINT_SECONDS" => self.sessions.checkpoint_seconds = number(name, &value)?,
                 "APPLIANCE_AUDIT_MAX_ENTRIES" => self.audit.max_entries = number(name, &value)?,
                 "APPLIANCE_AUDIT_MAX_AGE_DAYS" => self.audit.max_age_days = number(name, &value)?,
+                "APPLIANCE_PLAYBACK_KEY_OVERLAP_SECONDS" => self.playback.key_overlap_seconds = number(name, &value)?,
                 "APPLIANCE_FAILOVER_SWITCH_AFTER_MS" => self.failover.switch_after_ms = number(name, &value)?,
                 "APPLIANCE_FAILOVER_RETURN_AFTER_MS" => self.failover.return_after_ms = number(name, &value)?,
                 "APPLIANCE_FAILOVER_SLATE_SECONDS" => self.failover.slate_seconds = number(name, &value)?,
@@ -704,6 +726,13 @@ impl Config {
         if !(1..=3650).contains(&self.audit.max_age_days) {
             let days = self.audit.max_age_days;
             return invalid("audit.max_age_days", format!("{days} is outside 1..=3650"));
+        }
+        if self.playback.key_overlap_seconds > MAX_KEY_OVERLAP_SECONDS {
+            let seconds = self.playback.key_overlap_seconds;
+            return invalid(
+                "playback.key_overlap_seconds",
+                format!("{seconds} is outside 0..={MAX_KEY_OVERLAP_SECONDS}"),
+            );
         }
         if self.recording.keep_free_percent > 90 {
             let percent = self.recording.keep_free_percent;
@@ -935,7 +964,7 @@ mod tests {
 
     #[test]
     fn error_texts_are_pinned() {
-        let cases: [(&str, &str); 30] = [
+        let cases: [(&str, &str); 31] = [
             ("bogus = 1", "unknown field `bogus`"),
             ("[hls]\npart_target_ms = 50", "hls.part_target_ms: 50 is outside 100..=2000"),
             (
@@ -958,6 +987,10 @@ mod tests {
             ("[sessions]\ncheckpoint_seconds = 0", "sessions.checkpoint_seconds: 0 is outside 1..=3600"),
             ("[audit]\nmax_entries = 0", "audit.max_entries: 0 is outside 1..=1000000"),
             ("[audit]\nmax_age_days = 4000", "audit.max_age_days: 4000 is outside 1..=3650"),
+            (
+                "[playback]\nkey_overlap_seconds = 2592001",
+                "playback.key_overlap_seconds: 2592001 is outside 0..=2592000",
+            ),
             ("[recording]\nkeep_free_percent = 91", "recording.keep_free_percent: 91 is outside 0..=90"),
             ("[recording]\nsweep_seconds = 0", "recording.sweep_seconds: 0 is outside 1..=3600"),
             ("[thumbnails]\ninterval_seconds = 0", "thumbnails.interval_seconds: 0 is outside 1..=3600"),

@@ -6,7 +6,8 @@
 //! origin, API, console and who may use them), `state/` (the redb file),
 //! `cli/` (the command line), `webhooks/` (delivery of the outbox),
 //! `recordings/` (sessions recorded on disk: catchup, retention),
-//! `metrics/` (the Prometheus scrape), `alerts/` (the alert engine's rules).
+//! `metrics/` (the Prometheus scrape), `alerts/` (the alert engine's rules),
+//! `playback/` (private channels' signed playback tokens).
 #![forbid(unsafe_code)]
 
 pub mod alerts;
@@ -19,6 +20,7 @@ pub mod listener_restart;
 pub mod live;
 pub mod logging;
 pub mod metrics;
+pub mod playback;
 pub mod recordings;
 pub mod serve;
 pub mod state;

@@ -2,68 +2,17 @@
 //! `accel::audio::AacTranscoder` against the `ffmpeg` program converting the
 //! same MP3 file with the same encoder and bitrate, in the same run.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use accel::audio::{AacTranscoder, aac_bitrate};
-use bytes::Bytes;
-use media::{Arrival, CodecConfig, EncodedUnit, OtherAudioConfig, Timebase, TrackInfo, TrackKind};
+use benches::mp3_source::bench_source;
+use media::{EncodedUnit, TrackInfo};
 
 const SECONDS: u32 = 120;
 const RATE: u32 = 44_100;
 const RUNS: usize = 5;
-
-/// A two-tone stereo MP3 (what an older encoder box or a browser-based publisher sends), made once.
-fn mp3_file(dir: &Path) -> PathBuf {
-    let path = dir.join(format!("bench-tone-{SECONDS}s-{RATE}.mp3"));
-    if !path.exists() {
-        let status = Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-            .arg(format!("sine=f=440:d={SECONDS}:sample_rate={RATE}"))
-            .args(["-f", "lavfi", "-i"])
-            .arg(format!("sine=f=660:d={SECONDS}:sample_rate={RATE}"))
-            .args(["-filter_complex", "[0][1]amerge=inputs=2", "-c:a", "libmp3lame", "-b:a", "128k"])
-            .args(["-write_xing", "0", "-id3v2_version", "0", "-f", "mp3"])
-            .arg(&path)
-            .status()
-            .expect("the ffmpeg program is needed for this benchmark");
-        assert!(status.success(), "ffmpeg could not make the MP3");
-    }
-    path
-}
-
-/// The file's frames as ingest would deliver them (sample-counted timestamps).
-fn units(mp3: &[u8]) -> (TrackInfo, Vec<EncodedUnit>) {
-    let bytes = Bytes::copy_from_slice(mp3);
-    let mut units = Vec::new();
-    let mut pts = 0i64;
-    let mut config = None;
-    for frame in media::mpeg_audio::frames(mp3) {
-        let (_, data) = frame.expect("whole MP3 frames");
-        let start = data.as_ptr() as usize - mp3.as_ptr() as usize;
-        config.get_or_insert_with(|| OtherAudioConfig::from_mp3_frame(data).expect("an MP3 header"));
-        units.push(EncodedUnit {
-            track: 1,
-            kind: TrackKind::Audio,
-            pts,
-            dts: pts,
-            keyframe: true,
-            data: bytes.slice(start..start + data.len()),
-            arrival: Arrival::now(),
-        });
-        pts += i64::from(media::mpeg_audio::samples_in(data).expect("an MP3 frame"));
-    }
-    let config = config.expect("frames");
-    let track = TrackInfo {
-        kind: TrackKind::Audio,
-        timebase: Timebase(config.sample_rate),
-        codec: CodecConfig::OtherAudio(config),
-        frame_rate: None,
-        bitrate: None,
-    };
-    (track, units)
-}
 
 fn ours(track: &TrackInfo, units: &[EncodedUnit]) -> (Duration, usize) {
     let started = Instant::now();
@@ -90,9 +39,7 @@ fn main() {
     if benches::skip_without_ffmpeg() {
         return;
     }
-    let file = mp3_file(&benches::target_dir());
-    let mp3 = std::fs::read(&file).unwrap();
-    let (track, units) = units(&mp3);
+    let (file, track, units) = bench_source(SECONDS, RATE);
     let out = benches::ram_dir().join(format!("appliance-bench-{}.aac", std::process::id()));
     let (mut our_times, mut ref_times, mut aac_units) = (Vec::new(), Vec::new(), 0);
     for _ in 0..RUNS {

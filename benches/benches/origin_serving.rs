@@ -81,19 +81,7 @@ fn start_ours(runtime: &Runtime) -> (SocketAddr, SocketAddr) {
 
 /// The media playlist's URIs (init, parts, segments) as absolute paths.
 fn media_paths(playlist: &str) -> Vec<String> {
-    let base = PLAYLIST.rsplit_once('/').unwrap().0;
-    let mut uris = Vec::new();
-    for line in playlist.lines() {
-        if line.starts_with("#EXT-X-MAP:") || line.starts_with("#EXT-X-PART:") {
-            if let Some(uri) = line.split("URI=\"").nth(1).and_then(|rest| rest.split('"').next()) {
-                uris.push(uri.to_string());
-            }
-        } else if !line.starts_with('#') && !line.trim().is_empty() {
-            uris.push(line.trim().to_string());
-        }
-    }
-    uris.dedup();
-    uris.into_iter().map(|uri| format!("{base}/{uri}")).collect()
+    benches::media_playlist::media_paths(playlist, PLAYLIST.rsplit_once('/').unwrap().0)
 }
 
 /// Copies `paths` from our origin into `root`, byte for byte.

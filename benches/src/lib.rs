@@ -20,6 +20,7 @@ pub mod http_client;
 pub mod http_load;
 pub mod ll_hls_player;
 pub mod media_playlist;
+pub mod mp3_source;
 pub mod process_stats;
 pub mod rtmp_publisher;
 pub mod trend;

@@ -22,6 +22,23 @@ pub struct PlaylistView {
     pub open_msn: u64,
 }
 
+/// The files a media playlist names (init, parts, segments), in order without
+/// repeats, as absolute paths under `dir` (the playlist's folder, no trailing `/`).
+pub fn media_paths(playlist: &str, dir: &str) -> Vec<String> {
+    let mut uris = Vec::new();
+    for line in playlist.lines() {
+        if line.starts_with("#EXT-X-MAP:") || line.starts_with("#EXT-X-PART:") {
+            if let Some(uri) = line.split("URI=\"").nth(1).and_then(|rest| rest.split('"').next()) {
+                uris.push(uri.to_string());
+            }
+        } else if !line.starts_with('#') && !line.trim().is_empty() {
+            uris.push(line.trim().to_string());
+        }
+    }
+    uris.dedup();
+    uris.into_iter().map(|uri| format!("{dir}/{uri}")).collect()
+}
+
 fn attribute<'a>(list: &'a str, name: &str) -> Option<&'a str> {
     let mut rest = list;
     while !rest.is_empty() {

@@ -14,6 +14,7 @@ pub mod latency_mode;
 pub mod mpeg_audio;
 pub mod opus;
 pub mod processing;
+pub mod sound;
 #[doc(hidden)]
 pub mod test_vectors;
 pub mod timebase;
@@ -28,6 +29,7 @@ pub use hevc::HevcConfig;
 pub use ladder::{ChannelOutput, EncoderPolicy, Ladder, RenditionSpec, RungConditions, VideoCodec};
 pub use latency_mode::LatencyMode;
 pub use processing::{Crop, Deinterlace, Denoise, PictureProcessing, Processing, Rotation, ScalingMode};
+pub use sound::SoundProcessing;
 pub use timebase::Timebase;
 pub use track::{TrackInfo, TrackKind};
 pub use unit::{Arrival, EncodedUnit, StreamEvent};

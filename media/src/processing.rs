@@ -1,6 +1,7 @@
 //! What a channel does to the picture before its ladder encodes it: geometry
 //! (crop, rotation, flip, mirror, output aspect and how each rung fills it)
-//! and quality (deinterlace, deblock, denoise, sharpen). Every field has a
+//! and quality (deinterlace, deblock, denoise, sharpen); the sound section is
+//! `sound::SoundProcessing`. Every field has a
 //! default that leaves the picture as it was, so records written before
 //! processing existed read back unchanged.
 
@@ -8,18 +9,22 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sound::SoundProcessing;
+
 /// A channel's processing section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Processing {
     #[serde(default)]
     pub picture: PictureProcessing,
+    #[serde(default, skip_serializing_if = "SoundProcessing::is_identity")]
+    pub sound: SoundProcessing,
 }
 
 impl Processing {
-    /// Whether anything is done to the source (a passthrough channel cannot do it).
+    /// Whether anything is done to the source.
     pub fn is_identity(&self) -> bool {
-        self.picture == PictureProcessing::default()
+        self.picture == PictureProcessing::default() && self.sound.is_identity()
     }
 }
 
@@ -165,8 +170,10 @@ mod tests {
     fn absent_fields_are_the_identity() {
         let empty: Processing = serde_json::from_str("{}").unwrap();
         assert!(empty.is_identity());
-        let picture: Processing = serde_json::from_str(r#"{"picture":{}}"#).unwrap();
+        let picture: Processing = serde_json::from_str(r#"{"picture":{},"sound":{}}"#).unwrap();
         assert!(picture.is_identity());
+        let sound: Processing = serde_json::from_str(r#"{"sound":{"gain_db":6}}"#).unwrap();
+        assert!(!sound.is_identity() && sound.picture == PictureProcessing::default());
         assert_eq!(
             serde_json::to_string(&Processing::default()).unwrap(),
             r##"{"picture":{"deinterlace":"off","deblock":false,"denoise":"off","crop":{"top":0,"bottom":0,"left":0,"right":0},"rotate":"none","flip":false,"mirror":false,"sharpen_percent":0,"scaling":"fit","bar_color":"#000000"}}"##

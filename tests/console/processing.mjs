@@ -56,6 +56,9 @@ try {
   await page.fill("#p-aspect", "16:9");
   await page.selectOption("#p-deinterlace", "auto");
   await page.selectOption("#rung-0-scaling", "stretch");
+  await page.fill("#s-gain", "3");
+  await page.selectOption("#s-loudness", "-14");
+  await page.fill("#s-fade-out", "1500");
   await page.click("#channel-form button[type=submit]");
   await page.waitForFunction((c) => location.hash === `#/channels/${c}`, CHANNEL);
   await edit();
@@ -63,7 +66,8 @@ try {
   report.reopened = {
     rotate: await page.inputValue("#p-rotate"), crop_left: await page.inputValue("#p-crop-left"),
     aspect: await page.inputValue("#p-aspect"), deinterlace: await page.inputValue("#p-deinterlace"),
-    rung_scaling: await page.inputValue("#rung-0-scaling"),
+    rung_scaling: await page.inputValue("#rung-0-scaling"), gain_db: await page.inputValue("#s-gain"),
+    loudness: await page.inputValue("#s-loudness"), fade_out_ms: await page.inputValue("#s-fade-out"),
   };
   step("saved and shown again");
 

@@ -3,7 +3,10 @@
 // one JSON line with a report per player: playback progress, stalls, player
 // errors, every HTTP error the browser saw, and latency.
 //
-//   node play.mjs <origin url> <channel> <seconds> <player>[,<player>...]
+//   node play.mjs <origin url> <channel> <seconds> <player>[,<player>...] [query]
+//
+// `query` is added to the multivariant playlist's URL (a private channel's
+// `token=...`; the origin carries it on into every URI it hands out).
 //
 // Players: `hlsjs` (the appliance's vendored hls.js, low-latency mode) and
 // `shaka` (Shaka Player from this folder's node_modules, low-latency mode:
@@ -15,7 +18,7 @@ import { chromium } from "playwright-core";
 import { fileURLToPath } from "node:url";
 import { chromiumOptions } from "../chromium-options.mjs";
 
-const [origin, channel, secondsArg, playersArg] = process.argv.slice(2);
+const [origin, channel, secondsArg, playersArg, query] = process.argv.slice(2);
 const seconds = Number(secondsArg || 20);
 const players = (playersArg || "hlsjs").split(",");
 const shakaPath = fileURLToPath(new URL("node_modules/shaka-player/dist/shaka-player.compiled.js", import.meta.url));
@@ -83,7 +86,7 @@ async function start(page, kind) {
     }
     video.play().catch(() => {});
     window.viewer = viewer;
-  }, [kind, `${origin}/hls/${encodeURIComponent(channel)}/index.m3u8`]);
+  }, [kind, `${origin}/hls/${encodeURIComponent(channel)}/index.m3u8${query ? `?${query}` : ""}`]);
   await page.waitForFunction(() => document.getElementById("video").currentTime > 0, null, { timeout: 30000 });
 }
 

@@ -1,7 +1,9 @@
 //! What FFmpeg's analysis filters measure on a video file, for tests that
 //! check an effect on our output rather than assume it: a frame taken at a
 //! time, a reference frame of a lavfi pattern through the `ffmpeg` program's
-//! own filters, `cropdetect`'s box (bars), `idet`'s frame counts (interlace).
+//! own filters, `cropdetect`'s box (bars), `idet`'s frame counts (interlace),
+//! `volumedetect`'s mean volume and `ebur128`'s loudness (sound), a hash of
+//! the video packets (a passthrough).
 
 use std::path::Path;
 use std::process::Command;
@@ -60,4 +62,41 @@ pub fn idet(video: &Path) -> (u64, u64) {
         rest.split_whitespace().next().unwrap().parse().expect("a count")
     };
     (count("TFF:") + count("BFF:"), count("Progressive:"))
+}
+
+/// The mean volume (dB) `volumedetect` measures on `video`'s audio after
+/// `filters` (a channel picked, a band, a time window: `atrim=1:2,`), with
+/// times counted from the file's first audio sample.
+pub fn mean_volume(video: &Path, filters: &str) -> f64 {
+    let af = format!("asetpts=PTS-STARTPTS,{filters}volumedetect");
+    let log = ffmpeg(&["-v", "info", "-i", video.to_str().unwrap(), "-vn", "-af", &af, "-f", "null", "-"]);
+    let value = log
+        .lines()
+        .filter_map(|l| l.split("mean_volume:").nth(1))
+        .next_back()
+        .unwrap_or_else(|| panic!("no volumedetect report: {log}"));
+    value.trim().trim_end_matches("dB").trim().parse().expect("a volume in dB")
+}
+
+/// The integrated loudness (LUFS, EBU R128) `ebur128` measures on `video`'s
+/// audio from `from_seconds` after its first sample to the end.
+pub fn integrated_loudness(video: &Path, from_seconds: f64) -> f64 {
+    let af = format!("asetpts=PTS-STARTPTS,atrim=start={from_seconds},ebur128");
+    let log = ffmpeg(&["-v", "info", "-i", video.to_str().unwrap(), "-vn", "-af", &af, "-f", "null", "-"]);
+    let summary = log.rsplit("Integrated loudness:").next().filter(|_| log.contains("Integrated loudness:"));
+    let value = summary
+        .and_then(|s| s.lines().find_map(|l| l.trim().strip_prefix("I:")))
+        .unwrap_or_else(|| panic!("no ebur128 summary: {log}"));
+    value.trim().trim_end_matches("LUFS").trim().parse().expect("a loudness in LUFS")
+}
+
+/// The MD5 of every video packet of `video`, in order (the bytes, not the times).
+pub fn video_hash(video: &Path) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-i", video.to_str().unwrap(), "-map", "0:v", "-c", "copy"])
+        .args(["-f", "hash", "-hash", "md5", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

@@ -31,6 +31,8 @@ pub struct Publish {
     pub pattern: Option<String>,
     /// More video output options (filters, x264 flags, a declared bitrate).
     pub video_args: Vec<String>,
+    /// A lavfi audio source instead of the 440 Hz mono tone (e.g. a stereo mix).
+    pub audio_pattern: Option<String>,
 }
 
 /// Video codecs the test publisher can send.
@@ -93,6 +95,7 @@ impl Default for Publish {
             video_codec: PublishVideo::H264,
             pattern: None,
             video_args: Vec::new(),
+            audio_pattern: None,
         }
     }
 }
@@ -118,7 +121,8 @@ impl Publish {
             maps.push(maps.len());
         }
         if self.audio {
-            c.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]);
+            let tone = "sine=frequency=440:sample_rate=48000";
+            c.args(["-f", "lavfi", "-i", self.audio_pattern.as_deref().unwrap_or(tone)]);
             maps.push(maps.len());
         }
         for input in maps {

@@ -62,6 +62,37 @@ function attachPlayer(video, url, onLevels) {
   return { destroy() { hls.destroy(); }, hls };
 }
 
+// How long the preview's playback token of a private channel lasts; renewed a minute before.
+const PREVIEW_TOKEN_SECONDS = 900;
+
+/// The preview player of `channel` at `path`: a private channel's gets a
+/// short-lived playback token, asked for with the operator's session and
+/// renewed before it expires (the player reloads with the new one).
+function attachPreview(video, channel, path, onLevels) {
+  if (channel.playback !== "private") return attachPlayer(video, path, onLevels);
+  const preview = {
+    hls: null, inner: null, timer: null, destroyed: false, token: undefined,
+    destroy() { this.destroyed = true; clearTimeout(this.timer); this.inner?.destroy(); },
+  };
+  const load = async () => {
+    let made;
+    try {
+      made = await api.post(`/channels/${enc(channel.name)}/playback-tokens`, { ttl_seconds: PREVIEW_TOKEN_SECONDS });
+    } catch (e) {
+      console.warn(`no preview of private channel ${channel.name}: ${e.message}`);
+      return;
+    }
+    if (preview.destroyed) return;
+    preview.inner?.destroy();
+    preview.token = made.token;
+    preview.inner = attachPlayer(video, `${path}?token=${encodeURIComponent(made.token)}`, onLevels);
+    preview.hls = preview.inner.hls;
+    preview.timer = setTimeout(load, (PREVIEW_TOKEN_SECONDS - 60) * 1000);
+  };
+  load();
+  return preview;
+}
+
 // ---------------------------------------------------------------- sign-in
 
 export function signInPage(main, onSignedIn) {
@@ -165,7 +196,9 @@ function channelCard(channel) {
       dropped.textContent = figures ? String(figures.input.dropped_units) : "—";
       if (live) {
         // A new URL each poll: the browser's cache would keep the picture for the thumbnail interval.
-        still.src = `/hls/${enc(c.name)}/thumb.jpg?at=${Date.now()}`;
+        // A private channel's picture needs its preview's token (there from the next poll on).
+        const token = c.playback === "private" ? player?.token : "";
+        if (token !== undefined) still.src = `/hls/${enc(c.name)}/thumb.jpg?at=${Date.now()}${token ? `&token=${enc(token)}` : ""}`;
       } else if (still.hasAttribute("src")) {
         still.removeAttribute("src");
         still.hidden = true;
@@ -175,7 +208,7 @@ function channelCard(channel) {
         const video = h("video", { muted: true, playsinline: true, "aria-label": `Live preview of ${c.name}` });
         video.muted = true;
         replace(thumb, video);
-        player = attachPlayer(video, playbackPath(c));
+        player = attachPreview(video, c, playbackPath(c));
         playing = s.id;
       } else if (!live && playing) {
         player?.destroy(); player = null; playing = null;
@@ -343,7 +376,7 @@ export function channelPage(main, name) {
     if (live && playing !== current.id) {
       player?.destroy();
       status.textContent = "Live.";
-      player = attachPlayer(video, rewindablePath(c), (hls) => {
+      player = attachPreview(video, c, rewindablePath(c), (hls) => {
         replace(levels, h("option", { value: "-1" }, "Auto"), hls.levels.map((l, i) => h("option", { value: String(i) }, l.height ? `${l.height}p ${Math.round(l.bitrate / 1000)} kbit/s` : `level ${i}`)));
         showLevel(hls);
         hls.on(window.Hls.Events.LEVEL_SWITCHED, () => showLevel(hls));
@@ -442,6 +475,7 @@ export function formPage(main, name) {
   const recordWhich = select("f-record-renditions", [["all", "Every rendition"], ["top-and-source", "The top rung and the source"], ["source", "The source alone"]], "all");
   let keptRecording = {};
   const dvrMinutes = h("input", { id: "f-dvr", name: "dvr_window_seconds", type: "number", min: 0, max: 1440, inputmode: "numeric", value: 120 });
+  const playback = select("f-playback", [["public", "Public: anyone with the URL plays it"], ["private", "Private: playback needs a signed token"]], "public");
   const rungs = h("div", { id: "rungs" });
   const ladderBox = h("div", { hidden: true });
   const outputError = h("div", { class: "error", id: "output-error" });
@@ -498,8 +532,10 @@ export function formPage(main, name) {
       h("label", { class: "radio", for: "f-passthrough" }, passthrough, "Pass-through"),
       h("label", { class: "radio", for: "f-ladder" }, ladderRadio, "Transcode a ladder"),
       ladderBox, outputError),
+    processing.soundElement,
     field("encoder_policy", "f-policy", "Encoder policy", policy),
     field("max_session_seconds", "f-max", "Max session duration (seconds)", maxSeconds, "Empty: no limit."),
+    field("playback", "f-playback", "Playback", playback, "Private: playlists and media need a token from POST /api/v1/channels/{name}/playback-tokens (the console's preview gets its own)."),
     h("fieldset", {}, h("legend", {}, "Recording"),
       h("label", { class: "radio", for: "f-record" }, recordingOn, "Record every session (catchup, MP4 export)"),
       field("recording.renditions", "f-record-renditions", "Renditions recorded", recordWhich),
@@ -515,6 +551,7 @@ export function formPage(main, name) {
       latency.value = c.latency_mode;
       policy.value = c.encoder_policy;
       maxSeconds.value = c.max_session_seconds ?? "";
+      playback.value = c.playback || "public";
       processing.set(c.processing);
       keptRecording = c.recording;
       recordingOn.checked = c.recording.enabled;
@@ -552,7 +589,7 @@ export function formPage(main, name) {
     const match = fields.filter((f) => path && (path === f.prefix || path.startsWith(`${f.prefix}.`) || path.startsWith(`${f.prefix}[`)))
       .sort((a, b) => b.prefix.length - a.prefix.length)[0];
     if (match && match.prefix === "processing" && problem.status !== 409) {
-      match.error.textContent = problem.message;
+      (path.startsWith("processing.sound") ? processing.soundError : match.error).textContent = problem.message;
       const control = processing.controlFor(path);
       control.setAttribute("aria-invalid", "true");
       control.focus();
@@ -575,7 +612,7 @@ export function formPage(main, name) {
     // Replaced whole by the API: what the form does not show (retain_days) is kept as it was.
     const recording = { ...keptRecording, enabled: recordingOn.checked, renditions: recordWhich.value, source: recordSource.checked };
     const dvr_window_seconds = dvrMinutes.value === "" ? 7200 : Math.round(Number(dvrMinutes.value) * 60);
-    const body = { latency_mode: latency.value, output, encoder_policy: policy.value, max_session_seconds: maxSeconds.value === "" ? null : Number(maxSeconds.value), processing: ladderRadio.checked ? picture : { picture: {} }, recording, dvr_window_seconds };
+    const body = { latency_mode: latency.value, output, encoder_policy: policy.value, max_session_seconds: maxSeconds.value === "" ? null : Number(maxSeconds.value), processing: ladderRadio.checked ? picture : { picture: {}, sound: picture.sound }, recording, dvr_window_seconds, playback: playback.value };
     submit.disabled = true;
     const save = async (query = "") => {
       const saved = editing ? await api.patch(`/channels/${enc(name)}${query}`, body) : await api.post("/channels", { name: nameInput.value, ...body, start: true });

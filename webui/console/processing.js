@@ -1,7 +1,10 @@
 // The channel form's processing editor: the picture controls a ladder applies
 // before its rungs (deinterlace, deblock, denoise, crop, rotate, flip, mirror,
-// sharpen, output aspect and how each rung fills it). `read()` gives the
-// API's `processing` object; `prefix` routes the API's field errors here.
+// sharpen, output aspect and how each rung fills it) and the sound controls
+// (loudness target, gain, fade-in, fade-out on stop, karaoke, output rate and layout; any
+// output; the equaliser, compressor and limiter set through the API are kept
+// as they were). `read()` gives the API's `processing` object; `controlFor`
+// routes the API's field errors here.
 import { h } from "./dom.js";
 
 const select = (id, options, value) => h("select", { id, name: id }, options.map(([v, t]) => h("option", { value: v, selected: v === value }, t)));
@@ -32,12 +35,33 @@ export function processingEditor() {
     h("div", { class: "hint" }, "Applies from the next session; while the channel is live, saving asks whether to restart its pipeline now."),
     error);
 
+  const loudness = select("s-loudness", [["off", "Off"], ["-23", "EBU R128 (-23 LUFS)"], ["-14", "Streaming (-14 LUFS)"]], "off");
+  const gain = h("input", { type: "number", id: "s-gain", min: -30, max: 30, step: 0.5, value: 0 });
+  const fadeIn = h("input", { type: "number", id: "s-fade-in", min: 0, max: 10000, value: 0, inputmode: "numeric" });
+  const fadeOut = h("input", { type: "number", id: "s-fade-out", min: 0, max: 10000, value: 0, inputmode: "numeric" });
+  const karaoke = check("s-karaoke");
+  const rate = select("s-rate", [["", "As the source"], ["48000", "48 kHz"], ["44100", "44.1 kHz"], ["32000", "32 kHz"], ["24000", "24 kHz"], ["16000", "16 kHz"]], "");
+  const mono = check("s-mono");
+  const soundError = h("div", { class: "error", id: "sound-error", role: "alert" });
+  const soundElement = h("fieldset", { id: "sound" }, h("legend", {}, "Sound processing"),
+    h("div", { class: "rung" }, labelled(loudness, "Loudness"), labelled(gain, "Gain (dB)"), labelled(fadeIn, "Fade-in (ms)"), labelled(fadeOut, "Fade-out on stop (ms)")),
+    h("div", { class: "rung" }, labelled(rate, "Output rate"), box(mono, "Mono (downmix)"), box(karaoke, "Karaoke (remove centre vocals)")),
+    h("div", { class: "hint" }, "On a pass-through channel only the audio is transcoded then. Equaliser, compressor and limiter: through the API."),
+    soundError);
+  // The sound controls this form does not show, kept as they were.
+  let keptSound = {};
+  const soundControls = { gain_db: gain, fade_in_ms: fadeIn, fade_out_ms: fadeOut, karaoke, loudness, resample: rate };
+
   const controls = { deinterlace, denoise, rotate, deblock, flip, mirror, sharpen_percent: sharpen, aspect, scaling, bar_color: barColor };
   return {
     element,
     error,
+    soundElement,
+    soundError,
     // The control an API field error (`processing.picture.<name>...`) belongs to.
     controlFor(path) {
+      const sound = /^processing\.sound\.(\w+)/.exec(path || "");
+      if (sound) return soundControls[sound[1]] || gain;
       const m = /^processing\.picture\.(\w+)(?:\.(\w+))?/.exec(path || "");
       if (!m) return deinterlace;
       if (m[1] === "crop") return crop[m[2]] || crop.top;
@@ -56,6 +80,16 @@ export function processingEditor() {
       aspect.value = p.aspect || "";
       scaling.value = p.scaling || "fit";
       barColor.value = p.bar_color || "#000000";
+      const s = (processing && processing.sound) || {};
+      keptSound = s;
+      loudness.value = s.loudness ? String(s.loudness.target_lufs) : "off";
+      if (loudness.value === "" && s.loudness) loudness.append(h("option", { value: String(s.loudness.target_lufs), selected: true }, `${s.loudness.target_lufs} LUFS`));
+      gain.value = s.gain_db || 0;
+      fadeIn.value = s.fade_in_ms || 0;
+      fadeOut.value = s.fade_out_ms || 0;
+      karaoke.checked = Boolean(s.karaoke);
+      rate.value = s.resample ? String(s.resample.rate) : "";
+      mono.checked = Boolean(s.resample && s.resample.layout === "mono");
     },
     read() {
       const picture = {
@@ -65,7 +99,12 @@ export function processingEditor() {
         sharpen_percent: Number(sharpen.value) || 0, scaling: scaling.value, bar_color: barColor.value,
       };
       if (aspect.value.trim()) picture.aspect = aspect.value.trim();
-      return { picture };
+      const sound = { ...keptSound, gain_db: Number(gain.value) || 0, fade_in_ms: Number(fadeIn.value) || 0, fade_out_ms: Number(fadeOut.value) || 0, karaoke: karaoke.checked };
+      delete sound.loudness;
+      delete sound.resample;
+      if (loudness.value !== "off") sound.loudness = { ...(keptSound.loudness || {}), target_lufs: Number(loudness.value) };
+      if (rate.value || mono.checked) sound.resample = { rate: Number(rate.value) || 48000, layout: mono.checked ? "mono" : "stereo" };
+      return { picture, sound };
     },
   };
 }

@@ -8,6 +8,9 @@ import { h, replace, toast, confirmDialog, duration, bytes } from "./dom.js";
 
 const enc = encodeURIComponent;
 
+// How long the catchup page's playback token of a private channel lasts.
+const CATCHUP_TOKEN_SECONDS = 4 * 3600;
+
 function recordingPath(channel, session, file) {
   return `/hls/${enc(channel)}/recordings/${enc(session)}/${file}`;
 }
@@ -76,6 +79,9 @@ export function parseScrubbingTrack(text, base) {
 
 /// A recording's page: catchup player, scrubbing preview, download, lock, delete.
 export function recordingPage(main, channel, session) {
+  // `?token=` of a private channel's playback token, once the page has one.
+  let query = "";
+  const catchupPath = (file) => `${recordingPath(channel, session, file)}${query}`;
   const video = h("video", { id: "catchup", class: "preview", muted: true, playsinline: true, controls: true, "aria-label": "Recording" });
   video.muted = true;
   const facts = h("dl", { class: "facts", id: "recording-facts" });
@@ -129,7 +135,7 @@ export function recordingPage(main, channel, session) {
       h("dt", {}, "Renditions"), h("dd", {}, r.renditions.map((x) => `${x.name}${x.resolution ? ` (${x.resolution})` : ""}`).join(", ")));
     const finished = r.state !== "recording";
     replace(actions,
-      finished ? h("a", { class: "button", id: "download", href: recordingPath(channel, session, "export.mp4"), download: `${channel}-${session}.mp4` }, "Download MP4") : null,
+      finished ? h("a", { class: "button", id: "download", href: catchupPath("export.mp4"), download: `${channel}-${session}.mp4` }, "Download MP4") : null,
       h("button", { type: "button", class: "ghost", id: "lock", "aria-pressed": String(r.locked), onclick: async () => {
         try {
           const path = `/channels/${enc(channel)}/recordings/${enc(session)}/lock`;
@@ -145,6 +151,12 @@ export function recordingPage(main, channel, session) {
   };
 
   (async () => {
+    // A private channel's catchup needs a playback token too (the console asks with the operator's session).
+    const c = await api.get(`/channels/${enc(channel)}`);
+    if (c.playback === "private") {
+      const made = await api.post(`/channels/${enc(channel)}/playback-tokens`, { ttl_seconds: CATCHUP_TOKEN_SECONDS });
+      query = `?token=${enc(made.token)}`;
+    }
     const r = await api.get(`/channels/${enc(channel)}/recordings/${enc(session)}`);
     render(r);
     if (r.state === "recording") {
@@ -152,15 +164,15 @@ export function recordingPage(main, channel, session) {
       return;
     }
     if (r.scrubbing_url) {
-      const vtt = recordingPath(channel, session, "thumbnails.vtt");
+      const vtt = catchupPath("thumbnails.vtt");
       const response = await fetch(vtt, { credentials: "same-origin" });
       if (response.ok) cues = parseScrubbingTrack(await response.text(), new URL(vtt, location.href));
     }
-    if (!window.Hls || !window.Hls.isSupported()) { video.src = recordingPath(channel, session, "master.m3u8"); return; }
+    if (!window.Hls || !window.Hls.isSupported()) { video.src = catchupPath("master.m3u8"); return; }
     hls = new window.Hls();
     hls.on(window.Hls.Events.ERROR, (_, d) => { if (d.fatal) console.warn("hls fatal", d.details); });
     window.guardLowLatencyParts?.(hls, video);
-    hls.loadSource(recordingPath(channel, session, "master.m3u8"));
+    hls.loadSource(catchupPath("master.m3u8"));
     hls.attachMedia(video);
     hls.on(window.Hls.Events.MANIFEST_PARSED, () => { video.play().catch(() => {}); });
     window.consoleCatchup = hls;

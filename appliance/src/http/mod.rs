@@ -1,5 +1,6 @@
 //! The HTTP side of the appliance: the LL-HLS origin (the packager's routes,
-//! the catchup of recorded sessions and the live channels' thumbnails, with the viewer count), the demo and watch pages, the REST API and the
+//! the catchup of recorded sessions and the live channels' thumbnails, with the viewer count;
+//! private channels' playlists and media behind `playback_gate`), the demo and watch pages, the REST API and the
 //! console, behind the layer that resolves the client's address; the same
 //! app on the owner-only control socket for the local administrator; the
 //! Prometheus scrape (`crate::metrics`) and the health probes (`probes`).
@@ -10,6 +11,7 @@ pub mod catchup;
 pub mod client_address;
 pub mod console;
 pub mod control_socket;
+pub mod playback_gate;
 pub mod probes;
 pub mod problem;
 pub mod server;
@@ -68,6 +70,9 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
     state.recordings = Some(sources.recordings.clone());
     state.alerts = sources.alerts.active.clone();
     state.limit_rates(&config.api);
+    state.playback = Arc::new(crate::playback::PlaybackAccess::load(sources.store)?);
+    state.playback_key_overlap_seconds = config.playback.key_overlap_seconds;
+    let playback = state.playback.clone();
     let console = Console::open(
         config.data_dir.clone(),
         sources.store.clone(),
@@ -107,7 +112,8 @@ pub fn app(sources: Sources<'_>) -> anyhow::Result<Router> {
         .layer(counted)
         .layer(accounted)
         .merge(catchup::router(sources.recordings))
-        .merge(thumbnail::router(sources.thumbnails));
+        .merge(thumbnail::router(sources.thumbnails))
+        .layer(axum::middleware::from_fn_with_state(playback, playback_gate::gate));
     let mut app = origin.merge(web::router()).merge(api).merge(metrics).merge(probes);
     if let Some(whip) = sources.whip {
         app = app.merge(whip::router(whip, sources.store.clone()));

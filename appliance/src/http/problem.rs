@@ -20,6 +20,8 @@ pub enum ProblemKind {
     InvalidField,
     Unauthorized,
     Forbidden,
+    /// A private channel's playlist or media without a valid playback token (missing, forged, expired, another channel's).
+    PlaybackDenied,
     NotFound,
     MethodNotAllowed,
     /// A duplicate name, or a state change the resource's state refuses.
@@ -44,6 +46,7 @@ impl ProblemKind {
             ProblemKind::InvalidField => "invalid-field",
             ProblemKind::Unauthorized => "unauthorized",
             ProblemKind::Forbidden => "forbidden",
+            ProblemKind::PlaybackDenied => "playback-denied",
             ProblemKind::NotFound => "not-found",
             ProblemKind::MethodNotAllowed => "method-not-allowed",
             ProblemKind::Conflict => "conflict",
@@ -61,7 +64,7 @@ impl ProblemKind {
         match self {
             ProblemKind::InvalidBody | ProblemKind::InvalidField => StatusCode::BAD_REQUEST,
             ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
-            ProblemKind::Forbidden => StatusCode::FORBIDDEN,
+            ProblemKind::Forbidden | ProblemKind::PlaybackDenied => StatusCode::FORBIDDEN,
             ProblemKind::NotFound => StatusCode::NOT_FOUND,
             ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemKind::Conflict => StatusCode::CONFLICT,
@@ -80,6 +83,7 @@ impl ProblemKind {
             ProblemKind::InvalidField => "A field has a value that is not accepted",
             ProblemKind::Unauthorized => "A valid bearer token is required",
             ProblemKind::Forbidden => "The caller's role does not allow this operation",
+            ProblemKind::PlaybackDenied => "This private channel needs a valid playback token",
             ProblemKind::NotFound => "No such resource",
             ProblemKind::MethodNotAllowed => "The resource does not support this method",
             ProblemKind::Conflict => "The request conflicts with the resource's state",

@@ -7,20 +7,26 @@
 //! thread, so audio and video stay in order. The announcement keeps the audio
 //! track's index and carries the AAC configuration; video passes untouched.
 //! When the decoder cannot open (or the transcode fails) the session goes on
-//! without audio, with one warning.
+//! without audio, with one warning. The channel's sound processing makes AAC
+//! go through the transcoder too; a new one (`?restart=now`) reaches the
+//! thread by a watch channel and is followed at the next event: what the
+//! transcoder holds is encoded, and the audio is announced again.
 
 use std::sync::Arc;
 
+use tokio::sync::watch;
+
 use accel::audio::AacTranscoder;
 use accel::pipeline::truncate_thread_name;
-use media::{EncodedUnit, SendError, StreamEvent, TrackInfo, UnitReceiver, UnitSender, unit_channel};
+use media::{EncodedUnit, SendError, SoundProcessing, StreamEvent, TrackInfo, UnitReceiver, UnitSender, unit_channel};
 
 /// Events queued into the thread, and out of it to what follows (the packager or the ladder).
 const STAGE_QUEUE: usize = 256;
 
-/// Whether `tracks` carry audio that the stage must transcode to AAC.
-pub fn needs_transcode(tracks: &[TrackInfo]) -> bool {
-    transcode_index(tracks).is_some()
+/// Whether `tracks` carry audio that the stage must transcode to AAC: not
+/// AAC, or any audio when the channel has `sound` processing to apply.
+pub fn needs_transcode(tracks: &[TrackInfo], sound: &SoundProcessing) -> bool {
+    transcode_index(tracks, sound).is_some()
 }
 
 /// A running audio stage: the session writes `input` and reads `output`.
@@ -29,23 +35,37 @@ pub struct AudioStage {
     pub input: UnitSender,
     pub output: UnitReceiver,
     pub thread: std::thread::JoinHandle<()>,
+    /// Set to start the sound's fade-out (the operator stopped the channel).
+    pub fade_out: watch::Sender<bool>,
 }
 
-/// Starts the stage's thread for `channel` (its name, for the thread and logs).
-pub fn start(channel: &str) -> std::io::Result<AudioStage> {
+/// Starts the stage's thread for `channel` (its name, for the thread and
+/// logs), applying its `sound` processing as it is now and as it changes.
+pub fn start(channel: &str, mut sound: watch::Receiver<SoundProcessing>) -> std::io::Result<AudioStage> {
     let (input, events) = unit_channel(STAGE_QUEUE);
     let (out, output) = unit_channel(STAGE_QUEUE);
     let name = truncate_thread_name(format!("audio-{channel}"));
     // The session's span (channel, session) follows the stage onto its thread.
     let span = tracing::info_span!("audio");
-    let worker = Worker { out, route: Route::PassThrough, tracks: Arc::from(Vec::new()), map: Vec::new() };
+    let current = sound.borrow_and_update().clone();
+    let (fade_out, fading) = watch::channel(false);
+    let worker = Worker {
+        out,
+        route: Route::PassThrough,
+        tracks: Arc::from(Vec::new()),
+        map: Vec::new(),
+        sound,
+        current,
+        fading,
+    };
     let thread = std::thread::Builder::new().name(name).spawn(move || span.in_scope(|| worker.run(events)))?;
-    Ok(AudioStage { input, output, thread })
+    Ok(AudioStage { input, output, thread, fade_out })
 }
 
 /// The index of the audio track that must be transcoded to AAC, if any.
-fn transcode_index(tracks: &[TrackInfo]) -> Option<usize> {
-    tracks.iter().position(|t| t.codec.needs_aac_transcode())
+fn transcode_index(tracks: &[TrackInfo], sound: &SoundProcessing) -> Option<usize> {
+    let shaped = |t: &TrackInfo| !sound.is_identity() && matches!(t.codec, media::CodecConfig::Aac(_));
+    tracks.iter().position(|t| t.codec.needs_aac_transcode() || shaped(t))
 }
 
 /// What happens to the source's audio track.
@@ -66,12 +86,19 @@ struct Worker {
     tracks: Arc<[TrackInfo]>,
     /// Source track index -> index in the output announcement (`None`: left out).
     map: Vec<Option<usize>>,
+    /// The channel's sound processing, and the one applied now.
+    sound: watch::Receiver<SoundProcessing>,
+    current: SoundProcessing,
+    /// Becomes true when the sound is to fade out.
+    fading: watch::Receiver<bool>,
 }
 
 impl Worker {
     fn run(mut self, mut events: UnitReceiver) {
         let mut run = || -> Result<(), SendError> {
             while let Some(event) = events.blocking_recv() {
+                self.follow_sound()?;
+                self.follow_fade();
                 match event {
                     StreamEvent::Tracks(tracks) => self.on_tracks(tracks)?,
                     StreamEvent::Unit(unit) => self.on_unit(unit)?,
@@ -83,8 +110,37 @@ impl Worker {
         let _ = run();
     }
 
+    /// New sound processing from the session: the audio is routed again for
+    /// it (the old transcoder's last frames first), and announced again.
+    fn follow_sound(&mut self) -> Result<(), SendError> {
+        if !self.sound.has_changed().unwrap_or(false) {
+            return Ok(());
+        }
+        self.current = self.sound.borrow_and_update().clone();
+        tracing::info!(sound = ?self.current, "the audio follows new sound processing");
+        if self.tracks.is_empty() {
+            return Ok(());
+        }
+        self.finish_transcode()?;
+        self.route = Route::PassThrough;
+        let tracks = self.tracks.clone();
+        self.on_tracks(tracks)
+    }
+
+    /// Starts the transcoder's fade-out once the session asks for it.
+    fn follow_fade(&mut self) {
+        if !self.fading.has_changed().unwrap_or(false) || !*self.fading.borrow_and_update() {
+            return;
+        }
+        if let Route::Transcode { transcoder, .. } = &mut self.route
+            && let Err(error) = transcoder.fade_out()
+        {
+            tracing::warn!(%error, "the sound cannot fade out; it ends at once");
+        }
+    }
+
     fn on_tracks(&mut self, tracks: Arc<[TrackInfo]>) -> Result<(), SendError> {
-        let wanted = transcode_index(&tracks).map(|index| (index, tracks[index].clone()));
+        let wanted = transcode_index(&tracks, &self.current).map(|index| (index, tracks[index].clone()));
         let same = match (&self.route, &wanted) {
             (Route::Transcode { index, source, .. } | Route::Dropped { index, source }, Some((i, s))) => {
                 index == i && source == s
@@ -97,7 +153,7 @@ impl Worker {
             self.finish_transcode()?;
             self.route = match wanted {
                 None => Route::PassThrough,
-                Some((index, source)) => match AacTranscoder::new(&source) {
+                Some((index, source)) => match AacTranscoder::with_sound(&source, &self.current) {
                     Ok(transcoder) => {
                         tracing::info!(
                             codec = source.codec.name(),
@@ -223,9 +279,29 @@ mod tests {
     /// One second of 25 fps video (each frame's data is its number) and the
     /// audio the source sent with it (`audio_unit` for the i-th of 50 units, 20 ms each).
     async fn publish(tracks: Vec<TrackInfo>, audio_unit: impl Fn(usize) -> EncodedUnit) -> Vec<StreamEvent> {
-        let AudioStage { input: mut tx, output: mut stage, thread } = start("test").unwrap();
+        publish_changing(tracks, audio_unit, None).await
+    }
+
+    /// `publish`, with the sound processing changed to `change.1` before the `change.0`-th audio unit.
+    async fn publish_changing(
+        tracks: Vec<TrackInfo>,
+        audio_unit: impl Fn(usize) -> EncodedUnit,
+        change: Option<(usize, SoundProcessing)>,
+    ) -> Vec<StreamEvent> {
+        let (sound, follow) = watch::channel(SoundProcessing::default());
+        let AudioStage { input: mut tx, output: mut stage, thread, .. } = start("test", follow).unwrap();
         tx.send_tracks(Arc::from(tracks)).await.unwrap();
+        let mut events = Vec::new();
+        if change.is_some() {
+            // The change comes after the first announcement went out.
+            events.extend(tokio::time::timeout(Duration::from_secs(30), stage.recv()).await.expect("announced"));
+        }
         for i in 0..50 {
+            if let Some((at, new)) = &change
+                && *at == i
+            {
+                sound.send_replace(new.clone());
+            }
             tx.send_unit(audio_unit(i)).unwrap();
             if i % 2 == 0 {
                 let frame = i as i64 / 2;
@@ -234,7 +310,6 @@ mod tests {
             tokio::task::yield_now().await;
         }
         drop(tx);
-        let mut events = Vec::new();
         loop {
             match tokio::time::timeout(Duration::from_secs(30), stage.recv()).await {
                 Ok(Some(event)) => events.push(event),
@@ -272,7 +347,9 @@ mod tests {
     async fn aac_passes_through_untouched() {
         let aac = CodecConfig::Aac(AacConfig::from_asc(Bytes::from_static(&[0x11, 0x90])).unwrap());
         let tracks = vec![video(), audio(aac, 48_000)];
-        assert!(!needs_transcode(&tracks), "the session keeps AAC off the stage's thread");
+        assert!(!needs_transcode(&tracks, &SoundProcessing::default()), "the session keeps AAC off the stage's thread");
+        let louder = SoundProcessing { gain_db: 6.0, ..SoundProcessing::default() };
+        assert!(needs_transcode(&tracks, &louder), "unless its sound is processed");
         // And a stage already running (an earlier announcement had MP3) passes AAC untouched.
         let events = publish(tracks.clone(), |i| unit(1, TrackKind::Audio, i as i64 * 1024, vec![0x21, i as u8])).await;
         assert_eq!(announced(&events), [Arc::from(tracks)]);
@@ -285,7 +362,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn g711_becomes_aac_in_its_place() {
         let g711 = audio(CodecConfig::OtherAudio(OtherAudioConfig::g711(AudioCodec::G711MuLaw, 1)), 8_000);
-        assert!(needs_transcode(&[video(), g711.clone()]));
+        assert!(needs_transcode(&[video(), g711.clone()], &SoundProcessing::default()));
         // 20 ms of a square wave a unit: 160 mu-law bytes.
         let square = |i: usize| {
             unit(1, TrackKind::Audio, i as i64 * 160, (0..160).map(|n| if n % 16 < 8 { 0x20 } else { 0xa0 }).collect())
@@ -302,6 +379,26 @@ mod tests {
         // One second of 8 kHz audio is 7.8 AAC frames: 8 with the last one padded.
         assert_eq!(audio.len(), 8);
         assert!(audio.iter().enumerate().all(|(i, u)| u.track == 1 && u.pts == i as i64 * 1024 && u.dts == u.pts));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn new_sound_processing_is_followed_mid_stream() {
+        let g711 = audio(CodecConfig::OtherAudio(OtherAudioConfig::g711(AudioCodec::G711MuLaw, 1)), 8_000);
+        let square = |i: usize| {
+            unit(1, TrackKind::Audio, i as i64 * 160, (0..160).map(|n| if n % 16 < 8 { 0x20 } else { 0xa0 }).collect())
+        };
+        let mono_16k: SoundProcessing = serde_json::from_str(r#"{"resample":{"rate":16000,"layout":"mono"}}"#).unwrap();
+        let events = publish_changing(vec![video(), g711], square, Some((25, mono_16k))).await;
+        // Announced again with the new sound: 16 kHz AAC from then on.
+        let tracks = announced(&events);
+        assert_eq!(tracks.len(), 2, "{tracks:?}");
+        let rates: Vec<u32> = tracks.iter().map(|t| t[1].timebase.0).collect();
+        assert_eq!(rates, [8_000, 16_000]);
+        assert_video_untouched(&events);
+        let second =
+            events.iter().position(|e| matches!(e, StreamEvent::Tracks(t) if t[1].timebase.0 == 16_000)).unwrap();
+        let after = units(&events[second..], TrackKind::Audio);
+        assert!(!after.is_empty() && after.iter().all(|u| u.track == 1), "{after:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

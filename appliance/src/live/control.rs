@@ -26,7 +26,7 @@ pub enum SessionCommand {
     InjectFault(Fault, oneshot::Sender<bool>),
     /// Restarts the running ladder with this processing (a discontinuity in
     /// every rendition, no end of stream); `false` without a ladder.
-    Reprocess(media::Processing, oneshot::Sender<bool>),
+    Reprocess(Box<media::Processing>, oneshot::Sender<bool>),
     /// A publish on the channel's other stream key joins as the input `role`;
     /// the reply is the sink ingest feeds, or the refusal (that input is already publishing).
     AttachInput {

@@ -20,7 +20,7 @@ use accel::pipeline::{FaultSwitch, Rendition};
 use futures_util::stream::{SelectAll, StreamExt};
 use ingest::{Refusal, RefusalKind};
 use media::{ChannelOutput, DropStats, SendError, StreamEvent, UnitSender, unit_channel};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -50,6 +50,10 @@ pub const INPUT_QUEUE: usize = 512;
 const EVENT_QUEUE: usize = 64;
 /// How often drops on the session's queues are reported (when there were any).
 const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(10);
+/// After a fade-out, for the audio still in the stage (its queue, the
+/// loudness meter's 100 ms blocks) to have passed it before the end.
+const FADE_OUT_MARGIN: Duration = Duration::from_millis(300);
+
 /// How long the processing gets to hand over what it still holds at the end.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(2);
 /// How long the outputs get to finish after their feeds end.
@@ -157,6 +161,11 @@ struct Running {
     processing: Processing,
     /// The audio stage, once the source's audio needed it.
     audio: Option<AudioStage>,
+    /// The channel's sound processing (the audio stage runs for AAC too when
+    /// it does something), watched by the audio stage: `?restart=now` changes it.
+    sound: watch::Sender<media::SoundProcessing>,
+    /// The source's last announcement (to start the audio stage when new sound processing needs it).
+    source_tracks: Option<Arc<[media::TrackInfo]>>,
     fanouts: Vec<Fanout>,
     outputs: Vec<OutputSlot>,
     stages: JoinSet<(Stage, Result<(), String>)>,
@@ -228,6 +237,8 @@ pub async fn run(
         figures: spec.figures,
         processing,
         audio: None,
+        sound: watch::Sender::new(spec.channel.processing.sound.clone()),
+        source_tracks: None,
         outputs: Vec::new(),
         stages,
         events,
@@ -265,10 +276,15 @@ impl Running {
         let mut drop_report =
             tokio::time::interval_at(tokio::time::Instant::now() + DROP_REPORT_INTERVAL, DROP_REPORT_INTERVAL);
         let mut live = false;
+        // The operator's stop while the sound fades out: when it ends, and how.
+        let mut fading: Option<(tokio::time::Instant, Ending)> = None;
         let ending = loop {
             tokio::select! {
                 command = commands.recv() => match command {
-                    Some(SessionCommand::Stop(ending)) => break ending,
+                    Some(SessionCommand::Stop(ending)) => match self.fade_out(&ending) {
+                        Some(wait) if fading.is_none() => fading = Some((tokio::time::Instant::now() + wait, ending)),
+                        _ => break ending,
+                    },
                     Some(SessionCommand::Attach(output, reply)) => {
                         let _ = reply.send(self.attach(output));
                     }
@@ -287,6 +303,7 @@ impl Running {
                         let _ = reply.send(tripped);
                     }
                     Some(SessionCommand::Reprocess(processing, reply)) => {
+                        let resounded = self.resound(processing.sound.clone());
                         let restarted = match &self.processing {
                             Processing::Ladder { picture, .. } => {
                                 tracing::info!(picture = ?processing.picture, "restarting the ladder with new processing");
@@ -295,11 +312,14 @@ impl Running {
                             }
                             Processing::Passthrough => false,
                         };
-                        let _ = reply.send(restarted);
+                        let _ = reply.send(restarted || resounded);
                     }
                     None => break Ending::End(EndReason::ApplianceShutdown),
                 },
                 _ = sleep_until(deadline), if deadline.is_some() => break Ending::End(EndReason::MaxDuration),
+                _ = sleep_until(fading.as_ref().map(|(at, _)| *at)), if fading.is_some() => {
+                    break fading.take().expect("fading").1;
+                }
                 event = input.next() => match event {
                     PortEvent::Ended => break Ending::End(EndReason::PublisherLeft),
                     PortEvent::Switched(switch) => self.on_switch(switch),
@@ -440,11 +460,15 @@ impl Running {
     /// A source event (after metering): into the audio stage when it runs (or
     /// must start now), else straight to the processing.
     fn source(&mut self, event: StreamEvent) -> Result<(), String> {
+        if let StreamEvent::Tracks(tracks) = &event {
+            self.source_tracks = Some(tracks.clone());
+        }
         if self.audio.is_none()
             && let StreamEvent::Tracks(tracks) = &event
-            && audio::needs_transcode(tracks)
+            && audio::needs_transcode(tracks, &self.sound.borrow())
         {
-            let stage = audio::start(&self.channel).map_err(|e| format!("cannot start the audio stage: {e}"))?;
+            let stage = audio::start(&self.channel, self.sound.subscribe())
+                .map_err(|e| format!("cannot start the audio stage: {e}"))?;
             self.figures.count_drops(stage.input.stats());
             self.figures.count_drops(stage.output.stats());
             self.audio = Some(stage);
@@ -453,6 +477,39 @@ impl Running {
             Some(stage) => send(&mut stage.input, event).map_err(|_| "the audio stage stopped".to_string()),
             None => self.process(event),
         }
+    }
+
+    /// The operator stopped the channel and its sound fades out: the audio
+    /// stage starts the fade, and the session ends after it (how long to wait).
+    fn fade_out(&mut self, ending: &Ending) -> Option<Duration> {
+        let millis = self.sound.borrow().fade_out_ms;
+        let stage = self.audio.as_ref()?;
+        if *ending != Ending::End(EndReason::ChannelStopped) || millis == 0 {
+            return None;
+        }
+        tracing::info!(millis, "the channel stops after its sound fades out");
+        stage.fade_out.send_replace(true);
+        Some(Duration::from_millis(u64::from(millis)) + FADE_OUT_MARGIN)
+    }
+
+    /// New sound processing (`?restart=now`): the audio stage follows it at
+    /// its next event, or starts now when the audio needs it only now.
+    /// Whether it changed anything.
+    fn resound(&mut self, sound: media::SoundProcessing) -> bool {
+        if *self.sound.borrow() == sound {
+            return false;
+        }
+        tracing::info!(?sound, "the audio follows new sound processing");
+        self.sound.send_replace(sound);
+        let Some(tracks) = self.source_tracks.clone() else { return true };
+        let needed = audio::needs_transcode(&tracks, &self.sound.borrow());
+        if self.audio.is_none()
+            && needed
+            && let Err(error) = self.source(StreamEvent::Tracks(tracks))
+        {
+            tracing::warn!(%error, "the audio stage could not start for the new sound processing");
+        }
+        true
     }
 
     /// An event with AAC audio (or none): fanned out as the source, and/or into the ladder.
@@ -660,7 +717,7 @@ impl Running {
         // The processing's inputs close, the audio stage's first: what it
         // still holds goes on into the ladder, whose outputs then close.
         let (mut audio_output, audio_thread) = match self.audio.take() {
-            Some(AudioStage { input, output, thread }) => {
+            Some(AudioStage { input, output, thread, .. }) => {
                 drop(input);
                 (Some(output), Some(thread))
             }

@@ -368,7 +368,7 @@ impl Owner {
                         if let Err(
                             mpsc::error::TrySendError::Full(SessionCommand::Reprocess(_, reply))
                             | mpsc::error::TrySendError::Closed(SessionCommand::Reprocess(_, reply)),
-                        ) = entry.control.try_send(SessionCommand::Reprocess(processing, reply))
+                        ) = entry.control.try_send(SessionCommand::Reprocess(Box::new(processing), reply))
                         {
                             let _ = reply.send(false);
                         }

@@ -52,6 +52,7 @@ impl Store {
             updated_ms: now,
             backup_stream_key: new.backup.then(ids::stream_key),
             srt_passphrase: new.srt_passphrase,
+            playback: new.playback,
         };
         self.write(|tx| {
             if tx.open_table(CHANNELS)?.get(channel.name.as_str())?.is_some() {
@@ -185,6 +186,9 @@ impl Store {
             }
             if let Some(passphrase) = patch.srt_passphrase {
                 channel.srt_passphrase = passphrase;
+            }
+            if let Some(playback) = patch.playback {
+                channel.playback = playback;
             }
             if let Some(processing) = patch.processing {
                 // A live ladder runs the processing it started with: changing

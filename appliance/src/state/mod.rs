@@ -10,7 +10,7 @@
 //! when the handle is `acting` for someone: `audit_trail`), `rows` (record reads and writes that several transactions
 //! share inside one write transaction), and the transactions, one module per
 //! resource (`channels`, `sessions`, `tokens`, `users`, `webhooks`, `restreams`,
-//! `outbox`, `recordings`), which
+//! `outbox`, `recordings`, `playback_keys`), which
 //! never import each other. `lifecycle` is the pure state machine the
 //! transactions apply. One process holds the file at a time (see `store`).
 
@@ -24,6 +24,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod outbox;
 pub mod page;
+pub mod playback_keys;
 pub mod recordings;
 pub mod records;
 pub mod restreams;
@@ -41,8 +42,8 @@ pub use page::Page;
 pub use records::{
     ADMIN_USER, AlertNotice, AlertRule, ApiToken, Attempt, AttemptOutcome, AuditAction, AuditEntry, AuditNote, Channel,
     ChannelPatch, Delivery, DeliveryState, DvrWindow, EncoderMoved, EncoderSlot, Event, EventType, InputRole,
-    InputSwitched, NewChannel, NewWebhook, OnAir, PendingHead, RecordRenditions, RecordingNotice, RecordingSettings,
-    RecordingState, Role, Scope, Session, SessionCheckpoint, SessionStats, Snapshot, SwitchReason, TokenGrant, User,
-    UserPatch, WebhookEndpoint, validate_name,
+    InputSwitched, NewChannel, NewWebhook, OnAir, PendingHead, Playback, PlaybackKey, RecordRenditions,
+    RecordingNotice, RecordingSettings, RecordingState, Role, Scope, Session, SessionCheckpoint, SessionStats,
+    Snapshot, SwitchReason, TokenGrant, User, UserPatch, WebhookEndpoint, validate_name,
 };
 pub use store::Store;

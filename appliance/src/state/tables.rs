@@ -26,6 +26,8 @@ pub const RESTREAMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new
 pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 /// audit sequence -> `AuditEntry` (who changed what; written in the change's transaction).
 pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// key id -> `PlaybackKey` (the secrets that sign private channels' playback tokens).
+pub const PLAYBACK_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("playback_keys");
 /// Counters: `next_event_sequence`, `next_audit_sequence`.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -42,6 +44,7 @@ pub fn create_all(tx: &redb::WriteTransaction) -> Result<(), redb::TableError> {
     tx.open_table(RESTREAMS)?;
     tx.open_table(USERS)?;
     tx.open_table(AUDIT)?;
+    tx.open_table(PLAYBACK_KEYS)?;
     tx.open_table(META)?;
     Ok(())
 }

@@ -26,6 +26,7 @@ mod metrics;
 mod outputs;
 mod player;
 mod processing;
+mod processing_sound;
 mod recording;
 mod restream;
 mod rtmps;

@@ -50,7 +50,7 @@ async fn publish_still_to<'a>(app: &TestAppliance, rung: &Value, channels: impl 
 }
 
 /// The first rendition of `channel`'s session, once ended, as one file (init + segments).
-async fn ended_rendition(app: &TestAppliance, channel: &str, dir: &Path) -> PathBuf {
+pub(crate) async fn ended_rendition(app: &TestAppliance, channel: &str, dir: &Path) -> PathBuf {
     let path = app.media_playlist_path(channel, None).await;
     let ended = app.playlist_until(&path, |p| p.ended).await;
     let file = dir.join(format!("{channel}.mp4"));
@@ -271,6 +271,15 @@ async fn the_processing_section_is_validated_and_a_live_change_needs_restart_now
             "processing.picture.crop.top",
         ),
         (json!({"name": "bad", "processing": {"picture": {"flip": true}}}), "processing.picture"),
+        (json!({"name": "bad", "processing": {"sound": {"gain_db": 31}}}), "processing.sound.gain_db"),
+        (
+            json!({"name": "bad", "processing": {"sound": {"equalizer": [{"type": "peak", "frequency_hz": 5, "gain_db": 1}]}}}),
+            "processing.sound.equalizer[0].frequency_hz",
+        ),
+        (
+            json!({"name": "bad", "processing": {"sound": {"loudness": {"target_lufs": 0}}}}),
+            "processing.sound.loudness.target_lufs",
+        ),
         (
             json!({"name": "bad", "output": {"kind": "ladder", "ladder": {"rungs": [{"height": 180, "bitrate_kbps": 600, "when": {"min_height": 720, "max_height": 480}}]}}}),
             "output.ladder.rungs[0].when.min_height",
@@ -358,7 +367,7 @@ async fn the_console_edits_the_processing_section_and_asks_before_restarting_a_l
     assert_eq!(report["aspect_invalid"], "true");
     assert_eq!(
         report["reopened"],
-        json!({"rotate": "90", "crop_left": "8", "aspect": "16:9", "deinterlace": "auto", "rung_scaling": "stretch"})
+        json!({"rotate": "90", "crop_left": "8", "aspect": "16:9", "deinterlace": "auto", "rung_scaling": "stretch", "gain_db": "3", "loudness": "-14", "fade_out_ms": "1500"})
     );
     assert!(report["live_refusal"].as_str().unwrap().contains("is live"), "{report}");
     // The refusals this walk provokes are logged by the browser as failed loads; nothing else may be.
@@ -368,6 +377,10 @@ async fn the_console_edits_the_processing_section_and_asks_before_restarting_a_l
     let saved = app.appliance.store.get("proc-console").unwrap().unwrap().processing.picture;
     assert!(saved.flip && saved.crop.left == 8 && saved.aspect.as_deref() == Some("16:9"), "{saved:?}");
     assert_eq!(saved.scaling_for("180p"), media::ScalingMode::Stretch, "{saved:?}");
+    let sound = app.appliance.store.get("proc-console").unwrap().unwrap().processing.sound;
+    assert_eq!(sound.gain_db, 3.0, "{sound:?}");
+    assert_eq!(sound.loudness.map(|l| l.target_lufs), Some(-14.0), "the streaming preset: {sound:?}");
+    assert_eq!(sound.fade_out_ms, 1500, "{sound:?}");
     // The restart reached the running ladder: its graph flips the picture.
     let graph = eventually(STEP_TIMEOUT, || async {
         let channel = app.get_json("/api/v1/channels/proc-console").await;

@@ -9,7 +9,7 @@
 //! same answer as for a channel that does not exist, so nothing tells it
 //! which other channels there are; lists (channels, events) show only its
 //! channels; routes about the whole appliance (encoders, system, alerts,
-//! disk usage, tokens, users, webhooks) answer it 403.
+//! disk usage, tokens, users, webhooks, playback keys) answer it 403.
 
 use crate::state::Role;
 
@@ -49,6 +49,10 @@ pub const ROUTE_ROLES: &[(&str, &str, Rule)] = &[
     ("post", "/channels/{name}/start", Rule::Role(Operator, Channel)),
     ("post", "/channels/{name}/stop", Rule::Role(Operator, Channel)),
     ("post", "/channels/{name}/rotate-key", Rule::Role(Operator, Channel)),
+    // A restricted caller signs playback tokens for its own channels only.
+    ("post", "/channels/{name}/playback-tokens", Rule::Role(Operator, Channel)),
+    ("get", "/playback-keys", Rule::Role(Admin, Appliance)),
+    ("post", "/playback-keys/rotate", Rule::Role(Admin, Appliance)),
     ("get", "/channels/{name}/sessions", Rule::Role(Viewer, Channel)),
     ("get", "/channels/{name}/sessions/{id}", Rule::Role(Viewer, Channel)),
     ("get", "/channels/{name}/restreams", Rule::Role(Viewer, Channel)),
@@ -121,6 +125,8 @@ mod tests {
         assert_eq!(rule("HEAD", "/channels"), Some(Rule::Role(Viewer, Filtered)));
         assert_eq!(rule("post", "/channels/{name}/stop"), Some(Rule::Role(Operator, Channel)));
         assert_eq!(rule("get", "/nothing"), None);
+        assert_eq!(rule("post", "/channels/{name}/playback-tokens"), Some(Rule::Role(Operator, Channel)));
+        assert_eq!(rule("post", "/playback-keys/rotate"), Some(Rule::Role(Admin, Appliance)));
         // Every route naming a channel is reached by channel.
         for (_, path, rule) in ROUTE_ROLES {
             if path.starts_with("/channels/{name}") {

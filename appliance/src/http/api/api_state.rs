@@ -13,6 +13,7 @@ use crate::live::figures::LiveFigures;
 use crate::live::srt_links::SrtLinks;
 use crate::live::supervisor::Supervisor;
 use crate::live::viewers::Viewers;
+use crate::playback::PlaybackAccess;
 use crate::recordings::Recordings;
 use crate::state::{Channel, Session, Store};
 
@@ -45,6 +46,10 @@ pub struct ApiState {
     pub alerts: Arc<crate::alerts::ActiveAlerts>,
     /// The SRT inputs' link figures, as ingest reports them.
     pub srt_links: Arc<SrtLinks>,
+    /// The private channels and playback signing keys the origin checks (refreshed after changes).
+    pub playback: Arc<PlaybackAccess>,
+    /// How long a rotated playback key keeps verifying by default (`playback.key_overlap_seconds`).
+    pub playback_key_overlap_seconds: u64,
 }
 
 impl ApiState {
@@ -66,6 +71,8 @@ impl ApiState {
             recordings: None,
             alerts: Arc::default(),
             srt_links: Arc::default(),
+            playback: Arc::default(),
+            playback_key_overlap_seconds: crate::config::PlaybackConfig::default().key_overlap_seconds,
         })
     }
 

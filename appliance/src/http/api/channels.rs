@@ -25,8 +25,8 @@ use crate::http::problem::{ApiError, ProblemKind};
 use crate::live::supervisor::Ending;
 use crate::state::AuditAction;
 use crate::state::{
-    Channel, ChannelPatch, DvrWindow, EndReason, InputRole, NewChannel, RecordingSettings, Session, Store, StoreError,
-    validate_name,
+    Channel, ChannelPatch, DvrWindow, EndReason, InputRole, NewChannel, Playback, RecordingSettings, Session, Store,
+    StoreError, validate_name,
 };
 
 /// A new channel.
@@ -73,6 +73,10 @@ pub struct CreateChannel {
     /// absent: unencrypted SRT.
     #[serde(default)]
     pub srt_passphrase: Option<String>,
+    /// `private`: its playlists and media need a signed playback token
+    /// (`POST /channels/{name}/playback-tokens`); default `public`.
+    #[serde(default)]
+    pub playback: Playback,
 }
 
 /// Changes to a channel; absent (or null) fields stay as they are, except
@@ -109,6 +113,9 @@ pub struct UpdateChannel {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub srt_passphrase: Option<Option<String>>,
+    /// `public` or `private`; applies at once, to the session in progress too.
+    #[serde(default)]
+    pub playback: Option<Playback>,
 }
 
 /// An output with no field its kind does not have (`media`'s serde lets
@@ -210,10 +217,14 @@ pub async fn create_channel(
         dvr_window_seconds: body.dvr_window_seconds,
         backup: body.backup_input,
         srt_passphrase: body.srt_passphrase,
+        playback: body.playback,
     };
-    let store = api.store.acting(caller.note(AuditAction::ChannelCreated, &new.name));
+    let note = caller.note(AuditAction::ChannelCreated, &new.name);
+    let note = if new.playback == Playback::Private { note.with_detail("playback private") } else { note };
+    let store = api.store.acting(note);
     let start = body.start;
     let channel = blocking(move || store.create_channel(new, start)).await?;
+    api.playback.set_channel(&channel);
     tracing::info!(channel = %channel.name, state = %channel.state, by = %caller.id, "api: channel created");
     let location = format!("{}/channels/{}", super::api_state::PREFIX, channel.name);
     let mut headers = HeaderMap::new();
@@ -331,9 +342,17 @@ pub async fn update_channel(
         recording: body.recording,
         dvr_window_seconds: body.dvr_window_seconds,
         srt_passphrase: body.srt_passphrase,
+        playback: body.playback,
     };
-    let store = api.store.acting(caller.note(AuditAction::ChannelUpdated, &name));
+    let note = caller.note(AuditAction::ChannelUpdated, &name);
+    // The audit log says when a channel's playback changed hands (public to private or back).
+    let note = match body.playback {
+        Some(playback) => note.with_detail(format!("playback {}", playback.as_str())),
+        None => note,
+    };
+    let store = api.store.acting(note);
     let channel = blocking(move || store.update_channel(&name, patch)).await?;
+    api.playback.set_channel(&channel);
     tracing::info!(channel = %channel.name, "api: channel updated");
     if let (true, Some(_), Some(session)) = (restart_now, processing, &channel.current_session) {
         // The record holds the new processing; the running pipeline restarts with it.
@@ -357,6 +376,7 @@ pub async fn delete_channel(
     let store = api.store.acting(caller.note(AuditAction::ChannelDeleted, &name));
     let target = name.clone();
     let (_, ended) = blocking(move || store.delete_channel(&target)).await?;
+    api.playback.remove_channel(&name);
     if let Some(session) = ended {
         api.live.end(&name, Some(&session), Ending::End(EndReason::ChannelDeleted)).await;
     }

@@ -1,5 +1,5 @@
 //! The REST API under `/api/v1`: channels (CRUD, start, stop, stream key
-//! rotation), their sessions and recordings, API tokens, webhook endpoints with their
+//! rotation, playback tokens of private channels and their signing keys), their sessions and recordings, API tokens, webhook endpoints with their
 //! deliveries, console users, the event log, the audit log, encoders and health, with the OpenAPI 3
 //! document generated from the same handlers and types, and the console's
 //! admin password. Every route but `/api/v1/health` needs a bearer token
@@ -23,11 +23,13 @@ pub mod media_schemas;
 pub mod openapi;
 pub mod pagination;
 pub mod password_jobs;
+pub mod playback;
 pub mod processing_schemas;
 pub mod recordings;
 pub mod resources;
 pub mod restreams;
 pub mod sessions;
+pub mod sound_schemas;
 pub mod system;
 pub mod tokens;
 pub mod users;
@@ -53,6 +55,9 @@ pub fn openapi_router() -> OpenApiRouter<ApiState> {
         .routes(routes!(channels::start_channel))
         .routes(routes!(channels::stop_channel))
         .routes(routes!(channels::rotate_stream_key))
+        .routes(routes!(playback::create_playback_token))
+        .routes(routes!(playback::list_playback_keys))
+        .routes(routes!(playback::rotate_playback_key))
         .routes(routes!(restreams::list_restreams, restreams::create_restream))
         .routes(routes!(restreams::update_restream, restreams::delete_restream))
         .routes(routes!(sessions::list_sessions))

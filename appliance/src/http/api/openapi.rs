@@ -37,6 +37,7 @@ use crate::http::access::caller::Caller;
         (name = "sessions", description = "Sessions: one per publish"),
         (name = "recordings", description = "Recorded sessions (catchup), locks, retention and disk usage"),
         (name = "tokens", description = "API tokens"),
+        (name = "playback", description = "Private channels: signed playback tokens and their signing keys"),
         (name = "webhooks", description = "Webhook endpoints, deliveries and the event log"),
         (name = "encoders", description = "Encoder devices and slot usage"),
         (name = "console", description = "The operator console's admin account"),

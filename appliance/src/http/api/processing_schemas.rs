@@ -18,6 +18,8 @@ use crate::state::records::{MAX_CROP, MAX_SHARPEN_PERCENT};
 pub struct ProcessingSchema {
     #[serde(default)]
     pub picture: PictureSchema,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sound: Option<super::sound_schemas::SoundSchema>,
 }
 
 /// Picture controls, applied once before the ladder's split, in this order: deinterlace, deblock,
@@ -180,7 +182,7 @@ mod tests {
     fn mirrors_read_what_media_writes() {
         round_trip::<Processing, ProcessingSchema>("{}");
         round_trip::<Processing, ProcessingSchema>(
-            r##"{"picture":{"deinterlace":"auto","deblock":true,"denoise":"strong","crop":{"top":1,"bottom":2,"left":3,"right":4},"rotate":"source","flip":true,"mirror":true,"sharpen_percent":40,"aspect":"4:3","scaling":"stretch","rung_scaling":{"360p":"fill"},"bar_color":"#ffffff"}}"##,
+            r##"{"picture":{"deinterlace":"auto","deblock":true,"denoise":"strong","crop":{"top":1,"bottom":2,"left":3,"right":4},"rotate":"source","flip":true,"mirror":true,"sharpen_percent":40,"aspect":"4:3","scaling":"stretch","rung_scaling":{"360p":"fill"},"bar_color":"#ffffff"},"sound":{"gain_db":-3.0,"fade_in_ms":500,"karaoke":true}}"##,
         );
         for rotate in ["none", "90", "180", "270"] {
             round_trip::<Processing, ProcessingSchema>(&format!(r#"{{"picture":{{"rotate":"{rotate}"}}}}"#));

@@ -10,7 +10,7 @@ use super::processing_schemas::ProcessingSchema;
 use crate::live::figures::LiveFigures;
 use crate::state::clock::rfc3339;
 use crate::state::records::restream::RestreamReport;
-use crate::state::{AlertNotice, Attempt, RecordingNotice, RecordingSettings, Snapshot};
+use crate::state::{AlertNotice, Attempt, Playback, PlaybackKey, RecordingNotice, RecordingSettings, Snapshot};
 use crate::state::{
     ApiToken, Channel, ChannelState, Delivery, DeliveryState, EncoderMoved, EndReason, Event, EventType, InputSwitched,
     Role, Scope, Session, SessionState, WebhookEndpoint,
@@ -60,8 +60,11 @@ pub struct ChannelResource {
     pub whip_url: Option<String>,
     /// Whether SRT callers must encrypt with the channel's passphrase (the passphrase is never shown).
     pub srt_encrypted: bool,
-    /// The multivariant playlist of the channel's newest session.
+    /// The multivariant playlist of the channel's newest session (a private channel's needs
+    /// `?token=` with a playback token).
     pub playback_url: String,
+    /// `public`, or `private`: playlists and media need a signed playback token.
+    pub playback: Playback,
     #[schema(value_type = LatencyModeSchema)]
     pub latency_mode: media::LatencyMode,
     #[schema(value_type = ChannelOutputSchema)]
@@ -135,6 +138,7 @@ impl ChannelResource {
             backup_stream_key: None,
             backup_publish_url: None,
             srt_encrypted: channel.srt_passphrase.is_some(),
+            playback: channel.playback,
             state: channel.state,
             latency_mode: channel.latency_mode,
             output: channel.output,
@@ -252,6 +256,28 @@ pub struct CreatedToken {
     pub token: String,
 }
 
+/// A key that signs playback tokens (never its secret).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PlaybackKeyResource {
+    /// Named in the tokens it signs.
+    pub id: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// When it stops verifying the tokens it signed; null: the current key, which signs new tokens.
+    #[schema(format = DateTime)]
+    pub retired_at: Option<String>,
+}
+
+impl From<&PlaybackKey> for PlaybackKeyResource {
+    fn from(k: &PlaybackKey) -> Self {
+        PlaybackKeyResource {
+            id: k.id.clone(),
+            created_at: rfc3339(k.created_ms),
+            retired_at: k.retired_at_ms.map(rfc3339),
+        }
+    }
+}
+
 /// A webhook endpoint (never its secret).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WebhookResource {
@@ -334,8 +360,8 @@ impl From<Delivery> for DeliveryResource {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum EventData {
-    Channel(ChannelResource),
-    Session(SessionResource),
+    Channel(Box<ChannelResource>),
+    Session(Box<SessionResource>),
     /// `session.encoder_moved`: the ladder's move, not the whole session.
     EncoderMoved(EncoderMoved),
     /// `restream.connected`, `restream.failed`: the destination as shown (never its key).
@@ -366,8 +392,8 @@ pub struct EventResource {
 impl EventResource {
     pub fn new(event: Event, urls: &PublicUrls) -> EventResource {
         let data = match event.snapshot {
-            Snapshot::Channel(channel) => EventData::Channel(ChannelResource::public(*channel, urls)),
-            Snapshot::Session(session) => EventData::Session(SessionResource::from(*session)),
+            Snapshot::Channel(channel) => EventData::Channel(Box::new(ChannelResource::public(*channel, urls))),
+            Snapshot::Session(session) => EventData::Session(Box::new(SessionResource::from(*session))),
             Snapshot::EncoderMoved(moved) => EventData::EncoderMoved(*moved),
             Snapshot::Restream(report) => EventData::Restream(*report),
             Snapshot::Recording(notice) => EventData::Recording(*notice),

@@ -45,6 +45,8 @@ pub enum AuditAction {
     UserUpdated,
     #[serde(rename = "user.password_reset")]
     UserPasswordReset,
+    #[serde(rename = "playback_key.rotated")]
+    PlaybackKeyRotated,
 }
 
 /// Who is about to change what: handed to `Store::acting`, written with the change.

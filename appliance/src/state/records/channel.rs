@@ -6,6 +6,7 @@ use media::{ChannelOutput, EncoderPolicy, LatencyMode, Processing};
 use serde::{Deserialize, Serialize};
 
 use super::dvr::DvrWindow;
+use super::playback::Playback;
 use super::recording::RecordingSettings;
 use crate::state::error::StoreError;
 use crate::state::lifecycle::ChannelState;
@@ -60,6 +61,9 @@ pub struct Channel {
     /// unencrypted SRT. A secret like the stream keys: never shown by the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub srt_passphrase: Option<String>,
+    /// Whether playback needs a signed token (public in records written before private channels).
+    #[serde(default)]
+    pub playback: Playback,
 }
 
 /// Which of a channel's stream keys a publish used: the input it becomes in the session.
@@ -132,6 +136,7 @@ pub struct NewChannel {
     pub backup: bool,
     /// The SRT passphrase, if SRT callers must encrypt.
     pub srt_passphrase: Option<String>,
+    pub playback: Playback,
 }
 
 /// A partial update; `None` leaves a field as it is. Applies from the next session.
@@ -150,6 +155,8 @@ pub struct ChannelPatch {
     pub dvr_window_seconds: Option<DvrWindow>,
     /// `Some(None)` removes the SRT passphrase.
     pub srt_passphrase: Option<Option<String>>,
+    /// Applies at once, to the session in progress too.
+    pub playback: Option<Playback>,
 }
 
 /// Channel names appear in URLs and logs: a strict slug (checked by `validate_name`).
@@ -181,11 +188,11 @@ pub(crate) fn validate_max_session(seconds: Option<u64>) -> Result<(), StoreErro
     }
 }
 
-/// Processing needs a ladder (a passthrough channel decodes nothing), and
-/// every value must be one FFmpeg can use.
+/// Picture processing needs a ladder (a passthrough channel decodes no
+/// picture; sound it transcodes alone), and every value must be one FFmpeg can use.
 pub(crate) fn validate_processing(processing: &Processing, output: &ChannelOutput) -> Result<(), StoreError> {
     let p = &processing.picture;
-    if !processing.is_identity() && *output == ChannelOutput::Passthrough {
+    if *p != media::PictureProcessing::default() && *output == ChannelOutput::Passthrough {
         return Err(StoreError::invalid(
             "processing.picture",
             "picture processing needs a ladder output (a passthrough channel does not decode the picture)",
@@ -201,6 +208,7 @@ pub(crate) fn validate_processing(processing: &Processing, output: &ChannelOutpu
             ));
         }
     }
+    super::sound::validate_sound(&processing.sound)?;
     if p.sharpen_percent > MAX_SHARPEN_PERCENT {
         return Err(StoreError::invalid(
             "processing.picture.sharpen_percent",
@@ -332,6 +340,11 @@ mod tests {
             ""
         );
         assert_eq!(error("{}", &ChannelOutput::Passthrough), "");
+        assert_eq!(
+            error(r#"{"sound":{"gain_db":6,"karaoke":true}}"#, &ChannelOutput::Passthrough),
+            "",
+            "sound on passthrough"
+        );
         for (json, output, want) in [
             (
                 r#"{"picture":{"flip":true}}"#,

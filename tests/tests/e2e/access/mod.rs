@@ -5,5 +5,6 @@
 
 mod audit;
 mod console_users;
+mod private_channels;
 mod roles;
 mod users;

@@ -18,7 +18,7 @@ const ROLES: [&str; 3] = ["viewer", "operator", "admin"];
 /// The policy, written independently of the appliance's table:
 /// the lowest role (index in `ROLES`) that may call `method path`; `None`: no credential needed.
 fn minimum_role(method: &str, path: &str) -> Option<usize> {
-    let admin_only = ["/api/v1/tokens", "/api/v1/console/", "/api/v1/users", "/api/v1/audit"];
+    let admin_only = ["/api/v1/tokens", "/api/v1/console/", "/api/v1/users", "/api/v1/audit", "/api/v1/playback-keys"];
     if path == "/api/v1/health" {
         None
     } else if admin_only.iter().any(|p| path.starts_with(p)) {
