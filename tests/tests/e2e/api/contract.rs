@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use support::{Reply, TestAppliance};
 
 /// Every operation the API must offer, as (method, path).
-const OPERATIONS: [(&str, &str); 41] = [
+const OPERATIONS: [(&str, &str); 44] = [
     ("get", "/api/v1/health"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/channels"),
@@ -20,6 +20,9 @@ const OPERATIONS: [(&str, &str); 41] = [
     ("post", "/api/v1/channels/{name}/start"),
     ("post", "/api/v1/channels/{name}/stop"),
     ("post", "/api/v1/channels/{name}/rotate-key"),
+    ("post", "/api/v1/channels/{name}/playback-tokens"),
+    ("get", "/api/v1/playback-keys"),
+    ("post", "/api/v1/playback-keys/rotate"),
     ("get", "/api/v1/channels/{name}/sessions"),
     ("get", "/api/v1/channels/{name}/sessions/{id}"),
     ("get", "/api/v1/encoders"),
@@ -55,7 +58,7 @@ const OPERATIONS: [(&str, &str); 41] = [
 
 /// Operations a read token may call (every other one needs write).
 fn read_allowed(method: &str, path: &str) -> bool {
-    let admin_only = ["/api/v1/tokens", "/api/v1/users", "/api/v1/audit"];
+    let admin_only = ["/api/v1/tokens", "/api/v1/users", "/api/v1/audit", "/api/v1/playback-keys"];
     method == "get" && !admin_only.iter().any(|p| path.starts_with(p))
 }
 
