@@ -150,7 +150,8 @@ impl<H: IngestHandler> Peer<H> {
 
     async fn media(&mut self, data: MediaData) -> Result<(), Ended> {
         let rtp_time = data.time.numer() as u32;
-        let (network, bytes) = (data.network_time, Bytes::copy_from_slice(&data.data));
+        // The depacketized frame is shared, not copied (str0m hands it over as an `Arc`).
+        let (network, bytes) = (data.network_time, Bytes::from_owner(data.data.clone()));
         let frame = match data.params.spec().codec {
             Codec::H264 => {
                 self.video_mid = Some(data.mid);

@@ -43,11 +43,7 @@ async fn hevc_over_enhanced_rtmp_is_packaged_as_hvc1() {
     // 4 s at 30 fps; the first GOP may start after the first frames were sent.
     assert!(probed.video_frames >= 90, "{} frames", probed.video_frames);
     assert!(probed.errors.is_empty(), "decode errors: {}", probed.errors);
-    let tag = support::ffprobe(
-        &file,
-        &["-select_streams", "v:0", "-show_entries", "stream=codec_tag_string", "-of", "csv=p=0"],
-    );
-    assert_eq!(tag.trim(), "hvc1");
+    assert_eq!(sample_entry(&file), "hvc1");
     app.appliance.shutdown().await;
 }
 
@@ -119,11 +115,7 @@ async fn av1_over_enhanced_rtmp_is_packaged_as_av01_and_plays_in_hls_js() {
     assert!(probed.codecs.iter().any(|c| c == "av1"), "{:?}", probed.codecs);
     assert_eq!((probed.width, probed.height), (320, 180));
     assert!(probed.errors.is_empty(), "decode errors: {}", probed.errors);
-    let tag = support::ffprobe(
-        &file,
-        &["-select_streams", "v:0", "-show_entries", "stream=codec_tag_string", "-of", "csv=p=0"],
-    );
-    assert_eq!(tag.trim(), "av01");
+    assert_eq!(sample_entry(&file), "av01");
     app.appliance.shutdown().await;
 }
 
@@ -147,4 +139,10 @@ async fn an_av1_publish_feeds_an_h264_ladder() {
     assert!(probed.video_frames >= 90, "{} frames", probed.video_frames);
     assert!(probed.errors.is_empty(), "decode errors: {}", probed.errors);
     app.appliance.shutdown().await;
+}
+
+/// The video sample entry's FourCC in an MP4 (`hvc1`, `av01`), as ffprobe reads it.
+fn sample_entry(file: &std::path::Path) -> String {
+    let args = ["-select_streams", "v:0", "-show_entries", "stream=codec_tag_string", "-of", "csv=p=0"];
+    support::ffprobe(file, &args).trim().to_owned()
 }
